@@ -1,0 +1,1 @@
+"""Inspection logic on PIL/numpy and dataclasses: no Gradio, no SQL."""

@@ -1,0 +1,150 @@
+"""The condition model: a Qwen2-VL that gives each detected object a probability per condition.
+
+For each object: a crop with a context margin, a prompt naming its type and where it is, and
+the model's next-token distribution after the assistant turn opens. The probability of a
+condition is the softmax, over the conditions allowed for that type, of the logits of each
+condition word's first token. All crops of a photo go through one batched forward pass (left
+padded, so every row's answer position is the last), so labels cost nothing extra. Vegetation
+has a single allowed condition and never reaches the model.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from core.model_info import model_version
+from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_WORDS
+
+# Crops are resized (aspect kept) to between these many pixels: up to 64 image tokens each.
+MIN_PIXELS = 56 * 56
+MAX_PIXELS = 224 * 224
+BATCH_SIZE = 16
+
+
+def condition_prompt(object_type: str, context: str) -> str:
+    """The question asked about one object, e.g. 'This is a toe drain, bottom-center of the
+    photo, at the foot of a slope drain. Is it normal, blocked or damaged? Answer with one word.'"""
+    options = ALLOWED_CONDITIONS[object_type]
+    choices = options[0] if len(options) == 1 else ", ".join(options[:-1]) + " or " + options[-1]
+    return (
+        f"This is a {OBJECT_WORDS[object_type]}, {context}. "
+        f"Is it {choices}? Answer with one word."
+    )
+
+
+def describe_prompt(object_type: str, context: str) -> str:
+    return f"This is a {OBJECT_WORDS[object_type]}, {context}. Describe its condition."
+
+
+def crop_bounds(size: tuple[int, int], box: Sequence[float], margin: float) -> tuple[int, int, int, int]:
+    """The box grown by ``margin`` of its size on each side, clipped to a photo of ``size``
+    (width, height), in whole pixels. The model sees the ground around a drain as well."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    dx, dy = (x2 - x1) * margin, (y2 - y1) * margin
+    left, top = max(0, int(x1 - dx)), max(0, int(y1 - dy))
+    right, bottom = min(size[0], int(np.ceil(x2 + dx))), min(size[1], int(np.ceil(y2 + dy)))
+    if right - left < 2 or bottom - top < 2:
+        raise ValueError(f"box {list(box)} is empty inside a {size[0]}x{size[1]} photo")
+    return left, top, right, bottom
+
+
+def crop_with_margin(image: Image.Image, box: Sequence[float], margin: float) -> Image.Image:
+    return image.crop(crop_bounds(image.size, box, margin))
+
+
+class ConditionModel:
+    """A Qwen2-VL checkpoint (a local folder or a hub id) used as a condition scorer."""
+
+    def __init__(self, source: str, device: str = "cpu", crop_margin: float = 0.15) -> None:
+        import torch
+        from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a loading bar per model on stderr is noise in a CLI
+        self.source = source
+        self.device = device
+        self.crop_margin = crop_margin
+        self.processor = AutoProcessor.from_pretrained(source)
+        self.processor.tokenizer.padding_side = "left"
+        dtype = torch.float32 if device == "cpu" else torch.float16
+        self.model = Qwen2VLForConditionalGeneration.from_pretrained(source, dtype=dtype).to(device)
+        self.model.eval()
+        self.version = model_version(source)
+        self.condition_token_ids = _first_token_ids(self.processor.tokenizer)
+        self.forward_passes = 0  # counted so tests can check vegetation never reaches the model
+
+    def chat_text(self, prompt: str) -> str:
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+        return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def classify(
+        self,
+        image: Image.Image,
+        boxes: np.ndarray,
+        object_types: Sequence[str],
+        contexts: Sequence[str],
+    ) -> list[dict[str, float]]:
+        """One ``{condition: probability}`` per box, over the conditions allowed for its type."""
+        results: list[dict[str, float]] = [{} for _ in object_types]
+        to_score = []
+        for i, object_type in enumerate(object_types):
+            allowed = ALLOWED_CONDITIONS[object_type]
+            if len(allowed) == 1:
+                results[i] = {allowed[0]: 1.0}
+            else:
+                to_score.append(i)
+        for start in range(0, len(to_score), BATCH_SIZE):
+            chunk = to_score[start : start + BATCH_SIZE]
+            crops = [crop_with_margin(image, boxes[i], self.crop_margin) for i in chunk]
+            prompts = [condition_prompt(object_types[i], contexts[i]) for i in chunk]
+            logits = self.answer_logits(crops, prompts)
+            for row, i in enumerate(chunk):
+                results[i] = self._probabilities(logits[row], ALLOWED_CONDITIONS[object_types[i]])
+        return results
+
+    def answer_logits(self, crops: list[Image.Image], prompts: list[str]) -> np.ndarray:
+        """Next-token logits at the answer position for each (crop, prompt): (n, vocab)."""
+        import torch
+
+        texts = [self.chat_text(p) for p in prompts]
+        inputs = self.processor(text=texts, images=crops, return_tensors="pt", padding=True)
+        inputs = inputs.to(self.device)
+        with torch.inference_mode():
+            out = self.model(**inputs, logits_to_keep=1, use_cache=False)
+        self.forward_passes += 1
+        return out.logits[:, -1, :].float().cpu().numpy()  # [B, vocab]
+
+    def _probabilities(self, logits: np.ndarray, allowed: Sequence[str]) -> dict[str, float]:
+        scores = np.array([logits[self.condition_token_ids[c]] for c in allowed], dtype=np.float64)
+        scores = np.exp(scores - scores.max())
+        scores /= scores.sum()
+        return {c: float(p) for c, p in zip(allowed, scores)}
+
+    def describe(
+        self, image: Image.Image, box: Sequence[float], object_type: str, context: str,
+        max_new_tokens: int = 50,
+    ) -> str:
+        """Free greedy generation about one object, for comparison and narrative text."""
+        import torch
+
+        crop = crop_with_margin(image, box, self.crop_margin)
+        text = self.chat_text(describe_prompt(object_type, context))
+        inputs = self.processor(text=[text], images=[crop], return_tensors="pt").to(self.device)
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        new_tokens = output[0, inputs["input_ids"].shape[1] :]
+        return self.processor.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+
+
+def _first_token_ids(tokenizer) -> dict[str, int]:
+    """The first token of each condition word as an answer. Scoring from one forward pass needs
+    them distinct; any tokenizer splits 'normal', 'blocked', 'damaged' into different first
+    pieces, but a checkpoint with an odd vocabulary is refused here rather than scored wrongly."""
+    ids = {c: tokenizer.encode(c, add_special_tokens=False)[0] for c in CONDITIONS}
+    if len(set(ids.values())) != len(ids):
+        raise ValueError(f"condition words share a first token in this tokenizer: {ids}")
+    return ids
+

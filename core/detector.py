@@ -1,0 +1,69 @@
+"""The object detector: an ultralytics YOLO (``.pt`` or ``.onnx``) returning ``sv.Detections``.
+
+Each detection carries its object type in ``detections.data["object_type"]``. The model's own
+class names go through the taxonomy, so a checkpoint trained on the 4 object types or on the 9
+conditional classes (``Toe drain- Blocked``) both give object types.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import supervision as sv
+from PIL import Image
+
+from core.model_info import model_version
+from core.offline import prepare_offline
+from core.taxonomy import parse_class_name
+
+WEIGHT_NAMES = ("model.pt", "best.pt", "model.onnx", "best.onnx")
+
+
+def resolve_weights(source: str | Path) -> Path:
+    """A weights file, or the weights inside a model folder."""
+    path = Path(source)
+    if path.is_dir():
+        for name in WEIGHT_NAMES:
+            if (path / name).is_file():
+                return path / name
+        raise FileNotFoundError(f"{path} holds none of {', '.join(WEIGHT_NAMES)}")
+    if not path.is_file():
+        raise FileNotFoundError(f"detector weights not found: {path}")
+    return path
+
+
+class Detector:
+    def __init__(
+        self,
+        source: str | Path,
+        conf: float = 0.25,
+        iou: float = 0.5,
+        imgsz: int = 320,
+        device: str = "cpu",
+    ) -> None:
+        prepare_offline()
+        from ultralytics import YOLO
+
+        self.weights = resolve_weights(source)
+        self.model = YOLO(str(self.weights), task="detect")
+        self.conf, self.iou, self.imgsz, self.device = conf, iou, imgsz, device
+        self.version = model_version(source)
+        names = self.model.names
+        self.class_to_type = {int(i): parse_class_name(n)[0] for i, n in names.items()}
+
+    def detect(self, image: Image.Image, conf: float | None = None) -> sv.Detections:
+        """Boxes in pixels of ``image``, with ``data["object_type"]``."""
+        result = self.model.predict(
+            np.asarray(image)[:, :, ::-1],  # ultralytics takes numpy arrays as BGR
+            conf=self.conf if conf is None else conf,
+            iou=self.iou,
+            imgsz=self.imgsz,
+            device=self.device,
+            verbose=False,
+        )[0]
+        detections = sv.Detections.from_ultralytics(result)
+        detections.data["object_type"] = np.array(
+            [self.class_to_type[int(c)] for c in detections.class_id], dtype=str
+        )
+        return detections

@@ -1,0 +1,111 @@
+"""Safe image loading: format sniffed from content, EXIF orientation applied, RGB out, size caps."""
+
+from __future__ import annotations
+
+import io
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "MPO"})
+DEFAULT_MAX_PIXELS = 40_000_000
+DEFAULT_MAX_BYTES = 50_000_000
+
+
+class ImageLoadError(ValueError):
+    """The input is not an image we can inspect; the message says why, for the user."""
+
+
+def load_image(
+    source: str | Path | bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    name: str | None = None,
+) -> Image.Image:
+    """Read a file path or bytes into an upright RGB ``PIL.Image``.
+
+    Raises ``ImageLoadError`` naming the problem: empty, too large, not an image, a format we do
+    not accept, too many pixels, truncated or corrupt data. ``name`` labels the messages
+    (default: the file name, or "upload" for bytes).
+    """
+    name = name or ("upload" if isinstance(source, bytes) else Path(source).name)
+    data = _read_bytes(source, name, max_bytes)
+    if not data:
+        raise ImageLoadError(f"{name}: the file is empty")
+    try:
+        with warnings.catch_warnings():
+            # Turn Pillow's decompression-bomb warning into our own pixel-cap error below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = _unpatched_open()(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ImageLoadError(
+            f"{name}: not a recognised image (expected JPEG, PNG, WebP, BMP or TIFF)"
+        ) from None
+    except Image.DecompressionBombError:
+        raise ImageLoadError(f"{name}: the image has too many pixels") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageLoadError(f"{name}: the image data is truncated or corrupt ({exc})") from None
+    if image.format not in ALLOWED_FORMATS:
+        raise ImageLoadError(
+            f"{name}: {image.format} images are not accepted (use JPEG, PNG, WebP, BMP or TIFF)"
+        )
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageLoadError(
+            f"{name}: {width}x{height} is {width * height / 1e6:.0f} MP, over the "
+            f"{max_pixels / 1e6:.0f} MP limit"
+        )
+    if width < 8 or height < 8:
+        raise ImageLoadError(f"{name}: {width}x{height} is too small to inspect")
+    try:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        image = _to_rgb(image)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageLoadError(f"{name}: the image data is truncated or corrupt ({exc})") from None
+    return image
+
+
+def _unpatched_open():
+    """Pillow's own ``Image.open``. Importing ultralytics replaces it with a wrapper that, on an
+    unidentified file, tries to pip-install a HEIF plugin: a network attempt and a crash here."""
+    patches = sys.modules.get("ultralytics.utils.patches")
+    return getattr(patches, "_image_open", Image.open)
+
+
+def _read_bytes(source: str | Path | bytes, name: str, max_bytes: int) -> bytes:
+    if isinstance(source, bytes):
+        data = source
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ImageLoadError(f"{name}: no such file")
+        if path.stat().st_size > max_bytes:
+            raise ImageLoadError(
+                f"{name}: {path.stat().st_size / 1e6:.0f} MB is over the {max_bytes / 1e6:.0f} MB limit"
+            )
+        data = path.read_bytes()
+    if len(data) > max_bytes:
+        raise ImageLoadError(f"{name}: {len(data) / 1e6:.0f} MB is over the {max_bytes / 1e6:.0f} MB limit")
+    return data
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit / float greyscale: scale the real range to 8 bits instead of clipping at 255.
+        array = np.asarray(image, dtype=np.float64)
+        low, high = float(array.min()), float(array.max())
+        scaled = (array - low) * (255.0 / (high - low)) if high > low else np.zeros_like(array)
+        return Image.fromarray(scaled.astype(np.uint8), "L").convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Flatten transparency onto white, as a viewer would show it.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")

@@ -1,0 +1,81 @@
+"""One dataclass of settings, each field overridable from an environment variable.
+
+The variable for a field is its name upper-cased with the ``SLOPE_`` prefix
+(``detector_conf`` -> ``SLOPE_DETECTOR_CONF``); ``DATABASE_URL`` is also read unprefixed
+because that is the name hosting platforms set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = PROJECT_ROOT / "models"
+ENV_PREFIX = "SLOPE_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    detector_model: str = field(
+        default=str(MODELS_DIR / "detector"),
+        metadata={"help": "YOLO weights: a model folder, a .pt or a .onnx file."},
+    )
+    condition_model: str = field(
+        default=str(MODELS_DIR / "condition"),
+        metadata={"help": "Qwen2-VL condition model: a local folder or a hub id."},
+    )
+    device: str = field(default="cpu", metadata={"help": "torch device: cpu, cuda, cuda:0 ..."})
+    detector_conf: float = field(default=0.25, metadata={"help": "Detector confidence threshold."})
+    detector_iou: float = field(default=0.5, metadata={"help": "Detector NMS IoU threshold."})
+    detector_imgsz: int = field(default=320, metadata={"help": "Detector input size in pixels."})
+    crop_margin: float = field(
+        default=0.15, metadata={"help": "Context margin around each crop, as a fraction of the box."}
+    )
+    max_image_pixels: int = field(
+        default=40_000_000, metadata={"help": "Images with more pixels are refused."}
+    )
+    max_upload_bytes: int = field(
+        default=50_000_000, metadata={"help": "Files larger than this are refused."}
+    )
+    data_dir: str = field(
+        default=str(PROJECT_ROOT / "data"), metadata={"help": "Where stored images and the DB live."}
+    )
+    database_url: str = field(
+        default="", metadata={"help": "SQLAlchemy URL; empty means SQLite in data_dir."}
+    )
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.detector_conf <= 1.0:
+            raise ValueError(f"detector_conf must be in [0, 1], got {self.detector_conf}")
+        if not 0.0 < self.detector_iou <= 1.0:
+            raise ValueError(f"detector_iou must be in (0, 1], got {self.detector_iou}")
+        if self.detector_imgsz < 32 or self.detector_imgsz % 32:
+            raise ValueError(f"detector_imgsz must be a multiple of 32, got {self.detector_imgsz}")
+        if not 0.0 <= self.crop_margin <= 2.0:
+            raise ValueError(f"crop_margin must be in [0, 2], got {self.crop_margin}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Defaults, then environment variables, then explicit keyword overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None and f.name == "database_url":
+                raw = env.get("DATABASE_URL")
+            if raw is not None:
+                values[f.name] = _parse(raw, f.type, f.name)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _parse(raw: str, type_name: Any, name: str) -> Any:
+    kind = {"float": float, "int": int}.get(str(type_name), str)
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}") from None

@@ -1,0 +1,1 @@
+"""Persistence of images, predictions, reviewed labels and their history (issue 3)."""

@@ -1,0 +1,1 @@
+"""Gradio tabs: each turns core/storage results into plain UI values."""
