@@ -25,8 +25,8 @@ TITLE = "Slope drainage inspection"
 
 def build_app(settings: Settings, inspector: Inspector | None = None) -> gr.Blocks:
     """The app; models are loaded on first use unless an ``inspector`` is given."""
-    get_inspector = (lambda: inspector) if inspector else functools.cache(
-        lambda: Inspector.from_settings(settings)
+    get_inspector = (
+        (lambda: inspector) if inspector else functools.cache(lambda: Inspector.from_settings(settings))
     )
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(

@@ -24,9 +24,7 @@ def expand_paths(paths: list[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(
-                sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-            )
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
         else:
             files.append(path)
     return files
@@ -65,12 +63,16 @@ def inspect_command(args: argparse.Namespace) -> int:
 
 
 def _print_human(name: str, inspection) -> None:
-    print(f"{name} ({inspection.width}x{inspection.height}), {len(inspection.findings)} objects, "
-          f"{inspection.timings_ms['total']:.0f} ms")
+    print(
+        f"{name} ({inspection.width}x{inspection.height}), {len(inspection.findings)} objects, "
+        f"{inspection.timings_ms['total']:.0f} ms"
+    )
     for f in inspection.findings:
         probs = ", ".join(f"{k} {v:.2f}" for k, v in f.condition_probs.items())
-        print(f"  {f.object_type:<12} {f.condition:<8} ({probs})  det {f.confidence:.2f}  "
-              f"{f.context.describe()}")
+        print(
+            f"  {f.object_type:<12} {f.condition:<8} ({probs})  det {f.confidence:.2f}  "
+            f"{f.context.describe()}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

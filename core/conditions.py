@@ -10,7 +10,7 @@ has a single allowed condition and never reaches the model.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
@@ -29,10 +29,7 @@ def condition_prompt(object_type: str, context: str) -> str:
     photo, at the foot of a slope drain. Is it normal, blocked or damaged? Answer with one word.'"""
     options = ALLOWED_CONDITIONS[object_type]
     choices = options[0] if len(options) == 1 else ", ".join(options[:-1]) + " or " + options[-1]
-    return (
-        f"This is a {OBJECT_WORDS[object_type]}, {context}. "
-        f"Is it {choices}? Answer with one word."
-    )
+    return f"This is a {OBJECT_WORDS[object_type]}, {context}. Is it {choices}? Answer with one word."
 
 
 def describe_prompt(object_type: str, context: str) -> str:
@@ -121,10 +118,14 @@ class ConditionModel:
         scores = np.array([logits[self.condition_token_ids[c]] for c in allowed], dtype=np.float64)
         scores = np.exp(scores - scores.max())
         scores /= scores.sum()
-        return {c: float(p) for c, p in zip(allowed, scores)}
+        return {c: float(p) for c, p in zip(allowed, scores, strict=True)}
 
     def describe(
-        self, image: Image.Image, box: Sequence[float], object_type: str, context: str,
+        self,
+        image: Image.Image,
+        box: Sequence[float],
+        object_type: str,
+        context: str,
         max_new_tokens: int = 50,
     ) -> str:
         """Free greedy generation about one object, for comparison and narrative text."""
@@ -147,4 +148,3 @@ def _first_token_ids(tokenizer) -> dict[str, int]:
     if len(set(ids.values())) != len(ids):
         raise ValueError(f"condition words share a first token in this tokenizer: {ids}")
     return ids
-

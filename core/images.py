@@ -56,8 +56,8 @@ def load_image(
     width, height = image.size
     if width * height > max_pixels:
         raise ImageLoadError(
-            f"{name}: {width}x{height} is {width * height / 1e6:.0f} MP, over the "
-            f"{max_pixels / 1e6:.0f} MP limit"
+            f"{name}: {width}x{height} is {width * height / 1e6:.1f} MP, over the "
+            f"{max_pixels / 1e6:.1f} MP limit"
         )
     if width < 8 or height < 8:
         raise ImageLoadError(f"{name}: {width}x{height} is too small to inspect")
@@ -84,14 +84,16 @@ def _read_bytes(source: str | Path | bytes, name: str, max_bytes: int) -> bytes:
         path = Path(source)
         if not path.is_file():
             raise ImageLoadError(f"{name}: no such file")
-        if path.stat().st_size > max_bytes:
-            raise ImageLoadError(
-                f"{name}: {path.stat().st_size / 1e6:.0f} MB is over the {max_bytes / 1e6:.0f} MB limit"
-            )
+        if path.stat().st_size > max_bytes:  # refuse before reading it all into memory
+            raise ImageLoadError(_too_big(name, path.stat().st_size, max_bytes))
         data = path.read_bytes()
     if len(data) > max_bytes:
-        raise ImageLoadError(f"{name}: {len(data) / 1e6:.0f} MB is over the {max_bytes / 1e6:.0f} MB limit")
+        raise ImageLoadError(_too_big(name, len(data), max_bytes))
     return data
+
+
+def _too_big(name: str, size: int, max_bytes: int) -> str:
+    return f"{name}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.1f} MB limit"
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

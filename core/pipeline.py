@@ -86,7 +86,7 @@ class Inspector:
         self.condition_model = condition_model
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Inspector":
+    def from_settings(cls, settings: Settings) -> Inspector:
         detector = Detector(
             settings.detector_model,
             conf=settings.detector_conf,

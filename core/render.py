@@ -42,12 +42,14 @@ def render(image: Image.Image, inspection: Inspection) -> Image.Image:
     boxes = sv.BoxAnnotator(color=_PALETTE, thickness=thickness, color_lookup=sv.ColorLookup.CLASS)
     # A TrueType font, because OpenCV's built-in fonts cannot draw the "·" in the labels.
     labels = sv.RichLabelAnnotator(
-        color=_PALETTE, font_path=_font_path(), font_size=max(10, round(min(image.size) / 28)),
-        text_padding=3, color_lookup=sv.ColorLookup.CLASS, smart_position=True,
+        color=_PALETTE,
+        font_path=_font_path(),
+        font_size=max(10, round(min(image.size) / 28)),
+        text_padding=3,
+        color_lookup=sv.ColorLookup.CLASS,
+        smart_position=True,
     )
-    names = [
-        finding_label(f.object_type, f.condition, f.condition_confidence) for f in inspection.findings
-    ]
+    names = [finding_label(f.object_type, f.condition, f.condition_confidence) for f in inspection.findings]
     scene = boxes.annotate(scene, detections)
     scene = labels.annotate(scene, detections, labels=names)
     return Image.fromarray(scene)

@@ -10,8 +10,17 @@ from core.pipeline import Inspection
 from core.taxonomy import OBJECT_WORDS
 
 FINDING_COLUMNS = [
-    "image", "object", "condition", "condition_confidence", "detector_confidence",
-    "x1", "y1", "x2", "y2", "position", "probabilities",
+    "image",
+    "object",
+    "condition",
+    "condition_confidence",
+    "detector_confidence",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "position",
+    "probabilities",
 ]
 
 
@@ -40,7 +49,9 @@ def summarize(inspections: dict[str, Inspection]) -> str:
     if not findings:
         return f"{len(inspections)} photo(s) inspected; no rock toes, drains or vegetation were detected."
     counts = Counter(f.object_type for _, f in findings)
-    found = ", ".join(f"{n} {OBJECT_WORDS[t]}{'s' if n > 1 and t != 'vegetation' else ''}" for t, n in counts.most_common())
+    found = ", ".join(
+        f"{n} {OBJECT_WORDS[t]}{'s' if n > 1 and t != 'vegetation' else ''}" for t, n in counts.most_common()
+    )
     lines = [f"{len(inspections)} photo(s) inspected: {found}."]
     problems = sorted(
         ((name, f) for name, f in findings if f.condition != "normal"),
@@ -53,7 +64,8 @@ def summarize(inspections: dict[str, Inspection]) -> str:
             + ", ".join(f"{n} {c}" for c, n in by_condition.most_common())
             + ". Most certain: "
             + "; ".join(
-                f"{OBJECT_WORDS[f.object_type]} {f.condition} ({f.condition_confidence:.0%}) in {name}, {f.context.band}"
+                f"{OBJECT_WORDS[f.object_type]} {f.condition} ({f.condition_confidence:.0%}) "
+                f"in {name}, {f.context.band}"
                 for name, f in problems[:3]
             )
             + "."

@@ -66,9 +66,7 @@ def band_of(cx: float, cy: float) -> str:
     return f"{vertical}-{horizontal}"
 
 
-def relations(
-    xyxy: np.ndarray, object_types: list[str], image_size: tuple[int, int]
-) -> list[ObjectContext]:
+def relations(xyxy: np.ndarray, object_types: list[str], image_size: tuple[int, int]) -> list[ObjectContext]:
     """Context for each box. ``xyxy`` is (n, 4) in pixels, ``image_size`` is (width, height)."""
     boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
     if len(boxes) != len(object_types):
@@ -104,9 +102,7 @@ def _geometric(a: np.ndarray, b: np.ndarray) -> str:
     return "left_of" if dx > 0 else "right_of"
 
 
-def _domain_partners(
-    i: int, boxes: np.ndarray, object_types: list[str], height: float
-) -> list[Relation]:
+def _domain_partners(i: int, boxes: np.ndarray, object_types: list[str], height: float) -> list[Relation]:
     """``at_foot_of`` for a toe drain meeting the lower end of a slope drain; ``above_toe_drain``
     for a rock toe lying just above a toe drain. Both need the x-ranges to overlap and a
     vertical gap under 10% of the photo height."""

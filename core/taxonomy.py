@@ -26,9 +26,7 @@ OBJECT_WORDS: dict[str, str] = {
     "vegetation": "vegetation",
 }
 
-CLASSES: tuple[tuple[str, str], ...] = tuple(
-    (t, c) for t in OBJECT_TYPES for c in ALLOWED_CONDITIONS[t]
-)
+CLASSES: tuple[tuple[str, str], ...] = tuple((t, c) for t in OBJECT_TYPES for c in ALLOWED_CONDITIONS[t])
 
 
 def check_pair(object_type: str, condition: str) -> None:

@@ -1,7 +1,7 @@
 """Command line for building the shipped default models.
 
-    python -m training build-detector [--hours H] [--out DIR]
-    python -m training build-condition [--steps N] [--out DIR]
+python -m training build-detector [--hours H] [--out DIR]
+python -m training build-condition [--steps N] [--out DIR]
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +66,7 @@ def object_crops(data_dir: Path, split: str, margin: float) -> list[ObjectCrop]:
         image = load_image(item.image)
         boxes = item.boxes_pixels(image.width, image.height)
         contexts = relations(boxes, list(item.object_types), image.size)
-        for box, object_type, context in zip(boxes, item.object_types, contexts):
+        for box, object_type, context in zip(boxes, item.object_types, contexts, strict=True):
             if len(ALLOWED_CONDITIONS[object_type]) == 1:
                 continue
             try:
@@ -125,7 +125,9 @@ def train_condition_model(settings: ConditionTrainSettings, log=print) -> Path:
     started = time.time()
     rng = np.random.default_rng(settings.seed)
     train_crops = object_crops(settings.data_dir, "train", settings.crop_margin)
-    val_examples = held_out_examples(object_crops(settings.data_dir, "val", settings.crop_margin), settings.seed + 1)
+    val_examples = held_out_examples(
+        object_crops(settings.data_dir, "val", settings.crop_margin), settings.seed + 1
+    )
     log(f"{len(train_crops)} train objects, {len(val_examples)} held-out examples")
 
     staging = staging_folder(settings.out)
@@ -141,8 +143,11 @@ def train_condition_model(settings: ConditionTrainSettings, log=print) -> Path:
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        lambda step: min(1.0, (step + 1) / settings.warmup_steps)
-        * 0.5 * (1 + np.cos(np.pi * min(1.0, step / settings.steps))),
+        lambda step: (
+            min(1.0, (step + 1) / settings.warmup_steps)
+            * 0.5
+            * (1 + np.cos(np.pi * min(1.0, step / settings.steps)))
+        ),
     )
     history = []
     for step in range(settings.steps):
@@ -153,7 +158,9 @@ def train_condition_model(settings: ConditionTrainSettings, log=print) -> Path:
             condition = str(rng.choice(ALLOWED_CONDITIONS[item.object_type]))
             images.append(Image.fromarray(synthesize(item.crop, item.box, item.object_type, condition, rng)))
             answer = tokenizer.encode(condition, add_special_tokens=False) + [end_id]
-            texts.append(scorer.chat_text(condition_prompt(item.object_type, item.context)) + condition + "<|im_end|>")
+            texts.append(
+                scorer.chat_text(condition_prompt(item.object_type, item.context)) + condition + "<|im_end|>"
+            )
             answer_lengths.append(len(answer))
         inputs = processor(text=texts, images=images, return_tensors="pt", padding=True)
         labels = torch.full_like(inputs["input_ids"], -100)
@@ -169,12 +176,15 @@ def train_condition_model(settings: ConditionTrainSettings, log=print) -> Path:
             model.eval()
             accuracy = evaluate_conditions(scorer, val_examples)["accuracy"]
             history.append({"step": step + 1, "loss": round(float(loss), 4), "val_accuracy": accuracy})
-            log(f"step {step + 1}: loss {float(loss):.4f}, held-out accuracy {accuracy:.3f}, {time.time() - started:.0f}s")
+            log(
+                f"step {step + 1}: loss {float(loss):.4f}, held-out accuracy {accuracy:.3f}, "
+                f"{time.time() - started:.0f}s"
+            )
 
     model.eval()
     metrics = evaluate_conditions(scorer, val_examples)
     model.save_pretrained(staging)
-    version = f"condition-tiny-{datetime.now(timezone.utc):%Y%m%d%H%M%S}"
+    version = f"condition-tiny-{datetime.now(UTC):%Y%m%d%H%M%S}"
     return publish_folder(
         staging,
         settings.out,
@@ -183,7 +193,7 @@ def train_condition_model(settings: ConditionTrainSettings, log=print) -> Path:
             "version": version,
             "architecture": "Qwen2VLForConditionalGeneration (tiny configuration, random init)",
             "parameters": sum(p.numel() for p in model.parameters()),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "data": f"{settings.data_dir} train split; conditions synthesized from real object crops",
             "data_credit": DATA_CREDIT,
             "train_settings": {k: str(v) for k, v in asdict(settings).items()},

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -114,9 +114,9 @@ def train_detector(settings: DetectorTrainSettings) -> Path:
         settings.out,
         {
             "kind": "detector",
-            "version": f"detector-{Path(settings.architecture).stem}-{datetime.now(timezone.utc):%Y%m%d%H%M%S}",
+            "version": f"detector-{Path(settings.architecture).stem}-{datetime.now(UTC):%Y%m%d%H%M%S}",
             "architecture": settings.architecture,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "data": str(settings.data_dir),
             "data_credit": DATA_CREDIT,
             "train_settings": {k: str(v) for k, v in asdict(settings).items()},
@@ -141,8 +141,12 @@ def evaluate_detector(weights: Path, data_yaml: Path, imgsz: int, device: str = 
         present = list(result.box.ap_class_index)
         # class_result takes a position among the classes present in val, not a class id.
         p, r, ap50, ap = result.box.class_result(present.index(index)) if index in present else (0,) * 4
-        per_class[name] = {"precision": round(float(p), 4), "recall": round(float(r), 4),
-                           "map50": round(float(ap50), 4), "map50_95": round(float(ap), 4)}
+        per_class[name] = {
+            "precision": round(float(p), 4),
+            "recall": round(float(r), 4),
+            "map50": round(float(ap50), 4),
+            "map50_95": round(float(ap), 4),
+        }
     return {
         "map50": round(float(result.box.map50), 4),
         "map50_95": round(float(result.box.map), 4),

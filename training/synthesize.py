@@ -13,7 +13,7 @@ jitter artifacts. All randomness comes from the ``numpy.random.Generator`` passe
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -29,9 +29,15 @@ def _noise_mask(shape: tuple[int, int], rng: np.random.Generator, scale: int, fi
     return field > np.quantile(field, 1.0 - fill)
 
 
-def _textured(color: tuple[float, float, float], shape: tuple[int, int], rng: np.random.Generator, amount: float) -> np.ndarray:
-    noise = rng.normal(0, amount, (*shape, 1)) + cv2.GaussianBlur(rng.normal(0, amount, (*shape, 1)), (0, 0), 2)[..., None]
-    return np.clip(np.array(color)[None, None, :] + noise, 0, 255)
+def _textured(
+    color: tuple[float, float, float], shape: tuple[int, int], rng: np.random.Generator, amount: float
+) -> np.ndarray:
+    """A flat colour with mostly low-frequency variation, like soil or foliage seen from a drone
+    (pure per-pixel noise would teach the model to look for noise, not for sediment)."""
+    coarse = cv2.GaussianBlur(rng.normal(0, amount * 3, shape).astype(np.float32), (0, 0), 2.5)
+    fine = rng.normal(0, amount * 0.3, shape)
+    shade = (coarse + fine)[..., None]
+    return np.clip(np.array(color)[None, None, :] * (1 + shade / 255.0) + shade * 0.3, 0, 255)
 
 
 def _segment_along(box: Box, rng: np.random.Generator, low: float, high: float) -> Box:
@@ -75,15 +81,18 @@ def debris(crop: np.ndarray, box: Box, rng: np.random.Generator) -> None:
     size = max(3, int(min(x2 - x1, y2 - y1) * 0.5))
     for _ in range(int(rng.integers(6, 16))):
         cx, cy = int(rng.integers(x1, max(x1 + 1, x2))), int(rng.integers(y1, max(y1 + 1, y2)))
-        shade = rng.uniform(30, 200)
-        color = tuple(float(np.clip(shade + rng.normal(0, 25), 0, 255)) for _ in range(3))
+        # earthy greys and browns: wood, rubble, litter faded by weather
+        shade = rng.uniform(35, 190)
+        color = (shade, shade * rng.uniform(0.8, 1.0), shade * rng.uniform(0.6, 0.95))
         if rng.random() < 0.5:  # a stick or branch
             angle = rng.uniform(0, np.pi)
             length = rng.uniform(0.5, 1.5) * size
             end = (int(cx + np.cos(angle) * length), int(cy + np.sin(angle) * length))
             cv2.line(crop, (cx, cy), end, color, int(rng.integers(1, 4)), cv2.LINE_AA)
         else:  # a lump of rubbish or rubble
-            points = np.array([[cx + rng.normal(0, size / 3), cy + rng.normal(0, size / 3)] for _ in range(5)])
+            points = np.array(
+                [[cx + rng.normal(0, size / 3), cy + rng.normal(0, size / 3)] for _ in range(5)]
+            )
             cv2.fillPoly(crop, [cv2.convexHull(points.astype(np.int32))], color, cv2.LINE_AA)
 
 
@@ -99,7 +108,14 @@ def cracks(crop: np.ndarray, box: Box, rng: np.random.Generator) -> None:
             point = point + step * np.array([np.cos(heading), np.sin(heading)])
             points.append(point.copy())
         shade = rng.uniform(0, 60)
-        cv2.polylines(crop, [np.array(points, np.int32)], False, (shade, shade, shade), int(rng.integers(1, 3)), cv2.LINE_AA)
+        cv2.polylines(
+            crop,
+            [np.array(points, np.int32)],
+            False,
+            (shade, shade, shade),
+            int(rng.integers(1, 3)),
+            cv2.LINE_AA,
+        )
 
 
 def missing_segment(crop: np.ndarray, box: Box, rng: np.random.Generator) -> None:
@@ -116,7 +132,9 @@ def missing_segment(crop: np.ndarray, box: Box, rng: np.random.Generator) -> Non
     mask = np.zeros(crop.shape[:2], np.uint8)
     mask[region[1] : region[3], region[0] : region[2]] = 255
     filled = cv2.inpaint(np.ascontiguousarray(crop), mask, 5, cv2.INPAINT_TELEA)
-    soil = _textured((rng.uniform(90, 150), rng.uniform(75, 120), rng.uniform(55, 95)), crop.shape[:2], rng, 18)
+    soil = _textured(
+        (rng.uniform(90, 150), rng.uniform(75, 120), rng.uniform(55, 95)), crop.shape[:2], rng, 18
+    )
     mixed = 0.5 * filled.astype(np.float32) + 0.5 * soil
     crop[mask > 0] = mixed[mask > 0].astype(np.uint8)
     debris(crop, region, rng)
@@ -134,7 +152,9 @@ def displaced_rocks(crop: np.ndarray, box: Box, rng: np.random.Generator) -> Non
         patch = source[sy : sy + side, sx : sx + side]
         if rng.random() < 0.5:
             patch = np.ascontiguousarray(np.rot90(patch, int(rng.integers(1, 4))))
-        soil = _textured((rng.uniform(95, 150), rng.uniform(80, 120), rng.uniform(60, 95)), patch.shape[:2], rng, 15)
+        soil = _textured(
+            (rng.uniform(95, 150), rng.uniform(80, 120), rng.uniform(60, 95)), patch.shape[:2], rng, 15
+        )
         crop[sy : sy + patch.shape[0], sx : sx + patch.shape[1]] = soil.astype(np.uint8)
         dx, dy = (rng.uniform(0.4, 1.2) * side * rng.choice([-1, 1]) for _ in range(2))
         tx, ty = int(np.clip(sx + dx, 0, w - patch.shape[1])), int(np.clip(sy + dy, 0, h - patch.shape[0]))

@@ -153,4 +153,3 @@ def build_model(processor: Qwen2VLProcessor, seed: int = 0) -> Qwen2VLForConditi
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     model.generation_config.do_sample = False
     return model
-

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import gradio as gr
 from PIL import Image
@@ -70,7 +70,9 @@ def inspect_uploads(
 ) -> InspectResult:
     """Inspect every uploaded photo; bad files become error lines in the summary, not failures."""
     if not paths:
-        return InspectResult([], [], "Upload one or more slope photos (JPEG, PNG, WebP, BMP, TIFF) or a zip.", None)
+        return InspectResult(
+            [], [], "Upload one or more slope photos (JPEG, PNG, WebP, BMP, TIFF) or a zip.", None
+        )
     items, errors = _expand_uploads(paths, settings)
     inspections: dict[str, Inspection] = {}
     gallery: list[tuple[Image.Image, str]] = []
@@ -107,7 +109,9 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
                 file_types=["image", ".zip", ".tif", ".tiff", ".webp"],
                 type="filepath",
             )
-            conf = gr.Slider(0.05, 0.95, value=settings.detector_conf, step=0.05, label="Detector confidence threshold")
+            conf = gr.Slider(
+                0.05, 0.95, value=settings.detector_conf, step=0.05, label="Detector confidence threshold"
+            )
             run = gr.Button("Inspect", variant="primary")
             examples = sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg"))
             if examples:

@@ -1,0 +1,53 @@
+"""Shared fixtures: the shipped default models (loaded once per session) and the real data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.offline import prepare_offline
+from core.settings import PROJECT_ROOT, Settings
+
+prepare_offline()
+
+DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "slopes"
+VAL_IMAGES = sorted((DATA_DIR / "val" / "images").glob("*.jpg"))
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def detector(settings):
+    from core.detector import Detector
+
+    return Detector(
+        settings.detector_model,
+        conf=settings.detector_conf,
+        iou=settings.detector_iou,
+        imgsz=settings.detector_imgsz,
+    )
+
+
+@pytest.fixture(scope="session")
+def condition_model(settings):
+    from core.conditions import ConditionModel
+
+    return ConditionModel(settings.condition_model, crop_margin=settings.crop_margin)
+
+
+@pytest.fixture(scope="session")
+def inspector(detector, condition_model):
+    from core.pipeline import Inspector
+
+    return Inspector(detector, condition_model)
+
+
+@pytest.fixture(scope="session")
+def val_images() -> list[Path]:
+    if not VAL_IMAGES:
+        pytest.fail(f"the real val photos are missing from {DATA_DIR}")
+    return VAL_IMAGES

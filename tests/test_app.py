@@ -1,0 +1,53 @@
+"""The Gradio app launched for real and called through gradio_client."""
+
+import pytest
+from gradio_client import Client, handle_file
+
+from app import build_app
+
+
+@pytest.fixture(scope="module")
+def client(settings, inspector):
+    demo = build_app(settings, inspector)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
+    try:
+        yield Client(demo.local_url, verbose=False)
+    finally:
+        demo.close()
+
+
+def test_inspect_photos_returns_drawings_table_summary_and_report(client, val_images, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(val_images[0].read_bytes()[:300])
+    gallery, summary, table, report = client.predict(
+        [handle_file(str(val_images[0])), handle_file(str(val_images[4])), handle_file(str(broken))],
+        0.25,
+        api_name="/inspect",
+    )
+    assert len(gallery) == 2
+    assert summary.startswith("2 photo(s) inspected")
+    assert "broken.jpg: the image data is truncated or corrupt" in summary
+    rows = table["data"]
+    assert table["headers"][:3] == ["image", "object", "condition"]
+    assert {row[0] for row in rows} <= {val_images[0].name, val_images[4].name}
+    with open(report) as f:
+        assert len(f.read().strip().split("\n")) == 1 + len(rows)
+
+
+def test_a_zip_of_a_survey_is_inspected_photo_by_photo(client, val_images, tmp_path):
+    import zipfile
+
+    archive = tmp_path / "survey.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in val_images[:3]:
+            z.write(path, f"flight1/{path.name}")
+        z.writestr("flight1/readme.txt", "notes")
+    gallery, summary, _, _ = client.predict([handle_file(str(archive))], 0.25, api_name="/inspect")
+    assert len(gallery) == 3
+    assert "survey.zip/readme.txt: not a recognised image" in summary
+
+
+def test_nothing_uploaded_gets_a_hint(client):
+    gallery, summary, table, report = client.predict([], 0.25, api_name="/inspect")
+    assert gallery == [] and report is None
+    assert summary.startswith("Upload one or more slope photos")

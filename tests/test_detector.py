@@ -1,0 +1,60 @@
+"""The shipped detector on real val photos."""
+
+import numpy as np
+import pytest
+import supervision as sv
+
+from core.detector import Detector, resolve_weights
+from core.images import load_image
+from core.taxonomy import OBJECT_TYPES
+from tests.conftest import DATA_DIR
+from training.yolo_data import read_split
+
+
+def test_detections_are_typed_boxes_inside_the_photo(detector, val_images):
+    found = 0
+    for path in val_images[:10]:
+        image = load_image(path)
+        detections = detector.detect(image)
+        assert isinstance(detections, sv.Detections)
+        found += len(detections)
+        assert set(detections.data["object_type"]) <= set(OBJECT_TYPES)
+        assert len(detections.data["object_type"]) == len(detections)
+        assert np.all(detections.confidence >= detector.conf)
+        assert np.all(detections.xyxy >= -1) and np.all(detections.xyxy[:, [0, 2]] <= image.width + 1)
+        assert np.all(detections.xyxy[:, [1, 3]] <= image.height + 1)
+    assert found > 0
+
+
+def test_finds_most_labelled_objects_on_val(detector):
+    """Recall of the right type at IoU >= 0.5 over all 45 val photos (174 labelled objects)."""
+    matched = total = 0
+    for item in read_split(DATA_DIR, "val"):
+        image = load_image(item.image)
+        truth = item.boxes_pixels(image.width, image.height)
+        detections = detector.detect(image, conf=0.1)
+        total += len(truth)
+        for box, object_type in zip(truth, item.object_types, strict=True):
+            same = detections[detections.data["object_type"] == object_type]
+            if len(same) and sv.box_iou_batch(box[None], same.xyxy).max() >= 0.5:
+                matched += 1
+    assert total == 174
+    assert matched / total >= MIN_RECALL, f"recall {matched / total:.2f}"
+
+
+MIN_RECALL = 0.3  # the shipped model reaches more (see models/detector/metadata.json)
+
+
+def test_a_higher_threshold_keeps_a_subset(detector, val_images):
+    image = load_image(val_images[1])
+    low, high = detector.detect(image, conf=0.1), detector.detect(image, conf=0.6)
+    assert len(high) <= len(low)
+    assert np.all(high.confidence >= 0.6)
+
+
+def test_weights_are_found_in_a_folder_or_refused_clearly(tmp_path, settings):
+    assert resolve_weights(settings.detector_model).name == "model.pt"
+    with pytest.raises(FileNotFoundError, match="holds none of model.pt"):
+        resolve_weights(tmp_path)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        Detector(tmp_path / "missing.pt")

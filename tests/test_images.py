@@ -1,0 +1,92 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.images import ImageLoadError, load_image
+
+
+def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+RGB = Image.fromarray(np.arange(40 * 30 * 3, dtype=np.uint8).reshape(30, 40, 3))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP", "TIFF"])
+def test_accepted_formats_load_as_rgb_with_their_size(fmt):
+    image = load_image(encode(RGB, fmt))
+    assert image.mode == "RGB"
+    assert image.size == (40, 30)
+
+
+@pytest.mark.parametrize(
+    "source_image, fmt",
+    [
+        (RGB.convert("L"), "PNG"),
+        (RGB.convert("RGBA"), "PNG"),
+        (RGB.convert("CMYK"), "JPEG"),
+        (RGB.convert("P"), "PNG"),
+        (Image.fromarray(np.arange(30 * 40, dtype=np.uint16).reshape(30, 40) * 50), "PNG"),
+    ],
+)
+def test_other_modes_become_rgb(source_image, fmt):
+    image = load_image(encode(source_image, fmt))
+    assert image.mode == "RGB" and image.size == (40, 30)
+
+
+def test_sixteen_bit_is_scaled_not_clipped():
+    ramp = Image.fromarray(np.tile(np.arange(40, dtype=np.uint16), (30, 1)) * 1600)
+    pixels = np.asarray(load_image(encode(ramp, "PNG")))
+    assert pixels[0, 0, 0] == 0 and pixels[0, -1, 0] == 255  # full 0..62400 range spread over 0..255
+    assert len(np.unique(pixels[0, :, 0])) == 40
+
+
+def test_transparent_areas_become_white():
+    rgba = Image.new("RGBA", (20, 20), (0, 0, 0, 0))
+    assert np.asarray(load_image(encode(rgba, "PNG")))[5, 5].tolist() == [255, 255, 255]
+
+
+def test_exif_orientation_is_applied():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    image = load_image(encode(RGB, "JPEG", exif=exif.tobytes()))
+    assert image.size == (30, 40)
+
+
+@pytest.mark.parametrize(
+    "data, kwargs, message",
+    [
+        (b"", {}, "the file is empty"),
+        (b"plain text, not a photo", {}, "not a recognised image"),
+        (encode(RGB, "JPEG")[:300], {}, "truncated or corrupt"),
+        (encode(RGB, "GIF"), {}, "GIF images are not accepted"),
+        (encode(RGB, "PNG"), {"max_pixels": 1000}, "40x30 is 0.0 MP, over the 0.0 MP limit"),
+        (encode(RGB, "PNG"), {"max_bytes": 100}, "over the 0.0 MB limit"),
+        (encode(Image.new("RGB", (4, 4)), "PNG"), {}, "too small to inspect"),
+    ],
+)
+def test_bad_inputs_get_a_clear_error(data, kwargs, message):
+    with pytest.raises(ImageLoadError, match=message) as info:
+        load_image(data, name="photo.jpg", **kwargs)
+    assert str(info.value).startswith("photo.jpg:")
+
+
+def test_missing_file_and_huge_pixel_count_from_a_path(tmp_path):
+    with pytest.raises(ImageLoadError, match="no such file"):
+        load_image(tmp_path / "nope.jpg")
+    # A 12000 x 12000 PNG compresses to a few hundred KB but would need 432 MB decoded.
+    big = tmp_path / "huge.png"
+    Image.new("L", (12000, 12000)).save(big)
+    with pytest.raises(ImageLoadError, match="huge.png: 12000x12000 is 144.0 MP, over the 40.0 MP limit"):
+        load_image(big)
+
+
+def test_loading_after_ultralytics_import_makes_no_install_attempt():
+    import ultralytics  # noqa: F401  (it patches PIL.Image.open)
+
+    with pytest.raises(ImageLoadError, match="not a recognised image"):
+        load_image(b"\x00\x01garbage" * 10)

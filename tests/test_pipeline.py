@@ -1,0 +1,65 @@
+"""The whole inspection on real val photos with the shipped models."""
+
+import json
+
+import pytest
+
+from core.images import load_image
+from core.render import render
+from core.report import findings_csv, summarize
+from core.taxonomy import ALLOWED_CONDITIONS, class_name
+
+
+@pytest.fixture(scope="module")
+def inspections(inspector, val_images):
+    return {p.name: (load_image(p), inspector.inspect(load_image(p))) for p in val_images[:8]}
+
+
+def test_findings_are_consistent(inspections, inspector):
+    assert sum(len(ins.findings) for _, ins in inspections.values()) > 0
+    for image, inspection in inspections.values():
+        assert (inspection.width, inspection.height) == image.size
+        assert inspection.models == inspector.models
+        assert set(inspection.timings_ms) == {"detect", "relate", "classify", "total"}
+        for f in inspection.findings:
+            assert tuple(f.condition_probs) == ALLOWED_CONDITIONS[f.object_type]
+            assert sum(f.condition_probs.values()) == pytest.approx(1.0, abs=1e-6)
+            assert f.condition == max(f.condition_probs, key=f.condition_probs.get)
+            assert f.class_name == class_name(f.object_type, f.condition)
+            assert 0 < f.confidence <= 1
+            x1, y1, x2, y2 = f.box_xyxy
+            assert 0 <= x1 < x2 <= image.width + 1 and 0 <= y1 < y2 <= image.height + 1
+            for r in f.context.relations:
+                assert r.other_type == inspection.findings[r.other].object_type
+
+
+def test_inspection_serializes_to_json(inspections):
+    _, inspection = next(iter(inspections.values()))
+    data = json.loads(json.dumps(inspection.as_dict()))
+    assert len(data["findings"]) == len(inspection.findings)
+    if data["findings"]:
+        assert set(data["findings"][0]) == {
+            "object_type",
+            "condition",
+            "class_name",
+            "confidence",
+            "condition_probs",
+            "box_xyxy",
+            "relations",
+        }
+
+
+def test_render_draws_on_a_copy(inspections):
+    image, inspection = max(inspections.values(), key=lambda item: len(item[1].findings))
+    drawn = render(image, inspection)
+    assert drawn.size == image.size
+    assert drawn.tobytes() != image.tobytes()  # boxes drawn
+    assert render(image, inspection.__class__(image.width, image.height, (), {})).tobytes() == image.tobytes()
+
+
+def test_summary_and_csv_cover_every_finding(inspections):
+    by_name = {name: ins for name, (_, ins) in inspections.items()}
+    text = summarize(by_name)
+    assert text.startswith(f"{len(by_name)} photo(s) inspected")
+    rows = findings_csv(by_name).strip().split("\n")
+    assert len(rows) == 1 + sum(len(ins.findings) for ins in by_name.values())

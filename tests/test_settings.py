@@ -1,0 +1,25 @@
+import pytest
+
+from core.settings import Settings
+
+
+def test_environment_overrides_defaults_and_keywords_override_environment():
+    env = {"SLOPE_DETECTOR_CONF": "0.4", "SLOPE_DETECTOR_IMGSZ": "640", "DATABASE_URL": "postgresql://x/y"}
+    settings = Settings.from_env(env)
+    assert settings.detector_conf == 0.4
+    assert settings.detector_imgsz == 640
+    assert settings.database_url == "postgresql://x/y"
+    assert Settings.from_env(env, detector_conf=0.7).detector_conf == 0.7
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"SLOPE_DETECTOR_CONF": "high"}, "SLOPE_DETECTOR_CONF='high' is not a valid float"),
+        ({"SLOPE_DETECTOR_CONF": "1.5"}, "detector_conf must be in"),
+        ({"SLOPE_DETECTOR_IMGSZ": "300"}, "multiple of 32"),
+    ],
+)
+def test_bad_values_name_the_setting(env, message):
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env(env)
