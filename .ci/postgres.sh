@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Start a throwaway PostgreSQL server on loopback for the tests (Debian's packages).
+# Prints the admin URL for TEST_POSTGRES_URL. Usage: eval "$(.ci/postgres.sh)"
+set -euo pipefail
+PORT=${PGPORT_TEST:-54329}
+DIR=${PGDATA_TEST:-/tmp/slope-inspect-pg}
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >&2
+fi
+BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+RUN=(runuser -u postgres --)
+[ "$(id -u)" = 0 ] || RUN=()
+if ! "${RUN[@]}" "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
+  rm -rf "$DIR"; mkdir -p "$DIR"; [ "$(id -u)" = 0 ] && chown postgres "$DIR"
+  "${RUN[@]}" "$BIN/initdb" -D "$DIR/data" -U postgres --auth=trust >/dev/null
+  "${RUN[@]}" "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/log" -w \
+    -o "-h 127.0.0.1 -p $PORT -k $DIR -c fsync=off -c max_connections=100" start >&2
+fi
+echo "export TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:$PORT/postgres"

@@ -1,0 +1,104 @@
+"""Engine, sessions and migrations.
+
+SQLite (a file in the data directory) by default: WAL so readers never wait for the writer,
+foreign keys on, a busy timeout, ``synchronous=FULL`` so a committed label survives a power cut,
+and write transactions that take the write lock up front (``BEGIN IMMEDIATE``) so two writers
+queue instead of failing half-way. ``DATABASE_URL`` selects PostgreSQL with no code change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.settings import Settings
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+BUSY_TIMEOUT_MS = 10_000
+
+
+def database_url(settings: Settings) -> str:
+    if settings.database_url:
+        url = settings.database_url
+        # Hosting platforms hand out postgres:// URLs; SQLAlchemy needs a driver name.
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{Path(settings.data_dir) / 'inspections.sqlite3'}"
+
+
+def make_engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection, _record) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite would defer it).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+class Database:
+    """An engine plus the two kinds of session the repository uses."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._reads = sessionmaker(self.engine, expire_on_commit=False)
+        writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self._writes = sessionmaker(writer, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, upgrade: bool = True) -> Database:
+        db = cls(database_url(settings))
+        if upgrade:
+            db.upgrade()
+        return db
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._reads() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One short transaction holding the write lock; committed on success, else rolled back."""
+        with self._writes.begin() as session:
+            yield session
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration (a no-op when it is already there)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def dispose(self) -> None:
+        self.engine.dispose()

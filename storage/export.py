@@ -1,0 +1,222 @@
+"""Export reviewed labels: YOLO (4 object types or the 9 classes), COCO JSON, Hugging Face dataset.
+
+Only reviewed labels (accepted, corrected, added) are exported. An image keeps the split it was
+imported with; other images get one from their content hash, so splits are stable across
+exports. Output folders are written beside the target and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from sqlalchemy import select
+
+from core.taxonomy import CLASS_NAMES, OBJECT_TYPES, class_name
+from storage import models as m
+from storage.db import Database
+from storage.repository import REVIEWED_STATUSES
+
+FORMATS = ("yolo", "yolo9", "coco", "hf")
+VAL_FRACTION = 0.15
+
+
+@dataclass(frozen=True)
+class ExportObject:
+    box: tuple[float, float, float, float]  # pixels
+    object_type: str
+    condition: str | None
+
+
+@dataclass(frozen=True)
+class ExportImage:
+    file: Path
+    name: str  # unique file name in the export: sha256 prefix + original suffix
+    width: int
+    height: int
+    split: str
+    objects: tuple[ExportObject, ...]
+
+
+def stable_split(sha256: str) -> str:
+    return "val" if int(sha256[:8], 16) / 0xFFFFFFFF < VAL_FRACTION else "train"
+
+
+def reviewed_images(db: Database, data_dir: str | Path) -> list[ExportImage]:
+    """Every image with at least one reviewed label, and its reviewed labels, in id order."""
+    with db.read() as session:
+        rows = session.execute(
+            select(m.Image, m.Label)
+            .join(m.Label, m.Label.image_id == m.Image.id)
+            .where(m.Label.status.in_(REVIEWED_STATUSES))
+            .order_by(m.Image.id, m.Label.id)
+        ).all()
+    images: dict[int, tuple[m.Image, list[ExportObject]]] = {}
+    for image, label in rows:
+        images.setdefault(image.id, (image, []))[1].append(
+            ExportObject((label.x1, label.y1, label.x2, label.y2), label.object_type, label.condition)
+        )
+    return [
+        ExportImage(
+            file=Path(data_dir) / image.path,
+            name=f"{image.sha256[:16]}{Path(image.path).suffix}",
+            width=image.width,
+            height=image.height,
+            split=image.split or stable_split(image.sha256),
+            objects=tuple(objects),
+        )
+        for image, objects in images.values()
+    ]
+
+
+def export(db: Database, data_dir: str | Path, fmt: str, out: str | Path) -> dict:
+    """Write the export to ``out`` (replaced if present); returns counts."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    out = Path(out)
+    images = reviewed_images(db, data_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        counts = {"yolo": _yolo, "yolo9": _yolo9, "coco": _coco, "hf": _hf}[fmt](images, staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+    return counts
+
+
+def _yolo_rows(image: ExportImage, class_of) -> tuple[list[str], int]:
+    lines, left_out = [], 0
+    for o in image.objects:
+        cls = class_of(o)
+        if cls is None:
+            left_out += 1
+            continue
+        x1, y1, x2, y2 = o.box
+        cx, cy = (x1 + x2) / 2 / image.width, (y1 + y2) / 2 / image.height
+        w, h = (x2 - x1) / image.width, (y2 - y1) / image.height
+        lines.append(f"{cls} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}")
+    return lines, left_out
+
+
+def _write_yolo(images: list[ExportImage], out: Path, names: tuple[str, ...], class_of) -> dict:
+    counts = {"images": 0, "objects": 0, "left_out_no_condition": 0}
+    for image in images:
+        lines, left_out = _yolo_rows(image, class_of)
+        (out / image.split / "images").mkdir(parents=True, exist_ok=True)
+        (out / image.split / "labels").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(image.file, out / image.split / "images" / image.name)
+        (out / image.split / "labels" / f"{Path(image.name).stem}.txt").write_text(
+            "\n".join(lines) + "\n" * bool(lines)
+        )
+        counts["images"] += 1
+        counts["objects"] += len(lines)
+        counts["left_out_no_condition"] += left_out
+    splits = sorted({i.split for i in images}) or ["train"]
+    spec = {
+        "path": ".",
+        **{s: f"{s}/images" for s in splits},
+        "nc": len(names),
+        "names": dict(enumerate(names)),
+    }
+    (out / "data.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return counts
+
+
+def _yolo(images: list[ExportImage], out: Path) -> dict:
+    return _write_yolo(images, out, OBJECT_TYPES, lambda o: OBJECT_TYPES.index(o.object_type))
+
+
+def _yolo9(images: list[ExportImage], out: Path) -> dict:
+    # An object whose condition nobody has reviewed cannot be put in a 9-class file: left out, counted.
+    return _write_yolo(
+        images,
+        out,
+        CLASS_NAMES,
+        lambda o: None if o.condition is None else CLASS_NAMES.index(class_name(o.object_type, o.condition)),
+    )
+
+
+def _coco(images: list[ExportImage], out: Path) -> dict:
+    counts = {}
+    for split in sorted({i.split for i in images}):
+        chosen = [i for i in images if i.split == split]
+        (out / split).mkdir(parents=True, exist_ok=True)
+        document = {
+            "info": {"description": "reviewed slope-inspection labels"},
+            "categories": [
+                {"id": k + 1, "name": t, "supercategory": "slope"} for k, t in enumerate(OBJECT_TYPES)
+            ],
+            "images": [],
+            "annotations": [],
+        }
+        for image_id, image in enumerate(chosen, 1):
+            shutil.copyfile(image.file, out / split / image.name)
+            document["images"].append(
+                {"id": image_id, "file_name": image.name, "width": image.width, "height": image.height}
+            )
+            for o in image.objects:
+                x1, y1, x2, y2 = o.box
+                document["annotations"].append(
+                    {
+                        "id": len(document["annotations"]) + 1,
+                        "image_id": image_id,
+                        "category_id": OBJECT_TYPES.index(o.object_type) + 1,
+                        "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
+                        "area": round((x2 - x1) * (y2 - y1), 2),
+                        "iscrowd": 0,
+                        "attributes": {"condition": o.condition},
+                    }
+                )
+        (out / split / "_annotations.coco.json").write_text(json.dumps(document, indent=1))
+        counts[split] = {"images": len(chosen), "objects": len(document["annotations"])}
+    return counts
+
+
+def _hf(images: list[ExportImage], out: Path) -> dict:
+    import datasets
+
+    features = datasets.Features(
+        {
+            "image": datasets.Image(),
+            "image_id": datasets.Value("string"),
+            "width": datasets.Value("int32"),
+            "height": datasets.Value("int32"),
+            "objects": datasets.Sequence(
+                {
+                    "bbox": datasets.Sequence(datasets.Value("float32"), length=4),
+                    "object_type": datasets.ClassLabel(names=list(OBJECT_TYPES)),
+                    "condition": datasets.Value("string"),
+                }
+            ),
+        }
+    )
+    splits = {}
+    for split in sorted({i.split for i in images}):
+        chosen = [i for i in images if i.split == split]
+        splits[split] = datasets.Dataset.from_dict(
+            {
+                "image": [{"bytes": i.file.read_bytes(), "path": i.name} for i in chosen],
+                "image_id": [Path(i.name).stem for i in chosen],
+                "width": [i.width for i in chosen],
+                "height": [i.height for i in chosen],
+                "objects": [
+                    {
+                        "bbox": [list(o.box) for o in i.objects],
+                        "object_type": [OBJECT_TYPES.index(o.object_type) for o in i.objects],
+                        "condition": [o.condition for o in i.objects],
+                    }
+                    for i in chosen
+                ],
+            },
+            features=features,
+        )
+    datasets.DatasetDict(splits).save_to_disk(str(out))
+    return {split: {"images": len(d)} for split, d in splits.items()}

@@ -1,0 +1,190 @@
+"""The database schema as SQLAlchemy 2 typed models.
+
+Predictions are what a model proposed and are never modified after insert. Labels are the
+reviewed truth beside them, each with a version number for optimistic concurrency, and every
+change to a label appends a ``LabelEvent`` (who, what, before, after, when).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+LABEL_STATUSES = ("pending", "accepted", "corrected", "added", "deleted")
+ROLES = ("inspector", "reviewer", "admin")
+MODEL_KINDS = ("detector", "condition")
+MODEL_STATUSES = ("candidate", "served", "retired", "rejected")
+RUN_STATUSES = ("queued", "running", "succeeded", "failed")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="ck_users_role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Survey(Base):
+    __tablename__ = "surveys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    site: Mapped[str | None] = mapped_column(String(200))
+    date: Mapped[str | None] = mapped_column(String(32))
+    inspector: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Image(Base):
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    path: Mapped[str] = mapped_column(String(500))  # relative to the data directory
+    original_name: Mapped[str] = mapped_column(String(500))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    survey_id: Mapped[int | None] = mapped_column(ForeignKey("surveys.id"), index=True)
+    split: Mapped[str | None] = mapped_column(String(32))
+    captured_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    uploaded_by: Mapped[str] = mapped_column(String(80))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    survey: Mapped[Survey | None] = relationship()
+
+
+class Inspection(Base):
+    __tablename__ = "inspections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), index=True)
+    detector_version: Mapped[str] = mapped_column(String(200))
+    condition_version: Mapped[str] = mapped_column(String(200))
+    timings_ms: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Prediction(Base):
+    __tablename__ = "predictions"
+    __table_args__ = (CheckConstraint("x2 > x1 AND y2 > y1", name="ck_predictions_box"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inspection_id: Mapped[int] = mapped_column(ForeignKey("inspections.id"), index=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), index=True)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    object_type: Mapped[str] = mapped_column(String(32))
+    confidence: Mapped[float] = mapped_column(Float)
+    condition: Mapped[str] = mapped_column(String(16))
+    condition_probs: Mapped[dict[str, Any]] = mapped_column()
+    # top-1 minus top-2 condition probability (1 for a single allowed condition): small = unsure
+    condition_margin: Mapped[float] = mapped_column(Float)
+    relations: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Label(Base):
+    __tablename__ = "labels"
+    __table_args__ = (
+        CheckConstraint(_in("status", LABEL_STATUSES), name="ck_labels_status"),
+        CheckConstraint("x2 > x1 AND y2 > y1", name="ck_labels_box"),
+        CheckConstraint("version >= 1", name="ck_labels_version"),
+        Index("ix_labels_queue", "status", "certainty", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), index=True)
+    prediction_id: Mapped[int | None] = mapped_column(ForeignKey("predictions.id"), unique=True)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    object_type: Mapped[str] = mapped_column(String(32), index=True)
+    condition: Mapped[str | None] = mapped_column(String(16), index=True)  # None: not known yet
+    status: Mapped[str] = mapped_column(String(16))
+    # Queue order key from the prediction: condition margin x detector confidence. The review
+    # queue shows the lowest first; labels a person made (imported, added) get 1.
+    certainty: Mapped[float] = mapped_column(Float, default=1.0)
+    author: Mapped[str] = mapped_column(String(80))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    image: Mapped[Image] = relationship()
+
+
+class LabelEvent(Base):
+    __tablename__ = "label_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label_id: Mapped[int] = mapped_column(ForeignKey("labels.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(16))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        CheckConstraint(_in("kind", MODEL_KINDS), name="ck_model_versions_kind"),
+        CheckConstraint(_in("status", MODEL_STATUSES), name="ck_model_versions_status"),
+        UniqueConstraint("kind", "name", name="uq_model_versions_kind_name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    folder: Mapped[str] = mapped_column(String(500))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    quantization: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="candidate")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TrainingRun(Base):
+    __tablename__ = "training_runs"
+    __table_args__ = (CheckConstraint(_in("status", RUN_STATUSES), name="ck_training_runs_status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    log: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    produced_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,426 @@
+"""Repository functions: the only way the UI, the CLIs and training reach the database.
+
+Every label edit is one short write transaction that checks the label's version (optimistic
+concurrency: a reviewer who edited a stale copy gets ``ConflictError`` and nothing is written),
+bumps it, and appends a ``LabelEvent`` with the state before and after.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from core.pipeline import Inspection as CoreInspection
+from core.taxonomy import ALLOWED_CONDITIONS, check_pair
+from storage import models as m
+from storage.db import Database
+
+REVIEWED_STATUSES = ("accepted", "corrected", "added")
+
+
+class ConflictError(RuntimeError):
+    """The label changed since the caller read it; reload and try again."""
+
+
+class NotFoundError(LookupError):
+    pass
+
+
+# ---------------------------------------------------------------- images and surveys
+
+
+def store_image_file(data_dir: str | Path, data: bytes, suffix: str) -> tuple[str, str]:
+    """Content-addressed copy under ``data_dir/images``: returns (sha256, path relative to
+    data_dir). Written to a temporary name, then renamed, so a crash never leaves half a file."""
+    sha = hashlib.sha256(data).hexdigest()
+    relative = Path("images") / sha[:2] / f"{sha}{suffix.lower() or '.bin'}"
+    target = Path(data_dir) / relative
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, target)
+    return sha, str(relative)
+
+
+def get_or_create_survey(session: Session, name: str, **fields: Any) -> m.Survey:
+    survey = session.scalar(select(m.Survey).where(m.Survey.name == name))
+    if survey is None:
+        survey = m.Survey(name=name, **fields)
+        session.add(survey)
+        session.flush()
+    return survey
+
+
+def add_image(
+    session: Session,
+    data_dir: str | Path,
+    data: bytes,
+    original_name: str,
+    size: tuple[int, int],
+    uploaded_by: str,
+    survey: str | None = None,
+    split: str | None = None,
+    captured_at: datetime | None = None,
+) -> tuple[m.Image, bool]:
+    """The image row for these bytes, created if new. Returns (image, created)."""
+    sha, relative = store_image_file(data_dir, data, Path(original_name).suffix)
+    image = session.scalar(select(m.Image).where(m.Image.sha256 == sha))
+    if image is not None:
+        return image, False
+    image = m.Image(
+        sha256=sha,
+        path=relative,
+        original_name=original_name,
+        width=size[0],
+        height=size[1],
+        survey_id=get_or_create_survey(session, survey).id if survey else None,
+        split=split,
+        captured_at=captured_at,
+        uploaded_by=uploaded_by,
+    )
+    session.add(image)
+    session.flush()
+    return image, True
+
+
+# ---------------------------------------------------------------- inspections
+
+
+def save_inspection(
+    db: Database,
+    data_dir: str | Path,
+    data: bytes,
+    original_name: str,
+    inspection: CoreInspection,
+    user: str,
+    survey: str | None = None,
+    captured_at: datetime | None = None,
+) -> int:
+    """Store the photo, the inspection and its predictions; returns the inspection id.
+
+    The first inspection of a photo also opens one pending label per prediction for review.
+    Later inspections (a new model) add predictions only, so reviewed labels are never doubled.
+    """
+    with db.write() as session:
+        image, _ = add_image(
+            session,
+            data_dir,
+            data,
+            original_name,
+            (inspection.width, inspection.height),
+            user,
+            survey=survey,
+            captured_at=captured_at,
+        )
+        has_labels = session.scalar(select(func.count()).where(m.Label.image_id == image.id)) > 0
+        row = m.Inspection(
+            image_id=image.id,
+            detector_version=inspection.models.get("detector", ""),
+            condition_version=inspection.models.get("condition", ""),
+            timings_ms=dict(inspection.timings_ms),
+            created_by=user,
+        )
+        session.add(row)
+        session.flush()
+        for finding in inspection.findings:
+            probs = sorted(finding.condition_probs.values(), reverse=True)
+            margin = probs[0] - probs[1] if len(probs) > 1 else 1.0
+            prediction = m.Prediction(
+                inspection_id=row.id,
+                image_id=image.id,
+                x1=finding.box_xyxy[0],
+                y1=finding.box_xyxy[1],
+                x2=finding.box_xyxy[2],
+                y2=finding.box_xyxy[3],
+                object_type=finding.object_type,
+                confidence=finding.confidence,
+                condition=finding.condition,
+                condition_probs=dict(finding.condition_probs),
+                condition_margin=margin,
+                relations=finding.context.as_dict(),
+            )
+            session.add(prediction)
+            session.flush()
+            if not has_labels:
+                label = m.Label(
+                    image_id=image.id,
+                    prediction_id=prediction.id,
+                    x1=prediction.x1,
+                    y1=prediction.y1,
+                    x2=prediction.x2,
+                    y2=prediction.y2,
+                    object_type=finding.object_type,
+                    condition=finding.condition,
+                    status="pending",
+                    certainty=margin * finding.confidence,
+                    author="model",
+                    version=1,
+                )
+                session.add(label)
+                session.flush()
+                _event(session, label, user, "create", None)
+        return row.id
+
+
+# ---------------------------------------------------------------- review queue
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    label_id: int
+    version: int
+    image_id: int
+    image_path: str
+    box: tuple[float, float, float, float]
+    object_type: str
+    condition: str | None
+    status: str
+    certainty: float
+    condition_probs: dict[str, float] | None
+    detector_confidence: float | None
+
+
+def review_queue(
+    db: Database,
+    *,
+    survey: str | None = None,
+    object_type: str | None = None,
+    condition: str | None = None,
+    status: str | None = "pending",
+    page: int = 0,
+    page_size: int = 50,
+) -> list[QueueItem]:
+    """Labels to review, least certain first (condition margin x detector confidence), paged."""
+    if page < 0 or not 1 <= page_size <= 500:
+        raise ValueError(f"page must be >= 0 and page_size in 1..500, got {page}, {page_size}")
+    query = (
+        select(m.Label, m.Image.path, m.Prediction.condition_probs, m.Prediction.confidence)
+        .join(m.Image, m.Label.image_id == m.Image.id)
+        .outerjoin(m.Prediction, m.Label.prediction_id == m.Prediction.id)
+    )
+    if survey is not None:
+        query = query.join(m.Survey, m.Image.survey_id == m.Survey.id).where(m.Survey.name == survey)
+    if object_type is not None:
+        query = query.where(m.Label.object_type == object_type)
+    if condition is not None:
+        query = query.where(m.Label.condition == condition)
+    if status is not None:
+        query = query.where(m.Label.status == status)
+    query = query.order_by(m.Label.certainty, m.Label.id).offset(page * page_size).limit(page_size)
+    with db.read() as session:
+        return [
+            QueueItem(
+                label_id=label.id,
+                version=label.version,
+                image_id=label.image_id,
+                image_path=path,
+                box=(label.x1, label.y1, label.x2, label.y2),
+                object_type=label.object_type,
+                condition=label.condition,
+                status=label.status,
+                certainty=label.certainty,
+                condition_probs=probs,
+                detector_confidence=confidence,
+            )
+            for label, path, probs, confidence in session.execute(query)
+        ]
+
+
+def status_counts(db: Database, survey: str | None = None) -> dict[str, int]:
+    query = select(m.Label.status, func.count()).group_by(m.Label.status)
+    if survey is not None:
+        query = (
+            query.join(m.Image, m.Label.image_id == m.Image.id).join(m.Survey).where(m.Survey.name == survey)
+        )
+    with db.read() as session:
+        counts = dict(session.execute(query).all())
+    return {status: counts.get(status, 0) for status in m.LABEL_STATUSES}
+
+
+# ---------------------------------------------------------------- label edits
+
+
+def snapshot(label: m.Label) -> dict[str, Any]:
+    return {
+        "box": [label.x1, label.y1, label.x2, label.y2],
+        "object_type": label.object_type,
+        "condition": label.condition,
+        "status": label.status,
+    }
+
+
+def _event(session: Session, label: m.Label, actor: str, action: str, before: dict | None) -> None:
+    session.add(
+        m.LabelEvent(label_id=label.id, actor=actor, action=action, before=before, after=snapshot(label))
+    )
+
+
+def _edit(db: Database, label_id: int, version: int, actor: str, action: str, changes: dict[str, Any]) -> int:
+    """Apply ``changes`` if the label is still at ``version``; returns the new version."""
+    with db.write() as session:
+        label = session.get(m.Label, label_id)
+        if label is None:
+            raise NotFoundError(f"label {label_id} does not exist")
+        if label.version != version:
+            raise ConflictError(
+                f"label {label_id} is at version {label.version}, not {version}: "
+                f"someone changed it since you loaded it; reload and try again"
+            )
+        before = snapshot(label)
+        merged = {**before, **changes}
+        _validate(merged)
+        values = {
+            "object_type": merged["object_type"],
+            "condition": merged["condition"],
+            "status": merged["status"],
+            "x1": merged["box"][0],
+            "y1": merged["box"][1],
+            "x2": merged["box"][2],
+            "y2": merged["box"][3],
+            "author": actor,
+            "updated_at": m.utcnow(),
+            "version": version + 1,
+        }
+        # The version in the WHERE clause makes a concurrent writer (PostgreSQL, where the lock
+        # is taken at this UPDATE) match no row instead of overwriting.
+        result = session.execute(
+            update(m.Label).where(m.Label.id == label_id, m.Label.version == version).values(**values)
+        )
+        if result.rowcount != 1:
+            raise ConflictError(f"label {label_id} changed while saving; reload and try again")
+        session.refresh(label)
+        _event(session, label, actor, action, before)
+        return label.version
+
+
+def _validate(state: dict[str, Any]) -> None:
+    x1, y1, x2, y2 = state["box"]
+    if not (x2 > x1 and y2 > y1):
+        raise ValueError(f"box {state['box']} is empty: x2 must exceed x1 and y2 exceed y1")
+    if state["condition"] is None:
+        if state["object_type"] not in ALLOWED_CONDITIONS:
+            raise ValueError(f"unknown object type {state['object_type']!r}")
+    else:
+        check_pair(state["object_type"], state["condition"])
+
+
+def accept(db: Database, label_id: int, version: int, actor: str) -> int:
+    return _edit(db, label_id, version, actor, "accept", {"status": "accepted"})
+
+
+def relabel(
+    db: Database,
+    label_id: int,
+    version: int,
+    actor: str,
+    object_type: str | None = None,
+    condition: str | None = None,
+) -> int:
+    changes: dict[str, Any] = {"status": "corrected"}
+    if object_type is not None:
+        changes["object_type"] = object_type
+    if condition is not None:
+        changes["condition"] = condition
+    return _edit(db, label_id, version, actor, "relabel", changes)
+
+
+def move(
+    db: Database, label_id: int, version: int, actor: str, box: tuple[float, float, float, float]
+) -> int:
+    return _edit(
+        db, label_id, version, actor, "move", {"box": [float(v) for v in box], "status": "corrected"}
+    )
+
+
+def delete(db: Database, label_id: int, version: int, actor: str) -> int:
+    return _edit(db, label_id, version, actor, "delete", {"status": "deleted"})
+
+
+def add_label(
+    db: Database,
+    image_id: int,
+    box: tuple[float, float, float, float],
+    object_type: str,
+    condition: str | None,
+    actor: str,
+    status: str = "added",
+) -> int:
+    """A label a person drew (no prediction behind it). Returns its id."""
+    state = {
+        "box": [float(v) for v in box],
+        "object_type": object_type,
+        "condition": condition,
+        "status": status,
+    }
+    _validate(state)
+    with db.write() as session:
+        if session.get(m.Image, image_id) is None:
+            raise NotFoundError(f"image {image_id} does not exist")
+        label = m.Label(
+            image_id=image_id,
+            x1=state["box"][0],
+            y1=state["box"][1],
+            x2=state["box"][2],
+            y2=state["box"][3],
+            object_type=object_type,
+            condition=condition,
+            status=status,
+            certainty=1.0,
+            author=actor,
+            version=1,
+        )
+        session.add(label)
+        session.flush()
+        _event(session, label, actor, "add", None)
+        return label.id
+
+
+def undo(db: Database, label_id: int, version: int, actor: str) -> int:
+    """Revert the label's latest change that is not yet undone (undo twice reverts two)."""
+    with db.read() as session:
+        events = session.scalars(
+            select(m.LabelEvent).where(m.LabelEvent.label_id == label_id).order_by(m.LabelEvent.id.desc())
+        ).all()
+    skip = 0
+    target = None
+    for event in events:
+        if event.action == "undo":
+            skip += 1
+        elif skip:
+            skip -= 1
+        else:
+            target = event
+            break
+    if target is None or target.action == "create":
+        raise ValueError(f"label {label_id} has no change to undo")
+    restored = target.before if target.before is not None else {"status": "deleted"}  # undo of an add
+    return _edit(db, label_id, version, actor, "undo", dict(restored))
+
+
+def label_history(db: Database, label_id: int) -> list[m.LabelEvent]:
+    with db.read() as session:
+        return list(
+            session.scalars(
+                select(m.LabelEvent).where(m.LabelEvent.label_id == label_id).order_by(m.LabelEvent.id)
+            )
+        )
+
+
+def get_label(db: Database, label_id: int) -> m.Label:
+    with db.read() as session:
+        label = session.get(m.Label, label_id)
+        if label is None:
+            raise NotFoundError(f"label {label_id} does not exist")
+        return label

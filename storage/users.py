@@ -1,0 +1,57 @@
+"""User accounts: a username, a role, and a password hashed with scrypt (a standard KDF)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import select
+
+from storage import models as m
+from storage.db import Database
+
+# scrypt cost: 16 MiB of memory and ~50 ms per hash on these CPUs; stored with the hash.
+_N, _R, _P = 2**14, 8, 1
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
+    return f"scrypt${_N}${_R}${_P}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    candidate = hashlib.scrypt(
+        password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32
+    )
+    return hmac.compare_digest(candidate, base64.b64decode(digest))
+
+
+def add_user(db: Database, username: str, role: str, password: str) -> int:
+    if role not in m.ROLES:
+        raise ValueError(f"role must be one of {', '.join(m.ROLES)}, got {role!r}")
+    if not username.strip():
+        raise ValueError("username is empty")
+    if len(password) < 8:
+        raise ValueError("password must have at least 8 characters")
+    with db.write() as session:
+        if session.scalar(select(m.User).where(m.User.username == username)) is not None:
+            raise ValueError(f"user {username!r} already exists")
+        user = m.User(username=username, role=role, password_hash=hash_password(password))
+        session.add(user)
+        session.flush()
+        return user.id
+
+
+def authenticate(db: Database, username: str, password: str) -> m.User | None:
+    with db.read() as session:
+        user = session.scalar(select(m.User).where(m.User.username == username))
+    return user if user is not None and verify_password(password, user.password_hash) else None
