@@ -39,9 +39,7 @@ def inspect_command(args: argparse.Namespace) -> int:
     inspected = 0
     for path in expand_paths(args.paths):
         try:
-            image = load_image(
-                path, max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes
-            )
+            image = load_image(path, max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes)
         except ImageLoadError as exc:
             results.append({"image": str(path), "error": str(exc)})
             continue
@@ -69,10 +67,7 @@ def _print_human(name: str, inspection) -> None:
     )
     for f in inspection.findings:
         probs = ", ".join(f"{k} {v:.2f}" for k, v in f.condition_probs.items())
-        print(
-            f"  {f.object_type:<12} {f.condition:<8} ({probs})  det {f.confidence:.2f}  "
-            f"{f.context.describe()}"
-        )
+        print(f"  {f.object_type:<12} {f.condition:<8} ({probs})  det {f.confidence:.2f}  {f.context.describe()}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,7 +63,5 @@ class Detector:
             verbose=False,
         )[0]
         detections = sv.Detections.from_ultralytics(result)
-        detections.data["object_type"] = np.array(
-            [self.class_to_type[int(c)] for c in detections.class_id], dtype=str
-        )
+        detections.data["object_type"] = np.array([self.class_to_type[int(c)] for c in detections.class_id], dtype=str)
         return detections

@@ -42,22 +42,17 @@ def load_image(
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = _unpatched_open()(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise ImageLoadError(
-            f"{name}: not a recognised image (expected JPEG, PNG, WebP, BMP or TIFF)"
-        ) from None
+        raise ImageLoadError(f"{name}: not a recognised image (expected JPEG, PNG, WebP, BMP or TIFF)") from None
     except Image.DecompressionBombError:
         raise ImageLoadError(f"{name}: the image has too many pixels") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageLoadError(f"{name}: the image data is truncated or corrupt ({exc})") from None
     if image.format not in ALLOWED_FORMATS:
-        raise ImageLoadError(
-            f"{name}: {image.format} images are not accepted (use JPEG, PNG, WebP, BMP or TIFF)"
-        )
+        raise ImageLoadError(f"{name}: {image.format} images are not accepted (use JPEG, PNG, WebP, BMP or TIFF)")
     width, height = image.size
     if width * height > max_pixels:
         raise ImageLoadError(
-            f"{name}: {width}x{height} is {width * height / 1e6:.1f} MP, over the "
-            f"{max_pixels / 1e6:.1f} MP limit"
+            f"{name}: {width}x{height} is {width * height / 1e6:.1f} MP, over the {max_pixels / 1e6:.1f} MP limit"
         )
     if width < 8 or height < 8:
         raise ImageLoadError(f"{name}: {width}x{height} is too small to inspect")

@@ -36,18 +36,10 @@ class Settings:
     crop_margin: float = field(
         default=0.15, metadata={"help": "Context margin around each crop, as a fraction of the box."}
     )
-    max_image_pixels: int = field(
-        default=40_000_000, metadata={"help": "Images with more pixels are refused."}
-    )
-    max_upload_bytes: int = field(
-        default=50_000_000, metadata={"help": "Files larger than this are refused."}
-    )
-    data_dir: str = field(
-        default=str(PROJECT_ROOT / "data"), metadata={"help": "Where stored images and the DB live."}
-    )
-    database_url: str = field(
-        default="", metadata={"help": "SQLAlchemy URL; empty means SQLite in data_dir."}
-    )
+    max_image_pixels: int = field(default=40_000_000, metadata={"help": "Images with more pixels are refused."})
+    max_upload_bytes: int = field(default=50_000_000, metadata={"help": "Files larger than this are refused."})
+    data_dir: str = field(default=str(PROJECT_ROOT / "data"), metadata={"help": "Where stored images and the DB live."})
+    database_url: str = field(default="", metadata={"help": "SQLAlchemy URL; empty means SQLite in data_dir."})
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.detector_conf <= 1.0:

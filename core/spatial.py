@@ -82,9 +82,7 @@ def relations(xyxy: np.ndarray, object_types: list[str], image_size: tuple[int, 
         for j in np.argsort(distance, kind="stable")[:NEAREST]:
             if np.isfinite(distance[j]):
                 found.append(Relation(_geometric(boxes[i], boxes[j]), int(j), object_types[j]))
-        contexts.append(
-            ObjectContext(band=band_of(cx, cy), center=(float(cx), float(cy)), relations=tuple(found))
-        )
+        contexts.append(ObjectContext(band=band_of(cx, cy), center=(float(cx), float(cy)), relations=tuple(found)))
     return contexts
 
 

@@ -34,8 +34,7 @@ def check_pair(object_type: str, condition: str) -> None:
         raise ValueError(f"unknown object type {object_type!r}; expected one of {OBJECT_TYPES}")
     if condition not in ALLOWED_CONDITIONS[object_type]:
         raise ValueError(
-            f"condition {condition!r} is not allowed for {object_type}; "
-            f"allowed: {ALLOWED_CONDITIONS[object_type]}"
+            f"condition {condition!r} is not allowed for {object_type}; allowed: {ALLOWED_CONDITIONS[object_type]}"
         )
 
 

@@ -151,9 +151,7 @@ def _coco(images: list[ExportImage], out: Path) -> dict:
         (out / split).mkdir(parents=True, exist_ok=True)
         document = {
             "info": {"description": "reviewed slope-inspection labels"},
-            "categories": [
-                {"id": k + 1, "name": t, "supercategory": "slope"} for k, t in enumerate(OBJECT_TYPES)
-            ],
+            "categories": [{"id": k + 1, "name": t, "supercategory": "slope"} for k, t in enumerate(OBJECT_TYPES)],
             "images": [],
             "annotations": [],
         }

@@ -241,9 +241,7 @@ def review_queue(
 def status_counts(db: Database, survey: str | None = None) -> dict[str, int]:
     query = select(m.Label.status, func.count()).group_by(m.Label.status)
     if survey is not None:
-        query = (
-            query.join(m.Image, m.Label.image_id == m.Image.id).join(m.Survey).where(m.Survey.name == survey)
-        )
+        query = query.join(m.Image, m.Label.image_id == m.Image.id).join(m.Survey).where(m.Survey.name == survey)
     with db.read() as session:
         counts = dict(session.execute(query).all())
     return {status: counts.get(status, 0) for status in m.LABEL_STATUSES}
@@ -262,9 +260,7 @@ def snapshot(label: m.Label) -> dict[str, Any]:
 
 
 def _event(session: Session, label: m.Label, actor: str, action: str, before: dict | None) -> None:
-    session.add(
-        m.LabelEvent(label_id=label.id, actor=actor, action=action, before=before, after=snapshot(label))
-    )
+    session.add(m.LabelEvent(label_id=label.id, actor=actor, action=action, before=before, after=snapshot(label)))
 
 
 def _edit(db: Database, label_id: int, version: int, actor: str, action: str, changes: dict[str, Any]) -> int:
@@ -336,12 +332,8 @@ def relabel(
     return _edit(db, label_id, version, actor, "relabel", changes)
 
 
-def move(
-    db: Database, label_id: int, version: int, actor: str, box: tuple[float, float, float, float]
-) -> int:
-    return _edit(
-        db, label_id, version, actor, "move", {"box": [float(v) for v in box], "status": "corrected"}
-    )
+def move(db: Database, label_id: int, version: int, actor: str, box: tuple[float, float, float, float]) -> int:
+    return _edit(db, label_id, version, actor, "move", {"box": [float(v) for v in box], "status": "corrected"})
 
 
 def delete(db: Database, label_id: int, version: int, actor: str) -> int:
@@ -412,9 +404,7 @@ def undo(db: Database, label_id: int, version: int, actor: str) -> int:
 def label_history(db: Database, label_id: int) -> list[m.LabelEvent]:
     with db.read() as session:
         return list(
-            session.scalars(
-                select(m.LabelEvent).where(m.LabelEvent.label_id == label_id).order_by(m.LabelEvent.id)
-            )
+            session.scalars(select(m.LabelEvent).where(m.LabelEvent.label_id == label_id).order_by(m.LabelEvent.id))
         )
 
 

@@ -45,8 +45,7 @@ class ImportReport:
         ]
         lines += [f"  skipped {name}: {reason}" for name, reason in self.skipped]
         lines += [
-            f"  same bytes as {first}: {name} (its labels were not added twice)"
-            for name, first in self.duplicates
+            f"  same bytes as {first}: {name} (its labels were not added twice)" for name, first in self.duplicates
         ]
         return "\n".join(lines)
 
@@ -134,9 +133,7 @@ def _import_one(db, data_dir, folder, split, image_path, classes, survey, report
         for cls, box in rows:
             x1, y1, x2, y2 = (box * scale).tolist()
             if x2 - x1 < 1 or y2 - y1 < 1:
-                report.skipped.append(
-                    (f"{label_path.name}", f"a box under 1 px was left out: {box.round(4).tolist()}")
-                )
+                report.skipped.append((f"{label_path.name}", f"a box under 1 px was left out: {box.round(4).tolist()}"))
                 continue
             object_type, condition = classes[cls]
             label = m.Label(

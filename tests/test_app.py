@@ -4,11 +4,22 @@ import pytest
 from gradio_client import Client, handle_file
 
 from app import build_app
+from core.settings import Settings
+from storage import repository
+from storage.db import Database
 
 
 @pytest.fixture(scope="module")
-def client(settings, inspector):
-    demo = build_app(settings, inspector)
+def store(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("app-data")
+    settings = Settings(data_dir=str(data_dir))
+    return settings, Database.from_settings(settings)
+
+
+@pytest.fixture(scope="module")
+def client(store, inspector):
+    settings, db = store
+    demo = build_app(settings, inspector, db)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
     try:
         yield Client(demo.local_url, verbose=False)
@@ -16,12 +27,14 @@ def client(settings, inspector):
         demo.close()
 
 
-def test_inspect_photos_returns_drawings_table_summary_and_report(client, val_images, tmp_path):
+def test_inspect_photos_returns_drawings_table_summary_and_report(client, store, val_images, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(val_images[0].read_bytes()[:300])
     gallery, summary, table, report = client.predict(
         [handle_file(str(val_images[0])), handle_file(str(val_images[4])), handle_file(str(broken))],
         0.25,
+        "ines",
+        "north slope",
         api_name="/inspect",
     )
     assert len(gallery) == 2
@@ -32,6 +45,9 @@ def test_inspect_photos_returns_drawings_table_summary_and_report(client, val_im
     assert {row[0] for row in rows} <= {val_images[0].name, val_images[4].name}
     with open(report) as f:
         assert len(f.read().strip().split("\n")) == 1 + len(rows)
+    # both photos were stored with their predictions, as pending labels for review
+    queue = repository.review_queue(store[1], survey="north slope", page_size=500)
+    assert len(queue) == len(rows)
 
 
 def test_a_zip_of_a_survey_is_inspected_photo_by_photo(client, val_images, tmp_path):
@@ -42,12 +58,12 @@ def test_a_zip_of_a_survey_is_inspected_photo_by_photo(client, val_images, tmp_p
         for path in val_images[:3]:
             z.write(path, f"flight1/{path.name}")
         z.writestr("flight1/readme.txt", "notes")
-    gallery, summary, _, _ = client.predict([handle_file(str(archive))], 0.25, api_name="/inspect")
+    gallery, summary, _, _ = client.predict([handle_file(str(archive))], 0.25, "", "", api_name="/inspect")
     assert len(gallery) == 3
     assert "survey.zip/readme.txt: not a recognised image" in summary
 
 
 def test_nothing_uploaded_gets_a_hint(client):
-    gallery, summary, table, report = client.predict([], 0.25, api_name="/inspect")
+    gallery, summary, table, report = client.predict([], 0.25, "", "", api_name="/inspect")
     assert gallery == [] and report is None
     assert summary.startswith("Upload one or more slope photos")

@@ -74,9 +74,7 @@ def test_geometric_relation_of_two_boxes(a, b, relation):
 
 
 def test_only_the_nearest_three_get_geometric_relations_and_centers_are_normalized():
-    boxes = np.array(
-        [[0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10], [60, 0, 70, 10], [900, 900, 990, 990]]
-    )
+    boxes = np.array([[0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10], [60, 0, 70, 10], [900, 900, 990, 990]])
     contexts = relations(boxes, ["vegetation"] * 5, SIZE)
     assert {other for _, other in rels(contexts[0])} == {1, 2, 3}
     assert contexts[4].center == pytest.approx((0.945, 0.945))

@@ -125,9 +125,7 @@ def train_condition_model(settings: ConditionTrainSettings, log=print) -> Path:
     started = time.time()
     rng = np.random.default_rng(settings.seed)
     train_crops = object_crops(settings.data_dir, "train", settings.crop_margin)
-    val_examples = held_out_examples(
-        object_crops(settings.data_dir, "val", settings.crop_margin), settings.seed + 1
-    )
+    val_examples = held_out_examples(object_crops(settings.data_dir, "val", settings.crop_margin), settings.seed + 1)
     log(f"{len(train_crops)} train objects, {len(val_examples)} held-out examples")
 
     staging = staging_folder(settings.out)
@@ -144,9 +142,7 @@ def train_condition_model(settings: ConditionTrainSettings, log=print) -> Path:
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         lambda step: (
-            min(1.0, (step + 1) / settings.warmup_steps)
-            * 0.5
-            * (1 + np.cos(np.pi * min(1.0, step / settings.steps)))
+            min(1.0, (step + 1) / settings.warmup_steps) * 0.5 * (1 + np.cos(np.pi * min(1.0, step / settings.steps)))
         ),
     )
     history = []
@@ -158,9 +154,7 @@ def train_condition_model(settings: ConditionTrainSettings, log=print) -> Path:
             condition = str(rng.choice(ALLOWED_CONDITIONS[item.object_type]))
             images.append(Image.fromarray(synthesize(item.crop, item.box, item.object_type, condition, rng)))
             answer = tokenizer.encode(condition, add_special_tokens=False) + [end_id]
-            texts.append(
-                scorer.chat_text(condition_prompt(item.object_type, item.context)) + condition + "<|im_end|>"
-            )
+            texts.append(scorer.chat_text(condition_prompt(item.object_type, item.context)) + condition + "<|im_end|>")
             answer_lengths.append(len(answer))
         inputs = processor(text=texts, images=images, return_tensors="pt", padding=True)
         labels = torch.full_like(inputs["input_ids"], -100)

@@ -90,9 +90,7 @@ def debris(crop: np.ndarray, box: Box, rng: np.random.Generator) -> None:
             end = (int(cx + np.cos(angle) * length), int(cy + np.sin(angle) * length))
             cv2.line(crop, (cx, cy), end, color, int(rng.integers(1, 4)), cv2.LINE_AA)
         else:  # a lump of rubbish or rubble
-            points = np.array(
-                [[cx + rng.normal(0, size / 3), cy + rng.normal(0, size / 3)] for _ in range(5)]
-            )
+            points = np.array([[cx + rng.normal(0, size / 3), cy + rng.normal(0, size / 3)] for _ in range(5)])
             cv2.fillPoly(crop, [cv2.convexHull(points.astype(np.int32))], color, cv2.LINE_AA)
 
 
@@ -132,9 +130,7 @@ def missing_segment(crop: np.ndarray, box: Box, rng: np.random.Generator) -> Non
     mask = np.zeros(crop.shape[:2], np.uint8)
     mask[region[1] : region[3], region[0] : region[2]] = 255
     filled = cv2.inpaint(np.ascontiguousarray(crop), mask, 5, cv2.INPAINT_TELEA)
-    soil = _textured(
-        (rng.uniform(90, 150), rng.uniform(75, 120), rng.uniform(55, 95)), crop.shape[:2], rng, 18
-    )
+    soil = _textured((rng.uniform(90, 150), rng.uniform(75, 120), rng.uniform(55, 95)), crop.shape[:2], rng, 18)
     mixed = 0.5 * filled.astype(np.float32) + 0.5 * soil
     crop[mask > 0] = mixed[mask > 0].astype(np.uint8)
     debris(crop, region, rng)
@@ -152,9 +148,7 @@ def displaced_rocks(crop: np.ndarray, box: Box, rng: np.random.Generator) -> Non
         patch = source[sy : sy + side, sx : sx + side]
         if rng.random() < 0.5:
             patch = np.ascontiguousarray(np.rot90(patch, int(rng.integers(1, 4))))
-        soil = _textured(
-            (rng.uniform(95, 150), rng.uniform(80, 120), rng.uniform(60, 95)), patch.shape[:2], rng, 15
-        )
+        soil = _textured((rng.uniform(95, 150), rng.uniform(80, 120), rng.uniform(60, 95)), patch.shape[:2], rng, 15)
         crop[sy : sy + patch.shape[0], sx : sx + patch.shape[1]] = soil.astype(np.uint8)
         dx, dy = (rng.uniform(0.4, 1.2) * side * rng.choice([-1, 1]) for _ in range(2))
         tx, ty = int(np.clip(sx + dx, 0, w - patch.shape[1])), int(np.clip(sy + dy, 0, h - patch.shape[0]))
@@ -180,9 +174,7 @@ def photometric_jitter(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def synthesize(
-    crop: np.ndarray, box: Box, object_type: str, condition: str, rng: np.random.Generator
-) -> np.ndarray:
+def synthesize(crop: np.ndarray, box: Box, object_type: str, condition: str, rng: np.random.Generator) -> np.ndarray:
     """A copy of ``crop`` (H, W, 3 uint8) showing ``condition``; ``box`` is the object in it."""
     out = np.ascontiguousarray(crop.copy())
     if condition != "normal":

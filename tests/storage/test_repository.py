@@ -40,9 +40,7 @@ FINDINGS = [
 
 
 def save(db, data_dir, content=b"photo-1", survey="north"):
-    return repo.save_inspection(
-        db, data_dir, content, "p.jpg", make_inspection(FINDINGS), "ines", survey=survey
-    )
+    return repo.save_inspection(db, data_dir, content, "p.jpg", make_inspection(FINDINGS), "ines", survey=survey)
 
 
 def test_saving_an_inspection_stores_image_predictions_and_pending_labels(db, data_dir):
@@ -126,9 +124,7 @@ def test_delete_and_add(db, data_dir):
     "call, error",
     [
         (
-            lambda db, i: repo.relabel(
-                db, i.label_id, i.version, "x", condition="blocked", object_type="rock_toe"
-            ),
+            lambda db, i: repo.relabel(db, i.label_id, i.version, "x", condition="blocked", object_type="rock_toe"),
             "not allowed for rock_toe",
         ),
         (lambda db, i: repo.move(db, i.label_id, i.version, "x", (50, 50, 40, 60)), "is empty"),

@@ -28,9 +28,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("kind IN ('detector', 'condition')", name="ck_model_versions_kind"),
-        sa.CheckConstraint(
-            "status IN ('candidate', 'served', 'retired', 'rejected')", name="ck_model_versions_status"
-        ),
+        sa.CheckConstraint("status IN ('candidate', 'served', 'retired', 'rejected')", name="ck_model_versions_status"),
         sa.ForeignKeyConstraint(
             ["parent_id"],
             ["model_versions.id"],
@@ -94,9 +92,7 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("produced_version_id", sa.Integer(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.CheckConstraint(
-            "status IN ('queued', 'running', 'succeeded', 'failed')", name="ck_training_runs_status"
-        ),
+        sa.CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="ck_training_runs_status"),
         sa.ForeignKeyConstraint(
             ["produced_version_id"],
             ["model_versions.id"],
