@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.pipeline import Inspection as CoreInspection
@@ -201,8 +201,12 @@ def review_queue(
     status: str | None = "pending",
     page: int = 0,
     page_size: int = 50,
+    after: tuple[float, int] | None = None,
 ) -> list[QueueItem]:
-    """Labels to review, least certain first (condition margin x detector confidence), paged."""
+    """Labels to review, least certain first (condition margin x detector confidence), paged.
+
+    ``after`` = (certainty, label_id) of the last item seen gives the next page by keyset, which
+    costs the same at any depth; ``page`` (offset) is for jumping to a page number."""
     if page < 0 or not 1 <= page_size <= 500:
         raise ValueError(f"page must be >= 0 and page_size in 1..500, got {page}, {page_size}")
     query = (
@@ -218,6 +222,11 @@ def review_queue(
         query = query.where(m.Label.condition == condition)
     if status is not None:
         query = query.where(m.Label.status == status)
+    if after is not None:
+        certainty, label_id = after
+        query = query.where(
+            or_(m.Label.certainty > certainty, and_(m.Label.certainty == certainty, m.Label.id > label_id))
+        )
     query = query.order_by(m.Label.certainty, m.Label.id).offset(page * page_size).limit(page_size)
     with db.read() as session:
         return [

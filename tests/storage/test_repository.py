@@ -71,6 +71,10 @@ def test_queue_is_least_certain_first_filtered_and_paged(db, data_dir):
     assert [i.label_id for i in repo.review_queue(db, page=0, page_size=3)] + [
         i.label_id for i in repo.review_queue(db, page=1, page_size=3)
     ] + [i.label_id for i in repo.review_queue(db, page=2, page_size=3)] == [i.label_id for i in queue]
+    last = queue[2]
+    assert [i.label_id for i in repo.review_queue(db, after=(last.certainty, last.label_id))] == [
+        i.label_id for i in queue[3:]
+    ]
     assert {i.object_type for i in repo.review_queue(db, object_type="toe_drain")} == {"toe_drain"}
     assert len(repo.review_queue(db, survey="south")) == 4
     assert repo.review_queue(db, condition="damaged") == []
