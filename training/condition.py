@@ -23,7 +23,7 @@ from core.conditions import ConditionModel, condition_prompt, crop_bounds
 from core.images import load_image
 from core.settings import PROJECT_ROOT
 from core.spatial import relations
-from core.taxonomy import ALLOWED_CONDITIONS, class_name
+from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, class_name
 from training.artifacts import publish_folder, staging_folder
 from training.detector import DATA_CREDIT, DEFAULT_DATA
 from training.synthesize import synthesize
@@ -41,6 +41,10 @@ class ConditionTrainSettings:
     crop_margin: float = 0.15
     seed: int = 0
     eval_every: int = 250
+    aux_weight: float = field(
+        default=1.0,
+        metadata={"help": "Weight of the auxiliary condition head on pooled vision features (0: off)."},
+    )
 
     def __post_init__(self) -> None:
         self.data_dir, self.out = Path(self.data_dir), Path(self.out)
@@ -138,7 +142,15 @@ def train_condition_model(settings: ConditionTrainSettings, log=print) -> Path:
     tokenizer = processor.tokenizer
     end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.01)
+    # A randomly initialised vision tower gets almost no gradient through the language model at
+    # first, and the model then only learns the answer prior. An auxiliary linear head on the
+    # pooled vision features (what the language model sees) gives the tower a direct signal. The
+    # head is used for training only and is not part of the saved Qwen2-VL model.
+    aux_head = torch.nn.Linear(model.config.text_config.hidden_size, len(CONDITIONS))
+    captured: dict = {}
+    model.model.visual.register_forward_hook(lambda _m, _i, out: captured.__setitem__("vision", out))
+    parameters = list(model.parameters()) + list(aux_head.parameters())
+    optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         lambda step: (
@@ -149,9 +161,10 @@ def train_condition_model(settings: ConditionTrainSettings, log=print) -> Path:
     for step in range(settings.steps):
         model.train()
         batch = [train_crops[int(i)] for i in rng.integers(0, len(train_crops), settings.batch_size)]
-        images, texts, answer_lengths = [], [], []
+        images, texts, answer_lengths, targets = [], [], [], []
         for item in batch:
             condition = str(rng.choice(ALLOWED_CONDITIONS[item.object_type]))
+            targets.append(CONDITIONS.index(condition))
             images.append(Image.fromarray(synthesize(item.crop, item.box, item.object_type, condition, rng)))
             answer = tokenizer.encode(condition, add_special_tokens=False) + [end_id]
             texts.append(scorer.chat_text(condition_prompt(item.object_type, item.context)) + condition + "<|im_end|>")
@@ -161,17 +174,22 @@ def train_condition_model(settings: ConditionTrainSettings, log=print) -> Path:
         for row, n in enumerate(answer_lengths):  # left padded: every answer ends the row
             labels[row, -n:] = inputs["input_ids"][row, -n:]
         loss = model(**inputs, labels=labels).loss
+        if settings.aux_weight > 0:
+            pooled = torch.stack([tokens.mean(0) for tokens in captured["vision"].pooler_output])  # [B, D]
+            loss = loss + settings.aux_weight * torch.nn.functional.cross_entropy(
+                aux_head(pooled), torch.tensor(targets)
+            )
         optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
         schedule.step()
         if (step + 1) % settings.eval_every == 0 or step + 1 == settings.steps:
             model.eval()
             accuracy = evaluate_conditions(scorer, val_examples)["accuracy"]
-            history.append({"step": step + 1, "loss": round(float(loss), 4), "val_accuracy": accuracy})
+            history.append({"step": step + 1, "loss": round(loss.item(), 4), "val_accuracy": accuracy})
             log(
-                f"step {step + 1}: loss {float(loss):.4f}, held-out accuracy {accuracy:.3f}, "
+                f"step {step + 1}: loss {loss.item():.4f}, held-out accuracy {accuracy:.3f}, "
                 f"{time.time() - started:.0f}s"
             )
 
