@@ -17,7 +17,8 @@ from core.model_info import model_version
 from core.offline import prepare_offline
 from core.taxonomy import parse_class_name
 
-WEIGHT_NAMES = ("model.pt", "best.pt", "model.onnx", "best.onnx")
+# In a model folder the ONNX export is preferred: same boxes, faster on CPU (bench/pipeline.py).
+WEIGHT_NAMES = ("model.onnx", "model.pt", "best.onnx", "best.pt")
 
 
 def resolve_weights(source: str | Path) -> Path:

@@ -1,5 +1,7 @@
 """The shipped detector on real val photos."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import supervision as sv
@@ -52,9 +54,29 @@ def test_a_higher_threshold_keeps_a_subset(detector, val_images):
     assert np.all(high.confidence >= 0.6)
 
 
-def test_weights_are_found_in_a_folder_or_refused_clearly(tmp_path, settings):
-    assert resolve_weights(settings.detector_model).name == "model.pt"
+def test_weights_are_found_in_a_folder_or_refused_clearly(tmp_path):
+    (tmp_path / "model.pt").write_bytes(b"")
+    assert resolve_weights(tmp_path).name == "model.pt"
+    (tmp_path / "model.onnx").write_bytes(b"")
+    assert resolve_weights(tmp_path).name == "model.onnx"  # preferred: faster on CPU
+    empty = tmp_path / "empty"
+    empty.mkdir()
     with pytest.raises(FileNotFoundError, match="holds none of model.pt"):
-        resolve_weights(tmp_path)
+        resolve_weights(empty)
     with pytest.raises(FileNotFoundError, match="not found"):
         Detector(tmp_path / "missing.pt")
+
+
+def test_onnx_export_gives_the_same_boxes(settings, val_images, tmp_path):
+    from training.detector import export_onnx
+
+    weights = tmp_path / "model.pt"
+    weights.write_bytes((Path(settings.detector_model) / "model.pt").read_bytes())
+    onnx = export_onnx(weights, settings.detector_imgsz)
+    from_pt, from_onnx = Detector(weights, conf=0.05), Detector(onnx, conf=0.05)
+    for path in val_images[:3]:
+        image = load_image(path)
+        a, b = from_pt.detect(image), from_onnx.detect(image)
+        assert len(a) == len(b)
+        np.testing.assert_allclose(a.xyxy, b.xyxy, atol=1.0)
+        assert list(a.data["object_type"]) == list(b.data["object_type"])

@@ -124,6 +124,7 @@ def train_detector(settings: DetectorTrainSettings) -> Path:
             "train_seconds": round(train_seconds),
             "metrics_val": metrics,
         },
+        settings.imgsz,
     )
     return settings.out
 
@@ -156,10 +157,19 @@ def evaluate_detector(weights: Path, data_yaml: Path, imgsz: int, device: str = 
     }
 
 
-def write_detector_folder(weights: Path, log_csv: Path, out: Path, metadata: dict) -> None:
-    """Weights, per-epoch log and metadata, published atomically as one model folder."""
+def export_onnx(weights: Path, imgsz: int) -> Path:
+    """An ONNX copy of the weights beside them (fixed input size, simplified graph)."""
+    prepare_offline()
+    from ultralytics import YOLO
+
+    return Path(YOLO(str(weights)).export(format="onnx", imgsz=imgsz, simplify=True, dynamic=False, verbose=False))
+
+
+def write_detector_folder(weights: Path, log_csv: Path, out: Path, metadata: dict, imgsz: int) -> None:
+    """Weights (.pt and its ONNX export), per-epoch log and metadata, published atomically."""
     staging = staging_folder(out)
     shutil.copyfile(weights, staging / "model.pt")
+    export_onnx(staging / "model.pt", imgsz)
     if log_csv.is_file():
         shutil.copyfile(log_csv, staging / "training_log.csv")
     publish_folder(staging, out, metadata)
