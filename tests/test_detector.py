@@ -61,7 +61,7 @@ def test_weights_are_found_in_a_folder_or_refused_clearly(tmp_path):
     assert resolve_weights(tmp_path).name == "model.onnx"  # preferred: faster on CPU
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(FileNotFoundError, match="holds none of model.pt"):
+    with pytest.raises(FileNotFoundError, match="holds none of model.onnx, model.pt"):
         resolve_weights(empty)
     with pytest.raises(FileNotFoundError, match="not found"):
         Detector(tmp_path / "missing.pt")
