@@ -1,0 +1,150 @@
+"""Metrics as plain functions on numpy arrays, each checked against hand-computed cases in tests.
+
+Detection AP follows the all-points interpolation (area under the monotone precision envelope,
+as in PASCAL VOC 2010+ and COCO without the 101-point sampling); mAP@0.5:0.95 averages it over
+IoU thresholds 0.50, 0.55, ..., 0.95.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+IOU_THRESHOLDS = np.round(np.arange(0.5, 0.96, 0.05), 2)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``a`` (n, 4) with every box in ``b`` (m, 4), xyxy: (n, m)."""
+    a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
+    """Area under the precision-recall curve after making precision monotone (all points)."""
+    r = np.concatenate([[0.0], recall, [1.0]])
+    p = np.concatenate([[1.0], precision, [0.0]])
+    p = np.flip(np.maximum.accumulate(np.flip(p)))
+    changes = np.where(r[1:] != r[:-1])[0]
+    return float(np.sum((r[changes + 1] - r[changes]) * p[changes + 1]))
+
+
+@dataclass(frozen=True)
+class ImageBoxes:
+    boxes: np.ndarray  # (n, 4) xyxy
+    classes: np.ndarray  # (n,) class ids
+    scores: np.ndarray | None = None  # (n,) for predictions
+
+
+def match_greedy(pred: ImageBoxes, truth: ImageBoxes, iou_threshold: float, same_class: bool = True) -> list[int]:
+    """For each prediction (highest score first), the index of the truth box it matches, or -1.
+    Each truth box is matched at most once (COCO's greedy rule)."""
+    order = np.argsort(-pred.scores, kind="stable") if pred.scores is not None else np.arange(len(pred.boxes))
+    ious = box_iou(pred.boxes, truth.boxes)
+    taken = np.zeros(len(truth.boxes), bool)
+    matches = [-1] * len(pred.boxes)
+    for i in order:
+        candidates = ious[i].copy()
+        candidates[taken] = -1
+        if same_class:
+            candidates[truth.classes != pred.classes[i]] = -1
+        j = int(np.argmax(candidates)) if len(candidates) else -1
+        if j >= 0 and candidates[j] >= iou_threshold:
+            matches[i] = j
+            taken[j] = True
+    return matches
+
+
+def detection_ap(
+    predictions: Sequence[ImageBoxes], truths: Sequence[ImageBoxes], class_id: int, iou_threshold: float
+) -> tuple[float, float, float]:
+    """(AP, precision, recall at the last threshold) for one class over a dataset.
+    Returns NaN AP for a class with no truth boxes."""
+    records: list[tuple[float, bool]] = []
+    total = 0
+    for pred, truth in zip(predictions, truths, strict=True):
+        p_mask, t_mask = pred.classes == class_id, truth.classes == class_id
+        total += int(t_mask.sum())
+        p = ImageBoxes(pred.boxes[p_mask], pred.classes[p_mask], pred.scores[p_mask])
+        t = ImageBoxes(truth.boxes[t_mask], truth.classes[t_mask])
+        for score, match in zip(p.scores, match_greedy(p, t, iou_threshold), strict=True):
+            records.append((float(score), match >= 0))
+    if total == 0:
+        return float("nan"), float("nan"), float("nan")
+    if not records:
+        return 0.0, 0.0, 0.0
+    records.sort(key=lambda r: -r[0])
+    hits = np.array([r[1] for r in records], float)
+    tp = np.cumsum(hits)
+    recall = tp / total
+    precision = tp / np.arange(1, len(hits) + 1)
+    return average_precision(recall, precision), float(precision[-1]), float(recall[-1])
+
+
+def detection_metrics(
+    predictions: Sequence[ImageBoxes], truths: Sequence[ImageBoxes], class_names: Sequence[str]
+) -> dict:
+    """mAP@0.5, mAP@0.5:0.95, and per class AP50, AP50-95, precision and recall (at IoU 0.5)."""
+    per_class = {}
+    for k, name in enumerate(class_names):
+        ap50, precision, recall = detection_ap(predictions, truths, k, 0.5)
+        aps = [detection_ap(predictions, truths, k, t)[0] for t in IOU_THRESHOLDS]
+        per_class[name] = {"ap50": ap50, "ap50_95": float(np.mean(aps)), "precision": precision, "recall": recall,
+                           "n": int(sum((t.classes == k).sum() for t in truths))}
+    present = [v for v in per_class.values() if v["n"] > 0]
+    return {
+        "map50": float(np.mean([v["ap50"] for v in present])) if present else float("nan"),
+        "map50_95": float(np.mean([v["ap50_95"] for v in present])) if present else float("nan"),
+        "per_class": per_class,
+    }
+
+
+def confusion_matrix(truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+    """Rows are the truth, columns the prediction, in ``labels`` order."""
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = np.zeros((len(labels), len(labels)), dtype=int)
+    for t, p in zip(truth, predicted, strict=True):
+        matrix[index[t], index[p]] += 1
+    return matrix
+
+
+def classification_report(matrix: np.ndarray, labels: Sequence[str]) -> dict:
+    """Accuracy, macro-F1 over classes present in the truth, and per-class precision/recall/F1."""
+    tp = np.diag(matrix).astype(float)
+    support = matrix.sum(axis=1)
+    predicted = matrix.sum(axis=0)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=(precision + recall) > 0)
+    present = support > 0
+    return {
+        "accuracy": float(tp.sum() / max(1, matrix.sum())),
+        "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
+        "per_class": {
+            label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                    "n": int(support[i])}
+            for i, label in enumerate(labels)
+        },
+    }
+
+
+def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
+    """Sum over equal-width confidence bins of |accuracy - mean confidence| x bin share."""
+    confidence, correct = np.asarray(confidence, float), np.asarray(correct, float)
+    if len(confidence) == 0:
+        return float("nan")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        in_bin = which == b
+        if in_bin.any():
+            ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(ece)
