@@ -1,0 +1,177 @@
+"""Dataset analysis: what the labelled data looks like, as JSON, Markdown and PNG plots.
+
+    python -m training analyze --data ../shared/data/slopes --out reports/analysis
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from core.spatial import relations
+from core.taxonomy import OBJECT_TYPES, class_name
+from training.dataset import LabelledPhoto
+
+
+def _class_of(object_type: str, condition: str | None) -> str:
+    return f"{object_type} (condition unknown)" if condition is None else class_name(object_type, condition)
+
+
+def _quantiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    q = np.quantile(values, [0.0, 0.25, 0.5, 0.75, 1.0])
+    return {"min": q[0], "q25": q[1], "median": q[2], "q75": q[3], "max": q[4], "mean": float(np.mean(values))}
+
+
+def analyze(photos: list[LabelledPhoto], provenance: str) -> dict:
+    """Every figure the report shows, as plain JSON-able values."""
+    splits = sorted({p.split for p in photos})
+    per_split = {s: Counter(_class_of(o.object_type, o.condition) for p in photos if p.split == s for o in p.objects)
+                 for s in splits}
+    types = Counter(o.object_type for p in photos for o in p.objects)
+    conditions = Counter(o.condition or "unknown" for p in photos for o in p.objects)
+    boxes: dict[str, dict[str, list[float]]] = {t: {"cx": [], "cy": [], "w": [], "h": [], "area": []}
+                                                for t in OBJECT_TYPES}
+    relation_counts: Counter = Counter()
+    cooccurrence = np.zeros((len(OBJECT_TYPES), len(OBJECT_TYPES)), dtype=int)
+    for p in photos:
+        for o in p.objects:
+            x1, y1, x2, y2 = o.box
+            stats = boxes[o.object_type]
+            stats["cx"].append((x1 + x2) / 2 / p.width)
+            stats["cy"].append((y1 + y2) / 2 / p.height)
+            stats["w"].append((x2 - x1) / p.width)
+            stats["h"].append((y2 - y1) / p.height)
+            stats["area"].append((x2 - x1) * (y2 - y1) / (p.width * p.height))
+        kinds = [o.object_type for o in p.objects]
+        for context, kind in zip(relations(p.boxes, kinds, (p.width, p.height)), kinds, strict=True):
+            for r in context.relations:
+                relation_counts[f"{kind} {r.relation} {r.other_type}"] += 1
+        present = sorted({OBJECT_TYPES.index(k) for k in kinds})
+        for i in present:
+            for j in present:
+                cooccurrence[i, j] += 1
+    counts = [types.get(t, 0) for t in OBJECT_TYPES]
+    instances = [len(p.objects) for p in photos]
+    return {
+        "provenance": provenance,
+        "photos": len(photos),
+        "objects": sum(instances),
+        "photos_per_split": {s: sum(p.split == s for p in photos) for s in splits},
+        "classes_per_split": {s: dict(sorted(c.items())) for s, c in per_split.items()},
+        "object_types": {t: types.get(t, 0) for t in OBJECT_TYPES},
+        "conditions": dict(sorted(conditions.items())),
+        "imbalance_ratio_object_types": (max(counts) / min(counts)) if min(counts) > 0 else None,
+        "box_statistics": {t: {k: _quantiles(v) for k, v in s.items()} for t, s in boxes.items()},
+        "spatial_relations": dict(relation_counts.most_common()),
+        "cooccurrence": {"labels": list(OBJECT_TYPES), "photos_with_both": cooccurrence.tolist()},
+        "resolutions": {f"{w}x{h}": n for (w, h), n in Counter((p.width, p.height) for p in photos).most_common()},
+        "instances_per_image": {**_quantiles(instances), "histogram": dict(sorted(Counter(instances).items()))},
+        "photos_without_objects": sum(n == 0 for n in instances),
+    }
+
+
+def write_report(result: dict, out: Path) -> list[Path]:
+    """analysis.json, analysis.md and the PNG plots into ``out``; returns the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    files = [out / "analysis.json", out / "analysis.md"]
+    files[0].write_text(json.dumps(result, indent=2, default=float))
+    files += _plots(result, out)
+    files[1].write_text(_markdown(result, [f.name for f in files[2:]]))
+    return files
+
+
+def _markdown(r: dict, plots: list[str]) -> str:
+    lines = [
+        "# Dataset analysis", "",
+        f"Data: {r['provenance']}. {r['photos']} photos, {r['objects']} objects; "
+        f"photos per split: {r['photos_per_split']}; photos without objects: {r['photos_without_objects']}.", "",
+        "| class | " + " | ".join(r["classes_per_split"]) + " |",
+        "| --- | " + " | ".join("---" for _ in r["classes_per_split"]) + " |",
+    ]
+    names = sorted({c for counts in r["classes_per_split"].values() for c in counts})
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(str(c.get(name, 0)) for c in r["classes_per_split"].values()) + " |")
+    ratio = r["imbalance_ratio_object_types"]
+    lines += [
+        "", f"Object types: {r['object_types']}; imbalance ratio (largest / smallest): "
+        + (f"{ratio:.2f}" if ratio else "n/a (a type has no objects)") + ".",
+        f"Conditions: {r['conditions']}.", "",
+        "| object type | boxes | median centre (x, y) | median size (w x h) | median area |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for t, s in r["box_statistics"].items():
+        if s["cx"]:
+            lines.append(f"| {t} | {r['object_types'][t]} | ({s['cx']['median']:.2f}, {s['cy']['median']:.2f}) | "
+                         f"{s['w']['median']:.2f} x {s['h']['median']:.2f} | {s['area']['median']:.3f} |")
+    lines += ["", "Most frequent spatial relations (from the labelled boxes, `core.spatial`):", ""]
+    lines += [f"- {k}: {v}" for k, v in list(r["spatial_relations"].items())[:12]]
+    inst = r["instances_per_image"]
+    lines += ["", f"Instances per photo: median {inst.get('median', 0):.0f}, max {inst.get('max', 0):.0f}. "
+              f"Resolutions: {r['resolutions']}.", ""]
+    lines += [f"![{p}]({p})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def _plots(r: dict, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+
+    def save(fig, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=90)
+        plt.close(fig)
+        written.append(out / name)
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    splits = list(r["classes_per_split"])
+    names = sorted({c for counts in r["classes_per_split"].values() for c in counts})
+    for k, split in enumerate(splits):
+        ax.barh(np.arange(len(names)) + k * 0.8 / len(splits),
+                [r["classes_per_split"][split].get(n, 0) for n in names], height=0.8 / len(splits), label=split)
+    ax.set_yticks(np.arange(len(names)) + 0.4 - 0.4 / len(splits), names)
+    ax.set_xlabel("objects")
+    ax.legend()
+    ax.set_title("Classes per split")
+    save(fig, "classes_per_split.png")
+
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.5))
+    for t, s in r["box_statistics"].items():
+        if s["cx"]:
+            axes[0].scatter([s["cx"]["median"]], [s["cy"]["median"]], label=t, s=60)
+            axes[1].bar(t, s["area"]["median"])
+    axes[0].set_xlim(0, 1)
+    axes[0].set_ylim(1, 0)
+    axes[0].set_title("Median box centre (photo coordinates)")
+    axes[0].legend(fontsize=7)
+    axes[1].set_title("Median box area (fraction of photo)")
+    axes[1].tick_params(axis="x", labelrotation=30)
+    save(fig, "boxes.png")
+
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    matrix = np.array(r["cooccurrence"]["photos_with_both"])
+    ax.imshow(matrix, cmap="Blues")
+    labels = r["cooccurrence"]["labels"]
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8)
+    ax.set_title("Photos containing both types")
+    save(fig, "cooccurrence.png")
+
+    fig, ax = plt.subplots(figsize=(5, 3))
+    histogram = r["instances_per_image"]["histogram"]
+    ax.bar([int(k) for k in histogram], list(histogram.values()))
+    ax.set_xlabel("objects per photo")
+    ax.set_ylabel("photos")
+    save(fig, "instances_per_image.png")
+    return written
