@@ -86,6 +86,18 @@ def relations(xyxy: np.ndarray, object_types: list[str], image_size: tuple[int, 
     return contexts
 
 
+def all_pair_relations(
+    xyxy: np.ndarray, object_types: list[str], image_size: tuple[int, int]
+) -> set[tuple[int, str, int]]:
+    """Every (i, relation, j) for every ordered pair, not only the nearest: for evaluating
+    relations found on detected boxes against those of labelled boxes."""
+    boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    found = {(i, _geometric(boxes[i], boxes[j]), j) for i in range(len(boxes)) for j in range(len(boxes)) if i != j}
+    for i in range(len(boxes)):
+        found |= {(i, r.relation, r.other) for r in _domain_partners(i, boxes, object_types, image_size[1])}
+    return found
+
+
 def _geometric(a: np.ndarray, b: np.ndarray) -> str:
     """How box ``a`` stands to box ``b``."""
     iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))

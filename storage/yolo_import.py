@@ -18,14 +18,13 @@ import numpy as np
 import yaml
 from sqlalchemy import func, select
 
-from core.images import ImageLoadError, load_image
+from core.images import IMAGE_SUFFIXES, ImageLoadError, load_image
 from core.taxonomy import parse_class_name
 from storage import models as m
 from storage.db import Database
 from storage.repository import add_image, snapshot
 
 IMPORT_AUTHOR = "import"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 
 @dataclass

@@ -10,7 +10,7 @@ from core.detector import Detector, resolve_weights
 from core.images import load_image
 from core.taxonomy import OBJECT_TYPES
 from tests.conftest import DATA_DIR
-from training.yolo_data import read_split
+from training.dataset import from_yolo_folder
 
 
 def test_detections_are_typed_boxes_inside_the_photo(detector, val_images):
@@ -31,12 +31,10 @@ def test_detections_are_typed_boxes_inside_the_photo(detector, val_images):
 def test_finds_most_labelled_objects_on_val(detector):
     """Recall of the right type at IoU >= 0.5 over all 45 val photos (174 labelled objects)."""
     matched = total = 0
-    for item in read_split(DATA_DIR, "val"):
-        image = load_image(item.image)
-        truth = item.boxes_pixels(image.width, image.height)
-        detections = detector.detect(image, conf=0.1)
-        total += len(truth)
-        for box, object_type in zip(truth, item.object_types, strict=True):
+    for photo in from_yolo_folder(DATA_DIR, "val"):
+        detections = detector.detect(load_image(photo.path), conf=0.1)
+        total += len(photo.objects)
+        for box, object_type in zip(photo.boxes, [o.object_type for o in photo.objects], strict=True):
             same = detections[detections.data["object_type"] == object_type]
             if len(same) and sv.box_iou_batch(box[None], same.xyxy).max() >= 0.5:
                 matched += 1

@@ -84,3 +84,13 @@ def test_empty_and_mismatched_input():
     assert relations(np.zeros((0, 4)), [], SIZE) == []
     with pytest.raises(ValueError, match="2 boxes but 1 object types"):
         relations(np.zeros((2, 4)), ["rock_toe"], SIZE)
+
+
+def test_all_pair_relations_cover_every_ordered_pair_and_the_domain_ones():
+    from core.spatial import all_pair_relations
+
+    boxes = np.array([[450, 100, 550, 700], [100, 680, 900, 760], [100, 600, 900, 690]])
+    found = all_pair_relations(boxes, ["slope_drain", "toe_drain", "rock_toe"], SIZE)
+    assert {(i, j) for i, _, j in found} == {(i, j) for i in range(3) for j in range(3) if i != j}
+    assert (1, "at_foot_of", 0) in found and (2, "above_toe_drain", 1) in found
+    assert (0, "above", 1) in found

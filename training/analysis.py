@@ -1,6 +1,6 @@
 """Dataset analysis: what the labelled data looks like, as JSON, Markdown and PNG plots.
 
-    python -m training analyze --data ../shared/data/slopes --out reports/analysis
+python -m training analyze --data ../shared/data/slopes --out reports/analysis
 """
 
 from __future__ import annotations
@@ -30,12 +30,15 @@ def _quantiles(values: list[float]) -> dict[str, float]:
 def analyze(photos: list[LabelledPhoto], provenance: str) -> dict:
     """Every figure the report shows, as plain JSON-able values."""
     splits = sorted({p.split for p in photos})
-    per_split = {s: Counter(_class_of(o.object_type, o.condition) for p in photos if p.split == s for o in p.objects)
-                 for s in splits}
+    per_split = {
+        s: Counter(_class_of(o.object_type, o.condition) for p in photos if p.split == s for o in p.objects)
+        for s in splits
+    }
     types = Counter(o.object_type for p in photos for o in p.objects)
     conditions = Counter(o.condition or "unknown" for p in photos for o in p.objects)
-    boxes: dict[str, dict[str, list[float]]] = {t: {"cx": [], "cy": [], "w": [], "h": [], "area": []}
-                                                for t in OBJECT_TYPES}
+    boxes: dict[str, dict[str, list[float]]] = {
+        t: {"cx": [], "cy": [], "w": [], "h": [], "area": []} for t in OBJECT_TYPES
+    }
     relation_counts: Counter = Counter()
     cooccurrence = np.zeros((len(OBJECT_TYPES), len(OBJECT_TYPES)), dtype=int)
     for p in photos:
@@ -87,9 +90,11 @@ def write_report(result: dict, out: Path) -> list[Path]:
 
 def _markdown(r: dict, plots: list[str]) -> str:
     lines = [
-        "# Dataset analysis", "",
+        "# Dataset analysis",
+        "",
         f"Data: {r['provenance']}. {r['photos']} photos, {r['objects']} objects; "
-        f"photos per split: {r['photos_per_split']}; photos without objects: {r['photos_without_objects']}.", "",
+        f"photos per split: {r['photos_per_split']}; photos without objects: {r['photos_without_objects']}.",
+        "",
         "| class | " + " | ".join(r["classes_per_split"]) + " |",
         "| --- | " + " | ".join("---" for _ in r["classes_per_split"]) + " |",
     ]
@@ -98,21 +103,30 @@ def _markdown(r: dict, plots: list[str]) -> str:
         lines.append(f"| {name} | " + " | ".join(str(c.get(name, 0)) for c in r["classes_per_split"].values()) + " |")
     ratio = r["imbalance_ratio_object_types"]
     lines += [
-        "", f"Object types: {r['object_types']}; imbalance ratio (largest / smallest): "
-        + (f"{ratio:.2f}" if ratio else "n/a (a type has no objects)") + ".",
-        f"Conditions: {r['conditions']}.", "",
+        "",
+        f"Object types: {r['object_types']}; imbalance ratio (largest / smallest): "
+        + (f"{ratio:.2f}" if ratio else "n/a (a type has no objects)")
+        + ".",
+        f"Conditions: {r['conditions']}.",
+        "",
         "| object type | boxes | median centre (x, y) | median size (w x h) | median area |",
         "| --- | --- | --- | --- | --- |",
     ]
     for t, s in r["box_statistics"].items():
         if s["cx"]:
-            lines.append(f"| {t} | {r['object_types'][t]} | ({s['cx']['median']:.2f}, {s['cy']['median']:.2f}) | "
-                         f"{s['w']['median']:.2f} x {s['h']['median']:.2f} | {s['area']['median']:.3f} |")
+            lines.append(
+                f"| {t} | {r['object_types'][t]} | ({s['cx']['median']:.2f}, {s['cy']['median']:.2f}) | "
+                f"{s['w']['median']:.2f} x {s['h']['median']:.2f} | {s['area']['median']:.3f} |"
+            )
     lines += ["", "Most frequent spatial relations (from the labelled boxes, `core.spatial`):", ""]
     lines += [f"- {k}: {v}" for k, v in list(r["spatial_relations"].items())[:12]]
     inst = r["instances_per_image"]
-    lines += ["", f"Instances per photo: median {inst.get('median', 0):.0f}, max {inst.get('max', 0):.0f}. "
-              f"Resolutions: {r['resolutions']}.", ""]
+    lines += [
+        "",
+        f"Instances per photo: median {inst.get('median', 0):.0f}, max {inst.get('max', 0):.0f}. "
+        f"Resolutions: {r['resolutions']}.",
+        "",
+    ]
     lines += [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
 
@@ -135,8 +149,12 @@ def _plots(r: dict, out: Path) -> list[Path]:
     splits = list(r["classes_per_split"])
     names = sorted({c for counts in r["classes_per_split"].values() for c in counts})
     for k, split in enumerate(splits):
-        ax.barh(np.arange(len(names)) + k * 0.8 / len(splits),
-                [r["classes_per_split"][split].get(n, 0) for n in names], height=0.8 / len(splits), label=split)
+        ax.barh(
+            np.arange(len(names)) + k * 0.8 / len(splits),
+            [r["classes_per_split"][split].get(n, 0) for n in names],
+            height=0.8 / len(splits),
+            label=split,
+        )
     ax.set_yticks(np.arange(len(names)) + 0.4 - 0.4 / len(splits), names)
     ax.set_xlabel("objects")
     ax.legend()

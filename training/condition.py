@@ -11,7 +11,6 @@ the val photos, one example per (object, allowed condition), with a fixed seed.
 from __future__ import annotations
 
 import time
-from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,11 +22,12 @@ from core.conditions import ConditionModel, condition_prompt, crop_bounds
 from core.images import load_image
 from core.settings import PROJECT_ROOT
 from core.spatial import relations
-from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, class_name
+from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS
 from training.artifacts import publish_folder, staging_folder
+from training.dataset import LabelledPhoto, from_yolo_folder
 from training.detector import DATA_CREDIT, DEFAULT_DATA
+from training.evaluate import evaluate_conditions
 from training.synthesize import synthesize
-from training.yolo_data import read_split
 
 
 @dataclass
@@ -63,14 +63,14 @@ class ObjectCrop:
     context: str
 
 
-def object_crops(data_dir: Path, split: str, margin: float) -> list[ObjectCrop]:
+def crops_from_photos(photos: list[LabelledPhoto], margin: float) -> list[ObjectCrop]:
     """Every object with more than one allowed condition, cropped as the app crops it."""
     crops = []
-    for item in read_split(data_dir, split):
-        image = load_image(item.image)
-        boxes = item.boxes_pixels(image.width, image.height)
-        contexts = relations(boxes, list(item.object_types), image.size)
-        for box, object_type, context in zip(boxes, item.object_types, contexts, strict=True):
+    for photo in photos:
+        image = load_image(photo.path)
+        kinds = [o.object_type for o in photo.objects]
+        contexts = relations(photo.boxes, kinds, image.size)
+        for box, object_type, context in zip(photo.boxes, kinds, contexts, strict=True):
             if len(ALLOWED_CONDITIONS[object_type]) == 1:
                 continue
             try:
@@ -86,6 +86,10 @@ def object_crops(data_dir: Path, split: str, margin: float) -> list[ObjectCrop]:
     return crops
 
 
+def object_crops(data_dir: Path, split: str, margin: float) -> list[ObjectCrop]:
+    return crops_from_photos(from_yolo_folder(data_dir, split), margin)
+
+
 def held_out_examples(crops: list[ObjectCrop], seed: int) -> list[tuple[Image.Image, str, str, str]]:
     """(crop, object_type, context, condition): one per object and allowed condition."""
     rng = np.random.default_rng(seed)
@@ -95,30 +99,6 @@ def held_out_examples(crops: list[ObjectCrop], seed: int) -> list[tuple[Image.Im
             altered = synthesize(item.crop, item.box, item.object_type, condition, rng)
             examples.append((Image.fromarray(altered), item.object_type, item.context, condition))
     return examples
-
-
-def evaluate_conditions(model: ConditionModel, examples: list) -> dict:
-    """Accuracy overall and per 9-class name, plus a confusion table, on the given examples."""
-    correct: Counter = Counter()
-    total: Counter = Counter()
-    confusion: dict[str, Counter] = defaultdict(Counter)
-    for start in range(0, len(examples), 32):
-        chunk = examples[start : start + 32]
-        logits = model.answer_logits([e[0] for e in chunk], [condition_prompt(e[1], e[2]) for e in chunk])
-        for row, (_, object_type, _, truth) in enumerate(chunk):
-            probs = model._probabilities(logits[row], ALLOWED_CONDITIONS[object_type])
-            guess = max(probs, key=probs.get)
-            name = class_name(object_type, truth)
-            total[name] += 1
-            correct[name] += guess == truth
-            confusion[name][class_name(object_type, guess)] += 1
-    return {
-        "data": "conditions synthesized from real val-split object crops (not real conditions)",
-        "examples": sum(total.values()),
-        "accuracy": round(sum(correct.values()) / max(1, sum(total.values())), 4),
-        "per_class": {n: {"accuracy": round(correct[n] / total[n], 4), "n": total[n]} for n in sorted(total)},
-        "confusion": {n: dict(confusion[n]) for n in sorted(confusion)},
-    }
 
 
 def train_condition_model(settings: ConditionTrainSettings, log=print) -> Path:
@@ -194,7 +174,10 @@ def train_condition_model(settings: ConditionTrainSettings, log=print) -> Path:
             )
 
     model.eval()
-    metrics = evaluate_conditions(scorer, val_examples)
+    metrics = {
+        "data": "conditions synthesized from real val-split object crops (not real conditions)",
+        **evaluate_conditions(scorer, val_examples),
+    }
     model.save_pretrained(staging)
     version = f"condition-tiny-{datetime.now(UTC):%Y%m%d%H%M%S}"
     return publish_folder(

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from training.yolo_data import IMAGE_SUFFIXES
+from core.images import IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,11 @@ def from_database(db, data_dir: str | Path, split: str | None = None) -> list[La
 
     return [
         LabelledPhoto(
-            image.name, image.file, image.split, image.width, image.height,
+            image.name,
+            image.file,
+            image.split,
+            image.width,
+            image.height,
             tuple(LabelledObject(o.box, o.object_type, o.condition) for o in image.objects),
         )
         for image in reviewed_images(db, data_dir)

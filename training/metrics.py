@@ -96,8 +96,13 @@ def detection_metrics(
     for k, name in enumerate(class_names):
         ap50, precision, recall = detection_ap(predictions, truths, k, 0.5)
         aps = [detection_ap(predictions, truths, k, t)[0] for t in IOU_THRESHOLDS]
-        per_class[name] = {"ap50": ap50, "ap50_95": float(np.mean(aps)), "precision": precision, "recall": recall,
-                           "n": int(sum((t.classes == k).sum() for t in truths))}
+        per_class[name] = {
+            "ap50": ap50,
+            "ap50_95": float(np.mean(aps)),
+            "precision": precision,
+            "recall": recall,
+            "n": int(sum((t.classes == k).sum() for t in truths)),
+        }
     present = [v for v in per_class.values() if v["n"] > 0]
     return {
         "map50": float(np.mean([v["ap50"] for v in present])) if present else float("nan"),
@@ -128,8 +133,12 @@ def classification_report(matrix: np.ndarray, labels: Sequence[str]) -> dict:
         "accuracy": float(tp.sum() / max(1, matrix.sum())),
         "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
         "per_class": {
-            label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                    "n": int(support[i])}
+            label: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "n": int(support[i]),
+            }
             for i, label in enumerate(labels)
         },
     }
