@@ -423,3 +423,46 @@ def get_label(db: Database, label_id: int) -> m.Label:
         if label is None:
             raise NotFoundError(f"label {label_id} does not exist")
         return label
+
+
+# ---------------------------------------------------------------- model versions
+
+
+def model_versions(db: Database, kind: str | None = None) -> list[m.ModelVersion]:
+    """Recorded model versions, newest first."""
+    query = select(m.ModelVersion).order_by(m.ModelVersion.created_at.desc(), m.ModelVersion.id.desc())
+    if kind is not None:
+        query = query.where(m.ModelVersion.kind == kind)
+    with db.read() as session:
+        return list(session.scalars(query))
+
+
+def record_model_version(
+    db: Database,
+    kind: str,
+    name: str,
+    folder: str,
+    metrics: dict,
+    status: str = "candidate",
+    parent_id: int | None = None,
+    quantization: str | None = None,
+) -> int:
+    """A model version row (kind + name are unique: recording the same one again returns its id)."""
+    with db.write() as session:
+        existing = session.scalar(
+            select(m.ModelVersion).where(m.ModelVersion.kind == kind, m.ModelVersion.name == name)
+        )
+        if existing is not None:
+            return existing.id
+        version = m.ModelVersion(
+            kind=kind,
+            name=name,
+            folder=folder,
+            metrics=metrics,
+            status=status,
+            parent_id=parent_id,
+            quantization=quantization,
+        )
+        session.add(version)
+        session.flush()
+        return version.id

@@ -67,3 +67,23 @@ def test_nothing_uploaded_gets_a_hint(client):
     gallery, summary, table, report = client.predict([], 0.25, "", "", api_name="/inspect")
     assert gallery == [] and report is None
     assert summary.startswith("Upload one or more slope photos")
+
+
+def test_dashboard_analysis_and_served_models(client, store, inspector):
+    from app import record_served_models
+
+    settings, db = store
+    record_served_models(db, settings, inspector)
+    record_served_models(db, settings, inspector)  # once per version
+    versions = repository.model_versions(db)
+    assert sorted(v.kind for v in versions) == ["condition", "detector"]
+    assert all(v.status == "served" for v in versions)
+
+    summary, plots = client.predict("../shared/data/slopes", api_name="/analyze")
+    assert "350 photos, 1476 objects" in summary
+    assert len(plots) == 4
+    models, training, rows = client.predict(api_name="/dashboard_refresh")
+    assert "### Served models" in models
+    assert {row[0] for row in rows["data"]} == {"detector", "condition"}
+    summary, plots = client.predict("/no/such/folder", api_name="/analyze")
+    assert summary.startswith("Cannot analyse") and plots == []
