@@ -130,10 +130,14 @@ class ConditionModel:
         max_new_tokens: int = 50,
     ) -> str:
         """Free greedy generation about one object, for comparison and narrative text."""
+        crop = crop_with_margin(image, box, self.crop_margin)
+        return self.generate_text(crop, describe_prompt(object_type, context), max_new_tokens)
+
+    def generate_text(self, crop: Image.Image, prompt: str, max_new_tokens: int = 50) -> str:
+        """Greedy generation for one crop and prompt (no sampling: the same input, the same text)."""
         import torch
 
-        crop = crop_with_margin(image, box, self.crop_margin)
-        text = self.chat_text(describe_prompt(object_type, context))
+        text = self.chat_text(prompt)
         inputs = self.processor(text=[text], images=[crop], return_tensors="pt").to(self.device)
         with torch.inference_mode():
             output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)

@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--out", type=Path, required=True)
     ev.add_argument("--json", action="store_true", help="print the result as JSON")
     ev.add_argument("--seed", type=int, default=1)
+    ev.add_argument("--generation", type=int, default=60, help="examples to also answer by free generation (0: off)")
 
     args = parser.parse_args(argv)
     if args.command in ("analyze", "evaluate"):
@@ -88,6 +89,7 @@ def _report_command(args: argparse.Namespace) -> int:
         condition_examples,
         evaluate_conditions,
         evaluate_detector,
+        evaluate_generation,
         evaluate_pipeline,
         markdown,
         write_evaluation,
@@ -104,6 +106,8 @@ def _report_command(args: argparse.Namespace) -> int:
         "conditions": evaluate_conditions(inspector.condition_model, examples),
         "pipeline": evaluate_pipeline(inspector, photos),
     }
+    if args.generation:
+        result["generation"] = evaluate_generation(inspector.condition_model, examples, args.generation)
     if args.compare:
         other = ConditionModel(args.compare, device=settings.device, crop_margin=settings.crop_margin)
         result["compare_conditions"] = evaluate_conditions(other, examples)

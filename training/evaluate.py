@@ -112,6 +112,37 @@ def evaluate_conditions(model: ConditionModel, examples: list[ConditionExample])
     }
 
 
+def evaluate_generation(model: ConditionModel, examples: list[ConditionExample], limit: int) -> dict:
+    """The seed's way for comparison: free greedy generation (max_new_tokens=50) on the same
+    condition prompt, one crop at a time; the first allowed condition word in the text is the
+    answer (none found counts as wrong). Also times both ways on the same crops."""
+    import time
+
+    chosen = examples[:limit]
+    hits, unparsed = 0, 0
+    started = time.perf_counter()
+    for crop, object_type, context, truth in chosen:
+        text = model.generate_text(crop, condition_prompt(object_type, context), max_new_tokens=50).lower()
+        found = [(text.find(c), c) for c in ALLOWED_CONDITIONS[object_type] if c in text]
+        if not found:
+            unparsed += 1
+            continue
+        hits += min(found)[1] == truth
+    generation_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for start in range(0, len(chosen), 16):
+        chunk = chosen[start : start + 16]
+        model.answer_logits([e[0] for e in chunk], [condition_prompt(e[1], e[2]) for e in chunk])
+    scoring_s = time.perf_counter() - started
+    return {
+        "examples": len(chosen),
+        "accuracy": hits / len(chosen) if chosen else float("nan"),
+        "unparsed": unparsed,
+        "ms_per_crop_generation": 1000 * generation_s / max(1, len(chosen)),
+        "ms_per_crop_scoring": 1000 * scoring_s / max(1, len(chosen)),
+    }
+
+
 def _split_class(name: str) -> tuple[str, str]:
     for object_type in OBJECT_TYPES:
         if name == object_type:
@@ -249,6 +280,17 @@ def markdown(r: dict, plots: list[str] = ()) -> str:
         lines += [
             "Per object type: "
             + ", ".join(f"{k} {v['accuracy']:.3f} (n={v['n']})" for k, v in c["per_object_type"].items())
+        ]
+    if "generation" in r:
+        g, c = r["generation"], r["conditions"]
+        lines += [
+            "",
+            "## Label scoring vs free generation (same model, same crops)",
+            "",
+            f"On the first {g['examples']} examples: generation accuracy {g['accuracy']:.3f} ({g['unparsed']} answers "
+            f"without a condition word), {g['ms_per_crop_generation']:.1f} ms per crop; one-pass scoring accuracy "
+            f"on all examples {c['accuracy']:.3f}, {g['ms_per_crop_scoring']:.1f} ms per crop "
+            f"({g['ms_per_crop_generation'] / g['ms_per_crop_scoring']:.1f}x faster).",
         ]
     p = r["pipeline"]
     det, sp = p["detection_at_serving_threshold"], p["spatial_relations"]

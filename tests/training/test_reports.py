@@ -51,7 +51,7 @@ def test_analyze_cli_writes_json_markdown_and_plots(tmp_path):
 
 
 def test_evaluate_cli_on_val_with_provenance(tmp_path):
-    result = run("evaluate", "--data", str(DATA_DIR), "--split", "val", "--out", str(tmp_path), "--json")
+    result = run("evaluate", "--data", str(DATA_DIR), "--split", "val", "--out", str(tmp_path), "--json", "--generation", "8")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["photos"] == 45
@@ -61,6 +61,8 @@ def test_evaluate_cli_on_val_with_provenance(tmp_path):
     conditions = report["conditions"]
     assert sum(map(sum, conditions["confusion"]["matrix"])) == conditions["examples"]
     assert 0 <= conditions["ece"] <= 1
+    assert report["generation"]["examples"] == 8
+    assert 0 <= report["generation"]["accuracy"] <= 1
     assert report["pipeline"]["end_to_end_condition_accuracy"] is None  # the val labels have no conditions
     markdown = (tmp_path / "evaluation.md").read_text()
     assert "SYNTHESIZED" in markdown and "mAP@0.5" in markdown
