@@ -53,10 +53,28 @@ def crop_with_margin(image: Image.Image, box: Sequence[float], margin: float) ->
     return image.crop(crop_bounds(image.size, box, margin))
 
 
+def quantization_config(kind: str):
+    """bitsandbytes settings for ``int8`` (LLM.int8) or ``nf4`` (4-bit); both also run on CPU.
+    bitsandbytes is imported only here, on the quantization path."""
+    import warnings
+
+    from transformers import BitsAndBytesConfig
+
+    # 8-bit on CPU warns about a float16 cast on every matmul: expected, and noise in a CLI.
+    warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
+    if kind == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    if kind == "nf4":
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4")
+    raise ValueError(f"unknown quantization {kind!r}; use int8 or nf4")
+
+
 class ConditionModel:
     """A Qwen2-VL checkpoint (a local folder or a hub id) used as a condition scorer."""
 
-    def __init__(self, source: str, device: str = "cpu", crop_margin: float = 0.15) -> None:
+    def __init__(
+        self, source: str, device: str = "cpu", crop_margin: float = 0.15, quantization: str | None = None
+    ) -> None:
         import torch
         from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
         from transformers.utils import logging as hf_logging
@@ -65,12 +83,18 @@ class ConditionModel:
         self.source = source
         self.device = device
         self.crop_margin = crop_margin
+        self.quantization = quantization
         self.processor = AutoProcessor.from_pretrained(source)
         self.processor.tokenizer.padding_side = "left"
         dtype = torch.float32 if device == "cpu" else torch.float16
-        self.model = Qwen2VLForConditionalGeneration.from_pretrained(source, dtype=dtype).to(device)
+        if quantization is None:
+            self.model = Qwen2VLForConditionalGeneration.from_pretrained(source, dtype=dtype).to(device)
+        else:
+            self.model = Qwen2VLForConditionalGeneration.from_pretrained(
+                source, dtype=dtype, quantization_config=quantization_config(quantization), device_map=device
+            )
         self.model.eval()
-        self.version = model_version(source)
+        self.version = model_version(source) + (f"+{quantization}" if quantization else "")
         self.condition_token_ids = _first_token_ids(self.processor.tokenizer)
         self.forward_passes = 0  # counted so tests can check vegetation never reaches the model
 

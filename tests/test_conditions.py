@@ -103,3 +103,19 @@ class _CharTokenizer:
 def test_a_tokenizer_whose_condition_words_collide_is_refused():
     with pytest.raises(ValueError, match="share a first token"):
         _first_token_ids(_CharTokenizer())
+
+
+@pytest.mark.parametrize("kind", ["int8", "nf4"])
+def test_bitsandbytes_quantized_model_is_smaller_and_close(condition_model, photo, settings, kind):
+    quantized = ConditionModel(settings.condition_model, quantization=kind)
+    assert quantized.version.endswith(f"+{kind}")
+    assert quantized.model.get_memory_footprint() < 0.6 * condition_model.model.get_memory_footprint()
+    for a, b in zip(
+        quantized.classify(photo, BOXES, TYPES, CONTEXTS),
+        condition_model.classify(photo, BOXES, TYPES, CONTEXTS),
+        strict=True,
+    ):
+        assert a.keys() == b.keys()
+        assert all(abs(a[k] - b[k]) < 0.1 for k in a)
+    with pytest.raises(ValueError, match="unknown quantization"):
+        ConditionModel(settings.condition_model, quantization="int3")

@@ -43,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--compare", default=None, help="another condition model folder to evaluate beside")
     ev.add_argument("--out", type=Path, required=True)
     ev.add_argument("--json", action="store_true", help="print the result as JSON")
+    ev.add_argument(
+        "--compare-quantized",
+        choices=("int8", "nf4"),
+        default=None,
+        help="also evaluate the served condition model quantized with bitsandbytes",
+    )
     ev.add_argument("--seed", type=int, default=1)
     ev.add_argument("--generation", type=int, default=60, help="examples to also answer by free generation (0: off)")
 
@@ -108,9 +114,16 @@ def _report_command(args: argparse.Namespace) -> int:
     }
     if args.generation:
         result["generation"] = evaluate_generation(inspector.condition_model, examples, args.generation)
-    if args.compare:
-        other = ConditionModel(args.compare, device=settings.device, crop_margin=settings.crop_margin)
+    if args.compare or args.compare_quantized:
+        other = ConditionModel(
+            args.compare or settings.condition_model,
+            device=settings.device,
+            crop_margin=settings.crop_margin,
+            quantization=args.compare_quantized,
+        )
         result["compare_conditions"] = evaluate_conditions(other, examples)
+        result["compare_conditions"]["memory_bytes"] = other.model.get_memory_footprint()
+        result["conditions"]["memory_bytes"] = inspector.condition_model.model.get_memory_footprint()
     files = write_evaluation(result, args.out)
     print(json.dumps(result, indent=2, default=float) if args.json else markdown(result))
     print("written:", ", ".join(str(f) for f in files), file=sys.stderr)

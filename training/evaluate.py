@@ -263,7 +263,8 @@ def markdown(r: dict, plots: list[str] = ()) -> str:
             "",
             f"Data: {r['condition_provenance']}; {c['examples']} examples.",
             "",
-            f"accuracy **{c['accuracy']:.3f}**, macro-F1 **{c['macro_f1']:.3f}**, ECE {c['ece']:.3f}",
+            f"accuracy **{c['accuracy']:.3f}**, macro-F1 **{c['macro_f1']:.3f}**, ECE {c['ece']:.3f}"
+            + (f", weights in memory {c['memory_bytes'] / 1e6:.2f} MB" if "memory_bytes" in c else ""),
             "",
             "| class | n | precision | recall | F1 |",
             "| --- | --- | --- | --- | --- |",

@@ -51,7 +51,9 @@ def test_analyze_cli_writes_json_markdown_and_plots(tmp_path):
 
 
 def test_evaluate_cli_on_val_with_provenance(tmp_path):
-    result = run("evaluate", "--data", str(DATA_DIR), "--split", "val", "--out", str(tmp_path), "--json", "--generation", "8")
+    result = run(
+        "evaluate", "--data", str(DATA_DIR), "--split", "val", "--out", str(tmp_path), "--json", "--generation", "8"
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["photos"] == 45
