@@ -154,23 +154,19 @@ def save_inspection(
             session.add(prediction)
             session.flush()
             if not has_labels:
-                label = m.Label(
-                    image_id=image.id,
-                    prediction_id=prediction.id,
-                    x1=prediction.x1,
-                    y1=prediction.y1,
-                    x2=prediction.x2,
-                    y2=prediction.y2,
-                    object_type=finding.object_type,
-                    condition=finding.condition,
-                    status="pending",
-                    certainty=margin * finding.confidence,
+                new_label(
+                    session,
+                    image.id,
+                    finding.box_xyxy,
+                    finding.object_type,
+                    finding.condition,
+                    "pending",
                     author="model",
-                    version=1,
+                    actor=user,
+                    action="create",
+                    certainty=margin * finding.confidence,
+                    prediction_id=prediction.id,
                 )
-                session.add(label)
-                session.flush()
-                _event(session, label, user, "create", None)
         return row.id
 
 
@@ -266,6 +262,41 @@ def snapshot(label: m.Label) -> dict[str, Any]:
         "condition": label.condition,
         "status": label.status,
     }
+
+
+def new_label(
+    session: Session,
+    image_id: int,
+    box: tuple[float, float, float, float] | list[float],
+    object_type: str,
+    condition: str | None,
+    status: str,
+    author: str,
+    actor: str,
+    action: str,
+    certainty: float = 1.0,
+    prediction_id: int | None = None,
+) -> m.Label:
+    """Insert a label at version 1 with its first event, inside the caller's transaction."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    label = m.Label(
+        image_id=image_id,
+        prediction_id=prediction_id,
+        x1=x1,
+        y1=y1,
+        x2=x2,
+        y2=y2,
+        object_type=object_type,
+        condition=condition,
+        status=status,
+        certainty=certainty,
+        author=author,
+        version=1,
+    )
+    session.add(label)
+    session.flush()
+    _event(session, label, actor, action, None)
+    return label
 
 
 def _event(session: Session, label: m.Label, actor: str, action: str, before: dict | None) -> None:
@@ -369,23 +400,7 @@ def add_label(
     with db.write() as session:
         if session.get(m.Image, image_id) is None:
             raise NotFoundError(f"image {image_id} does not exist")
-        label = m.Label(
-            image_id=image_id,
-            x1=state["box"][0],
-            y1=state["box"][1],
-            x2=state["box"][2],
-            y2=state["box"][3],
-            object_type=object_type,
-            condition=condition,
-            status=status,
-            certainty=1.0,
-            author=actor,
-            version=1,
-        )
-        session.add(label)
-        session.flush()
-        _event(session, label, actor, "add", None)
-        return label.id
+        return new_label(session, image_id, state["box"], object_type, condition, status, actor, actor, "add").id
 
 
 def undo(db: Database, label_id: int, version: int, actor: str) -> int:

@@ -22,7 +22,7 @@ from core.images import IMAGE_SUFFIXES, ImageLoadError, load_image
 from core.taxonomy import parse_class_name
 from storage import models as m
 from storage.db import Database
-from storage.repository import add_image, snapshot
+from storage.repository import add_image, new_label
 
 IMPORT_AUTHOR = "import"
 
@@ -135,28 +135,15 @@ def _import_one(db, data_dir, folder, split, image_path, classes, survey, report
                 report.skipped.append((f"{label_path.name}", f"a box under 1 px was left out: {box.round(4).tolist()}"))
                 continue
             object_type, condition = classes[cls]
-            label = m.Label(
-                image_id=row.id,
-                x1=x1,
-                y1=y1,
-                x2=x2,
-                y2=y2,
-                object_type=object_type,
-                condition=condition,
-                status="accepted",
-                certainty=1.0,
-                author=IMPORT_AUTHOR,
-                version=1,
-            )
-            session.add(label)
-            session.flush()
-            session.add(
-                m.LabelEvent(
-                    label_id=label.id,
-                    actor=IMPORT_AUTHOR,
-                    action="import",
-                    before=None,
-                    after=snapshot(label),
-                )
+            new_label(
+                session,
+                row.id,
+                (x1, y1, x2, y2),
+                object_type,
+                condition,
+                "accepted",
+                IMPORT_AUTHOR,
+                IMPORT_AUTHOR,
+                "import",
             )
             report.labels_added += 1
