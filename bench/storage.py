@@ -7,7 +7,7 @@ then times, through the repository functions the UI uses:
 - a review-queue page (50 items, least certain first): the first page, page 100 by offset and by
   keyset, and a filtered page (survey + object type);
 - saving one correction (relabel with version check, event row, durable commit).
-PostgreSQL defaults to the server ``.ci/postgres.sh`` starts.
+PostgreSQL defaults to the server ``.ci/services.sh`` starts.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from core.taxonomy import CONDITIONS
 # normal green, blocked amber, damaged red: the order of CONDITIONS.
 CONDITION_COLORS = {"normal": "#2e9e44", "blocked": "#f0a202", "damaged": "#d7263d"}
 _PALETTE = sv.ColorPalette.from_hex([CONDITION_COLORS[c] for c in CONDITIONS])
+MIN_DRAWN_SIDE = 720  # small photos (the survey's are 224-312 px) are enlarged so labels stay legible
 
 
 @functools.cache
@@ -32,24 +33,30 @@ def finding_label(object_type: str, condition: str, probability: float) -> str:
 
 
 def render(image: Image.Image, inspection: Inspection) -> Image.Image:
-    """A copy of ``image`` with each finding's box and label; the input is left untouched."""
-    scene = np.asarray(image).copy()
+    """A copy of ``image`` (enlarged if small) with each finding's box and label."""
+    scale = max(1.0, MIN_DRAWN_SIDE / min(image.size))
+    scene = (
+        image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS)
+        if scale > 1
+        else image.copy()
+    )
     detections = inspection.detections()
     if len(detections) == 0:
-        return Image.fromarray(scene)
+        return scene
+    detections.xyxy = detections.xyxy * scale
     detections.class_id = np.array([CONDITIONS.index(c) for c in detections.data["condition"]])
-    thickness = max(1, round(min(image.size) / 200))
-    boxes = sv.BoxAnnotator(color=_PALETTE, thickness=thickness, color_lookup=sv.ColorLookup.CLASS)
+    side = min(scene.size)
+    boxes = sv.BoxAnnotator(color=_PALETTE, thickness=max(2, round(side / 250)), color_lookup=sv.ColorLookup.CLASS)
     # A TrueType font, because OpenCV's built-in fonts cannot draw the "·" in the labels.
     labels = sv.RichLabelAnnotator(
         color=_PALETTE,
         font_path=_font_path(),
-        font_size=max(10, round(min(image.size) / 28)),
-        text_padding=3,
+        font_size=max(12, round(side / 45)),
+        text_padding=4,
         color_lookup=sv.ColorLookup.CLASS,
         smart_position=True,
     )
     names = [finding_label(f.object_type, f.condition, f.condition_confidence) for f in inspection.findings]
+    # PIL in, PIL out: supervision then handles the RGB/BGR order itself.
     scene = boxes.annotate(scene, detections)
-    scene = labels.annotate(scene, detections, labels=names)
-    return Image.fromarray(scene)
+    return labels.annotate(scene, detections, labels=names)

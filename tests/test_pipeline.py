@@ -2,10 +2,12 @@
 
 import json
 
+import numpy as np
 import pytest
+from PIL import ImageColor
 
 from core.images import load_image
-from core.render import render
+from core.render import CONDITION_COLORS, MIN_DRAWN_SIDE, render
 from core.report import findings_csv, summarize
 from core.taxonomy import ALLOWED_CONDITIONS, class_name
 
@@ -52,9 +54,18 @@ def test_inspection_serializes_to_json(inspections):
 def test_render_draws_on_a_copy(inspections):
     image, inspection = max(inspections.values(), key=lambda item: len(item[1].findings))
     drawn = render(image, inspection)
-    assert drawn.size == image.size
-    assert drawn.tobytes() != image.tobytes()  # boxes drawn
-    assert render(image, inspection.__class__(image.width, image.height, (), {})).tobytes() == image.tobytes()
+    scale = MIN_DRAWN_SIDE / min(image.size)  # the val photos are small: drawn enlarged
+    assert drawn.size == (round(image.width * scale), round(image.height * scale))
+    blank = render(image, inspection.__class__(image.width, image.height, (), {}))
+    assert drawn.tobytes() != blank.tobytes()  # boxes drawn
+    finding = inspection.findings[0]
+    x1, y1 = (round(v * scale) for v in finding.box_xyxy[:2])
+    x2 = round(finding.box_xyxy[2] * scale)
+    expected = ImageColor.getrgb(CONDITION_COLORS[finding.condition])
+    edge = np.asarray(drawn)[y1 + 1, x1 + 1 : x2 - 1]  # along the box's top edge, inside the corners
+    assert (np.abs(edge.astype(int) - expected).sum(axis=1) < 30).mean() > 0.5  # in its condition's colour
+    big = image.resize((1600, 1200))
+    assert render(big, inspection.__class__(1600, 1200, (), {})).size == (1600, 1200)
 
 
 def test_summary_and_csv_cover_every_finding(inspections):

@@ -140,7 +140,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
             if examples:
                 gr.Examples(examples=[[[e]] for e in examples], inputs=[files], label="Example photos")
         with gr.Column(scale=2):
-            gallery = gr.Gallery(label="Findings", columns=2, height="auto", format="png")
+            gallery = gr.Gallery(label="Findings", columns=2, height=560, object_fit="contain", format="png")
             summary = gr.Markdown()
     table = gr.Dataframe(headers=FINDING_COLUMNS, label="Findings", interactive=False, wrap=True)
     report = gr.File(label="Report (CSV)")

@@ -1,5 +1,5 @@
 """Each storage test runs against a fresh SQLite file and a fresh database on a real
-PostgreSQL server (``TEST_POSTGRES_URL``, started by ``.ci/postgres.sh``). PostgreSQL tests skip
+PostgreSQL server (``TEST_POSTGRES_URL``, started by ``.ci/services.sh``). PostgreSQL tests skip
 only when no server is reachable and ``REQUIRE_POSTGRES`` is unset; CI sets it."""
 
 from __future__ import annotations

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Start a throwaway PostgreSQL server on loopback for the tests (Debian's packages).
-# Prints the admin URL for TEST_POSTGRES_URL. Usage: eval "$(.ci/postgres.sh)"
+# What the tests need from Debian: PostgreSQL (a throwaway server on loopback) and Chromium (for
+# the browser test), installed when missing. Prints the admin URL for TEST_POSTGRES_URL.
+# Usage: eval "$(.ci/services.sh)"
 set -euo pipefail
 PORT=${PGPORT_TEST:-54329}
 DIR=${PGDATA_TEST:-/tmp/slope-inspect-pg}
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >&2
+missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >&2
 fi
 BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 RUN=(runuser -u postgres --)
