@@ -124,7 +124,7 @@ class ConditionModel:
             prompts = [condition_prompt(object_types[i], contexts[i]) for i in chunk]
             logits = self.answer_logits(crops, prompts)
             for row, i in enumerate(chunk):
-                results[i] = self._probabilities(logits[row], ALLOWED_CONDITIONS[object_types[i]])
+                results[i] = self.probabilities(logits[row], ALLOWED_CONDITIONS[object_types[i]])
         return results
 
     def answer_logits(self, crops: list[Image.Image], prompts: list[str]) -> np.ndarray:
@@ -139,7 +139,8 @@ class ConditionModel:
         self.forward_passes += 1
         return out.logits[:, -1, :].float().cpu().numpy()  # [B, vocab]
 
-    def _probabilities(self, logits: np.ndarray, allowed: Sequence[str]) -> dict[str, float]:
+    def probabilities(self, logits: np.ndarray, allowed: Sequence[str]) -> dict[str, float]:
+        """Softmax over the allowed conditions of their first-token logits (one row of answer_logits)."""
         scores = np.array([logits[self.condition_token_ids[c]] for c in allowed], dtype=np.float64)
         scores = np.exp(scores - scores.max())
         scores /= scores.sum()

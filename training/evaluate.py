@@ -83,7 +83,7 @@ def evaluate_conditions(model: ConditionModel, examples: list[ConditionExample])
         chunk = examples[start : start + 32]
         logits = model.answer_logits([e[0] for e in chunk], [condition_prompt(e[1], e[2]) for e in chunk])
         for row, (_, object_type, _, condition) in enumerate(chunk):
-            probs = model._probabilities(logits[row], ALLOWED_CONDITIONS[object_type])
+            probs = model.probabilities(logits[row], ALLOWED_CONDITIONS[object_type])
             best = max(probs, key=probs.get)
             truth.append(class_name(object_type, condition))
             guess.append(class_name(object_type, best))
