@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     cond.add_argument("--steps", type=int, default=None)
     cond.add_argument("--batch-size", type=int, default=None)
     cond.add_argument("--seed", type=int, default=None)
+    cond.add_argument("--init-from", type=Path, default=None, help="continue from this condition model folder")
 
     ana = commands.add_parser("analyze", help="dataset analysis: JSON, Markdown, plots")
     ana.add_argument("--data", required=True, help="a YOLO folder, or 'db' for the reviewed labels in the store")

@@ -20,6 +20,7 @@ from PIL import Image
 
 from core.conditions import ConditionModel, condition_prompt, crop_bounds
 from core.images import load_image
+from core.model_info import model_version
 from core.settings import PROJECT_ROOT
 from core.spatial import relations
 from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS
@@ -28,6 +29,10 @@ from training.dataset import LabelledPhoto, from_yolo_folder
 from training.detector import DATA_CREDIT, DEFAULT_DATA
 from training.evaluate import evaluate_conditions
 from training.synthesize import synthesize
+
+
+# The held-out examples are the same for every run, whatever its seed, so runs compare.
+HELD_OUT_SEED = 1
 
 
 @dataclass
@@ -41,6 +46,9 @@ class ConditionTrainSettings:
     crop_margin: float = 0.15
     seed: int = 0
     eval_every: int = 250
+    init_from: Path | None = field(
+        default=None, metadata={"help": "Start from this condition model folder instead of random weights."}
+    )
     aux_weight: float = field(
         default=1.0,
         metadata={"help": "Weight of the auxiliary condition head on pooled vision features (0: off)."},
@@ -109,12 +117,19 @@ def train_condition_model(settings: ConditionTrainSettings, log=print) -> Path:
     started = time.time()
     rng = np.random.default_rng(settings.seed)
     train_crops = object_crops(settings.data_dir, "train", settings.crop_margin)
-    val_examples = held_out_examples(object_crops(settings.data_dir, "val", settings.crop_margin), settings.seed + 1)
+    val_examples = held_out_examples(object_crops(settings.data_dir, "val", settings.crop_margin), HELD_OUT_SEED)
     log(f"{len(train_crops)} train objects, {len(val_examples)} held-out examples")
 
     staging = staging_folder(settings.out)
-    processor = build_processor()
-    model = build_model(processor, seed=settings.seed)
+    if settings.init_from is None:
+        processor = build_processor()
+        model = build_model(processor, seed=settings.seed)
+    else:  # continue training an earlier model (a new learning-rate cycle)
+        from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
+
+        processor = AutoProcessor.from_pretrained(settings.init_from)
+        processor.tokenizer.padding_side = "left"  # the label mask below relies on it
+        model = Qwen2VLForConditionalGeneration.from_pretrained(settings.init_from, dtype=torch.float32)
     processor.save_pretrained(staging)
     model.save_pretrained(staging)
     scorer = ConditionModel(str(staging), crop_margin=settings.crop_margin)
@@ -187,6 +202,7 @@ def train_condition_model(settings: ConditionTrainSettings, log=print) -> Path:
             "kind": "condition",
             "version": version,
             "architecture": "Qwen2VLForConditionalGeneration (tiny configuration, random init)",
+            "parent": model_version(settings.init_from) if settings.init_from else None,
             "parameters": sum(p.numel() for p in model.parameters()),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "data": f"{settings.data_dir} train split; conditions synthesized from real object crops",
