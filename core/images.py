@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import sys
 import warnings
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,17 @@ def load_image(
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageLoadError(f"{name}: the image data is truncated or corrupt ({exc})") from None
     return image
+
+
+def capture_time(data: bytes) -> datetime | None:
+    """When the photo was taken, from its EXIF DateTimeOriginal (or DateTime); None if absent
+    or unreadable. Naive: cameras record local time without a zone."""
+    try:
+        exif = _unpatched_open()(io.BytesIO(data)).getexif()
+        raw = exif.get_ifd(0x8769).get(0x9003) or exif.get(0x0132)  # DateTimeOriginal, DateTime
+        return datetime.strptime(str(raw).strip("\x00 "), "%Y:%m:%d %H:%M:%S") if raw else None
+    except (OSError, ValueError, SyntaxError):
+        return None
 
 
 def _unpatched_open():

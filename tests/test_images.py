@@ -90,3 +90,15 @@ def test_loading_after_ultralytics_import_makes_no_install_attempt():
 
     with pytest.raises(ImageLoadError, match="not a recognised image"):
         load_image(b"\x00\x01garbage" * 10)
+
+
+def test_capture_time_from_exif():
+    from datetime import datetime
+
+    from core.images import capture_time
+
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2025:06:14 09:30:05"
+    assert capture_time(encode(RGB, "JPEG", exif=exif.tobytes())) == datetime(2025, 6, 14, 9, 30, 5)
+    assert capture_time(encode(RGB, "JPEG")) is None
+    assert capture_time(b"not an image") is None

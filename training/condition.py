@@ -30,7 +30,6 @@ from training.detector import DATA_CREDIT, DEFAULT_DATA
 from training.evaluate import evaluate_conditions
 from training.synthesize import synthesize
 
-
 # The held-out examples are the same for every run, whatever its seed, so runs compare.
 HELD_OUT_SEED = 1
 

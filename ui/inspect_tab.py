@@ -12,7 +12,7 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from core.images import ImageLoadError, load_image
+from core.images import ImageLoadError, capture_time, load_image
 from core.pipeline import Inspection, Inspector
 from core.render import render
 from core.report import FINDING_COLUMNS, finding_rows, findings_csv, summarize
@@ -105,7 +105,9 @@ def inspect_uploads(
         inspections[name] = inspection
         if db is not None:
             try:
-                save_inspection(db, settings.data_dir, data, name, inspection, user, survey=survey)
+                save_inspection(
+                    db, settings.data_dir, data, name, inspection, user, survey=survey, captured_at=capture_time(data)
+                )
             except Exception as exc:  # the user still gets the result; the note says it is unsaved
                 errors.append(f"{name}: inspected but not saved ({type(exc).__name__}: {exc})")
         gallery.append((render(image, inspection), f"{name}: {len(inspection.findings)} objects"))
