@@ -10,6 +10,7 @@ the val photos, one example per (object, allowed condition), with a fixed seed.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -109,6 +110,17 @@ def held_out_examples(crops: list[ObjectCrop], seed: int) -> list[tuple[Image.Im
 
 
 def train_condition_model(settings: ConditionTrainSettings, log=print) -> Path:
+    """Train and publish the model folder at ``settings.out``. A run that fails or is interrupted
+    leaves the folder already there untouched and no partial folder behind."""
+    staging = staging_folder(settings.out)
+    try:
+        return _train_into(staging, settings, log)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _train_into(staging: Path, settings: ConditionTrainSettings, log) -> Path:
     import torch
 
     from training.tiny_qwen2vl import build_model, build_processor
@@ -119,7 +131,6 @@ def train_condition_model(settings: ConditionTrainSettings, log=print) -> Path:
     val_examples = held_out_examples(object_crops(settings.data_dir, "val", settings.crop_margin), HELD_OUT_SEED)
     log(f"{len(train_crops)} train objects, {len(val_examples)} held-out examples")
 
-    staging = staging_folder(settings.out)
     if settings.init_from is None:
         processor = build_processor()
         model = build_model(processor, seed=settings.seed)
