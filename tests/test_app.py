@@ -87,3 +87,19 @@ def test_dashboard_analysis_and_served_models(client, store, inspector):
     assert {row[0] for row in rows["data"]} == {"detector", "condition"}
     summary, plots = client.predict("/no/such/folder", api_name="/analyze")
     assert summary.startswith("Cannot analyse") and plots == []
+
+
+def test_two_photos_with_the_same_name_are_both_kept(client, val_images, tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "a" / "photo.jpg").write_bytes(val_images[0].read_bytes())
+    (tmp_path / "b" / "photo.jpg").write_bytes(val_images[1].read_bytes())
+    gallery, summary, _, _ = client.predict(
+        [handle_file(str(tmp_path / "a" / "photo.jpg")), handle_file(str(tmp_path / "b" / "photo.jpg"))],
+        0.25,
+        "",
+        "",
+        api_name="/inspect",
+    )
+    assert len(gallery) == 2
+    assert summary.startswith("2 photo(s) inspected")

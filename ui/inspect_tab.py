@@ -71,6 +71,15 @@ def _expand_uploads(paths: list[str], settings: Settings) -> tuple[list[tuple[st
     return items, errors
 
 
+def _unique(name: str, taken: dict) -> str:
+    """Two uploads may share a file name (photo.jpg from two flights): keep both."""
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name} ({n})"
+    return candidate
+
+
 def _read_member(archive_path: str, member: str) -> bytes:
     with zipfile.ZipFile(archive_path) as archive:
         return archive.read(member)
@@ -98,9 +107,13 @@ def inspect_uploads(
             image = load_image(
                 data, name=name, max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes
             )
-        except (ImageLoadError, OSError, zipfile.BadZipFile) as exc:
+        except ImageLoadError as exc:
             errors.append(str(exc))
             continue
+        except (OSError, zipfile.BadZipFile) as exc:
+            errors.append(f"{name}: could not be read ({exc})")
+            continue
+        name = _unique(name, inspections)
         inspection = inspector.inspect(image, conf=conf)
         inspections[name] = inspection
         if db is not None:
@@ -114,7 +127,7 @@ def inspect_uploads(
     rows = [row for name, ins in inspections.items() for row in finding_rows(name, ins)]
     summary = summarize(inspections)
     if errors:
-        summary += "\n\n**Not inspected:**\n" + "\n".join(f"- {e}" for e in errors)
+        summary += "\n\n**Problems:**\n" + "\n".join(f"- {e}" for e in errors)
     report_path = None
     if inspections:
         report_dir = Path(tempfile.mkdtemp(prefix="inspection-report-"))
