@@ -41,6 +41,7 @@ def test_inspect_photos_returns_drawings_table_summary_and_report(client, store,
     assert summary.startswith("2 photo(s) inspected")
     assert "broken.jpg: the image data is truncated or corrupt" in summary
     rows = table["data"]
+    assert rows  # the shipped detector finds objects on these val photos
     assert table["headers"][:3] == ["image", "object", "condition"]
     assert {row[0] for row in rows} <= {val_images[0].name, val_images[4].name}
     with open(report) as f:
