@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +30,8 @@ def free_port() -> int:
 
 def main() -> None:
     port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1"}
+    data_dir = tempfile.mkdtemp(prefix="app-start-bench-")  # a fresh store: the start includes creating it
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1", "SLOPE_DATA_DIR": data_dir}
     started = time.perf_counter()
     server = subprocess.Popen(
         [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -46,7 +48,7 @@ def main() -> None:
                 time.sleep(0.2)
         serving = time.perf_counter() - started
         photo = next((ROOT / "examples").glob("*.jpg"))
-        client.predict([handle_file(str(photo))], 0.25, api_name="/inspect")
+        client.predict([handle_file(str(photo))], 0.25, "bench", "", api_name="/inspect")
         answered = time.perf_counter() - started
         rss = psutil.Process(server.pid).memory_info().rss / 2**20
         print(

@@ -158,14 +158,17 @@ class ConditionModel:
         crop = crop_with_margin(image, box, self.crop_margin)
         return self.generate_text(crop, describe_prompt(object_type, context), max_new_tokens)
 
-    def generate_text(self, crop: Image.Image, prompt: str, max_new_tokens: int = 50) -> str:
-        """Greedy generation for one crop and prompt (no sampling: the same input, the same text)."""
+    def generate_text(self, crop: Image.Image, prompt: str, max_new_tokens: int = 50, min_new_tokens: int = 0) -> str:
+        """Greedy generation for one crop and prompt (no sampling: the same input, the same text).
+        ``min_new_tokens`` keeps it from stopping early, to time a full-length answer."""
         import torch
 
         text = self.chat_text(prompt)
         inputs = self.processor(text=[text], images=[crop], return_tensors="pt").to(self.device)
         with torch.inference_mode():
-            output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+            output = self.model.generate(
+                **inputs, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, do_sample=False
+            )
         new_tokens = output[0, inputs["input_ids"].shape[1] :]
         return self.processor.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
 
