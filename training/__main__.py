@@ -23,7 +23,6 @@ def main(argv: list[str] | None = None) -> int:
     det.add_argument("--imgsz", type=int, default=320)
     det.add_argument("--architecture", default="yolo11n.yaml")
     det.add_argument("--seed", type=int, default=0)
-    det.add_argument("--resume-from", type=Path, default=None)
 
     cond = commands.add_parser("build-condition", help="train the default tiny Qwen2-VL condition model")
     cond.add_argument("--data", type=Path, default=None, help="YOLO folder with data.yaml")

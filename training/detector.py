@@ -42,9 +42,6 @@ class DetectorTrainSettings:
     seed: int = 0
     workers: int = 2
     device: str = "cpu"
-    resume_from: Path | None = field(
-        default=None, metadata={"help": "A last.pt to resume, e.g. from an earlier session."}
-    )
 
     def __post_init__(self) -> None:
         self.data_dir, self.out = Path(self.data_dir), Path(self.out)
@@ -75,36 +72,32 @@ def train_detector(settings: DetectorTrainSettings) -> Path:
     work = Path(tempfile.mkdtemp(prefix="detector-train-"))
     data_yaml = _data_yaml(settings.data_dir, work)
     started = time.time()
-    if settings.resume_from:
-        model = YOLO(str(settings.resume_from))
-        model.train(resume=True)
-    else:
-        model = YOLO(settings.architecture)
-        model.train(
-            data=str(data_yaml),
-            epochs=settings.epochs,
-            time=settings.hours,
-            imgsz=settings.imgsz,
-            batch=settings.batch,
-            seed=settings.seed,
-            deterministic=True,
-            workers=settings.workers,
-            device=settings.device,
-            pretrained=False,
-            amp=False,
-            cache="ram",
-            project=str(work),
-            name="run",
-            exist_ok=True,
-            plots=False,
-            patience=1000,
-            # Small data from scratch: stronger geometric augmentation than the defaults.
-            degrees=10.0,
-            scale=0.6,
-            mixup=0.1,
-            close_mosaic=15,
-            verbose=False,
-        )
+    model = YOLO(settings.architecture)
+    model.train(
+        data=str(data_yaml),
+        epochs=settings.epochs,
+        time=settings.hours,
+        imgsz=settings.imgsz,
+        batch=settings.batch,
+        seed=settings.seed,
+        deterministic=True,
+        workers=settings.workers,
+        device=settings.device,
+        pretrained=False,
+        amp=False,
+        cache="ram",
+        project=str(work),
+        name="run",
+        exist_ok=True,
+        plots=False,
+        patience=1000,
+        # Small data from scratch: stronger geometric augmentation than the defaults.
+        degrees=10.0,
+        scale=0.6,
+        mixup=0.1,
+        close_mosaic=15,
+        verbose=False,
+    )
     train_seconds = time.time() - started
     best = Path(model.trainer.best)
     metrics = evaluate_detector(best, data_yaml, settings.imgsz, settings.device)
