@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     det.add_argument("--imgsz", type=int, default=320)
     det.add_argument("--architecture", default="yolo11n.yaml")
     det.add_argument("--seed", type=int, default=0)
+    det.add_argument("--init-from", type=Path, default=None, help="fine-tune these weights instead")
 
     cond = commands.add_parser("build-condition", help="train the default tiny Qwen2-VL condition model")
     cond.add_argument("--data", type=Path, default=None, help="YOLO folder with data.yaml")

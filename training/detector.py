@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from core.model_info import model_version
 from core.offline import prepare_offline
 from core.settings import PROJECT_ROOT
 from core.taxonomy import OBJECT_TYPES
@@ -42,6 +43,13 @@ class DetectorTrainSettings:
     seed: int = 0
     workers: int = 2
     device: str = "cpu"
+    init_from: Path | None = field(
+        default=None,
+        metadata={
+            "help": "Fine-tune these weights (e.g. an earlier models/detector/model.pt) instead of "
+            "starting from the yaml: AdamW at lr 0.001 with ultralytics' default augmentation."
+        },
+    )
 
     def __post_init__(self) -> None:
         self.data_dir, self.out = Path(self.data_dir), Path(self.out)
@@ -72,7 +80,13 @@ def train_detector(settings: DetectorTrainSettings) -> Path:
     work = Path(tempfile.mkdtemp(prefix="detector-train-"))
     data_yaml = _data_yaml(settings.data_dir, work)
     started = time.time()
-    model = YOLO(settings.architecture)
+    if settings.init_from is None:
+        model = YOLO(settings.architecture)
+        # Small data from scratch: stronger geometric augmentation than the defaults.
+        recipe = {"pretrained": False, "degrees": 10.0, "scale": 0.6, "mixup": 0.1, "close_mosaic": 15}
+    else:
+        model = YOLO(str(settings.init_from))
+        recipe = {"optimizer": "AdamW", "lr0": 0.001, "warmup_epochs": 1}
     model.train(
         data=str(data_yaml),
         epochs=settings.epochs,
@@ -83,7 +97,6 @@ def train_detector(settings: DetectorTrainSettings) -> Path:
         deterministic=True,
         workers=settings.workers,
         device=settings.device,
-        pretrained=False,
         amp=False,
         cache="ram",
         project=str(work),
@@ -91,12 +104,8 @@ def train_detector(settings: DetectorTrainSettings) -> Path:
         exist_ok=True,
         plots=False,
         patience=1000,
-        # Small data from scratch: stronger geometric augmentation than the defaults.
-        degrees=10.0,
-        scale=0.6,
-        mixup=0.1,
-        close_mosaic=15,
         verbose=False,
+        **recipe,
     )
     train_seconds = time.time() - started
     best = Path(model.trainer.best)
@@ -109,6 +118,7 @@ def train_detector(settings: DetectorTrainSettings) -> Path:
             "kind": "detector",
             "version": f"detector-{Path(settings.architecture).stem}-{datetime.now(UTC):%Y%m%d%H%M%S}",
             "architecture": settings.architecture,
+            "parent": model_version(settings.init_from) if settings.init_from else None,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "data": str(settings.data_dir),
             "data_credit": DATA_CREDIT,

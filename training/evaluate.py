@@ -46,7 +46,7 @@ def evaluate_detector(detector: Detector, photos: list[LabelledPhoto]) -> dict:
         classes = np.array([OBJECT_TYPES.index(t) for t in d.data["object_type"]], dtype=int)
         predictions.append(ImageBoxes(d.xyxy.astype(float), classes, d.confidence.astype(float)))
         truths.append(_truth(photo))
-    return {"model": detector.version, **detection_metrics(predictions, truths, OBJECT_TYPES)}
+    return {"model": detector.version, **detection_metrics(predictions, truths, OBJECT_TYPES, detector.conf)}
 
 
 # ------------------------------------------------------------------ conditions on labelled boxes
@@ -246,7 +246,7 @@ def markdown(r: dict, plots: list[str] = ()) -> str:
         "",
         f"mAP@0.5 **{d['map50']:.3f}**, mAP@0.5:0.95 **{d['map50_95']:.3f}** (all-points AP, conf >= {AP_CONF}).",
         "",
-        "| class | n | AP50 | AP50-95 | precision | recall |",
+        f"| class | n | AP50 | AP50-95 | precision at conf {d['precision_recall_at_confidence']:.2f} | recall |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, v in d["per_class"].items():

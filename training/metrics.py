@@ -63,10 +63,15 @@ def match_greedy(pred: ImageBoxes, truth: ImageBoxes, iou_threshold: float, same
 
 
 def detection_ap(
-    predictions: Sequence[ImageBoxes], truths: Sequence[ImageBoxes], class_id: int, iou_threshold: float
+    predictions: Sequence[ImageBoxes],
+    truths: Sequence[ImageBoxes],
+    class_id: int,
+    iou_threshold: float,
+    at_confidence: float = 0.0,
 ) -> tuple[float, float, float]:
-    """(AP, precision, recall at the last threshold) for one class over a dataset.
-    Returns NaN AP for a class with no truth boxes."""
+    """(AP, precision, recall) for one class over a dataset; precision and recall count the
+    predictions scoring at least ``at_confidence`` (a serving threshold). NaN for a class with
+    no truth boxes."""
     records: list[tuple[float, bool]] = []
     total = 0
     for pred, truth in zip(predictions, truths, strict=True):
@@ -85,16 +90,22 @@ def detection_ap(
     tp = np.cumsum(hits)
     recall = tp / total
     precision = tp / np.arange(1, len(hits) + 1)
-    return average_precision(recall, precision), float(precision[-1]), float(recall[-1])
+    kept = sum(score >= at_confidence for score, _ in records)
+    at = (float(precision[kept - 1]), float(recall[kept - 1])) if kept else (0.0, 0.0)
+    return average_precision(recall, precision), *at
 
 
 def detection_metrics(
-    predictions: Sequence[ImageBoxes], truths: Sequence[ImageBoxes], class_names: Sequence[str]
+    predictions: Sequence[ImageBoxes],
+    truths: Sequence[ImageBoxes],
+    class_names: Sequence[str],
+    at_confidence: float = 0.0,
 ) -> dict:
-    """mAP@0.5, mAP@0.5:0.95, and per class AP50, AP50-95, precision and recall (at IoU 0.5)."""
+    """mAP@0.5, mAP@0.5:0.95, and per class AP50, AP50-95, and precision and recall at IoU 0.5
+    counting predictions scored at least ``at_confidence``."""
     per_class = {}
     for k, name in enumerate(class_names):
-        ap50, precision, recall = detection_ap(predictions, truths, k, 0.5)
+        ap50, precision, recall = detection_ap(predictions, truths, k, 0.5, at_confidence)
         aps = [detection_ap(predictions, truths, k, t)[0] for t in IOU_THRESHOLDS]
         per_class[name] = {
             "ap50": ap50,
@@ -105,6 +116,7 @@ def detection_metrics(
         }
     present = [v for v in per_class.values() if v["n"] > 0]
     return {
+        "precision_recall_at_confidence": at_confidence,
         "map50": float(np.mean([v["ap50"] for v in present])) if present else float("nan"),
         "map50_95": float(np.mean([v["ap50_95"] for v in present])) if present else float("nan"),
         "per_class": per_class,

@@ -40,6 +40,8 @@ def test_ap_of_a_known_ranking():
     ap, precision, recall = detection_ap([pred], [truth], 0, 0.5)
     assert ap == pytest.approx(0.5 + 0.5 * 2 / 3)
     assert (precision, recall) == (pytest.approx(2 / 3), 1.0)
+    assert detection_ap([pred], [truth], 0, 0.5, at_confidence=0.85)[1:] == (1.0, 0.5)  # only the top one
+    assert detection_ap([pred], [truth], 0, 0.5, at_confidence=0.95)[1:] == (0.0, 0.0)
     assert average_precision(np.array([0.5, 1.0]), np.array([1.0, 1.0])) == pytest.approx(1.0)
 
 
