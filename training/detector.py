@@ -74,10 +74,17 @@ def _data_yaml(data_dir: Path, work: Path) -> Path:
 
 def train_detector(settings: DetectorTrainSettings) -> Path:
     """Train, validate on val, and write the model folder. Returns the folder."""
+    work = Path(tempfile.mkdtemp(prefix="detector-train-"))
+    try:
+        return _train_in(work, settings)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # ultralytics' run folder: weights are published by now
+
+
+def _train_in(work: Path, settings: DetectorTrainSettings) -> Path:
     prepare_offline()
     from ultralytics import YOLO
 
-    work = Path(tempfile.mkdtemp(prefix="detector-train-"))
     data_yaml = _data_yaml(settings.data_dir, work)
     started = time.time()
     if settings.init_from is None:
