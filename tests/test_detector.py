@@ -42,7 +42,7 @@ def test_finds_most_labelled_objects_on_val(detector):
     assert matched / total >= MIN_RECALL, f"recall {matched / total:.2f}"
 
 
-MIN_RECALL = 0.45  # the shipped model: 95 of 174 (0.55) at conf 0.1; a regression shows here
+MIN_RECALL = 0.55  # the shipped model matches 109 of 174 (0.63) even at conf 0.25; a regression shows here
 
 
 def test_a_higher_threshold_keeps_a_subset(detector, val_images):
