@@ -12,6 +12,8 @@ from core.settings import PROJECT_ROOT, Settings
 prepare_offline()
 
 DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "slopes"
+# The per-finding JSON contract of the CLI and ``Inspection.as_dict`` (issue 2).
+FINDING_KEYS = {"object_type", "condition", "class_name", "confidence", "condition_probs", "box_xyxy", "relations"}
 VAL_IMAGES = sorted((DATA_DIR / "val" / "images").glob("*.jpg"))
 
 

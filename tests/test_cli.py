@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from core.settings import PROJECT_ROOT
+from tests.conftest import FINDING_KEYS
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -39,15 +40,7 @@ def test_json_output_for_images_folders_and_bad_files(val_images, tmp_path):
         assert set(entry["models"]) == {"detector", "condition"}
         for finding in entry["findings"]:
             assert finding["confidence"] >= 0.2
-            assert set(finding) == {
-                "object_type",
-                "condition",
-                "class_name",
-                "confidence",
-                "condition_probs",
-                "box_xyxy",
-                "relations",
-            }
+            assert set(finding) == FINDING_KEYS
             assert abs(sum(finding["condition_probs"].values()) - 1) < 1e-3
 
 

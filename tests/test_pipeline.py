@@ -10,6 +10,7 @@ from core.images import load_image
 from core.render import CONDITION_COLORS, MIN_DRAWN_SIDE, render
 from core.report import findings_csv, summarize
 from core.taxonomy import ALLOWED_CONDITIONS, class_name
+from tests.conftest import FINDING_KEYS
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +41,7 @@ def test_inspection_serializes_to_json(inspections):
     data = json.loads(json.dumps(inspection.as_dict()))
     assert len(data["findings"]) == len(inspection.findings)
     if data["findings"]:
-        assert set(data["findings"][0]) == {
-            "object_type",
-            "condition",
-            "class_name",
-            "confidence",
-            "condition_probs",
-            "box_xyxy",
-            "relations",
-        }
+        assert set(data["findings"][0]) == FINDING_KEYS
 
 
 def test_render_draws_on_a_copy(inspections):
