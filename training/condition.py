@@ -69,6 +69,7 @@ class ObjectCrop:
     box: tuple[int, int, int, int]  # the object inside the crop
     object_type: str
     context: str
+    condition: str | None = None  # the labelled condition, where the source has one
 
 
 def crops_from_photos(photos: list[LabelledPhoto], margin: float) -> list[ObjectCrop]:
@@ -78,7 +79,8 @@ def crops_from_photos(photos: list[LabelledPhoto], margin: float) -> list[Object
         image = load_image(photo.path)
         kinds = [o.object_type for o in photo.objects]
         contexts = relations(photo.boxes, kinds, image.size)
-        for box, object_type, context in zip(photo.boxes, kinds, contexts, strict=True):
+        for box, labelled, context in zip(photo.boxes, photo.objects, contexts, strict=True):
+            object_type = labelled.object_type
             if len(ALLOWED_CONDITIONS[object_type]) == 1:
                 continue
             try:
@@ -90,7 +92,7 @@ def crops_from_photos(photos: list[LabelledPhoto], margin: float) -> list[Object
             x1, y1 = max(0, int(box[0]) - left), max(0, int(box[1]) - top)
             x2 = min(right - left, max(x1 + 2, int(box[2]) - left))
             y2 = min(bottom - top, max(y1 + 2, int(box[3]) - top))
-            crops.append(ObjectCrop(crop, (x1, y1, x2, y2), object_type, context.describe()))
+            crops.append(ObjectCrop(crop, (x1, y1, x2, y2), object_type, context.describe(), labelled.condition))
     return crops
 
 

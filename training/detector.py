@@ -116,7 +116,7 @@ def _train_in(work: Path, settings: DetectorTrainSettings) -> Path:
     )
     train_seconds = time.time() - started
     best = Path(model.trainer.best)
-    metrics = evaluate_detector(best, data_yaml, settings.imgsz, settings.device)
+    metrics = ultralytics_val_metrics(best, data_yaml, settings.imgsz, settings.device)
     write_detector_folder(
         best,
         Path(model.trainer.save_dir) / "results.csv",
@@ -139,7 +139,7 @@ def _train_in(work: Path, settings: DetectorTrainSettings) -> Path:
     return settings.out
 
 
-def evaluate_detector(weights: Path, data_yaml: Path, imgsz: int, device: str = "cpu") -> dict:
+def ultralytics_val_metrics(weights: Path, data_yaml: Path, imgsz: int, device: str = "cpu") -> dict:
     """mAP@0.5 and mAP@0.5:0.95 on val, overall and per class."""
     prepare_offline()
     from ultralytics import YOLO

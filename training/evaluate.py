@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.conditions import ConditionModel, condition_prompt, crop_with_margin
+from core.conditions import ConditionModel, condition_prompt
 from core.detector import Detector
 from core.images import load_image
 from core.pipeline import Inspector
-from core.spatial import all_pair_relations, relations
+from core.spatial import all_pair_relations
 from core.taxonomy import ALLOWED_CONDITIONS, CLASS_NAMES, CONDITIONS, OBJECT_TYPES, class_name
 from training.dataset import LabelledPhoto
 from training.metrics import (
@@ -57,22 +57,14 @@ ConditionExample = tuple[Image.Image, str, str, str]  # crop, object type, conte
 def condition_examples(photos: list[LabelledPhoto], margin: float, seed: int) -> tuple[list[ConditionExample], str]:
     """Examples on the labelled boxes. Real conditions where every scored object has one;
     otherwise conditions synthesized on the real crops (one per allowed condition)."""
-    scored = [o for p in photos for o in p.objects if len(ALLOWED_CONDITIONS[o.object_type]) > 1]
-    if scored and all(o.condition is not None for o in scored):
-        examples = []
-        for photo in photos:
-            image = load_image(photo.path)
-            kinds = [o.object_type for o in photo.objects]
-            contexts = relations(photo.boxes, kinds, image.size)
-            for o, context in zip(photo.objects, contexts, strict=True):
-                if len(ALLOWED_CONDITIONS[o.object_type]) > 1:
-                    examples.append(
-                        (crop_with_margin(image, o.box, margin), o.object_type, context.describe(), o.condition)
-                    )
-        return examples, "real reviewed conditions"
     from training.condition import crops_from_photos, held_out_examples
 
-    examples = held_out_examples(crops_from_photos(photos, margin), seed)
+    crops = crops_from_photos(photos, margin)
+    if crops and all(c.condition is not None for c in crops):
+        return [(Image.fromarray(c.crop), c.object_type, c.context, c.condition) for c in crops], (
+            "real reviewed conditions"
+        )
+    examples = held_out_examples(crops, seed)
     return examples, "conditions SYNTHESIZED on real object crops (the labels carry no conditions)"
 
 

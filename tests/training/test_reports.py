@@ -69,3 +69,18 @@ def test_evaluate_cli_on_val_with_provenance(tmp_path):
     markdown = (tmp_path / "evaluation.md").read_text()
     assert "SYNTHESIZED" in markdown and "mAP@0.5" in markdown
     assert (tmp_path / "conditions_confusion.png").exists()
+
+
+def test_condition_examples_use_real_conditions_when_every_scored_object_has_one():
+    from dataclasses import replace
+
+    from training.evaluate import condition_examples
+
+    photos = from_yolo_folder(DATA_DIR, "val")[:5]
+    labelled = [replace(p, objects=tuple(replace(o, condition="normal") for o in p.objects)) for p in photos]
+    examples, provenance = condition_examples(labelled, 0.15, seed=1)
+    assert provenance == "real reviewed conditions"
+    scored = sum(o.object_type != "vegetation" for p in photos for o in p.objects)
+    assert len(examples) == scored and {e[3] for e in examples} == {"normal"}
+    synthesized, provenance = condition_examples(photos, 0.15, seed=1)
+    assert "SYNTHESIZED" in provenance and len(synthesized) > len(examples)
