@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from core.model_info import model_version
+from core.model_card import model_version, read_card
 from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_WORDS
 
 # Crops are resized (aspect kept) to between these many pixels: up to 16 image tokens each
@@ -23,6 +23,8 @@ from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_WORDS
 MIN_PIXELS = 56 * 56
 MAX_PIXELS = 112 * 112
 BATCH_SIZE = 16
+# Context margin around each crop for a checkpoint whose card does not give one (a hub id).
+DEFAULT_CROP_MARGIN = 0.15
 
 
 def condition_prompt(object_type: str, context: str) -> str:
@@ -35,6 +37,12 @@ def condition_prompt(object_type: str, context: str) -> str:
 
 def describe_prompt(object_type: str, context: str) -> str:
     return f"This is a {OBJECT_WORDS[object_type]}, {context}. Describe its condition."
+
+
+def card_crop_margin(source: str) -> float:
+    """The margin the model was trained with, from its card; the default for a card-less one."""
+    card = read_card(source)
+    return card.crop_margin if card is not None and card.crop_margin is not None else DEFAULT_CROP_MARGIN
 
 
 def crop_bounds(size: tuple[int, int], box: Sequence[float], margin: float) -> tuple[int, int, int, int]:
@@ -70,32 +78,46 @@ def quantization_config(kind: str):
 
 
 class ConditionModel:
-    """A Qwen2-VL checkpoint (a local folder or a hub id) used as a condition scorer."""
+    """A Qwen2-VL checkpoint (a local folder or a hub id) used as a condition scorer. The crop
+    margin comes from the model's card, so serving crops as training did."""
 
-    def __init__(
-        self, source: str, device: str = "cpu", crop_margin: float = 0.15, quantization: str | None = None
-    ) -> None:
+    def __init__(self, source: str, device: str = "cpu", quantization: str | None = None) -> None:
         import torch
         from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # a loading bar per model on stderr is noise in a CLI
-        self.source = source
-        self.device = device
-        self.crop_margin = crop_margin
-        self.quantization = quantization
-        self.processor = AutoProcessor.from_pretrained(source)
-        self.processor.tokenizer.padding_side = "left"
+        processor = AutoProcessor.from_pretrained(source)
         dtype = torch.float32 if device == "cpu" else torch.float16
         if quantization is None:
-            self.model = Qwen2VLForConditionalGeneration.from_pretrained(source, dtype=dtype).to(device)
+            model = Qwen2VLForConditionalGeneration.from_pretrained(source, dtype=dtype).to(device)
         else:
-            self.model = Qwen2VLForConditionalGeneration.from_pretrained(
+            model = Qwen2VLForConditionalGeneration.from_pretrained(
                 source, dtype=dtype, quantization_config=quantization_config(quantization), device_map=device
             )
+        version = model_version(source) + (f"+{quantization}" if quantization else "")
+        self._setup(model, processor, version, card_crop_margin(source), device)
+        self.source = source
+        self.quantization = quantization
+
+    @classmethod
+    def from_loaded(cls, model, processor, version: str, crop_margin: float, device: str = "cpu") -> ConditionModel:
+        """A scorer around weights already in memory (a model being trained): it scores with
+        those very weights, no copy."""
+        scorer = cls.__new__(cls)
+        scorer._setup(model, processor, version, crop_margin, device)
+        scorer.source, scorer.quantization = version, None
+        return scorer
+
+    def _setup(self, model, processor, version: str, crop_margin: float, device: str) -> None:
+        self.model = model
         self.model.eval()
-        self.version = model_version(source) + (f"+{quantization}" if quantization else "")
-        self.condition_token_ids = _first_token_ids(self.processor.tokenizer)
+        self.processor = processor
+        self.processor.tokenizer.padding_side = "left"  # every row's answer position is the last
+        self.version = version
+        self.crop_margin = crop_margin
+        self.device = device
+        self.condition_token_ids = _first_token_ids(processor.tokenizer)
         self.forward_passes = 0  # counted so tests can check vegetation never reaches the model
 
     def chat_text(self, prompt: str) -> str:
@@ -145,18 +167,6 @@ class ConditionModel:
         scores = np.exp(scores - scores.max())
         scores /= scores.sum()
         return {c: float(p) for c, p in zip(allowed, scores, strict=True)}
-
-    def describe(
-        self,
-        image: Image.Image,
-        box: Sequence[float],
-        object_type: str,
-        context: str,
-        max_new_tokens: int = 50,
-    ) -> str:
-        """Free greedy generation about one object, for comparison and narrative text."""
-        crop = crop_with_margin(image, box, self.crop_margin)
-        return self.generate_text(crop, describe_prompt(object_type, context), max_new_tokens)
 
     def generate_text(self, crop: Image.Image, prompt: str, max_new_tokens: int = 50, min_new_tokens: int = 0) -> str:
         """Greedy generation for one crop and prompt (no sampling: the same input, the same text).

@@ -2,7 +2,9 @@
 
 Each detection carries its object type in ``detections.data["object_type"]``. The model's own
 class names go through the taxonomy, so a checkpoint trained on the 4 object types or on the 9
-conditional classes (``Toe drain- Blocked``) both give object types.
+conditional classes (``Toe drain- Blocked``) both give object types. Boxes leave this module
+inside the photo and at least ``MIN_BOX_SIDE`` pixels each way: a degenerate box (zero height on
+a large photo at a low threshold) is dropped here, so nothing downstream has to guard against it.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import numpy as np
 import supervision as sv
 from PIL import Image
 
-from core.model_info import model_version
+from core.model_card import model_version, read_card
 from core.offline import prepare_offline
 from core.taxonomy import parse_class_name
 
 # In a model folder the ONNX export is preferred: same boxes, faster on CPU (bench/pipeline.py).
 WEIGHT_NAMES = ("model.onnx", "model.pt", "best.onnx", "best.pt")
+DEFAULT_IMAGE_SIZE = 320  # for weights whose card does not say what size they were trained at
+MIN_BOX_SIDE = 2.0  # pixels: the condition model needs a crop of at least this much
 
 
 def resolve_weights(source: str | Path) -> Path:
@@ -40,14 +44,18 @@ class Detector:
         source: str | Path,
         conf: float = 0.25,
         iou: float = 0.5,
-        imgsz: int = 320,
+        imgsz: int | None = None,
         device: str = "cpu",
     ) -> None:
+        """``imgsz`` None: the size the model's card gives (it was trained at), else 320."""
         prepare_offline()
         from ultralytics import YOLO
 
         self.weights = resolve_weights(source)
         self.model = YOLO(str(self.weights), task="detect")
+        if imgsz is None:
+            card = read_card(self.weights)
+            imgsz = card.image_size if card is not None and card.image_size else DEFAULT_IMAGE_SIZE
         self.conf, self.iou, self.imgsz, self.device = conf, iou, imgsz, device
         self.version = model_version(source)
         names = self.model.names
@@ -65,4 +73,15 @@ class Detector:
         )[0]
         detections = sv.Detections.from_ultralytics(result)
         detections.data["object_type"] = np.array([self.class_to_type[int(c)] for c in detections.class_id], dtype=str)
+        return inside_photo(detections, image.size)
+
+
+def inside_photo(detections: sv.Detections, size: tuple[int, int]) -> sv.Detections:
+    """Boxes clipped to a photo of ``size`` (width, height); those then thinner than
+    ``MIN_BOX_SIDE`` either way are dropped."""
+    if len(detections) == 0:
         return detections
+    width, height = size
+    detections.xyxy = np.clip(detections.xyxy, 0, [width, height, width, height]).astype(detections.xyxy.dtype)
+    sides = detections.xyxy[:, 2:] - detections.xyxy[:, :2]
+    return detections[np.all(sides >= MIN_BOX_SIDE, axis=1)]

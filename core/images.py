@@ -35,7 +35,7 @@ def load_image(
     (default: the file name, or "upload" for bytes).
     """
     name = name or ("upload" if isinstance(source, bytes) else Path(source).name)
-    data = _read_bytes(source, name, max_bytes)
+    data = read_image_bytes(source, name, max_bytes)
     if not data:
         raise ImageLoadError(f"{name}: the file is empty")
     try:
@@ -85,7 +85,9 @@ def _unpatched_open():
     return getattr(patches, "_image_open", Image.open)
 
 
-def _read_bytes(source: str | Path | bytes, name: str, max_bytes: int) -> bytes:
+def read_image_bytes(source: str | Path | bytes, name: str, max_bytes: int) -> bytes:
+    """The bytes of a file (refused by size before reading it all) or the bytes given;
+    ``ImageLoadError`` for a missing or oversized file."""
     if isinstance(source, bytes):
         data = source
     else:

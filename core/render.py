@@ -9,7 +9,7 @@ import numpy as np
 import supervision as sv
 from PIL import Image
 
-from core.pipeline import Inspection
+from core.types import Inspection
 from core.taxonomy import CONDITIONS
 
 # normal green, blocked amber, damaged red: the order of CONDITIONS.
@@ -44,19 +44,19 @@ def render(image: Image.Image, inspection: Inspection) -> Image.Image:
     if len(detections) == 0:
         return scene
     detections.xyxy = detections.xyxy * scale
-    detections.class_id = np.array([CONDITIONS.index(c) for c in detections.data["condition"]])
+    colors = np.array([CONDITIONS.index(c) for c in detections.data["condition"]])  # palette index
     side = min(scene.size)
-    boxes = sv.BoxAnnotator(color=_PALETTE, thickness=max(2, round(side / 250)), color_lookup=sv.ColorLookup.CLASS)
+    boxes = sv.BoxAnnotator(color=_PALETTE, thickness=max(2, round(side / 250)), color_lookup=sv.ColorLookup.INDEX)
     # A TrueType font, because OpenCV's built-in fonts cannot draw the "·" in the labels.
     labels = sv.RichLabelAnnotator(
         color=_PALETTE,
         font_path=_font_path(),
         font_size=max(12, round(side / 45)),
         text_padding=4,
-        color_lookup=sv.ColorLookup.CLASS,
+        color_lookup=sv.ColorLookup.INDEX,
         smart_position=True,
     )
     names = [finding_label(f.object_type, f.condition, f.condition_confidence) for f in inspection.findings]
     # PIL in, PIL out: supervision then handles the RGB/BGR order itself.
-    scene = boxes.annotate(scene, detections)
-    return labels.annotate(scene, detections, labels=names)
+    scene = boxes.annotate(scene, detections, custom_color_lookup=colors)
+    return labels.annotate(scene, detections, labels=names, custom_color_lookup=colors)

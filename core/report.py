@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 
-from core.pipeline import Inspection
+from core.types import Inspection
 from core.taxonomy import OBJECT_WORDS
 
 FINDING_COLUMNS = [
@@ -73,12 +71,3 @@ def summarize(inspections: dict[str, Inspection]) -> str:
     else:
         lines.append("Every detected object was judged normal.")
     return " ".join(lines)
-
-
-def findings_csv(inspections: dict[str, Inspection]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(FINDING_COLUMNS)
-    for name, inspection in inspections.items():
-        writer.writerows(finding_rows(name, inspection))
-    return buffer.getvalue()

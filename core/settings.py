@@ -32,9 +32,8 @@ class Settings:
     device: str = field(default="cpu", metadata={"help": "torch device: cpu, cuda, cuda:0 ..."})
     detector_conf: float = field(default=0.25, metadata={"help": "Detector confidence threshold."})
     detector_iou: float = field(default=0.5, metadata={"help": "Detector NMS IoU threshold."})
-    detector_imgsz: int = field(default=320, metadata={"help": "Detector input size in pixels."})
-    crop_margin: float = field(
-        default=0.15, metadata={"help": "Context margin around each crop, as a fraction of the box."}
+    detector_imgsz: int = field(
+        default=0, metadata={"help": "Detector input size in pixels; 0: the size in the detector's card."}
     )
     max_image_pixels: int = field(default=40_000_000, metadata={"help": "Images with more pixels are refused."})
     max_upload_bytes: int = field(default=50_000_000, metadata={"help": "Files larger than this are refused."})
@@ -46,10 +45,8 @@ class Settings:
             raise ValueError(f"detector_conf must be in [0, 1], got {self.detector_conf}")
         if not 0.0 < self.detector_iou <= 1.0:
             raise ValueError(f"detector_iou must be in (0, 1], got {self.detector_iou}")
-        if self.detector_imgsz < 32 or self.detector_imgsz % 32:
-            raise ValueError(f"detector_imgsz must be a multiple of 32, got {self.detector_imgsz}")
-        if not 0.0 <= self.crop_margin <= 2.0:
-            raise ValueError(f"crop_margin must be in [0, 2], got {self.crop_margin}")
+        if self.detector_imgsz and (self.detector_imgsz < 32 or self.detector_imgsz % 32):
+            raise ValueError(f"detector_imgsz must be 0 (from the card) or a multiple of 32, got {self.detector_imgsz}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from sqlalchemy import select
 
 from core.taxonomy import CLASS_NAMES, OBJECT_TYPES, class_name
+from core.types import LabelledBox, LabelledPhoto
 from storage import models as m
 from storage.db import Database
 from storage.repository import REVIEWED_STATUSES
@@ -25,29 +25,13 @@ FORMATS = ("yolo", "yolo9", "coco", "hf")
 VAL_FRACTION = 0.15
 
 
-@dataclass(frozen=True)
-class ExportObject:
-    box: tuple[float, float, float, float]  # pixels
-    object_type: str
-    condition: str | None
-
-
-@dataclass(frozen=True)
-class ExportImage:
-    file: Path
-    name: str  # unique file name in the export: sha256 prefix + original suffix
-    width: int
-    height: int
-    split: str
-    objects: tuple[ExportObject, ...]
-
-
 def stable_split(sha256: str) -> str:
     return "val" if int(sha256[:8], 16) / 0xFFFFFFFF < VAL_FRACTION else "train"
 
 
-def reviewed_images(db: Database, data_dir: str | Path) -> list[ExportImage]:
-    """Every image with at least one reviewed label, and its reviewed labels, in id order."""
+def reviewed_images(db: Database, data_dir: str | Path) -> list[LabelledPhoto]:
+    """Every image with at least one reviewed label, and its reviewed labels, in id order. Each
+    photo's name is unique: its sha256 prefix and original suffix (the export's file name)."""
     with db.read() as session:
         rows = session.execute(
             select(m.Image, m.Label)
@@ -55,18 +39,18 @@ def reviewed_images(db: Database, data_dir: str | Path) -> list[ExportImage]:
             .where(m.Label.status.in_(REVIEWED_STATUSES))
             .order_by(m.Image.id, m.Label.id)
         ).all()
-    images: dict[int, tuple[m.Image, list[ExportObject]]] = {}
+    images: dict[int, tuple[m.Image, list[LabelledBox]]] = {}
     for image, label in rows:
         images.setdefault(image.id, (image, []))[1].append(
-            ExportObject((label.x1, label.y1, label.x2, label.y2), label.object_type, label.condition)
+            LabelledBox((label.x1, label.y1, label.x2, label.y2), label.object_type, label.condition)
         )
     return [
-        ExportImage(
-            file=Path(data_dir) / image.path,
+        LabelledPhoto(
             name=f"{image.sha256[:16]}{Path(image.path).suffix}",
+            path=Path(data_dir) / image.path,
+            split=image.split or stable_split(image.sha256),
             width=image.width,
             height=image.height,
-            split=image.split or stable_split(image.sha256),
             objects=tuple(objects),
         )
         for image, objects in images.values()
@@ -92,7 +76,7 @@ def export(db: Database, data_dir: str | Path, fmt: str, out: str | Path) -> dic
     return counts
 
 
-def _yolo_rows(image: ExportImage, class_of) -> tuple[list[str], int]:
+def _yolo_rows(image: LabelledPhoto, class_of) -> tuple[list[str], int]:
     lines, left_out = [], 0
     for o in image.objects:
         cls = class_of(o)
@@ -106,13 +90,13 @@ def _yolo_rows(image: ExportImage, class_of) -> tuple[list[str], int]:
     return lines, left_out
 
 
-def _write_yolo(images: list[ExportImage], out: Path, names: tuple[str, ...], class_of) -> dict:
+def _write_yolo(images: list[LabelledPhoto], out: Path, names: tuple[str, ...], class_of) -> dict:
     counts = {"images": 0, "objects": 0, "left_out_no_condition": 0}
     for image in images:
         lines, left_out = _yolo_rows(image, class_of)
         (out / image.split / "images").mkdir(parents=True, exist_ok=True)
         (out / image.split / "labels").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(image.file, out / image.split / "images" / image.name)
+        shutil.copyfile(image.path, out / image.split / "images" / image.name)
         (out / image.split / "labels" / f"{Path(image.name).stem}.txt").write_text(
             "\n".join(lines) + "\n" * bool(lines)
         )
@@ -130,11 +114,11 @@ def _write_yolo(images: list[ExportImage], out: Path, names: tuple[str, ...], cl
     return counts
 
 
-def _yolo(images: list[ExportImage], out: Path) -> dict:
+def _yolo(images: list[LabelledPhoto], out: Path) -> dict:
     return _write_yolo(images, out, OBJECT_TYPES, lambda o: OBJECT_TYPES.index(o.object_type))
 
 
-def _yolo9(images: list[ExportImage], out: Path) -> dict:
+def _yolo9(images: list[LabelledPhoto], out: Path) -> dict:
     # An object whose condition nobody has reviewed cannot be put in a 9-class file: left out, counted.
     return _write_yolo(
         images,
@@ -144,7 +128,7 @@ def _yolo9(images: list[ExportImage], out: Path) -> dict:
     )
 
 
-def _coco(images: list[ExportImage], out: Path) -> dict:
+def _coco(images: list[LabelledPhoto], out: Path) -> dict:
     counts = {}
     for split in sorted({i.split for i in images}):
         chosen = [i for i in images if i.split == split]
@@ -156,7 +140,7 @@ def _coco(images: list[ExportImage], out: Path) -> dict:
             "annotations": [],
         }
         for image_id, image in enumerate(chosen, 1):
-            shutil.copyfile(image.file, out / split / image.name)
+            shutil.copyfile(image.path, out / split / image.name)
             document["images"].append(
                 {"id": image_id, "file_name": image.name, "width": image.width, "height": image.height}
             )
@@ -178,7 +162,7 @@ def _coco(images: list[ExportImage], out: Path) -> dict:
     return counts
 
 
-def _hf(images: list[ExportImage], out: Path) -> dict:
+def _hf(images: list[LabelledPhoto], out: Path) -> dict:
     import datasets
 
     features = datasets.Features(
@@ -201,7 +185,7 @@ def _hf(images: list[ExportImage], out: Path) -> dict:
         chosen = [i for i in images if i.split == split]
         splits[split] = datasets.Dataset.from_dict(
             {
-                "image": [{"bytes": i.file.read_bytes(), "path": i.name} for i in chosen],
+                "image": [{"bytes": i.path.read_bytes(), "path": i.name} for i in chosen],
                 "image_id": [Path(i.name).stem for i in chosen],
                 "width": [i.width for i in chosen],
                 "height": [i.height for i in chosen],

@@ -18,8 +18,9 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.pipeline import Inspection as CoreInspection
 from core.taxonomy import ALLOWED_CONDITIONS, check_pair
+from core.types import Inspection as CoreInspection
+from core.types import LabelledBox
 from storage import models as m
 from storage.db import Database
 
@@ -135,8 +136,6 @@ def save_inspection(
         session.add(row)
         session.flush()
         for finding in inspection.findings:
-            probs = sorted(finding.condition_probs.values(), reverse=True)
-            margin = probs[0] - probs[1] if len(probs) > 1 else 1.0
             prediction = m.Prediction(
                 inspection_id=row.id,
                 image_id=image.id,
@@ -148,7 +147,7 @@ def save_inspection(
                 confidence=finding.confidence,
                 condition=finding.condition,
                 condition_probs=dict(finding.condition_probs),
-                condition_margin=margin,
+                condition_margin=finding.condition_margin,
                 relations=finding.context.as_dict(),
             )
             session.add(prediction)
@@ -164,7 +163,7 @@ def save_inspection(
                     author="model",
                     actor=user,
                     action="create",
-                    certainty=margin * finding.confidence,
+                    certainty=finding.review_certainty,
                     prediction_id=prediction.id,
                 )
         return row.id
@@ -179,9 +178,7 @@ class QueueItem:
     version: int
     image_id: int
     image_path: str
-    box: tuple[float, float, float, float]
-    object_type: str
-    condition: str | None
+    labelled: LabelledBox
     status: str
     certainty: float
     condition_probs: dict[str, float] | None
@@ -231,9 +228,7 @@ def review_queue(
                 version=label.version,
                 image_id=label.image_id,
                 image_path=path,
-                box=(label.x1, label.y1, label.x2, label.y2),
-                object_type=label.object_type,
-                condition=label.condition,
+                labelled=LabelledBox((label.x1, label.y1, label.x2, label.y2), label.object_type, label.condition),
                 status=label.status,
                 certainty=label.certainty,
                 condition_probs=probs,
@@ -438,46 +433,3 @@ def get_label(db: Database, label_id: int) -> m.Label:
         if label is None:
             raise NotFoundError(f"label {label_id} does not exist")
         return label
-
-
-# ---------------------------------------------------------------- model versions
-
-
-def model_versions(db: Database, kind: str | None = None) -> list[m.ModelVersion]:
-    """Recorded model versions, newest first."""
-    query = select(m.ModelVersion).order_by(m.ModelVersion.created_at.desc(), m.ModelVersion.id.desc())
-    if kind is not None:
-        query = query.where(m.ModelVersion.kind == kind)
-    with db.read() as session:
-        return list(session.scalars(query))
-
-
-def record_model_version(
-    db: Database,
-    kind: str,
-    name: str,
-    folder: str,
-    metrics: dict,
-    status: str = "candidate",
-    parent_id: int | None = None,
-    quantization: str | None = None,
-) -> int:
-    """A model version row (kind + name are unique: recording the same one again returns its id)."""
-    with db.write() as session:
-        existing = session.scalar(
-            select(m.ModelVersion).where(m.ModelVersion.kind == kind, m.ModelVersion.name == name)
-        )
-        if existing is not None:
-            return existing.id
-        version = m.ModelVersion(
-            kind=kind,
-            name=name,
-            folder=folder,
-            metrics=metrics,
-            status=status,
-            parent_id=parent_id,
-            quantization=quantization,
-        )
-        session.add(version)
-        session.flush()
-        return version.id

@@ -26,19 +26,14 @@ def settings() -> Settings:
 def detector(settings):
     from core.detector import Detector
 
-    return Detector(
-        settings.detector_model,
-        conf=settings.detector_conf,
-        iou=settings.detector_iou,
-        imgsz=settings.detector_imgsz,
-    )
+    return Detector(settings.detector_model, conf=settings.detector_conf, iou=settings.detector_iou)
 
 
 @pytest.fixture(scope="session")
 def condition_model(settings):
     from core.conditions import ConditionModel
 
-    return ConditionModel(settings.condition_model, crop_margin=settings.crop_margin)
+    return ConditionModel(settings.condition_model)
 
 
 @pytest.fixture(scope="session")

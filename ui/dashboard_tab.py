@@ -8,85 +8,82 @@ from pathlib import Path
 
 import gradio as gr
 
-from core.model_info import read_metadata
+from core.model_card import model_version, read_card
 from core.settings import PROJECT_ROOT, Settings
+from services.serving import ModelServer, ServedFolders
 from storage.db import Database
-from storage.repository import model_versions
+from storage.registry import versions
 
 DEFAULT_DATASET = PROJECT_ROOT.parent / "shared" / "data" / "slopes"
 
 
-def served_models_markdown(settings: Settings) -> str:
-    """What the served models' own metadata says about their quality, with its provenance."""
+def served_models_markdown(folders: ServedFolders) -> str:
+    """What the served models' cards say about their quality, with the data it was measured on."""
     lines = ["### Served models"]
-    detector = read_metadata(settings.detector_model)
-    metrics = detector.get("metrics_val")
-    if metrics:
+    detector = read_card(folders.detector)
+    if detector is not None and detector.metrics.get("per_class"):
+        metrics = detector.metrics
         lines.append(
-            f"**Detector** `{detector.get('version', settings.detector_model)}`: val mAP@0.5 "
-            f"**{metrics['map50']:.3f}**, mAP@0.5:0.95 **{metrics['map50_95']:.3f}** "
-            f"(real val photos, {detector.get('epochs_run', '?')} epochs from scratch)."
+            f"**Detector** `{detector.version}`: mAP@0.5 **{metrics['map50']:.3f}**, "
+            f"mAP@0.5:0.95 **{metrics['map50_95']:.3f}**. Measured on: {detector.metrics_data}."
         )
+        if detector.training.get("recipe"):
+            lines.append(f"Training: {detector.training['recipe']}.")
         lines.append("| class | precision | recall | mAP@0.5 | mAP@0.5:0.95 |\n| --- | --- | --- | --- | --- |")
         lines += [
             f"| {name} | {v['precision']:.3f} | {v['recall']:.3f} | {v['map50']:.3f} | {v['map50_95']:.3f} |"
             for name, v in metrics["per_class"].items()
         ]
     else:
-        lines.append(f"**Detector** `{settings.detector_model}`: no metrics recorded with this checkpoint.")
-    condition = read_metadata(settings.condition_model)
-    held_out = condition.get("metrics_heldout_synthesized")
-    if held_out:
+        lines.append(f"**Detector** `{model_version(folders.detector)}`: no metrics recorded with this checkpoint.")
+    condition = read_card(folders.condition)
+    if condition is not None and "accuracy" in condition.metrics:
         lines.append(
-            f"\n**Condition model** `{condition.get('version', settings.condition_model)}`: held-out accuracy "
-            f"**{held_out['accuracy']:.3f}** on {held_out.get('examples', '?')} examples. Data: {held_out['data']}."
+            f"\n**Condition model** `{condition.version}`: accuracy **{condition.metrics['accuracy']:.3f}** on "
+            f"{condition.metrics.get('examples', '?')} examples. Measured on: {condition.metrics_data}."
         )
     else:
-        lines.append(f"\n**Condition model** `{settings.condition_model}`: no metrics recorded with this checkpoint.")
+        lines.append(f"\n**Condition model** `{model_version(folders.condition)}`: no metrics recorded with this checkpoint.")
     return "\n".join(lines)
 
 
-def training_plots(settings: Settings) -> list[tuple[str, str]]:
-    """PNG files: the condition model's held-out accuracy over training and its confusion matrix."""
+def training_plots(folders: ServedFolders) -> list[tuple[str, str]]:
+    """PNG files from the served models' cards: training curves and the condition confusion matrix."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from training.evaluate import _confusion_plot
+    from training.plots import confusion_plot
 
     out = Path(tempfile.mkdtemp(prefix="dashboard-"))
     plots = []
-    condition = read_metadata(settings.condition_model)
-    history = condition.get("history", [])
-    if history:
+    condition = read_card(folders.condition)
+    if condition is not None and condition.history:
         fig, ax = plt.subplots(figsize=(5, 3))
-        ax.plot([h["step"] for h in history], [h["val_accuracy"] for h in history], marker="o")
+        ax.plot([h["step"] for h in condition.history], [h["val_accuracy"] for h in condition.history], marker="o")
         ax.set_xlabel("training step")
-        ax.set_ylabel("held-out accuracy (synthesized)")
+        ax.set_ylabel("held-out accuracy")
         ax.set_title("Condition model training")
-        fig.tight_layout()
-        fig.savefig(out / "condition_training.png", dpi=90)
+        fig.savefig(out / "condition_training.png", dpi=90, bbox_inches="tight")
         plt.close(fig)
         plots.append((str(out / "condition_training.png"), "Condition model: held-out accuracy by step"))
-    held_out = condition.get("metrics_heldout_synthesized", {})
-    if "confusion" in held_out and "labels" in held_out["confusion"]:
-        path = _confusion_plot({"model": condition.get("version", ""), **held_out}, out / "confusion.png")
-        plots.append((str(path), "Condition model: confusion matrix (synthesized held-out conditions)"))
-    detector_log = Path(settings.detector_model) / "training_log.csv"
-    if detector_log.is_file():
-        import csv
-
-        rows = list(csv.DictReader(detector_log.open()))
+    confusion = condition.metrics.get("confusion") if condition is not None else None
+    if confusion and "labels" in confusion:
+        path = confusion_plot(
+            confusion["labels"], confusion["matrix"], f"Conditions: {condition.version}", out / "confusion.png"
+        )
+        plots.append((str(path), f"Condition model: confusion matrix ({condition.metrics_data})"))
+    detector = read_card(folders.detector)
+    if detector is not None and detector.history:
         fig, ax = plt.subplots(figsize=(5, 3))
-        epochs = [int(r["epoch"]) for r in rows]
-        ax.plot(epochs, [float(r["metrics/mAP50(B)"]) for r in rows], label="mAP@0.5")
-        ax.plot(epochs, [float(r["metrics/mAP50-95(B)"]) for r in rows], label="mAP@0.5:0.95")
+        epochs = [h["epoch"] for h in detector.history]
+        ax.plot(epochs, [h["map50"] for h in detector.history], label="mAP@0.5")
+        ax.plot(epochs, [h["map50_95"] for h in detector.history], label="mAP@0.5:0.95")
         ax.set_xlabel("epoch")
         ax.set_title("Detector training (val)")
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(out / "detector_training.png", dpi=90)
+        fig.savefig(out / "detector_training.png", dpi=90, bbox_inches="tight")
         plt.close(fig)
         plots.append((str(out / "detector_training.png"), "Detector: val mAP by epoch"))
     return plots
@@ -113,7 +110,7 @@ def versions_rows(db: Database | None) -> list[list]:
         return []
     return [
         [v.kind, v.name, v.status, v.quantization or "", str(v.created_at)[:19], _headline(v.metrics)]
-        for v in model_versions(db)
+        for v in versions(db)
     ]
 
 
@@ -121,9 +118,9 @@ def _headline(metrics: dict) -> str:
     return ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
 
 
-def build_dashboard_tab(settings: Settings, db: Database | None = None) -> None:
-    models = gr.Markdown(served_models_markdown(settings))
-    training = gr.Gallery(value=training_plots(settings), label="Training", columns=3, height="auto")
+def build_dashboard_tab(settings: Settings, server: ModelServer, db: Database | None = None) -> None:
+    models = gr.Markdown(served_models_markdown(server.served()))
+    training = gr.Gallery(value=training_plots(server.served()), label="Training", columns=3, height="auto")
     gr.Markdown("### Model versions on record")
     versions = gr.Dataframe(
         value=versions_rows(db),
@@ -144,7 +141,7 @@ def build_dashboard_tab(settings: Settings, db: Database | None = None) -> None:
 
     run.click(lambda s: analysis_view(s, settings), inputs=[source], outputs=[summary, plots], api_name="analyze")
     refresh.click(
-        lambda: (served_models_markdown(settings), training_plots(settings), versions_rows(db)),
+        lambda: (served_models_markdown(server.served()), training_plots(server.served()), versions_rows(db)),
         outputs=[models, training, versions],
         api_name="dashboard_refresh",
     )

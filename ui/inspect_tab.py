@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import tempfile
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,13 +10,13 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from core.images import ImageLoadError, capture_time, load_image
-from core.pipeline import Inspection, Inspector
-from core.render import render
-from core.report import FINDING_COLUMNS, finding_rows, findings_csv, summarize
+from core.pipeline import Inspector
+from core.report import FINDING_COLUMNS, finding_rows, summarize
 from core.settings import PROJECT_ROOT, Settings
+from core.sources import expand_sources
+from services.inspection import LoadLimits, Progress, inspect_batch
+from services.sinks import CollectSink, CsvSink, RenderSink, StoreSink
 from storage.db import Database
-from storage.repository import save_inspection
 
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
 DATA_CREDIT_MD = (
@@ -41,99 +39,40 @@ class InspectResult:
     report_path: str | None
 
 
-def _expand_uploads(paths: list[str], settings: Settings) -> tuple[list[tuple[str, Callable[[], bytes]]], list[str]]:
-    """(name, bytes loader) per photo, zip members included; plus error lines for the rest.
-    Loaders read one photo at a time, so a large survey zip is never held in memory whole."""
-    items: list[tuple[str, Callable[[], bytes]]] = []
-    errors: list[str] = []
-    for path in paths:
-        name = Path(path).name
-        if not zipfile.is_zipfile(path):
-            items.append((name, Path(path).read_bytes))
-            continue
-        try:
-            with zipfile.ZipFile(path) as archive:
-                members = archive.infolist()
-        except (zipfile.BadZipFile, OSError) as exc:
-            errors.append(f"{name}: the zip file could not be read ({exc})")
-            continue
-        for info in members:
-            inner = Path(info.filename).name
-            if info.is_dir() or inner.startswith(".") or "__MACOSX" in info.filename:
-                continue
-            if info.file_size > settings.max_upload_bytes:
-                errors.append(f"{name}/{inner}: {info.file_size / 1e6:.1f} MB is over the limit")
-                continue
-            items.append((f"{name}/{inner}", functools.partial(_read_member, path, info.filename)))
-    if len(items) > MAX_PHOTOS:
-        errors.append(f"{len(items) - MAX_PHOTOS} photo(s) beyond the first {MAX_PHOTOS} were not inspected")
-        items = items[:MAX_PHOTOS]
-    return items, errors
-
-
-def _unique(name: str, taken: dict) -> str:
-    """Two uploads may share a file name (photo.jpg from two flights): keep both."""
-    candidate, n = name, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{name} ({n})"
-    return candidate
-
-
-def _read_member(archive_path: str, member: str) -> bytes:
-    with zipfile.ZipFile(archive_path) as archive:
-        return archive.read(member)
-
-
 def inspect_uploads(
-    inspector: Inspector,
+    inspector: Inspector | Callable[[], Inspector],
     settings: Settings,
     paths: list[str] | None,
     conf: float,
     db: Database | None = None,
     user: str = "anonymous",
     survey: str | None = None,
+    progress: Progress | None = None,
 ) -> InspectResult:
-    """Inspect every uploaded photo; bad files become error lines in the summary, not failures.
-    With a ``db``, each inspection is stored (photo, predictions, pending labels for review)."""
+    """Inspect every uploaded photo through the one batch path; bad files become lines in the
+    summary, not failures. With a ``db``, each inspection is stored for review."""
     if not paths:
         return InspectResult([], [], "Upload one or more slope photos (JPEG, PNG, WebP, BMP, TIFF) or a zip.", None)
-    items, errors = _expand_uploads(paths, settings)
-    inspections: dict[str, Inspection] = {}
-    gallery: list[tuple[Image.Image, str]] = []
-    for name, read in items:
-        try:
-            data = read()
-            image = load_image(
-                data, name=name, max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes
-            )
-        except ImageLoadError as exc:
-            errors.append(str(exc))
-            continue
-        except (OSError, zipfile.BadZipFile) as exc:
-            errors.append(f"{name}: could not be read ({exc})")
-            continue
-        name = _unique(name, inspections)
-        inspection = inspector.inspect(image, conf=conf)
-        inspections[name] = inspection
-        if db is not None:
-            try:
-                save_inspection(
-                    db, settings.data_dir, data, name, inspection, user, survey=survey, captured_at=capture_time(data)
-                )
-            except Exception as exc:  # the user still gets the result; the note says it is unsaved
-                errors.append(f"{name}: inspected but not saved ({type(exc).__name__}: {exc})")
-        gallery.append((render(image, inspection), f"{name}: {len(inspection.findings)} objects"))
-    rows = [row for name, ins in inspections.items() for row in finding_rows(name, ins)]
-    summary = summarize(inspections)
-    if errors:
-        summary += "\n\n**Problems:**\n" + "\n".join(f"- {e}" for e in errors)
-    report_path = None
-    if inspections:
-        report_dir = Path(tempfile.mkdtemp(prefix="inspection-report-"))
-        report_path = str(report_dir / "findings.csv")
-        Path(report_path).write_text(findings_csv(inspections))
-    return InspectResult(gallery, rows, summary, report_path)
+    sources, problems = expand_sources(paths, max_bytes=settings.max_upload_bytes, max_photos=MAX_PHOTOS)
+    report_path = Path(tempfile.mkdtemp(prefix="inspection-report-")) / "findings.csv"
+    collected, drawings = CollectSink(), RenderSink()
+    sinks = [collected, drawings, CsvSink(report_path)]
+    if db is not None:
+        sinks.insert(0, StoreSink(db, settings.data_dir, user, survey))
+    result = inspect_batch(
+        sources,
+        inspector,
+        sinks,
+        conf=conf,
+        limits=LoadLimits(settings.max_image_pixels, settings.max_upload_bytes),
+        progress=progress,
+    )
+    problems += result.problems
+    summary = summarize(collected.inspections)
+    if problems:
+        summary += "\n\n**Problems:**\n" + "\n".join(f"- {p}" for p in problems)
+    rows = [row for name, ins in collected.inspections.items() for row in finding_rows(name, ins)]
+    return InspectResult(drawings.drawings, rows, summary, str(report_path) if collected.inspections else None)
 
 
 def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings, db: Database | None = None) -> None:
@@ -161,15 +100,18 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
     report = gr.File(label="Report (CSV)")
     gr.Markdown(DATA_CREDIT_MD)
 
-    def handler(paths: list[str] | None, threshold: float, user: str, survey_name: str):
+    def handler(
+        paths: list[str] | None, threshold: float, user: str, survey_name: str, progress=gr.Progress()
+    ) -> tuple:
         result = inspect_uploads(
-            get_inspector(),
+            get_inspector,
             settings,
             paths,
             threshold,
             db=db,
             user=user.strip() or "anonymous",
             survey=survey_name.strip() or None,
+            progress=lambda done, total, _name: progress((done, total), desc=f"photo {done} of {total}"),
         )
         return result.gallery, result.summary, result.rows, result.report_path
 

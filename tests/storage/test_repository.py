@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from core.pipeline import Finding, Inspection
+from core.types import Finding, Inspection
 from core.spatial import ObjectContext
 from storage import models as m
 from storage import repository as repo
@@ -66,8 +66,8 @@ def test_queue_is_least_certain_first_filtered_and_paged(db, data_dir):
     certainty = [item.certainty for item in queue]
     assert certainty == sorted(certainty)
     # margin x confidence: slope drain (0.05 x 0.9) is the least certain, vegetation (1 x 0.95) the most
-    assert queue[0].object_type == "slope_drain" and queue[0].certainty == pytest.approx(0.045)
-    assert queue[-1].object_type == "vegetation"
+    assert queue[0].labelled.object_type == "slope_drain" and queue[0].certainty == pytest.approx(0.045)
+    assert queue[-1].labelled.object_type == "vegetation"
     assert [i.label_id for i in repo.review_queue(db, page=0, page_size=3)] + [
         i.label_id for i in repo.review_queue(db, page=1, page_size=3)
     ] + [i.label_id for i in repo.review_queue(db, page=2, page_size=3)] == [i.label_id for i in queue]
@@ -75,7 +75,7 @@ def test_queue_is_least_certain_first_filtered_and_paged(db, data_dir):
     assert [i.label_id for i in repo.review_queue(db, after=(last.certainty, last.label_id))] == [
         i.label_id for i in queue[3:]
     ]
-    assert {i.object_type for i in repo.review_queue(db, object_type="toe_drain")} == {"toe_drain"}
+    assert {i.labelled.object_type for i in repo.review_queue(db, object_type="toe_drain")} == {"toe_drain"}
     assert len(repo.review_queue(db, survey="south")) == 4
     assert repo.review_queue(db, condition="damaged") == []
     with pytest.raises(ValueError, match="page_size"):

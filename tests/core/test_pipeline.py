@@ -8,7 +8,7 @@ from PIL import ImageColor
 
 from core.images import load_image
 from core.render import CONDITION_COLORS, MIN_DRAWN_SIDE, render
-from core.report import findings_csv, summarize
+from core.report import summarize
 from core.taxonomy import ALLOWED_CONDITIONS, class_name
 from tests.conftest import FINDING_KEYS
 
@@ -61,9 +61,6 @@ def test_render_draws_on_a_copy(inspections):
     assert render(big, inspection.__class__(1600, 1200, (), {})).size == (1600, 1200)
 
 
-def test_summary_and_csv_cover_every_finding(inspections):
+def test_summary_names_the_photo_count(inspections):
     by_name = {name: ins for name, (_, ins) in inspections.items()}
-    text = summarize(by_name)
-    assert text.startswith(f"{len(by_name)} photo(s) inspected")
-    rows = findings_csv(by_name).strip().split("\n")
-    assert len(rows) == 1 + sum(len(ins.findings) for ins in by_name.values())
+    assert summarize(by_name).startswith(f"{len(by_name)} photo(s) inspected")

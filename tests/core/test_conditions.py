@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from core.conditions import ConditionModel, _first_token_ids, condition_prompt, crop_with_margin
+from core.conditions import (
+    DEFAULT_CROP_MARGIN,
+    ConditionModel,
+    _first_token_ids,
+    condition_prompt,
+    crop_with_margin,
+)
 from core.images import load_image
 from core.taxonomy import ALLOWED_CONDITIONS
 
@@ -76,10 +82,25 @@ def test_save_and_reload_gives_equal_outputs(condition_model, photo, tmp_path):
     )
 
 
-def test_describe_generates_text_deterministically(condition_model, photo):
-    text = condition_model.describe(photo, BOXES[0], "slope_drain", CONTEXTS[0], max_new_tokens=8)
+def test_generation_is_deterministic(condition_model, photo):
+    crop, prompt = crop_with_margin(photo, BOXES[0], 0.15), condition_prompt("slope_drain", CONTEXTS[0])
+    text = condition_model.generate_text(crop, prompt, max_new_tokens=8)
     assert isinstance(text, str)
-    assert text == condition_model.describe(photo, BOXES[0], "slope_drain", CONTEXTS[0], max_new_tokens=8)
+    assert text == condition_model.generate_text(crop, prompt, max_new_tokens=8)
+
+
+def test_crop_margin_comes_from_the_card(condition_model, settings, tmp_path):
+    import shutil
+
+    from core.model_card import read_card
+
+    assert condition_model.crop_margin == read_card(settings.condition_model).crop_margin
+    copy = tmp_path / "condition"
+    shutil.copytree(settings.condition_model, copy)
+    read_card(copy).replace(crop_margin=0.4).write(copy)
+    assert ConditionModel(str(copy)).crop_margin == 0.4
+    (copy / "card.json").unlink()
+    assert ConditionModel(str(copy)).crop_margin == DEFAULT_CROP_MARGIN  # a card-less checkpoint
 
 
 def test_crop_keeps_a_margin_and_refuses_empty_boxes(photo):

@@ -12,6 +12,10 @@ def test_environment_overrides_defaults_and_keywords_override_environment():
     assert Settings.from_env(env, detector_conf=0.7).detector_conf == 0.7
 
 
+def test_detector_image_size_comes_from_the_card_unless_set():
+    assert Settings.from_env({}).detector_imgsz == 0  # 0: the detector's card decides
+
+
 @pytest.mark.parametrize(
     "env, message",
     [

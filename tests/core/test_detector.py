@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from core.detector import Detector, resolve_weights
+from core.detector import Detector, inside_photo, resolve_weights
 from core.images import load_image
 from core.taxonomy import OBJECT_TYPES
 from tests.conftest import DATA_DIR
@@ -70,7 +70,7 @@ def test_onnx_export_gives_the_same_boxes(settings, val_images, tmp_path):
 
     weights = tmp_path / "model.pt"
     weights.write_bytes((Path(settings.detector_model) / "model.pt").read_bytes())
-    onnx = export_onnx(weights, settings.detector_imgsz)
+    onnx = export_onnx(weights, 320)
     from_pt, from_onnx = Detector(weights, conf=0.05), Detector(onnx, conf=0.05)
     for path in val_images[:3]:
         image = load_image(path)
@@ -78,3 +78,57 @@ def test_onnx_export_gives_the_same_boxes(settings, val_images, tmp_path):
         assert len(a) == len(b)
         np.testing.assert_allclose(a.xyxy, b.xyxy, atol=1.0)
         assert list(a.data["object_type"]) == list(b.data["object_type"])
+
+
+def test_boxes_are_clipped_to_the_photo_and_degenerate_ones_dropped():
+    raw = sv.Detections(
+        xyxy=np.array(
+            [[10, 10, 50, 40], [-5, 20, 30, 60], [100, 50, 140, 50], [100, 10, 101, 80], [630, 470, 700, 520]],
+            dtype=np.float32,
+        ),
+        confidence=np.array([0.9, 0.8, 0.7, 0.6, 0.5], dtype=np.float32),
+        class_id=np.zeros(5, dtype=int),
+        data={"object_type": np.array(["slope_drain"] * 5)},
+    )
+    kept = inside_photo(raw, (640, 480))
+    # zero height and 1 px wide are gone; the ones reaching past the edges are clipped
+    np.testing.assert_allclose(kept.xyxy, [[10, 10, 50, 40], [0, 20, 30, 60], [630, 470, 640, 480]])
+    np.testing.assert_allclose(kept.confidence, [0.9, 0.8, 0.5])
+    assert list(kept.data["object_type"]) == ["slope_drain"] * 3
+    assert len(inside_photo(sv.Detections.empty(), (640, 480))) == 0
+
+
+def test_a_zero_height_detection_never_fails_an_inspection(inspector, val_images, monkeypatch):
+    """What crashed a run on real 1280x720 drone photos at --conf 0.001: the detector returned a
+    box of zero height. It is dropped at the adapter; the photo's other findings stand."""
+    image = load_image(val_images[0]).resize((1280, 720))
+    real = sv.Detections.from_ultralytics
+
+    def with_degenerate_boxes(result):
+        detections = real(result)
+        bad = sv.Detections(
+            xyxy=np.array([[400, 300, 600, 300], [10, 700, 12, 720.5]], dtype=np.float32),
+            confidence=np.array([0.99, 0.98], dtype=np.float32),
+            class_id=np.array([1, 2]),
+            data={"class_name": np.array(["slope_drain", "toe_drain"])},  # as from_ultralytics gives
+        )
+        return sv.Detections.merge([detections, bad]) if len(detections) else bad
+
+    monkeypatch.setattr(sv.Detections, "from_ultralytics", staticmethod(with_degenerate_boxes))
+    inspection = inspector.inspect(image, conf=0.001)
+    for f in inspection.findings:
+        x1, y1, x2, y2 = f.box_xyxy
+        assert 0 <= x1 and x2 <= 1280 and 0 <= y1 and y2 <= 720
+        assert x2 - x1 >= 2 and y2 - y1 >= 2
+    assert inspection.findings  # the real detections at a threshold of 0.001 survive
+
+
+@pytest.mark.parametrize("size", [(4000, 3000), (1280, 720)])
+def test_full_resolution_photos_at_any_threshold(inspector, val_images, size):
+    image = load_image(val_images[1]).resize(size)
+    for conf in (0.001, 0.25):
+        inspection = inspector.inspect(image, conf=conf)
+        assert (inspection.width, inspection.height) == size
+        for f in inspection.findings:
+            x1, y1, x2, y2 = f.box_xyxy
+            assert 0 <= x1 < x2 <= size[0] and 0 <= y1 < y2 <= size[1]

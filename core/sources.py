@@ -1,0 +1,86 @@
+"""What a user hands in (files, folders, zips of a survey) as named photo sources.
+
+Each source reads its bytes only when asked, one photo at a time, so a survey zip of hundreds of
+photos is never held in memory whole. Names are unique within a batch (two flights can both have
+``DJI_0001.jpg``), so every result can be told apart in tables, reports and the store.
+"""
+
+from __future__ import annotations
+
+import functools
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.images import read_image_bytes
+
+
+@dataclass(frozen=True)
+class PhotoSource:
+    name: str  # unique in its batch, for people: "photo.jpg", "survey.zip/flight1/photo.jpg"
+    origin: str  # where it came from: the path as given, or "path/to/survey.zip/member"
+    read: Callable[[], bytes]
+
+
+def expand_sources(
+    paths: Iterable[str | Path], *, max_bytes: int, max_photos: int | None = None
+) -> tuple[list[PhotoSource], list[str]]:
+    """Sources for files as given, every file under a folder (sorted, hidden ones skipped) and
+    every member of a zip; plus one message per thing that cannot be a source (an unreadable zip,
+    an oversized member, photos beyond ``max_photos``). Whether a source is an image is for the
+    loader to say: a text file becomes a source whose load fails with a clear message."""
+    sources: list[PhotoSource] = []
+    problems: list[str] = []
+    taken: set[str] = set()
+
+    def add(name: str, origin: str, read: Callable[[], bytes]) -> None:
+        unique, n = name, 1
+        while unique in taken:
+            n += 1
+            unique = f"{name} ({n})"
+        taken.add(unique)
+        sources.append(PhotoSource(unique, origin, read))
+
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for file in sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path))):
+                name = str(file.relative_to(path.parent))
+                add(name, str(file), functools.partial(read_image_bytes, file, name, max_bytes))
+        elif path.is_file() and zipfile.is_zipfile(path):
+            problems += _add_zip_members(path, max_bytes, add)
+        else:
+            # a missing or oversized file fails when read, with a message naming it
+            add(path.name, str(raw), functools.partial(read_image_bytes, path, path.name, max_bytes))
+    if max_photos is not None and len(sources) > max_photos:
+        problems.append(f"{len(sources) - max_photos} photo(s) beyond the first {max_photos} were not inspected")
+        sources = sources[:max_photos]
+    return sources, problems
+
+
+def _add_zip_members(path: Path, max_bytes: int, add: Callable[[str, str, Callable[[], bytes]], None]) -> list[str]:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        return [f"{path.name}: the zip file could not be read ({exc})"]
+    problems = []
+    for info in members:
+        inner = Path(info.filename)
+        if info.is_dir() or _hidden(inner) or "__MACOSX" in inner.parts:
+            continue
+        if info.file_size > max_bytes:
+            problems.append(f"{path.name}/{inner.name}: {info.file_size / 1e6:.1f} MB is over the limit")
+            continue
+        add(f"{path.name}/{inner.name}", f"{path}/{info.filename}", functools.partial(_read_member, path, info.filename))
+    return problems
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def _read_member(archive_path: Path, member: str) -> bytes:
+    with zipfile.ZipFile(archive_path) as archive:
+        return archive.read(member)

@@ -1,0 +1,106 @@
+"""The one way many photos are inspected: sources in, each result handed to sinks.
+
+The Inspect tab, ``python -m core inspect`` and surveys all call ``inspect_batch``; they differ
+only in their sinks (store, drawings, CSV, JSON, printed lines). A photo that cannot be read, a
+model error on one photo, or a sink that fails on one photo becomes a message for that photo:
+the batch goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from PIL import Image
+
+from core.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageLoadError, load_image
+from core.pipeline import Inspector
+from core.sources import PhotoSource
+from core.types import Inspection
+
+# progress(done, total, name of the photo just finished)
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class PhotoOutcome:
+    """One source after inspection: ``inspection`` and ``image`` when it worked, else ``error``."""
+
+    source: PhotoSource
+    data: bytes | None = None
+    image: Image.Image | None = None
+    inspection: Inspection | None = None
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+
+class Sink(Protocol):
+    """Receives every outcome, in order. ``purpose`` names it in a failure message
+    ("saving to the store")."""
+
+    purpose: str
+
+    def add(self, outcome: PhotoOutcome) -> None: ...
+
+
+@dataclass
+class BatchResult:
+    inspected: int = 0
+    failed: int = 0
+    problems: list[str] = field(default_factory=list)  # one line per photo or sink that failed
+
+
+@dataclass(frozen=True)
+class LoadLimits:
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
+def inspect_batch(
+    sources: Sequence[PhotoSource],
+    inspector: Inspector | Callable[[], Inspector],
+    sinks: Iterable[Sink],
+    *,
+    conf: float | None = None,
+    limits: LoadLimits = LoadLimits(),
+    progress: Progress | None = None,
+) -> BatchResult:
+    """Load, inspect and hand on every source. ``inspector`` may be a callable returning the one
+    to use, asked once per batch (the served models can change between batches, not inside one)."""
+    inspector = inspector if isinstance(inspector, Inspector) else inspector()
+    sinks = list(sinks)
+    result = BatchResult()
+    for done, source in enumerate(sources, 1):
+        outcome = _inspect_one(source, inspector, conf, limits)
+        if outcome.error is None:
+            result.inspected += 1
+        else:
+            result.failed += 1
+            result.problems.append(outcome.error)
+        for sink in sinks:
+            try:
+                sink.add(outcome)
+            except Exception as exc:  # the photo's result stands; the message says what is missing
+                result.problems.append(f"{source.name}: inspected, but {sink.purpose} failed ({type(exc).__name__}: {exc})")
+        if progress is not None:
+            progress(done, len(sources), source.name)
+    return result
+
+
+def _inspect_one(source: PhotoSource, inspector: Inspector, conf: float | None, limits: LoadLimits) -> PhotoOutcome:
+    try:
+        data = source.read()
+        image = load_image(data, name=source.name, max_pixels=limits.max_pixels, max_bytes=limits.max_bytes)
+    except ImageLoadError as exc:
+        return PhotoOutcome(source, error=str(exc))
+    except OSError as exc:
+        return PhotoOutcome(source, error=f"{source.name}: could not be read ({exc})")
+    try:
+        inspection = inspector.inspect(image, conf=conf)
+    except Exception as exc:  # a model failure on one photo must not end a survey
+        return PhotoOutcome(source, data=data, image=image, error=f"{source.name}: inspection failed ({type(exc).__name__}: {exc})")
+    return PhotoOutcome(source, data, image, inspection)

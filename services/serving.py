@@ -1,0 +1,110 @@
+"""The served models, behind a lock, swapped when the registry says another version is served.
+
+Which detector and condition model are served is a record in the store (``storage.registry``),
+not a folder: ``ModelServer.inspector()`` reads that record on every request and, when it names
+other folders than the ones loaded, loads them and swaps. A promotion therefore reaches the next
+inspection of every process that serves from the same store (the app, ``python -m core inspect``)
+with no restart. Requests already running finish on the models they started with.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from core.model_card import ModelCard, model_version, read_card
+from core.pipeline import Inspector
+from core.settings import Settings
+from storage.db import Database, database_url
+from storage.registry import promote, record_version, served_version
+
+
+@dataclass(frozen=True)
+class ServedFolders:
+    detector: str
+    condition: str
+
+
+def _default(name: str) -> str:
+    return next(f.default for f in fields(Settings) if f.name == name)
+
+
+def card_of(kind: str, source: str) -> ModelCard:
+    """The model's card, or a bare one naming it (a weights file or hub id without a card)."""
+    card = read_card(source)
+    if card is not None:
+        return card
+    return ModelCard(kind=kind, version=model_version(source), metrics_data="no card: metrics unknown")
+
+
+def register_configured_models(db: Database, settings: Settings) -> None:
+    """Put the configured models on record at start. The shipped defaults become the served
+    version 0 only where nothing is served yet; a model configured explicitly (an environment
+    setting) is a deliberate choice and is promoted over whatever was served."""
+    for kind, source in (("detector", settings.detector_model), ("condition", settings.condition_model)):
+        card = card_of(kind, source)
+        served = served_version(db, kind)
+        explicit = source != _default(f"{kind}_model")
+        if served is None:
+            record_version(db, card, source, status="served")
+        elif explicit and served.name != card.version:
+            record_version(db, card, source)
+            promote(db, kind, card.version)
+
+
+def open_store_if_present(settings: Settings) -> Database | None:
+    """The store, if one exists (a configured server, or the SQLite file in the data dir); a
+    command line that only reads from it should not create one."""
+    url = database_url(settings) if settings.database_url else None
+    if url is None and not (Path(settings.data_dir) / "inspections.sqlite3").is_file():
+        return None
+    return Database.from_settings(settings)
+
+
+class ModelServer:
+    """Hands out the inspector to use for a request. Thread-safe: one load at a time, and a
+    request never sees a half-swapped pair."""
+
+    def __init__(self, settings: Settings, db: Database | None = None, inspector: Inspector | None = None) -> None:
+        """With a ``db``, serves what its registry records as served; without one, the configured
+        models. An ``inspector`` already loaded for the configured models saves loading them."""
+        self.settings = settings
+        self.db = db
+        self._lock = threading.Lock()
+        self._inspector = inspector
+        self._loaded: ServedFolders | None = self.configured() if inspector is not None else None
+        self._failed: ServedFolders | None = None
+        self.load_error: str | None = None  # why the served record could not be loaded, if so
+
+    def configured(self) -> ServedFolders:
+        return ServedFolders(self.settings.detector_model, self.settings.condition_model)
+
+    def served(self) -> ServedFolders:
+        """The folders to serve now: the registry's served versions, else the configured ones."""
+        configured = self.configured()
+        if self.db is None:
+            return configured
+        detector, condition = served_version(self.db, "detector"), served_version(self.db, "condition")
+        return ServedFolders(
+            detector.folder if detector is not None else configured.detector,
+            condition.folder if condition is not None else configured.condition,
+        )
+
+    def inspector(self) -> Inspector:
+        wanted = self.served()
+        with self._lock:
+            if self._inspector is not None and wanted in (self._loaded, self._failed):
+                return self._inspector
+            try:
+                # Loaded fully before the swap, so a request never sees half of a new pair.
+                inspector = Inspector.from_folders(self.settings, wanted.detector, wanted.condition)
+            except Exception as exc:
+                if self._inspector is None:
+                    raise
+                # A broken promoted folder must not take the service down: keep serving what
+                # works, say why, and do not retry until the record changes again.
+                self._failed, self.load_error = wanted, f"{type(exc).__name__}: {exc}"
+                return self._inspector
+            self._inspector, self._loaded, self._failed, self.load_error = inspector, wanted, None, None
+            return inspector

@@ -1,0 +1,104 @@
+"""Where inspected photos go: the store, drawings, a CSV file, JSON entries, collected results.
+
+Each sink takes every ``PhotoOutcome`` of a batch in order and ignores what it has no use for
+(a CSV has no row for an unreadable file; the JSON list has an ``{image, error}`` entry).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from PIL import Image
+
+from core.images import capture_time
+from core.render import render
+from core.report import FINDING_COLUMNS, finding_rows
+from core.types import Inspection
+from services.inspection import PhotoOutcome
+from storage.db import Database
+from storage.repository import save_inspection
+
+
+class StoreSink:
+    """Stores each inspected photo (bytes, inspection, predictions, pending labels for review)."""
+
+    purpose = "saving to the store"
+
+    def __init__(self, db: Database, data_dir: str | Path, user: str, survey: str | None = None) -> None:
+        self.db, self.data_dir, self.user, self.survey = db, data_dir, user, survey
+
+    def add(self, outcome: PhotoOutcome) -> None:
+        if outcome.inspection is None or outcome.data is None:
+            return
+        save_inspection(
+            self.db,
+            self.data_dir,
+            outcome.data,
+            outcome.name,
+            outcome.inspection,
+            self.user,
+            survey=self.survey,
+            captured_at=capture_time(outcome.data),
+        )
+
+
+class CollectSink:
+    """Keeps each inspection by photo name, in order (for summaries and tables)."""
+
+    purpose = "collecting the results"
+
+    def __init__(self) -> None:
+        self.inspections: dict[str, Inspection] = {}
+
+    def add(self, outcome: PhotoOutcome) -> None:
+        if outcome.inspection is not None:
+            self.inspections[outcome.name] = outcome.inspection
+
+
+class RenderSink:
+    """A drawing of each inspected photo with its caption, for a gallery."""
+
+    purpose = "drawing the findings"
+
+    def __init__(self) -> None:
+        self.drawings: list[tuple[Image.Image, str]] = []
+
+    def add(self, outcome: PhotoOutcome) -> None:
+        if outcome.inspection is None or outcome.image is None:
+            return
+        caption = f"{outcome.name}: {len(outcome.inspection.findings)} objects"
+        self.drawings.append((render(outcome.image, outcome.inspection), caption))
+
+
+class CsvSink:
+    """One row per finding, written as each photo finishes (a long survey's file grows as it runs)."""
+
+    purpose = "writing the CSV report"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        with self.path.open("w", newline="") as f:
+            csv.writer(f).writerow(FINDING_COLUMNS)
+
+    def add(self, outcome: PhotoOutcome) -> None:
+        if outcome.inspection is None:
+            return
+        with self.path.open("a", newline="") as f:
+            csv.writer(f).writerows(finding_rows(outcome.name, outcome.inspection))
+
+
+class JsonSink:
+    """The JSON contract of ``python -m core inspect --json``: per source ``{image, width, height,
+    findings, timings_ms, models}``, or ``{image, error}``; ``image`` is where it came from."""
+
+    purpose = "writing JSON"
+
+    def __init__(self) -> None:
+        self.entries: list[dict] = []
+
+    def add(self, outcome: PhotoOutcome) -> None:
+        if outcome.inspection is None:
+            self.entries.append({"image": outcome.source.origin, "error": outcome.error})
+        else:
+            self.entries.append({"image": outcome.source.origin, **outcome.inspection.as_dict()})

@@ -1,0 +1,97 @@
+"""The model registry: every model version on record, and which one of each kind is served.
+
+A version is recorded from its card (``core.model_card``) as a candidate, or as served when it
+is put into service. Serving is a record: promoting a version retires the one served before it,
+in one transaction, and the serving service (``services.serving``) loads whatever is recorded
+as served for the next request. Promoting an older version again is a rollback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from core.model_card import ModelCard
+from storage import models as m
+from storage.db import Database
+from storage.repository import NotFoundError
+
+
+def headline_metrics(card: ModelCard) -> dict:
+    """The card's top-level figures (numbers only) and what they were measured on."""
+    figures = {k: v for k, v in card.metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    return {**figures, "measured_on": card.metrics_data} if figures else {}
+
+
+def record_version(
+    db: Database, card: ModelCard, folder: str | Path, status: str = "candidate", quantization: str | None = None
+) -> int:
+    """The row for this version (kind + version name are unique: recording it again returns the
+    existing id and changes nothing)."""
+    if status not in m.MODEL_STATUSES:
+        raise ValueError(f"status must be one of {m.MODEL_STATUSES}, got {status!r}")
+    with db.write() as session:
+        existing = session.scalar(
+            select(m.ModelVersion).where(m.ModelVersion.kind == card.kind, m.ModelVersion.name == card.version)
+        )
+        if existing is not None:
+            return existing.id
+        parent = None
+        if card.parent:
+            parent = session.scalar(
+                select(m.ModelVersion.id).where(m.ModelVersion.kind == card.kind, m.ModelVersion.name == card.parent)
+            )
+        if status == "served":
+            _retire_served(session, card.kind)
+        row = m.ModelVersion(
+            kind=card.kind,
+            name=card.version,
+            folder=str(folder),
+            metrics=headline_metrics(card),
+            status=status,
+            parent_id=parent,
+            quantization=quantization,
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def versions(db: Database, kind: str | None = None) -> list[m.ModelVersion]:
+    """Recorded model versions, newest first."""
+    query = select(m.ModelVersion).order_by(m.ModelVersion.created_at.desc(), m.ModelVersion.id.desc())
+    if kind is not None:
+        query = query.where(m.ModelVersion.kind == kind)
+    with db.read() as session:
+        return list(session.scalars(query))
+
+
+def served_version(db: Database, kind: str) -> m.ModelVersion | None:
+    with db.read() as session:
+        return session.scalar(
+            select(m.ModelVersion)
+            .where(m.ModelVersion.kind == kind, m.ModelVersion.status == "served")
+            .order_by(m.ModelVersion.id.desc())
+        )
+
+
+def promote(db: Database, kind: str, name: str) -> m.ModelVersion:
+    """Serve ``name`` from the next request on; the version served until now is retired."""
+    with db.write() as session:
+        row = session.scalar(select(m.ModelVersion).where(m.ModelVersion.kind == kind, m.ModelVersion.name == name))
+        if row is None:
+            raise NotFoundError(f"no {kind} version named {name!r} on record")
+        if not Path(row.folder).exists():
+            raise FileNotFoundError(f"{kind} version {name!r}: its folder {row.folder} is gone")
+        _retire_served(session, kind)
+        row.status = "served"
+        session.flush()
+        return row
+
+
+def _retire_served(session, kind: str) -> None:
+    for row in session.scalars(
+        select(m.ModelVersion).where(m.ModelVersion.kind == kind, m.ModelVersion.status == "served")
+    ):
+        row.status = "retired"
