@@ -62,16 +62,15 @@ class LoadLimits:
 
 def inspect_batch(
     sources: Sequence[PhotoSource],
-    inspector: Inspector | Callable[[], Inspector],
+    inspector: Inspector,
     sinks: Iterable[Sink],
     *,
     conf: float | None = None,
     limits: LoadLimits = LoadLimits(),
     progress: Progress | None = None,
 ) -> BatchResult:
-    """Load, inspect and hand on every source. ``inspector`` may be a callable returning the one
-    to use, asked once per batch (the served models can change between batches, not inside one)."""
-    inspector = inspector if isinstance(inspector, Inspector) else inspector()
+    """Load, inspect and hand on every source, all with one ``inspector``: a promotion reaches
+    the next batch, never the middle of one."""
     sinks = list(sinks)
     result = BatchResult()
     for done, source in enumerate(sources, 1):

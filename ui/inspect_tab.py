@@ -40,7 +40,7 @@ class InspectResult:
 
 
 def inspect_uploads(
-    inspector: Inspector | Callable[[], Inspector],
+    inspector: Inspector,
     settings: Settings,
     paths: list[str] | None,
     conf: float,
@@ -104,7 +104,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
         paths: list[str] | None, threshold: float, user: str, survey_name: str, progress=gr.Progress()
     ) -> tuple:
         result = inspect_uploads(
-            get_inspector,
+            get_inspector(),
             settings,
             paths,
             threshold,

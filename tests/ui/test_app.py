@@ -4,8 +4,10 @@ import pytest
 from gradio_client import Client, handle_file
 
 from app import build_app
+from core.model_card import read_card
 from core.settings import Settings
-from storage import repository
+from services.serving import ModelServer, register_configured_models
+from storage import registry, repository
 from storage.db import Database
 
 
@@ -19,7 +21,7 @@ def store(tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(store, inspector):
     settings, db = store
-    demo = build_app(settings, inspector, db)
+    demo = build_app(settings, ModelServer(settings, db, inspector), db)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
     try:
         yield Client(demo.local_url, verbose=False)
@@ -70,13 +72,10 @@ def test_nothing_uploaded_gets_a_hint(client):
     assert summary.startswith("Upload one or more slope photos")
 
 
-def test_dashboard_analysis_and_served_models(client, store, inspector):
-    from app import record_served_models
-
+def test_dashboard_analysis_and_served_models(client, store):
     settings, db = store
-    record_served_models(db, settings, inspector)
-    record_served_models(db, settings, inspector)  # once per version
-    versions = repository.model_versions(db)
+    register_configured_models(db, settings)
+    versions = registry.versions(db)
     assert sorted(v.kind for v in versions) == ["condition", "detector"]
     assert all(v.status == "served" for v in versions)
 
@@ -85,6 +84,12 @@ def test_dashboard_analysis_and_served_models(client, store, inspector):
     assert len(plots) == 4
     models, training, rows = client.predict(api_name="/dashboard_refresh")
     assert "### Served models" in models
+    assert "mAP@0.5" in models and "Measured on: ultralytics val on the 45 real val photos" in models
+    assert [item["caption"] for item in training] == [
+        "Condition model: held-out accuracy by step",
+        f"Condition model: confusion matrix ({read_card(settings.condition_model).metrics_data})",
+        "Detector: val mAP by epoch",
+    ]
     assert {row[0] for row in rows["data"]} == {"detector", "condition"}
     summary, plots = client.predict("/no/such/folder", api_name="/analyze")
     assert summary.startswith("Cannot analyse") and plots == []

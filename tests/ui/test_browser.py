@@ -9,6 +9,7 @@ import pytest
 
 from app import build_app
 from core.settings import Settings
+from services.serving import ModelServer
 from storage.db import Database
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -29,7 +30,8 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="module")
 def app_url(inspector, tmp_path_factory):
     settings = Settings(data_dir=str(tmp_path_factory.mktemp("browser-data")))
-    demo = build_app(settings, inspector, Database.from_settings(settings))
+    db = Database.from_settings(settings)
+    demo = build_app(settings, ModelServer(settings, db, inspector), db)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     yield demo.local_url
     demo.close()
@@ -42,14 +44,19 @@ def test_upload_and_inspect_in_a_browser(app_url, val_images):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.goto(app_url)
+        gallery_images = page.locator(".gallery-item img, button.thumbnail-item img, [data-testid='gallery'] img")
+        table_cells = page.locator("table td", has_text=val_images[0].name)
+        page.get_by_role("button", name="Inspect", exact=True).wait_for(timeout=30_000)
+        # Before the click: no result anywhere on the page.
+        assert page.get_by_text("photo(s) inspected").count() == 0
+        assert gallery_images.count() == 0 and table_cells.count() == 0
         page.locator("input[type=file]").first.set_input_files(str(val_images[0]))
         page.get_by_role("button", name="Inspect", exact=True).click()
         page.get_by_text("photo(s) inspected").first.wait_for(timeout=60_000)
-        assert page.locator("text=Findings").count() >= 1
-        gallery_images = page.locator(".gallery-item img, button.thumbnail-item img, [data-testid='gallery'] img")
-        gallery_images.first.wait_for(timeout=30_000)
-        assert gallery_images.count() >= 1
         summary = page.get_by_text("photo(s) inspected").first.inner_text()
         assert summary.startswith("1 photo(s) inspected")
+        gallery_images.first.wait_for(timeout=30_000)
+        assert gallery_images.count() >= 1
+        table_cells.first.wait_for(state="attached", timeout=30_000)  # the findings table has its rows
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         browser.close()

@@ -1,0 +1,81 @@
+"""The one batch path: every source reaches every sink; one bad photo or sink fails nothing else."""
+
+import csv
+
+import pytest
+
+from core.sources import expand_sources
+from services.inspection import inspect_batch
+from services.sinks import CollectSink, CsvSink, JsonSink, RenderSink, StoreSink
+from storage import repository
+from storage.db import Database
+
+
+class BrokenSink:
+    purpose = "testing a failing sink"
+
+    def add(self, outcome):
+        if outcome.inspection is not None:
+            raise OSError("disk full")
+
+
+class FailingOnSecondPhoto:
+    """An inspector whose model fails on one photo, as a CUDA out-of-memory would."""
+
+    def __init__(self, inspector):
+        self.inner, self.calls = inspector, 0
+
+    def inspect(self, image, conf=None):
+        self.calls += 1
+        if self.calls == 2:
+            raise RuntimeError("out of memory")
+        return self.inner.inspect(image, conf=conf)
+
+
+@pytest.fixture
+def sources(val_images, tmp_path):
+    (tmp_path / "broken.jpg").write_bytes(val_images[0].read_bytes()[:300])
+    paths = [val_images[0], tmp_path / "broken.jpg", val_images[1], val_images[2]]
+    found, problems = expand_sources(paths, max_bytes=50_000_000)
+    assert problems == []
+    return found
+
+
+def test_every_sink_gets_every_photo_in_order(inspector, sources, tmp_path):
+    settings_dir = tmp_path / "store"
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    db.upgrade()
+    collected, drawings, as_json = CollectSink(), RenderSink(), JsonSink()
+    csv_sink = CsvSink(tmp_path / "findings.csv")
+    progress = []
+    result = inspect_batch(
+        sources,
+        inspector,
+        [StoreSink(db, settings_dir, "ines", "north"), collected, drawings, csv_sink, as_json],
+        progress=lambda done, total, name: progress.append((done, total, name)),
+    )
+    assert (result.inspected, result.failed) == (3, 1)
+    assert result.problems == [f"broken.jpg: the image data is truncated or corrupt ({_message(as_json)})"]
+    assert [e["image"] for e in as_json.entries] == [s.origin for s in sources]
+    assert list(collected.inspections) == [sources[0].name, sources[2].name, sources[3].name]
+    assert [caption.split(":")[0] for _, caption in drawings.drawings] == list(collected.inspections)
+    rows = list(csv.reader((tmp_path / "findings.csv").open()))
+    assert len(rows) == 1 + sum(len(i.findings) for i in collected.inspections.values())
+    assert progress == [(n, 4, s.name) for n, s in enumerate(sources, 1)]
+    stored = repository.review_queue(db, survey="north", page_size=500)
+    assert len(stored) == sum(len(i.findings) for i in collected.inspections.values())
+
+
+def _message(as_json) -> str:
+    error = next(e["error"] for e in as_json.entries if "error" in e)
+    return error.split("(", 1)[1].rstrip(")")
+
+
+def test_a_failing_sink_or_model_costs_one_photo_only(inspector, sources):
+    collected = CollectSink()
+    result = inspect_batch(sources, FailingOnSecondPhoto(inspector), [BrokenSink(), collected])
+    # photo 1 and 4 inspected; the broken file fails to load; the model fails on the 3rd source
+    assert (result.inspected, result.failed) == (2, 2)
+    assert f"{sources[2].name}: inspection failed (RuntimeError: out of memory)" in result.problems
+    assert sum("testing a failing sink failed (OSError: disk full)" in p for p in result.problems) == 2
+    assert list(collected.inspections) == [sources[0].name, sources[3].name]
