@@ -9,8 +9,8 @@ import numpy as np
 import supervision as sv
 from PIL import Image
 
-from core.types import Inspection
 from core.taxonomy import CONDITIONS
+from core.types import Inspection
 
 # normal green, blocked amber, damaged red: the order of CONDITIONS.
 CONDITION_COLORS = {"normal": "#2e9e44", "blocked": "#f0a202", "damaged": "#d7263d"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from core.types import Inspection
 from core.taxonomy import OBJECT_WORDS
+from core.types import Inspection
 
 FINDING_COLUMNS = [
     "image",

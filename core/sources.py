@@ -73,7 +73,9 @@ def _add_zip_members(path: Path, max_bytes: int, add: Callable[[str, str, Callab
         if info.file_size > max_bytes:
             problems.append(f"{path.name}/{inner.name}: {info.file_size / 1e6:.1f} MB is over the limit")
             continue
-        add(f"{path.name}/{inner.name}", f"{path}/{info.filename}", functools.partial(_read_member, path, info.filename))
+        add(
+            f"{path.name}/{inner.name}", f"{path}/{info.filename}", functools.partial(_read_member, path, info.filename)
+        )
     return problems
 
 

@@ -84,7 +84,9 @@ def inspect_batch(
             try:
                 sink.add(outcome)
             except Exception as exc:  # the photo's result stands; the message says what is missing
-                result.problems.append(f"{source.name}: inspected, but {sink.purpose} failed ({type(exc).__name__}: {exc})")
+                result.problems.append(
+                    f"{source.name}: inspected, but {sink.purpose} failed ({type(exc).__name__}: {exc})"
+                )
         if progress is not None:
             progress(done, len(sources), source.name)
     return result
@@ -101,5 +103,7 @@ def _inspect_one(source: PhotoSource, inspector: Inspector, conf: float | None, 
     try:
         inspection = inspector.inspect(image, conf=conf)
     except Exception as exc:  # a model failure on one photo must not end a survey
-        return PhotoOutcome(source, data=data, image=image, error=f"{source.name}: inspection failed ({type(exc).__name__}: {exc})")
+        return PhotoOutcome(
+            source, data=data, image=image, error=f"{source.name}: inspection failed ({type(exc).__name__}: {exc})"
+        )
     return PhotoOutcome(source, data, image, inspection)

@@ -3,6 +3,7 @@
 python -m storage import DIR [--survey NAME]
 python -m storage export --format yolo|yolo9|coco|hf OUT
 python -m storage users add NAME --role inspector|reviewer|admin [--password-stdin]
+python -m storage models list | promote KIND VERSION
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=("inspector", "reviewer", "admin"))
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    models = commands.add_parser("models", help="model versions on record; promote one to be served")
+    model_commands = models.add_subparsers(dest="model_command", required=True)
+    model_commands.add_parser("list")
+    promote = model_commands.add_parser("promote", help="serve this version from the next request on")
+    promote.add_argument("kind", choices=("detector", "condition"))
+    promote.add_argument("version")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
@@ -54,6 +61,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         print(f"user {args.name} ({args.role}) added with id {user_id}")
+    elif args.command == "models":
+        from storage import registry
+
+        if args.model_command == "promote":
+            try:
+                registry.promote(db, args.kind, args.version)
+            except (LookupError, FileNotFoundError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            print(f"{args.kind} {args.version} is served from the next request on")
+        for v in registry.versions(db):
+            print(f"{v.kind:<10} {v.status:<10} {v.name:<40} {v.folder}")
     return 0
 
 

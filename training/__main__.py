@@ -1,7 +1,10 @@
-"""Command line for building, analysing and evaluating models.
+"""Command line for building, analysing and evaluating models. Each command parses its
+arguments and calls the library; nothing here computes a figure.
 
-python -m training build-detector [--hours H] [--out DIR]
-python -m training build-condition [--steps N] [--out DIR]
+python -m training build-detector [--hours H] [--init-from WEIGHTS] [--registry DIR]
+python -m training build-condition [--steps N] [--init-from FOLDER --seed 1] [--registry DIR]
+python -m training analyze --data ../shared/data/slopes --out reports/analysis
+python -m training evaluate --data ../shared/data/slopes --split val --out reports/eval [--json]
 """
 
 from __future__ import annotations
@@ -10,24 +13,30 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.pipeline import Inspector
+
+REGISTRY_HELP = "model registry to write the candidate into (default: the data directory's, SLOPE_DATA_DIR)"
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    det = commands.add_parser("build-detector", help="train the default YOLO detector from scratch")
+    det = commands.add_parser("build-detector", help="train a YOLO detector into a new candidate folder")
     det.add_argument("--data", type=Path, default=None, help="YOLO folder with data.yaml")
-    det.add_argument("--out", type=Path, default=None)
+    det.add_argument("--registry", type=Path, default=None, help=REGISTRY_HELP)
     det.add_argument("--hours", type=float, default=1.0)
     det.add_argument("--imgsz", type=int, default=320)
     det.add_argument("--architecture", default="yolo11n.yaml")
     det.add_argument("--seed", type=int, default=0)
     det.add_argument("--init-from", type=Path, default=None, help="fine-tune these weights instead")
 
-    cond = commands.add_parser("build-condition", help="train the default tiny Qwen2-VL condition model")
+    cond = commands.add_parser("build-condition", help="train a tiny Qwen2-VL condition model into a new candidate")
     cond.add_argument("--data", type=Path, default=None, help="YOLO folder with data.yaml")
-    cond.add_argument("--out", type=Path, default=None)
+    cond.add_argument("--registry", type=Path, default=None, help=REGISTRY_HELP)
     cond.add_argument("--steps", type=int, default=None)
     cond.add_argument("--batch-size", type=int, default=None)
     cond.add_argument("--seed", type=int, default=None)
@@ -48,32 +57,51 @@ def main(argv: list[str] | None = None) -> int:
         "--compare-quantized",
         choices=("int8", "nf4"),
         default=None,
-        help="also evaluate the served condition model quantized with bitsandbytes",
+        help="also evaluate the served condition model (or --compare) quantized with bitsandbytes",
     )
     ev.add_argument("--seed", type=int, default=1)
     ev.add_argument("--generation", type=int, default=60, help="examples to also answer by free generation (0: off)")
+    return parser
 
-    args = parser.parse_args(argv)
-    if args.command in ("analyze", "evaluate"):
-        return _report_command(args)
+
+def main(argv: list[str] | None = None, inspector: Inspector | None = None) -> int:
+    """Run one command; returns the exit status. ``inspector``: the models ``evaluate`` uses
+    (tests pass loaded ones); None loads the served ones (the store's record, else the settings')."""
+    args = _parser().parse_args(argv)
+    if args.command in ("build-detector", "build-condition"):
+        return _build(args)
+    return _report(args, inspector)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from core.model_card import read_card
+    from core.settings import Settings
+    from storage.db import Database
+    from storage.registry import record_version
+
     options = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
     if "data" in options:
         options["data_dir"] = options.pop("data")
     if args.command == "build-detector":
         from training.detector import DetectorTrainSettings, train_detector
 
-        out = train_detector(DetectorTrainSettings(**options))
-        print(json.dumps(json.loads((out / "metadata.json").read_text())["metrics_val"], indent=2))
-    elif args.command == "build-condition":
+        folder = train_detector(DetectorTrainSettings(**options))
+        headline = ("map50", "map50_95", "precision", "recall")
+    else:
         from training.condition import ConditionTrainSettings, train_condition_model
 
-        out = train_condition_model(ConditionTrainSettings(**options))
-        metrics = json.loads((out / "metadata.json").read_text())["metrics_heldout_synthesized"]
-        print(json.dumps({k: metrics[k] for k in ("data", "accuracy", "per_class")}, indent=2))
+        folder = train_condition_model(ConditionTrainSettings(**options))
+        headline = ("examples", "accuracy", "macro_f1", "ece")
+    card = read_card(folder)
+    record_version(Database.from_settings(Settings.from_env()), card, folder)
+    print(f"candidate {card.kind} {card.version} written to {folder}")
+    print("recorded as a candidate, not served: evaluate it against the served model, then promote it")
+    print(f"metrics ({card.metrics_data}):")
+    print(json.dumps({k: card.metrics[k] for k in headline if k in card.metrics}, indent=2))
     return 0
 
 
-def _report_command(args: argparse.Namespace) -> int:
+def _report(args: argparse.Namespace, inspector: Inspector | None) -> int:
     from core.settings import Settings
     from training.dataset import load
 
@@ -91,42 +119,23 @@ def _report_command(args: argparse.Namespace) -> int:
         return 0
 
     from core.conditions import ConditionModel
-    from core.pipeline import Inspector
-    from training.evaluate import (
-        condition_examples,
-        evaluate_conditions,
-        evaluate_detector,
-        evaluate_generation,
-        evaluate_pipeline,
-        markdown,
-        write_evaluation,
-    )
+    from training.evaluate import evaluate
+    from training.evaluation_report import evaluation_markdown, write_evaluation
 
-    inspector = Inspector.from_settings(settings)
-    examples, condition_provenance = condition_examples(photos, settings.crop_margin, args.seed)
-    result = {
-        "provenance": provenance,
-        "split": args.split,
-        "photos": len(photos),
-        "detector": evaluate_detector(inspector.detector, photos),
-        "condition_provenance": condition_provenance,
-        "conditions": evaluate_conditions(inspector.condition_model, examples),
-        "pipeline": evaluate_pipeline(inspector, photos),
-    }
-    if args.generation:
-        result["generation"] = evaluate_generation(inspector.condition_model, examples, args.generation)
+    if inspector is None:
+        from services.serving import ModelServer, open_store_if_present
+
+        inspector = ModelServer(settings, open_store_if_present(settings)).inspector()
+    compare = None
     if args.compare or args.compare_quantized:
-        other = ConditionModel(
-            args.compare or settings.condition_model,
-            device=settings.device,
-            crop_margin=settings.crop_margin,
-            quantization=args.compare_quantized,
+        compare = ConditionModel(
+            args.compare or settings.condition_model, device=settings.device, quantization=args.compare_quantized
         )
-        result["compare_conditions"] = evaluate_conditions(other, examples)
-        result["compare_conditions"]["memory_bytes"] = other.model.get_memory_footprint()
-        result["conditions"]["memory_bytes"] = inspector.condition_model.model.get_memory_footprint()
-    files = write_evaluation(result, args.out)
-    print(json.dumps(result, indent=2, default=float) if args.json else markdown(result))
+    report = evaluate(
+        inspector, photos, provenance, args.split, compare=compare, generation=args.generation, seed=args.seed
+    )
+    files = write_evaluation(report, args.out)
+    print(json.dumps(report.to_dict(), indent=2, default=float) if args.json else evaluation_markdown(report))
     print("written:", ", ".join(str(f) for f in files), file=sys.stderr)
     return 0
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from core.spatial import relations
 from core.taxonomy import OBJECT_TYPES, class_name
-from training.dataset import LabelledPhoto
+from core.types import LabelledPhoto
 
 
 def _class_of(object_type: str, condition: str | None) -> str:

@@ -1,32 +1,77 @@
-"""Model folders: weights + config + ``metadata.json``, published atomically."""
+"""Candidate model folders: weights + config + ``card.json``, published into the model registry.
+
+A training run never writes into a folder that exists: it builds its model in a temporary folder
+inside the registry and renames it to ``<registry>/<kind>/<version>`` when complete. Which version
+is served is a record in the store (``storage.registry``), never a folder overwrite, so a run that
+fails, is killed, or finishes leaves the served model as it was.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
-import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
-
-def staging_folder(out: Path) -> Path:
-    """A fresh temporary folder beside ``out`` (same filesystem, so the final rename is atomic)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+from core.model_card import ModelCard
+from core.types import LabelledPhoto
 
 
-def publish_folder(staging: Path, out: Path, metadata: dict) -> Path:
-    """Write ``metadata.json`` into ``staging`` and move it to ``out``, replacing any old folder.
+def registry_root(data_dir: str | Path) -> Path:
+    """Where candidates live: ``<data_dir>/models`` (one folder per kind, one per version)."""
+    return Path(data_dir) / "models"
 
-    The old folder is renamed aside first and removed only after the new one is in place, so a
-    crash at any point leaves either the old or the new model where the app looks, never half.
-    """
-    (staging / "metadata.json").write_text(json.dumps(metadata, indent=2))
-    if out.exists():
-        retired = out.with_name(f".{out.name}-old-{int(time.time())}")
-        out.rename(retired)
-        staging.rename(out)
-        shutil.rmtree(retired)
-    else:
-        staging.rename(out)
-    return out
+
+def default_registry() -> Path:
+    """The registry of the configured data directory (``SLOPE_DATA_DIR``), read when called."""
+    from core.settings import Settings
+
+    return registry_root(Settings.from_env().data_dir)
+
+
+def new_version(kind: str, name: str) -> str:
+    """A unique, sortable version name, e.g. ``condition-tiny-20261123021502``."""
+    return f"{kind}-{name}-{datetime.now(UTC):%Y%m%d%H%M%S}"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def staging_folder(registry: str | Path, kind: str) -> Path:
+    """A fresh temporary folder in the registry (same filesystem, so publishing is a rename)."""
+    parent = Path(registry) / kind
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=".staging-", dir=parent))
+
+
+def publish_candidate(staging: Path, registry: str | Path, card: ModelCard) -> Path:
+    """Write the card into ``staging`` and rename it to ``<registry>/<kind>/<version>``.
+    Refuses to replace anything: a version folder is written once."""
+    target = Path(registry) / card.kind / card.version
+    if target.exists():
+        raise FileExistsError(f"{target} exists: a model version is never overwritten")
+    card.write(staging)
+    staging.rename(target)
+    return target
+
+
+def discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def data_hash(photos: Iterable[LabelledPhoto]) -> str:
+    """A content hash of labelled data: every photo's bytes, split and boxes, in name order.
+    Two datasets with the same hash taught a model the same thing."""
+    digest = hashlib.sha256()
+    for photo in sorted(photos, key=lambda p: (p.split, p.name)):
+        record = {
+            "split": photo.split,
+            "image": hashlib.sha256(Path(photo.path).read_bytes()).hexdigest(),
+            "objects": [[[round(v, 2) for v in o.box], o.object_type, o.condition] for o in photo.objects],
+        }
+        digest.update(json.dumps(record, sort_keys=True).encode())
+    return "sha256:" + digest.hexdigest()

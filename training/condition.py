@@ -1,51 +1,77 @@
-"""Build the default condition model: the tiny Qwen2-VL trained on synthesized conditions.
+"""Build a condition model: the tiny Qwen2-VL trained on synthesized conditions.
 
 Objects are cropped from the real train photos (with the same margin and spatial prompt the app
 uses); each training example alters a crop into a random allowed condition (see
 ``training.synthesize``). Held-out accuracy is measured on crops synthesized the same way from
 the val photos, one example per (object, allowed condition), with a fixed seed.
 
-    python -m training build-condition --steps 1500 --out models/condition
+The run reads as setup (processor, model, optimizer, auxiliary head) -> data (train crops,
+held-out examples) -> fit (the loop, evaluating every ``eval_every`` steps) -> evaluate -> save
+(weights and card, published as a new candidate in the registry). It never writes into an
+existing model folder: what it makes is a candidate until someone promotes it.
+
+    python -m training build-condition --steps 1500 [--init-from models/condition --seed 1]
 """
 
 from __future__ import annotations
 
-import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from core.conditions import ConditionModel, condition_prompt, crop_bounds
-from core.images import load_image
-from core.model_info import model_version
-from core.settings import PROJECT_ROOT
-from core.spatial import relations
+from core.conditions import ConditionModel, condition_prompt
+from core.model_card import ModelCard, model_version
 from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS
-from training.artifacts import publish_folder, staging_folder
-from training.dataset import LabelledPhoto, from_yolo_folder
-from training.detector import DATA_CREDIT, DEFAULT_DATA
-from training.evaluate import evaluate_conditions
+from core.types import LabelledPhoto
+from training.artifacts import (
+    data_hash,
+    default_registry,
+    discard,
+    new_version,
+    now_iso,
+    publish_candidate,
+    staging_folder,
+)
+from training.dataset import DATA_CREDIT, DEFAULT_DATA, from_yolo_folder
+from training.examples import (
+    ConditionExample,
+    ConditionReport,
+    ObjectCrop,
+    crops_from_photos,
+    evaluate_conditions,
+    held_out_examples,
+)
 from training.synthesize import synthesize
 
 # The held-out examples are the same for every run, whatever its seed, so runs compare.
 HELD_OUT_SEED = 1
+ARCHITECTURE = "Qwen2VLForConditionalGeneration (tiny configuration, random init, own BPE tokenizer)"
+DATA_PROVENANCE = "conditions SYNTHESIZED on real object crops (the photos carry no conditions)"
+
+Log = Callable[[str], Any]
 
 
 @dataclass
 class ConditionTrainSettings:
     data_dir: Path = field(default=DEFAULT_DATA, metadata={"help": "YOLO folder with data.yaml."})
-    out: Path = field(default=PROJECT_ROOT / "models" / "condition", metadata={"help": "Model folder."})
+    registry: Path | None = field(
+        default=None,
+        metadata={"help": "Model registry the candidate is written into; None: the data directory's."},
+    )
     steps: int = field(default=1500, metadata={"help": "Optimizer steps."})
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    warmup_steps: int = 50
-    crop_margin: float = 0.15
-    seed: int = 0
-    eval_every: int = 250
+    batch_size: int = field(default=16, metadata={"help": "Crops per optimizer step."})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Peak AdamW learning rate (cosine decay)."})
+    warmup_steps: int = field(default=50, metadata={"help": "Linear warmup steps."})
+    crop_margin: float = field(
+        default=0.15, metadata={"help": "Context margin around each crop; written into the card for serving."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seeds the weights and the training examples."})
+    eval_every: int = field(default=250, metadata={"help": "Steps between held-out evaluations."})
     init_from: Path | None = field(
         default=None, metadata={"help": "Start from this condition model folder instead of random weights."}
     )
@@ -55,99 +81,98 @@ class ConditionTrainSettings:
     )
 
     def __post_init__(self) -> None:
-        self.data_dir, self.out = Path(self.data_dir), Path(self.out)
+        self.data_dir = Path(self.data_dir)
+        # Resolved now, so the card records where the candidate went.
+        self.registry = Path(self.registry) if self.registry is not None else default_registry()
+        if self.init_from is not None:
+            self.init_from = Path(self.init_from)
         if self.steps <= 0 or self.batch_size <= 0 or self.learning_rate <= 0:
             raise ValueError(
                 f"steps, batch_size and learning_rate must be positive, got "
                 f"{self.steps}, {self.batch_size}, {self.learning_rate}"
             )
+        if self.eval_every <= 0 or self.warmup_steps <= 0:
+            raise ValueError(
+                f"eval_every and warmup_steps must be positive, got {self.eval_every}, {self.warmup_steps}"
+            )
+        if not 0.0 <= self.crop_margin <= 2.0:
+            raise ValueError(f"crop_margin must be in [0, 2], got {self.crop_margin}")
 
 
-@dataclass(frozen=True)
-class ObjectCrop:
-    crop: np.ndarray  # (H, W, 3) uint8, the object with its context margin
-    box: tuple[int, int, int, int]  # the object inside the crop
-    object_type: str
-    context: str
-    condition: str | None = None  # the labelled condition, where the source has one
-
-
-def crops_from_photos(photos: list[LabelledPhoto], margin: float) -> list[ObjectCrop]:
-    """Every object with more than one allowed condition, cropped as the app crops it."""
-    crops = []
-    for photo in photos:
-        image = load_image(photo.path)
-        kinds = [o.object_type for o in photo.objects]
-        contexts = relations(photo.boxes, kinds, image.size)
-        for box, labelled, context in zip(photo.boxes, photo.objects, contexts, strict=True):
-            object_type = labelled.object_type
-            if len(ALLOWED_CONDITIONS[object_type]) == 1:
-                continue
-            try:
-                left, top, right, bottom = crop_bounds(image.size, box, margin)
-            except ValueError:
-                continue  # degenerate box in the source labels
-            crop = np.asarray(image.crop((left, top, right, bottom)))
-            # The object inside the crop, at least 2 px each way so alterations have room.
-            x1, y1 = max(0, int(box[0]) - left), max(0, int(box[1]) - top)
-            x2 = min(right - left, max(x1 + 2, int(box[2]) - left))
-            y2 = min(bottom - top, max(y1 + 2, int(box[3]) - top))
-            crops.append(ObjectCrop(crop, (x1, y1, x2, y2), object_type, context.describe(), labelled.condition))
-    return crops
-
-
-def object_crops(data_dir: Path, split: str, margin: float) -> list[ObjectCrop]:
-    return crops_from_photos(from_yolo_folder(data_dir, split), margin)
-
-
-def held_out_examples(crops: list[ObjectCrop], seed: int) -> list[tuple[Image.Image, str, str, str]]:
-    """(crop, object_type, context, condition): one per object and allowed condition."""
-    rng = np.random.default_rng(seed)
-    examples = []
-    for item in crops:
-        for condition in ALLOWED_CONDITIONS[item.object_type]:
-            altered = synthesize(item.crop, item.box, item.object_type, condition, rng)
-            examples.append((Image.fromarray(altered), item.object_type, item.context, condition))
-    return examples
-
-
-def train_condition_model(settings: ConditionTrainSettings, log=print) -> Path:
-    """Train and publish the model folder at ``settings.out``. A run that fails or is interrupted
-    leaves the folder already there untouched and no partial folder behind."""
-    staging = staging_folder(settings.out)
+def train_condition_model(settings: ConditionTrainSettings, log: Log = print) -> Path:
+    """Train a model and publish it as a new candidate folder in ``settings.registry``; returns
+    that folder. A run that fails or is interrupted leaves no folder behind and changes nothing
+    else (the staging folder is discarded)."""
+    staging = staging_folder(settings.registry, "condition")
     try:
-        return _train_into(staging, settings, log)
+        started = time.time()
+        version = new_version("condition", "tiny")
+        data = load_data(settings, log)
+        run = set_up(settings, version)
+        history = fit(run, data, settings, log, started)
+        held_out = evaluate_conditions(run.scorer, data.held_out)
+        return save(staging, run, data, settings, version, history, held_out, time.time() - started)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        discard(staging)
         raise
 
 
-def _train_into(staging: Path, settings: ConditionTrainSettings, log) -> Path:
+# ------------------------------------------------------------------ data
+
+
+@dataclass(frozen=True)
+class TrainData:
+    train_photos: list[LabelledPhoto]
+    train_crops: list[ObjectCrop]
+    held_out: list[ConditionExample]  # synthesized on the val crops with HELD_OUT_SEED
+
+
+def load_data(settings: ConditionTrainSettings, log: Log = print) -> TrainData:
+    """Crops of the train objects to synthesize on, and the fixed held-out examples."""
+    train_photos = from_yolo_folder(settings.data_dir, "train")
+    train_crops = crops_from_photos(train_photos, settings.crop_margin)
+    if not train_crops:
+        raise ValueError(f"{settings.data_dir}: the train split has no objects with more than one condition")
+    val_crops = crops_from_photos(from_yolo_folder(settings.data_dir, "val"), settings.crop_margin)
+    held_out = held_out_examples(val_crops, HELD_OUT_SEED)
+    log(f"{len(train_crops)} train objects, {len(held_out)} held-out examples")
+    return TrainData(train_photos, train_crops, held_out)
+
+
+# ------------------------------------------------------------------ setup
+
+
+@dataclass
+class TrainingRun:
+    """What the loop works on. ``scorer`` wraps the very weights being trained."""
+
+    model: Any  # Qwen2VLForConditionalGeneration
+    processor: Any  # Qwen2VLProcessor
+    scorer: ConditionModel
+    aux_head: Any  # torch.nn.Linear
+    captured: dict  # the vision tower's last output, kept by a forward hook for the aux head
+    parameters: list  # every trained parameter, for clipping
+    optimizer: Any
+    schedule: Any
+
+
+def set_up(settings: ConditionTrainSettings, version: str) -> TrainingRun:
+    """Model and processor (new, or an earlier model to continue), the auxiliary head, the
+    optimizer and its warmup + cosine schedule."""
     import torch
 
-    from training.tiny_qwen2vl import build_model, build_processor
-
-    started = time.time()
-    rng = np.random.default_rng(settings.seed)
-    train_crops = object_crops(settings.data_dir, "train", settings.crop_margin)
-    val_examples = held_out_examples(object_crops(settings.data_dir, "val", settings.crop_margin), HELD_OUT_SEED)
-    log(f"{len(train_crops)} train objects, {len(val_examples)} held-out examples")
-
     if settings.init_from is None:
+        from training.tiny_qwen2vl import build_model, build_processor
+
         processor = build_processor()
         model = build_model(processor, seed=settings.seed)
     else:  # continue training an earlier model (a new learning-rate cycle)
         from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
 
         processor = AutoProcessor.from_pretrained(settings.init_from)
-        processor.tokenizer.padding_side = "left"  # the label mask below relies on it
         model = Qwen2VLForConditionalGeneration.from_pretrained(settings.init_from, dtype=torch.float32)
-    processor.save_pretrained(staging)
-    model.save_pretrained(staging)
-    scorer = ConditionModel(str(staging), crop_margin=settings.crop_margin)
-    scorer.model = model  # score with the weights being trained, not the initial copy
-    tokenizer = processor.tokenizer
-    end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    # Also sets the tokenizer to pad left, which the answer mask in ``_training_batch`` relies on.
+    scorer = ConditionModel.from_loaded(model, processor, version, settings.crop_margin)
 
     # A randomly initialised vision tower gets almost no gradient through the language model at
     # first, and the model then only learns the answer prior. An auxiliary linear head on the
@@ -164,64 +189,111 @@ def _train_into(staging: Path, settings: ConditionTrainSettings, log) -> Path:
             min(1.0, (step + 1) / settings.warmup_steps) * 0.5 * (1 + np.cos(np.pi * min(1.0, step / settings.steps)))
         ),
     )
+    return TrainingRun(model, processor, scorer, aux_head, captured, parameters, optimizer, schedule)
+
+
+# ------------------------------------------------------------------ fit
+
+
+def fit(
+    run: TrainingRun, data: TrainData, settings: ConditionTrainSettings, log: Log, started: float
+) -> list[dict[str, float]]:
+    """The optimizer loop; every ``eval_every`` steps and at the end, the held-out accuracy.
+    Returns the history: ``[{"step", "loss", "val_accuracy"}]``."""
+    import torch
+
+    rng = np.random.default_rng(settings.seed)
     history = []
     for step in range(settings.steps):
-        model.train()
-        batch = [train_crops[int(i)] for i in rng.integers(0, len(train_crops), settings.batch_size)]
-        images, texts, answer_lengths, targets = [], [], [], []
-        for item in batch:
-            condition = str(rng.choice(ALLOWED_CONDITIONS[item.object_type]))
-            targets.append(CONDITIONS.index(condition))
-            images.append(Image.fromarray(synthesize(item.crop, item.box, item.object_type, condition, rng)))
-            answer = tokenizer.encode(condition, add_special_tokens=False) + [end_id]
-            texts.append(scorer.chat_text(condition_prompt(item.object_type, item.context)) + condition + "<|im_end|>")
-            answer_lengths.append(len(answer))
-        inputs = processor(text=texts, images=images, return_tensors="pt", padding=True)
-        labels = torch.full_like(inputs["input_ids"], -100)
-        for row, n in enumerate(answer_lengths):  # left padded: every answer ends the row
-            labels[row, -n:] = inputs["input_ids"][row, -n:]
-        loss = model(**inputs, labels=labels).loss
+        run.model.train()
+        batch = [data.train_crops[int(i)] for i in rng.integers(0, len(data.train_crops), settings.batch_size)]
+        inputs, labels, targets = _training_batch(run, batch, rng)
+        loss = run.model(**inputs, labels=labels).loss
         if settings.aux_weight > 0:
-            pooled = torch.stack([tokens.mean(0) for tokens in captured["vision"].pooler_output])  # [B, D]
-            loss = loss + settings.aux_weight * torch.nn.functional.cross_entropy(
-                aux_head(pooled), torch.tensor(targets)
-            )
-        optimizer.zero_grad()
+            pooled = torch.stack([tokens.mean(0) for tokens in run.captured["vision"].pooler_output])  # [B, D]
+            loss = loss + settings.aux_weight * torch.nn.functional.cross_entropy(run.aux_head(pooled), targets)
+        run.optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        optimizer.step()
-        schedule.step()
+        torch.nn.utils.clip_grad_norm_(run.parameters, 1.0)
+        run.optimizer.step()
+        run.schedule.step()
         if (step + 1) % settings.eval_every == 0 or step + 1 == settings.steps:
-            model.eval()
-            accuracy = evaluate_conditions(scorer, val_examples)["accuracy"]
+            run.model.eval()
+            accuracy = evaluate_conditions(run.scorer, data.held_out).accuracy
             history.append({"step": step + 1, "loss": round(loss.item(), 4), "val_accuracy": accuracy})
             log(
                 f"step {step + 1}: loss {loss.item():.4f}, held-out accuracy {accuracy:.3f}, "
                 f"{time.time() - started:.0f}s"
             )
+    run.model.eval()
+    return history
 
-    model.eval()
-    metrics = {
-        "data": "conditions synthesized from real val-split object crops (not real conditions)",
-        **evaluate_conditions(scorer, val_examples),
-    }
-    model.save_pretrained(staging)
-    version = f"condition-tiny-{datetime.now(UTC):%Y%m%d%H%M%S}"
-    return publish_folder(
-        staging,
-        settings.out,
-        {
-            "kind": "condition",
-            "version": version,
-            "architecture": "Qwen2VLForConditionalGeneration (tiny configuration, random init)",
-            "parent": model_version(settings.init_from) if settings.init_from else None,
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "data": f"{settings.data_dir} train split; conditions synthesized from real object crops",
-            "data_credit": DATA_CREDIT,
-            "train_settings": {k: str(v) for k, v in asdict(settings).items()},
-            "train_seconds": round(time.time() - started),
-            "history": history,
-            "metrics_heldout_synthesized": metrics,
+
+def _training_batch(run: TrainingRun, batch: list[ObjectCrop], rng: np.random.Generator):
+    """Each crop altered into a random allowed condition, asked the app's question and answered
+    with that condition. Returns the processor inputs, the labels (only the answer tokens count)
+    and the condition indices for the auxiliary head."""
+    import torch
+
+    tokenizer = run.processor.tokenizer
+    end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    images, texts, answer_lengths, targets = [], [], [], []
+    for item in batch:
+        condition = str(rng.choice(ALLOWED_CONDITIONS[item.object_type]))
+        targets.append(CONDITIONS.index(condition))
+        images.append(Image.fromarray(synthesize(item.crop, item.box, item.object_type, condition, rng)))
+        answer = tokenizer.encode(condition, add_special_tokens=False) + [end_id]
+        texts.append(run.scorer.chat_text(condition_prompt(item.object_type, item.context)) + condition + "<|im_end|>")
+        answer_lengths.append(len(answer))
+    inputs = run.processor(text=texts, images=images, return_tensors="pt", padding=True)
+    labels = torch.full_like(inputs["input_ids"], -100)
+    for row, n in enumerate(answer_lengths):  # left padded: every answer ends the row
+        labels[row, -n:] = inputs["input_ids"][row, -n:]
+    return inputs, labels, torch.tensor(targets)
+
+
+# ------------------------------------------------------------------ save
+
+
+def save(
+    staging: Path,
+    run: TrainingRun,
+    data: TrainData,
+    settings: ConditionTrainSettings,
+    version: str,
+    history: list[dict[str, float]],
+    held_out: ConditionReport,
+    train_seconds: float,
+) -> Path:
+    """Weights, processor and card into ``staging``, then published as the candidate folder."""
+    run.processor.save_pretrained(staging)
+    run.model.save_pretrained(staging)
+    parent = model_version(settings.init_from) if settings.init_from else None
+    start = f"continued from {parent}" if parent else "from random init"
+    card = ModelCard(
+        kind="condition",
+        version=version,
+        architecture=ARCHITECTURE,
+        parent=parent,
+        created=now_iso(),
+        data=f"{settings.data_dir} train split, object crops",
+        data_hash=data_hash(data.train_photos),
+        data_provenance=DATA_PROVENANCE,
+        data_credit=DATA_CREDIT,
+        crop_margin=settings.crop_margin,
+        train_settings={k: str(v) for k, v in asdict(settings).items()},
+        training={
+            "steps": settings.steps,
+            "train_seconds": round(train_seconds),
+            "parameters": sum(p.numel() for p in run.model.parameters()),
+            "recipe": f"{settings.steps} steps {start}"
+            + (", auxiliary vision head" if settings.aux_weight > 0 else ""),
         },
+        history=history,
+        metrics={k: v for k, v in held_out.to_dict().items() if k != "model"},
+        metrics_data=(
+            f"{held_out.examples} conditions synthesized from real object crops of the {settings.data_dir} "
+            "val split (not real conditions)"
+        ),
     )
+    return publish_candidate(staging, settings.registry, card)

@@ -2,40 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from core.images import IMAGE_SUFFIXES
+from core.settings import PROJECT_ROOT
+from core.types import LabelledBox, LabelledPhoto
+from core.yolo_labels import parse_label_file, read_class_map
 
-
-@dataclass(frozen=True)
-class LabelledObject:
-    box: tuple[float, float, float, float]  # pixels, xyxy
-    object_type: str
-    condition: str | None  # None: the source does not say
-
-
-@dataclass(frozen=True)
-class LabelledPhoto:
-    name: str
-    path: Path
-    split: str
-    width: int
-    height: int
-    objects: tuple[LabelledObject, ...]
-
-    @property
-    def boxes(self) -> np.ndarray:
-        return np.array([o.box for o in self.objects], dtype=np.float64).reshape(-1, 4)
+# The real photos the default models learn from (object types only, no conditions).
+DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "slopes"
+DATA_CREDIT = (
+    "Slope-infrastructure detection images, Roboflow Universe workspace 'conditional-classes', "
+    "project 'my-first-project-q51lx' "
+    "(https://universe.roboflow.com/conditional-classes/my-first-project-q51lx), CC BY 4.0"
+)
 
 
 def from_yolo_folder(folder: str | Path, split: str | None = None) -> list[LabelledPhoto]:
     """Photos of one split (or all) of a YOLO folder, with 4- or 9-class names mapped."""
-    from storage.yolo_import import parse_label_file, read_class_map
-
     folder = Path(folder)
     classes = read_class_map(folder)
     photos = []
@@ -51,7 +38,7 @@ def from_yolo_folder(folder: str | Path, split: str | None = None) -> list[Label
             rows = parse_label_file(label.read_text(), len(classes)) if label.is_file() else []
             scale = np.array([width, height, width, height], dtype=np.float64)
             objects = tuple(
-                LabelledObject(tuple((box * scale).tolist()), *classes[cls])
+                LabelledBox(tuple((box * scale).tolist()), *classes[cls])
                 for cls, box in rows
                 if (box[2] - box[0]) * width >= 1 and (box[3] - box[1]) * height >= 1
             )
@@ -63,18 +50,7 @@ def from_database(db, data_dir: str | Path, split: str | None = None) -> list[La
     """The reviewed labels in the store (accepted, corrected, added), with their splits."""
     from storage.export import reviewed_images
 
-    return [
-        LabelledPhoto(
-            image.name,
-            image.file,
-            image.split,
-            image.width,
-            image.height,
-            tuple(LabelledObject(o.box, o.object_type, o.condition) for o in image.objects),
-        )
-        for image in reviewed_images(db, data_dir)
-        if split is None or image.split == split
-    ]
+    return [photo for photo in reviewed_images(db, data_dir) if split is None or photo.split == split]
 
 
 def load(data: str, split: str | None, settings=None) -> tuple[list[LabelledPhoto], str]:

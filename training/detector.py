@@ -1,48 +1,63 @@
-"""Build the default detector: a YOLO architecture trained from scratch on the slopes data.
+"""Build a detector: a YOLO architecture trained from scratch (or fine-tuned) on the slopes data.
 
-No pretrained weights exist offline, so the network starts from its yaml. The result is a model
-folder (``model.pt`` + ``metadata.json``) written to a temporary name and renamed into place.
+No pretrained weights exist offline, so a new network starts from its yaml. The result is a new
+candidate folder in the model registry (``model.pt``, its ``model.onnx`` export and
+``card.json``), built in a staging folder and renamed when complete; nothing served is touched.
 
-    python -m training build-detector --hours 1.8 --out models/detector
+    python -m training build-detector --hours 1.8 [--init-from models/detector/model.pt]
 """
 
 from __future__ import annotations
 
+import csv
 import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
-from core.model_info import model_version
+from core.images import IMAGE_SUFFIXES
+from core.model_card import ModelCard, model_version
 from core.offline import prepare_offline
-from core.settings import PROJECT_ROOT
 from core.taxonomy import OBJECT_TYPES
-from training.artifacts import publish_folder, staging_folder
-
-DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "slopes"
-DATA_CREDIT = (
-    "Slope-infrastructure detection images, Roboflow Universe workspace 'conditional-classes', "
-    "project 'my-first-project-q51lx' "
-    "(https://universe.roboflow.com/conditional-classes/my-first-project-q51lx), CC BY 4.0"
+from training.artifacts import (
+    data_hash,
+    default_registry,
+    discard,
+    new_version,
+    now_iso,
+    publish_candidate,
+    staging_folder,
 )
+from training.dataset import DATA_CREDIT, DEFAULT_DATA, from_yolo_folder
+
+DATA_PROVENANCE = "real drone photos with human-drawn boxes for the 4 object types"
+# ultralytics' results.csv column -> the card's history key
+HISTORY_COLUMNS = {
+    "metrics/mAP50(B)": "map50",
+    "metrics/mAP50-95(B)": "map50_95",
+    "metrics/precision(B)": "precision",
+    "metrics/recall(B)": "recall",
+}
 
 
 @dataclass
 class DetectorTrainSettings:
     data_dir: Path = field(default=DEFAULT_DATA, metadata={"help": "YOLO folder with data.yaml."})
-    out: Path = field(default=PROJECT_ROOT / "models" / "detector", metadata={"help": "Model folder."})
+    registry: Path | None = field(
+        default=None,
+        metadata={"help": "Model registry the candidate is written into; None: the data directory's."},
+    )
     architecture: str = field(default="yolo11n.yaml", metadata={"help": "ultralytics model yaml."})
     hours: float = field(default=1.0, metadata={"help": "Wall-clock budget; sets the epoch count."})
     epochs: int = field(default=300, metadata={"help": "Upper bound on epochs (hours usually binds)."})
     imgsz: int = field(default=320, metadata={"help": "Training size; the photos are 224-312 px."})
-    batch: int = 16
-    seed: int = 0
-    workers: int = 2
-    device: str = "cpu"
+    batch: int = field(default=16, metadata={"help": "Photos per batch."})
+    seed: int = field(default=0, metadata={"help": "ultralytics' seed (deterministic run)."})
+    workers: int = field(default=2, metadata={"help": "Data loader workers (0: in the main process)."})
+    device: str = field(default="cpu", metadata={"help": "torch device."})
     init_from: Path | None = field(
         default=None,
         metadata={
@@ -52,7 +67,11 @@ class DetectorTrainSettings:
     )
 
     def __post_init__(self) -> None:
-        self.data_dir, self.out = Path(self.data_dir), Path(self.out)
+        self.data_dir = Path(self.data_dir)
+        # Resolved now, so the card records where the candidate went.
+        self.registry = Path(self.registry) if self.registry is not None else default_registry()
+        if self.init_from is not None:
+            self.init_from = Path(self.init_from)
         if not (self.data_dir / "data.yaml").is_file():
             raise ValueError(f"{self.data_dir} has no data.yaml")
         if self.hours <= 0 or self.epochs <= 0:
@@ -73,19 +92,25 @@ def _data_yaml(data_dir: Path, work: Path) -> Path:
 
 
 def train_detector(settings: DetectorTrainSettings) -> Path:
-    """Train, validate on val, and write the model folder. Returns the folder."""
-    work = Path(tempfile.mkdtemp(prefix="detector-train-"))
+    """Train, validate on val, and publish a new candidate folder in ``settings.registry``;
+    returns that folder. A failed run leaves no folder behind."""
+    work = Path(tempfile.mkdtemp(prefix="detector-train-"))  # ultralytics' run folder
+    staging = staging_folder(settings.registry, "detector")
     try:
-        return _train_in(work, settings)
+        return _train(work, staging, settings)
+    except BaseException:
+        discard(staging)
+        raise
     finally:
-        shutil.rmtree(work, ignore_errors=True)  # ultralytics' run folder: weights are published by now
+        shutil.rmtree(work, ignore_errors=True)
 
 
-def _train_in(work: Path, settings: DetectorTrainSettings) -> Path:
+def _train(work: Path, staging: Path, settings: DetectorTrainSettings) -> Path:
     prepare_offline()
     from ultralytics import YOLO
 
     data_yaml = _data_yaml(settings.data_dir, work)
+    version = new_version("detector", Path(settings.architecture).stem)
     started = time.time()
     if settings.init_from is None:
         model = YOLO(settings.architecture)
@@ -115,28 +140,60 @@ def _train_in(work: Path, settings: DetectorTrainSettings) -> Path:
         **recipe,
     )
     train_seconds = time.time() - started
-    best = Path(model.trainer.best)
-    metrics = ultralytics_val_metrics(best, data_yaml, settings.imgsz, settings.device)
-    write_detector_folder(
-        best,
-        Path(model.trainer.save_dir) / "results.csv",
-        settings.out,
-        {
-            "kind": "detector",
-            "version": f"detector-{Path(settings.architecture).stem}-{datetime.now(UTC):%Y%m%d%H%M%S}",
-            "architecture": settings.architecture,
-            "parent": model_version(settings.init_from) if settings.init_from else None,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "data": str(settings.data_dir),
-            "data_credit": DATA_CREDIT,
-            "train_settings": {k: str(v) for k, v in asdict(settings).items()},
-            "epochs_run": int(model.trainer.epoch) + 1,
+    epochs_run = int(model.trainer.epoch) + 1
+    shutil.copyfile(model.trainer.best, staging / "model.pt")
+    metrics = ultralytics_val_metrics(staging / "model.pt", data_yaml, settings.imgsz, settings.device)
+    export_onnx(staging / "model.pt", settings.imgsz)
+    parent = model_version(settings.init_from) if settings.init_from else None
+    start = f"fine-tuned from {parent}" if parent else "from scratch, no pretrained weights"
+    train_photos = from_yolo_folder(settings.data_dir, "train")
+    card = ModelCard(
+        kind="detector",
+        version=version,
+        architecture=f"ultralytics {settings.architecture} ({start})",
+        parent=parent,
+        created=now_iso(),
+        data=f"{settings.data_dir} (train {len(train_photos)} photos; val {_val_photos(settings.data_dir)} "
+        "for selection)",
+        data_hash=data_hash(train_photos),
+        data_provenance=DATA_PROVENANCE,
+        data_credit=DATA_CREDIT,
+        image_size=settings.imgsz,
+        train_settings={k: str(v) for k, v in asdict(settings).items()},
+        training={
+            "epochs_run": epochs_run,
             "train_seconds": round(train_seconds),
-            "metrics_val": metrics,
+            "recipe": f"{epochs_run} epochs {start}; " + ", ".join(f"{k}={v}" for k, v in recipe.items()),
         },
-        settings.imgsz,
+        history=training_history(Path(model.trainer.save_dir) / "results.csv"),
+        metrics=metrics,
+        metrics_data=(
+            f"ultralytics val on the {_val_photos(settings.data_dir)} real val photos of {settings.data_dir} "
+            "(human boxes)"
+        ),
     )
-    return settings.out
+    return publish_candidate(staging, settings.registry, card)
+
+
+def _val_photos(data_dir: Path) -> int:
+    images = data_dir / "val" / "images"
+    return sum(p.suffix.lower() in IMAGE_SUFFIXES for p in images.iterdir()) if images.is_dir() else 0
+
+
+def training_history(results_csv: Path) -> list[dict[str, float]]:
+    """ultralytics' per-epoch ``results.csv`` as the card's history:
+    ``[{"epoch", "map50", "map50_95", "precision", "recall"}]`` (val figures). The only place
+    that knows ultralytics' column names; empty if the file is missing."""
+    if not results_csv.is_file():
+        return []
+    history = []
+    with results_csv.open(newline="") as f:
+        for row in csv.DictReader(f):
+            row = {k.strip(): v.strip() for k, v in row.items() if k is not None}  # older versions pad names
+            item: dict[str, float] = {"epoch": int(float(row["epoch"]))}
+            item.update({key: round(float(row[column]), 5) for column, key in HISTORY_COLUMNS.items()})
+            history.append(item)
+    return history
 
 
 def ultralytics_val_metrics(weights: Path, data_yaml: Path, imgsz: int, device: str = "cpu") -> dict:
@@ -173,13 +230,3 @@ def export_onnx(weights: Path, imgsz: int) -> Path:
     from ultralytics import YOLO
 
     return Path(YOLO(str(weights)).export(format="onnx", imgsz=imgsz, simplify=True, dynamic=False, verbose=False))
-
-
-def write_detector_folder(weights: Path, log_csv: Path, out: Path, metadata: dict, imgsz: int) -> None:
-    """Weights (.pt and its ONNX export), per-epoch log and metadata, published atomically."""
-    staging = staging_folder(out)
-    shutil.copyfile(weights, staging / "model.pt")
-    export_onnx(staging / "model.pt", imgsz)
-    if log_csv.is_file():
-        shutil.copyfile(log_csv, staging / "training_log.csv")
-    publish_folder(staging, out, metadata)

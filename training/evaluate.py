@@ -1,153 +1,248 @@
 """Model evaluation on a labelled split: detector, conditions, spatial relations, end to end.
 
+``evaluate`` is the one library function; it returns a typed ``EvaluationReport`` that
+``training.evaluation_report`` writes as JSON, Markdown and plots. The CLI and the dashboard only
+call these two:
+
     python -m training evaluate --data ../shared/data/slopes --split val --out reports/eval [--json]
     python -m training evaluate --data db --split val --compare path/to/other/condition-model --out ...
 
-Every figure is printed with the provenance of the data it was measured on. The photos of the
-slopes dataset carry object types only: condition figures on them are measured on conditions
+Every figure carries the provenance of the data it was measured on. The photos of the slopes
+dataset carry object types only: condition figures on them are measured on conditions
 synthesized from their real object crops, and say so.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
-from PIL import Image
+import supervision as sv
 
 from core.conditions import ConditionModel, condition_prompt
 from core.detector import Detector
 from core.images import load_image
 from core.pipeline import Inspector
 from core.spatial import all_pair_relations
-from core.taxonomy import ALLOWED_CONDITIONS, CLASS_NAMES, CONDITIONS, OBJECT_TYPES, class_name
-from training.dataset import LabelledPhoto
-from training.metrics import (
-    ImageBoxes,
-    classification_report,
-    confusion_matrix,
-    detection_metrics,
-    expected_calibration_error,
-    match_greedy,
+from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES
+from core.types import LabelledPhoto
+from training.examples import (
+    ConditionExample,
+    ConditionReport,
+    condition_examples,
+    evaluate_conditions,
 )
+from training.metrics import detection_metrics, match_greedy
 
 AP_CONF = 0.001  # AP integrates over all thresholds: keep nearly every detection
+MATCH_IOU = 0.5  # a detection and a labelled box are the same object from this IoU (same type)
+
+__all__ = [
+    "AP_CONF",
+    "ClassDetection",
+    "ConditionReport",
+    "DetectorReport",
+    "EvaluationReport",
+    "GenerationReport",
+    "MatchedDetections",
+    "PipelineReport",
+    "RelationAgreement",
+    "evaluate",
+    "evaluate_conditions",
+    "evaluate_detector",
+    "evaluate_generation",
+    "evaluate_pipeline",
+]
 
 
-def _truth(photo: LabelledPhoto) -> ImageBoxes:
-    return ImageBoxes(photo.boxes, np.array([OBJECT_TYPES.index(o.object_type) for o in photo.objects], dtype=int))
+@dataclass(frozen=True)
+class ClassDetection:
+    ap50: float
+    ap50_95: float
+    precision: float  # at the serving threshold, IoU 0.5
+    recall: float
+    n: int  # labelled boxes of the class
 
 
-def evaluate_detector(detector: Detector, photos: list[LabelledPhoto]) -> dict:
-    predictions, truths = [], []
-    for photo in photos:
-        d = detector.detect(load_image(photo.path), conf=AP_CONF)
-        classes = np.array([OBJECT_TYPES.index(t) for t in d.data["object_type"]], dtype=int)
-        predictions.append(ImageBoxes(d.xyxy.astype(float), classes, d.confidence.astype(float)))
-        truths.append(_truth(photo))
-    return {"model": detector.version, **detection_metrics(predictions, truths, OBJECT_TYPES, detector.conf)}
+@dataclass(frozen=True)
+class DetectorReport:
+    model: str
+    precision_recall_at_confidence: float  # the serving threshold the per-class P/R count from
+    map50: float
+    map50_95: float
+    per_class: dict[str, ClassDetection]  # every object type, NaN AP where it has no boxes
 
 
-# ------------------------------------------------------------------ conditions on labelled boxes
+@dataclass(frozen=True)
+class GenerationReport:
+    """Free generation against one-pass label scoring, same model, same crops."""
 
-ConditionExample = tuple[Image.Image, str, str, str]  # crop, object type, context text, true condition
-
-
-def condition_examples(photos: list[LabelledPhoto], margin: float, seed: int) -> tuple[list[ConditionExample], str]:
-    """Examples on the labelled boxes. Real conditions where every scored object has one;
-    otherwise conditions synthesized on the real crops (one per allowed condition)."""
-    from training.condition import crops_from_photos, held_out_examples
-
-    crops = crops_from_photos(photos, margin)
-    if crops and all(c.condition is not None for c in crops):
-        return [(Image.fromarray(c.crop), c.object_type, c.context, c.condition) for c in crops], (
-            "real reviewed conditions"
-        )
-    examples = held_out_examples(crops, seed)
-    return examples, "conditions SYNTHESIZED on real object crops (the labels carry no conditions)"
+    examples: int
+    accuracy: float
+    unparsed: int  # answers without an allowed condition word (counted wrong)
+    ms_per_crop_generation: float
+    ms_per_crop_scoring: float
 
 
-def evaluate_conditions(model: ConditionModel, examples: list[ConditionExample]) -> dict:
-    """Accuracy, macro-F1, per 9-class / condition / object type, confusion matrix, ECE."""
-    truth, guess, confidence = [], [], []
-    for start in range(0, len(examples), 32):
-        chunk = examples[start : start + 32]
-        logits = model.answer_logits([e[0] for e in chunk], [condition_prompt(e[1], e[2]) for e in chunk])
-        for row, (_, object_type, _, condition) in enumerate(chunk):
-            probs = model.probabilities(logits[row], ALLOWED_CONDITIONS[object_type])
-            best = max(probs, key=probs.get)
-            truth.append(class_name(object_type, condition))
-            guess.append(class_name(object_type, best))
-            confidence.append(probs[best])
-    labels = [c for c in CLASS_NAMES if not c.startswith("vegetation")]
-    matrix = confusion_matrix(truth, guess, labels)
-    report = classification_report(matrix, labels)
-    correct = [t == g for t, g in zip(truth, guess, strict=True)]
-    by = {}
-    for key, values in (("condition", CONDITIONS), ("object_type", OBJECT_TYPES[:3])):
-        by[key] = {}
-        for value in values:
-            chosen = [c for t, c in zip(truth, correct, strict=True) if _split_class(t)[key == "condition"] == value]
-            if chosen:
-                by[key][value] = {"accuracy": float(np.mean(chosen)), "n": len(chosen)}
-    return {
-        "model": model.version,
-        "examples": len(examples),
-        "accuracy": report["accuracy"],
-        "macro_f1": report["macro_f1"],
-        "ece": expected_calibration_error(confidence, correct),
-        "per_class": report["per_class"],
-        "per_condition": by["condition"],
-        "per_object_type": by["object_type"],
-        "confusion": {"labels": labels, "matrix": matrix.tolist()},
-    }
+@dataclass(frozen=True)
+class MatchedDetections:
+    precision: float
+    recall: float
+    matched: int
+    detections: int
+    labels: int
 
 
-def evaluate_generation(model: ConditionModel, examples: list[ConditionExample], limit: int) -> dict:
+@dataclass(frozen=True)
+class RelationAgreement:
+    precision: float
+    recall: float
+    recall_per_relation: dict[str, float]
+
+
+@dataclass(frozen=True)
+class PipelineReport:
+    """The whole inspection at the serving threshold against the labels."""
+
+    detection_at_serving_threshold: MatchedDetections
+    spatial_relations: RelationAgreement
+    end_to_end_condition_accuracy: float | None  # None where the labels carry no conditions
+    end_to_end_note: str | None
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    provenance: str  # what the photos and labels are
+    split: str | None
+    photos: int
+    detector: DetectorReport
+    condition_provenance: str  # real or synthesized conditions
+    conditions: ConditionReport
+    pipeline: PipelineReport
+    generation: GenerationReport | None = None
+    compare_conditions: ConditionReport | None = None
+
+    def to_dict(self) -> dict:
+        """The JSON form; the optional parts only where they were measured."""
+        values = {
+            "provenance": self.provenance,
+            "split": self.split,
+            "photos": self.photos,
+            "detector": asdict(self.detector),
+            "condition_provenance": self.condition_provenance,
+            "conditions": self.conditions.to_dict(),
+            "pipeline": asdict(self.pipeline),
+        }
+        if self.generation is not None:
+            values["generation"] = asdict(self.generation)
+        if self.compare_conditions is not None:
+            values["compare_conditions"] = self.compare_conditions.to_dict()
+        return values
+
+
+def evaluate(
+    inspector: Inspector,
+    photos: Sequence[LabelledPhoto],
+    provenance: str,
+    split: str | None,
+    *,
+    compare: ConditionModel | None = None,
+    generation: int = 0,
+    seed: int = 1,
+) -> EvaluationReport:
+    """Everything measured on ``photos``: the detector's AP, the condition model on the labelled
+    boxes (cropped with its own margin), the whole pipeline at the serving threshold, and where
+    asked, free generation on the first ``generation`` examples and a second condition model on
+    the same examples (then both models' memory footprints too)."""
+    if not photos:
+        raise ValueError("no labelled photos to evaluate on")
+    served = inspector.condition_model
+    examples, condition_provenance = condition_examples(photos, served.crop_margin, seed)
+    conditions = evaluate_conditions(served, examples)
+    compared = None
+    if compare is not None:
+        compared = _with_memory(evaluate_conditions(compare, examples), compare)
+        conditions = _with_memory(conditions, served)
+    return EvaluationReport(
+        provenance=provenance,
+        split=split,
+        photos=len(photos),
+        detector=evaluate_detector(inspector.detector, photos),
+        condition_provenance=condition_provenance,
+        conditions=conditions,
+        pipeline=evaluate_pipeline(inspector, photos),
+        generation=evaluate_generation(served, examples, generation) if generation else None,
+        compare_conditions=compared,
+    )
+
+
+def _with_memory(report: ConditionReport, model: ConditionModel) -> ConditionReport:
+    return replace(report, memory_bytes=int(model.model.get_memory_footprint()))
+
+
+# ------------------------------------------------------------------ detector
+
+
+def _by_object_type(detections: sv.Detections) -> sv.Detections:
+    """``class_id`` as the index in ``OBJECT_TYPES`` (a 9-class checkpoint has other ids)."""
+    types = detections.data.get("object_type", [])
+    detections.class_id = np.array([OBJECT_TYPES.index(str(t)) for t in types], dtype=int)
+    return detections
+
+
+def evaluate_detector(detector: Detector, photos: Sequence[LabelledPhoto]) -> DetectorReport:
+    """All-points AP per object type, and precision/recall at the detector's own threshold."""
+    predictions = [_by_object_type(detector.detect(load_image(p.path), conf=AP_CONF)) for p in photos]
+    truths = [p.detections() for p in photos]
+    metrics = detection_metrics(predictions, truths, OBJECT_TYPES, detector.conf)
+    return DetectorReport(
+        model=detector.version,
+        precision_recall_at_confidence=metrics["precision_recall_at_confidence"],
+        map50=metrics["map50"],
+        map50_95=metrics["map50_95"],
+        per_class={name: ClassDetection(**v) for name, v in metrics["per_class"].items()},
+    )
+
+
+# ------------------------------------------------------------------ conditions by free generation
+
+
+def evaluate_generation(model: ConditionModel, examples: Sequence[ConditionExample], limit: int) -> GenerationReport:
     """The seed's way for comparison: free greedy generation (max_new_tokens=50) on the same
     condition prompt, one crop at a time; the first allowed condition word in the text is the
     answer (none found counts as wrong). Also times both ways on the same crops."""
-    import time
-
     chosen = examples[:limit]
     hits, unparsed = 0, 0
     started = time.perf_counter()
-    for crop, object_type, context, truth in chosen:
-        text = model.generate_text(crop, condition_prompt(object_type, context), max_new_tokens=50).lower()
-        found = [(text.find(c), c) for c in ALLOWED_CONDITIONS[object_type] if c in text]
+    for example in chosen:
+        prompt = condition_prompt(example.object_type, example.context)
+        text = model.generate_text(example.crop, prompt, max_new_tokens=50).lower()
+        found = [(text.find(c), c) for c in ALLOWED_CONDITIONS[example.object_type] if c in text]
         if not found:
             unparsed += 1
             continue
-        hits += min(found)[1] == truth
+        hits += min(found)[1] == example.condition
     generation_s = time.perf_counter() - started
     started = time.perf_counter()
     for start in range(0, len(chosen), 16):
         chunk = chosen[start : start + 16]
-        model.answer_logits([e[0] for e in chunk], [condition_prompt(e[1], e[2]) for e in chunk])
+        model.answer_logits([e.crop for e in chunk], [condition_prompt(e.object_type, e.context) for e in chunk])
     scoring_s = time.perf_counter() - started
-    return {
-        "examples": len(chosen),
-        "accuracy": hits / len(chosen) if chosen else float("nan"),
-        "unparsed": unparsed,
-        "ms_per_crop_generation": 1000 * generation_s / max(1, len(chosen)),
-        "ms_per_crop_scoring": 1000 * scoring_s / max(1, len(chosen)),
-    }
-
-
-def _split_class(name: str) -> tuple[str, str]:
-    for object_type in OBJECT_TYPES:
-        if name == object_type:
-            return object_type, "normal"
-        if name.startswith(object_type + "_"):
-            return object_type, name[len(object_type) + 1 :]
-    raise ValueError(name)
+    return GenerationReport(
+        examples=len(chosen),
+        accuracy=hits / len(chosen) if chosen else float("nan"),
+        unparsed=unparsed,
+        ms_per_crop_generation=1000 * generation_s / max(1, len(chosen)),
+        ms_per_crop_scoring=1000 * scoring_s / max(1, len(chosen)),
+    )
 
 
 # ------------------------------------------------------------------ spatial and end to end
 
 
-def evaluate_pipeline(inspector: Inspector, photos: list[LabelledPhoto]) -> dict:
+def evaluate_pipeline(inspector: Inspector, photos: Sequence[LabelledPhoto]) -> PipelineReport:
     """Detections at the serving threshold matched to labels (same type, IoU >= 0.5); then the
     relations among matched objects against those among the labelled boxes, and the conditions
     of matched objects where the labels have them."""
@@ -158,34 +253,27 @@ def evaluate_pipeline(inspector: Inspector, photos: list[LabelledPhoto]) -> dict
     for photo in photos:
         image = load_image(photo.path)
         inspection = inspector.inspect(image)
-        findings = inspection.findings
-        pred = ImageBoxes(
-            np.array([f.box_xyxy for f in findings], float).reshape(-1, 4),
-            np.array([OBJECT_TYPES.index(f.object_type) for f in findings], dtype=int),
-            np.array([f.confidence for f in findings], float),
-        )
-        truth = _truth(photo)
-        matches = match_greedy(pred, truth, 0.5)
-        total_truth += len(photo.objects)
-        total_pred += len(findings)
+        pred, truth = inspection.detections(), photo.detections()
+        matches = match_greedy(pred, truth, MATCH_IOU)
+        total_truth += len(truth)
+        total_pred += len(pred)
         pairs = {i: j for i, j in enumerate(matches) if j >= 0}
         matched += len(pairs)
         for i, j in pairs.items():
             known = photo.objects[j].condition
             if known is not None:
                 condition_known += 1
-                condition_hits += findings[i].condition == known
+                condition_hits += inspection.findings[i].condition == known
         # relations among matched objects only, in truth indices
-        kinds = [f.object_type for f in findings]
         on_detections = {
             (pairs[i], r, pairs[k])
-            for i, r, k in all_pair_relations(pred.boxes, kinds, image.size)
+            for i, r, k in all_pair_relations(pred.xyxy, [f.object_type for f in inspection.findings], image.size)
             if i in pairs and k in pairs
         }
         kept = set(pairs.values())
         on_labels = {
             (i, r, k)
-            for i, r, k in all_pair_relations(photo.boxes, [o.object_type for o in photo.objects], image.size)
+            for i, r, k in all_pair_relations(photo.boxes, photo.object_types, image.size)
             if i in kept and k in kept
         }
         agree += len(on_detections & on_labels)
@@ -195,141 +283,19 @@ def evaluate_pipeline(inspector: Inspector, photos: list[LabelledPhoto]) -> dict
             per_relation.setdefault(relation, [0, 0])[1] += 1
         for _, relation, _ in on_detections & on_labels:
             per_relation[relation][0] += 1
-    return {
-        "detection_at_serving_threshold": {
-            "precision": matched / total_pred if total_pred else float("nan"),
-            "recall": matched / total_truth if total_truth else float("nan"),
-            "matched": matched,
-            "detections": total_pred,
-            "labels": total_truth,
-        },
-        "spatial_relations": {
-            "precision": agree / predicted_relations if predicted_relations else float("nan"),
-            "recall": agree / truth_relations if truth_relations else float("nan"),
-            "recall_per_relation": {k: v[0] / v[1] for k, v in sorted(per_relation.items())},
-        },
-        "end_to_end_condition_accuracy": (condition_hits / condition_known) if condition_known else None,
-        "end_to_end_note": None if condition_known else "the labels carry no conditions: not measurable here",
-    }
-
-
-# ------------------------------------------------------------------ report
-
-
-def write_evaluation(result: dict, out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "evaluation.json").write_text(json.dumps(result, indent=2, default=float))
-    files = [out / "evaluation.json", out / "evaluation.md"]
-    for key in ("conditions", "compare_conditions"):
-        if key in result:
-            files.append(_confusion_plot(result[key], out / f"{key}_confusion.png"))
-    (out / "evaluation.md").write_text(markdown(result, [f.name for f in files[2:]]))
-    return files
-
-
-def markdown(r: dict, plots: list[str] = ()) -> str:
-    d = r["detector"]
-    lines = [
-        "# Evaluation",
-        "",
-        f"Data: {r['provenance']}, split `{r['split']}`, {r['photos']} photos.",
-        "",
-        f"## Detector ({d['model']})",
-        "",
-        f"mAP@0.5 **{d['map50']:.3f}**, mAP@0.5:0.95 **{d['map50_95']:.3f}** (all-points AP, conf >= {AP_CONF}).",
-        "",
-        f"| class | n | AP50 | AP50-95 | precision at conf {d['precision_recall_at_confidence']:.2f} | recall |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, v in d["per_class"].items():
-        lines.append(
-            f"| {name} | {v['n']} | {v['ap50']:.3f} | {v['ap50_95']:.3f} | {v['precision']:.3f} | {v['recall']:.3f} |"
-        )
-    for key, title in (("conditions", "Condition model"), ("compare_conditions", "Compared condition model")):
-        if key not in r:
-            continue
-        c = r[key]
-        lines += [
-            "",
-            f"## {title} ({c['model']}) on labelled boxes",
-            "",
-            f"Data: {r['condition_provenance']}; {c['examples']} examples.",
-            "",
-            f"accuracy **{c['accuracy']:.3f}**, macro-F1 **{c['macro_f1']:.3f}**, ECE {c['ece']:.3f}"
-            + (f", weights in memory {c['memory_bytes'] / 1e6:.2f} MB" if "memory_bytes" in c else ""),
-            "",
-            "| class | n | precision | recall | F1 |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        lines += [
-            f"| {n} | {v['n']} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} |"
-            for n, v in c["per_class"].items()
-        ]
-        lines += [
-            "",
-            "Per condition: "
-            + ", ".join(f"{k} {v['accuracy']:.3f} (n={v['n']})" for k, v in c["per_condition"].items()),
-        ]
-        lines += [
-            "Per object type: "
-            + ", ".join(f"{k} {v['accuracy']:.3f} (n={v['n']})" for k, v in c["per_object_type"].items())
-        ]
-    if "generation" in r:
-        g, c = r["generation"], r["conditions"]
-        lines += [
-            "",
-            "## Label scoring vs free generation (same model, same crops)",
-            "",
-            f"On the first {g['examples']} examples: generation accuracy {g['accuracy']:.3f} ({g['unparsed']} answers "
-            f"without a condition word), {g['ms_per_crop_generation']:.1f} ms per crop; one-pass scoring accuracy "
-            f"on all examples {c['accuracy']:.3f}, {g['ms_per_crop_scoring']:.1f} ms per crop "
-            f"({g['ms_per_crop_generation'] / g['ms_per_crop_scoring']:.1f}x faster).",
-        ]
-    p = r["pipeline"]
-    det, sp = p["detection_at_serving_threshold"], p["spatial_relations"]
-    lines += [
-        "",
-        "## Pipeline at the serving threshold",
-        "",
-        f"Detections matched to labels (same type, IoU >= 0.5): precision {det['precision']:.3f}, "
-        f"recall {det['recall']:.3f} ({det['matched']} of {det['labels']} labels, {det['detections']} detections).",
-        f"Spatial relations among matched objects vs the labelled boxes: precision {sp['precision']:.3f}, "
-        f"recall {sp['recall']:.3f}; recall per relation: "
-        + ", ".join(f"{k} {v:.2f}" for k, v in sp["recall_per_relation"].items())
-        + ".",
-        "End-to-end condition accuracy: "
-        + (
-            f"{p['end_to_end_condition_accuracy']:.3f}"
-            if p["end_to_end_condition_accuracy"] is not None
-            else p["end_to_end_note"]
-        )
-        + ".",
-        "",
-    ]
-    lines += [f"![{name}]({name})" for name in plots]
-    return "\n".join(lines) + "\n"
-
-
-def _confusion_plot(c: dict, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    matrix = np.array(c["confusion"]["matrix"])
-    labels = c["confusion"]["labels"]
-    fig, ax = plt.subplots(figsize=(6, 5))
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(len(labels)), labels, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    for i in range(len(labels)):
-        for j in range(len(labels)):
-            if matrix[i, j]:
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7)
-    ax.set_title(f"Conditions: {c['model']}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return PipelineReport(
+        detection_at_serving_threshold=MatchedDetections(
+            precision=matched / total_pred if total_pred else float("nan"),
+            recall=matched / total_truth if total_truth else float("nan"),
+            matched=matched,
+            detections=total_pred,
+            labels=total_truth,
+        ),
+        spatial_relations=RelationAgreement(
+            precision=agree / predicted_relations if predicted_relations else float("nan"),
+            recall=agree / truth_relations if truth_relations else float("nan"),
+            recall_per_relation={k: v[0] / v[1] for k, v in sorted(per_relation.items())},
+        ),
+        end_to_end_condition_accuracy=(condition_hits / condition_known) if condition_known else None,
+        end_to_end_note=None if condition_known else "the labels carry no conditions: not measurable here",
+    )

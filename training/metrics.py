@@ -1,4 +1,5 @@
-"""Metrics as plain functions on numpy arrays, each checked against hand-computed cases in tests.
+"""Metrics as plain functions on numpy arrays and ``sv.Detections`` (boxes xyxy, ``class_id``,
+``confidence`` for predictions), each checked against hand-computed cases in tests.
 
 Detection AP follows the all-points interpolation (area under the monotone precision envelope,
 as in PASCAL VOC 2010+ and COCO without the 101-point sampling); mAP@0.5:0.95 averages it over
@@ -8,23 +9,11 @@ IoU thresholds 0.50, 0.55, ..., 0.95.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
+import supervision as sv
 
 IOU_THRESHOLDS = np.round(np.arange(0.5, 0.96, 0.05), 2)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in ``a`` (n, 4) with every box in ``b`` (m, 4), xyxy: (n, m)."""
-    a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
@@ -36,25 +25,19 @@ def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
     return float(np.sum((r[changes + 1] - r[changes]) * p[changes + 1]))
 
 
-@dataclass(frozen=True)
-class ImageBoxes:
-    boxes: np.ndarray  # (n, 4) xyxy
-    classes: np.ndarray  # (n,) class ids
-    scores: np.ndarray | None = None  # (n,) for predictions
-
-
-def match_greedy(pred: ImageBoxes, truth: ImageBoxes, iou_threshold: float, same_class: bool = True) -> list[int]:
-    """For each prediction (highest score first), the index of the truth box it matches, or -1.
-    Each truth box is matched at most once (COCO's greedy rule)."""
-    order = np.argsort(-pred.scores, kind="stable") if pred.scores is not None else np.arange(len(pred.boxes))
-    ious = box_iou(pred.boxes, truth.boxes)
-    taken = np.zeros(len(truth.boxes), bool)
-    matches = [-1] * len(pred.boxes)
+def match_greedy(pred: sv.Detections, truth: sv.Detections, iou_threshold: float, same_class: bool = True) -> list[int]:
+    """For each prediction (highest confidence first), the index of the truth box it matches,
+    or -1. Each truth box is matched at most once (COCO's greedy rule). Predictions without
+    confidence are taken in their order."""
+    order = np.argsort(-pred.confidence, kind="stable") if pred.confidence is not None else np.arange(len(pred))
+    ious = sv.box_iou_batch(pred.xyxy, truth.xyxy)
+    taken = np.zeros(len(truth), bool)
+    matches = [-1] * len(pred)
     for i in order:
         candidates = ious[i].copy()
         candidates[taken] = -1
         if same_class:
-            candidates[truth.classes != pred.classes[i]] = -1
+            candidates[truth.class_id != pred.class_id[i]] = -1
         j = int(np.argmax(candidates)) if len(candidates) else -1
         if j >= 0 and candidates[j] >= iou_threshold:
             matches[i] = j
@@ -63,23 +46,21 @@ def match_greedy(pred: ImageBoxes, truth: ImageBoxes, iou_threshold: float, same
 
 
 def detection_ap(
-    predictions: Sequence[ImageBoxes],
-    truths: Sequence[ImageBoxes],
+    predictions: Sequence[sv.Detections],
+    truths: Sequence[sv.Detections],
     class_id: int,
     iou_threshold: float,
     at_confidence: float = 0.0,
 ) -> tuple[float, float, float]:
-    """(AP, precision, recall) for one class over a dataset; precision and recall count the
-    predictions scoring at least ``at_confidence`` (a serving threshold). NaN for a class with
-    no truth boxes."""
+    """(AP, precision, recall) for one class over a dataset (predictions with confidence, truths
+    without); precision and recall count the predictions scoring at least ``at_confidence`` (a
+    serving threshold). NaN for a class with no truth boxes."""
     records: list[tuple[float, bool]] = []
     total = 0
     for pred, truth in zip(predictions, truths, strict=True):
-        p_mask, t_mask = pred.classes == class_id, truth.classes == class_id
-        total += int(t_mask.sum())
-        p = ImageBoxes(pred.boxes[p_mask], pred.classes[p_mask], pred.scores[p_mask])
-        t = ImageBoxes(truth.boxes[t_mask], truth.classes[t_mask])
-        for score, match in zip(p.scores, match_greedy(p, t, iou_threshold), strict=True):
+        p, t = pred[pred.class_id == class_id], truth[truth.class_id == class_id]
+        total += len(t)
+        for score, match in zip(p.confidence, match_greedy(p, t, iou_threshold), strict=True):
             records.append((float(score), match >= 0))
     if total == 0:
         return float("nan"), float("nan"), float("nan")
@@ -96,13 +77,13 @@ def detection_ap(
 
 
 def detection_metrics(
-    predictions: Sequence[ImageBoxes],
-    truths: Sequence[ImageBoxes],
+    predictions: Sequence[sv.Detections],
+    truths: Sequence[sv.Detections],
     class_names: Sequence[str],
     at_confidence: float = 0.0,
 ) -> dict:
     """mAP@0.5, mAP@0.5:0.95, and per class AP50, AP50-95, and precision and recall at IoU 0.5
-    counting predictions scored at least ``at_confidence``."""
+    counting predictions scored at least ``at_confidence``. ``class_id`` indexes ``class_names``."""
     per_class = {}
     for k, name in enumerate(class_names):
         ap50, precision, recall = detection_ap(predictions, truths, k, 0.5, at_confidence)
@@ -112,7 +93,7 @@ def detection_metrics(
             "ap50_95": float(np.mean(aps)),
             "precision": precision,
             "recall": recall,
-            "n": int(sum((t.classes == k).sum() for t in truths)),
+            "n": int(sum((t.class_id == k).sum() for t in truths)),
         }
     present = [v for v in per_class.values() if v["n"] > 0]
     return {

@@ -43,7 +43,9 @@ def served_models_markdown(folders: ServedFolders) -> str:
             f"{condition.metrics.get('examples', '?')} examples. Measured on: {condition.metrics_data}."
         )
     else:
-        lines.append(f"\n**Condition model** `{model_version(folders.condition)}`: no metrics recorded with this checkpoint.")
+        lines.append(
+            f"\n**Condition model** `{model_version(folders.condition)}`: no metrics recorded with this checkpoint."
+        )
     return "\n".join(lines)
 
 

@@ -101,7 +101,11 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
     gr.Markdown(DATA_CREDIT_MD)
 
     def handler(
-        paths: list[str] | None, threshold: float, user: str, survey_name: str, progress=gr.Progress()
+        paths: list[str] | None,
+        threshold: float,
+        user: str,
+        survey_name: str,
+        progress=gr.Progress(),  # noqa: B008 - Gradio injects progress through this default
     ) -> tuple:
         result = inspect_uploads(
             get_inspector(),

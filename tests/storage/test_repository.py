@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from core.types import Finding, Inspection
 from core.spatial import ObjectContext
+from core.types import Finding, Inspection
 from storage import models as m
 from storage import repository as repo
 

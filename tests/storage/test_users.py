@@ -45,3 +45,32 @@ def test_users_cli(tmp_path):
     db = Database(env["DATABASE_URL"])
     assert authenticate(db, "ines", "field-pass-1") is not None
     db.dispose()
+
+
+def test_models_cli_lists_and_promotes(tmp_path, monkeypatch, capsys):
+    """``python -m storage models``, in-process, on a fresh SQLite store."""
+    import shutil
+
+    from core.model_card import read_card
+    from core.settings import Settings
+    from services.serving import register_configured_models
+    from storage import registry
+    from storage.__main__ import main
+    from storage.db import Database
+
+    monkeypatch.setenv("SLOPE_DATA_DIR", str(tmp_path))
+    settings = Settings.from_env()
+    db = Database.from_settings(settings)
+    register_configured_models(db, settings)
+    folder = tmp_path / "candidate"
+    shutil.copytree(settings.condition_model, folder)
+    card = read_card(folder).replace(version="condition-tiny-next")
+    card.write(folder)
+    registry.record_version(db, card, folder)
+
+    assert main(["models", "promote", "condition", "condition-tiny-next"]) == 0
+    out = capsys.readouterr().out
+    assert "condition condition-tiny-next is served from the next request on" in out
+    assert registry.served_version(db, "condition").name == "condition-tiny-next"
+    assert main(["models", "promote", "condition", "nope"]) == 2
+    assert "no condition version named 'nope'" in capsys.readouterr().err

@@ -1,25 +1,69 @@
-"""The detector trainer for a moment on a few real photos: the model folder it publishes."""
+"""The detector trainer for a moment on a few real photos: the candidate folder it publishes."""
 
-import json
+import pytest
 
+import training.detector as detector_training
 from core.detector import Detector
 from core.images import load_image
+from core.model_card import read_card
 from tests.conftest import DATA_DIR
-from training.detector import DetectorTrainSettings, train_detector
+from training.detector import DetectorTrainSettings, train_detector, training_history
 
 
-def test_a_short_run_publishes_weights_onnx_log_and_val_metrics(tiny_data, tmp_path):
-    out = tmp_path / "models" / "detector"
-    train_detector(
-        DetectorTrainSettings(data_dir=tiny_data, out=out, hours=0.001, epochs=1, imgsz=64, batch=2, workers=0)
+def test_a_short_run_publishes_weights_onnx_and_a_card(tiny_data, tmp_path):
+    registry = tmp_path / "registry"
+    folder = train_detector(
+        DetectorTrainSettings(
+            data_dir=tiny_data, registry=registry, hours=0.001, epochs=1, imgsz=64, batch=2, workers=0
+        )
     )
-    assert {p.name for p in out.iterdir()} == {"model.pt", "model.onnx", "metadata.json", "training_log.csv"}
-    metadata = json.loads((out / "metadata.json").read_text())
-    assert metadata["version"].startswith("detector-yolo11n-")
-    assert "CC BY 4.0" in metadata["data_credit"]
-    assert set(metadata["metrics_val"]["per_class"]) == {"rock_toe", "slope_drain", "toe_drain", "vegetation"}
-    assert 0 <= metadata["metrics_val"]["map50_95"] <= metadata["metrics_val"]["map50"] <= 1
-    detector = Detector(out, imgsz=64)
-    assert detector.version == metadata["version"]
+    card = read_card(folder)
+    assert folder == registry / "detector" / card.version
+    assert [p.name for p in (registry / "detector").iterdir()] == [card.version]  # no staging folder left
+    assert {p.name for p in folder.iterdir()} == {"model.pt", "model.onnx", "card.json"}
+    assert card.version.startswith("detector-yolo11n-") and card.image_size == 64
+    assert "CC BY 4.0" in card.data_credit and card.data_hash.startswith("sha256:")
+    assert card.metrics_data.startswith("ultralytics val on the 1 real val photos")
+    assert set(card.metrics["per_class"]) == {"rock_toe", "slope_drain", "toe_drain", "vegetation"}
+    assert 0 <= card.metrics["map50_95"] <= card.metrics["map50"] <= 1
+    assert card.training["epochs_run"] == len(card.history) == 1
+    assert set(card.history[0]) == {"epoch", "map50", "map50_95", "precision", "recall"}
+    detector = Detector(folder)
+    assert (detector.version, detector.imgsz) == (card.version, 64)  # the size comes from the card
     detector.detect(load_image(next((DATA_DIR / "val" / "images").glob("*.jpg"))))
-    assert [p.name for p in out.parent.iterdir()] == ["detector"]  # no staging folder left
+
+
+def test_a_failing_run_leaves_no_folder(tiny_data, tmp_path, monkeypatch):
+    registry = tmp_path / "registry"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("export failed")
+
+    monkeypatch.setattr(detector_training, "export_onnx", broken)
+    with pytest.raises(RuntimeError, match="export failed"):
+        train_detector(
+            DetectorTrainSettings(
+                data_dir=tiny_data, registry=registry, hours=0.001, epochs=1, imgsz=64, batch=2, workers=0
+            )
+        )
+    assert list((registry / "detector").iterdir()) == []
+
+
+def test_history_from_ultralytics_results_csv(tmp_path):
+    results = tmp_path / "results.csv"
+    results.write_text(
+        "                  epoch,     train/box_loss,   metrics/precision(B),      metrics/recall(B),"
+        "       metrics/mAP50(B),    metrics/mAP50-95(B)\n"
+        "1,2.5,0.25,0.346353,0.269854,0.101694\n"
+        "2,2.1,0.41206,0.42031,0.32857,0.13059\n"
+    )
+    assert training_history(results) == [
+        {"epoch": 1, "map50": 0.26985, "map50_95": 0.10169, "precision": 0.25, "recall": 0.34635},
+        {"epoch": 2, "map50": 0.32857, "map50_95": 0.13059, "precision": 0.41206, "recall": 0.42031},
+    ]
+    assert training_history(tmp_path / "missing.csv") == []
+
+
+def test_settings_refuse_a_folder_without_data_yaml(tmp_path):
+    with pytest.raises(ValueError, match="no data.yaml"):
+        DetectorTrainSettings(data_dir=tmp_path, registry=tmp_path)

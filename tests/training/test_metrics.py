@@ -1,21 +1,26 @@
+"""The metrics against hand-computed cases. Boxes are ``sv.Detections``: truth without
+confidence, predictions with."""
+
 import numpy as np
 import pytest
+import supervision as sv
 
 from training.metrics import (
-    ImageBoxes,
     average_precision,
-    box_iou,
     classification_report,
     confusion_matrix,
     detection_ap,
     detection_metrics,
     expected_calibration_error,
+    match_greedy,
 )
 
 
 def boxes(rows, classes, scores=None):
-    return ImageBoxes(
-        np.array(rows, float).reshape(-1, 4), np.array(classes), None if scores is None else np.array(scores, float)
+    return sv.Detections(
+        xyxy=np.array(rows, float).reshape(-1, 4),
+        class_id=np.array(classes, dtype=int),
+        confidence=None if scores is None else np.array(scores, float),
     )
 
 
@@ -28,8 +33,8 @@ def boxes(rows, classes, scores=None):
         ([0, 0, 10, 10], [2, 2, 8, 8], 36 / 100),
     ],
 )
-def test_box_iou(a, b, iou):
-    assert box_iou(np.array([a]), np.array([b]))[0, 0] == pytest.approx(iou)
+def test_the_iou_the_metrics_match_with(a, b, iou):
+    assert sv.box_iou_batch(np.array([a]), np.array([b]))[0, 0] == pytest.approx(iou)
 
 
 def test_ap_of_a_known_ranking():
@@ -58,6 +63,27 @@ def test_ap_rules_duplicates_wrong_class_and_iou_threshold():
     assert metrics["map50"] == 1.0  # class b has no truth and does not count
     assert metrics["map50_95"] == pytest.approx(0.1)  # a hit only at the 0.50 threshold of 10
     assert np.isnan(metrics["per_class"]["b"]["ap50"])
+
+
+def test_greedy_matching_takes_the_most_confident_first_and_each_truth_once():
+    truth = boxes([[0, 0, 10, 10], [20, 0, 30, 10]], [0, 1])
+    pred = boxes(
+        [[1, 0, 11, 10], [0, 0, 10, 10], [20, 0, 30, 10], [50, 50, 60, 60]], [0, 0, 0, 1], [0.5, 0.9, 0.8, 0.7]
+    )
+    assert match_greedy(pred, truth, 0.5) == [-1, 0, -1, -1]  # the 3rd is of another class than its box
+    assert match_greedy(pred, truth, 0.5, same_class=False) == [-1, 0, 1, -1]
+    unscored = boxes([[1, 0, 11, 10], [0, 0, 10, 10]], [0, 0])  # no confidence: taken in order
+    assert match_greedy(unscored, truth, 0.5) == [0, -1]
+    assert match_greedy(sv.Detections.empty(), truth, 0.5) == []
+    assert match_greedy(pred, sv.Detections.empty(), 0.5) == [-1, -1, -1, -1]
+
+
+def test_ap_over_photos_with_nothing_detected_or_nothing_labelled():
+    truth = boxes([[0, 0, 10, 10]], [0])
+    hit = boxes([[0, 0, 10, 10]], [0], [0.9])
+    assert detection_ap([sv.Detections.empty(), hit], [truth, truth], 0, 0.5)[0] == pytest.approx(0.5)
+    assert detection_ap([hit, hit], [truth, sv.Detections.empty()], 0, 0.5)[0] == pytest.approx(1.0)  # 2nd is a FP
+    assert detection_ap([sv.Detections.empty()], [truth], 0, 0.5) == (0.0, 0.0, 0.0)
 
 
 def test_confusion_matrix_and_report():

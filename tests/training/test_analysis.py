@@ -1,0 +1,30 @@
+"""The dataset analysis against the label files of the real val split."""
+
+from tests.conftest import DATA_DIR
+from training.analysis import analyze
+from training.dataset import from_yolo_folder
+
+
+def test_analysis_counts_match_the_label_files():
+    photos = from_yolo_folder(DATA_DIR, "val")
+    result = analyze(photos, "test")
+    rows = [
+        line.split()[0]
+        for f in (DATA_DIR / "val" / "labels").glob("*.txt")
+        for line in f.read_text().splitlines()
+        if line.strip()
+    ]
+    assert result["objects"] == len(rows) == 174
+    assert result["object_types"] == {
+        "rock_toe": rows.count("0"),
+        "slope_drain": rows.count("1"),
+        "toe_drain": rows.count("2"),
+        "vegetation": rows.count("3"),
+    }
+    assert result["conditions"] == {"unknown": 174}
+    assert result["imbalance_ratio_object_types"] == max(rows.count(c) for c in "0123") / min(
+        rows.count(c) for c in "0123"
+    )
+    assert sum(result["instances_per_image"]["histogram"].values()) == 45
+    matrix = result["cooccurrence"]["photos_with_both"]
+    assert all(matrix[i][i] >= matrix[i][j] for i in range(4) for j in range(4))  # diagonal: photos with the type

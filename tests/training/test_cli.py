@@ -1,0 +1,96 @@
+"""``python -m training``: the commands in-process through ``main(argv, inspector=...)``, and one
+real subprocess to check the module runs as a program."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from core.model_card import read_card
+from core.settings import PROJECT_ROOT, Settings
+from storage.db import Database
+from storage.registry import served_version, versions
+from training.__main__ import main
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """The store and the default registry in a temporary folder, never in the repository."""
+    folder = tmp_path / "store"
+    monkeypatch.setenv("SLOPE_DATA_DIR", str(folder))
+    return folder
+
+
+def test_evaluate_writes_the_report_and_prints_json(small_val, inspector, tmp_path, capsys):
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--data", str(small_val), "--split", "val", "--out", str(out), "--json", "--generation", "2"]
+    argv += ["--compare", str(PROJECT_ROOT / "models" / "condition")]
+    assert main(argv, inspector=inspector) == 0
+    printed = capsys.readouterr()
+    report = json.loads(printed.out)
+    assert report == json.loads((out / "evaluation.json").read_text())
+    assert report["photos"] == 3 and report["split"] == "val"
+    assert str(small_val) in report["provenance"] and "SYNTHESIZED" in report["condition_provenance"]
+    assert report["generation"]["examples"] == 2
+    assert report["compare_conditions"]["accuracy"] == report["conditions"]["accuracy"]  # the same model twice
+    assert report["conditions"]["memory_bytes"] > 0
+    assert "written:" in printed.err and (out / "compare_conditions_confusion.png").is_file()
+
+
+def test_evaluate_prints_markdown_by_default(small_val, inspector, tmp_path, capsys):
+    argv = ["evaluate", "--data", str(small_val), "--out", str(tmp_path), "--generation", "0"]
+    assert main(argv, inspector=inspector) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("# Evaluation") and "SYNTHESIZED" in printed and "free generation" not in printed
+    assert "Compared" not in printed
+
+
+def test_a_split_without_photos_is_an_error(small_val, inspector, tmp_path, capsys):
+    with pytest.raises(FileNotFoundError, match="no split 'train'"):
+        main(["evaluate", "--data", str(small_val), "--split", "train", "--out", str(tmp_path)], inspector)
+    empty = small_val / "val" / "images"
+    for image in empty.iterdir():
+        image.unlink()
+    capsys.readouterr()
+    assert main(["analyze", "--data", str(small_val), "--split", "val", "--out", str(tmp_path)]) == 1
+    assert "no labelled photos" in capsys.readouterr().err
+
+
+def test_build_condition_writes_and_records_a_candidate(tiny_data, data_dir, capsys):
+    argv = ["build-condition", "--data", str(tiny_data), "--steps", "1", "--batch-size", "2", "--seed", "3"]
+    assert main(argv) == 0
+    (folder,) = (data_dir / "models" / "condition").iterdir()  # the default registry
+    card = read_card(folder)
+    printed = capsys.readouterr().out
+    assert card.version in printed and "candidate, not served" in printed
+    assert card.train_settings["seed"] == "3" and card.training["steps"] == 1
+    db = Database.from_settings(Settings.from_env())
+    (recorded,) = versions(db, "condition")
+    assert (recorded.name, recorded.status, recorded.folder) == (card.version, "candidate", str(folder))
+    assert recorded.metrics["accuracy"] == card.metrics["accuracy"]
+    assert served_version(db, "condition") is None  # building never serves
+
+
+def test_build_condition_into_another_registry(tiny_data, data_dir, tmp_path):
+    registry = tmp_path / "elsewhere"
+    argv = ["build-condition", "--data", str(tiny_data), "--steps", "1", "--batch-size", "2"]
+    assert main([*argv, "--registry", str(registry)]) == 0
+    (folder,) = (registry / "condition").iterdir()
+    assert not (data_dir / "models").exists()
+    assert versions(Database.from_settings(Settings.from_env()), "condition")[0].folder == str(folder)
+
+
+def test_python_dash_m_training_runs_analyze(tiny_data, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "training", "analyze", "--data", str(tiny_data), "--out", str(tmp_path / "a")],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "a" / "analysis.json").read_text())["photos"] == 3
+    assert "# Dataset analysis" in result.stdout
+    for plot in ("classes_per_split.png", "boxes.png", "cooccurrence.png", "instances_per_image.png"):
+        assert (tmp_path / "a" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,183 @@
+"""Condition examples on labelled boxes, and how well a condition model answers them.
+
+Both the trainer (held-out accuracy while it trains) and the evaluation (``training.evaluate``)
+use what is here, so neither needs the other.
+
+An example is a crop of a labelled object, cut as the app cuts it (same margin, same spatial
+context in the prompt), with the condition it truly has. The slopes photos carry object types
+only: there, examples carry conditions synthesized on the real crops (``training.synthesize``),
+one per allowed condition, and every figure measured on them says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from PIL import Image
+
+from core.conditions import ConditionModel, condition_prompt, crop_bounds
+from core.images import load_image
+from core.spatial import relations
+from core.taxonomy import ALLOWED_CONDITIONS, CLASS_NAMES, CONDITIONS, OBJECT_TYPES, class_name
+from core.types import LabelledPhoto
+from training.metrics import classification_report, confusion_matrix, expected_calibration_error
+from training.synthesize import synthesize
+
+REAL_CONDITIONS = "real reviewed conditions"
+SYNTHESIZED_CONDITIONS = "conditions SYNTHESIZED on real object crops (the labels carry no conditions)"
+# Examples per forward pass when scoring: bounded memory, whatever the number of examples.
+SCORING_BATCH = 32
+
+
+@dataclass(frozen=True)
+class ObjectCrop:
+    crop: np.ndarray  # (H, W, 3) uint8, the object with its context margin
+    box: tuple[int, int, int, int]  # the object inside the crop
+    object_type: str
+    context: str
+    condition: str | None = None  # the labelled condition, where the source has one
+
+
+@dataclass(frozen=True)
+class ConditionExample:
+    """One question to a condition model, with its true answer."""
+
+    crop: Image.Image
+    object_type: str
+    context: str  # where the object is, as the prompt says it
+    condition: str  # the truth
+
+
+def crops_from_photos(photos: Sequence[LabelledPhoto], margin: float) -> list[ObjectCrop]:
+    """Every object with more than one allowed condition, cropped as the app crops it."""
+    crops = []
+    for photo in photos:
+        image = load_image(photo.path)
+        contexts = relations(photo.boxes, photo.object_types, image.size)
+        for labelled, context in zip(photo.objects, contexts, strict=True):
+            object_type = labelled.object_type
+            if len(ALLOWED_CONDITIONS[object_type]) == 1:
+                continue
+            box = labelled.box
+            try:
+                left, top, right, bottom = crop_bounds(image.size, box, margin)
+            except ValueError:
+                continue  # degenerate box in the source labels
+            crop = np.asarray(image.crop((left, top, right, bottom)))
+            # The object inside the crop, at least 2 px each way so alterations have room.
+            x1, y1 = max(0, int(box[0]) - left), max(0, int(box[1]) - top)
+            x2 = min(right - left, max(x1 + 2, int(box[2]) - left))
+            y2 = min(bottom - top, max(y1 + 2, int(box[3]) - top))
+            crops.append(ObjectCrop(crop, (x1, y1, x2, y2), object_type, context.describe(), labelled.condition))
+    return crops
+
+
+def held_out_examples(crops: Sequence[ObjectCrop], seed: int) -> list[ConditionExample]:
+    """One example per object and allowed condition, synthesized on the object's real crop."""
+    rng = np.random.default_rng(seed)
+    examples = []
+    for item in crops:
+        for condition in ALLOWED_CONDITIONS[item.object_type]:
+            altered = synthesize(item.crop, item.box, item.object_type, condition, rng)
+            examples.append(ConditionExample(Image.fromarray(altered), item.object_type, item.context, condition))
+    return examples
+
+
+def condition_examples(photos: Sequence[LabelledPhoto], margin: float, seed: int) -> tuple[list[ConditionExample], str]:
+    """Examples on the labelled boxes, and what their conditions are. Real conditions where
+    every scored object has one; otherwise conditions synthesized on the real crops (one per
+    allowed condition), since a mix would mean a different thing for every dataset."""
+    crops = crops_from_photos(photos, margin)
+    if crops and all(c.condition is not None for c in crops):
+        real = [ConditionExample(Image.fromarray(c.crop), c.object_type, c.context, c.condition) for c in crops]
+        return real, REAL_CONDITIONS
+    return held_out_examples(crops, seed), SYNTHESIZED_CONDITIONS
+
+
+# ------------------------------------------------------------------ scoring a model on examples
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    precision: float
+    recall: float
+    f1: float
+    n: int
+
+
+@dataclass(frozen=True)
+class GroupAccuracy:
+    accuracy: float
+    n: int
+
+
+@dataclass(frozen=True)
+class Confusion:
+    labels: tuple[str, ...]  # rows are the truth, columns the answer, in this order
+    matrix: tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True)
+class ConditionReport:
+    """How one condition model answers a set of examples."""
+
+    model: str  # its version
+    examples: int
+    accuracy: float
+    macro_f1: float
+    ece: float  # expected calibration error of the chosen condition's probability
+    per_class: dict[str, ClassScore]  # the 9-class names, vegetation left out (never scored)
+    per_condition: dict[str, GroupAccuracy]
+    per_object_type: dict[str, GroupAccuracy]
+    confusion: Confusion
+    memory_bytes: int | None = None  # weights in memory, where a comparison measured it
+
+    def to_dict(self) -> dict:
+        """Plain JSON values; ``memory_bytes`` only where measured."""
+        values = asdict(self)
+        matrix = [list(row) for row in self.confusion.matrix]
+        values["confusion"] = {"labels": list(self.confusion.labels), "matrix": matrix}
+        if self.memory_bytes is None:
+            del values["memory_bytes"]
+        return values
+
+
+def evaluate_conditions(model: ConditionModel, examples: Sequence[ConditionExample]) -> ConditionReport:
+    """Accuracy, macro-F1, per 9-class / condition / object type, confusion matrix, ECE."""
+    truth, guess, confidence = [], [], []
+    for start in range(0, len(examples), SCORING_BATCH):
+        chunk = examples[start : start + SCORING_BATCH]
+        prompts = [condition_prompt(e.object_type, e.context) for e in chunk]
+        logits = model.answer_logits([e.crop for e in chunk], prompts)
+        for row, example in enumerate(chunk):
+            probs = model.probabilities(logits[row], ALLOWED_CONDITIONS[example.object_type])
+            best = max(probs, key=probs.get)
+            truth.append((example.object_type, example.condition))
+            guess.append((example.object_type, best))
+            confidence.append(probs[best])
+    labels = [c for c in CLASS_NAMES if not c.startswith("vegetation")]
+    matrix = confusion_matrix([class_name(*t) for t in truth], [class_name(*g) for g in guess], labels)
+    report = classification_report(matrix, labels)
+    correct = [t == g for t, g in zip(truth, guess, strict=True)]
+
+    def accuracy_by(position: int, values: Sequence[str]) -> dict[str, GroupAccuracy]:
+        groups = {}
+        for value in values:
+            chosen = [ok for t, ok in zip(truth, correct, strict=True) if t[position] == value]
+            if chosen:
+                groups[value] = GroupAccuracy(float(np.mean(chosen)), len(chosen))
+        return groups
+
+    return ConditionReport(
+        model=model.version,
+        examples=len(examples),
+        accuracy=report["accuracy"],
+        macro_f1=report["macro_f1"],
+        ece=expected_calibration_error(confidence, correct),
+        per_class={name: ClassScore(**v) for name, v in report["per_class"].items()},
+        per_condition=accuracy_by(1, CONDITIONS),
+        per_object_type=accuracy_by(0, [t for t in OBJECT_TYPES if len(ALLOWED_CONDITIONS[t]) > 1]),
+        confusion=Confusion(tuple(labels), tuple(tuple(int(v) for v in row) for row in matrix)),
+    )
