@@ -97,14 +97,23 @@ class ModelServer:
             if self._inspector is not None and wanted in (self._loaded, self._failed):
                 return self._inspector
             try:
+                for kind, folder in (("detector", wanted.detector), ("condition", wanted.condition)):
+                    if folder not in (self.settings.detector_model, self.settings.condition_model):
+                        if not Path(folder).exists():  # a recorded folder, not a hub id
+                            raise FileNotFoundError(f"the served {kind} folder {folder} is missing")
                 # Loaded fully before the swap, so a request never sees half of a new pair.
                 inspector = Inspector.from_folders(self.settings, wanted.detector, wanted.condition)
             except Exception as exc:
-                if self._inspector is None:
-                    raise
-                # A broken promoted folder must not take the service down: keep serving what
-                # works, say why, and do not retry until the record changes again.
+                # A broken or missing served folder must not take the service down: keep serving
+                # what works (at start: the configured models), say why, and do not retry until
+                # the record changes again.
                 self._failed, self.load_error = wanted, f"{type(exc).__name__}: {exc}"
+                if self._inspector is None:
+                    configured = self.configured()
+                    if wanted == configured:
+                        raise
+                    self._inspector = Inspector.from_folders(self.settings, configured.detector, configured.condition)
+                    self._loaded = configured
                 return self._inspector
             self._inspector, self._loaded, self._failed, self.load_error = inspector, wanted, None, None
             return inspector

@@ -94,3 +94,15 @@ def test_promoting_an_unknown_or_missing_version_is_refused(store, tmp_path):
     shutil.rmtree(folder)
     with pytest.raises(FileNotFoundError, match="is gone"):
         registry.promote(db, "condition", card.version)
+
+
+def test_a_served_folder_gone_at_start_falls_back_to_the_configured_models(store, tmp_path):
+    settings, db = store
+    register_configured_models(db, settings)
+    card, folder = candidate_copy(settings, tmp_path, "condition-tiny-moved")
+    registry.record_version(db, card, folder)
+    registry.promote(db, "condition", card.version)
+    shutil.rmtree(folder)  # e.g. the data volume was not mounted
+    server = ModelServer(settings, db)
+    assert server.inspector().models["condition"] == read_card(settings.condition_model).version
+    assert server.load_error == f"FileNotFoundError: the served condition folder {folder} is missing"
