@@ -10,7 +10,9 @@ has a single allowed condition and never reaches the model.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -77,6 +79,19 @@ def quantization_config(kind: str):
     raise ValueError(f"unknown quantization {kind!r}; use int8 or nf4")
 
 
+def saved_quantization(source: str) -> str | None:
+    """``int8`` or ``nf4`` for a folder saved quantized by bitsandbytes, else None."""
+    config = Path(source) / "config.json"
+    if not config.is_file():
+        return None
+    settings = json.loads(config.read_text()).get("quantization_config") or {}
+    if settings.get("load_in_8bit"):
+        return "int8"
+    if settings.get("load_in_4bit"):
+        return "nf4"
+    return None
+
+
 class ConditionModel:
     """A Qwen2-VL checkpoint (a local folder or a hub id) used as a condition scorer. The crop
     margin comes from the model's card, so serving crops as training did."""
@@ -89,16 +104,18 @@ class ConditionModel:
         hf_logging.disable_progress_bar()  # a loading bar per model on stderr is noise in a CLI
         processor = AutoProcessor.from_pretrained(source)
         dtype = torch.float32 if device == "cpu" else torch.float16
-        if quantization is None:
-            model = Qwen2VLForConditionalGeneration.from_pretrained(source, dtype=dtype).to(device)
-        else:
+        if quantization is not None:
             model = Qwen2VLForConditionalGeneration.from_pretrained(
                 source, dtype=dtype, quantization_config=quantization_config(quantization), device_map=device
             )
+        elif saved_quantization(source):  # a quantized candidate: bitsandbytes places it itself
+            model = Qwen2VLForConditionalGeneration.from_pretrained(source, dtype=dtype, device_map=device)
+        else:
+            model = Qwen2VLForConditionalGeneration.from_pretrained(source, dtype=dtype).to(device)
         version = model_version(source) + (f"+{quantization}" if quantization else "")
         self._setup(model, processor, version, card_crop_margin(source), device)
         self.source = source
-        self.quantization = quantization
+        self.quantization = quantization or saved_quantization(source)
 
     @classmethod
     def from_loaded(cls, model, processor, version: str, crop_margin: float, device: str = "cpu") -> ConditionModel:

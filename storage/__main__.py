@@ -20,7 +20,11 @@ from storage.db import Database
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m storage")
     commands = parser.add_subparsers(dest="command", required=True)
-    imp = commands.add_parser("import", help="import a YOLO export folder as reviewed labels")
+    imp = commands.add_parser(
+        "import",
+        help="import a YOLO export folder as reviewed labels; on photos already stored, objects are "
+        "matched to their labels by box overlap and give them their conditions (nothing is doubled)",
+    )
     imp.add_argument("folder")
     imp.add_argument("--survey", default=None)
     exp = commands.add_parser("export", help="export reviewed labels")

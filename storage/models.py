@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -28,7 +29,7 @@ LABEL_STATUSES = ("pending", "accepted", "corrected", "added", "deleted")
 ROLES = ("inspector", "reviewer", "admin")
 MODEL_KINDS = ("detector", "condition")
 MODEL_STATUSES = ("candidate", "served", "retired", "rejected")
-RUN_STATUSES = ("queued", "running", "succeeded", "failed")
+RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
 def utcnow() -> datetime:
@@ -188,3 +189,10 @@ class TrainingRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     produced_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
     error: Mapped[str | None] = mapped_column(Text)
+    # Jobs run in a process of their own (services.jobs): its pid tells a live job from one that
+    # died with the app; progress is the latest {"step", "total", ...} it reported.
+    pid: Mapped[int | None] = mapped_column(Integer)
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -95,3 +95,19 @@ def _retire_served(session, kind: str) -> None:
         select(m.ModelVersion).where(m.ModelVersion.kind == kind, m.ModelVersion.status == "served")
     ):
         row.status = "retired"
+
+
+def update_version(
+    db: Database, kind: str, name: str, *, metrics: dict | None = None, status: str | None = None
+) -> None:
+    """Add figures to a version's record (e.g. the gate's) and set its status (``rejected``)."""
+    if status is not None and status not in m.MODEL_STATUSES:
+        raise ValueError(f"status must be one of {m.MODEL_STATUSES}, got {status!r}")
+    with db.write() as session:
+        row = session.scalar(select(m.ModelVersion).where(m.ModelVersion.kind == kind, m.ModelVersion.name == name))
+        if row is None:
+            raise NotFoundError(f"no {kind} version named {name!r} on record")
+        if metrics:
+            row.metrics = {**row.metrics, **metrics}
+        if status is not None and row.status != "served":
+            row.status = status

@@ -12,12 +12,20 @@ import hashlib
 import json
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from core.model_card import ModelCard
 from core.types import LabelledPhoto
+
+# progress(step, total, figures) and should_stop() are how a job follows and stops a training run.
+Progress = Callable[[int, int, dict[str, float]], object]
+ShouldStop = Callable[[], bool]
+
+
+class TrainingCancelled(Exception):
+    """Raised when ``should_stop`` asks a run to stop; the run leaves nothing behind."""
 
 
 def registry_root(data_dir: str | Path) -> Path:

@@ -23,6 +23,9 @@ from core.model_card import ModelCard, model_version
 from core.offline import prepare_offline
 from core.taxonomy import OBJECT_TYPES
 from training.artifacts import (
+    Progress,
+    ShouldStop,
+    TrainingCancelled,
     data_hash,
     default_registry,
     discard,
@@ -91,13 +94,17 @@ def _data_yaml(data_dir: Path, work: Path) -> Path:
     return out
 
 
-def train_detector(settings: DetectorTrainSettings) -> Path:
+def train_detector(
+    settings: DetectorTrainSettings, progress: Progress | None = None, should_stop: ShouldStop | None = None
+) -> Path:
     """Train, validate on val, and publish a new candidate folder in ``settings.registry``;
-    returns that folder. A failed run leaves no folder behind."""
+    returns that folder. A failed or cancelled run leaves no folder behind. ``progress(epoch,
+    epochs, {"map50", ...})`` after each epoch; ``should_stop()`` asked after each epoch raises
+    ``TrainingCancelled``."""
     work = Path(tempfile.mkdtemp(prefix="detector-train-"))  # ultralytics' run folder
     staging = staging_folder(settings.registry, "detector")
     try:
-        return _train(work, staging, settings)
+        return _train(work, staging, settings, progress, should_stop)
     except BaseException:
         discard(staging)
         raise
@@ -105,7 +112,13 @@ def train_detector(settings: DetectorTrainSettings) -> Path:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _train(work: Path, staging: Path, settings: DetectorTrainSettings) -> Path:
+def _train(
+    work: Path,
+    staging: Path,
+    settings: DetectorTrainSettings,
+    progress: Progress | None,
+    should_stop: ShouldStop | None,
+) -> Path:
     prepare_offline()
     from ultralytics import YOLO
 
@@ -119,6 +132,15 @@ def _train(work: Path, staging: Path, settings: DetectorTrainSettings) -> Path:
     else:
         model = YOLO(str(settings.init_from))
         recipe = {"optimizer": "AdamW", "lr0": 0.001, "warmup_epochs": 1}
+
+    def after_epoch(trainer) -> None:
+        if progress is not None:
+            figures = {key: float(trainer.metrics.get(column, float("nan"))) for column, key in HISTORY_COLUMNS.items()}
+            progress(int(trainer.epoch) + 1, int(trainer.epochs), figures)
+        if should_stop is not None and should_stop():
+            raise TrainingCancelled("detector training cancelled")  # propagates out of model.train
+
+    model.add_callback("on_fit_epoch_end", after_epoch)
     model.train(
         data=str(data_yaml),
         epochs=settings.epochs,

@@ -28,6 +28,7 @@ from training.synthesize import synthesize
 REAL_CONDITIONS = "real reviewed conditions"
 SYNTHESIZED_CONDITIONS = "conditions SYNTHESIZED on real object crops (the labels carry no conditions)"
 # Examples per forward pass when scoring: bounded memory, whatever the number of examples.
+Pair = tuple[str, str]  # (object_type, condition)
 SCORING_BATCH = 32
 
 
@@ -144,23 +145,18 @@ class ConditionReport:
         return values
 
 
-def evaluate_conditions(model: ConditionModel, examples: Sequence[ConditionExample]) -> ConditionReport:
-    """Accuracy, macro-F1, per 9-class / condition / object type, confusion matrix, ECE."""
-    truth, guess, confidence = [], [], []
-    for start in range(0, len(examples), SCORING_BATCH):
-        chunk = examples[start : start + SCORING_BATCH]
-        prompts = [condition_prompt(e.object_type, e.context) for e in chunk]
-        logits = model.answer_logits([e.crop for e in chunk], prompts)
-        for row, example in enumerate(chunk):
-            probs = model.probabilities(logits[row], ALLOWED_CONDITIONS[example.object_type])
-            best = max(probs, key=probs.get)
-            truth.append((example.object_type, example.condition))
-            guess.append((example.object_type, best))
-            confidence.append(probs[best])
+def score_answers(
+    truth: Sequence[Pair], answers: Sequence[Pair], confidence: Sequence[float], model: str
+) -> ConditionReport:
+    """The report for answers to examples: accuracy, macro-F1 over the 9-class names present
+    in the truth (vegetation never scored), per class / condition / object type, confusion
+    matrix, and ECE of ``confidence`` (the probability given to each answer)."""
+    if not len(truth) == len(answers) == len(confidence):
+        raise ValueError(f"{len(truth)} truths, {len(answers)} answers, {len(confidence)} confidences")
     labels = [c for c in CLASS_NAMES if not c.startswith("vegetation")]
-    matrix = confusion_matrix([class_name(*t) for t in truth], [class_name(*g) for g in guess], labels)
+    matrix = confusion_matrix([class_name(*t) for t in truth], [class_name(*a) for a in answers], labels)
     report = classification_report(matrix, labels)
-    correct = [t == g for t, g in zip(truth, guess, strict=True)]
+    correct = [t == a for t, a in zip(truth, answers, strict=True)]
 
     def accuracy_by(position: int, values: Sequence[str]) -> dict[str, GroupAccuracy]:
         groups = {}
@@ -171,8 +167,8 @@ def evaluate_conditions(model: ConditionModel, examples: Sequence[ConditionExamp
         return groups
 
     return ConditionReport(
-        model=model.version,
-        examples=len(examples),
+        model=model,
+        examples=len(truth),
         accuracy=report["accuracy"],
         macro_f1=report["macro_f1"],
         ece=expected_calibration_error(confidence, correct),
@@ -181,3 +177,28 @@ def evaluate_conditions(model: ConditionModel, examples: Sequence[ConditionExamp
         per_object_type=accuracy_by(0, [t for t in OBJECT_TYPES if len(ALLOWED_CONDITIONS[t]) > 1]),
         confusion=Confusion(tuple(labels), tuple(tuple(int(v) for v in row) for row in matrix)),
     )
+
+
+def model_answers(
+    model: ConditionModel, examples: Sequence[ConditionExample]
+) -> tuple[list[Pair], list[Pair], list[float]]:
+    """(truth, answer, confidence) per example: the model's most probable allowed condition
+    and its probability, scored in batches (bounded memory)."""
+    truth, answers, confidence = [], [], []
+    for start in range(0, len(examples), SCORING_BATCH):
+        chunk = examples[start : start + SCORING_BATCH]
+        logits = model.answer_logits(
+            [e.crop for e in chunk], [condition_prompt(e.object_type, e.context) for e in chunk]
+        )
+        for row, example in enumerate(chunk):
+            probs = model.probabilities(logits[row], ALLOWED_CONDITIONS[example.object_type])
+            best = max(probs, key=probs.get)
+            truth.append((example.object_type, example.condition))
+            answers.append((example.object_type, best))
+            confidence.append(probs[best])
+    return truth, answers, confidence
+
+
+def evaluate_conditions(model: ConditionModel, examples: Sequence[ConditionExample]) -> ConditionReport:
+    """Accuracy, macro-F1, per 9-class / condition / object type, confusion matrix, ECE."""
+    return score_answers(*model_answers(model, examples), model=model.version)
