@@ -15,10 +15,12 @@ prepare_offline()  # before gradio and ultralytics read their environment
 import gradio as gr  # noqa: E402
 
 from core.settings import Settings  # noqa: E402
+from services.jobs import fail_orphaned_runs  # noqa: E402
 from services.serving import ModelServer, register_configured_models  # noqa: E402
 from storage.db import Database  # noqa: E402
 from ui.dashboard_tab import build_dashboard_tab  # noqa: E402
 from ui.inspect_tab import build_inspect_tab  # noqa: E402
+from ui.models_tab import build_models_tab  # noqa: E402
 
 TITLE = "Slope drainage inspection"
 
@@ -35,6 +37,9 @@ def build_app(settings: Settings, server: ModelServer, db: Database | None = Non
             build_inspect_tab(server.inspector, settings, db)
         with gr.Tab("Dashboard"):
             build_dashboard_tab(settings, server, db)
+        if db is not None:
+            with gr.Tab("Models"):
+                build_models_tab(settings, server, db)
     return demo
 
 
@@ -42,6 +47,7 @@ def main() -> None:
     settings = Settings.from_env()
     db = Database.from_settings(settings)  # creates or upgrades the schema
     register_configured_models(db, settings)
+    fail_orphaned_runs(db, settings)  # a job that was running when the app stopped did not finish
     server = ModelServer(settings, db)
     server.inspector()  # load before serving: the first answer is fast
     build_app(settings, server, db).launch(max_file_size=settings.max_upload_bytes)

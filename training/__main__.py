@@ -5,6 +5,8 @@ python -m training build-detector [--hours H] [--init-from WEIGHTS] [--registry 
 python -m training build-condition [--steps N] [--init-from FOLDER --seed 1] [--registry DIR]
 python -m training analyze --data ../shared/data/slopes --out reports/analysis
 python -m training evaluate --data ../shared/data/slopes --split val --out reports/eval [--json]
+python -m training improve condition|detector|quantize [--data db|FOLDER] [--method lora|full] [--steps N]
+    [--hours H] [--kind int8|nf4] [--margin M] [--no-promote]
 """
 
 from __future__ import annotations
@@ -42,6 +44,20 @@ def _parser() -> argparse.ArgumentParser:
     cond.add_argument("--seed", type=int, default=None)
     cond.add_argument("--init-from", type=Path, default=None, help="continue from this condition model folder")
 
+    imp = commands.add_parser(
+        "improve",
+        help="a job in its own process: fine-tune (or quantize) the served model on the reviewed labels, "
+        "gate it against the served one on held-out photos, promote it if it passes",
+    )
+    imp.add_argument("kind", choices=("condition", "detector", "quantize"))
+    imp.add_argument("--data", default="db", help="'db' (reviewed labels in the store) or a 9-class YOLO folder")
+    imp.add_argument("--method", choices=("lora", "full"), default="lora", help="condition fine-tuning method")
+    imp.add_argument("--steps", type=int, default=300, help="condition fine-tuning steps")
+    imp.add_argument("--hours", type=float, default=0.25, help="detector fine-tuning budget")
+    imp.add_argument("--kind", dest="quantization", choices=("int8", "nf4"), default="int8")
+    imp.add_argument("--margin", type=float, default=0.0, help="how much worse than served a candidate may be")
+    imp.add_argument("--no-promote", action="store_true", help="record the candidate and the gate, do not serve it")
+
     ana = commands.add_parser("analyze", help="dataset analysis: JSON, Markdown, plots")
     ana.add_argument("--data", required=True, help="a YOLO folder, or 'db' for the reviewed labels in the store")
     ana.add_argument("--split", default=None)
@@ -70,6 +86,8 @@ def main(argv: list[str] | None = None, inspector: Inspector | None = None) -> i
     args = _parser().parse_args(argv)
     if args.command in ("build-detector", "build-condition"):
         return _build(args)
+    if args.command == "improve":
+        return _improve(args)
     return _report(args, inspector)
 
 
@@ -99,6 +117,40 @@ def _build(args: argparse.Namespace) -> int:
     print(f"metrics ({card.metrics_data}):")
     print(json.dumps({k: card.metrics[k] for k in headline if k in card.metrics}, indent=2))
     return 0
+
+
+def _improve(args: argparse.Namespace) -> int:
+    """Start the job and follow it until it ends (Ctrl-C asks it to stop)."""
+    import time
+
+    from core.settings import Settings
+    from services import jobs
+    from storage.db import Database
+
+    settings = Settings.from_env()
+    db = Database.from_settings(settings)
+    job: dict = {"data": args.data, "margin": args.margin, "promote": not args.no_promote}
+    if args.kind == "condition":
+        job["finetune"] = {"method": args.method, "steps": args.steps}
+    elif args.kind == "detector":
+        job["hours"] = args.hours
+    else:
+        job["kind"] = args.quantization
+    run_id = jobs.start_job(db, settings, args.kind, job, actor="cli")
+    print(f"job {run_id} started ({args.kind}); its log: {jobs.jobs_dir(settings) / f'{run_id}.log'}", file=sys.stderr)
+    shown = 0
+    try:
+        while (run := jobs.get_run(db, run_id)).status in jobs.ACTIVE:
+            if run.log[shown:]:
+                print(run.log[shown:], end="", file=sys.stderr)
+                shown = len(run.log)
+            time.sleep(1)
+    except KeyboardInterrupt:
+        jobs.request_cancel(db, run_id)
+        run = jobs.wait(db, run_id, timeout_s=120)
+    print(run.log[shown:], end="", file=sys.stderr)
+    print(f"job {run_id}: {run.status}" + (f" ({run.error})" if run.error else ""))
+    return 0 if run.status == "succeeded" else 1
 
 
 def _report(args: argparse.Namespace, inspector: Inspector | None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
@@ -41,8 +42,9 @@ def default_registry() -> Path:
 
 
 def new_version(kind: str, name: str) -> str:
-    """A unique, sortable version name, e.g. ``condition-tiny-20261123021502``."""
-    return f"{kind}-{name}-{datetime.now(UTC):%Y%m%d%H%M%S}"
+    """A unique version name that sorts by time, e.g. ``condition-lora-20261123021502-9f3a``: the
+    random tail keeps two runs finishing in the same second apart."""
+    return f"{kind}-{name}-{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
 
 
 def now_iso() -> str:

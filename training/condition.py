@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from core.conditions import ConditionModel, condition_prompt
+from core.conditions import ConditionModel
 from core.model_card import ModelCard, model_version
 from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS
 from core.types import LabelledPhoto
@@ -42,6 +42,7 @@ from training.examples import (
     ConditionExample,
     ConditionReport,
     ObjectCrop,
+    answer_batch,
     crops_from_photos,
     evaluate_conditions,
     held_out_examples,
@@ -235,21 +236,13 @@ def _training_batch(run: TrainingRun, batch: list[ObjectCrop], rng: np.random.Ge
     and the condition indices for the auxiliary head."""
     import torch
 
-    tokenizer = run.processor.tokenizer
-    end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    images, texts, answer_lengths, targets = [], [], [], []
+    examples = []
     for item in batch:
         condition = str(rng.choice(ALLOWED_CONDITIONS[item.object_type]))
-        targets.append(CONDITIONS.index(condition))
-        images.append(Image.fromarray(synthesize(item.crop, item.box, item.object_type, condition, rng)))
-        answer = tokenizer.encode(condition, add_special_tokens=False) + [end_id]
-        texts.append(run.scorer.chat_text(condition_prompt(item.object_type, item.context)) + condition + "<|im_end|>")
-        answer_lengths.append(len(answer))
-    inputs = run.processor(text=texts, images=images, return_tensors="pt", padding=True)
-    labels = torch.full_like(inputs["input_ids"], -100)
-    for row, n in enumerate(answer_lengths):  # left padded: every answer ends the row
-        labels[row, -n:] = inputs["input_ids"][row, -n:]
-    return inputs, labels, torch.tensor(targets)
+        altered = Image.fromarray(synthesize(item.crop, item.box, item.object_type, condition, rng))
+        examples.append(ConditionExample(altered, item.object_type, item.context, condition))
+    inputs, labels = answer_batch(run.scorer, examples)
+    return inputs, labels, torch.tensor([CONDITIONS.index(e.condition) for e in examples])
 
 
 # ------------------------------------------------------------------ save

@@ -202,3 +202,23 @@ def model_answers(
 def evaluate_conditions(model: ConditionModel, examples: Sequence[ConditionExample]) -> ConditionReport:
     """Accuracy, macro-F1, per 9-class / condition / object type, confusion matrix, ECE."""
     return score_answers(*model_answers(model, examples), model=model.version)
+
+
+def answer_batch(scorer: ConditionModel, examples: Sequence[ConditionExample]):
+    """Processor inputs for examples asked the app's question and answered with their condition,
+    and labels where only the answer tokens count (-100 elsewhere): what every trainer of the
+    condition model learns from."""
+    import torch
+
+    tokenizer = scorer.processor.tokenizer
+    end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    texts, answer_lengths = [], []
+    for e in examples:
+        answer = tokenizer.encode(e.condition, add_special_tokens=False) + [end_id]
+        texts.append(scorer.chat_text(condition_prompt(e.object_type, e.context)) + e.condition + "<|im_end|>")
+        answer_lengths.append(len(answer))
+    inputs = scorer.processor(text=texts, images=[e.crop for e in examples], return_tensors="pt", padding=True)
+    labels = torch.full_like(inputs["input_ids"], -100)
+    for row, n in enumerate(answer_lengths):  # left padded: every answer ends its row
+        labels[row, -n:] = inputs["input_ids"][row, -n:]
+    return inputs, labels

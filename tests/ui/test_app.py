@@ -109,3 +109,34 @@ def test_two_photos_with_the_same_name_are_both_kept(client, val_images, tmp_pat
     )
     assert len(gallery) == 2
     assert summary.startswith("2 photo(s) inspected")
+
+
+def test_models_tab_serves_a_version_and_refuses_a_second_job(client, store, tmp_path):
+    import shutil
+
+    settings, db = store
+    register_configured_models(db, settings)
+    shipped = read_card(settings.condition_model).version
+    folder = tmp_path / "candidate"
+    shutil.copytree(settings.condition_model, folder)
+    card = read_card(folder).replace(version="condition-tiny-ui")
+    card.write(folder)
+    registry.record_version(db, card, folder)
+
+    assert client.predict("condition condition-tiny-ui", api_name="/serve_version") == (
+        "condition condition-tiny-ui serves from the next request on."
+    )
+    assert registry.served_version(db, "condition").name == "condition-tiny-ui"
+    assert client.predict(f"condition {shipped}", api_name="/serve_version").startswith("condition ")  # roll back
+    assert registry.served_version(db, "condition").name == shipped
+    assert client.predict("condition nope", api_name="/serve_version").startswith("Not served: no condition version")
+
+    assert client.predict(api_name="/cancel_job") == "No job is running."
+    with db.write() as session:  # a job already running (as recorded by another process)
+        import os
+
+        from storage import models as m
+
+        session.add(m.TrainingRun(kind="condition", status="running", settings={}, log="", pid=os.getpid()))
+    message = client.predict("Fine-tune the condition model", "lora", 5, 0.1, 0.0, False, api_name="/start_job")
+    assert message.startswith("Not started: job") and "one job at a time" in message

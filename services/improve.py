@@ -1,0 +1,183 @@
+"""The improvement loop as jobs: reviewed labels -> a candidate -> the gate -> promotion.
+
+Each function here is a job (``services.jobs``): it runs in its own process, reports progress,
+stops when asked, and returns the version it produced. A candidate is recorded in the registry
+with the gate's figures; it is promoted (served from the next request on) only when the gate
+passes and the job's settings allow it. Every figure says which held-out photos it is on.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from core.model_card import read_card
+from services.jobs import JobContext
+from services.serving import ModelServer
+from storage import registry
+
+DEFAULT_MARGIN = 0.0  # a candidate may not be worse than the served model on the gate's metric
+
+
+def _served(context: JobContext):
+    return ModelServer(context.settings, context.db).served()
+
+
+def _photos(data: str, context: JobContext):
+    from training.dataset import from_database, from_yolo_folder
+
+    if data == "db":
+        return from_database(context.db, context.settings.data_dir), "reviewed labels in the store"
+    return from_yolo_folder(data), f"YOLO folder {data}"
+
+
+def improve_condition(job: dict[str, Any], context: JobContext) -> str | None:
+    """Fine-tune the served condition model on the reviewed conditions and gate it.
+
+    ``job``: data ("db" or a YOLO folder with 9-class labels), dataset (``DatasetSettings``
+    fields), finetune (``FinetuneSettings`` fields), margin, metric, promote (default True)."""
+    from core.conditions import ConditionModel, card_crop_margin
+    from training.condition_data import DatasetSettings, build_condition_dataset
+    from training.finetune import FinetuneSettings, finetune_condition_model
+    from training.gate import gate
+
+    served_folder = _served(context).condition
+    photos, source = _photos(job.get("data", "db"), context)
+    # Crops as the served model was trained and serves them (its card's margin). Rare conditions
+    # are balanced by class weights in the loss by default; oversampling instead is a setting,
+    # never both (that would correct twice).
+    dataset_settings = DatasetSettings(
+        **{"crop_margin": card_crop_margin(served_folder), "oversample": False, **job.get("dataset", {})}
+    )
+    dataset = build_condition_dataset(photos, dataset_settings)
+    context.log(
+        f"{len(dataset.train)} train examples ({dataset.train_counts}), {len(dataset.held_out)} held-out real objects "
+        f"on {len(dataset.held_out_photos)} photos ({dataset.held_out_counts}); {dataset.provenance}"
+    )
+    settings = FinetuneSettings(**{"use_class_weights": not dataset_settings.oversample, **job.get("finetune", {})})
+    folder = finetune_condition_model(
+        served_folder,
+        dataset.train,
+        dataset.held_out,
+        settings,
+        class_weights=None,  # per 9-class name, from the (real, not oversampled) train examples
+        data_hash=dataset.data_hash,
+        data_provenance=f"{source}: {dataset.provenance}",
+        held_out_description=f"{len(dataset.held_out)} held-out real objects on "
+        f"{len(dataset.held_out_photos)} photos of {source} (split by photo, held_out_hash "
+        f"{dataset.held_out_hash[:19]})",
+        progress=lambda step, total, values: context.progress(step, total, values),
+        should_stop=context.should_stop,
+    )
+    card = read_card(folder)
+    registry.record_version(context.db, card, folder)
+    decision = gate(
+        ConditionModel(str(folder)),
+        ConditionModel(served_folder),
+        dataset.held_out,
+        dataset.train,
+        margin=float(job.get("margin", DEFAULT_MARGIN)),
+        metric=job.get("metric", "macro_f1"),
+    )
+    for line in decision.reasons:
+        context.log(line)
+    return _conclude(context, "condition", card.version, decision.promoted, job, _gate_figures(decision))
+
+
+def _gate_figures(decision) -> dict[str, Any]:
+    figures = {}
+    for who in ("candidate", "served", "baseline"):
+        report = getattr(decision, who)
+        figures[f"{who}_accuracy"] = report.accuracy
+        figures[f"{who}_macro_f1"] = report.macro_f1
+    figures["gate"] = decision.reasons[0]
+    return figures
+
+
+def _conclude(context: JobContext, kind: str, version: str, passed: bool, job: dict, figures: dict) -> str:
+    """Record the gate's figures; promote or reject."""
+    status = "candidate" if passed else "rejected"
+    registry.update_version(context.db, kind, version, metrics=figures, status=status)
+    if passed and job.get("promote", True):
+        registry.promote(context.db, kind, version)
+        context.log(f"{kind} {version} promoted: served from the next request on")
+    elif passed:
+        context.log(f"{kind} {version} passed the gate; left as a candidate (promote was off)")
+    else:
+        context.log(f"{kind} {version} rejected by the gate; the served model stays")
+    return version
+
+
+def quantize_served(job: dict[str, Any], context: JobContext) -> str | None:
+    """Quantize the served condition model (``kind``: int8 or nf4) and measure what it keeps on
+    the held-out reviewed conditions; served only if retention >= ``min_retention`` (0.99)."""
+    from training.condition_data import DatasetSettings, build_condition_dataset
+    from training.quantize import DEFAULT_MIN_RETENTION, quantize_candidate
+
+    served_folder = _served(context).condition
+    photos, source = _photos(job.get("data", "db"), context)
+    dataset = build_condition_dataset(photos, DatasetSettings(**job.get("dataset", {})))
+    min_retention = float(job.get("min_retention", DEFAULT_MIN_RETENTION))
+    result = quantize_candidate(
+        served_folder,
+        job.get("kind", "int8"),
+        dataset.held_out,
+        f"{len(dataset.held_out)} held-out real objects on {len(dataset.held_out_photos)} photos of {source}",
+        min_retention=min_retention,
+    )
+    card = read_card(result.folder)
+    registry.record_version(context.db, card, result.folder, quantization=job.get("kind", "int8"))
+    context.log(f"accuracy retention {result.retention:.4f} (threshold {min_retention})")
+    figures = {"accuracy_retention": result.retention, "size_bytes": card.metrics["size_bytes"]}
+    return _conclude(context, "condition", card.version, result.servable, job, figures)
+
+
+def improve_detector(job: dict[str, Any], context: JobContext) -> str | None:
+    """Fine-tune the served detector on the reviewed boxes and gate it on mAP@0.5 over the
+    held-out reviewed photos (the export's val split), measured the same way for both models.
+
+    ``job``: hours, epochs, imgsz, batch, margin, promote."""
+    from core.detector import Detector, resolve_weights
+    from storage.export import export
+    from training.dataset import from_yolo_folder
+    from training.detector import DetectorTrainSettings, train_detector
+    from training.evaluate import evaluate_detector
+
+    served_folder = _served(context).detector
+    with tempfile.TemporaryDirectory(prefix="reviewed-boxes-") as work:
+        data = Path(work) / "yolo"
+        counts = export(context.db, context.settings.data_dir, "yolo", data)
+        context.log(f"reviewed boxes exported: {counts}")
+        held_out = from_yolo_folder(data, "val") if (data / "val").is_dir() else []
+        if not held_out:
+            raise ValueError("no held-out reviewed photos (val split): review more photos before retraining")
+        weights = resolve_weights(served_folder)
+        if weights.suffix != ".pt":
+            weights = weights.with_suffix(".pt")
+        folder = train_detector(
+            DetectorTrainSettings(
+                data_dir=data,
+                init_from=weights,
+                hours=float(job.get("hours", 0.25)),
+                epochs=int(job.get("epochs", 30)),
+                imgsz=int(job.get("imgsz", 320)),
+                batch=int(job.get("batch", 16)),
+                workers=int(job.get("workers", 2)),
+            ),
+            progress=lambda step, total, values: context.progress(step, total, values),
+            should_stop=context.should_stop,
+        )
+        candidate = evaluate_detector(Detector(folder), held_out)
+        served = evaluate_detector(Detector(served_folder), held_out)
+    card = read_card(folder)
+    registry.record_version(context.db, card, folder)
+    margin = float(job.get("margin", DEFAULT_MARGIN))
+    passed = candidate.map50 >= served.map50 - margin
+    line = (
+        f"{'PASSED' if passed else 'FAILED'}: candidate mAP@0.5 {candidate.map50:.3f} vs served {served.map50:.3f} "
+        f"on {len(held_out)} held-out reviewed photos (needs >= served - {margin:g})"
+    )
+    context.log(line)
+    figures = {"candidate_map50": candidate.map50, "served_map50": served.map50, "gate": line}
+    return _conclude(context, "detector", card.version, passed, job, figures)

@@ -1,0 +1,127 @@
+"""Training jobs in a process of their own: one at a time, followed in the store, cancellable;
+a crash or a kill leaves the served models, the labels and the registry folders as they were."""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from core.settings import PROJECT_ROOT, Settings
+from services import jobs
+from services.serving import register_configured_models
+from storage import registry
+from storage.db import Database
+
+CONDITIONS_DIR = PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
+
+
+@pytest.fixture
+def store(tmp_path):
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    db = Database.from_settings(settings)
+    register_configured_models(db, settings)
+    return settings, db
+
+
+@pytest.fixture
+def conditions(tmp_path):
+    """12 real photos with real condition labels (a YOLO folder), so jobs take seconds."""
+    folder = tmp_path / "conditions"
+    for split in ("train", "val"):
+        (folder / split / "images").mkdir(parents=True)
+        (folder / split / "labels").mkdir(parents=True)
+    for image in sorted((CONDITIONS_DIR / "train" / "images").iterdir())[:12]:
+        (folder / "train" / "images" / image.name).write_bytes(image.read_bytes())
+        label = CONDITIONS_DIR / "train" / "labels" / f"{image.stem}.txt"
+        (folder / "train" / "labels" / label.name).write_text(label.read_text())
+    (folder / "data.yaml").write_text((CONDITIONS_DIR / "data.yaml").read_text())
+    return folder
+
+
+def served(db):
+    return {kind: registry.served_version(db, kind).name for kind in ("detector", "condition")}
+
+
+def staging_left(settings):
+    return list((Path(settings.data_dir) / "models").glob("*/.staging-*"))
+
+
+def finetune_job(conditions, steps):
+    return {
+        "data": str(conditions),
+        "dataset": {"held_out_fraction": 0.4},
+        "finetune": {"method": "lora", "steps": steps, "batch_size": 4, "eval_every": 1000},
+    }
+
+
+def test_a_quantize_job_runs_in_its_own_process_and_records_its_candidate(store, conditions):
+    settings, db = store
+    before = served(db)
+    run_id = jobs.start_job(
+        db,
+        settings,
+        "quantize",
+        {"data": str(conditions), "dataset": {"held_out_fraction": 0.4}, "kind": "int8", "promote": False},
+        "ada",
+    )
+    run = jobs.wait(db, run_id, timeout_s=300)
+    assert run.status == "succeeded", run.error
+    assert run.pid not in (None, os.getpid())  # it ran in another process
+    assert "accuracy retention" in run.log
+    [candidate] = [v for v in registry.versions(db, "condition") if v.quantization == "int8"]
+    assert run.produced_version_id == candidate.id
+    assert candidate.status in ("candidate", "rejected") and "accuracy_retention" in candidate.metrics
+    assert served(db) == before  # promote was off: nothing changes for the app
+
+
+def test_jobs_run_one_at_a_time_and_a_cancelled_one_leaves_nothing(store, conditions):
+    settings, db = store
+    before = served(db)
+    run_id = jobs.start_job(db, settings, "condition", finetune_job(conditions, steps=400), "ada")
+    with pytest.raises(jobs.JobBusyError, match=f"job {run_id} \\(condition\\) is"):
+        jobs.start_job(db, settings, "quantize", {}, "bob")
+    deadline = time.monotonic() + 240
+    while jobs.get_run(db, run_id).progress.get("step", 0) < 2:  # training, not still loading
+        assert time.monotonic() < deadline and jobs.get_run(db, run_id).status in jobs.ACTIVE
+        time.sleep(0.5)
+    jobs.request_cancel(db, run_id)
+    run = jobs.wait(db, run_id, timeout_s=120)
+    assert run.status == "cancelled"
+    assert run.progress["total"] == 400 and run.progress["step"] < 400
+    assert [v.name for v in registry.versions(db, "condition")] == [before["condition"]]
+    assert staging_left(settings) == []
+    assert served(db) == before
+
+
+def test_a_crashing_job_fails_with_its_reason(store, tmp_path):
+    settings, db = store
+    before = served(db)
+    run_id = jobs.start_job(db, settings, "condition", {"data": str(tmp_path / "nowhere")}, "ada")
+    run = jobs.wait(db, run_id, timeout_s=120)
+    assert run.status == "failed" and "nowhere" in run.error
+    assert served(db) == before and staging_left(settings) == []
+
+
+def test_a_killed_job_is_marked_failed_at_the_next_start(store, conditions):
+    settings, db = store
+    before = served(db)
+    run_id = jobs.start_job(db, settings, "condition", finetune_job(conditions, steps=400), "ada")
+    deadline = time.monotonic() + 240
+    while jobs.get_run(db, run_id).progress.get("step", 0) < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    os.kill(jobs.get_run(db, run_id).pid, signal.SIGKILL)  # as if the machine went down mid-run
+    time.sleep(1)
+    assert jobs.fail_orphaned_runs(db, settings) == [run_id]
+    run = jobs.get_run(db, run_id)
+    assert run.status == "failed" and "ended without reporting" in run.error
+    assert served(db) == before and staging_left(settings) == []
+    jobs.wait(db, jobs.start_job(db, settings, "condition", {"data": "/nowhere"}, "ada"), timeout_s=120)
+
+
+def test_unknown_kinds_are_refused(store):
+    settings, db = store
+    with pytest.raises(ValueError, match="unknown job kind 'gpu'"):
+        jobs.start_job(db, settings, "gpu", {}, "ada")

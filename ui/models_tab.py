@@ -1,0 +1,180 @@
+"""The Models tab, for maintainers: start an improvement job (fine-tune on the reviewed labels,
+gated against the served model), follow it, stop it; see every version on record and serve any
+of them (promotion, or roll back by serving an older one).
+
+Jobs run in their own process (``services.jobs``), so the app keeps answering while one trains.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from core.settings import Settings
+from services import jobs
+from services.serving import ModelServer
+from storage import registry
+from storage.db import Database
+from storage.repository import NotFoundError
+
+RUN_HEADERS = ["Run", "Job", "Status", "Progress", "Started by", "Started", "Ended", "Produced", "Error"]
+VERSION_HEADERS = ["Kind", "Version", "Status", "Quantization", "Created", "Figures"]
+JOB_LABELS = {
+    "Fine-tune the condition model": "condition",
+    "Fine-tune the detector": "detector",
+    "Quantize the served condition model": "quantize",
+}
+
+
+def served_markdown(server: ModelServer) -> str:
+    served = server.served()
+    lines = [
+        "### Served now",
+        f"- Detector: `{served.detector}`",
+        f"- Condition model: `{served.condition}`",
+    ]
+    if server.load_error:
+        lines.append(f"\n**The version on record could not be loaded; the previous one serves:** {server.load_error}")
+    return "\n".join(lines)
+
+
+def run_rows(db: Database) -> list[list]:
+    rows = []
+    for run in jobs.runs(db):
+        progress = run.progress or {}
+        step = f"{progress.get('step', 0)} / {progress.get('total', '?')}" if progress else ""
+        rows.append(
+            [
+                run.id,
+                run.kind,
+                run.status + (" (stop requested)" if run.cancel_requested and run.status in jobs.ACTIVE else ""),
+                step,
+                run.created_by,
+                _when(run.started_at),
+                _when(run.finished_at),
+                run.produced_version_id or "",
+                run.error or "",
+            ]
+        )
+    return rows
+
+
+def latest_log(db: Database) -> str:
+    latest = jobs.runs(db, limit=1)
+    return latest[0].log if latest else ""
+
+
+def version_rows(db: Database) -> list[list]:
+    return [
+        [v.kind, v.name, v.status, v.quantization or "", _when(v.created_at), _figures(v.metrics)]
+        for v in registry.versions(db)
+    ]
+
+
+def version_choices(db: Database) -> list[str]:
+    return [f"{v.kind} {v.name}" for v in registry.versions(db) if v.status != "served"]
+
+
+def start(
+    db: Database,
+    settings: Settings,
+    label: str,
+    method: str,
+    steps: float,
+    hours: float,
+    margin: float,
+    promote: bool,
+    actor: str,
+) -> str:
+    kind = JOB_LABELS[label]
+    job: dict = {"data": "db", "margin": float(margin), "promote": bool(promote)}
+    if kind == "condition":
+        job["finetune"] = {"method": method, "steps": int(steps)}
+    elif kind == "detector":
+        job["hours"] = float(hours)
+    try:
+        run_id = jobs.start_job(db, settings, kind, job, actor)
+    except (jobs.JobBusyError, ValueError) as exc:
+        return f"Not started: {exc}"
+    return f"Job {run_id} started ({label.lower()}). It runs in its own process; follow it below."
+
+
+def cancel(db: Database) -> str:
+    active = [r for r in jobs.runs(db) if r.status in jobs.ACTIVE]
+    if not active:
+        return "No job is running."
+    jobs.request_cancel(db, active[0].id)
+    return f"Job {active[0].id} was asked to stop; it stops after its current step and leaves nothing behind."
+
+
+def serve(db: Database, choice: str | None) -> str:
+    if not choice:
+        return "Choose a version to serve."
+    kind, name = choice.split(" ", 1)
+    try:
+        registry.promote(db, kind, name)
+    except (NotFoundError, FileNotFoundError) as exc:
+        return f"Not served: {exc}"
+    return f"{kind} {name} serves from the next request on."
+
+
+def _when(moment) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def _figures(metrics: dict) -> str:
+    return ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
+
+
+def build_models_tab(settings: Settings, server: ModelServer, db: Database) -> None:
+    served = gr.Markdown(served_markdown(server))
+    with gr.Row():
+        with gr.Column():
+            gr.Markdown("### Improve a model from the reviewed labels")
+            label = gr.Radio(list(JOB_LABELS), value=next(iter(JOB_LABELS)), label="Job")
+            with gr.Row():
+                method = gr.Dropdown(["lora", "full"], value="lora", label="Method (condition model)")
+                steps = gr.Number(300, precision=0, minimum=1, label="Steps (condition model)")
+                hours = gr.Number(0.25, minimum=0.01, label="Hours (detector)")
+            with gr.Row():
+                margin = gr.Number(0.0, label="Gate margin: how much worse than served a candidate may be")
+                promote = gr.Checkbox(True, label="Serve the candidate if it passes the gate")
+            with gr.Row():
+                start_button = gr.Button("Start job", variant="primary")
+                cancel_button = gr.Button("Stop the running job")
+            message = gr.Markdown()
+        with gr.Column():
+            gr.Markdown("### Versions on record")
+            # Custom values allowed: the choices change as jobs add versions; serve() checks the name.
+            choice = gr.Dropdown(
+                version_choices(db), label="Version to serve (an older one rolls back)", allow_custom_value=True
+            )
+            serve_button = gr.Button("Serve this version")
+            serve_message = gr.Markdown()
+    runs_table = gr.Dataframe(value=run_rows(db), headers=RUN_HEADERS, label="Jobs", interactive=False, wrap=True)
+    log = gr.Textbox(value=latest_log(db), label="Log of the latest job", lines=8, max_lines=20, autoscroll=True)
+    versions = gr.Dataframe(
+        value=version_rows(db), headers=VERSION_HEADERS, label="Model versions", interactive=False, wrap=True
+    )
+    timer = gr.Timer(2.0)
+
+    def refresh():
+        return (
+            served_markdown(server),
+            run_rows(db),
+            latest_log(db),
+            version_rows(db),
+            gr.update(choices=version_choices(db)),
+        )
+
+    outputs = [served, runs_table, log, versions, choice]
+    timer.tick(refresh, outputs=outputs, show_progress="hidden")
+    start_button.click(
+        lambda *values: start(db, settings, *values, actor="app"),
+        inputs=[label, method, steps, hours, margin, promote],
+        outputs=[message],
+        api_name="start_job",
+    ).then(refresh, outputs=outputs)
+    cancel_button.click(lambda: cancel(db), outputs=[message], api_name="cancel_job").then(refresh, outputs=outputs)
+    serve_button.click(lambda c: serve(db, c), inputs=[choice], outputs=[serve_message], api_name="serve_version").then(
+        refresh, outputs=outputs
+    )
