@@ -6,7 +6,7 @@ import sys
 import zipfile
 
 from core.__main__ import main
-from core.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT, Settings
 from tests.conftest import FINDING_KEYS
 
 
@@ -88,3 +88,27 @@ def test_a_real_subprocess_loads_the_shipped_models(val_images, tmp_path):
     [entry] = json.loads(result.stdout)
     assert entry["models"]["detector"].startswith("detector-")
     assert not (tmp_path / "inspections.sqlite3").exists()  # inspecting does not create a store
+
+
+def test_the_cli_serves_what_the_store_records_as_served(val_images, tmp_path, monkeypatch, capsys, settings):
+    """A promotion made in the app reaches ``python -m core inspect`` on the same store."""
+    import shutil
+
+    from core.model_card import read_card
+    from services.serving import register_configured_models
+    from storage import registry
+    from storage.db import Database
+
+    monkeypatch.setenv("SLOPE_DATA_DIR", str(tmp_path / "data"))
+    db = Database.from_settings(Settings.from_env())
+    register_configured_models(db, settings)
+    folder = tmp_path / "promoted"
+    shutil.copytree(settings.condition_model, folder)
+    card = read_card(folder).replace(version="condition-tiny-promoted")
+    card.write(folder)
+    registry.record_version(db, card, folder)
+    registry.promote(db, "condition", card.version)
+
+    assert main(["inspect", str(val_images[0]), "--json"]) == 0
+    [entry] = json.loads(capsys.readouterr().out)
+    assert entry["models"]["condition"] == "condition-tiny-promoted"
