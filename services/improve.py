@@ -82,7 +82,7 @@ def improve_condition(job: dict[str, Any], context: JobContext) -> str | None:
     )
     for line in decision.reasons:
         context.log(line)
-    return _conclude(context, "condition", card.version, decision.promoted, job, _gate_figures(decision))
+    return _conclude(context, "condition", card.version, decision.passed, job, _gate_figures(decision))
 
 
 def _gate_figures(decision) -> dict[str, Any]:

@@ -7,6 +7,7 @@ python -m training analyze --data ../shared/data/slopes --out reports/analysis
 python -m training evaluate --data ../shared/data/slopes --split val --out reports/eval [--json]
 python -m training improve condition|detector|quantize [--data db|FOLDER] [--method lora|full] [--steps N]
     [--hours H] [--kind int8|nf4] [--margin M] [--no-promote]
+python -m training crossval --data ../shared/data/slope-conditions [--folds 5] [--method lora|full] [--steps N]
 """
 
 from __future__ import annotations
@@ -58,6 +59,16 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--margin", type=float, default=0.0, help="how much worse than served a candidate may be")
     imp.add_argument("--no-promote", action="store_true", help="record the candidate and the gate, do not serve it")
 
+    cv = commands.add_parser(
+        "crossval", help="photo-level k-fold cross-validation of condition fine-tuning vs its parent and the baseline"
+    )
+    cv.add_argument("--data", required=True, help="a 9-class YOLO folder, or 'db' for the reviewed labels")
+    cv.add_argument("--parent", default=None, help="condition model folder to fine-tune (default: the configured one)")
+    cv.add_argument("--folds", type=int, default=5)
+    cv.add_argument("--method", choices=("lora", "full"), default="full")
+    cv.add_argument("--steps", type=int, default=300)
+    cv.add_argument("--out", type=Path, default=None, help="write crossval.json and crossval.md here")
+
     ana = commands.add_parser("analyze", help="dataset analysis: JSON, Markdown, plots")
     ana.add_argument("--data", required=True, help="a YOLO folder, or 'db' for the reviewed labels in the store")
     ana.add_argument("--split", default=None)
@@ -88,6 +99,8 @@ def main(argv: list[str] | None = None, inspector: Inspector | None = None) -> i
         return _build(args)
     if args.command == "improve":
         return _improve(args)
+    if args.command == "crossval":
+        return _crossval(args)
     return _report(args, inspector)
 
 
@@ -151,6 +164,30 @@ def _improve(args: argparse.Namespace) -> int:
     print(run.log[shown:], end="", file=sys.stderr)
     print(f"job {run_id}: {run.status}" + (f" ({run.error})" if run.error else ""))
     return 0 if run.status == "succeeded" else 1
+
+
+def _crossval(args: argparse.Namespace) -> int:
+    from core.settings import Settings
+    from training.crossval import crossval_condition
+    from training.dataset import load
+    from training.finetune import FinetuneSettings
+
+    settings = Settings.from_env()
+    photos, provenance = load(args.data, None, settings)
+    report = crossval_condition(
+        photos,
+        args.parent or settings.condition_model,
+        provenance,
+        args.folds,
+        FinetuneSettings(method=args.method, steps=args.steps),
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    print(report.markdown())
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "crossval.json").write_text(json.dumps(report.to_dict(), indent=2))
+        (args.out / "crossval.md").write_text(report.markdown())
+    return 0
 
 
 def _report(args: argparse.Namespace, inspector: Inspector | None) -> int:

@@ -328,17 +328,24 @@ def _synthesized(sources: list[tuple[str, ObjectCrop]], count: int, rng: np.rand
     return made
 
 
-def build_condition_dataset(photos: Sequence[LabelledPhoto], settings: DatasetSettings) -> ConditionDataset:
+def build_condition_dataset(
+    photos: Sequence[LabelledPhoto], settings: DatasetSettings, held_out_names: set[str] | None = None
+) -> ConditionDataset:
     """Examples from every object with a known condition (condition None, and single-condition
     types such as vegetation, are left out), the held-out photos chosen by ``split_by_photo``.
     The photos' own ``split`` field is not used: the held-out set is the hash's choice, so it
-    stays fixed whatever split the source or the store gave a photo."""
+    stays fixed whatever split the source or the store gave a photo. ``held_out_names`` chooses
+    the held-out photos instead (a cross-validation fold)."""
     if not photos:
         raise ValueError("no photos: nothing to build a condition dataset from")
     names = [p.name for p in photos]
     if len(set(names)) != len(names):
         raise ValueError("photo names must be unique (examples are traced to their photo by name)")
-    train_photos, held_out_photos = split_by_photo(photos, settings.held_out_fraction, settings.held_out_seed)
+    if held_out_names is None:
+        train_photos, held_out_photos = split_by_photo(photos, settings.held_out_fraction, settings.held_out_seed)
+    else:
+        train_photos = [p for p in photos if p.name not in held_out_names]
+        held_out_photos = [p for p in photos if p.name in held_out_names]
     rng = np.random.default_rng(settings.seed)
 
     train_crops = _real_crops(train_photos, settings.crop_margin)

@@ -87,14 +87,14 @@ class GateDecision:
     baseline: ConditionReport
     metric: str
     margin: float
-    promoted: bool
+    passed: bool  # the candidate may replace the served model
     reasons: list[str]  # human-readable, first the decision
 
     def to_dict(self) -> dict:
         return {
             "metric": self.metric,
             "margin": self.margin,
-            "promoted": self.promoted,
+            "passed": self.passed,
             "reasons": list(self.reasons),
             "candidate": self.candidate.to_dict(),
             "served": self.served.to_dict(),
@@ -140,8 +140,8 @@ def gate(
     base = baseline_report(prior, held_out, type_prior_confidence(train, prior))
 
     new, old = getattr(candidate_report, metric), getattr(served_report, metric)
-    promoted = bool(math.isfinite(new) and math.isfinite(old) and new >= old - margin)
-    verdict = "PROMOTED" if promoted else "NOT promoted"
+    passed = bool(math.isfinite(new) and math.isfinite(old) and new >= old - margin)
+    verdict = "PASSED" if passed else "FAILED"
     rule = f"needs >= served - {margin:g}" if margin >= 0 else f"needs >= served + {-margin:g}"
     reasons = [
         f"{verdict}: candidate {metric} {new:.3f} vs served {old:.3f} ({rule}) on {_what(held_out)} "
@@ -168,4 +168,4 @@ def gate(
                 + ", ".join(f"{t} {c}" for t, c in prior.items())
                 + ")"
             )
-    return GateDecision(candidate_report, served_report, base, metric, float(margin), promoted, reasons)
+    return GateDecision(candidate_report, served_report, base, metric, float(margin), passed, reasons)

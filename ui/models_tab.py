@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from core.model_card import model_version
 from core.settings import Settings
 from services import jobs
 from services.serving import ModelServer
@@ -17,7 +18,7 @@ from storage.db import Database
 from storage.repository import NotFoundError
 
 RUN_HEADERS = ["Run", "Job", "Status", "Progress", "Started by", "Started", "Ended", "Produced", "Error"]
-VERSION_HEADERS = ["Kind", "Version", "Status", "Quantization", "Created", "Figures"]
+VERSION_HEADERS = ["Kind", "Version", "Status", "Created", "Figures"]
 JOB_LABELS = {
     "Fine-tune the condition model": "condition",
     "Fine-tune the detector": "detector",
@@ -29,8 +30,8 @@ def served_markdown(server: ModelServer) -> str:
     served = server.served()
     lines = [
         "### Served now",
-        f"- Detector: `{served.detector}`",
-        f"- Condition model: `{served.condition}`",
+        f"- Detector: `{model_version(served.detector)}`",
+        f"- Condition model: `{model_version(served.condition)}`",
     ]
     if server.load_error:
         lines.append(f"\n**The version on record could not be loaded; the previous one serves:** {server.load_error}")
@@ -38,6 +39,7 @@ def served_markdown(server: ModelServer) -> str:
 
 
 def run_rows(db: Database) -> list[list]:
+    names = {v.id: v.name for v in registry.versions(db)}
     rows = []
     for run in jobs.runs(db):
         progress = run.progress or {}
@@ -51,7 +53,7 @@ def run_rows(db: Database) -> list[list]:
                 run.created_by,
                 _when(run.started_at),
                 _when(run.finished_at),
-                run.produced_version_id or "",
+                names.get(run.produced_version_id, ""),
                 run.error or "",
             ]
         )
@@ -64,10 +66,7 @@ def latest_log(db: Database) -> str:
 
 
 def version_rows(db: Database) -> list[list]:
-    return [
-        [v.kind, v.name, v.status, v.quantization or "", _when(v.created_at), _figures(v.metrics)]
-        for v in registry.versions(db)
-    ]
+    return [[v.kind, v.name, v.status, _when(v.created_at), _figures(v.metrics)] for v in registry.versions(db)]
 
 
 def version_choices(db: Database) -> list[str]:
@@ -122,7 +121,11 @@ def _when(moment) -> str:
 
 
 def _figures(metrics: dict) -> str:
-    return ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
+    """The gate's verdict where there was one, else the headline figures and their data."""
+    if "gate" in metrics:
+        return metrics["gate"]
+    figures = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
+    return f"{figures} ({metrics['measured_on']})" if figures and metrics.get("measured_on") else figures
 
 
 def build_models_tab(settings: Settings, server: ModelServer, db: Database) -> None:
@@ -153,7 +156,12 @@ def build_models_tab(settings: Settings, server: ModelServer, db: Database) -> N
     runs_table = gr.Dataframe(value=run_rows(db), headers=RUN_HEADERS, label="Jobs", interactive=False, wrap=True)
     log = gr.Textbox(value=latest_log(db), label="Log of the latest job", lines=8, max_lines=20, autoscroll=True)
     versions = gr.Dataframe(
-        value=version_rows(db), headers=VERSION_HEADERS, label="Model versions", interactive=False, wrap=True
+        value=version_rows(db),
+        headers=VERSION_HEADERS,
+        label="Model versions",
+        interactive=False,
+        wrap=True,
+        column_widths=["9%", "24%", "9%", "12%", "46%"],
     )
     timer = gr.Timer(2.0)
 

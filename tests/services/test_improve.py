@@ -51,7 +51,7 @@ def test_a_condition_candidate_is_gated_recorded_and_served_only_if_it_passes(re
     version = improve_condition(job, context)
     record = next(v for v in registry.versions(db, "condition") if v.name == version)
     assert set(record.metrics) >= {"candidate_macro_f1", "served_macro_f1", "baseline_macro_f1", "gate"}
-    assert record.metrics["gate"].startswith("PROMOTED")
+    assert record.metrics["gate"].startswith("PASSED")
     assert registry.served_version(db, "condition").name == version
     assert ModelServer(settings, db).inspector().condition_model.version == version
     assert "promoted: served from the next request on" in db_log(db, context)
@@ -59,7 +59,7 @@ def test_a_condition_candidate_is_gated_recorded_and_served_only_if_it_passes(re
     registry.promote(db, "condition", shipped)
     version = improve_condition({**job, "margin": -1.0}, context)  # must beat served by 1.0: impossible
     record = next(v for v in registry.versions(db, "condition") if v.name == version)
-    assert record.status == "rejected" and record.metrics["gate"].startswith("NOT promoted")
+    assert record.status == "rejected" and record.metrics["gate"].startswith("FAILED")
     assert registry.served_version(db, "condition").name == shipped
 
 

@@ -94,3 +94,22 @@ def test_python_dash_m_training_runs_analyze(tiny_data, tmp_path):
     assert "# Dataset analysis" in result.stdout
     for plot in ("classes_per_split.png", "boxes.png", "cooccurrence.png", "instances_per_image.png"):
         assert (tmp_path / "a" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_crossval_holds_every_photo_out_once_and_reports_three_models(tmp_path, capsys):
+    source = PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
+    folder = tmp_path / "conditions"
+    for sub in ("images", "labels"):
+        (folder / "train" / sub).mkdir(parents=True)
+    for image in sorted((source / "train" / "images").iterdir())[:6]:
+        (folder / "train" / "images" / image.name).write_bytes(image.read_bytes())
+        label = f"{image.stem}.txt"
+        (folder / "train" / "labels" / label).write_text((source / "train" / "labels" / label).read_text())
+    (folder / "data.yaml").write_text((source / "data.yaml").read_text())
+
+    code = main(["crossval", "--data", str(folder), "--folds", "2", "--steps", "2", "--out", str(tmp_path / "cv")])
+    assert code == 0
+    assert "2-fold cross-validation by photo" in capsys.readouterr().out
+    report = json.loads((tmp_path / "cv" / "crossval.json").read_text())
+    assert sum(f["held_out_photos"] for f in report["folds"]) == 6
+    assert set(report["summary"]["accuracy"]) == {"baseline", "parent", "fine_tuned"}

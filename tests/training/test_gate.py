@@ -98,16 +98,16 @@ def test_the_same_model_is_promoted_at_margin_zero_and_not_when_better_is_requir
         condition_model.model, condition_model.processor, condition_model.version, condition_model.crop_margin
     )
     decision = gate(twin, condition_model, split.held_out, split.train)
-    assert decision.promoted
+    assert decision.passed
     assert decision.candidate == decision.served
-    assert decision.reasons[0].startswith("PROMOTED: candidate macro_f1")
+    assert decision.reasons[0].startswith("PASSED: candidate macro_f1")
     assert f"on {len(split.held_out)} held-out real objects" in decision.reasons[0]
     assert any(r.startswith("candidate accuracy") for r in decision.reasons)
     assert any("per condition" in r for r in decision.reasons)
 
     stricter = gate(condition_model, condition_model, split.held_out, split.train, margin=-0.01, metric="accuracy")
-    assert not stricter.promoted
-    assert stricter.reasons[0].startswith("NOT promoted: candidate accuracy")
+    assert not stricter.passed
+    assert stricter.reasons[0].startswith("FAILED: candidate accuracy")
     assert "needs >= served + 0.01" in stricter.reasons[0]
 
 
