@@ -20,7 +20,7 @@ from services.serving import ModelServer, register_configured_models  # noqa: E4
 from storage.db import Database  # noqa: E402
 from ui.dashboard_tab import build_dashboard_tab  # noqa: E402
 from ui.inspect_tab import build_inspect_tab  # noqa: E402
-from ui.models_tab import build_models_tab  # noqa: E402
+from ui.train_tab import build_train_tab  # noqa: E402
 
 TITLE = "Slope drainage inspection"
 
@@ -38,8 +38,8 @@ def build_app(settings: Settings, server: ModelServer, db: Database | None = Non
         with gr.Tab("Dashboard"):
             build_dashboard_tab(settings, server, db)
         if db is not None:
-            with gr.Tab("Models"):
-                build_models_tab(settings, server, db)
+            with gr.Tab("Train"):
+                build_train_tab(settings, server, db)
     return demo
 
 

@@ -109,15 +109,24 @@ def _conclude(context: JobContext, kind: str, version: str, passed: bool, job: d
     return version
 
 
-def quantize_served(job: dict[str, Any], context: JobContext) -> str | None:
-    """Quantize the served condition model (``kind``: int8 or nf4) and measure what it keeps on
-    the held-out reviewed conditions; served only if retention >= ``min_retention`` (0.99)."""
+def quantize_version(job: dict[str, Any], context: JobContext) -> str | None:
+    """Quantize a condition model version (``version``; default the served one) as ``kind``
+    (int8 or nf4) and measure what it keeps on the held-out reviewed conditions; served only if
+    retention >= ``min_retention`` (0.99) and ``promote``."""
+    from core.conditions import card_crop_margin
     from training.condition_data import DatasetSettings, build_condition_dataset
     from training.quantize import DEFAULT_MIN_RETENTION, quantize_candidate
 
-    served_folder = _served(context).condition
+    if job.get("version"):
+        record = registry.find_version(context.db, job["version"])
+        if record.kind != "condition":
+            raise ValueError(f"{record.name} is a {record.kind} model: only condition models are quantized")
+        served_folder = record.folder
+    else:
+        served_folder = _served(context).condition
     photos, source = _photos(job.get("data", "db"), context)
-    dataset = build_condition_dataset(photos, DatasetSettings(**job.get("dataset", {})))
+    settings = {"crop_margin": card_crop_margin(served_folder), **job.get("dataset", {})}
+    dataset = build_condition_dataset(photos, DatasetSettings(**settings))
     min_retention = float(job.get("min_retention", DEFAULT_MIN_RETENTION))
     result = quantize_candidate(
         served_folder,

@@ -38,7 +38,7 @@ from training.artifacts import TrainingCancelled  # a job asked to stop raises i
 JOBS = {
     "condition": "services.improve:improve_condition",
     "detector": "services.improve:improve_detector",
-    "quantize": "services.improve:quantize_served",
+    "quantize": "services.improve:quantize_version",
 }
 ACTIVE = ("queued", "running")
 LOG_LIMIT = 20_000  # characters of log kept in the run row (the full log is in the job's file)

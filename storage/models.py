@@ -174,6 +174,7 @@ class ModelVersion(Base):
     quantization: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="candidate")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    served_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last put into service
 
 
 class TrainingRun(Base):

@@ -52,6 +52,7 @@ def record_version(
             status=status,
             parent_id=parent,
             quantization=quantization,
+            served_at=m.utcnow() if status == "served" else None,
         )
         session.add(row)
         session.flush()
@@ -85,9 +86,33 @@ def promote(db: Database, kind: str, name: str) -> m.ModelVersion:
         if not Path(row.folder).exists():
             raise FileNotFoundError(f"{kind} version {name!r}: its folder {row.folder} is gone")
         _retire_served(session, kind)
-        row.status = "served"
+        row.status, row.served_at = "served", m.utcnow()
         session.flush()
         return row
+
+
+def rollback(db: Database, kind: str) -> m.ModelVersion:
+    """Serve again the version of ``kind`` that served most recently before the current one."""
+    with db.read() as session:
+        previous = session.scalar(
+            select(m.ModelVersion)
+            .where(
+                m.ModelVersion.kind == kind, m.ModelVersion.status == "retired", m.ModelVersion.served_at.is_not(None)
+            )
+            .order_by(m.ModelVersion.served_at.desc(), m.ModelVersion.id.desc())
+        )
+    if previous is None:
+        raise NotFoundError(f"no earlier {kind} version has served: nothing to roll back to")
+    return promote(db, kind, previous.name)
+
+
+def find_version(db: Database, name: str) -> m.ModelVersion:
+    """A version by its name, whatever its kind (names carry their kind: ``condition-...``)."""
+    with db.read() as session:
+        row = session.scalar(select(m.ModelVersion).where(m.ModelVersion.name == name).order_by(m.ModelVersion.id))
+    if row is None:
+        raise NotFoundError(f"no model version named {name!r} on record")
+    return row
 
 
 def _retire_served(session, kind: str) -> None:

@@ -433,3 +433,335 @@ def get_label(db: Database, label_id: int) -> m.Label:
         if label is None:
             raise NotFoundError(f"label {label_id} does not exist")
         return label
+
+
+# ---------------------------------------------------------------- photo review (issue 10)
+#
+# A reviewer works on one photo at a time: the photo queue orders photos by their least certain
+# matching label; all labels of the photo are shown and saved together in one transaction.
+
+STATUS_GROUPS: dict[str, tuple[str, ...] | None] = {
+    "to review": ("pending",),
+    "reviewed": REVIEWED_STATUSES,
+    "all": None,
+    **{status: (status,) for status in m.LABEL_STATUSES},
+}
+
+
+@dataclass(frozen=True)
+class PhotoLabel:
+    label_id: int
+    version: int
+    box: tuple[float, float, float, float]
+    object_type: str
+    condition: str | None
+    status: str
+    certainty: float
+    author: str
+    condition_probs: dict[str, float] | None  # the model's, from the label's prediction
+    relations: dict[str, Any] | None
+    detector_confidence: float | None
+
+
+@dataclass(frozen=True)
+class PhotoView:
+    image_id: int
+    path: str  # relative to the data directory
+    original_name: str
+    width: int
+    height: int
+    survey: str | None
+    labels: tuple[PhotoLabel, ...]  # deleted labels left out; least certain first
+
+
+@dataclass(frozen=True)
+class LabelChange:
+    """What a reviewer wants for one label they loaded at ``version``. Fields left ``None`` stay;
+    ``accept`` marks it reviewed as it is; ``delete`` wins over everything else."""
+
+    label_id: int
+    version: int
+    box: tuple[float, float, float, float] | None = None
+    object_type: str | None = None
+    condition: str | None = None
+    reset_condition: bool = False  # set the condition to None (unknown) explicitly
+    accept: bool = False
+    delete: bool = False
+
+
+@dataclass(frozen=True)
+class NewBox:
+    box: tuple[float, float, float, float]
+    object_type: str
+    condition: str | None
+
+
+@dataclass(frozen=True)
+class Conflict:
+    label_id: int
+    wanted: str  # the change that was not applied, in words
+    by: str  # who changed the label since it was loaded
+    at: datetime | None
+    now: dict[str, Any]  # the label as it is now
+
+
+@dataclass
+class SaveResult:
+    changed: list[int]  # label ids written (edited or added)
+    conflicts: list[Conflict]
+
+
+def _status_filter(query, statuses: tuple[str, ...] | None):
+    if statuses is None:
+        return query.where(m.Label.status != "deleted")
+    return query.where(m.Label.status.in_(statuses))
+
+
+def _label_filters(query, survey: str | None, object_type: str | None, condition: str | None):
+    if survey is not None:
+        query = query.where(
+            m.Label.image_id.in_(
+                select(m.Image.id).join(m.Survey, m.Image.survey_id == m.Survey.id).where(m.Survey.name == survey)
+            )
+        )
+    if object_type is not None:
+        query = query.where(m.Label.object_type == object_type)
+    if condition is not None:
+        query = query.where(m.Label.condition == condition)
+    return query
+
+
+def photo_queue(
+    db: Database,
+    *,
+    survey: str | None = None,
+    object_type: str | None = None,
+    condition: str | None = None,
+    status: str = "to review",
+    after: tuple[float, int] | None = None,
+    limit: int = 1,
+) -> list[tuple[int, float]]:
+    """Photos with labels matching the filters, as (image_id, key), least certain first: a
+    photo's key is the lowest certainty among its matching labels. ``after`` = the last
+    (key, image_id) seen gives the next ones (keyset)."""
+    if status not in STATUS_GROUPS:
+        raise ValueError(f"status must be one of {', '.join(STATUS_GROUPS)}, got {status!r}")
+    key = func.min(m.Label.certainty).label("key")
+    query = select(m.Label.image_id, key)
+    query = _label_filters(_status_filter(query, STATUS_GROUPS[status]), survey, object_type, condition)
+    query = query.group_by(m.Label.image_id)
+    if after is not None:
+        last_key, last_image = after
+        query = query.having(or_(key > last_key, and_(key == last_key, m.Label.image_id > last_image)))
+    query = query.order_by(key, m.Label.image_id).limit(limit)
+    with db.read() as session:
+        return [(image_id, float(value)) for image_id, value in session.execute(query)]
+
+
+def review_counts(
+    db: Database, *, survey: str | None = None, object_type: str | None = None, condition: str | None = None
+) -> dict[str, int]:
+    """Labels to review (pending), reviewed (accepted, corrected, added), total (not deleted),
+    and photos still to review, under the filters."""
+    query = _label_filters(select(m.Label.status, func.count()), survey, object_type, condition)
+    photos = _label_filters(
+        select(func.count(func.distinct(m.Label.image_id))).where(m.Label.status == "pending"),
+        survey,
+        object_type,
+        condition,
+    )
+    with db.read() as session:
+        counts = dict(session.execute(query.group_by(m.Label.status)).all())
+        pending_photos = session.scalar(photos) or 0
+    return {
+        "to_review": counts.get("pending", 0),
+        "reviewed": sum(counts.get(s, 0) for s in REVIEWED_STATUSES),
+        "total": sum(v for k, v in counts.items() if k != "deleted"),
+        "photos_to_review": pending_photos,
+    }
+
+
+def photo_view(db: Database, image_id: int) -> PhotoView:
+    query = (
+        select(m.Label, m.Prediction.condition_probs, m.Prediction.relations, m.Prediction.confidence)
+        .outerjoin(m.Prediction, m.Label.prediction_id == m.Prediction.id)
+        .where(m.Label.image_id == image_id, m.Label.status != "deleted")
+        .order_by(m.Label.certainty, m.Label.id)
+    )
+    with db.read() as session:
+        image = session.get(m.Image, image_id)
+        if image is None:
+            raise NotFoundError(f"image {image_id} does not exist")
+        survey = session.get(m.Survey, image.survey_id).name if image.survey_id else None
+        labels = tuple(
+            PhotoLabel(
+                label_id=label.id,
+                version=label.version,
+                box=(label.x1, label.y1, label.x2, label.y2),
+                object_type=label.object_type,
+                condition=label.condition,
+                status=label.status,
+                certainty=label.certainty,
+                author=label.author,
+                condition_probs=probs,
+                relations=relations,
+                detector_confidence=confidence,
+            )
+            for label, probs, relations, confidence in session.execute(query)
+        )
+    return PhotoView(image.id, image.path, image.original_name, image.width, image.height, survey, labels)
+
+
+def _describe(change: LabelChange) -> str:
+    if change.delete:
+        return "delete"
+    parts = []
+    if change.object_type is not None:
+        parts.append(f"type -> {change.object_type}")
+    if change.condition is not None:
+        parts.append(f"condition -> {change.condition}")
+    if change.box is not None:
+        parts.append("box -> [" + ", ".join(f"{v:.0f}" for v in change.box) + "]")
+    if change.accept and not parts:
+        parts.append("accept")
+    return ", ".join(parts) or "no change"
+
+
+def save_photo(
+    db: Database,
+    image_id: int,
+    actor: str,
+    changes: list[LabelChange] = (),
+    new_boxes: list[NewBox] = (),
+) -> SaveResult:
+    """Apply a reviewer's changes to one photo in one transaction. A label whose version moved
+    since the reviewer loaded it is left as the other reviewer saved it and comes back as a
+    ``Conflict`` (with the change that was not applied); every other change is written, each
+    with its event. Invalid input (an empty box, a condition the type does not allow) raises
+    ``ValueError`` and writes nothing."""
+    result = SaveResult([], [])
+    with db.write() as session:
+        if session.get(m.Image, image_id) is None:
+            raise NotFoundError(f"image {image_id} does not exist")
+        for change in changes:
+            label = session.get(m.Label, change.label_id)
+            if label is None or label.image_id != image_id:
+                raise NotFoundError(f"label {change.label_id} is not on image {image_id}")
+            accept_only = change.accept and not change.delete and _describe(change) == "accept"
+            if label.version != change.version and accept_only and label.status != "pending":
+                continue  # someone else reviewed it already: nothing of ours is lost
+            if label.version != change.version:
+                last = session.scalar(
+                    select(m.LabelEvent).where(m.LabelEvent.label_id == label.id).order_by(m.LabelEvent.id.desc())
+                )
+                result.conflicts.append(
+                    Conflict(
+                        label.id,
+                        _describe(change),
+                        last.actor if last else label.author,
+                        last.at if last else None,
+                        snapshot(label),
+                    )
+                )
+                continue
+            before = snapshot(label)
+            state = dict(before)
+            if change.delete:
+                action, state["status"] = "delete", "deleted"
+            else:
+                edited = []
+                moved = change.box is not None and any(
+                    abs(a - b) > 0.5 for a, b in zip(change.box, before["box"], strict=True)
+                )
+                if moved:
+                    state["box"] = [float(v) for v in change.box]
+                    edited.append("move")
+                if change.object_type is not None and change.object_type != before["object_type"]:
+                    state["object_type"] = change.object_type
+                    if state["condition"] not in ALLOWED_CONDITIONS.get(change.object_type, ()):
+                        allowed = ALLOWED_CONDITIONS.get(change.object_type, ())
+                        state["condition"] = allowed[0] if len(allowed) == 1 else None
+                if change.reset_condition:
+                    state["condition"] = None
+                if change.condition is not None:
+                    state["condition"] = change.condition
+                if (state["object_type"], state["condition"]) != (before["object_type"], before["condition"]):
+                    edited.append("relabel")
+                if edited:
+                    action, state["status"] = "+".join(edited), "corrected"
+                elif change.accept and before["status"] == "pending":
+                    action, state["status"] = "accept", "accepted"
+                else:
+                    continue  # nothing to write
+            _validate(state)
+            updated = session.execute(
+                update(m.Label)
+                .where(m.Label.id == label.id, m.Label.version == change.version)
+                .values(
+                    object_type=state["object_type"],
+                    condition=state["condition"],
+                    status=state["status"],
+                    x1=state["box"][0],
+                    y1=state["box"][1],
+                    x2=state["box"][2],
+                    y2=state["box"][3],
+                    author=actor,
+                    updated_at=m.utcnow(),
+                    version=change.version + 1,
+                )
+            )
+            if updated.rowcount != 1:  # a concurrent writer on PostgreSQL got there first
+                session.refresh(label)
+                result.conflicts.append(Conflict(label.id, _describe(change), label.author, None, snapshot(label)))
+                continue
+            session.refresh(label)
+            _event(session, label, actor, action, before)
+            result.changed.append(label.id)
+        for box in new_boxes:
+            state = {"box": [float(v) for v in box.box], "object_type": box.object_type, "condition": box.condition}
+            _validate({**state, "status": "added"})
+            label = new_label(
+                session, image_id, state["box"], box.object_type, box.condition, "added", actor, actor, "add"
+            )
+            result.changed.append(label.id)
+    return result
+
+
+@dataclass(frozen=True)
+class PhotoEvent:
+    event_id: int
+    label_id: int
+    actor: str
+    action: str
+    at: datetime
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+def photo_history(db: Database, image_id: int, limit: int = 100) -> list[PhotoEvent]:
+    """The photo's label events, newest first."""
+    query = (
+        select(m.LabelEvent)
+        .join(m.Label, m.LabelEvent.label_id == m.Label.id)
+        .where(m.Label.image_id == image_id)
+        .order_by(m.LabelEvent.id.desc())
+        .limit(limit)
+    )
+    with db.read() as session:
+        return [
+            PhotoEvent(e.id, e.label_id, e.actor, e.action, e.at, e.before, e.after) for e in session.scalars(query)
+        ]
+
+
+def last_undoable_on_photo(db: Database, image_id: int) -> PhotoEvent | None:
+    """The photo's latest change that is not yet undone (what ``undo`` of its label reverts),
+    or None when only the model's or an import's own labels are left."""
+    skips: dict[int, int] = {}
+    for event in photo_history(db, image_id, limit=10_000):
+        if event.action == "undo":
+            skips[event.label_id] = skips.get(event.label_id, 0) + 1
+        elif skips.get(event.label_id):
+            skips[event.label_id] -= 1
+        elif event.action != "create":
+            return event
+    return None

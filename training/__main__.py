@@ -5,8 +5,10 @@ python -m training build-detector [--hours H] [--init-from WEIGHTS] [--registry 
 python -m training build-condition [--steps N] [--init-from FOLDER --seed 1] [--registry DIR]
 python -m training analyze --data ../shared/data/slopes --out reports/analysis
 python -m training evaluate --data ../shared/data/slopes --split val --out reports/eval [--json]
-python -m training improve condition|detector|quantize [--data db|FOLDER] [--method lora|full] [--steps N]
-    [--hours H] [--kind int8|nf4] [--margin M] [--no-promote]
+python -m training finetune [--kind condition|detector] [--method lora|full] [--steps N] [--hours H]
+    [--data db|FOLDER] [--margin M] [--promote] [--json]
+python -m training quantize VERSION int8|nf4 [--promote] [--json]
+python -m training promote VERSION | rollback [--kind K] | status [--json]
 python -m training crossval --data ../shared/data/slope-conditions [--folds 5] [--method lora|full] [--steps N]
 """
 
@@ -45,19 +47,33 @@ def _parser() -> argparse.ArgumentParser:
     cond.add_argument("--seed", type=int, default=None)
     cond.add_argument("--init-from", type=Path, default=None, help="continue from this condition model folder")
 
-    imp = commands.add_parser(
-        "improve",
-        help="a job in its own process: fine-tune (or quantize) the served model on the reviewed labels, "
-        "gate it against the served one on held-out photos, promote it if it passes",
+    ft = commands.add_parser(
+        "finetune",
+        help="a job in its own process: fine-tune the served model on the reviewed labels, gate the candidate "
+        "against the served one on held-out photos; prints the candidate's version",
     )
-    imp.add_argument("kind", choices=("condition", "detector", "quantize"))
-    imp.add_argument("--data", default="db", help="'db' (reviewed labels in the store) or a 9-class YOLO folder")
-    imp.add_argument("--method", choices=("lora", "full"), default="lora", help="condition fine-tuning method")
-    imp.add_argument("--steps", type=int, default=300, help="condition fine-tuning steps")
-    imp.add_argument("--hours", type=float, default=0.25, help="detector fine-tuning budget")
-    imp.add_argument("--kind", dest="quantization", choices=("int8", "nf4"), default="int8")
-    imp.add_argument("--margin", type=float, default=0.0, help="how much worse than served a candidate may be")
-    imp.add_argument("--no-promote", action="store_true", help="record the candidate and the gate, do not serve it")
+    ft.add_argument("--kind", choices=("condition", "detector"), default="condition")
+    ft.add_argument("--data", default="db", help="'db' (reviewed labels in the store) or a 9-class YOLO folder")
+    ft.add_argument("--method", choices=("lora", "full"), default="lora", help="condition fine-tuning method")
+    ft.add_argument("--steps", type=int, default=300, help="condition fine-tuning steps")
+    ft.add_argument("--hours", type=float, default=0.25, help="detector fine-tuning budget")
+    ft.add_argument("--margin", type=float, default=0.0, help="how much worse than served a candidate may be")
+    ft.add_argument("--promote", action="store_true", help="serve the candidate if it passes the gate")
+    ft.add_argument("--json", action="store_true", help="print one JSON object with version and metrics")
+
+    qu = commands.add_parser("quantize", help="a job: a bitsandbytes-quantized candidate of a condition version")
+    qu.add_argument("version", help="a condition model version on record (see status)")
+    qu.add_argument("quantization", choices=("int8", "nf4"))
+    qu.add_argument("--data", default="db", help="held-out examples from 'db' or a 9-class YOLO folder")
+    qu.add_argument("--promote", action="store_true", help="serve it if it keeps >= 99%% of the accuracy")
+    qu.add_argument("--json", action="store_true")
+
+    pro = commands.add_parser("promote", help="serve this version from the next request on")
+    pro.add_argument("version")
+    rb = commands.add_parser("rollback", help="serve again the version that served before the current one")
+    rb.add_argument("--kind", choices=("condition", "detector"), default="condition")
+    st = commands.add_parser("status", help="served versions, candidates, the running job")
+    st.add_argument("--json", action="store_true")
 
     cv = commands.add_parser(
         "crossval", help="photo-level k-fold cross-validation of condition fine-tuning vs its parent and the baseline"
@@ -86,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="also evaluate the served condition model (or --compare) quantized with bitsandbytes",
     )
+    ev.add_argument("--version", default=None, help="evaluate this version on record instead of the served one")
     ev.add_argument("--seed", type=int, default=1)
     ev.add_argument("--generation", type=int, default=60, help="examples to also answer by free generation (0: off)")
     return parser
@@ -97,8 +114,10 @@ def main(argv: list[str] | None = None, inspector: Inspector | None = None) -> i
     args = _parser().parse_args(argv)
     if args.command in ("build-detector", "build-condition"):
         return _build(args)
-    if args.command == "improve":
-        return _improve(args)
+    if args.command in ("finetune", "quantize"):
+        return _job(args)
+    if args.command in ("promote", "rollback", "status"):
+        return _registry(args)
     if args.command == "crossval":
         return _crossval(args)
     return _report(args, inspector)
@@ -132,38 +151,90 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _improve(args: argparse.Namespace) -> int:
-    """Start the job and follow it until it ends (Ctrl-C asks it to stop)."""
+def _job(args: argparse.Namespace) -> int:
+    """Start the job and follow its log on stderr until it ends (Ctrl-C asks it to stop)."""
     import time
 
     from core.settings import Settings
     from services import jobs
     from storage.db import Database
+    from storage.registry import versions
 
     settings = Settings.from_env()
     db = Database.from_settings(settings)
-    job: dict = {"data": args.data, "margin": args.margin, "promote": not args.no_promote}
-    if args.kind == "condition":
-        job["finetune"] = {"method": args.method, "steps": args.steps}
-    elif args.kind == "detector":
-        job["hours"] = args.hours
+    job: dict = {"data": args.data, "promote": args.promote}
+    if args.command == "quantize":
+        kind, job["version"], job["kind"] = "quantize", args.version, args.quantization
+    elif args.kind == "condition":
+        kind, job["finetune"], job["margin"] = "condition", {"method": args.method, "steps": args.steps}, args.margin
     else:
-        job["kind"] = args.quantization
-    run_id = jobs.start_job(db, settings, args.kind, job, actor="cli")
-    print(f"job {run_id} started ({args.kind}); its log: {jobs.jobs_dir(settings) / f'{run_id}.log'}", file=sys.stderr)
+        kind, job["hours"], job["margin"] = "detector", args.hours, args.margin
+    run_id = jobs.start_job(db, settings, kind, job, actor="cli")
+    print(f"job {run_id} started ({kind}); its log: {jobs.jobs_dir(settings) / f'{run_id}.log'}", file=sys.stderr)
     shown = 0
     try:
         while (run := jobs.get_run(db, run_id)).status in jobs.ACTIVE:
-            if run.log[shown:]:
-                print(run.log[shown:], end="", file=sys.stderr)
-                shown = len(run.log)
+            print(run.log[shown:], end="", file=sys.stderr)
+            shown = len(run.log)
             time.sleep(1)
     except KeyboardInterrupt:
         jobs.request_cancel(db, run_id)
         run = jobs.wait(db, run_id, timeout_s=120)
     print(run.log[shown:], end="", file=sys.stderr)
-    print(f"job {run_id}: {run.status}" + (f" ({run.error})" if run.error else ""))
-    return 0 if run.status == "succeeded" else 1
+    if run.status != "succeeded":
+        print(f"job {run_id}: {run.status}" + (f" ({run.error})" if run.error else ""), file=sys.stderr)
+        return 1
+    produced = next(v for v in versions(db) if v.id == run.produced_version_id)
+    if args.json:
+        print(json.dumps({"version": produced.name, "status": produced.status, "metrics": produced.metrics}))
+    else:
+        print(produced.name)
+    return 0
+
+
+def _registry(args: argparse.Namespace) -> int:
+    from core.settings import Settings
+    from services import jobs
+    from storage import registry
+    from storage.db import Database
+    from storage.repository import NotFoundError
+
+    settings = Settings.from_env()
+    db = Database.from_settings(settings)
+    try:
+        if args.command == "promote":
+            row = registry.find_version(db, args.version)
+            registry.promote(db, row.kind, row.name)
+            print(f"{row.kind} {row.name} serves from the next request on")
+            return 0
+        if args.command == "rollback":
+            row = registry.rollback(db, args.kind)
+            print(f"{row.kind} {row.name} serves again from the next request on")
+            return 0
+    except (NotFoundError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = registry.versions(db)
+    running = [r for r in jobs.runs(db) if r.status in jobs.ACTIVE]
+    status = {
+        "served": {v.kind: v.name for v in rows if v.status == "served"},
+        "candidates": [
+            {"kind": v.kind, "version": v.name, "metrics": v.metrics} for v in rows if v.status == "candidate"
+        ],
+        "running_job": {"id": running[0].id, "kind": running[0].kind, "progress": running[0].progress}
+        if running
+        else None,
+    }
+    if args.json:
+        print(json.dumps(status, indent=2, default=str))
+    else:
+        for kind, name in status["served"].items():
+            print(f"served {kind}: {name}")
+        for c in status["candidates"]:
+            print(f"candidate {c['kind']}: {c['version']}  {c['metrics'].get('gate', '')}")
+        job = status["running_job"]
+        print(f"running job: {job['id']} ({job['kind']}) {job['progress']}" if job else "no job running")
+    return 0
 
 
 def _crossval(args: argparse.Namespace) -> int:
@@ -190,6 +261,23 @@ def _crossval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inspector_to_evaluate(settings, version: str | None) -> Inspector:
+    """The served models, or ``version`` (on record in the store) beside the served model of
+    the other kind."""
+    from core.pipeline import Inspector
+    from services.serving import ModelServer, open_store_if_present
+    from storage.db import Database
+    from storage.registry import find_version
+
+    if version is None:
+        return ModelServer(settings, open_store_if_present(settings)).inspector()
+    db = Database.from_settings(settings)
+    row = find_version(db, version)
+    served = ModelServer(settings, db).served()
+    folders = {"detector": served.detector, "condition": served.condition, row.kind: row.folder}
+    return Inspector.from_folders(settings, folders["detector"], folders["condition"])
+
+
 def _report(args: argparse.Namespace, inspector: Inspector | None) -> int:
     from core.settings import Settings
     from training.dataset import load
@@ -212,9 +300,7 @@ def _report(args: argparse.Namespace, inspector: Inspector | None) -> int:
     from training.evaluation_report import evaluation_markdown, write_evaluation
 
     if inspector is None:
-        from services.serving import ModelServer, open_store_if_present
-
-        inspector = ModelServer(settings, open_store_if_present(settings)).inspector()
+        inspector = _inspector_to_evaluate(settings, args.version)
     compare = None
     if args.compare or args.compare_quantized:
         compare = ConditionModel(

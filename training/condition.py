@@ -200,7 +200,7 @@ def fit(
     run: TrainingRun, data: TrainData, settings: ConditionTrainSettings, log: Log, started: float
 ) -> list[dict[str, float]]:
     """The optimizer loop; every ``eval_every`` steps and at the end, the held-out accuracy.
-    Returns the history: ``[{"step", "loss", "val_accuracy"}]``."""
+    Returns the history: ``[{"step", "loss", "held_out_accuracy"}]`` (the same keys as fine-tuning)."""
     import torch
 
     rng = np.random.default_rng(settings.seed)
@@ -221,7 +221,7 @@ def fit(
         if (step + 1) % settings.eval_every == 0 or step + 1 == settings.steps:
             run.model.eval()
             accuracy = evaluate_conditions(run.scorer, data.held_out).accuracy
-            history.append({"step": step + 1, "loss": round(loss.item(), 4), "val_accuracy": accuracy})
+            history.append({"step": step + 1, "loss": round(loss.item(), 4), "held_out_accuracy": accuracy})
             log(
                 f"step {step + 1}: loss {loss.item():.4f}, held-out accuracy {accuracy:.3f}, "
                 f"{time.time() - started:.0f}s"

@@ -113,3 +113,43 @@ def test_crossval_holds_every_photo_out_once_and_reports_three_models(tmp_path, 
     report = json.loads((tmp_path / "cv" / "crossval.json").read_text())
     assert sum(f["held_out_photos"] for f in report["folds"]) == 6
     assert set(report["summary"]["accuracy"]) == {"baseline", "parent", "fine_tuned"}
+
+
+def _conditions_folder(tmp_path, count):
+    source = PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
+    folder = tmp_path / "conditions"
+    for sub in ("images", "labels"):
+        (folder / "train" / sub).mkdir(parents=True)
+    for image in sorted((source / "train" / "images").iterdir())[:count]:
+        (folder / "train" / "images" / image.name).write_bytes(image.read_bytes())
+        label = f"{image.stem}.txt"
+        (folder / "train" / "labels" / label).write_text((source / "train" / "labels" / label).read_text())
+    (folder / "data.yaml").write_text((source / "data.yaml").read_text())
+    return folder
+
+
+def test_finetune_promote_status_and_rollback_from_the_command_line(tmp_path, monkeypatch, capsys):
+    from services.serving import register_configured_models
+    from storage.yolo_import import import_yolo_folder
+
+    monkeypatch.setenv("SLOPE_DATA_DIR", str(tmp_path / "data"))
+    settings = Settings.from_env()
+    db = Database.from_settings(settings)
+    register_configured_models(db, settings)
+    import_yolo_folder(db, settings.data_dir, _conditions_folder(tmp_path, 12))
+    shipped = served_version(db, "condition").name
+
+    assert main(["finetune", "--method", "full", "--steps", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["version"].startswith("condition-full-") and "candidate_macro_f1" in result["metrics"]
+    assert served_version(db, "condition").name == shipped  # no --promote: a candidate only
+
+    assert main(["promote", result["version"]]) == 0
+    assert served_version(db, "condition").name == result["version"]
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out.split("\n", 1)[1])  # after the promote line
+    assert status["served"]["condition"] == result["version"] and status["running_job"] is None
+    assert main(["rollback"]) == 0
+    assert served_version(db, "condition").name == shipped
+    assert main(["promote", "condition-none"]) == 2
+    assert "no model version named 'condition-none'" in capsys.readouterr().err

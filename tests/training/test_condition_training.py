@@ -32,7 +32,7 @@ def test_a_short_run_publishes_a_loadable_candidate_with_its_card(tiny_data, tmp
     assert [h["step"] for h in card.history] == [2, 3]
     assert card.training["steps"] == 3 and card.training["parameters"] > 0
     assert card.metrics["examples"] > 0 and 0 <= card.metrics["accuracy"] <= 1
-    assert card.history[-1]["val_accuracy"] == card.metrics["accuracy"]  # the final weights, measured once more
+    assert card.history[-1]["held_out_accuracy"] == card.metrics["accuracy"]  # the final weights, measured once more
     matrix = card.metrics["confusion"]["matrix"]
     assert sum(map(sum, matrix)) == card.metrics["examples"]
     model = ConditionModel(str(folder))

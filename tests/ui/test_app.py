@@ -111,7 +111,7 @@ def test_two_photos_with_the_same_name_are_both_kept(client, val_images, tmp_pat
     assert summary.startswith("2 photo(s) inspected")
 
 
-def test_models_tab_serves_a_version_and_refuses_a_second_job(client, store, tmp_path):
+def test_train_tab_serves_a_version_and_refuses_a_second_job(client, store, tmp_path):
     import shutil
 
     settings, db = store

@@ -1,4 +1,5 @@
-"""training runs as jobs: pid, progress, cancellation, who and when; status 'cancelled'
+"""training runs as jobs: pid, progress, cancellation, who and when; status 'cancelled';
+when each model version was last put into service (for rollback)
 
 Revision ID: 0002
 Revises: 0001
@@ -18,6 +19,8 @@ NEW_STATUSES = "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelle
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("model_versions") as batch:
+        batch.add_column(sa.Column("served_at", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("training_runs") as batch:
         batch.add_column(sa.Column("pid", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("progress", sa.JSON(), nullable=False, server_default="{}"))
@@ -36,3 +39,5 @@ def downgrade() -> None:
         batch.create_check_constraint("ck_training_runs_status", OLD_STATUSES)
         for column in ("created_at", "created_by", "cancel_requested", "progress", "pid"):
             batch.drop_column(column)
+    with op.batch_alter_table("model_versions") as batch:
+        batch.drop_column("served_at")

@@ -1,4 +1,4 @@
-"""The Models tab, for maintainers: start an improvement job (fine-tune on the reviewed labels,
+"""The Train tab, for maintainers: start an improvement job (fine-tune on the reviewed labels,
 gated against the served model), follow it, stop it; see every version on record and serve any
 of them (promotion, or roll back by serving an older one).
 
@@ -36,6 +36,50 @@ def served_markdown(server: ModelServer) -> str:
     if server.load_error:
         lines.append(f"\n**The version on record could not be loaded; the previous one serves:** {server.load_error}")
     return "\n".join(lines)
+
+
+def dataset_markdown(db: Database, settings: Settings) -> str:
+    """What a condition job would learn from: reviewed labels per class, and the held-out photos
+    (split by photo, the same fixed rule the job uses)."""
+    from collections import Counter
+
+    from core.taxonomy import class_name
+    from training.condition_data import DatasetSettings, split_by_photo
+    from training.dataset import from_database
+
+    photos = from_database(db, settings.data_dir)
+    known = [(p, o) for p in photos for o in p.objects if o.condition is not None and o.object_type != "vegetation"]
+    if not known:
+        return "### Reviewed data\nNo reviewed label has a condition yet: review or import some first."
+    counts = Counter(class_name(o.object_type, o.condition) for _, o in known)
+    defaults = DatasetSettings()
+    _, held_out = split_by_photo(photos, defaults.held_out_fraction, defaults.held_out_seed)
+    held = {p.name for p in held_out}
+    held_objects = sum(p.name in held for p, _ in known)
+    return (
+        f"### Reviewed data\n{len(known)} reviewed objects with a condition on {len({p.name for p, _ in known})} "
+        f"photos; held out for the gate: {held_objects} objects on {len(held)} photos (split by photo, fixed).\n\n"
+        + " · ".join(f"{name.replace('_', ' ')} {n}" for name, n in sorted(counts.items()))
+    )
+
+
+def progress_html(db: Database) -> str:
+    """A bar for the running job (or the last one), with its latest figures."""
+    latest = jobs.runs(db, limit=1)
+    if not latest:
+        return "<p>No job has run yet.</p>"
+    run = latest[0]
+    step, total = run.progress.get("step", 0), run.progress.get("total") or 1
+    figures = ", ".join(
+        f"{k.replace('_', ' ')} {v:.3f}"
+        for k, v in run.progress.items()
+        if k not in ("step", "total") and isinstance(v, float)
+    )
+    return (
+        f"<p>Job {run.id} ({run.kind}): <b>{run.status}</b>, step {step} of {total}"
+        + (f" · {figures}" if figures else "")
+        + f"</p><progress value='{step}' max='{total}' style='width:100%'></progress>"
+    )
 
 
 def run_rows(db: Database) -> list[list]:
@@ -128,8 +172,9 @@ def _figures(metrics: dict) -> str:
     return f"{figures} ({metrics['measured_on']})" if figures and metrics.get("measured_on") else figures
 
 
-def build_models_tab(settings: Settings, server: ModelServer, db: Database) -> None:
+def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> None:
     served = gr.Markdown(served_markdown(server))
+    dataset = gr.Markdown(dataset_markdown(db, settings))
     with gr.Row():
         with gr.Column():
             gr.Markdown("### Improve a model from the reviewed labels")
@@ -153,6 +198,7 @@ def build_models_tab(settings: Settings, server: ModelServer, db: Database) -> N
             )
             serve_button = gr.Button("Serve this version")
             serve_message = gr.Markdown()
+    bar = gr.HTML(progress_html(db))
     runs_table = gr.Dataframe(value=run_rows(db), headers=RUN_HEADERS, label="Jobs", interactive=False, wrap=True)
     log = gr.Textbox(value=latest_log(db), label="Log of the latest job", lines=8, max_lines=20, autoscroll=True)
     versions = gr.Dataframe(
@@ -168,20 +214,21 @@ def build_models_tab(settings: Settings, server: ModelServer, db: Database) -> N
     def refresh():
         return (
             served_markdown(server),
+            progress_html(db),
             run_rows(db),
             latest_log(db),
             version_rows(db),
             gr.update(choices=version_choices(db)),
         )
 
-    outputs = [served, runs_table, log, versions, choice]
+    outputs = [served, bar, runs_table, log, versions, choice]
     timer.tick(refresh, outputs=outputs, show_progress="hidden")
     start_button.click(
         lambda *values: start(db, settings, *values, actor="app"),
         inputs=[label, method, steps, hours, margin, promote],
         outputs=[message],
         api_name="start_job",
-    ).then(refresh, outputs=outputs)
+    ).then(refresh, outputs=outputs).then(lambda: dataset_markdown(db, settings), outputs=[dataset])
     cancel_button.click(lambda: cancel(db), outputs=[message], api_name="cancel_job").then(refresh, outputs=outputs)
     serve_button.click(lambda c: serve(db, c), inputs=[choice], outputs=[serve_message], api_name="serve_version").then(
         refresh, outputs=outputs

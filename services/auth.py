@@ -1,0 +1,97 @@
+"""Accounts and roles: who is logged in, and one server-side check every handler makes.
+
+Gradio's login (``launch(auth=auth_function(db))``) sets ``request.username``; a handler takes a
+``gr.Request`` and calls ``require(request, db, role)`` first. Hiding a tab is not a check: a
+client can call any handler's API directly, so the role is checked on the server, here.
+
+Roles are ordered: admin >= reviewer >= inspector (an admin may review, a reviewer may inspect).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import gradio as gr
+from sqlalchemy import func, select
+
+from storage import models as m
+from storage.db import Database
+from storage.users import add_user, authenticate
+
+ROLE_RANK: dict[str, int] = {"inspector": 1, "reviewer": 2, "admin": 3}
+ADMIN_USER_ENV = "SLOPE_ADMIN_USER"
+ADMIN_PASSWORD_ENV = "SLOPE_ADMIN_PASSWORD"
+CREATE_USER_HINT = (
+    "No user accounts exist yet, so nobody can log in. Create the first admin with\n"
+    "    python -m storage users add NAME --role admin\n"
+    f"or start the app once with {ADMIN_USER_ENV}=NAME {ADMIN_PASSWORD_ENV}=... set."
+)
+
+
+@dataclass(frozen=True)
+class Account:
+    """The logged-in user, as handlers see it."""
+
+    username: str
+    role: str
+
+    def may(self, role: str) -> bool:
+        return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+
+def require(request: gr.Request | None, db: Database | None, role: str) -> Account:
+    """The logged-in account if its role is ``role`` or higher; otherwise ``gr.Error`` with a
+    message that says why (not logged in, unknown user, role too low)."""
+    if role not in ROLE_RANK:
+        raise ValueError(f"role must be one of {', '.join(ROLE_RANK)}, got {role!r}")
+    username = getattr(request, "username", None) if request is not None else None
+    if not username:
+        raise gr.Error(f"Please log in: this action needs a {role} account.", title="Not logged in")
+    if db is None:
+        raise gr.Error("This app has no user store, so no one can be checked for this action.")
+    with db.read() as session:
+        user = session.scalar(select(m.User).where(m.User.username == username))
+    if user is None:
+        raise gr.Error(f"Account {username!r} no longer exists; log in again.", title="Not logged in")
+    account = Account(user.username, user.role)
+    if not account.may(role):
+        raise gr.Error(
+            f"{account.username} is a {account.role}; this action needs a {role} account"
+            + (" or an admin's." if role != "admin" else "."),
+            title="Not allowed",
+        )
+    return account
+
+
+def guard(db: Database | None, role: str) -> Callable[[gr.Request | None], Account]:
+    """``require`` bound to a store and a role, for a tab to call in each handler:
+    ``check = guard(db, "inspector")`` then ``user = check(request)``."""
+    return lambda request: require(request, db, role)
+
+
+def auth_function(db: Database) -> Callable[[str, str], bool]:
+    """The callable for ``launch(auth=...)``: checks the password against the users table."""
+
+    def check(username: str, password: str) -> bool:
+        return authenticate(db, username, password) is not None
+
+    return check
+
+
+def has_users(db: Database) -> bool:
+    with db.read() as session:
+        return (session.scalar(select(func.count()).select_from(m.User)) or 0) > 0
+
+
+def ensure_first_admin(db: Database, environ: Mapping[str, str] | None = None) -> str | None:
+    """At first start (no user at all), create an admin from ``SLOPE_ADMIN_USER`` /
+    ``SLOPE_ADMIN_PASSWORD`` when both are set. Returns the name created, else None. Later
+    starts ignore the variables: they never reset a password or add a second admin."""
+    environ = os.environ if environ is None else environ
+    username, password = environ.get(ADMIN_USER_ENV, "").strip(), environ.get(ADMIN_PASSWORD_ENV, "")
+    if not username or not password or has_users(db):
+        return None
+    add_user(db, username, "admin", password)  # ValueError names a bad name or a short password
+    return username

@@ -1,0 +1,314 @@
+"""Review use cases behind the Review tab: a queue of photos (least certain first), one photo at
+a time with all its labels, and the reviewer's actions on it, each saved in one transaction with
+its history. No Gradio here: the tab converts its components' values to and from these types.
+
+A reviewer's view of a photo carries each label's version. Saving sends those versions along;
+a label another reviewer changed meanwhile is left as they saved it, and the reviewer gets a
+message naming who changed it and the change of theirs that was not applied, plus the fresh
+state of the photo (nothing either of them did is lost).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES
+from storage import repository as repo
+from storage.db import Database
+from storage.repository import LabelChange, NewBox, PhotoView
+
+Box = tuple[float, float, float, float]
+STATUS_CHOICES = tuple(repo.STATUS_GROUPS)  # "to review", "reviewed", "all", then each status
+BOX_MATCH_PX = 1.5  # the editor rounds boxes to whole pixels
+
+
+@dataclass(frozen=True)
+class Filters:
+    survey: str | None = None
+    object_type: str | None = None
+    condition: str | None = None
+    status: str = "to review"
+
+    def __post_init__(self) -> None:
+        if self.object_type is not None and self.object_type not in OBJECT_TYPES:
+            raise ValueError(f"unknown object type {self.object_type!r}; expected one of {OBJECT_TYPES}")
+        if self.status not in repo.STATUS_GROUPS:
+            raise ValueError(f"status must be one of {', '.join(STATUS_CHOICES)}, got {self.status!r}")
+
+
+@dataclass
+class ReviewSession:
+    """One reviewer's place in the queue: the photos seen (image_id, queue key) and the one shown."""
+
+    filters: Filters = field(default_factory=Filters)
+    trail: list[tuple[int, float]] = field(default_factory=list)
+    pos: int = -1
+    photo: PhotoView | None = None
+
+
+@dataclass(frozen=True)
+class EditorBox:
+    """A box as the box editor gives it back: ``label_id`` None for a box drawn just now."""
+
+    label_id: int | None
+    box: Box
+    object_type: str | None = None
+    condition: str | None = None
+
+
+@dataclass(frozen=True)
+class LabelEdit:
+    """The side panel's choice for one label (type and/or condition)."""
+
+    object_type: str | None = None
+    condition: str | None = None
+
+
+@dataclass
+class Outcome:
+    photo: PhotoView | None
+    message: str
+    conflicts: list[repo.Conflict] = field(default_factory=list)
+    changed: list[int] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- queue and navigation
+
+
+def counts(db: Database, filters: Filters) -> dict[str, int]:
+    return repo.review_counts(db, survey=filters.survey, object_type=filters.object_type, condition=filters.condition)
+
+
+def _queue_after(db: Database, filters: Filters, after: tuple[float, int] | None) -> tuple[int, float] | None:
+    rows = repo.photo_queue(
+        db,
+        survey=filters.survey,
+        object_type=filters.object_type,
+        condition=filters.condition,
+        status=filters.status,
+        after=after,
+        limit=1,
+    )
+    return rows[0] if rows else None
+
+
+def start(db: Database, filters: Filters) -> ReviewSession:
+    """A fresh session at the first (least certain) photo under ``filters``."""
+    session = ReviewSession(filters=filters)
+    first = _queue_after(db, filters, None)
+    if first is not None:
+        session.trail, session.pos = [first], 0
+        session.photo = repo.photo_view(db, first[0])
+    return session
+
+
+def next_photo(db: Database, session: ReviewSession) -> ReviewSession:
+    """The next photo: forward along the trail after a "previous", else the next in the queue
+    after the current one's key (photos reviewed meanwhile have left the queue)."""
+    if session.pos + 1 < len(session.trail):
+        pos = session.pos + 1
+        return replace(session, pos=pos, photo=repo.photo_view(db, session.trail[pos][0]))
+    after = None
+    if session.pos >= 0:
+        image_id, key = session.trail[session.pos]
+        after = (key, image_id)
+    found = _queue_after(db, session.filters, after)
+    if found is None:
+        return replace(session, photo=None, pos=len(session.trail))
+    trail = [*session.trail, found]
+    return replace(session, trail=trail, pos=len(trail) - 1, photo=repo.photo_view(db, found[0]))
+
+
+def previous_photo(db: Database, session: ReviewSession) -> ReviewSession:
+    if session.pos <= 0:
+        return session if session.photo is not None or not session.trail else replace(session, pos=0)
+    pos = min(session.pos, len(session.trail)) - 1
+    return replace(session, pos=pos, photo=repo.photo_view(db, session.trail[pos][0]))
+
+
+def reload(db: Database, session: ReviewSession) -> ReviewSession:
+    if session.photo is None:
+        return session
+    return replace(session, photo=repo.photo_view(db, session.photo.image_id))
+
+
+# ---------------------------------------------------------------- saving
+
+
+def diff_editor(
+    photo: PhotoView, boxes: list[EditorBox]
+) -> tuple[dict[int, Box], dict[int, LabelEdit], list[int], list[NewBox], list[str]]:
+    """Compare the editor's boxes with the photo as loaded: (moved boxes by label id, relabels
+    from the editor's label picker, label ids removed, new boxes, problems)."""
+    loaded = {label.label_id: label for label in photo.labels}
+    seen: set[int] = set()
+    moved: dict[int, Box] = {}
+    relabels: dict[int, LabelEdit] = {}
+    fresh: list[EditorBox] = []
+    for box in boxes:
+        if box.label_id in loaded and box.label_id not in seen:
+            seen.add(box.label_id)
+            label = loaded[box.label_id]
+            if _differs(box.box, label.box):
+                moved[label.label_id] = box.box
+            if box.object_type and (box.object_type, box.condition) != (label.object_type, label.condition):
+                relabels[label.label_id] = LabelEdit(box.object_type, box.condition)
+        else:
+            fresh.append(box)
+    missing = [i for i in loaded if i not in seen]
+    new_boxes, problems = [], []
+    for box in fresh:
+        # The editor's label picker drops the "#id" from a box's label: a new box exactly where a
+        # missing label was is that label, relabelled.
+        same = next((i for i in missing if not _differs(box.box, loaded[i].box)), None)
+        if same is not None and box.object_type:
+            missing.remove(same)
+            relabels[same] = LabelEdit(box.object_type, box.condition)
+        elif box.object_type is None:
+            problems.append("a new box has no object type: pick one in the box's label list")
+        else:
+            new_boxes.append(NewBox(box.box, box.object_type, box.condition))
+    return moved, relabels, missing, new_boxes, problems
+
+
+def _differs(a: Box, b: Box) -> bool:
+    return any(abs(x - y) > BOX_MATCH_PX for x, y in zip(a, b, strict=True))
+
+
+def save(
+    db: Database,
+    actor: str,
+    photo: PhotoView,
+    *,
+    boxes: list[EditorBox] | None = None,
+    edits: dict[int, LabelEdit] | None = None,
+    accept: tuple[int, ...] = (),
+    delete: tuple[int, ...] = (),
+    accept_rest: bool = False,
+) -> Outcome:
+    """Save everything a reviewer did on ``photo`` in one transaction: the editor's boxes (moved,
+    drawn, removed), type/condition edits, accepted and deleted labels, and with
+    ``accept_rest`` every label still pending. Returns the fresh photo and a message."""
+    loaded = {label.label_id: label for label in photo.labels}
+    moved, relabels, removed, new_boxes, problems = ({}, {}, [], [], [])
+    if boxes is not None:
+        moved, relabels, removed, new_boxes, problems = diff_editor(photo, boxes)
+    if problems:
+        return Outcome(photo, "Nothing saved: " + "; ".join(problems) + ".")
+    wanted: dict[int, LabelEdit] = {**relabels, **(edits or {})}
+    for label_id in [*wanted, *accept, *delete]:
+        if label_id not in loaded:
+            return Outcome(photo, f"Nothing saved: label #{label_id} is not on this photo (reload it).")
+    deleted = set(removed) | set(delete)
+    changes = []
+    for label_id, label in loaded.items():
+        if label_id in deleted:
+            changes.append(LabelChange(label_id, label.version, delete=True))
+            continue
+        edit = wanted.get(label_id, LabelEdit())
+        object_type = edit.object_type if edit.object_type != label.object_type else None
+        condition = edit.condition if edit.condition != label.condition else None
+        reset = False
+        if object_type is not None and condition is None:
+            # A new type keeps the condition only if the type allows it (else "unknown", or the
+            # only one allowed); the side panel may also have picked a condition for it.
+            reset = label.condition not in ALLOWED_CONDITIONS.get(object_type, ())
+        wants_accept = label_id in accept or (accept_rest and label.status == "pending")
+        if label_id in moved or object_type or condition or reset or wants_accept:
+            changes.append(
+                LabelChange(
+                    label_id,
+                    label.version,
+                    box=moved.get(label_id),
+                    object_type=object_type,
+                    condition=condition,
+                    reset_condition=reset and len(ALLOWED_CONDITIONS.get(object_type, ())) != 1,
+                    accept=wants_accept,
+                )
+            )
+    if not changes and not new_boxes:
+        return Outcome(repo.photo_view(db, photo.image_id), "Nothing to save: no change.")
+    try:
+        result = repo.save_photo(db, photo.image_id, actor, changes, new_boxes)
+    except ValueError as exc:
+        return Outcome(photo, f"Nothing saved: {exc}.")
+    fresh = repo.photo_view(db, photo.image_id)
+    return Outcome(fresh, _message(result, fresh), result.conflicts, result.changed)
+
+
+def _message(result: repo.SaveResult, fresh: PhotoView) -> str:
+    parts = []
+    if result.changed:
+        parts.append(f"Saved {len(result.changed)} label change(s).")
+    for c in result.conflicts:
+        now = f"{c.now['object_type']} · {c.now['condition'] or '?'} ({c.now['status']})"
+        when = f" at {c.at:%H:%M:%S}" if c.at else ""
+        parts.append(
+            f"Conflict on #{c.label_id}: {c.by} changed it{when} since you loaded this photo; it is now {now}. "
+            f"Your change ({c.wanted}) was not applied: the fresh state is shown, re-apply it if it is still right."
+        )
+    unknown = [label.label_id for label in fresh.labels if label.condition is None]
+    if unknown:
+        parts.append("Choose a condition for " + ", ".join(f"#{i}" for i in unknown) + ".")
+    return " ".join(parts) or "Nothing changed."
+
+
+def undo_last(db: Database, actor: str, photo: PhotoView) -> Outcome:
+    """Revert the photo's latest change not yet undone (any reviewer's), checked against the
+    version this reviewer loaded."""
+    event = repo.last_undoable_on_photo(db, photo.image_id)
+    if event is None:
+        return Outcome(repo.photo_view(db, photo.image_id), "Nothing to undo on this photo.")
+    loaded = {label.label_id: label.version for label in photo.labels}
+    version = loaded.get(event.label_id)
+    if version is None:  # a deleted label is not shown; undo restores it from the store's version
+        version = repo.get_label(db, event.label_id).version
+    try:
+        repo.undo(db, event.label_id, version, actor)
+    except repo.ConflictError:
+        fresh = repo.photo_view(db, photo.image_id)
+        return Outcome(fresh, f"Not undone: label #{event.label_id} changed since you loaded it; fresh state shown.")
+    fresh = repo.photo_view(db, photo.image_id)
+    return Outcome(fresh, f"Undid {event.actor}'s {event.action} of #{event.label_id}.", changed=[event.label_id])
+
+
+# ---------------------------------------------------------------- presentation helpers
+
+
+def label_text(object_type: str, condition: str | None) -> str:
+    return f"{object_type} · {condition or '?'}"
+
+
+def describe_state(state: dict | None) -> str:
+    if not state:
+        return ""
+    box = ", ".join(f"{v:.0f}" for v in state["box"])
+    return f"{label_text(state['object_type'], state['condition'])} [{box}] {state['status']}"
+
+
+def history_rows(db: Database, image_id: int, limit: int = 50) -> list[list[str]]:
+    return [
+        [
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.actor,
+            f"#{e.label_id}",
+            e.action,
+            describe_state(e.before),
+            describe_state(e.after),
+        ]
+        for e in repo.photo_history(db, image_id, limit)
+    ]
+
+
+def relations_text(relations: dict | None) -> str:
+    if not relations:
+        return ""
+    parts = [relations.get("band", "")]
+    parts += [f"{r['relation']} {r['other_type']}" for r in relations.get("relations", [])[:3]]
+    return "; ".join(p for p in parts if p)
+
+
+def probs_text(probs: dict[str, float] | None) -> str:
+    if not probs:
+        return "(person's label)"
+    return ", ".join(f"{k} {v:.2f}" for k, v in sorted(probs.items(), key=lambda kv: -kv[1]))
