@@ -72,7 +72,8 @@ def main() -> None:
     import_yolo_folder(db, settings.data_dir, work / "labels")
     served = ModelServer(settings, db).served().condition
     print(
-        f"machine: {os.cpu_count()} CPUs; {objects} reviewed objects with a condition; parent {read_card(served).version}"
+        f"machine: {os.cpu_count()} CPUs; {objects} reviewed objects with a condition; "
+        f"parent {read_card(served).version}"
     )
 
     phases: dict[str, float] = {}
