@@ -71,16 +71,22 @@ def start_job(db: Database, settings: Settings, kind: str, job_settings: dict[st
     folder.mkdir(parents=True, exist_ok=True)
     # The job must use the same store and data directory as its caller, whatever the environment.
     env = {**os.environ, "SLOPE_DATA_DIR": str(settings.data_dir), "DATABASE_URL": db.url}
-    with open(folder / f"{run_id}.log", "ab") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "services.jobs", str(run_id)],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # not killed with the app's process group
-        )
+    try:
+        with open(folder / f"{run_id}.log", "ab") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "services.jobs", str(run_id)],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # not killed with the app's process group
+            )
+    except OSError as exc:
+        with db.write() as session:
+            row = session.get(m.TrainingRun, run_id)
+            row.status, row.finished_at, row.error = "failed", m.utcnow(), f"the job could not start: {exc}"
+        raise
     with db.write() as session:
         row = session.get(m.TrainingRun, run_id)
         if row.status == "queued" and row.pid is None:
