@@ -15,7 +15,25 @@ from pathlib import Path
 from typing import Any
 
 CARD_FILE = "card.json"
+README_FILE = "README.md"
 MODEL_KINDS = ("detector", "condition")
+_PURPOSE = {
+    "detector": (
+        "A YOLO object detector for slope-drainage inspection photos: it finds `rock_toe`, "
+        "`slope_drain`, `toe_drain` and `vegetation` boxes. It does not judge condition; the "
+        "condition model does that for each box."
+    ),
+    "condition": (
+        "A Qwen2-VL condition model for slope-drainage inspection: given a photo, a detected "
+        "object's box and its position text, it gives a probability for each condition allowed "
+        "for the object type (`normal`, `blocked`, `damaged`)."
+    ),
+}
+_USE = (
+    "Intended use: a first pass over inspection photos in this app, with every finding "
+    "reviewed by a person (the Review tab) before it is acted on. Not for unattended decisions "
+    "on slope safety."
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,102 @@ class ModelCard:
 
     def replace(self, **changes: Any) -> ModelCard:
         return dataclasses.replace(self, **changes)
+
+    def readme(self, limitations: tuple[str, ...] = ()) -> str:
+        """The folder's README.md, from the card alone: what the model is, intended use and
+        limitations, data and credit, metrics with the data they were measured on, training
+        recipe and history, parent. ``limitations`` adds what the card cannot know (e.g. a
+        comparison made later on other data)."""
+        # mAP figures are written "mAP&#64;0.5": a bare "@" is turned into a mailto link.
+        lines = [f"# {self.kind.capitalize()} model `{self.version}`", "", _PURPOSE[self.kind], ""]
+        lines += [f"- Architecture: {self.architecture or 'not recorded'}"]
+        lines += [f"- Parent: `{self.parent}`" if self.parent else "- Parent: none (trained from the start)"]
+        if self.created:
+            lines.append(f"- Created: {self.created}")
+        if self.image_size:
+            lines.append(f"- Input size: {self.image_size} px")
+        if self.crop_margin is not None:
+            lines.append(f"- Crop margin around each box: {self.crop_margin}")
+        lines += ["", "## Intended use and limitations", "", _USE, ""]
+        synthesized = "synthesized" in f"{self.data_provenance} {self.metrics_data}".lower()
+        notes = list(limitations)
+        if synthesized:
+            notes.insert(
+                0,
+                "Part of its training or test data is *synthesized* (conditions painted onto real "
+                "object crops): figures measured on synthesized data say little about real conditions.",
+            )
+        weak = {c: v["recall"] for c, v in (self.metrics.get("per_class") or {}).items() if v.get("recall", 1) < 0.5}
+        if self.kind == "detector" and weak:
+            notes.append(
+                "Low recall on "
+                + ", ".join(f"{c} ({r:.2f})" for c, r in weak.items())
+                + ": many of these objects are missed; a photo with no finding is not proof of none."
+            )
+        notes += [] if notes else ["No known limitation recorded beyond the figures below."]
+        lines += [f"- {n}" for n in notes]
+        lines += ["", "## Data", ""]
+        lines.append(f"- Trained on: {self.data or 'not recorded'}")
+        if self.data_provenance:
+            lines.append(f"- Provenance: {self.data_provenance}")
+        if self.data_hash:
+            lines.append(f"- Data hash: `{self.data_hash}`")
+        lines.append(f"- Source and licence: {self.data_credit or 'not recorded'}")
+        lines += ["", "## Metrics", ""]
+        lines += self._metric_lines()
+        lines += ["", "## Training", ""]
+        recipe = self.training.get("recipe") or self.training.get("method")
+        lines.append(f"- Recipe: {recipe or 'not recorded'}")
+        lines += [
+            f"- {k.replace('_', ' ')}: {v}"
+            for k, v in self.training.items()
+            if k not in ("recipe", "method") and isinstance(v, str | int | float)
+        ]
+        if self.history:
+            lines.append(f"- History: {_history_summary(self.history)}")
+        lines += ["", f"The full record is `{CARD_FILE}` in this folder; this file is written from it.", ""]
+        return "\n".join(lines)
+
+    def _metric_lines(self) -> list[str]:
+        m = self.metrics
+        if not m:
+            return ["No metrics recorded."]
+        measured = f"Measured on: {self.metrics_data or 'not recorded'}."
+        if self.kind == "detector" and "map50" in m:
+            lines = [f"mAP&#64;0.5 **{m['map50']:.3f}**, mAP&#64;0.5:0.95 **{m.get('map50_95', 0):.3f}**. {measured}"]
+            per_class = m.get("per_class") or {}
+            if per_class:
+                lines += ["", "| class | precision | recall | mAP&#64;0.5 | mAP&#64;0.5:0.95 |", "|-|-|-|-|-|"]
+                lines += [
+                    f"| {c} | {v.get('precision', 0):.3f} | {v.get('recall', 0):.3f} | "
+                    f"{v.get('map50', 0):.3f} | {v.get('map50_95', 0):.3f} |"
+                    for c, v in per_class.items()
+                ]
+            return lines
+        # Headline figures only: per-class tables, confusion matrices and byte counts stay in card.json.
+        figures = {k: v for k, v in m.items() if isinstance(v, float) and not k.endswith("bytes")}
+        headline = ", ".join(f"{k.replace('_', ' ')} **{v:.3f}**" for k, v in figures.items())
+        examples = f" on {m['examples']} examples" if "examples" in m else ""
+        return [f"{headline or 'No headline figures'}{examples}. {measured}"]
+
+    def write_readme(self, folder: str | Path, limitations: tuple[str, ...] = ()) -> Path:
+        """``README.md`` into ``folder`` (written where the trainers publish, beside card.json)."""
+        path = Path(folder) / README_FILE
+        path.write_text(self.readme(limitations))
+        return path
+
+
+def _history_summary(history: list[dict[str, Any]]) -> str:
+    """'48 epochs; map50 0.270 -> 0.583 (best 0.590)': first, last and best of the main figure."""
+    unit = "epoch" if "epoch" in history[0] else "step"
+    last = history[-1].get(unit, len(history))
+    keys = [k for k in ("map50", "held_out_accuracy", "val_accuracy", "loss") if any(k in h for h in history)]
+    if not keys:
+        return f"{len(history)} entries, last at {unit} {last}"
+    key = keys[0]
+    values = [h[key] for h in history if key in h]
+    best = min(values) if key == "loss" else max(values)
+    return f"{len(history)} records up to {unit} {last}; {key} {values[0]:.3f} -> {values[-1]:.3f} (best {best:.3f})"
 
 
 def card_folder(source: str | Path) -> Path:

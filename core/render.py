@@ -9,8 +9,9 @@ import numpy as np
 import supervision as sv
 from PIL import Image
 
-from core.taxonomy import CONDITIONS
-from core.types import Inspection
+from core.report import is_uncertain
+from core.taxonomy import CONDITIONS, OBJECT_WORDS
+from core.types import Finding, Inspection
 
 # normal green, blocked amber, damaged red: the order of CONDITIONS.
 CONDITION_COLORS = {"normal": "#2e9e44", "blocked": "#f0a202", "damaged": "#d7263d"}
@@ -28,8 +29,14 @@ def _font_path() -> str | None:
         return None
 
 
-def finding_label(object_type: str, condition: str, probability: float) -> str:
-    return f"{object_type} · {condition} {probability:.2f}"
+def finding_label(number: int, finding: Finding) -> str:
+    """'2 toe drain · blocked 0.80': the number is the findings table's "Box" column; a
+    near-even condition is labelled uncertain rather than shown as a verdict."""
+    word = OBJECT_WORDS.get(finding.object_type, finding.object_type)
+    verdict = f"{finding.condition} {finding.condition_confidence:.2f}"
+    if is_uncertain(finding):
+        verdict = f"uncertain ({verdict})"
+    return f"{number} {word} · {verdict}"
 
 
 def render(image: Image.Image, inspection: Inspection) -> Image.Image:
@@ -56,7 +63,7 @@ def render(image: Image.Image, inspection: Inspection) -> Image.Image:
         color_lookup=sv.ColorLookup.INDEX,
         smart_position=True,
     )
-    names = [finding_label(f.object_type, f.condition, f.condition_confidence) for f in inspection.findings]
+    names = [finding_label(n, f) for n, f in enumerate(inspection.findings, 1)]
     # PIL in, PIL out: supervision then handles the RGB/BGR order itself.
     scene = boxes.annotate(scene, detections, custom_color_lookup=colors)
     return labels.annotate(scene, detections, labels=names, custom_color_lookup=colors)

@@ -1,73 +1,175 @@
-"""Plain-language summaries and tabular exports of inspections."""
+"""Plain-language summaries and tabular exports of inspections.
+
+Three shapes of the same findings: ``finding_rows`` (one CSV row per finding, machine-readable),
+``report_rows`` (the downloadable report: those rows plus who, when and which survey, and one
+row for a photo where nothing was detected), and ``table_rows`` (what a person reads in the
+app: words for headers, short photo names, box numbers matching the drawing).
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 
-from core.taxonomy import OBJECT_WORDS
-from core.types import Inspection
+from core.taxonomy import CONDITIONS, OBJECT_WORDS
+from core.types import Finding, Inspection
+
+# Top-1 minus top-2 condition probability under which a finding is called "uncertain": the
+# model could not tell the conditions apart (0.32 / 0.34 / 0.35 has a margin of 0.01).
+UNCERTAIN_MARGIN = 0.15
+NO_OBJECTS = "no objects were detected"
+SHORT_NAME = 28  # characters of a photo name shown in the table; the CSV keeps the full name
 
 FINDING_COLUMNS = [
     "image",
+    "box",
     "object",
     "condition",
+    "uncertain",
     "condition_confidence",
+    "condition_margin",
+    *(f"prob_{c}" for c in CONDITIONS),
     "detector_confidence",
     "x1",
     "y1",
     "x2",
     "y2",
     "position",
-    "probabilities",
+    "detector_model",
+    "condition_model",
+]
+REPORT_COLUMNS = ["survey", "inspector", "inspected_at", *FINDING_COLUMNS]
+TABLE_COLUMNS = [
+    "Photo",
+    "Box",
+    "Object",
+    "Condition",
+    *(c.capitalize() for c in CONDITIONS),
+    "Detector conf.",
+    "Position",
 ]
 
 
+def is_uncertain(finding: Finding) -> bool:
+    return finding.condition_margin < UNCERTAIN_MARGIN
+
+
+def condition_text(finding: Finding) -> str:
+    """The condition as a person should read it: 'blocked', or 'uncertain (blocked?)'."""
+    return f"uncertain ({finding.condition}?)" if is_uncertain(finding) else finding.condition
+
+
+def short_name(name: str, limit: int = SHORT_NAME) -> str:
+    """``name`` cut in the middle to ``limit`` characters, keeping its start and its extension."""
+    if len(name) <= limit:
+        return name
+    tail = max(8, limit // 3)
+    return f"{name[: limit - tail - 1]}…{name[-tail:]}"
+
+
+def _models(inspection: Inspection) -> list[str]:
+    return [inspection.models.get("detector", ""), inspection.models.get("condition", "")]
+
+
 def finding_rows(name: str, inspection: Inspection) -> list[list]:
-    """One row per finding, in ``FINDING_COLUMNS`` order."""
+    """One row per finding, in ``FINDING_COLUMNS`` order; ``box`` is the number drawn on the photo."""
     return [
         [
             name,
+            number,
             f.object_type,
             f.condition,
+            "yes" if is_uncertain(f) else "no",
             round(f.condition_confidence, 3),
+            round(f.condition_margin, 3),
+            *(round(f.condition_probs[c], 3) if c in f.condition_probs else "" for c in CONDITIONS),
             round(f.confidence, 3),
             *(round(v) for v in f.box_xyxy),
             f.context.describe(),
-            ", ".join(f"{k} {v:.2f}" for k, v in f.condition_probs.items()),
+            *_models(inspection),
         ]
-        for f in inspection.findings
+        for number, f in enumerate(inspection.findings, 1)
     ]
 
 
+def report_rows(name: str, inspection: Inspection, survey: str | None, inspector: str, inspected_at: str) -> list[list]:
+    """``REPORT_COLUMNS`` rows: the findings, or one row saying nothing was detected (so a photo
+    never silently drops out of a survey's report)."""
+    rows = finding_rows(name, inspection)
+    if not rows:
+        empty = dict.fromkeys(FINDING_COLUMNS, "")
+        empty.update(image=name, position=NO_OBJECTS, detector_model=_models(inspection)[0])
+        empty["condition_model"] = _models(inspection)[1]
+        rows = [list(empty.values())]
+    return [[survey or "", inspector, inspected_at, *row] for row in rows]
+
+
+def table_rows(name: str, inspection: Inspection) -> list[list]:
+    """``TABLE_COLUMNS`` rows for the app's table; a photo without detections gets one row."""
+    shown = short_name(name)
+    if not inspection.findings:
+        return [[shown, "", "", NO_OBJECTS, *("" for _ in CONDITIONS), "", ""]]
+    return [
+        [
+            shown,
+            number,
+            OBJECT_WORDS.get(f.object_type, f.object_type),
+            condition_text(f),
+            *(f"{f.condition_probs[c]:.2f}" if c in f.condition_probs else "–" for c in CONDITIONS),
+            f"{f.confidence:.2f}",
+            f.context.describe(),
+        ]
+        for number, f in enumerate(inspection.findings, 1)
+    ]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 and word != 'vegetation' else ''}"
+
+
+def _where(name: str, number: int, f: Finding) -> str:
+    # The short name, as in the table's Photo column, so a sentence leads to its row.
+    return f"{OBJECT_WORDS[f.object_type]} #{number} in {short_name(name)}, {f.context.band}"
+
+
 def summarize(inspections: dict[str, Inspection]) -> str:
-    """A few sentences: what was found, and which objects need attention first."""
+    """A few sentences: what was found, which objects need attention first (the most certain
+    problems), and which the model could not decide (never counted as certain)."""
     if not inspections:
         return "No photos inspected."
-    findings = [(name, f) for name, ins in inspections.items() for f in ins.findings]
+    findings = [(name, n, f) for name, ins in inspections.items() for n, f in enumerate(ins.findings, 1)]
+    empty = sum(1 for ins in inspections.values() if not ins.findings)
     if not findings:
         return f"{len(inspections)} photo(s) inspected; no rock toes, drains or vegetation were detected."
-    counts = Counter(f.object_type for _, f in findings)
-    found = ", ".join(
-        f"{n} {OBJECT_WORDS[t]}{'s' if n > 1 and t != 'vegetation' else ''}" for t, n in counts.most_common()
-    )
+    counts = Counter(f.object_type for _, _, f in findings)
+    found = ", ".join(_plural(n, OBJECT_WORDS[t]) for t, n in counts.most_common())
     lines = [f"{len(inspections)} photo(s) inspected: {found}."]
+    if empty:
+        lines.append(f"{_plural(empty, 'photo')} with no objects detected.")
+    uncertain = [item for item in findings if is_uncertain(item[2])]
     problems = sorted(
-        ((name, f) for name, f in findings if f.condition != "normal"),
-        key=lambda item: -item[1].condition_confidence,
+        (item for item in findings if item[2].condition != "normal" and not is_uncertain(item[2])),
+        key=lambda item: -item[2].condition_confidence,
     )
     if problems:
-        by_condition = Counter(f.condition for _, f in problems)
+        by_condition = Counter(f.condition for _, _, f in problems)
         lines.append(
             "Needs attention: "
             + ", ".join(f"{n} {c}" for c, n in by_condition.most_common())
             + ". Most certain: "
             + "; ".join(
-                f"{OBJECT_WORDS[f.object_type]} {f.condition} ({f.condition_confidence:.0%}) "
-                f"in {name}, {f.context.band}"
-                for name, f in problems[:3]
+                f"{_where(name, n, f)}: {f.condition} ({f.condition_confidence:.0%})" for name, n, f in problems[:3]
             )
             + "."
         )
-    else:
+    elif not uncertain:
         lines.append("Every detected object was judged normal.")
+    else:
+        lines.append("No object was judged blocked or damaged with confidence.")
+    if uncertain:
+        lines.append(
+            f"Uncertain (conditions within {UNCERTAIN_MARGIN:.2f} of each other, check by eye): "
+            + "; ".join(f"{_where(name, n, f)}" for name, n, f in uncertain[:5])
+            + (f"; and {len(uncertain) - 5} more" if len(uncertain) > 5 else "")
+            + "."
+        )
     return " ".join(lines)

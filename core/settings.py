@@ -38,6 +38,10 @@ class Settings:
     max_image_pixels: int = field(default=40_000_000, metadata={"help": "Images with more pixels are refused."})
     max_upload_bytes: int = field(default=50_000_000, metadata={"help": "Files larger than this are refused."})
     data_dir: str = field(default=str(PROJECT_ROOT / "data"), metadata={"help": "Where stored images and the DB live."})
+    demo_mode: bool = field(
+        default=False,
+        metadata={"help": "Public demo: a visible demo reviewer account (its login is shown on the login page)."},
+    )
     database_url: str = field(default="", metadata={"help": "SQLAlchemy URL; empty means SQLite in data_dir."})
 
     def __post_init__(self) -> None:
@@ -63,9 +67,17 @@ class Settings:
         return cls(**values)
 
 
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+        raise ValueError(raw)
+    return value in ("1", "true", "yes", "on")
+
+
 def _parse(raw: str, type_name: Any, name: str) -> Any:
-    kind = {"float": float, "int": int}.get(str(type_name), str)
+    kind = {"float": float, "int": int, "bool": _flag}.get(str(type_name), str)
     try:
         return kind(raw)
     except ValueError:
-        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}") from None
+        expected = {"_flag": "true or false"}.get(kind.__name__, kind.__name__)
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {expected}") from None

@@ -44,9 +44,16 @@ class ObjectContext:
 
     def describe(self) -> str:
         """One plain sentence for the prompt, e.g. 'bottom-center of the photo, at the foot of a
-        slope drain, below a rock toe'."""
-        parts = [f"{self.band} of the photo"]
+        slope drain, below a rock toe'. Each other object is named once, by its most specific
+        relation (a domain relation, then overlapping, then a direction), so a toe drain just
+        below a rock toe is not also listed as "above" and "overlapping" it."""
+        best: dict[int, Relation] = {}
         for r in self.relations:
+            if r.other not in best or _SPECIFICITY.get(r.relation, 9) < _SPECIFICITY.get(best[r.other].relation, 9):
+                best[r.other] = r
+        parts = [f"{self.band} of the photo"]
+        # Most specific first; among equals, the order relations() gave (nearest first).
+        for r in sorted(best.values(), key=lambda r: _SPECIFICITY.get(r.relation, 9)):
             word = OBJECT_WORDS.get(r.other_type, r.other_type)
             phrase = {
                 "at_foot_of": f"at the foot of a {word}",
@@ -58,6 +65,10 @@ class ObjectContext:
             if phrase not in parts:
                 parts.append(phrase)
         return ", ".join(parts)
+
+
+# Lower is more specific: what describe() says when one object relates to another in several ways.
+_SPECIFICITY = {"at_foot_of": 0, "above_toe_drain": 0, "overlaps": 1}
 
 
 def band_of(cx: float, cy: float) -> str:

@@ -41,12 +41,21 @@ class Account:
         return ROLE_RANK[self.role] >= ROLE_RANK[role]
 
 
+OPEN_ACCOUNT = "anonymous"  # who inspects in an app that has no accounts yet (a local, single-user install)
+
+
 def require(request: gr.Request | None, db: Database | None, role: str) -> Account:
     """The logged-in account if its role is ``role`` or higher; otherwise ``gr.Error`` with a
-    message that says why (not logged in, unknown user, role too low)."""
+    message that says why (not logged in, unknown user, role too low).
+
+    One exception keeps a fresh install usable: while the store has no account at all (the app
+    then runs without a login), inspecting is open to everyone as ``anonymous``; reviewing and
+    training still need an account."""
     if role not in ROLE_RANK:
         raise ValueError(f"role must be one of {', '.join(ROLE_RANK)}, got {role!r}")
     username = getattr(request, "username", None) if request is not None else None
+    if not username and role == "inspector" and db is not None and not has_users(db):
+        return Account(OPEN_ACCOUNT, "inspector")
     if not username:
         raise gr.Error(f"Please log in: this action needs a {role} account.", title="Not logged in")
     if db is None:
@@ -95,3 +104,16 @@ def ensure_first_admin(db: Database, environ: Mapping[str, str] | None = None) -
         return None
     add_user(db, username, "admin", password)  # ValueError names a bad name or a short password
     return username
+
+
+DEMO_USER, DEMO_PASSWORD = "demo", "demo-password"
+
+
+def ensure_demo_account(db: Database) -> str:
+    """The demo mode's visible account (a reviewer: it may inspect and review, not train or
+    manage users); returns the line the login page shows."""
+    with db.read() as session:
+        exists = session.scalar(select(m.User).where(m.User.username == DEMO_USER)) is not None
+    if not exists:
+        add_user(db, DEMO_USER, "reviewer", DEMO_PASSWORD)
+    return f"Demo: log in as {DEMO_USER} / {DEMO_PASSWORD}."

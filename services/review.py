@@ -41,7 +41,7 @@ class ReviewSession:
     """One reviewer's place in the queue: the photos seen (image_id, queue key) and the one shown."""
 
     filters: Filters = field(default_factory=Filters)
-    trail: list[tuple[int, float]] = field(default_factory=list)
+    trail: list[tuple[int, float, int]] = field(default_factory=list)  # (image_id, key, key label id)
     pos: int = -1
     photo: PhotoView | None = None
 
@@ -79,7 +79,7 @@ def counts(db: Database, filters: Filters) -> dict[str, int]:
     return repo.review_counts(db, survey=filters.survey, object_type=filters.object_type, condition=filters.condition)
 
 
-def _queue_after(db: Database, filters: Filters, after: tuple[float, int] | None) -> tuple[int, float] | None:
+def _queue_after(db: Database, filters: Filters, after: tuple[float, int] | None) -> tuple[int, float, int] | None:
     rows = repo.photo_queue(
         db,
         survey=filters.survey,
@@ -110,8 +110,8 @@ def next_photo(db: Database, session: ReviewSession) -> ReviewSession:
         return replace(session, pos=pos, photo=repo.photo_view(db, session.trail[pos][0]))
     after = None
     if session.pos >= 0:
-        image_id, key = session.trail[session.pos]
-        after = (key, image_id)
+        _, key, label_id = session.trail[session.pos]
+        after = (key, label_id)
     found = _queue_after(db, session.filters, after)
     if found is None:
         return replace(session, photo=None, pos=len(session.trail))

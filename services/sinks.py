@@ -13,7 +13,7 @@ from PIL import Image
 
 from core.images import capture_time
 from core.render import render
-from core.report import FINDING_COLUMNS, finding_rows
+from core.report import REPORT_COLUMNS, report_rows
 from core.types import Inspection
 from services.inspection import PhotoOutcome
 from storage.db import Database
@@ -72,20 +72,22 @@ class RenderSink:
 
 
 class CsvSink:
-    """One row per finding, written as each photo finishes (a long survey's file grows as it runs)."""
+    """The downloadable CSV report: every finding with survey, inspector, time and model
+    versions, and one row for each photo where nothing was detected. Written as each photo
+    finishes (a long survey's file grows as it runs)."""
 
     purpose = "writing the CSV report"
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path, survey: str | None, inspector: str, inspected_at: str) -> None:
+        self.path, self.meta = Path(path), (survey, inspector, inspected_at)
         with self.path.open("w", newline="") as f:
-            csv.writer(f).writerow(FINDING_COLUMNS)
+            csv.writer(f).writerow(REPORT_COLUMNS)
 
     def add(self, outcome: PhotoOutcome) -> None:
         if outcome.inspection is None:
             return
         with self.path.open("a", newline="") as f:
-            csv.writer(f).writerows(finding_rows(outcome.name, outcome.inspection))
+            csv.writer(f).writerows(report_rows(outcome.name, outcome.inspection, *self.meta))
 
 
 class JsonSink:

@@ -289,4 +289,5 @@ def save(
             "val split (not real conditions)"
         ),
     )
+    card.write_readme(staging)  # the folder documents itself wherever it is copied
     return publish_candidate(staging, settings.registry, card)

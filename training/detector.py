@@ -194,6 +194,7 @@ def _train(
             "(human boxes)"
         ),
     )
+    card.write_readme(staging)  # the folder documents itself wherever it is copied
     return publish_candidate(staging, settings.registry, card)
 
 

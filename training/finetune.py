@@ -437,6 +437,7 @@ def save(merged: ConditionModel, card: ModelCard, registry: Path) -> Path:
     try:
         merged.processor.save_pretrained(staging)
         merged.model.save_pretrained(staging)
+        card.write_readme(staging)  # the folder documents itself wherever it is copied
         return publish_candidate(staging, registry, card)
     except BaseException:
         discard(staging)

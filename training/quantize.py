@@ -97,6 +97,7 @@ def quantize_candidate(
             metrics=metrics,
             metrics_data=held_out_description,
         )
+        card.write_readme(staging)  # the folder documents itself wherever it is copied
         folder = publish_candidate(staging, registry, card)
     except BaseException:
         discard(staging)

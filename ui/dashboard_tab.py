@@ -1,5 +1,5 @@
-"""The Dashboard tab: the served models' metrics, how the condition model trained, the model
-versions on record, and a dataset analysis of a YOLO folder or of the reviewed labels."""
+"""The Dashboard tab: the served models' metrics, how they trained, the model versions on record,
+and a dataset analysis of a named data source (the shipped data or the reviewed labels)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,30 @@ from pathlib import Path
 
 import gradio as gr
 
-from core.model_card import model_version, read_card
+from core.model_card import ModelCard, model_version, read_card
 from core.settings import PROJECT_ROOT, Settings
+from services.auth import require
 from services.serving import ModelServer, ServedFolders
 from storage.db import Database
 from storage.registry import versions
 
-DEFAULT_DATASET = PROJECT_ROOT.parent / "shared" / "data" / "slopes"
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+STORE_SOURCE = "Reviewed labels in the store"
+# Name shown -> folder under SHARED_DATA. A client only ever sends one of these names: no
+# handler takes a filesystem path from a browser.
+DATA_FOLDERS = {
+    "Shipped example data (slopes)": "slopes",
+    "Real conditions (slope-conditions)": "slope-conditions",
+}
+# "mAP@0.5" would be turned into a mailto link by the Markdown renderer; the entity shows "@".
+MAP50, MAP50_95 = "mAP&#64;0.5", "mAP&#64;0.5:0.95"
+
+
+def analysis_sources() -> dict[str, str]:
+    """The sources the analysis offers, name -> what ``training.dataset.load`` takes: the data
+    folders that exist on this server, then the store."""
+    found = {name: str(SHARED_DATA / sub) for name, sub in DATA_FOLDERS.items() if (SHARED_DATA / sub).is_dir()}
+    return found | {STORE_SOURCE: "db"}
 
 
 def served_models_markdown(folders: ServedFolders) -> str:
@@ -24,12 +41,11 @@ def served_models_markdown(folders: ServedFolders) -> str:
     if detector is not None and detector.metrics.get("per_class"):
         metrics = detector.metrics
         lines.append(
-            f"**Detector** `{detector.version}`: mAP@0.5 **{metrics['map50']:.3f}**, "
-            f"mAP@0.5:0.95 **{metrics['map50_95']:.3f}**. Measured on: {detector.metrics_data}."
+            f"**Detector** `{detector.version}`: {MAP50} **{metrics['map50']:.3f}**, "
+            f"{MAP50_95} **{metrics['map50_95']:.3f}**. Measured on: {detector.metrics_data}."
         )
-        if detector.training.get("recipe"):
-            lines.append(f"Training: {detector.training['recipe']}.")
-        lines.append("| class | precision | recall | mAP@0.5 | mAP@0.5:0.95 |\n| --- | --- | --- | --- | --- |")
+        lines.append(f"Training: {_training_text(detector)}.")
+        lines.append(f"| class | precision | recall | {MAP50} | {MAP50_95} |\n| --- | --- | --- | --- | --- |")
         lines += [
             f"| {name} | {v['precision']:.3f} | {v['recall']:.3f} | {v['map50']:.3f} | {v['map50_95']:.3f} |"
             for name, v in metrics["per_class"].items()
@@ -42,11 +58,27 @@ def served_models_markdown(folders: ServedFolders) -> str:
             f"\n**Condition model** `{condition.version}`: accuracy **{condition.metrics['accuracy']:.3f}** on "
             f"{condition.metrics.get('examples', '?')} examples. Measured on: {condition.metrics_data}."
         )
+        lines.append(f"Training: {_training_text(condition)}.")
     else:
         lines.append(
             f"\n**Condition model** `{model_version(folders.condition)}`: no metrics recorded with this checkpoint."
         )
     return "\n".join(lines)
+
+
+def _training_text(card: ModelCard) -> str:
+    """The card's own account of its training (the recipe, which says fine-tuned or from
+    scratch), then its parent: never a description assumed from the shipped default."""
+    text = card.training.get("recipe") or card.training.get("method") or "no recipe recorded"
+    return text + (f"; parent `{card.parent}`" if card.parent else "")
+
+
+def _accuracy_key(history: list[dict]) -> str | None:
+    # Cards written before the rename say "val_accuracy"; both mean held-out accuracy.
+    for key in ("held_out_accuracy", "val_accuracy"):
+        if any(key in h for h in history):
+            return key
+    return None
 
 
 def training_plots(folders: ServedFolders) -> list[tuple[str, str]]:
@@ -61,17 +93,20 @@ def training_plots(folders: ServedFolders) -> list[tuple[str, str]]:
     out = Path(tempfile.mkdtemp(prefix="dashboard-"))
     plots = []
     condition = read_card(folders.condition)
-    if condition is not None and condition.history:
+    key = _accuracy_key(condition.history) if condition is not None else None
+    if condition is not None and key is not None:
+        points = [h for h in condition.history if key in h]
         fig, ax = plt.subplots(figsize=(5, 3))
-        ax.plot([h["step"] for h in condition.history], [h["val_accuracy"] for h in condition.history], marker="o")
+        ax.plot([h["step"] for h in points], [h[key] for h in points], marker="o")
         ax.set_xlabel("training step")
         ax.set_ylabel("held-out accuracy")
-        ax.set_title("Condition model training")
+        ax.set_title(f"Condition model {condition.version}")
         fig.savefig(out / "condition_training.png", dpi=90, bbox_inches="tight")
         plt.close(fig)
         plots.append((str(out / "condition_training.png"), "Condition model: held-out accuracy by step"))
     confusion = condition.metrics.get("confusion") if condition is not None else None
     if confusion and "labels" in confusion:
+        # Titled with the card's version, whatever folder the model was loaded from.
         path = confusion_plot(
             confusion["labels"], confusion["matrix"], f"Conditions: {condition.version}", out / "confusion.png"
         )
@@ -82,8 +117,8 @@ def training_plots(folders: ServedFolders) -> list[tuple[str, str]]:
         epochs = [h["epoch"] for h in detector.history]
         ax.plot(epochs, [h["map50"] for h in detector.history], label="mAP@0.5")
         ax.plot(epochs, [h["map50_95"] for h in detector.history], label="mAP@0.5:0.95")
-        ax.set_xlabel("epoch")
-        ax.set_title("Detector training (val)")
+        ax.set_xlabel("epoch of its last run" if detector.parent else "epoch")
+        ax.set_title(f"Detector {detector.version} (val)")
         ax.legend()
         fig.savefig(out / "detector_training.png", dpi=90, bbox_inches="tight")
         plt.close(fig)
@@ -91,20 +126,58 @@ def training_plots(folders: ServedFolders) -> list[tuple[str, str]]:
     return plots
 
 
-def analysis_view(source: str, settings: Settings) -> tuple[str, list[tuple[str, str]]]:
+def _counts(counts: dict) -> str:
+    """{'train': 305, 'val': 45} -> 'train 305, val 45': counts read as text, not a Python dict."""
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+
+
+def analysis_markdown(r: dict) -> str:
+    """The analysis as Markdown for the tab (under its own "Dataset analysis" heading)."""
+    splits = list(r["classes_per_split"])
+    lines = [
+        f"Data: {r['provenance']}. {r['photos']} photos, {r['objects']} objects; photos per split: "
+        f"{_counts(r['photos_per_split'])}; photos without objects: {r['photos_without_objects']}.",
+        "",
+        "| class | " + " | ".join(splits) + " |",
+        "| --- | " + " | ".join("---" for _ in splits) + " |",
+    ]
+    names = sorted({c for counts in r["classes_per_split"].values() for c in counts})
+    lines += [f"| {n} | " + " | ".join(str(r["classes_per_split"][s].get(n, 0)) for s in splits) + " |" for n in names]
+    ratio = r["imbalance_ratio_object_types"]
+    lines += [
+        "",
+        f"Object types: {_counts(r['object_types'])}; imbalance ratio (largest / smallest): "
+        + (f"{ratio:.2f}" if ratio else "n/a (a type has no objects)")
+        + ".",
+        f"Conditions: {_counts(r['conditions'])}.",
+        "",
+        "Most frequent spatial relations (from the labelled boxes): "
+        + "; ".join(f"{k} {v}" for k, v in list(r["spatial_relations"].items())[:8])
+        + ".",
+        "",
+        f"Instances per photo: median {r['instances_per_image'].get('median', 0):.0f}, "
+        f"max {r['instances_per_image'].get('max', 0):.0f}. Resolutions: {_counts(r['resolutions'])}.",
+    ]
+    return "\n".join(lines)
+
+
+def analysis_view(source_name: str, settings: Settings) -> tuple[str, list[tuple[str, str]]]:
+    """The analysis of one named source; a name the server does not offer is refused."""
     from training.analysis import analyze, write_report
     from training.dataset import load
 
+    source = analysis_sources().get(source_name)
+    if source is None:
+        return f"Cannot analyse {source_name!r}: choose one of {', '.join(analysis_sources())}.", []
     try:
-        photos, provenance = load(source.strip() or "db", None, settings)
+        photos, provenance = load(source, None, settings)
     except (FileNotFoundError, ValueError, OSError) as exc:
-        return f"Cannot analyse {source!r}: {exc}", []
+        return f"Cannot analyse {source_name}: {exc}", []
     if not photos:
-        return f"No labelled photos in {source!r}.", []
-    out = Path(tempfile.mkdtemp(prefix="analysis-"))
-    files = write_report(analyze(photos, provenance), out)
-    markdown = (out / "analysis.md").read_text().split("\n![")[0]
-    return markdown, [(str(f), f.stem.replace("_", " ")) for f in files if f.suffix == ".png"]
+        return f"No labelled photos in {source_name}.", []
+    result = analyze(photos, provenance)
+    files = write_report(result, Path(tempfile.mkdtemp(prefix="analysis-")))
+    return analysis_markdown(result), [(str(f), f.stem.replace("_", " ")) for f in files if f.suffix == ".png"]
 
 
 def versions_rows(db: Database | None) -> list[list]:
@@ -122,28 +195,43 @@ def _headline(metrics: dict) -> str:
 
 def build_dashboard_tab(settings: Settings, server: ModelServer, db: Database | None = None) -> None:
     models = gr.Markdown(served_models_markdown(server.served()))
-    training = gr.Gallery(value=training_plots(server.served()), label="Training", columns=3, height="auto")
+    # contain + preview: a plot thumbnail shows whole (axes and titles), a click enlarges it.
+    training = gr.Gallery(
+        value=training_plots(server.served()),
+        label="Training",
+        columns=3,
+        height="auto",
+        object_fit="contain",
+        allow_preview=True,
+        elem_id="dashboard-training",
+    )
     gr.Markdown("### Model versions on record")
     versions = gr.Dataframe(
         value=versions_rows(db),
-        headers=["kind", "version", "status", "quantization", "created", "metrics"],
+        headers=["Kind", "Version", "Status", "Quantization", "Created (UTC)", "Metrics"],
         interactive=False,
+        wrap=True,
     )
     gr.Markdown("### Dataset analysis")
+    sources = list(analysis_sources())
     with gr.Row():
-        source = gr.Textbox(
-            label="YOLO folder, or 'db' for the reviewed labels in the store",
-            value=str(DEFAULT_DATASET) if DEFAULT_DATASET.is_dir() else "db",
-            max_lines=1,
-        )
-        run = gr.Button("Analyse")
+        source = gr.Dropdown(sources, value=sources[0], label="Data to analyse", scale=3)
+        run = gr.Button("Analyse", scale=1)
     summary = gr.Markdown()
-    plots = gr.Gallery(label="Analysis", columns=2, height="auto")
+    plots = gr.Gallery(label="Analysis", columns=2, height="auto", object_fit="contain", allow_preview=True)
     refresh = gr.Button("Refresh models and versions", size="sm")
 
-    run.click(lambda s: analysis_view(s, settings), inputs=[source], outputs=[summary, plots], api_name="analyze")
+    def analyse(name: str, request: gr.Request):
+        require(request, db, "inspector")
+        return analysis_view(name, settings)
+
+    def refreshed(request: gr.Request):
+        require(request, db, "inspector")
+        return served_models_markdown(server.served()), training_plots(server.served()), versions_rows(db)
+
+    run.click(analyse, inputs=[source], outputs=[summary, plots], api_name="analyze")
     refresh.click(
-        lambda: (served_models_markdown(server.served()), training_plots(server.served()), versions_rows(db)),
+        refreshed,
         outputs=[models, training, versions],
         api_name="dashboard_refresh",
     )

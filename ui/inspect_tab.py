@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import gradio as gr
 from PIL import Image
 
 from core.pipeline import Inspector
-from core.report import FINDING_COLUMNS, finding_rows, summarize
+from core.report import TABLE_COLUMNS, short_name, summarize, table_rows
 from core.settings import PROJECT_ROOT, Settings
 from core.sources import expand_sources
+from services.auth import OPEN_ACCOUNT, require
 from services.inspection import LoadLimits, Progress, inspect_batch
 from services.sinks import CollectSink, CsvSink, RenderSink, StoreSink
 from storage.db import Database
@@ -31,12 +33,19 @@ DATA_CREDIT_MD = (
 MAX_PHOTOS = 200  # per request: a whole drone survey, but not an unbounded job
 
 
+# Share of the table's width per column (TABLE_COLUMNS order): the position text gets the room,
+# the photo name no more than it needs, each probability a narrow column.
+TABLE_WIDTHS = ["17%", "5%", "10%", "13%", "7%", "7%", "7%", "8%", "26%"]
+
+
 @dataclass
 class InspectResult:
     gallery: list[tuple[Image.Image, str]]
-    rows: list[list]
+    rows: list[list]  # TABLE_COLUMNS
     summary: str
     report_path: str | None
+    photos: list[str] = field(default_factory=list)  # the full name of each gallery item, in order
+    row_photos: list[str] = field(default_factory=list)  # the full photo name of each row
 
 
 def inspect_uploads(
@@ -55,8 +64,9 @@ def inspect_uploads(
         return InspectResult([], [], "Upload one or more slope photos (JPEG, PNG, WebP, BMP, TIFF) or a zip.", None)
     sources, problems = expand_sources(paths, max_bytes=settings.max_upload_bytes, max_photos=MAX_PHOTOS)
     report_path = Path(tempfile.mkdtemp(prefix="inspection-report-")) / "findings.csv"
+    inspected_at = datetime.now(UTC).isoformat(timespec="seconds")
     collected, drawings = CollectSink(), RenderSink()
-    sinks = [collected, drawings, CsvSink(report_path)]
+    sinks = [collected, drawings, CsvSink(report_path, survey, user, inspected_at)]
     if db is not None:
         sinks.insert(0, StoreSink(db, settings.data_dir, user, survey))
     result = inspect_batch(
@@ -71,57 +81,125 @@ def inspect_uploads(
     summary = summarize(collected.inspections)
     if problems:
         summary += "\n\n**Problems:**\n" + "\n".join(f"- {p}" for p in problems)
-    rows = [row for name, ins in collected.inspections.items() for row in finding_rows(name, ins)]
-    return InspectResult(drawings.drawings, rows, summary, str(report_path) if collected.inspections else None)
+    owned = [(name, row) for name, ins in collected.inspections.items() for row in table_rows(name, ins)]
+    # RenderSink captions read "<name>: <n> objects"; the name is what the table filters on.
+    photos = [caption.rsplit(": ", 1)[0] for _, caption in drawings.drawings]
+    gallery = [
+        (image, f"{short_name(name)}: {_objects(len(collected.inspections[name].findings))}")
+        for (image, _), name in zip(drawings.drawings, photos, strict=True)
+    ]
+    report = str(report_path) if collected.inspections else None
+    return InspectResult(gallery, [row for _, row in owned], summary, report, photos, [name for name, _ in owned])
+
+
+def _objects(n: int) -> str:
+    return "no objects detected" if n == 0 else f"{n} object{'s' if n > 1 else ''}"
+
+
+def rows_of_photo(result: InspectResult, index: int | None) -> list[list]:
+    """The table rows of the ``index``-th gallery photo (all rows for None or an unknown index)."""
+    if index is None or not 0 <= index < len(result.photos):
+        return result.rows
+    wanted = result.photos[index]
+    return [row for row, name in zip(result.rows, result.row_photos, strict=True) if name == wanted]
 
 
 def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings, db: Database | None = None) -> None:
     """The tab's components and wiring; call inside a ``gr.Blocks``."""
+    limit_mb = f"{settings.max_upload_bytes / 1e6:.0f} MB"
     with gr.Row():
         with gr.Column(scale=1):
             files = gr.File(
-                label="Slope photos or a zip of a survey",
+                label=f"Slope photos or a zip of a survey (up to {limit_mb} per file)",
                 file_count="multiple",
                 file_types=["image", ".zip", ".tif", ".tiff", ".webp"],
                 type="filepath",
             )
             conf = gr.Slider(0.05, 0.95, value=settings.detector_conf, step=0.05, label="Detector confidence threshold")
-            with gr.Row():
-                inspector_name = gr.Textbox(label="Inspector", value="anonymous", max_lines=1)
-                survey = gr.Textbox(label="Survey (optional)", max_lines=1)
+            survey = gr.Textbox(label="Survey (optional)", max_lines=1)
             run = gr.Button("Inspect", variant="primary")
             examples = sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg"))
             if examples:
                 gr.Examples(examples=[[[e]] for e in examples], inputs=[files], label="Example photos")
         with gr.Column(scale=2):
-            gallery = gr.Gallery(label="Findings", columns=2, height=560, object_fit="contain", format="png")
+            # Results open in preview (selected_index=0 in the handler): one whole photo inside the
+            # frame, the others as a strip below. A grid with fit_columns widens a single photo
+            # to a full-width square taller than the frame, which hid its bottom (where toe
+            # drains and rock toes are), so the grid keeps small fixed columns.
+            gallery = gr.Gallery(
+                label="Findings (box numbers match the table; click a photo to show only its rows)",
+                columns=4,
+                fit_columns=False,
+                height=620,
+                object_fit="contain",
+                preview=True,
+                allow_preview=True,
+                format="png",
+                elem_id="inspect-gallery",
+            )
             summary = gr.Markdown()
-    table = gr.Dataframe(headers=FINDING_COLUMNS, label="Findings", interactive=False, wrap=True)
-    report = gr.File(label="Report (CSV)")
+    table = gr.Dataframe(
+        headers=TABLE_COLUMNS,
+        label="Findings",
+        interactive=False,
+        wrap=True,
+        column_widths=TABLE_WIDTHS,
+        elem_id="inspect-table",
+    )
+    show_all = gr.Button("Show the findings of every photo", size="sm")
+    report = gr.File(label="Report (CSV: every finding, with survey, inspector, date and model versions)")
     gr.Markdown(DATA_CREDIT_MD)
+    state = gr.State(None)  # the last InspectResult without its images: what the table filters
 
     def handler(
         paths: list[str] | None,
         threshold: float,
-        user: str,
         survey_name: str,
+        request: gr.Request,
         progress=gr.Progress(),  # noqa: B008 - Gradio injects progress through this default
     ) -> tuple:
+        # Who inspects is the logged-in account, checked on the server (open while no account exists).
+        user = require(request, db, "inspector").username if db is not None else OPEN_ACCOUNT
         result = inspect_uploads(
             get_inspector(),
             settings,
             paths,
             threshold,
             db=db,
-            user=user.strip() or "anonymous",
+            user=user,
             survey=survey_name.strip() or None,
             progress=lambda done, total, _name: progress((done, total), desc=f"photo {done} of {total}"),
         )
-        return result.gallery, result.summary, result.rows, result.report_path
+        kept = InspectResult([], result.rows, result.summary, result.report_path, result.photos, result.row_photos)
+        return result.gallery, result.summary, result.rows, result.report_path, kept
+
+    def only_photo(kept: InspectResult | None, evt: gr.SelectData) -> gr.Dataframe:
+        if kept is None:
+            return gr.Dataframe()
+        index = evt.index if isinstance(evt.index, int) else None
+        name = kept.photos[index] if index is not None and index < len(kept.photos) else None
+        return gr.Dataframe(value=rows_of_photo(kept, index), label=f"Findings: {name}" if name else "Findings")
+
+    def every_photo(kept: InspectResult | None) -> gr.Dataframe:
+        return gr.Dataframe(value=kept.rows if kept is not None else [], label="Findings")
 
     run.click(
         handler,
-        inputs=[files, conf, inspector_name, survey],
-        outputs=[gallery, summary, table, report],
+        inputs=[files, conf, survey],
+        outputs=[gallery, summary, table, report, state],
         api_name="inspect",
+    ).then(
+        # A separate step, so /inspect's API output stays the plain list of drawings.
+        lambda kept: gr.Gallery(selected_index=0 if kept is not None and kept.photos else None),
+        inputs=[state],
+        outputs=[gallery],
+        api_name=False,
+    )
+    gallery.select(only_photo, inputs=[state], outputs=[table], api_name=False)
+    show_all.click(every_photo, inputs=[state], outputs=[table], api_name=False)
+    # Results belong to the files they came from: new files clear them before anything is read.
+    files.change(
+        lambda: (None, "", None, None, None),
+        outputs=[gallery, summary, table, report, state],
+        api_name=False,
     )

@@ -12,6 +12,7 @@ import gradio as gr
 from core.model_card import model_version
 from core.settings import Settings
 from services import jobs
+from services.auth import guard
 from services.serving import ModelServer
 from storage import registry
 from storage.db import Database
@@ -172,9 +173,14 @@ def _figures(metrics: dict) -> str:
     return f"{figures} ({metrics['measured_on']})" if figures and metrics.get("measured_on") else figures
 
 
+NOT_ADMIN = "### Training\nLog in with an admin account to train, promote or roll back models."
+
+
 def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> None:
-    served = gr.Markdown(served_markdown(server))
-    dataset = gr.Markdown(dataset_markdown(db, settings))
+    """Every handler checks for an admin on the server; the page fills in on its first refresh
+    (every 2 s), so nothing is shown to who may not see it."""
+    served = gr.Markdown(NOT_ADMIN)
+    dataset = gr.Markdown()
     with gr.Row():
         with gr.Column():
             gr.Markdown("### Improve a model from the reviewed labels")
@@ -193,16 +199,13 @@ def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> No
         with gr.Column():
             gr.Markdown("### Versions on record")
             # Custom values allowed: the choices change as jobs add versions; serve() checks the name.
-            choice = gr.Dropdown(
-                version_choices(db), label="Version to serve (an older one rolls back)", allow_custom_value=True
-            )
+            choice = gr.Dropdown([], label="Version to serve (an older one rolls back)", allow_custom_value=True)
             serve_button = gr.Button("Serve this version")
             serve_message = gr.Markdown()
-    bar = gr.HTML(progress_html(db))
-    runs_table = gr.Dataframe(value=run_rows(db), headers=RUN_HEADERS, label="Jobs", interactive=False, wrap=True)
-    log = gr.Textbox(value=latest_log(db), label="Log of the latest job", lines=8, max_lines=20, autoscroll=True)
+    bar = gr.HTML()
+    runs_table = gr.Dataframe(headers=RUN_HEADERS, label="Jobs", interactive=False, wrap=True)
+    log = gr.Textbox(label="Log of the latest job", lines=8, max_lines=20, autoscroll=True)
     versions = gr.Dataframe(
-        value=version_rows(db),
         headers=VERSION_HEADERS,
         label="Model versions",
         interactive=False,
@@ -210,10 +213,16 @@ def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> No
         column_widths=["9%", "24%", "9%", "12%", "46%"],
     )
     timer = gr.Timer(2.0)
+    admin = guard(db, "admin")
 
-    def refresh():
+    def refresh(request: gr.Request):
+        try:
+            admin(request)
+        except gr.Error:  # the timer keeps asking; answer quietly with the login hint
+            return NOT_ADMIN, "", "", [], "", [], gr.update(choices=[])
         return (
             served_markdown(server),
+            dataset_markdown(db, settings),
             progress_html(db),
             run_rows(db),
             latest_log(db),
@@ -221,15 +230,24 @@ def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> No
             gr.update(choices=version_choices(db)),
         )
 
-    outputs = [served, bar, runs_table, log, versions, choice]
+    def start_handler(label, method, steps, hours, margin, promote, request: gr.Request) -> str:
+        user = admin(request)
+        return start(db, settings, label, method, steps, hours, margin, promote, actor=user.username)
+
+    def cancel_handler(request: gr.Request) -> str:
+        admin(request)
+        return cancel(db)
+
+    def serve_handler(choice: str | None, request: gr.Request) -> str:
+        admin(request)
+        return serve(db, choice)
+
+    outputs = [served, dataset, bar, runs_table, log, versions, choice]
     timer.tick(refresh, outputs=outputs, show_progress="hidden")
     start_button.click(
-        lambda *values: start(db, settings, *values, actor="app"),
-        inputs=[label, method, steps, hours, margin, promote],
-        outputs=[message],
-        api_name="start_job",
-    ).then(refresh, outputs=outputs).then(lambda: dataset_markdown(db, settings), outputs=[dataset])
-    cancel_button.click(lambda: cancel(db), outputs=[message], api_name="cancel_job").then(refresh, outputs=outputs)
-    serve_button.click(lambda c: serve(db, c), inputs=[choice], outputs=[serve_message], api_name="serve_version").then(
+        start_handler, inputs=[label, method, steps, hours, margin, promote], outputs=[message], api_name="start_job"
+    ).then(refresh, outputs=outputs)
+    cancel_button.click(cancel_handler, outputs=[message], api_name="cancel_job").then(refresh, outputs=outputs)
+    serve_button.click(serve_handler, inputs=[choice], outputs=[serve_message], api_name="serve_version").then(
         refresh, outputs=outputs
     )

@@ -27,3 +27,10 @@ def test_detector_image_size_comes_from_the_card_unless_set():
 def test_bad_values_name_the_setting(env, message):
     with pytest.raises(ValueError, match=message):
         Settings.from_env(env)
+
+
+def test_flags_read_words_and_refuse_others():
+    assert Settings.from_env({"SLOPE_DEMO_MODE": "yes"}).demo_mode is True
+    assert Settings.from_env({"SLOPE_DEMO_MODE": "0"}).demo_mode is False
+    with pytest.raises(ValueError, match="SLOPE_DEMO_MODE='maybe' is not a valid true or false"):
+        Settings.from_env({"SLOPE_DEMO_MODE": "maybe"})

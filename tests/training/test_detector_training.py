@@ -20,7 +20,7 @@ def test_a_short_run_publishes_weights_onnx_and_a_card(tiny_data, tmp_path):
     card = read_card(folder)
     assert folder == registry / "detector" / card.version
     assert [p.name for p in (registry / "detector").iterdir()] == [card.version]  # no staging folder left
-    assert {p.name for p in folder.iterdir()} == {"model.pt", "model.onnx", "card.json"}
+    assert {p.name for p in folder.iterdir()} == {"model.pt", "model.onnx", "card.json", "README.md"}
     assert card.version.startswith("detector-yolo11n-") and card.image_size == 64
     assert "CC BY 4.0" in card.data_credit and card.data_hash.startswith("sha256:")
     assert card.metrics_data.startswith("ultralytics val on the 1 real val photos")

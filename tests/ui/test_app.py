@@ -1,14 +1,18 @@
 """The Gradio app launched for real and called through gradio_client."""
 
+import csv
+
 import pytest
 from gradio_client import Client, handle_file
 
 from app import build_app
 from core.model_card import read_card
+from core.report import short_name
 from core.settings import Settings
 from services.serving import ModelServer, register_configured_models
 from storage import registry, repository
 from storage.db import Database
+from ui.dashboard_tab import analysis_view
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +39,6 @@ def test_inspect_photos_returns_drawings_table_summary_and_report(client, store,
     gallery, summary, table, report = client.predict(
         [handle_file(str(val_images[0])), handle_file(str(val_images[4])), handle_file(str(broken))],
         0.25,
-        "ines",
         "north slope",
         api_name="/inspect",
     )
@@ -44,13 +47,19 @@ def test_inspect_photos_returns_drawings_table_summary_and_report(client, store,
     assert "broken.jpg: the image data is truncated or corrupt" in summary
     rows = table["data"]
     assert rows  # the shipped detector finds objects on these val photos
-    assert table["headers"][:3] == ["image", "object", "condition"]
-    assert {row[0] for row in rows} <= {val_images[0].name, val_images[4].name}
+    assert table["headers"][:4] == ["Photo", "Box", "Object", "Condition"]
+    assert {row[0] for row in rows} <= {short_name(val_images[0].name), short_name(val_images[4].name)}
     with open(report) as f:
-        assert len(f.read().strip().split("\n")) == 1 + len(rows)
+        lines = list(csv.DictReader(f))
+    assert len(lines) == len(rows)  # a photo without detections has a row in both
+    assert {line["image"] for line in lines} <= {val_images[0].name, val_images[4].name}  # full names
+    assert {(line["survey"], line["inspector"]) for line in lines} == {
+        ("north slope", "anonymous")
+    }  # no accounts: open
+    assert all(line["inspected_at"] and line["detector_model"] and line["condition_model"] for line in lines)
     # both photos were stored with their predictions, as pending labels for review
     queue = repository.review_queue(store[1], survey="north slope", page_size=500)
-    assert len(queue) == len(rows)
+    assert len(queue) == sum(1 for row in rows if row[1] != "")  # "no objects" rows are not findings
 
 
 def test_a_zip_of_a_survey_is_inspected_photo_by_photo(client, val_images, tmp_path):
@@ -61,13 +70,13 @@ def test_a_zip_of_a_survey_is_inspected_photo_by_photo(client, val_images, tmp_p
         for path in val_images[:3]:
             z.write(path, f"flight1/{path.name}")
         z.writestr("flight1/readme.txt", "notes")
-    gallery, summary, _, _ = client.predict([handle_file(str(archive))], 0.25, "", "", api_name="/inspect")
+    gallery, summary, _, _ = client.predict([handle_file(str(archive))], 0.25, "", api_name="/inspect")
     assert len(gallery) == 3
     assert "survey.zip/readme.txt: not a recognised image" in summary
 
 
 def test_nothing_uploaded_gets_a_hint(client):
-    gallery, summary, table, report = client.predict([], 0.25, "", "", api_name="/inspect")
+    gallery, summary, table, report = client.predict([], 0.25, "", api_name="/inspect")
     assert gallery == [] and report is None
     assert summary.startswith("Upload one or more slope photos")
 
@@ -79,20 +88,27 @@ def test_dashboard_analysis_and_served_models(client, store):
     assert sorted(v.kind for v in versions) == ["condition", "detector"]
     assert all(v.status == "served" for v in versions)
 
-    summary, plots = client.predict("../shared/data/slopes", api_name="/analyze")
+    summary, plots = client.predict("Shipped example data (slopes)", api_name="/analyze")
     assert "350 photos, 1476 objects" in summary
+    assert "{" not in summary and "Dataset analysis" not in summary  # counts as text; heading once
     assert len(plots) == 4
     models, training, rows = client.predict(api_name="/dashboard_refresh")
     assert "### Served models" in models
-    assert "mAP@0.5" in models and "Measured on: ultralytics val on the 45 real val photos" in models
+    # "@" as an entity: a bare one would be rendered as a mail link
+    assert "mAP&#64;0.5" in models and "mAP@" not in models
+    assert "Measured on: ultralytics val on the 45 real val photos" in models
+    assert f"Training: {read_card(settings.detector_model).training['recipe']}" in models
     assert [item["caption"] for item in training] == [
         "Condition model: held-out accuracy by step",
         f"Condition model: confusion matrix ({read_card(settings.condition_model).metrics_data})",
         "Detector: val mAP by epoch",
     ]
     assert {row[0] for row in rows["data"]} == {"detector", "condition"}
-    summary, plots = client.predict("/no/such/folder", api_name="/analyze")
-    assert summary.startswith("Cannot analyse") and plots == []
+    # Only the names the server offers are analysed: a path from a client is refused.
+    with pytest.raises(Exception, match="not in the list of choices"):
+        client.predict("/etc", api_name="/analyze")
+    summary, plots = analysis_view("/etc", settings)  # and the handler itself maps names only
+    assert summary.startswith("Cannot analyse '/etc': choose one of") and plots == []
 
 
 def test_two_photos_with_the_same_name_are_both_kept(client, val_images, tmp_path):
@@ -104,39 +120,7 @@ def test_two_photos_with_the_same_name_are_both_kept(client, val_images, tmp_pat
         [handle_file(str(tmp_path / "a" / "photo.jpg")), handle_file(str(tmp_path / "b" / "photo.jpg"))],
         0.25,
         "",
-        "",
         api_name="/inspect",
     )
     assert len(gallery) == 2
     assert summary.startswith("2 photo(s) inspected")
-
-
-def test_train_tab_serves_a_version_and_refuses_a_second_job(client, store, tmp_path):
-    import shutil
-
-    settings, db = store
-    register_configured_models(db, settings)
-    shipped = read_card(settings.condition_model).version
-    folder = tmp_path / "candidate"
-    shutil.copytree(settings.condition_model, folder)
-    card = read_card(folder).replace(version="condition-tiny-ui")
-    card.write(folder)
-    registry.record_version(db, card, folder)
-
-    assert client.predict("condition condition-tiny-ui", api_name="/serve_version") == (
-        "condition condition-tiny-ui serves from the next request on."
-    )
-    assert registry.served_version(db, "condition").name == "condition-tiny-ui"
-    assert client.predict(f"condition {shipped}", api_name="/serve_version").startswith("condition ")  # roll back
-    assert registry.served_version(db, "condition").name == shipped
-    assert client.predict("condition nope", api_name="/serve_version").startswith("Not served: no condition version")
-
-    assert client.predict(api_name="/cancel_job") == "No job is running."
-    with db.write() as session:  # a job already running (as recorded by another process)
-        import os
-
-        from storage import models as m
-
-        session.add(m.TrainingRun(kind="condition", status="running", settings={}, log="", pid=os.getpid()))
-    message = client.predict("Fine-tune the condition model", "lora", 5, 0.1, 0.0, False, api_name="/start_job")
-    assert message.startswith("Not started: job") and "one job at a time" in message

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from app import build_app
+from core.report import short_name
 from core.settings import Settings
 from services.serving import ModelServer
 from storage.db import Database
@@ -15,6 +16,22 @@ from storage.db import Database
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 SCREENSHOT = Path(tempfile.gettempdir()) / "slope-inspect-browser-test.png"
+RESULT_SHOT = Path(tempfile.gettempdir()) / "slope-inspect-result.png"
+DASHBOARD_SHOT = Path(tempfile.gettempdir()) / "slope-dashboard-browser-test.png"
+# Where the drawn photo lies on the page: the img's box, and the part of it the picture fills
+# (object-fit contain letterboxes the picture inside the box; cover would crop it).
+DRAWN_BOX_JS = """img => {
+  const r = img.getBoundingClientRect(), fit = getComputedStyle(img).objectFit;
+  const nw = img.naturalWidth, nh = img.naturalHeight;
+  let w = r.width, h = r.height;
+  if (fit === "contain" || fit === "scale-down") {
+    const s = Math.min(r.width / nw, r.height / nh); w = nw * s; h = nh * s;
+  }
+  const frame = img.closest("#inspect-gallery").getBoundingClientRect();
+  const left = r.left + (r.width - w) / 2, top = r.top + (r.height - h) / 2;
+  return {fit, natural: nw / nh, drawn: w / h, box: [left, top, left + w, top + h],
+          frame: [frame.left, frame.top, frame.right, frame.bottom]};
+}"""
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -42,21 +59,85 @@ def test_upload_and_inspect_in_a_browser(app_url, val_images):
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(app_url)
-        gallery_images = page.locator(".gallery-item img, button.thumbnail-item img, [data-testid='gallery'] img")
-        table_cells = page.locator("table td", has_text=val_images[0].name)
+        gallery_images = page.locator("#inspect-gallery img")
+        table_rows = page.locator("#inspect-table .virtual-body [role=row]")
         page.get_by_role("button", name="Inspect", exact=True).wait_for(timeout=30_000)
         # Before the click: no result anywhere on the page.
         assert page.get_by_text("photo(s) inspected").count() == 0
-        assert gallery_images.count() == 0 and table_cells.count() == 0
-        page.locator("input[type=file]").first.set_input_files(str(val_images[0]))
+        assert gallery_images.count() == 0
+        first, second = val_images[0], val_images[4]
+        page.locator("input[type=file]").first.set_input_files([str(first), str(second)])
+        # Progress text is shown only while the batch runs: record every "photo n of m" seen.
+        page.evaluate(
+            """() => { window.progressSeen = new Set();
+            new MutationObserver(() => { for (const m of document.body.innerText.matchAll(/photo \\d+ of \\d+/g))
+              window.progressSeen.add(m[0]); }).observe(document.body, {subtree: true, childList: true,
+              characterData: true}); }"""
+        )
         page.get_by_role("button", name="Inspect", exact=True).click()
         page.get_by_text("photo(s) inspected").first.wait_for(timeout=60_000)
+        assert set(page.evaluate("[...window.progressSeen]")) & {"photo 1 of 2", "photo 2 of 2"}
         summary = page.get_by_text("photo(s) inspected").first.inner_text()
-        assert summary.startswith("1 photo(s) inspected")
+        assert summary.startswith("2 photo(s) inspected")
         gallery_images.first.wait_for(timeout=30_000)
-        assert gallery_images.count() >= 1
-        table_cells.first.wait_for(state="attached", timeout=30_000)  # the findings table has its rows
+        page.wait_for_function("[...document.querySelectorAll('#inspect-gallery img')].every(i => i.complete)")
+        page.wait_for_timeout(500)  # layout settles after the image decodes
         page.screenshot(path=str(SCREENSHOT), full_page=True)
+        page.locator("#inspect-gallery").screenshot(path=str(RESULT_SHOT))
+        print(f"screenshots: {SCREENSHOT} {RESULT_SHOT}")
+
+        # The drawn photo fits its frame whole (nothing cut off at the bottom) and keeps its shape.
+        shown = page.locator("#inspect-gallery .media-button img").evaluate(DRAWN_BOX_JS)
+        x1, y1, x2, y2 = shown["box"]
+        fx1, fy1, fx2, fy2 = shown["frame"]
+        assert fx1 - 1 <= x1 and fy1 - 1 <= y1 and x2 <= fx2 + 1 and y2 <= fy2 + 1, shown
+        assert abs(shown["drawn"] - shown["natural"]) < 0.02 * shown["natural"], shown
+
+        # Each table row carries its box number, counted from 1 as drawn on the photo.
+        header = [h.strip() for h in page.locator("#inspect-table thead th").all_inner_texts()]
+        assert header[:4] == ["Photo", "Box", "Object", "Condition"], header
+        # Gradio's table draws its rows as role=row / role=gridcell elements of a virtual list.
+        table_rows.first.wait_for(timeout=30_000)
+        cells = [[c.strip() for c in r.get_by_role("gridcell").all_inner_texts()] for r in table_rows.all()]
+        assert cells and {row[0] for row in cells} <= {short_name(first.name), short_name(second.name)}, cells
+        for photo in {row[0] for row in cells}:  # numbered from 1 on each photo, as drawn
+            boxes = [row[1] for row in cells if row[0] == photo]
+            assert boxes == [str(n) for n in range(1, len(boxes) + 1)] or boxes == [""], cells
+
+        # Clicking the second photo's thumbnail leaves only its rows in the table.
+        page.locator("#inspect-gallery button.thumbnail-item").nth(1).click()
+        page.wait_for_function(
+            "name => [...document.querySelectorAll('#inspect-table .virtual-body [role=row]')]"
+            ".every(r => r.innerText.includes(name))",
+            arg=short_name(second.name),
+            timeout=30_000,
+        )
+        assert table_rows.count() >= 1
+
+        # New files clear the old result before anything is inspected.
+        page.locator("input[type=file]").first.set_input_files(str(val_images[1]))
+        page.get_by_text("photo(s) inspected").first.wait_for(state="detached", timeout=10_000)
+        assert gallery_images.count() == 0
+        browser.close()
+
+
+def test_dashboard_in_a_browser(app_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app_url)
+        page.get_by_role("tab", name="Dashboard").click()
+        page.get_by_text("Served models").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(DASHBOARD_SHOT), full_page=True)
+        print(f"screenshot: {DASHBOARD_SHOT}")
+        text = page.locator("body").inner_text()
+        assert "mAP@0.5" in text and page.locator("a[href^='mailto:']").count() == 0
+        assert text.count("Dataset analysis") == 1
+        # The analysis is chosen by name: the page offers no path to type.
+        assert page.get_by_label("Data to analyse").count() == 1
         browser.close()

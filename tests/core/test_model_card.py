@@ -1,0 +1,39 @@
+"""The README every model folder carries, written from its card."""
+
+from core.model_card import README_FILE, ModelCard, read_card
+from core.settings import PROJECT_ROOT
+
+
+def test_readme_states_metrics_with_their_data_recipe_history_and_parent(tmp_path):
+    card = ModelCard(
+        kind="condition",
+        version="condition-x",
+        parent="condition-w",
+        data="crops",
+        data_provenance="conditions synthesized on real crops",
+        data_credit="Roboflow, CC BY 4.0",
+        training={"recipe": "300 steps continued from its parent", "steps": 300},
+        history=[{"step": 100, "held_out_accuracy": 0.5}, {"step": 300, "held_out_accuracy": 0.7}],
+        metrics={"accuracy": 0.7, "examples": 40},
+        metrics_data="40 synthesized val conditions",
+    )
+    path = card.write_readme(tmp_path, limitations=("worse than the type prior on real labels",))
+    text = path.read_text()
+    assert path == tmp_path / README_FILE
+    assert "# Condition model `condition-x`" in text
+    assert "accuracy **0.700** on 40 examples. Measured on: 40 synthesized val conditions." in text
+    assert "*synthesized*" in text and "- worse than the type prior on real labels" in text
+    assert "Roboflow, CC BY 4.0" in text and "Parent: `condition-w`" in text
+    assert "Recipe: 300 steps continued from its parent" in text
+    assert "held_out_accuracy 0.500 -> 0.700" in text
+    assert "mAP@" not in text  # never a bare "@" a Markdown renderer turns into a mail link
+
+
+def test_the_shipped_models_carry_a_readme_matching_their_card():
+    for kind in ("detector", "condition"):
+        folder = PROJECT_ROOT / "models" / kind
+        card = read_card(folder)
+        text = (folder / README_FILE).read_text()
+        assert card.version in text and card.metrics_data in text
+    condition = (PROJECT_ROOT / "models" / "condition" / README_FILE).read_text()
+    assert "0.383" in condition and "0.587" in condition and "196" in condition

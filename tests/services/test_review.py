@@ -1,0 +1,150 @@
+"""Review use cases on SQLite and PostgreSQL: the photo queue, saving a photo's changes in one
+transaction with their events, conflicts between two reviewers, history and undo."""
+
+import pytest
+from sqlalchemy import select
+
+from core.spatial import ObjectContext, Relation
+from core.types import Finding, Inspection
+from services import review
+from services.review import EditorBox, Filters, LabelEdit
+from storage import models as m
+from storage import repository as repo
+from tests.storage import conftest as storage_fixtures
+
+# The storage tests' fixtures: a fresh SQLite file and a fresh PostgreSQL database per test.
+db_url = storage_fixtures.db_url
+db = storage_fixtures.db
+data_dir = storage_fixtures.data_dir
+
+
+def finding(box, object_type, confidence, probs):
+    context = ObjectContext("bottom-center", (0.5, 0.8), (Relation("at_foot_of", 1, "slope_drain"),))
+    return Finding(tuple(box), object_type, confidence, max(probs, key=probs.get), probs, context)
+
+
+PHOTO_A = [  # certainty = margin x confidence: 0.05*0.9, 0.8*0.8, 1*0.95
+    finding([10, 10, 100, 100], "slope_drain", 0.9, {"normal": 0.5, "blocked": 0.45, "damaged": 0.05}),
+    finding([200, 10, 300, 100], "toe_drain", 0.8, {"normal": 0.9, "blocked": 0.05, "damaged": 0.05}),
+    finding([300, 300, 400, 400], "vegetation", 0.95, {"normal": 1.0}),
+]
+PHOTO_B = [finding([10, 200, 100, 300], "rock_toe", 0.5, {"normal": 0.6, "damaged": 0.4})]  # 0.1
+
+
+def store(db, data_dir, content, findings, survey="north"):
+    inspection = Inspection(640, 480, tuple(findings), {"detector": "d", "condition": "c"}, {})
+    repo.save_inspection(db, data_dir, content, f"{content.decode()}.jpg", inspection, "ines", survey=survey)
+    with db.read() as s:
+        return s.scalar(select(m.Image.id).where(m.Image.original_name == f"{content.decode()}.jpg"))
+
+
+@pytest.fixture
+def photos(db, data_dir):
+    return store(db, data_dir, b"a", PHOTO_A), store(db, data_dir, b"b", PHOTO_B, survey="south")
+
+
+def events(db, label_id):
+    return [(e.action, e.actor) for e in repo.label_history(db, label_id)]
+
+
+def test_queue_is_photos_least_certain_first_with_filters_and_counts(db, photos):
+    a, b = photos
+    session = review.start(db, Filters())
+    assert session.photo.image_id == a  # its slope drain (0.045) is the least certain label
+    assert [lb.object_type for lb in session.photo.labels] == ["slope_drain", "toe_drain", "vegetation"]
+    first = session.photo.labels[0]
+    assert first.condition_probs == {"normal": 0.5, "blocked": 0.45, "damaged": 0.05}
+    assert first.relations["relations"][0]["relation"] == "at_foot_of"
+    assert review.next_photo(db, session).photo.image_id == b
+    assert review.next_photo(db, review.next_photo(db, session)).photo is None
+    assert review.start(db, Filters(survey="south")).photo.image_id == b
+    assert review.start(db, Filters(object_type="vegetation")).photo.image_id == a
+    assert review.start(db, Filters(status="reviewed")).photo is None
+    assert review.counts(db, Filters()) == {"to_review": 4, "reviewed": 0, "total": 4, "photos_to_review": 2}
+    with pytest.raises(ValueError, match="status must be one of"):
+        Filters(status="done")
+
+
+def test_save_applies_moves_relabels_deletes_new_boxes_and_accepts_the_rest(db, photos):
+    a, _ = photos
+    photo = review.start(db, Filters()).photo
+    drain, toe, veg = (lb.label_id for lb in photo.labels)
+    boxes = [
+        EditorBox(drain, (12.0, 10.0, 110.0, 100.0), "slope_drain", "normal"),  # moved
+        EditorBox(veg, (300.0, 300.0, 400.0, 400.0), "vegetation", "normal"),  # toe drain box removed
+        EditorBox(None, (50.0, 400.0, 150.0, 470.0), "rock_toe", "damaged"),  # drawn now
+    ]
+    outcome = review.save(
+        db, "rita", photo, boxes=boxes, edits={drain: LabelEdit("slope_drain", "blocked")}, accept_rest=True
+    )
+    assert outcome.conflicts == []
+    fresh = {lb.object_type: lb for lb in outcome.photo.labels}
+    assert set(fresh) == {"slope_drain", "vegetation", "rock_toe"}
+    assert fresh["slope_drain"].box == (12.0, 10.0, 110.0, 100.0)
+    assert (fresh["slope_drain"].condition, fresh["slope_drain"].status) == ("blocked", "corrected")
+    assert fresh["vegetation"].status == "accepted"
+    assert (fresh["rock_toe"].status, fresh["rock_toe"].author) == ("added", "rita")
+    assert repo.get_label(db, toe).status == "deleted"
+    assert events(db, drain) == [("create", "ines"), ("move+relabel", "rita")]
+    assert events(db, toe)[-1] == ("delete", "rita")
+    assert events(db, veg)[-1] == ("accept", "rita")
+    history = review.history_rows(db, a)
+    assert {row[3] for row in history} == {"create", "move+relabel", "delete", "accept", "add"}
+    assert review.counts(db, Filters(survey="north"))["to_review"] == 0
+
+
+def test_changing_the_type_resets_a_condition_it_does_not_allow(db, photos):
+    photo = review.start(db, Filters()).photo
+    drain = photo.labels[0]  # slope_drain, normal
+    review.save(db, "rita", photo, edits={drain.label_id: LabelEdit("vegetation", None)})
+    assert (repo.get_label(db, drain.label_id).object_type, repo.get_label(db, drain.label_id).condition) == (
+        "vegetation",
+        "normal",  # the only condition vegetation allows
+    )
+    photo = review.start(db, Filters(status="all")).photo
+    toe = next(lb for lb in photo.labels if lb.object_type == "toe_drain")
+    review.save(db, "rita", photo, edits={toe.label_id: LabelEdit("rock_toe", None)})
+    assert repo.get_label(db, toe.label_id).condition == "normal"  # normal is allowed for rock toes: kept
+    outcome = review.save(
+        db,
+        "rita",
+        review.start(db, Filters(status="all")).photo,
+        edits={toe.label_id: LabelEdit("rock_toe", "blocked")},
+    )
+    assert outcome.message.startswith("Nothing saved: condition 'blocked' is not allowed for rock_toe")
+
+
+def test_a_second_reviewer_gets_a_conflict_and_the_fresh_state(db, photos):
+    mine = review.start(db, Filters()).photo
+    theirs = review.start(db, Filters()).photo
+    drain, toe = mine.labels[0].label_id, mine.labels[1].label_id
+    review.save(db, "bob", theirs, edits={drain: LabelEdit("slope_drain", "damaged")})
+    outcome = review.save(db, "rita", mine, edits={drain: LabelEdit("slope_drain", "blocked")}, accept=(toe,))
+    assert [c.label_id for c in outcome.conflicts] == [drain]
+    assert "bob changed it" in outcome.message and "condition -> blocked" in outcome.message
+    fresh = {lb.label_id: lb for lb in outcome.photo.labels}
+    assert fresh[drain].condition == "damaged"  # bob's change stands
+    assert fresh[toe].status == "accepted"  # rita's other change is written
+    again = review.save(db, "rita", outcome.photo, edits={drain: LabelEdit("slope_drain", "blocked")})
+    assert again.conflicts == [] and repo.get_label(db, drain).condition == "blocked"
+
+
+def test_undo_walks_back_the_photos_changes_newest_first(db, photos):
+    photo = review.start(db, Filters()).photo
+    drain, toe = photo.labels[0].label_id, photo.labels[1].label_id
+    photo = review.save(db, "rita", photo, edits={drain: LabelEdit("slope_drain", "blocked")}).photo
+    photo = review.save(db, "rita", photo, delete=(toe,)).photo
+    outcome = review.undo_last(db, "rita", photo)
+    assert repo.get_label(db, toe).status == "pending"
+    outcome = review.undo_last(db, "rita", outcome.photo)
+    assert (repo.get_label(db, drain).condition, repo.get_label(db, drain).status) == ("normal", "pending")
+    assert review.undo_last(db, "rita", outcome.photo).message == "Nothing to undo on this photo."
+    assert [a for a, _ in events(db, drain)] == ["create", "relabel", "undo"]
+
+
+def test_a_new_box_without_a_type_saves_nothing(db, photos):
+    photo = review.start(db, Filters()).photo
+    boxes = [EditorBox(lb.label_id, lb.box) for lb in photo.labels] + [EditorBox(None, (1.0, 1.0, 50.0, 50.0))]
+    outcome = review.save(db, "rita", photo, boxes=boxes)
+    assert outcome.message.startswith("Nothing saved: a new box has no object type")
+    assert all(len(repo.label_history(db, lb.label_id)) == 1 for lb in photo.labels)

@@ -1,0 +1,191 @@
+"""The Review tab's handlers through gradio_client, on an app launched with a login: each action
+changes the database and writes its events; each is refused without a login or for an inspector."""
+
+import io
+
+import gradio as gr
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+from sqlalchemy import select
+
+from core.settings import Settings
+from core.types import Inspection
+from services.auth import auth_function
+from storage import models as m
+from storage import repository as repo
+from storage.db import Database
+from storage.users import add_user
+from tests.services.test_review import PHOTO_A, PHOTO_B
+from ui.review_tab import build_review_tab
+
+PASSWORDS = {"rita": "rita-password", "bob": "bob-password", "ines": "ines-password"}
+
+
+def jpeg(shade: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (640, 480), (120, 110, shade)).save(out, "JPEG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def store(tmp_path):
+    settings = Settings(data_dir=str(tmp_path))
+    db = Database.from_settings(settings)
+    add_user(db, "rita", "reviewer", PASSWORDS["rita"])
+    add_user(db, "bob", "admin", PASSWORDS["bob"])
+    add_user(db, "ines", "inspector", PASSWORDS["ines"])
+    for n, (findings, survey) in enumerate([(PHOTO_A, "north"), (PHOTO_B, "south")]):
+        inspection = Inspection(640, 480, tuple(findings), {"detector": "d", "condition": "c"}, {})
+        content = jpeg(60 + 40 * n)  # distinct photos
+        repo.save_inspection(db, tmp_path, content, f"p{n}.jpg", inspection, "ines", survey=survey)
+    yield settings, db
+    db.dispose()
+
+
+@pytest.fixture
+def app(store):
+    demo = review_app(*store)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, auth=auth_function(store[1]))
+    yield demo
+    demo.close()
+
+
+def review_app(settings, db):
+    # The Review tab as app.py mounts it; the other tabs are tested on their own (and load models).
+    with gr.Blocks() as demo, gr.Tab("Review"):
+        build_review_tab(db, settings.data_dir)
+    return demo
+
+
+def login(app, user):
+    return Client(app.local_url, auth=(user, PASSWORDS[user]), verbose=False)
+
+
+def label(db, label_id):
+    return repo.get_label(db, label_id)
+
+
+def actions(db, label_id):
+    return [e.action for e in repo.label_history(db, label_id)]
+
+
+def editor_payload(editor, boxes=None):
+    return {"image": handle_file(editor["image"]), "boxes": editor["boxes"] if boxes is None else boxes}
+
+
+def test_each_review_action_writes_the_database_and_its_events(app, store):
+    _, db = store
+    client = login(app, "rita")
+    editor, counts, info, pick, kind, cond, table, history, message = client.predict(
+        "(any)", "(any)", "(any)", "to review", api_name="/review_open"
+    )
+    assert "**To review:** 4 labels on 2 photos" in counts and "p0.jpg" in info
+    assert [b["label"].split(" ", 1)[1] for b in editor["boxes"]] == [
+        "slope_drain · normal",
+        "toe_drain · normal",
+        "vegetation · normal",
+    ]
+    assert editor["boxes"][0]["color"] == "rgb(22, 163, 74)"
+    assert table["data"][0][5].startswith("normal 0.50, blocked 0.45")  # the model's probabilities
+    assert "at_foot_of slope_drain" in table["data"][0][6]  # its spatial relations
+    drain, toe, veg = (row[0] for row in table["data"])
+    assert pick["value"] == drain  # the least certain label is selected
+
+    # condition by key/button: one action, saved at once
+    out = client.predict(editor_payload(editor), drain, "slope_drain", "normal", api_name="/review_blocked")
+    assert (label(db, drain).condition, label(db, drain).status) == ("blocked", "corrected")
+    assert out[-1].startswith("Saved 1")
+    editor = out[0]
+    assert editor["boxes"][0]["color"] == "rgb(245, 158, 11)"  # amber for blocked
+    # move a box in the editor and change a type in the side panel, then Save
+    boxes = [dict(b) for b in editor["boxes"]]
+    boxes[1].update(xmin=210, xmax=320)
+    out = client.predict(editor_payload(editor, boxes), toe, "rock_toe", "damaged", api_name="/review_save")
+    assert (label(db, toe).object_type, label(db, toe).condition, label(db, toe).x1) == ("rock_toe", "damaged", 210)
+    assert actions(db, toe) == ["create", "move+relabel"]
+    # accept, delete, undo
+    client.predict(editor_payload(out[0]), veg, "vegetation", "normal", api_name="/review_accept")
+    assert label(db, veg).status == "accepted"
+    out = client.predict(editor_payload(out[0]), veg, "vegetation", "normal", api_name="/review_delete")
+    assert label(db, veg).status == "deleted" and actions(db, veg) == ["create", "accept", "delete"]
+    out = client.predict(api_name="/review_undo")
+    assert label(db, veg).status == "accepted" and actions(db, veg)[-1] == "undo"
+    assert out[7]["data"][0][1:4] == ["rita", f"#{veg}", "undo"]  # history panel: newest first, who, what
+    # draw a new box, then Save & next: accepts what is left and opens the next photo
+    boxes = [*out[0]["boxes"], {"xmin": 20, "ymin": 300, "xmax": 120, "ymax": 420, "label": "toe_drain · blocked"}]
+    out = client.predict(editor_payload(out[0], boxes), drain, "slope_drain", "blocked", api_name="/review_save_next")
+    with db.read() as s:
+        added = s.scalars(select(m.Label).where(m.Label.status == "added")).one()
+    assert (added.object_type, added.condition, added.author) == ("toe_drain", "blocked", "rita")
+    assert "p1.jpg" in out[2]
+    # accept all remaining on the second photo; then the queue is empty
+    out = client.predict(editor_payload(out[0]), out[3]["value"], "rock_toe", "normal", api_name="/review_accept_all")
+    assert repo.review_counts(db)["to_review"] == 0
+    out = client.predict(api_name="/review_previous")
+    assert "p0.jpg" in out[2]
+    out = client.predict(api_name="/review_next")
+    assert "p1.jpg" in out[2]
+    out = client.predict(api_name="/review_next")
+    assert out[0] is None and "queue is empty" in out[2]
+
+
+def test_a_second_reviewer_gets_a_conflict_message_and_the_fresh_state(app, store):
+    _, db = store
+    rita, bob = login(app, "rita"), login(app, "bob")  # bob is an admin: admins may review
+    mine = rita.predict("(any)", "(any)", "(any)", "to review", api_name="/review_open")
+    theirs = bob.predict("(any)", "(any)", "(any)", "to review", api_name="/review_open")
+    drain = mine[3]["value"]
+    bob.predict(editor_payload(theirs[0]), drain, "slope_drain", "normal", api_name="/review_damaged")
+    out = rita.predict(editor_payload(mine[0]), drain, "slope_drain", "blocked", api_name="/review_save_next")
+    assert f"Conflict on #{drain}: bob changed it" in out[-1]
+    assert "Your change (condition -> blocked) was not applied" in out[-1]
+    assert "p0.jpg" in out[2]  # stays on the photo, with the fresh state
+    assert out[0]["boxes"][0]["label"].endswith("slope_drain · damaged")
+    assert label(db, drain).condition == "damaged"
+    # rita's other changes (accepting the rest of the photo) are written; only photo 2 is left
+    assert repo.review_counts(db)["to_review"] == 1
+
+
+@pytest.mark.parametrize(
+    "api_name",
+    [
+        "/review_open",
+        "/review_save",
+        "/review_save_next",
+        "/review_accept",
+        "/review_delete",
+        "/review_accept_all",
+        "/review_normal",
+        "/review_blocked",
+        "/review_damaged",
+        "/review_next",
+        "/review_previous",
+        "/review_undo",
+    ],
+)
+def test_an_inspector_may_not_review(app, store, api_name):
+    _, db = store
+    client = login(app, "ines")
+    args = {
+        "/review_open": ("(any)", "(any)", "(any)", "to review"),
+        "/review_next": (),
+        "/review_previous": (),
+        "/review_undo": (),
+    }.get(api_name, (None, None, None, None))
+    with pytest.raises(Exception, match="ines is a inspector; this action needs a reviewer"):
+        client.predict(*args, api_name=api_name)
+    assert all(len(repo.label_history(db, q.label_id)) == 1 for q in repo.review_queue(db))
+
+
+def test_without_a_login_review_is_refused(store):
+    demo = review_app(*store)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)  # no auth=
+    try:
+        client = Client(demo.local_url, verbose=False)
+        with pytest.raises(Exception, match="Please log in"):
+            client.predict("(any)", "(any)", "(any)", "to review", api_name="/review_open")
+        with pytest.raises(Exception, match="Please log in"):
+            client.predict(None, None, None, None, api_name="/review_accept_all")
+    finally:
+        demo.close()

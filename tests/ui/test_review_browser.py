@@ -1,0 +1,165 @@
+"""The Review tab driven in a real headless Chromium (Debian's /usr/bin/chromium via Playwright),
+on the real app (``app.build_app``) launched with a login, over a fresh SQLite store holding real
+photos of the val split with pending labels: log in as a reviewer through Gradio's login form,
+change a label's condition, drag a box in the annotator canvas, press "Save & next", use a
+keyboard shortcut, and find each change in the database with the reviewer as its actor."""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from app import build_app
+from core.settings import Settings
+from services.auth import auth_function
+from services.serving import ModelServer
+from storage import models as m
+from storage import repository as repo
+from storage.db import Database
+from storage.users import add_user
+from storage.yolo_import import import_yolo_folder
+from tests.conftest import DATA_DIR
+from tests.ui.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+SCREENSHOT = Path(tempfile.gettempdir()) / "slope-review-tab.png"  # after the correction
+OPENED_SHOT = Path(tempfile.gettempdir()) / "slope-review-tab-opened.png"  # the first photo, as opened
+PASSWORD = "rita-password"
+# Real val photos (224 x 224 drone crops) and their boxes: three slope drains, then a rock toe
+# and a slope drain.
+PHOTOS = {
+    "0b172076bc7fc52f_jpg.rf.9f1fc09a3285df1a037d3ab713ba570c": 0.10,  # reviewed first
+    "0eca27bc9224a5ec_jpg.rf.9f539a1327e09985ee365901f335d5b4": 0.20,
+}
+# Where the photo lies in the annotator's canvas, in page pixels: the canvas is as wide as its
+# frame and as high as the drawn photo, which is centred in it.
+PHOTO_ON_PAGE_JS = """(canvas, [w, h]) => {
+  const r = canvas.getBoundingClientRect(), s = r.height / h;
+  return {left: r.left + (r.width - w * s) / 2, top: r.top, scale: s};
+}"""
+
+
+@pytest.fixture
+def store(tmp_path):
+    # A YOLO export folder of the chosen real photos, imported as a survey; then every label is
+    # put back in the queue as a model's guess would stand there: pending, condition "normal".
+    export = tmp_path / "export"
+    for sub in ("images", "labels"):
+        (export / "val" / sub).mkdir(parents=True)
+    shutil.copy(DATA_DIR / "data.yaml", export / "data.yaml")
+    for stem in PHOTOS:
+        shutil.copy(DATA_DIR / "val" / "images" / f"{stem}.jpg", export / "val" / "images")
+        shutil.copy(DATA_DIR / "val" / "labels" / f"{stem}.txt", export / "val" / "labels")
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    db = Database.from_settings(settings)
+    add_user(db, "rita", "reviewer", PASSWORD)
+    report = import_yolo_folder(db, settings.data_dir, export, survey="north")
+    assert (report.images_added, report.labels_added) == (2, 5)
+    with db.write() as s:
+        for stem, certainty in PHOTOS.items():
+            image_id = s.scalar(select(m.Image.id).where(m.Image.original_name == f"{stem}.jpg"))
+            s.execute(
+                update(m.Label)
+                .where(m.Label.image_id == image_id)
+                .values(status="pending", condition="normal", certainty=certainty + m.Label.id / 1000)
+            )
+    yield settings, db
+    db.dispose()
+
+
+@pytest.fixture
+def app_url(store):
+    settings, db = store
+    # No models are loaded: the Review tab needs none, and the server loads them on first use.
+    demo = build_app(settings, ModelServer(settings, db), db)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, auth=auth_function(db))
+    yield demo.local_url
+    demo.close()
+
+
+def labels_of(db, stem):
+    with db.read() as s:
+        image_id = s.scalar(select(m.Image.id).where(m.Image.original_name == f"{stem}.jpg"))
+    return [repo.get_label(db, label.label_id) for label in repo.photo_view(db, image_id).labels]
+
+
+def events(db, label_id):
+    return [(e.actor, e.action) for e in repo.label_history(db, label_id)]
+
+
+def test_a_reviewer_corrects_a_photo_in_a_browser(app_url, store):
+    from playwright.sync_api import expect, sync_playwright
+
+    _, db = store
+    first, second = PHOTOS
+    drain1, drain2, drain3 = labels_of(db, first)  # least certain first: by id here
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(app_url)
+
+        # Gradio's login form
+        page.get_by_label("username").fill("rita")
+        page.get_by_label("password").fill(PASSWORD)
+        page.get_by_role("button", name="Login").click()
+        page.get_by_role("tab", name="Review").click()
+        page.locator("#review-load").click()
+        info = page.locator("#review-info")
+        expect(info).to_contain_text(f"{first}.jpg")
+        expect(page.locator("#review-counts")).to_contain_text("To review: 5 labels on 2 photos")
+        canvas = page.locator("#review-editor canvas")
+        page.wait_for_function(
+            "() => { const c = document.querySelector('#review-editor canvas'); return c && c.height > 0; }"
+        )
+        page.wait_for_timeout(500)  # the photo decodes and the boxes are drawn
+        page.screenshot(path=str(OPENED_SHOT), full_page=True)
+        # The least certain label is selected, with its type and condition beside the photo.
+        expect(page.locator("#review-pick input")).to_have_value(
+            f"#{drain1.id} slope_drain · normal (pending, {drain1.certainty:.2f})"
+        )
+
+        # The typical correction: the selected drain is blocked (condition dropdown: 2 clicks),
+        # another drain's box sits too far left (1 drag), then "Save & next" (1 click).
+        page.locator("#review-condition input").click()
+        page.get_by_role("option", name="blocked", exact=True).click()
+        shown = canvas.evaluate(PHOTO_ON_PAGE_JS, [224, 224])  # the photo's size in pixels
+        s = shown["scale"]
+        x = shown["left"] + (drain3.x1 + drain3.x2) / 2 * s
+        y = shown["top"] + (drain3.y1 + drain3.y2) / 2 * s
+        page.mouse.move(x, y)
+        page.mouse.down()
+        for step in range(1, 11):
+            page.mouse.move(x + 3 * step * s, y, steps=1)
+        page.mouse.up()
+        page.locator("#review-save-next").click()
+        expect(info).to_contain_text(f"{second}.jpg")
+        expect(page.locator("#review-message")).to_contain_text("Saved")
+
+        label = repo.get_label(db, drain1.id)
+        assert (label.condition, label.status) == ("blocked", "corrected")
+        moved = repo.get_label(db, drain3.id)
+        assert moved.x1 == pytest.approx(drain3.x1 + 30, abs=2) and moved.y1 == pytest.approx(drain3.y1, abs=1)
+        assert repo.get_label(db, drain2.id).status == "accepted"
+        assert events(db, drain1.id) == [("import", "import"), ("rita", "relabel")]
+        assert events(db, drain2.id) == [("import", "import"), ("rita", "accept")]
+        assert events(db, drain3.id) == [("import", "import"), ("rita", "move")]
+        assert moved.status == "corrected"
+
+        # A key listed on the page: "3" marks the selected label (the rock toe) damaged and saves it.
+        expect(page.get_by_text("condition damaged (saves)")).to_be_visible()
+        toe, drain = labels_of(db, second)
+        expect(page.locator("#review-pick input")).to_have_value(
+            f"#{toe.id} rock_toe · normal (pending, {toe.certainty:.2f})"
+        )
+        page.locator("#review-counts").click()  # the page, not a field, has the focus
+        page.keyboard.press("3")
+        expect(page.locator("#review-message")).to_contain_text("Saved 1")
+        assert (repo.get_label(db, toe.id).condition, events(db, toe.id)[-1][0]) == ("damaged", "rita")
+        assert repo.get_label(db, drain.id).status == "pending"
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        print(f"screenshots: {SCREENSHOT} {OPENED_SHOT}")
+        browser.close()

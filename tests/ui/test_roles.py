@@ -1,0 +1,95 @@
+"""Roles checked on the server for every tab, through gradio_client on the real app with a login:
+an inspector inspects (as itself) but may not train; an admin may; nobody acts without a login."""
+
+import pytest
+from gradio_client import Client, handle_file
+
+from app import build_app
+from core.model_card import read_card
+from core.settings import Settings
+from services.auth import auth_function
+from services.serving import ModelServer, register_configured_models
+from storage import registry, repository
+from storage.db import Database
+from storage.users import add_user
+
+PASSWORDS = {"ines": "ines-password", "bob": "bob-password"}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, inspector):
+    settings = Settings(data_dir=str(tmp_path_factory.mktemp("roles-data")))
+    db = Database.from_settings(settings)
+    register_configured_models(db, settings)
+    add_user(db, "ines", "inspector", PASSWORDS["ines"])
+    add_user(db, "bob", "admin", PASSWORDS["bob"])
+    demo = build_app(settings, ModelServer(settings, db, inspector), db)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, auth=auth_function(db))
+    yield demo, db, settings
+    demo.close()
+
+
+def login(demo, user):
+    return Client(demo.local_url, auth=(user, PASSWORDS[user]), verbose=False)
+
+
+def test_an_inspector_inspects_as_itself_and_may_not_train(app, val_images):
+    demo, db, settings = app
+    client = login(demo, "ines")
+    client.predict([handle_file(str(val_images[0]))], 0.25, "east", api_name="/inspect")
+    [image] = [item.image_id for item in repository.review_queue(db, survey="east", page_size=5)][:1]
+    with db.read() as session:
+        from storage import models as m
+
+        assert session.get(m.Image, image).uploaded_by == "ines"  # the login, not a typed name
+    summary, _ = client.predict("Reviewed labels in the store", api_name="/analyze")
+    assert summary  # the Dashboard is open to inspectors
+    shipped = registry.served_version(db, "condition").name
+    with pytest.raises(Exception, match="ines is a inspector; this action needs a admin"):
+        client.predict(f"condition {shipped}", api_name="/serve_version")
+    with pytest.raises(Exception, match="needs a admin"):
+        client.predict("Fine-tune the condition model", "lora", 5, 0.1, 0.0, False, api_name="/start_job")
+
+
+def test_an_admin_may_serve_a_version(app):
+    demo, db, _ = app
+    shipped = registry.served_version(db, "condition").name
+    message = login(demo, "bob").predict(f"condition {shipped}", api_name="/serve_version")
+    assert message == f"condition {shipped} serves from the next request on."
+
+
+def test_nothing_answers_without_a_login(app):
+    demo, _, _ = app
+    with pytest.raises(ValueError):  # gradio_client cannot even read the app's API without a login
+        Client(demo.local_url, verbose=False).predict([], 0.25, "", api_name="/inspect")
+
+
+def test_an_admin_serves_versions_and_is_refused_a_second_job(app, tmp_path):
+    import shutil
+
+    demo, db, settings = app
+    client = login(demo, "bob")
+    shipped = read_card(settings.condition_model).version
+    folder = tmp_path / "candidate"
+    shutil.copytree(settings.condition_model, folder)
+    card = read_card(folder).replace(version="condition-tiny-ui")
+    card.write(folder)
+    registry.record_version(db, card, folder)
+
+    assert client.predict("condition condition-tiny-ui", api_name="/serve_version") == (
+        "condition condition-tiny-ui serves from the next request on."
+    )
+    assert registry.served_version(db, "condition").name == "condition-tiny-ui"
+    assert client.predict(f"condition {shipped}", api_name="/serve_version").startswith("condition ")  # roll back
+    assert registry.served_version(db, "condition").name == shipped
+    assert client.predict("condition nope", api_name="/serve_version").startswith("Not served: no condition version")
+
+    assert client.predict(api_name="/cancel_job") == "No job is running."
+    with db.write() as session:  # a job already running (as recorded by another process)
+        import os
+
+        from storage import models as m
+
+        session.add(m.TrainingRun(kind="condition", status="running", settings={}, log="", pid=os.getpid()))
+    message = client.predict("Fine-tune the condition model", "lora", 5, 0.1, 0.0, False, api_name="/start_job")
+    assert message.startswith("Not started: job") and "one job at a time" in message
