@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -84,16 +85,22 @@ def write_report(result: dict, out: Path) -> list[Path]:
     files = [out / "analysis.json", out / "analysis.md"]
     files[0].write_text(json.dumps(result, indent=2, default=float))
     files += _plots(result, out)
-    files[1].write_text(_markdown(result, [f.name for f in files[2:]]))
+    files[1].write_text(analysis_markdown(result, [f.name for f in files[2:]]))
     return files
 
 
-def _markdown(r: dict, plots: list[str]) -> str:
-    lines = [
-        "# Dataset analysis",
-        "",
+def _counts(counts: dict) -> str:
+    """{'train': 305, 'val': 45} -> 'train 305, val 45': counts read as text, not a Python dict."""
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+
+
+def analysis_markdown(r: dict, plots: Sequence[str] = (), heading: bool = True) -> str:
+    """The analysis as Markdown: the report file (with its heading and plots) or, without them,
+    a section of a page that has its own heading (the Dashboard)."""
+    lines = ["# Dataset analysis", ""] if heading else []
+    lines += [
         f"Data: {r['provenance']}. {r['photos']} photos, {r['objects']} objects; "
-        f"photos per split: {r['photos_per_split']}; photos without objects: {r['photos_without_objects']}.",
+        f"photos per split: {_counts(r['photos_per_split'])}; photos without objects: {r['photos_without_objects']}.",
         "",
         "| class | " + " | ".join(r["classes_per_split"]) + " |",
         "| --- | " + " | ".join("---" for _ in r["classes_per_split"]) + " |",
@@ -104,10 +111,10 @@ def _markdown(r: dict, plots: list[str]) -> str:
     ratio = r["imbalance_ratio_object_types"]
     lines += [
         "",
-        f"Object types: {r['object_types']}; imbalance ratio (largest / smallest): "
+        f"Object types: {_counts(r['object_types'])}; imbalance ratio (largest / smallest): "
         + (f"{ratio:.2f}" if ratio else "n/a (a type has no objects)")
         + ".",
-        f"Conditions: {r['conditions']}.",
+        f"Conditions: {_counts(r['conditions'])}.",
         "",
         "| object type | boxes | median centre (x, y) | median size (w x h) | median area |",
         "| --- | --- | --- | --- | --- |",
@@ -124,7 +131,7 @@ def _markdown(r: dict, plots: list[str]) -> str:
     lines += [
         "",
         f"Instances per photo: median {inst.get('median', 0):.0f}, max {inst.get('max', 0):.0f}. "
-        f"Resolutions: {r['resolutions']}.",
+        f"Resolutions: {_counts(r['resolutions'])}.",
         "",
     ]
     lines += [f"![{p}]({p})" for p in plots]

@@ -126,44 +126,9 @@ def training_plots(folders: ServedFolders) -> list[tuple[str, str]]:
     return plots
 
 
-def _counts(counts: dict) -> str:
-    """{'train': 305, 'val': 45} -> 'train 305, val 45': counts read as text, not a Python dict."""
-    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
-
-
-def analysis_markdown(r: dict) -> str:
-    """The analysis as Markdown for the tab (under its own "Dataset analysis" heading)."""
-    splits = list(r["classes_per_split"])
-    lines = [
-        f"Data: {r['provenance']}. {r['photos']} photos, {r['objects']} objects; photos per split: "
-        f"{_counts(r['photos_per_split'])}; photos without objects: {r['photos_without_objects']}.",
-        "",
-        "| class | " + " | ".join(splits) + " |",
-        "| --- | " + " | ".join("---" for _ in splits) + " |",
-    ]
-    names = sorted({c for counts in r["classes_per_split"].values() for c in counts})
-    lines += [f"| {n} | " + " | ".join(str(r["classes_per_split"][s].get(n, 0)) for s in splits) + " |" for n in names]
-    ratio = r["imbalance_ratio_object_types"]
-    lines += [
-        "",
-        f"Object types: {_counts(r['object_types'])}; imbalance ratio (largest / smallest): "
-        + (f"{ratio:.2f}" if ratio else "n/a (a type has no objects)")
-        + ".",
-        f"Conditions: {_counts(r['conditions'])}.",
-        "",
-        "Most frequent spatial relations (from the labelled boxes): "
-        + "; ".join(f"{k} {v}" for k, v in list(r["spatial_relations"].items())[:8])
-        + ".",
-        "",
-        f"Instances per photo: median {r['instances_per_image'].get('median', 0):.0f}, "
-        f"max {r['instances_per_image'].get('max', 0):.0f}. Resolutions: {_counts(r['resolutions'])}.",
-    ]
-    return "\n".join(lines)
-
-
 def analysis_view(source_name: str, settings: Settings) -> tuple[str, list[tuple[str, str]]]:
     """The analysis of one named source; a name the server does not offer is refused."""
-    from training.analysis import analyze, write_report
+    from training.analysis import analysis_markdown, analyze, write_report
     from training.dataset import load
 
     source = analysis_sources().get(source_name)
@@ -177,7 +142,9 @@ def analysis_view(source_name: str, settings: Settings) -> tuple[str, list[tuple
         return f"No labelled photos in {source_name}.", []
     result = analyze(photos, provenance)
     files = write_report(result, Path(tempfile.mkdtemp(prefix="analysis-")))
-    return analysis_markdown(result), [(str(f), f.stem.replace("_", " ")) for f in files if f.suffix == ".png"]
+    return analysis_markdown(result, heading=False), [
+        (str(f), f.stem.replace("_", " ")) for f in files if f.suffix == ".png"
+    ]
 
 
 def versions_rows(db: Database | None) -> list[list]:
