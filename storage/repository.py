@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from core.taxonomy import ALLOWED_CONDITIONS, check_pair
@@ -167,6 +167,36 @@ def save_inspection(
                     prediction_id=prediction.id,
                 )
         return row.id
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A photo someone uploaded, with where its review stands."""
+
+    image_id: int
+    name: str
+    survey: str | None
+    uploaded_at: datetime
+    labels: int
+    to_review: int
+
+
+def uploads_of(db: Database, username: str, limit: int = 100) -> list[Upload]:
+    """The photos ``username`` uploaded (an inspector's own work), newest first."""
+    pending = func.sum(case((m.Label.status == "pending", 1), else_=0))
+    query = (
+        select(m.Image.id, m.Image.original_name, m.Survey.name, m.Image.uploaded_at, func.count(m.Label.id), pending)
+        .outerjoin(m.Survey, m.Image.survey_id == m.Survey.id)
+        .outerjoin(m.Label, (m.Label.image_id == m.Image.id) & (m.Label.status != "deleted"))
+        .where(m.Image.uploaded_by == username)
+        .group_by(m.Image.id, m.Survey.name)
+        .order_by(m.Image.uploaded_at.desc(), m.Image.id.desc())
+        .limit(limit)
+    )
+    with db.read() as session:
+        return [
+            Upload(i, name, survey, at, n or 0, int(p or 0)) for i, name, survey, at, n, p in session.execute(query)
+        ]
 
 
 # ---------------------------------------------------------------- review queue

@@ -19,6 +19,7 @@ from services.auth import OPEN_ACCOUNT, require
 from services.inspection import LoadLimits, Progress, inspect_batch
 from services.sinks import CollectSink, CsvSink, RenderSink, StoreSink
 from storage.db import Database
+from storage.repository import uploads_of
 
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
 DATA_CREDIT_MD = (
@@ -36,6 +37,9 @@ MAX_PHOTOS = 200  # per request: a whole drone survey, but not an unbounded job
 # Share of the table's width per column (TABLE_COLUMNS order): the position text gets the room,
 # the photo name no more than it needs, each probability a narrow column.
 TABLE_WIDTHS = ["17%", "5%", "10%", "13%", "7%", "7%", "7%", "8%", "26%"]
+
+
+UPLOAD_HEADERS = ["Photo", "Survey", "Uploaded (UTC)", "Objects", "To review"]
 
 
 @dataclass
@@ -147,6 +151,9 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
         elem_id="inspect-table",
     )
     show_all = gr.Button("Show the findings of every photo", size="sm")
+    with gr.Accordion("My uploads", open=False):
+        mine_button = gr.Button("Show the photos I uploaded", size="sm")
+        mine = gr.Dataframe(headers=UPLOAD_HEADERS, interactive=False, wrap=True)
     report = gr.File(label="Report (CSV: every finding, with survey, inspector, date and model versions)")
     gr.Markdown(DATA_CREDIT_MD)
     state = gr.State(None)  # the last InspectResult without its images: what the table filters
@@ -195,6 +202,17 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
         outputs=[gallery],
         api_name=False,
     )
+
+    def my_uploads(request: gr.Request) -> list[list]:
+        if db is None:
+            return []
+        user = require(request, db, "inspector")
+        return [
+            [u.name, u.survey or "", u.uploaded_at.strftime("%Y-%m-%d %H:%M"), u.labels, u.to_review]
+            for u in uploads_of(db, user.username)
+        ]
+
+    mine_button.click(my_uploads, outputs=[mine], api_name="my_uploads")
     gallery.select(only_photo, inputs=[state], outputs=[table], api_name=False)
     show_all.click(every_photo, inputs=[state], outputs=[table], api_name=False)
     # Results belong to the files they came from: new files clear them before anything is read.

@@ -93,3 +93,13 @@ def test_an_admin_serves_versions_and_is_refused_a_second_job(app, tmp_path):
         session.add(m.TrainingRun(kind="condition", status="running", settings={}, log="", pid=os.getpid()))
     message = client.predict("Fine-tune the condition model", "lora", 5, 0.1, 0.0, False, api_name="/start_job")
     assert message.startswith("Not started: job") and "one job at a time" in message
+
+
+def test_an_inspector_sees_its_own_uploads(app, val_images):
+    demo, db, _ = app
+    client = login(demo, "ines")
+    client.predict([handle_file(str(val_images[2]))], 0.25, "west", api_name="/inspect")
+    rows = client.predict(api_name="/my_uploads")["data"]
+    assert val_images[2].name in {row[0] for row in rows}
+    assert {row[1] for row in rows} >= {"west"}
+    assert login(demo, "bob").predict(api_name="/my_uploads")["data"] == []  # the admin uploaded nothing
