@@ -1,6 +1,7 @@
 """Command line inspection.
 
     python -m core inspect PATH... [--conf C] [--json]
+    python -m core survey PATH... --name NAME [--site SITE] [--date DATE]
 
 PATH may be image files, folders (searched recursively) or zips of a survey. With ``--json`` one
 JSON list is printed: one entry per file, ``{image, error}`` for a file that could not be
@@ -64,6 +65,39 @@ def inspect_command(args: argparse.Namespace, inspector: Inspector | None) -> in
     return 0
 
 
+def survey_command(args: argparse.Namespace, inspector: Inspector | None) -> int:
+    """A named survey into the store, resumable; progress on stderr, a summary line at the end."""
+    import getpass
+
+    from services.serving import ModelServer
+    from services.survey import run_survey
+    from storage.db import Database
+
+    settings = Settings.from_env()
+    db = Database.from_settings(settings)
+    if inspector is None:
+        inspector = ModelServer(settings, db).inspector()
+
+    def progress(done: int, total: int, name: str) -> None:
+        print(f"photo {done} of {total}: {name}", file=sys.stderr, flush=True)
+
+    run = run_survey(
+        db,
+        settings,
+        inspector,
+        args.paths,
+        args.name,
+        getpass.getuser(),
+        site=args.site,
+        date=args.date,
+        progress=progress,
+    )
+    for problem in run.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    print(run.summary())
+    return 0 if run.batch.inspected else 1
+
+
 def main(argv: list[str] | None = None, inspector: Inspector | None = None) -> int:
     """``inspector``: models already loaded (tests); by default the served ones are loaded."""
     parser = argparse.ArgumentParser(prog="python -m core")
@@ -72,7 +106,14 @@ def main(argv: list[str] | None = None, inspector: Inspector | None = None) -> i
     inspect.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or zips")
     inspect.add_argument("--conf", type=float, default=None, help="detector confidence threshold")
     inspect.add_argument("--json", action="store_true", help="print one JSON list")
+    survey = commands.add_parser("survey", help="inspect a survey into the store (resumable)")
+    survey.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or zips")
+    survey.add_argument("--name", required=True, help="the survey's name, e.g. 'A3 km 12 north slope'")
+    survey.add_argument("--site", default=None)
+    survey.add_argument("--date", default=None, help="when the photos were taken, e.g. 2026-11-20")
     args = parser.parse_args(argv)
+    if args.command == "survey":
+        return survey_command(args, inspector)
     return inspect_command(args, inspector)
 
 

@@ -59,12 +59,22 @@ def expand_sources(
     return sources, problems
 
 
+# A survey zip is refused whole beyond these: more members than any survey has, more bytes
+# unpacked than any survey is, or a member that unpacks to far more than it weighs (a zip bomb).
+ZIP_MAX_MEMBERS = 5_000
+ZIP_MAX_TOTAL_BYTES = 20_000_000_000
+ZIP_MAX_RATIO = 200  # photos hardly compress: JPEG members are close to 1:1
+
+
 def _add_zip_members(path: Path, max_bytes: int, add: Callable[[str, str, Callable[[], bytes]], None]) -> list[str]:
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
     except (zipfile.BadZipFile, OSError) as exc:
         return [f"{path.name}: the zip file could not be read ({exc})"]
+    refused = _unsafe_zip(members)
+    if refused:
+        return [f"{path.name}: refused, nothing in it was read: {refused}"]
     problems = []
     for info in members:
         inner = Path(info.filename)
@@ -77,6 +87,23 @@ def _add_zip_members(path: Path, max_bytes: int, add: Callable[[str, str, Callab
             f"{path.name}/{inner.name}", f"{path}/{info.filename}", functools.partial(_read_member, path, info.filename)
         )
     return problems
+
+
+def _unsafe_zip(members: list[zipfile.ZipInfo]) -> str | None:
+    """Why a zip must not be read at all, or None. Members are read into memory one at a time and
+    never written to disk, but a path that climbs out of the archive says it was made to attack."""
+    if len(members) > ZIP_MAX_MEMBERS:
+        return f"{len(members)} members, over the limit of {ZIP_MAX_MEMBERS}"
+    total = sum(info.file_size for info in members)
+    if total > ZIP_MAX_TOTAL_BYTES:
+        return f"it unpacks to {total / 1e9:.1f} GB, over the limit of {ZIP_MAX_TOTAL_BYTES / 1e9:.0f} GB"
+    for info in members:
+        name = info.filename.replace("\\", "/")
+        if name.startswith("/") or ".." in name.split("/") or (len(name) > 1 and name[1] == ":"):
+            return f"the member {info.filename!r} points outside the archive"
+        if info.compress_size and info.file_size / info.compress_size > ZIP_MAX_RATIO:
+            return f"the member {info.filename!r} unpacks to {info.file_size / info.compress_size:.0f}x its size"
+    return None
 
 
 def _hidden(relative: Path) -> bool:

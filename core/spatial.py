@@ -42,6 +42,15 @@ class ObjectContext:
             "relations": [r.as_dict() for r in self.relations],
         }
 
+    @classmethod
+    def from_dict(cls, values: dict) -> ObjectContext:
+        """The inverse of ``as_dict`` (a stored prediction's relations back into a context)."""
+        return cls(
+            band=values["band"],
+            center=(float(values["center"][0]), float(values["center"][1])),
+            relations=tuple(Relation(r["relation"], int(r["other"]), r["other_type"]) for r in values["relations"]),
+        )
+
     def describe(self) -> str:
         """One plain sentence for the prompt, e.g. 'bottom-center of the photo, at the foot of a
         slope drain, below a rock toe'. Each other object is named once, by its most specific

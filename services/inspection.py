@@ -21,6 +21,8 @@ from core.types import Inspection
 
 # progress(done, total, name of the photo just finished)
 Progress = Callable[[int, int, str], None]
+# previous(photo bytes, model versions) -> the stored inspection of those bytes by those models
+Previous = Callable[[bytes, dict[str, str]], Inspection | None]
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class PhotoOutcome:
     image: Image.Image | None = None
     inspection: Inspection | None = None
     error: str | None = None
+    reused: bool = False  # the inspection was found stored (same bytes, same model versions)
 
     @property
     def name(self) -> str:
@@ -50,6 +53,7 @@ class Sink(Protocol):
 @dataclass
 class BatchResult:
     inspected: int = 0
+    reused: int = 0  # of the inspected, how many were already done and not inspected again
     failed: int = 0
     problems: list[str] = field(default_factory=list)  # one line per photo or sink that failed
 
@@ -68,15 +72,18 @@ def inspect_batch(
     conf: float | None = None,
     limits: LoadLimits = LoadLimits(),
     progress: Progress | None = None,
+    previous: Previous | None = None,
 ) -> BatchResult:
     """Load, inspect and hand on every source, all with one ``inspector``: a promotion reaches
-    the next batch, never the middle of one."""
+    the next batch, never the middle of one. ``previous(data, models)`` may return a stored
+    inspection of the same bytes by the same model versions: that photo is not inspected again."""
     sinks = list(sinks)
     result = BatchResult()
     for done, source in enumerate(sources, 1):
-        outcome = _inspect_one(source, inspector, conf, limits)
+        outcome = _inspect_one(source, inspector, conf, limits, previous)
         if outcome.error is None:
             result.inspected += 1
+            result.reused += outcome.reused
         else:
             result.failed += 1
             result.problems.append(outcome.error)
@@ -92,7 +99,9 @@ def inspect_batch(
     return result
 
 
-def _inspect_one(source: PhotoSource, inspector: Inspector, conf: float | None, limits: LoadLimits) -> PhotoOutcome:
+def _inspect_one(
+    source: PhotoSource, inspector: Inspector, conf: float | None, limits: LoadLimits, previous: Previous | None
+) -> PhotoOutcome:
     try:
         data = source.read()
         image = load_image(data, name=source.name, max_pixels=limits.max_pixels, max_bytes=limits.max_bytes)
@@ -100,6 +109,11 @@ def _inspect_one(source: PhotoSource, inspector: Inspector, conf: float | None, 
         return PhotoOutcome(source, error=str(exc))
     except OSError as exc:
         return PhotoOutcome(source, error=f"{source.name}: could not be read ({exc})")
+    # A stored result is only the same result at the serving threshold (it was made there).
+    serving_threshold = conf is None or conf == inspector.detector.conf
+    done = previous(data, inspector.models) if previous is not None and serving_threshold else None
+    if done is not None:
+        return PhotoOutcome(source, data, image, done, reused=True)
     try:
         inspection = inspector.inspect(image, conf=conf)
     except Exception as exc:  # a model failure on one photo must not end a survey

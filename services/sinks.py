@@ -29,7 +29,7 @@ class StoreSink:
         self.db, self.data_dir, self.user, self.survey = db, data_dir, user, survey
 
     def add(self, outcome: PhotoOutcome) -> None:
-        if outcome.inspection is None or outcome.data is None:
+        if outcome.inspection is None or outcome.data is None or outcome.reused:
             return
         save_inspection(
             self.db,

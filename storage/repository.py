@@ -18,9 +18,10 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from core.spatial import ObjectContext
 from core.taxonomy import ALLOWED_CONDITIONS, check_pair
+from core.types import Finding, LabelledBox
 from core.types import Inspection as CoreInspection
-from core.types import LabelledBox
 from storage import models as m
 from storage.db import Database
 
@@ -197,6 +198,43 @@ def uploads_of(db: Database, username: str, limit: int = 100) -> list[Upload]:
         return [
             Upload(i, name, survey, at, n or 0, int(p or 0)) for i, name, survey, at, n, p in session.execute(query)
         ]
+
+
+def stored_inspection(db: Database, data: bytes, models: dict[str, str]) -> CoreInspection | None:
+    """The stored inspection of these photo bytes by exactly these model versions, rebuilt from
+    its predictions; None when the photo is new or was inspected by other models. A survey run
+    again skips what it has already done."""
+    sha = hashlib.sha256(data).hexdigest()
+    with db.read() as session:
+        row = session.execute(
+            select(m.Inspection, m.Image)
+            .join(m.Image, m.Inspection.image_id == m.Image.id)
+            .where(
+                m.Image.sha256 == sha,
+                m.Inspection.detector_version == models.get("detector", ""),
+                m.Inspection.condition_version == models.get("condition", ""),
+            )
+            .order_by(m.Inspection.id.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        inspection, image = row
+        predictions = session.scalars(
+            select(m.Prediction).where(m.Prediction.inspection_id == inspection.id).order_by(m.Prediction.id)
+        ).all()
+    findings = tuple(
+        Finding(
+            box_xyxy=(p.x1, p.y1, p.x2, p.y2),
+            object_type=p.object_type,
+            confidence=p.confidence,
+            condition=p.condition,
+            condition_probs=dict(p.condition_probs),
+            context=ObjectContext.from_dict(p.relations),
+        )
+        for p in predictions
+    )
+    return CoreInspection(image.width, image.height, findings, dict(models), dict(inspection.timings_ms))
 
 
 # ---------------------------------------------------------------- review queue

@@ -19,7 +19,7 @@ from services.auth import OPEN_ACCOUNT, require
 from services.inspection import LoadLimits, Progress, inspect_batch
 from services.sinks import CollectSink, CsvSink, RenderSink, StoreSink
 from storage.db import Database
-from storage.repository import uploads_of
+from storage.repository import stored_inspection, uploads_of
 
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
 DATA_CREDIT_MD = (
@@ -80,6 +80,8 @@ def inspect_uploads(
         conf=conf,
         limits=LoadLimits(settings.max_image_pixels, settings.max_upload_bytes),
         progress=progress,
+        # A photo already inspected by these models is shown from the store, not inspected again.
+        previous=(lambda data, models: stored_inspection(db, data, models)) if db is not None else None,
     )
     problems += result.problems
     summary = summarize(collected.inspections)

@@ -49,3 +49,30 @@ def test_photo_cap_keeps_the_first_photos(tree):
     sources, problems = expand_sources([tree / "flight", tree / "bad.zip"], max_bytes=1000, max_photos=1)
     assert [s.name for s in sources] == ["flight/a.jpg"]
     assert problems[-1] == "2 photo(s) beyond the first 1 were not inspected"
+
+
+def test_a_zip_with_a_path_outside_it_or_a_bomb_is_refused_whole(tmp_path):
+    with zipfile.ZipFile(tmp_path / "climb.zip", "w") as archive:
+        archive.writestr("ok.jpg", b"A")
+        archive.writestr("../../etc/evil.jpg", b"B")
+    sources, problems = expand_sources([tmp_path / "climb.zip"], max_bytes=10_000_000)
+    assert sources == []
+    assert problems == [
+        "climb.zip: refused, nothing in it was read: the member '../../etc/evil.jpg' points outside the archive"
+    ]
+
+    with zipfile.ZipFile(tmp_path / "bomb.zip", "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("photo.jpg", b"\0" * 5_000_000)  # 5 MB of zeros deflates to a few kB
+    sources, problems = expand_sources([tmp_path / "bomb.zip"], max_bytes=10_000_000)
+    assert sources == [] and "unpacks to" in problems[0] and problems[0].startswith("bomb.zip: refused")
+
+
+def test_a_zip_with_too_many_members_is_refused(tmp_path, monkeypatch):
+    import core.sources
+
+    monkeypatch.setattr(core.sources, "ZIP_MAX_MEMBERS", 3)
+    with zipfile.ZipFile(tmp_path / "many.zip", "w") as archive:
+        for n in range(4):
+            archive.writestr(f"{n}.jpg", b"x")
+    sources, problems = expand_sources([tmp_path / "many.zip"], max_bytes=1000)
+    assert sources == [] and problems == ["many.zip: refused, nothing in it was read: 4 members, over the limit of 3"]

@@ -1,0 +1,52 @@
+"""Surveys: named, stored for review, resumable (what is done is not inspected again)."""
+
+from sqlalchemy import func, select
+
+from core.__main__ import main
+from core.settings import Settings
+from storage import models as m
+from storage.db import Database
+
+
+def test_a_survey_of_20_photos_is_stored_and_a_second_run_inspects_nothing(
+    val_images, tmp_path, monkeypatch, capsys, inspector
+):
+    monkeypatch.setenv("SLOPE_DATA_DIR", str(tmp_path / "data"))
+    folder = tmp_path / "flight"
+    folder.mkdir()
+    for path in val_images[:20]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "notes.txt").write_text("not a photo")
+
+    calls = {"n": 0}
+    real_inspect = inspector.inspect
+
+    def counted(image, conf=None):
+        calls["n"] += 1
+        return real_inspect(image, conf=conf)
+
+    monkeypatch.setattr(inspector, "inspect", counted)
+    args = ["survey", str(folder), "--name", "north slope", "--site", "A3 km 12", "--date", "2026-11-20"]
+    assert main(args, inspector=inspector) == 0
+    out, err = capsys.readouterr()
+    assert "photo 21 of 21" in err and "notes.txt: not a recognised image" in err
+    assert out.startswith("survey north slope: 21 photos, 20 inspected, 0 already done, 1 failed;")
+    assert calls["n"] == 20
+    objects_first_run = out.split(";")[1]
+
+    db = Database.from_settings(Settings.from_env())
+    with db.read() as session:
+        survey = session.scalar(select(m.Survey).where(m.Survey.name == "north slope"))
+        assert (survey.site, survey.date) == ("A3 km 12", "2026-11-20")
+        stored = session.scalar(select(func.count()).select_from(m.Inspection))
+        predictions = session.scalar(select(func.count()).select_from(m.Prediction))
+    assert stored == 20
+
+    assert main(args, inspector=inspector) == 0
+    out, _ = capsys.readouterr()
+    assert out.startswith("survey north slope: 21 photos, 0 inspected, 20 already done, 1 failed;")
+    assert calls["n"] == 20  # nothing inspected again
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(m.Inspection)) == 20
+        assert session.scalar(select(func.count()).select_from(m.Prediction)) == predictions
+    assert out.split(";")[1] == objects_first_run  # the same objects, read back from the store
