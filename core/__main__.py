@@ -2,6 +2,7 @@
 
     python -m core inspect PATH... [--conf C] [--json]
     python -m core survey PATH... --name NAME [--site SITE] [--date DATE]
+    python -m core report SURVEY --out DIR
 
 PATH may be image files, folders (searched recursively) or zips of a survey. With ``--json`` one
 JSON list is printed: one entry per file, ``{image, error}`` for a file that could not be
@@ -98,6 +99,21 @@ def survey_command(args: argparse.Namespace, inspector: Inspector | None) -> int
     return 0 if run.batch.inspected else 1
 
 
+def report_command(args: argparse.Namespace) -> int:
+    from services.survey_report import write_survey_report
+    from storage.db import Database
+    from storage.repository import NotFoundError
+
+    settings = Settings.from_env()
+    try:
+        files = write_survey_report(Database.from_settings(settings), settings.data_dir, args.survey, args.out)
+    except NotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{files.photos} photos, {files.findings} findings: {files.html}, {files.csv}")
+    return 0
+
+
 def main(argv: list[str] | None = None, inspector: Inspector | None = None) -> int:
     """``inspector``: models already loaded (tests); by default the served ones are loaded."""
     parser = argparse.ArgumentParser(prog="python -m core")
@@ -111,7 +127,12 @@ def main(argv: list[str] | None = None, inspector: Inspector | None = None) -> i
     survey.add_argument("--name", required=True, help="the survey's name, e.g. 'A3 km 12 north slope'")
     survey.add_argument("--site", default=None)
     survey.add_argument("--date", default=None, help="when the photos were taken, e.g. 2026-11-20")
+    report = commands.add_parser("report", help="a survey's HTML report and CSV of findings, from the store")
+    report.add_argument("survey")
+    report.add_argument("--out", required=True, help="folder for report.html and findings.csv")
     args = parser.parse_args(argv)
+    if args.command == "report":
+        return report_command(args)
     if args.command == "survey":
         return survey_command(args, inspector)
     return inspect_command(args, inspector)

@@ -40,7 +40,8 @@ def finding_label(number: int, finding: Finding) -> str:
 
 
 def render(image: Image.Image, inspection: Inspection) -> Image.Image:
-    """A copy of ``image`` (enlarged if small) with each finding's box and label."""
+    """A copy of ``image`` (enlarged if small) with each finding's box and label. ``image`` may be
+    a resized copy of the inspected photo (a report keeps photos small): boxes follow its size."""
     scale = max(1.0, MIN_DRAWN_SIDE / min(image.size))
     scene = (
         image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS)
@@ -50,7 +51,7 @@ def render(image: Image.Image, inspection: Inspection) -> Image.Image:
     detections = inspection.detections()
     if len(detections) == 0:
         return scene
-    detections.xyxy = detections.xyxy * scale
+    detections.xyxy = detections.xyxy * np.array([scene.width / inspection.width, scene.height / inspection.height] * 2)
     colors = np.array([CONDITIONS.index(c) for c in detections.data["condition"]])  # palette index
     side = min(scene.size)
     boxes = sv.BoxAnnotator(color=_PALETTE, thickness=max(2, round(side / 250)), color_lookup=sv.ColorLookup.INDEX)

@@ -204,25 +204,61 @@ def stored_inspection(db: Database, data: bytes, models: dict[str, str]) -> Core
     """The stored inspection of these photo bytes by exactly these model versions, rebuilt from
     its predictions; None when the photo is new or was inspected by other models. A survey run
     again skips what it has already done."""
-    sha = hashlib.sha256(data).hexdigest()
+    query = (
+        select(m.Inspection, m.Image)
+        .join(m.Image, m.Inspection.image_id == m.Image.id)
+        .where(
+            m.Image.sha256 == hashlib.sha256(data).hexdigest(),
+            m.Inspection.detector_version == models.get("detector", ""),
+            m.Inspection.condition_version == models.get("condition", ""),
+        )
+        .order_by(m.Inspection.id.desc())
+        .limit(1)
+    )
     with db.read() as session:
-        row = session.execute(
-            select(m.Inspection, m.Image)
-            .join(m.Image, m.Inspection.image_id == m.Image.id)
-            .where(
-                m.Image.sha256 == sha,
-                m.Inspection.detector_version == models.get("detector", ""),
-                m.Inspection.condition_version == models.get("condition", ""),
+        row = session.execute(query).first()
+        return None if row is None else _rebuilt(session, *row)
+
+
+@dataclass(frozen=True)
+class SurveyPhoto:
+    """A stored photo of a survey and its latest inspection."""
+
+    name: str
+    path: Path  # the stored file
+    inspection: CoreInspection | None  # None: stored, never inspected (e.g. imported)
+    uploaded_by: str
+    inspected_at: datetime | None
+
+
+def survey_photos(db: Database, data_dir: str | Path, survey: str) -> list[SurveyPhoto]:
+    """Every photo of the survey, in the order stored, with its latest inspection."""
+    with db.read() as session:
+        found = session.scalar(select(m.Survey).where(m.Survey.name == survey))
+        if found is None:
+            raise NotFoundError(f"no survey named {survey!r}")
+        photos = []
+        for image in session.scalars(select(m.Image).where(m.Image.survey_id == found.id).order_by(m.Image.id)):
+            latest = session.scalar(
+                select(m.Inspection).where(m.Inspection.image_id == image.id).order_by(m.Inspection.id.desc()).limit(1)
             )
-            .order_by(m.Inspection.id.desc())
-            .limit(1)
-        ).first()
-        if row is None:
-            return None
-        inspection, image = row
-        predictions = session.scalars(
-            select(m.Prediction).where(m.Prediction.inspection_id == inspection.id).order_by(m.Prediction.id)
-        ).all()
+            photos.append(
+                SurveyPhoto(
+                    image.original_name,
+                    Path(data_dir) / image.path,
+                    _rebuilt(session, latest, image) if latest is not None else None,
+                    image.uploaded_by,
+                    latest.created_at if latest is not None else None,
+                )
+            )
+        return photos
+
+
+def _rebuilt(session: Session, inspection: m.Inspection, image: m.Image) -> CoreInspection:
+    """A stored inspection as the pipeline made it (findings in their drawn order)."""
+    predictions = session.scalars(
+        select(m.Prediction).where(m.Prediction.inspection_id == inspection.id).order_by(m.Prediction.id)
+    ).all()
     findings = tuple(
         Finding(
             box_xyxy=(p.x1, p.y1, p.x2, p.y2),
@@ -234,7 +270,8 @@ def stored_inspection(db: Database, data: bytes, models: dict[str, str]) -> Core
         )
         for p in predictions
     )
-    return CoreInspection(image.width, image.height, findings, dict(models), dict(inspection.timings_ms))
+    models = {"detector": inspection.detector_version, "condition": inspection.condition_version}
+    return CoreInspection(image.width, image.height, findings, models, dict(inspection.timings_ms))
 
 
 # ---------------------------------------------------------------- review queue

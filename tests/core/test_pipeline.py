@@ -59,6 +59,12 @@ def test_render_draws_on_a_copy(inspections):
     assert (np.abs(edge.astype(int) - expected).sum(axis=1) < 30).mean() > 0.5  # in its condition's colour
     big = image.resize((1600, 1200))
     assert render(big, inspection.__class__(1600, 1200, (), {})).size == (1600, 1200)
+    # A photo drawn at another size than it was inspected at (a report's copy): boxes follow it.
+    larger = render(image.resize((image.width * 4, image.height * 4)), inspection)
+    assert larger.size == (image.width * 4, image.height * 4)
+    x1, y1, x2 = (round(v * 4) for v in (*finding.box_xyxy[:2], finding.box_xyxy[2]))
+    edge = np.asarray(larger)[y1 + 1, x1 + 1 : x2 - 1]
+    assert (np.abs(edge.astype(int) - expected).sum(axis=1) < 30).mean() > 0.5
 
 
 def test_summary_names_the_photo_count(inspections):

@@ -50,3 +50,38 @@ def test_a_survey_of_20_photos_is_stored_and_a_second_run_inspects_nothing(
         assert session.scalar(select(func.count()).select_from(m.Inspection)) == 20
         assert session.scalar(select(func.count()).select_from(m.Prediction)) == predictions
     assert out.split(";")[1] == objects_first_run  # the same objects, read back from the store
+
+
+def test_the_survey_report_matches_the_store_and_narrates_every_finding(
+    val_images, tmp_path, monkeypatch, capsys, inspector
+):
+    import csv
+    import re
+
+    monkeypatch.setenv("SLOPE_DATA_DIR", str(tmp_path / "data"))
+    folder = tmp_path / "flight"
+    folder.mkdir()
+    for path in val_images[:6]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    assert main(["survey", str(folder), "--name", "Site <A> & B"], inspector=inspector) == 0
+    capsys.readouterr()
+    assert main(["report", "Site <A> & B", "--out", str(tmp_path / "report")]) == 0
+    assert "6 photos" in capsys.readouterr().out
+
+    db = Database.from_settings(Settings.from_env())
+    with db.read() as session:
+        stored = session.scalar(select(func.count()).select_from(m.Prediction))
+    rows = list(csv.DictReader((tmp_path / "report" / "findings.csv").open()))
+    assert sum(row["object"] != "" for row in rows) == stored  # one row per stored finding
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "Site <A> & B" not in page and "Site &lt;A&gt; &amp; B" in page  # escaped
+    assert page.count("data:image/jpeg;base64") >= 6
+    from core.narrative import narrative
+    from storage.repository import survey_photos
+
+    for photo in survey_photos(db, Settings.from_env().data_dir, "Site <A> & B"):
+        text = narrative(photo.inspection)
+        for number, finding in enumerate(photo.inspection.findings, 1):
+            assert re.search(rf"{finding.object_type.replace('_', ' ')} {number}\b", text, re.IGNORECASE)
+    assert main(["report", "nope", "--out", str(tmp_path / "x")]) == 1
+    assert "no survey named 'nope'" in capsys.readouterr().err

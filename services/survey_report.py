@@ -1,0 +1,81 @@
+"""A survey's report from the store: a self-contained HTML page (annotated photos, findings,
+narratives, model versions and their data, credit) and the CSV of findings.
+
+    python -m core report SURVEY --out DIR
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.html_report import MAX_WIDTH, ReportPhoto, model_info, write_html_report
+from core.images import ImageLoadError, load_image
+from core.report import REPORT_COLUMNS, report_rows
+from storage import registry
+from storage.db import Database
+from storage.repository import NotFoundError, survey_photos
+
+REPORT_SIDE = MAX_WIDTH  # the report embeds photos at most this wide
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    html: Path
+    csv: Path
+    photos: int
+    findings: int
+
+
+def write_survey_report(db: Database, data_dir: str | Path, survey: str, out: str | Path) -> ReportFiles:
+    """``report.html`` and ``findings.csv`` for the survey into ``out``."""
+    stored = survey_photos(db, data_dir, survey)
+    if not stored:
+        raise NotFoundError(f"survey {survey!r} has no photos")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    photos, versions = [], {}
+    for photo in stored:
+        try:
+            # Kept at report size: a survey of full-resolution photos must fit in memory whole.
+            image = load_image(photo.path)
+            image.thumbnail((REPORT_SIDE, REPORT_SIDE))
+        except ImageLoadError as exc:  # a stored file gone missing: say so, keep the rest
+            photos.append(ReportPhoto(photo.name, None, photo.inspection, error=str(exc)))
+            continue
+        error = None if photo.inspection is not None else "stored but never inspected"
+        photos.append(ReportPhoto(photo.name, image, photo.inspection, error=error))
+        if photo.inspection is not None:
+            versions.update({kind: name for kind, name in photo.inspection.models.items()})
+    inspectors = sorted({p.uploaded_by for p in stored})
+    latest = max((p.inspected_at for p in stored if p.inspected_at), default=None)
+    html = write_html_report(
+        out / "report.html",
+        photos,
+        title=f"Slope drainage inspection: {survey}",
+        survey=survey,
+        inspector=", ".join(inspectors),
+        created=latest.isoformat(timespec="minutes") if latest else "",
+        models=model_info({kind: _folder(db, name) for kind, name in versions.items()}),
+    )
+    findings = 0
+    csv_path = out / "findings.csv"
+    with csv_path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(REPORT_COLUMNS)
+        for photo in stored:
+            if photo.inspection is None:
+                continue
+            findings += len(photo.inspection.findings)
+            when = photo.inspected_at.isoformat(timespec="seconds") if photo.inspected_at else ""
+            writer.writerows(report_rows(photo.name, photo.inspection, survey, photo.uploaded_by, when))
+    return ReportFiles(html, csv_path, len(stored), findings)
+
+
+def _folder(db: Database, version: str) -> str:
+    """The folder of a version on record, or its name (a hub id, or a version not recorded)."""
+    try:
+        return registry.find_version(db, version).folder
+    except NotFoundError:
+        return version
