@@ -167,6 +167,7 @@ def improve_detector(job: dict[str, Any], context: JobContext) -> str | None:
         folder = train_detector(
             DetectorTrainSettings(
                 data_dir=data,
+                data_name="the reviewed boxes in the store",
                 init_from=weights,
                 hours=float(job.get("hours", 0.25)),
                 epochs=int(job.get("epochs", 30)),

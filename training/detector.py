@@ -53,6 +53,10 @@ class DetectorTrainSettings:
         default=None,
         metadata={"help": "Model registry the candidate is written into; None: the data directory's."},
     )
+    data_name: str | None = field(
+        default=None,
+        metadata={"help": "What the card calls the data (default: the folder), e.g. for a temporary export."},
+    )
     architecture: str = field(default="yolo11n.yaml", metadata={"help": "ultralytics model yaml."})
     hours: float = field(default=1.0, metadata={"help": "Wall-clock budget; sets the epoch count."})
     epochs: int = field(default=300, metadata={"help": "Upper bound on epochs (hours usually binds)."})
@@ -169,13 +173,14 @@ def _train(
     parent = model_version(settings.init_from) if settings.init_from else None
     start = f"fine-tuned from {parent}" if parent else "from scratch, no pretrained weights"
     train_photos = from_yolo_folder(settings.data_dir, "train")
+    source = settings.data_name or str(settings.data_dir)
     card = ModelCard(
         kind="detector",
         version=version,
         architecture=f"ultralytics {settings.architecture} ({start})",
         parent=parent,
         created=now_iso(),
-        data=f"{settings.data_dir} (train {len(train_photos)} photos; val {_val_photos(settings.data_dir)} "
+        data=f"{source} (train {len(train_photos)} photos; val {_val_photos(settings.data_dir)} "
         "for selection)",
         data_hash=data_hash(train_photos),
         data_provenance=DATA_PROVENANCE,
@@ -190,7 +195,7 @@ def _train(
         history=training_history(Path(model.trainer.save_dir) / "results.csv"),
         metrics=metrics,
         metrics_data=(
-            f"ultralytics val on the {_val_photos(settings.data_dir)} real val photos of {settings.data_dir} "
+            f"ultralytics val on the {_val_photos(settings.data_dir)} real val photos of {source} "
             "(human boxes)"
         ),
     )
