@@ -11,6 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from core.html_report import MAX_WIDTH, ReportPhoto
 from core.images import capture_time
 from core.render import render
 from core.report import REPORT_COLUMNS, report_rows
@@ -104,3 +105,20 @@ class JsonSink:
             self.entries.append({"image": outcome.source.origin, "error": outcome.error})
         else:
             self.entries.append({"image": outcome.source.origin, **outcome.inspection.as_dict()})
+
+
+class HtmlReportSink:
+    """Every photo for the HTML report (``core.html_report``), kept at report size so a batch of
+    full-resolution photos fits in memory; failed photos are listed with their error."""
+
+    purpose = "preparing the HTML report"
+
+    def __init__(self) -> None:
+        self.photos: list[ReportPhoto] = []
+
+    def add(self, outcome: PhotoOutcome) -> None:
+        image = None
+        if outcome.image is not None:
+            image = outcome.image.copy()
+            image.thumbnail((MAX_WIDTH, MAX_WIDTH))  # the report embeds at most this wide
+        self.photos.append(ReportPhoto(outcome.name, image, outcome.inspection, outcome.error))

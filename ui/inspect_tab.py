@@ -11,13 +11,14 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
+from core.html_report import model_info, write_html_report
 from core.pipeline import Inspector
 from core.report import TABLE_COLUMNS, short_name, summarize, table_rows
 from core.settings import PROJECT_ROOT, Settings
 from core.sources import expand_sources
 from services.auth import OPEN_ACCOUNT, require
 from services.inspection import LoadLimits, Progress, inspect_batch
-from services.sinks import CollectSink, CsvSink, RenderSink, StoreSink
+from services.sinks import CollectSink, CsvSink, HtmlReportSink, RenderSink, StoreSink
 from storage.db import Database
 from storage.repository import stored_inspection, uploads_of
 
@@ -48,6 +49,7 @@ class InspectResult:
     rows: list[list]  # TABLE_COLUMNS
     summary: str
     report_path: str | None
+    html_path: str | None = None
     photos: list[str] = field(default_factory=list)  # the full name of each gallery item, in order
     row_photos: list[str] = field(default_factory=list)  # the full photo name of each row
 
@@ -69,8 +71,8 @@ def inspect_uploads(
     sources, problems = expand_sources(paths, max_bytes=settings.max_upload_bytes, max_photos=MAX_PHOTOS)
     report_path = Path(tempfile.mkdtemp(prefix="inspection-report-")) / "findings.csv"
     inspected_at = datetime.now(UTC).isoformat(timespec="seconds")
-    collected, drawings = CollectSink(), RenderSink()
-    sinks = [collected, drawings, CsvSink(report_path, survey, user, inspected_at)]
+    collected, drawings, pages = CollectSink(), RenderSink(), HtmlReportSink()
+    sinks = [collected, drawings, pages, CsvSink(report_path, survey, user, inspected_at)]
     if db is not None:
         sinks.insert(0, StoreSink(db, settings.data_dir, user, survey))
     result = inspect_batch(
@@ -95,7 +97,25 @@ def inspect_uploads(
         for (image, _), name in zip(drawings.drawings, photos, strict=True)
     ]
     report = str(report_path) if collected.inspections else None
-    return InspectResult(gallery, [row for _, row in owned], summary, report, photos, [name for name, _ in owned])
+    html = None
+    if collected.inspections:
+        html = str(
+            write_html_report(
+                report_path.with_name("report.html"),
+                pages.photos,
+                title="Slope drainage inspection" + (f": {survey}" if survey else ""),
+                survey=survey,
+                inspector=user,
+                created=inspected_at,
+                models=model_info(_served_folders(inspector)),
+            )
+        )
+    rows = [row for _, row in owned]
+    return InspectResult(gallery, rows, summary, report, html, photos, [name for name, _ in owned])
+
+
+def _served_folders(inspector: Inspector) -> dict[str, str]:
+    return {"detector": str(inspector.detector.weights.parent), "condition": inspector.condition_model.source}
 
 
 def _objects(n: int) -> str:
@@ -156,7 +176,9 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
     with gr.Accordion("My uploads", open=False):
         mine_button = gr.Button("Show the photos I uploaded", size="sm")
         mine = gr.Dataframe(headers=UPLOAD_HEADERS, interactive=False, wrap=True)
-    report = gr.File(label="Report (CSV: every finding, with survey, inspector, date and model versions)")
+    with gr.Row():
+        report = gr.File(label="Report (CSV: every finding, with survey, inspector, date and model versions)")
+        html_report = gr.File(label="Report (HTML: annotated photos, findings, a narrative per photo)")
     gr.Markdown(DATA_CREDIT_MD)
     state = gr.State(None)  # the last InspectResult without its images: what the table filters
 
@@ -179,8 +201,10 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
             survey=survey_name.strip() or None,
             progress=lambda done, total, _name: progress((done, total), desc=f"photo {done} of {total}"),
         )
-        kept = InspectResult([], result.rows, result.summary, result.report_path, result.photos, result.row_photos)
-        return result.gallery, result.summary, result.rows, result.report_path, kept
+        kept = InspectResult(
+            [], result.rows, result.summary, result.report_path, result.html_path, result.photos, result.row_photos
+        )
+        return result.gallery, result.summary, result.rows, result.report_path, result.html_path, kept
 
     def only_photo(kept: InspectResult | None, evt: gr.SelectData) -> gr.Dataframe:
         if kept is None:
@@ -195,7 +219,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
     run.click(
         handler,
         inputs=[files, conf, survey],
-        outputs=[gallery, summary, table, report, state],
+        outputs=[gallery, summary, table, report, html_report, state],
         api_name="inspect",
     ).then(
         # A separate step, so /inspect's API output stays the plain list of drawings.
@@ -219,7 +243,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
     show_all.click(every_photo, inputs=[state], outputs=[table], api_name=False)
     # Results belong to the files they came from: new files clear them before anything is read.
     files.change(
-        lambda: (None, "", None, None, None),
-        outputs=[gallery, summary, table, report, state],
+        lambda: (None, "", None, None, None, None),
+        outputs=[gallery, summary, table, report, html_report, state],
         api_name=False,
     )

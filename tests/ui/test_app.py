@@ -36,7 +36,7 @@ def client(store, inspector):
 def test_inspect_photos_returns_drawings_table_summary_and_report(client, store, val_images, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(val_images[0].read_bytes()[:300])
-    gallery, summary, table, report = client.predict(
+    gallery, summary, table, report, html = client.predict(
         [handle_file(str(val_images[0])), handle_file(str(val_images[4])), handle_file(str(broken))],
         0.25,
         "north slope",
@@ -57,6 +57,8 @@ def test_inspect_photos_returns_drawings_table_summary_and_report(client, store,
         ("north slope", "anonymous")
     }  # no accounts: open
     assert all(line["inspected_at"] and line["detector_model"] and line["condition_model"] for line in lines)
+    page = open(html).read()  # the HTML report: both photos embedded, the broken one listed
+    assert page.count("data:image/jpeg;base64") >= 2 and "broken.jpg" in page and "north slope" in page
     # both photos were stored with their predictions, as pending labels for review
     queue = repository.review_queue(store[1], survey="north slope", page_size=500)
     assert len(queue) == sum(1 for row in rows if row[1] != "")  # "no objects" rows are not findings
@@ -70,14 +72,14 @@ def test_a_zip_of_a_survey_is_inspected_photo_by_photo(client, val_images, tmp_p
         for path in val_images[:3]:
             z.write(path, f"flight1/{path.name}")
         z.writestr("flight1/readme.txt", "notes")
-    gallery, summary, _, _ = client.predict([handle_file(str(archive))], 0.25, "", api_name="/inspect")
+    gallery, summary, _, _, _ = client.predict([handle_file(str(archive))], 0.25, "", api_name="/inspect")
     assert len(gallery) == 3
     assert "survey.zip/readme.txt: not a recognised image" in summary
 
 
 def test_nothing_uploaded_gets_a_hint(client):
-    gallery, summary, table, report = client.predict([], 0.25, "", api_name="/inspect")
-    assert gallery == [] and report is None
+    gallery, summary, table, report, html = client.predict([], 0.25, "", api_name="/inspect")
+    assert gallery == [] and report is None and html is None
     assert summary.startswith("Upload one or more slope photos")
 
 
@@ -116,7 +118,7 @@ def test_two_photos_with_the_same_name_are_both_kept(client, val_images, tmp_pat
         (tmp_path / folder).mkdir()
     (tmp_path / "a" / "photo.jpg").write_bytes(val_images[0].read_bytes())
     (tmp_path / "b" / "photo.jpg").write_bytes(val_images[1].read_bytes())
-    gallery, summary, _, _ = client.predict(
+    gallery, summary, _, _, _ = client.predict(
         [handle_file(str(tmp_path / "a" / "photo.jpg")), handle_file(str(tmp_path / "b" / "photo.jpg"))],
         0.25,
         "",
