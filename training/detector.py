@@ -180,8 +180,7 @@ def _train(
         architecture=f"ultralytics {settings.architecture} ({start})",
         parent=parent,
         created=now_iso(),
-        data=f"{source} (train {len(train_photos)} photos; val {_val_photos(settings.data_dir)} "
-        "for selection)",
+        data=f"{source} (train {len(train_photos)} photos; val {_val_photos(settings.data_dir)} for selection)",
         data_hash=data_hash(train_photos),
         data_provenance=DATA_PROVENANCE,
         data_credit=DATA_CREDIT,
@@ -195,8 +194,7 @@ def _train(
         history=training_history(Path(model.trainer.save_dir) / "results.csv"),
         metrics=metrics,
         metrics_data=(
-            f"ultralytics val on the {_val_photos(settings.data_dir)} real val photos of {source} "
-            "(human boxes)"
+            f"ultralytics val on the {_val_photos(settings.data_dir)} real val photos of {source} (human boxes)"
         ),
     )
     card.write_readme(staging)  # the folder documents itself wherever it is copied
