@@ -7,27 +7,16 @@ Review tab calls. Target: each <= 300 ms on 2 cores.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.storage import fill  # noqa: E402
+from bench.storage import fill, timed  # noqa: E402
 from services import review  # noqa: E402
 from services.review import EditorBox, Filters, LabelEdit  # noqa: E402
 from storage.db import Database  # noqa: E402
-
-
-def timed(fn, repeats: int) -> float:
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
 
 
 def main() -> None:
