@@ -13,7 +13,7 @@ from core.settings import PROJECT_ROOT, Settings
 from services.auth import require
 from services.serving import ModelServer, ServedFolders
 from storage.db import Database
-from storage.registry import versions
+from ui.train_tab import VERSION_HEADERS, VERSION_WIDTHS, version_rows
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 STORE_SOURCE = "Reviewed labels in the store"
@@ -147,19 +147,6 @@ def analysis_view(source_name: str, settings: Settings) -> tuple[str, list[tuple
     ]
 
 
-def versions_rows(db: Database | None) -> list[list]:
-    if db is None:
-        return []
-    return [
-        [v.kind, v.name, v.status, v.quantization or "", str(v.created_at)[:19], _headline(v.metrics)]
-        for v in versions(db)
-    ]
-
-
-def _headline(metrics: dict) -> str:
-    return ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
-
-
 def build_dashboard_tab(settings: Settings, server: ModelServer, db: Database | None = None) -> None:
     models = gr.Markdown(served_models_markdown(server.served()))
     # contain + preview: a plot thumbnail shows whole (axes and titles), a click enlarges it.
@@ -174,10 +161,11 @@ def build_dashboard_tab(settings: Settings, server: ModelServer, db: Database | 
     )
     gr.Markdown("### Model versions on record")
     versions = gr.Dataframe(
-        value=versions_rows(db),
-        headers=["Kind", "Version", "Status", "Quantization", "Created (UTC)", "Metrics"],
+        value=version_rows(db) if db is not None else [],
+        headers=VERSION_HEADERS,
         interactive=False,
         wrap=True,
+        column_widths=VERSION_WIDTHS,
     )
     gr.Markdown("### Dataset analysis")
     sources = list(analysis_sources())
@@ -194,7 +182,8 @@ def build_dashboard_tab(settings: Settings, server: ModelServer, db: Database | 
 
     def refreshed(request: gr.Request):
         require(request, db, "inspector")
-        return served_models_markdown(server.served()), training_plots(server.served()), versions_rows(db)
+        rows = version_rows(db) if db is not None else []
+        return served_models_markdown(server.served()), training_plots(server.served()), rows
 
     run.click(analyse, inputs=[source], outputs=[summary, plots], api_name="analyze")
     refresh.click(

@@ -19,7 +19,8 @@ from storage.db import Database
 from storage.repository import NotFoundError
 
 RUN_HEADERS = ["Run", "Job", "Status", "Progress", "Started by", "Started", "Ended", "Produced", "Error"]
-VERSION_HEADERS = ["Kind", "Version", "Status", "Created", "Figures"]
+VERSION_HEADERS = ["Kind", "Version", "Status", "Created (UTC)", "Figures"]
+VERSION_WIDTHS = ["9%", "24%", "9%", "12%", "46%"]
 JOB_LABELS = {
     "Fine-tune the condition model": "condition",
     "Fine-tune the detector": "detector",
@@ -70,7 +71,9 @@ def progress_html(db: Database) -> str:
     if not latest:
         return "<p>No job has run yet.</p>"
     run = latest[0]
-    step, total = run.progress.get("step", 0), run.progress.get("total") or 1
+    step = run.progress.get("step", 0)
+    # A time-limited detector run re-plans its epochs as it goes: never show "19 of 18".
+    total = max(step, run.progress.get("total") or 1)
     figures = ", ".join(
         f"{k.replace('_', ' ')} {v:.3f}"
         for k, v in run.progress.items()
@@ -88,7 +91,8 @@ def run_rows(db: Database) -> list[list]:
     rows = []
     for run in jobs.runs(db):
         progress = run.progress or {}
-        step = f"{progress.get('step', 0)} / {progress.get('total', '?')}" if progress else ""
+        done = progress.get("step", 0)
+        step = f"{done} / {max(done, progress.get('total') or 0)}" if progress else ""
         rows.append(
             [
                 run.id,
@@ -169,7 +173,11 @@ def _figures(metrics: dict) -> str:
     """The gate's verdict where there was one, else the headline figures and their data."""
     if "gate" in metrics:
         return metrics["gate"]
-    figures = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
+    figures = ", ".join(
+        f"{k.replace('map50_95', 'mAP@0.5:0.95').replace('map50', 'mAP@0.5').replace('_', ' ')} {v:.3f}"
+        for k, v in metrics.items()
+        if isinstance(v, float)
+    )
     return f"{figures} ({metrics['measured_on']})" if figures and metrics.get("measured_on") else figures
 
 
@@ -203,14 +211,20 @@ def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> No
             serve_button = gr.Button("Serve this version")
             serve_message = gr.Markdown()
     bar = gr.HTML()
-    runs_table = gr.Dataframe(headers=RUN_HEADERS, label="Jobs", interactive=False, wrap=True)
+    runs_table = gr.Dataframe(
+        headers=RUN_HEADERS,
+        label="Jobs",
+        interactive=False,
+        wrap=True,
+        column_widths=["5%", "9%", "10%", "8%", "8%", "13%", "13%", "22%", "12%"],
+    )
     log = gr.Textbox(label="Log of the latest job", lines=8, max_lines=20, autoscroll=True)
     versions = gr.Dataframe(
         headers=VERSION_HEADERS,
         label="Model versions",
         interactive=False,
         wrap=True,
-        column_widths=["9%", "24%", "9%", "12%", "46%"],
+        column_widths=VERSION_WIDTHS,
     )
     timer = gr.Timer(2.0)
     admin = guard(db, "admin")
