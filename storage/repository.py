@@ -170,6 +170,15 @@ def save_inspection(
         return row.id
 
 
+def labels_fingerprint(db: Database) -> tuple:
+    """Changes whenever any label is added or edited (count, newest id, latest edit): one cheap
+    query that tells a view built from all the labels whether it must be built again."""
+    with db.read() as session:
+        return tuple(
+            session.execute(select(func.count(m.Label.id), func.max(m.Label.id), func.max(m.Label.updated_at))).one()
+        )
+
+
 @dataclass(frozen=True)
 class Upload:
     """A photo someone uploaded, with where its review stands."""

@@ -16,7 +16,7 @@ from services.auth import guard
 from services.serving import ModelServer
 from storage import registry
 from storage.db import Database
-from storage.repository import NotFoundError
+from storage.repository import NotFoundError, labels_fingerprint
 
 RUN_HEADERS = ["Run", "Job", "Status", "Progress", "Started by", "Started", "Ended", "Produced", "Error"]
 VERSION_HEADERS = ["Kind", "Version", "Status", "Created (UTC)", "Figures"]
@@ -228,6 +228,15 @@ def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> No
     )
     timer = gr.Timer(2.0)
     admin = guard(db, "admin")
+    # The reviewed-data summary reads and hashes every reviewed photo: built again only when the
+    # labels changed, not on every tick of the timer.
+    summary: dict[str, object] = {"key": None, "text": ""}
+
+    def reviewed_data() -> str:
+        key = labels_fingerprint(db)
+        if key != summary["key"]:
+            summary["key"], summary["text"] = key, dataset_markdown(db, settings)
+        return str(summary["text"])
 
     def refresh(request: gr.Request):
         try:
@@ -236,7 +245,7 @@ def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> No
             return NOT_ADMIN, "", "", [], "", [], gr.update(choices=[])
         return (
             served_markdown(server),
-            dataset_markdown(db, settings),
+            reviewed_data(),
             progress_html(db),
             run_rows(db),
             latest_log(db),

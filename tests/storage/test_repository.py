@@ -233,3 +233,13 @@ def test_upgrade_is_idempotent(db):
     db.upgrade()
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(m.Label)) == 0
+
+
+def test_the_labels_fingerprint_changes_with_every_label_change_and_only_then(db, data_dir):
+    empty = repo.labels_fingerprint(db)
+    save(db, data_dir)
+    saved = repo.labels_fingerprint(db)
+    assert saved != empty and repo.labels_fingerprint(db) == saved
+    item = repo.review_queue(db)[0]
+    repo.relabel(db, item.label_id, item.version, "rita", condition="damaged")
+    assert repo.labels_fingerprint(db) != saved
