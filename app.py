@@ -8,6 +8,11 @@ Settings come from the environment (see ``core/settings.py``), e.g.
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+
 from core.offline import prepare_offline
 
 prepare_offline()  # before gradio and ultralytics read their environment
@@ -22,6 +27,7 @@ from services.auth import (  # noqa: E402
     ensure_first_admin,
     has_users,
 )
+from services.demo import keep_resetting, reset_demo_store  # noqa: E402
 from services.jobs import fail_orphaned_runs  # noqa: E402
 from services.serving import ModelServer, register_configured_models  # noqa: E402
 from storage.db import Database  # noqa: E402
@@ -31,6 +37,11 @@ from ui.review_tab import build_review_tab  # noqa: E402
 from ui.train_tab import build_train_tab  # noqa: E402
 
 TITLE = "Slope drainage inspection"
+DEMO_NOTICE = (
+    "**Public demo.** Photos you inspect are not stored and nobody else sees them. The Review tab holds "
+    "only the example photos; corrections there are shared and wiped every {minutes} minutes. "
+    "Training is switched off."
+)
 
 
 def build_app(settings: Settings, server: ModelServer, db: Database | None = None) -> gr.Blocks:
@@ -41,21 +52,38 @@ def build_app(settings: Settings, server: ModelServer, db: Database | None = Non
             f"# {TITLE}\nDetects rock toes, slope drains, toe drains and vegetation on slope photos "
             "and judges each object's condition (normal / blocked / damaged)."
         )
+        if settings.demo_mode:
+            gr.Markdown(DEMO_NOTICE.format(minutes=f"{settings.demo_reset_minutes:g}"))
         with gr.Tab("Inspect"):
-            build_inspect_tab(server.inspector, settings, db)
+            # Demo visitors' photos are never stored, so no visitor sees another's.
+            build_inspect_tab(server.inspector, settings, None if settings.demo_mode else db)
         with gr.Tab("Dashboard"):
             build_dashboard_tab(settings, server, db)
         if db is not None:
             with gr.Tab("Review"):
                 build_review_tab(db, settings.data_dir)
-        if db is not None:
+        if db is not None and not settings.demo_mode:
             with gr.Tab("Train"):
                 build_train_tab(settings, server, db)
     return demo
 
 
+def writable_settings(settings: Settings) -> Settings:
+    """In demo mode, a data directory that cannot be written (a read-only checkout) becomes a
+    temporary one: the demo's data is thrown away anyway. Outside demo mode it is an error."""
+    folder = Path(settings.data_dir)
+    probe = folder if folder.exists() else folder.parent
+    if os.access(probe, os.W_OK):
+        return settings
+    if not settings.demo_mode:
+        raise SystemExit(f"The data directory {folder} cannot be written; set SLOPE_DATA_DIR to a writable folder.")
+    temporary = tempfile.mkdtemp(prefix="slope-demo-")
+    print(f"Demo mode: {folder} cannot be written; using {temporary} for this run.")
+    return dataclasses.replace(settings, data_dir=temporary)
+
+
 def main() -> None:
-    settings = Settings.from_env()
+    settings = writable_settings(Settings.from_env())
     db = Database.from_settings(settings)  # creates or upgrades the schema
     register_configured_models(db, settings)
     fail_orphaned_runs(db, settings)  # a job that was running when the app stopped did not finish
@@ -67,6 +95,12 @@ def main() -> None:
     message = "Log in with your slope-inspection account."
     if settings.demo_mode:
         message = ensure_demo_account(db)
+        stored = reset_demo_store(db, settings.data_dir, server.inspector())
+        print(
+            f"Demo mode: the review store holds the {stored} example photos, reset every "
+            f"{settings.demo_reset_minutes:g} minutes."
+        )
+        keep_resetting(db, settings.data_dir, server.inspector, settings.demo_reset_minutes)
     auth = auth_function(db) if has_users(db) else None
     if auth is None:
         print(CREATE_USER_HINT)

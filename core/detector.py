@@ -5,12 +5,18 @@ class names go through the taxonomy, so a checkpoint trained on the 4 object typ
 conditional classes (``Toe drain- Blocked``) both give object types. Boxes leave this module
 inside the photo and at least ``MIN_BOX_SIDE`` pixels each way: a degenerate box (zero height on
 a large photo at a low threshold) is dropped here, so nothing downstream has to guard against it.
+
+Photos of any size and shape are stretched to the model's square input, as the training photos
+were (the source squashed every photo to a 224/312 px square): a 16:9 photo letterboxed instead
+shows objects narrower and smaller than any the model saw. Boxes are mapped back to the photo's
+own pixels.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import supervision as sv
 from PIL import Image
@@ -46,8 +52,10 @@ class Detector:
         iou: float = 0.5,
         imgsz: int | None = None,
         device: str = "cpu",
+        stretch: bool = True,
     ) -> None:
-        """``imgsz`` None: the size the model's card gives (it was trained at), else 320."""
+        """``imgsz`` None: the size the model's card gives (it was trained at), else 320.
+        ``stretch`` False: ultralytics' letterbox instead (kept to measure the difference)."""
         prepare_offline()
         from ultralytics import YOLO
 
@@ -56,15 +64,21 @@ class Detector:
         if imgsz is None:
             card = read_card(self.weights)
             imgsz = card.image_size if card is not None and card.image_size else DEFAULT_IMAGE_SIZE
-        self.conf, self.iou, self.imgsz, self.device = conf, iou, imgsz, device
+        self.conf, self.iou, self.imgsz, self.device, self.stretch = conf, iou, imgsz, device, stretch
         self.version = model_version(source)
         names = self.model.names
         self.class_to_type = {int(i): parse_class_name(n)[0] for i, n in names.items()}
 
     def detect(self, image: Image.Image, conf: float | None = None) -> sv.Detections:
         """Boxes in pixels of ``image``, with ``data["object_type"]``."""
+        pixels = np.asarray(image.convert("RGB"))[:, :, ::-1]  # ultralytics takes numpy arrays as BGR
+        width, height = image.size
+        if self.stretch:
+            shrinking = width * height > self.imgsz * self.imgsz
+            interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+            pixels = cv2.resize(pixels, (self.imgsz, self.imgsz), interpolation=interpolation)
         result = self.model.predict(
-            np.asarray(image)[:, :, ::-1],  # ultralytics takes numpy arrays as BGR
+            np.ascontiguousarray(pixels),
             conf=self.conf if conf is None else conf,
             iou=self.iou,
             imgsz=self.imgsz,
@@ -72,6 +86,9 @@ class Detector:
             verbose=False,
         )[0]
         detections = sv.Detections.from_ultralytics(result)
+        if self.stretch and len(detections):
+            scale = np.array([width, height, width, height], dtype=np.float32) / self.imgsz
+            detections.xyxy = (detections.xyxy * scale).astype(np.float32)
         detections.data["object_type"] = np.array([self.class_to_type[int(c)] for c in detections.class_id], dtype=str)
         return inside_photo(detections, image.size)
 

@@ -17,6 +17,16 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = PROJECT_ROOT / "models"
 ENV_PREFIX = "SLOPE_"
+# A Hugging Face Space with persistent storage mounts it at /data; anything else is lost on restart.
+PERSISTENT_VOLUME = Path("/data")
+
+
+def default_data_dir() -> str:
+    """``/data/slope-inspection`` where a writable persistent volume is mounted, else ``data/``
+    in the checkout."""
+    if PERSISTENT_VOLUME.is_dir() and os.access(PERSISTENT_VOLUME, os.W_OK):
+        return str(PERSISTENT_VOLUME / "slope-inspection")
+    return str(PROJECT_ROOT / "data")
 
 
 @dataclass(frozen=True)
@@ -37,10 +47,19 @@ class Settings:
     )
     max_image_pixels: int = field(default=40_000_000, metadata={"help": "Images with more pixels are refused."})
     max_upload_bytes: int = field(default=50_000_000, metadata={"help": "Files larger than this are refused."})
-    data_dir: str = field(default=str(PROJECT_ROOT / "data"), metadata={"help": "Where stored images and the DB live."})
+    data_dir: str = field(
+        default_factory=default_data_dir,
+        metadata={"help": "Where stored images and the DB live (default: /data/slope-inspection when /data exists)."},
+    )
     demo_mode: bool = field(
         default=False,
-        metadata={"help": "Public demo: a visible demo reviewer account (its login is shown on the login page)."},
+        metadata={
+            "help": "Public demo: a visible demo reviewer account, uploads not stored, a review store of the "
+            "example photos reset periodically, no training."
+        },
+    )
+    demo_reset_minutes: float = field(
+        default=30.0, metadata={"help": "Demo mode: how often the review store is wiped and seeded again."}
     )
     database_url: str = field(default="", metadata={"help": "SQLAlchemy URL; empty means SQLite in data_dir."})
 
@@ -49,6 +68,8 @@ class Settings:
             raise ValueError(f"detector_conf must be in [0, 1], got {self.detector_conf}")
         if not 0.0 < self.detector_iou <= 1.0:
             raise ValueError(f"detector_iou must be in (0, 1], got {self.detector_iou}")
+        if self.demo_reset_minutes <= 0:
+            raise ValueError(f"demo_reset_minutes must be positive, got {self.demo_reset_minutes}")
         if self.detector_imgsz and (self.detector_imgsz < 32 or self.detector_imgsz % 32):
             raise ValueError(f"detector_imgsz must be 0 (from the card) or a multiple of 32, got {self.detector_imgsz}")
 

@@ -58,6 +58,8 @@ def start_job(db: Database, settings: Settings, kind: str, job_settings: dict[st
     """Record a queued run and start its process; returns the run id."""
     if kind not in JOBS:
         raise ValueError(f"unknown job kind {kind!r}; choose one of {', '.join(JOBS)}")
+    if settings.demo_mode:
+        raise PermissionError("training is switched off in the public demo")
     fail_orphaned_runs(db, settings)
     with db.write() as session:
         busy = session.scalar(select(m.TrainingRun).where(m.TrainingRun.status.in_(ACTIVE)))

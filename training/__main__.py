@@ -1,7 +1,8 @@
 """Command line for building, analysing and evaluating models. Each command parses its
 arguments and calls the library; nothing here computes a figure.
 
-python -m training build-detector [--hours H] [--init-from WEIGHTS] [--registry DIR]
+python -m training build-detector [--architecture efficientnet-lite0|yolo11n|YAML] [--hours H] [--epochs N]
+    [--init-from WEIGHTS] [--registry DIR]
 python -m training build-condition [--steps N] [--init-from FOLDER --seed 1] [--registry DIR]
 python -m training analyze --data ../shared/data/slopes --out reports/analysis
 python -m training evaluate --data ../shared/data/slopes --split val --out reports/eval [--json]
@@ -33,9 +34,14 @@ def _parser() -> argparse.ArgumentParser:
     det = commands.add_parser("build-detector", help="train a YOLO detector into a new candidate folder")
     det.add_argument("--data", type=Path, default=None, help="YOLO folder with data.yaml")
     det.add_argument("--registry", type=Path, default=None, help=REGISTRY_HELP)
-    det.add_argument("--hours", type=float, default=1.0)
+    det.add_argument("--hours", type=float, default=1.0, help="wall-clock budget")
+    det.add_argument("--epochs", type=int, default=None, help="upper bound on epochs (default 300)")
     det.add_argument("--imgsz", type=int, default=320)
-    det.add_argument("--architecture", default="yolo11n.yaml")
+    det.add_argument(
+        "--architecture",
+        default=None,
+        help="efficientnet-lite0 (ImageNet-pretrained backbone, default), yolo11n (from scratch) or a yaml",
+    )
     det.add_argument("--seed", type=int, default=0)
     det.add_argument("--init-from", type=Path, default=None, help="fine-tune these weights instead")
 
@@ -82,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     cv.add_argument("--parent", default=None, help="condition model folder to fine-tune (default: the configured one)")
     cv.add_argument("--folds", type=int, default=5)
     cv.add_argument("--method", choices=("lora", "full"), default="full")
-    cv.add_argument("--steps", type=int, default=300)
+    cv.add_argument("--steps", type=int, default=300, help="fine-tuning steps per fold; 0: parent and baselines only")
     cv.add_argument("--out", type=Path, default=None, help="write crossval.json and crossval.md here")
 
     ana = commands.add_parser("analyze", help="dataset analysis: JSON, Markdown, plots")
@@ -250,7 +256,7 @@ def _crossval(args: argparse.Namespace) -> int:
         args.parent or settings.condition_model,
         provenance,
         args.folds,
-        FinetuneSettings(method=args.method, steps=args.steps),
+        FinetuneSettings(method=args.method, steps=args.steps) if args.steps else None,
         log=lambda line: print(line, file=sys.stderr),
     )
     print(report.markdown())
@@ -276,6 +282,19 @@ def _inspector_to_evaluate(settings, version: str | None) -> Inspector:
     served = ModelServer(settings, db).served()
     folders = {"detector": served.detector, "condition": served.condition, row.kind: row.folder}
     return Inspector.from_folders(settings, folders["detector"], folders["condition"])
+
+
+def _baseline_photos(data: str, split: str | None, settings) -> list:
+    """The train split, to fit the condition baselines on, when another split is evaluated and
+    the data has one."""
+    from training.dataset import load
+
+    if split in (None, "train"):
+        return []
+    try:
+        return load(data, "train", settings)[0]
+    except FileNotFoundError:
+        return []
 
 
 def _report(args: argparse.Namespace, inspector: Inspector | None) -> int:
@@ -307,7 +326,14 @@ def _report(args: argparse.Namespace, inspector: Inspector | None) -> int:
             args.compare or settings.condition_model, device=settings.device, quantization=args.compare_quantized
         )
     report = evaluate(
-        inspector, photos, provenance, args.split, compare=compare, generation=args.generation, seed=args.seed
+        inspector,
+        photos,
+        provenance,
+        args.split,
+        compare=compare,
+        generation=args.generation,
+        seed=args.seed,
+        baseline_photos=_baseline_photos(args.data, args.split, settings),
     )
     files = write_evaluation(report, args.out)
     print(json.dumps(report.to_dict(), indent=2, default=float) if args.json else evaluation_markdown(report))

@@ -1,11 +1,12 @@
-"""Photo-level k-fold cross-validation of condition fine-tuning, beside the parent model and the
-type-prior baseline on the same folds.
+"""Photo-level k-fold cross-validation of condition fine-tuning, beside the parent model, the
+type-prior baseline and the EfficientNet-Lite0 probe on the same folds.
 
 A dozen held-out photos are too few to choose a method by; k folds over every labelled photo
 hold each photo out once. Each fold fine-tunes the parent on the other folds' photos (into a
-throwaway registry) and scores the parent, the fine-tuned model and the type prior on the fold.
+throwaway registry) and scores the parent, the fine-tuned model and both baselines on the fold.
 
     python -m training crossval --data ../shared/data/slope-conditions --folds 5 --method full --steps 300
+    python -m training crossval --data ../shared/data/slope-conditions --steps 0   # baselines and parent only
 """
 
 from __future__ import annotations
@@ -19,11 +20,19 @@ from pathlib import Path
 from core.conditions import ConditionModel, card_crop_margin
 from core.types import LabelledPhoto
 from training.condition_data import DatasetSettings, build_condition_dataset, kfold_by_photo
-from training.examples import evaluate_conditions
+from training.examples import ConditionReport, evaluate_conditions
 from training.finetune import FinetuneSettings, finetune_condition_model
 from training.gate import baseline_report, type_prior_baseline, type_prior_confidence
+from training.probe import ProbeBaseline
 
-WHO = ("baseline", "parent", "fine_tuned")
+WHO = ("baseline", "probe", "parent", "fine_tuned")
+METRICS = ("accuracy", "macro_f1", "normal_vs_problem", "blocked_recall")
+MODEL_NAMES = {
+    "baseline": "type prior",
+    "probe": "EfficientNet-Lite0 probe",
+    "parent": "parent (served)",
+    "fine_tuned": "fine-tuned",
+}
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,8 @@ class FoldResult:
     held_out_objects: int
     accuracy: dict[str, float]  # by WHO
     macro_f1: dict[str, float]
+    normal_vs_problem: dict[str, float]
+    blocked_recall: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,10 @@ class CrossValReport:
     method: str
     folds: list[FoldResult]
 
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(who for who in WHO if self.folds and who in self.folds[0].accuracy)
+
     def summary(self) -> dict[str, dict[str, tuple[float, float]]]:
         """Mean and sample standard deviation over the folds, per metric and model."""
         return {
@@ -51,9 +66,9 @@ class CrossValReport:
                     statistics.mean(getattr(f, metric)[who] for f in self.folds),
                     statistics.stdev(getattr(f, metric)[who] for f in self.folds) if len(self.folds) > 1 else 0.0,
                 )
-                for who in WHO
+                for who in self.models
             }
-            for metric in ("accuracy", "macro_f1")
+            for metric in METRICS
         }
 
     def markdown(self) -> str:
@@ -61,13 +76,14 @@ class CrossValReport:
             f"{len(self.folds)}-fold cross-validation by photo on {self.data}; parent `{self.parent}`, "
             f"fine-tuning method `{self.method}`; real held-out objects of every photo once.",
             "",
-            "| model | accuracy (mean ± std) | macro-F1 (mean ± std) |",
-            "| --- | --- | --- |",
+            "| model | accuracy | macro-F1 | normal vs problem | blocked recall |",
+            "| --- | --- | --- | --- | --- |",
         ]
         summary = self.summary()
-        for who in WHO:
-            (a, sa), (f, sf) = summary["accuracy"][who], summary["macro_f1"][who]
-            lines.append(f"| {who.replace('_', ' ')} | {a:.3f} ± {sa:.3f} | {f:.3f} ± {sf:.3f} |")
+        for who in self.models:
+            cells = [f"{summary[metric][who][0]:.3f} ± {summary[metric][who][1]:.3f}" for metric in METRICS]
+            lines.append(f"| {MODEL_NAMES[who]} | " + " | ".join(cells) + " |")
+        lines += ["", "Mean ± standard deviation over the folds."]
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict:
@@ -79,33 +95,48 @@ def crossval_condition(
     parent: str,
     data: str,
     folds: int,
-    finetune: FinetuneSettings,
+    finetune: FinetuneSettings | None,
     dataset: DatasetSettings | None = None,
     seed: int = 0,
     log=print,
 ) -> CrossValReport:
+    """``finetune`` None: no fine-tuning, the parent and the baselines only."""
     margin = card_crop_margin(parent)
-    dataset = dataset or DatasetSettings(crop_margin=margin, oversample=not finetune.use_class_weights)
+    oversample = finetune is None or not finetune.use_class_weights
+    dataset = dataset or DatasetSettings(crop_margin=margin, oversample=oversample)
     parent_model = ConditionModel(parent)
+    probe = ProbeBaseline()  # one backbone for every fold: its crop features are remembered
     results = []
     for k, (train_photos, held_out_photos) in enumerate(kfold_by_photo(photos, folds, seed)):
         fold_data = build_condition_dataset(photos, dataset, held_out_names={p.name for p in held_out_photos})
-        with tempfile.TemporaryDirectory(prefix="crossval-") as registry:
-            folder = finetune_condition_model(
-                parent, fold_data.train, fold_data.held_out, finetune, registry=Path(registry)
-            )
-            tuned = evaluate_conditions(ConditionModel(str(folder)), fold_data.held_out)
         prior = type_prior_baseline(fold_data.train)
-        base = baseline_report(prior, fold_data.held_out, type_prior_confidence(fold_data.train, prior))
-        before = evaluate_conditions(parent_model, fold_data.held_out)
+        reports = {
+            "baseline": baseline_report(prior, fold_data.held_out, type_prior_confidence(fold_data.train, prior)),
+            "probe": probe.fit(fold_data.train).report(fold_data.held_out),
+            "parent": evaluate_conditions(parent_model, fold_data.held_out),
+        }
+        if finetune is not None:
+            with tempfile.TemporaryDirectory(prefix="crossval-") as registry:
+                folder = finetune_condition_model(
+                    parent, fold_data.train, fold_data.held_out, finetune, registry=Path(registry)
+                )
+                reports["fine_tuned"] = evaluate_conditions(ConditionModel(str(folder)), fold_data.held_out)
         result = FoldResult(
             k,
             len(train_photos),
             len(held_out_photos),
             len(fold_data.held_out),
-            {"baseline": base.accuracy, "parent": before.accuracy, "fine_tuned": tuned.accuracy},
-            {"baseline": base.macro_f1, "parent": before.macro_f1, "fine_tuned": tuned.macro_f1},
+            {who: r.accuracy for who, r in reports.items()},
+            {who: r.macro_f1 for who, r in reports.items()},
+            {who: r.normal_vs_problem for who, r in reports.items()},
+            {who: _recall(r, "blocked") for who, r in reports.items()},
         )
         log(f"fold {k}: " + json.dumps({"accuracy": result.accuracy, "macro_f1": result.macro_f1}))
         results.append(result)
-    return CrossValReport(data, parent_model.version, finetune.method, results)
+    method = finetune.method if finetune is not None else "none"
+    return CrossValReport(data, parent_model.version, method, results)
+
+
+def _recall(report: ConditionReport, condition: str) -> float:
+    found = report.per_condition.get(condition)
+    return found.accuracy if found is not None else float("nan")

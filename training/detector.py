@@ -1,9 +1,12 @@
-"""Build a detector: a YOLO architecture trained from scratch (or fine-tuned) on the slopes data.
+"""Build a detector: a YOLO architecture trained on the slopes data, or fine-tuned.
 
-No pretrained weights exist offline, so a new network starts from its yaml. The result is a new
+Two architectures start from a yaml: ultralytics' YOLO11n (from scratch: no COCO weights exist
+offline) and YOLO11n's neck and head on an ImageNet-pretrained EfficientNet-Lite0 backbone, whose
+weights come from a registry package (training/backbone.py). The result is a new
 candidate folder in the model registry (``model.pt``, its ``model.onnx`` export and
 ``card.json``), built in a staging folder and renamed when complete; nothing served is touched.
 
+    python -m training build-detector --architecture efficientnet-lite0 --epochs 60
     python -m training build-detector --hours 1.8 [--init-from models/detector/model.pt]
 """
 
@@ -34,8 +37,14 @@ from training.artifacts import (
     publish_candidate,
     staging_folder,
 )
+from training.backbone import WEIGHTS_ORIGIN, register_with_torchvision
 from training.dataset import DATA_CREDIT, DEFAULT_DATA, from_yolo_folder
 
+# Short names for the architectures this project ships; anything else is an ultralytics yaml.
+ARCHITECTURES = {
+    "yolo11n": "yolo11n.yaml",
+    "efficientnet-lite0": str(Path(__file__).parent / "architectures" / "yolo-efficientnet-lite0.yaml"),
+}
 DATA_PROVENANCE = "real drone photos with human-drawn boxes for the 4 object types"
 # ultralytics' results.csv column -> the card's history key
 HISTORY_COLUMNS = {
@@ -57,7 +66,10 @@ class DetectorTrainSettings:
         default=None,
         metadata={"help": "What the card calls the data (default: the folder), e.g. for a temporary export."},
     )
-    architecture: str = field(default="yolo11n.yaml", metadata={"help": "ultralytics model yaml."})
+    architecture: str = field(
+        default="efficientnet-lite0",
+        metadata={"help": f"One of {', '.join(ARCHITECTURES)}, or an ultralytics model yaml."},
+    )
     hours: float = field(default=1.0, metadata={"help": "Wall-clock budget; sets the epoch count."})
     epochs: int = field(default=300, metadata={"help": "Upper bound on epochs (hours usually binds)."})
     imgsz: int = field(default=320, metadata={"help": "Training size; the photos are 224-312 px."})
@@ -126,13 +138,16 @@ def _train(
     prepare_offline()
     from ultralytics import YOLO
 
+    register_with_torchvision()  # the pretrained architecture's yaml names the backbone
     data_yaml = _data_yaml(settings.data_dir, work)
-    version = new_version("detector", Path(settings.architecture).stem)
+    yaml_file = ARCHITECTURES.get(settings.architecture, settings.architecture)
+    version = new_version("detector", settings.architecture.removesuffix(".yaml"))
     started = time.time()
     if settings.init_from is None:
-        model = YOLO(settings.architecture)
-        # Small data from scratch: stronger geometric augmentation than the defaults.
-        recipe = {"pretrained": False, "degrees": 10.0, "scale": 0.6, "mixup": 0.1, "close_mosaic": 15}
+        model = YOLO(yaml_file)
+        # ultralytics' default augmentation and optimizer: on this data they beat a heavier
+        # augmentation for the from-scratch YOLO11n (val mAP@0.5 0.605 vs 0.581).
+        recipe = {"pretrained": False}
     else:
         model = YOLO(str(settings.init_from))
         recipe = {"optimizer": "AdamW", "lr0": 0.001, "warmup_epochs": 1}
@@ -171,7 +186,12 @@ def _train(
     metrics = ultralytics_val_metrics(staging / "model.pt", data_yaml, settings.imgsz, settings.device)
     export_onnx(staging / "model.pt", settings.imgsz)
     parent = model_version(settings.init_from) if settings.init_from else None
-    start = f"fine-tuned from {parent}" if parent else "from scratch, no pretrained weights"
+    if parent:
+        start = f"fine-tuned from {parent}"
+    elif settings.architecture == "efficientnet-lite0":
+        start = f"backbone: {WEIGHTS_ORIGIN}; neck and head from scratch"
+    else:
+        start = "from scratch, no pretrained weights"
     train_photos = from_yolo_folder(settings.data_dir, "train")
     source = settings.data_name or str(settings.data_dir)
     card = ModelCard(

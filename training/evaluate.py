@@ -29,12 +29,15 @@ from core.spatial import all_pair_relations
 from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES
 from core.types import LabelledPhoto
 from training.examples import (
+    REAL_CONDITIONS,
     ConditionExample,
     ConditionReport,
     condition_examples,
     evaluate_conditions,
 )
+from training.gate import baseline_report, type_prior_baseline, type_prior_confidence
 from training.metrics import detection_metrics, match_greedy
+from training.probe import ProbeBaseline
 
 AP_CONF = 0.001  # AP integrates over all thresholds: keep nearly every detection
 MATCH_IOU = 0.5  # a detection and a labelled box are the same object from this IoU (same type)
@@ -123,6 +126,9 @@ class EvaluationReport:
     pipeline: PipelineReport
     generation: GenerationReport | None = None
     compare_conditions: ConditionReport | None = None
+    # Fitted on other photos' real conditions, scored on the same examples: what a user gets
+    # without the condition model (the type prior) or with the first thing a practitioner tries.
+    baselines: tuple[ConditionReport, ...] = ()
 
     def to_dict(self) -> dict:
         """The JSON form; the optional parts only where they were measured."""
@@ -139,6 +145,8 @@ class EvaluationReport:
             values["generation"] = asdict(self.generation)
         if self.compare_conditions is not None:
             values["compare_conditions"] = self.compare_conditions.to_dict()
+        if self.baselines:
+            values["baselines"] = [b.to_dict() for b in self.baselines]
         return values
 
 
@@ -151,11 +159,14 @@ def evaluate(
     compare: ConditionModel | None = None,
     generation: int = 0,
     seed: int = 1,
+    baseline_photos: Sequence[LabelledPhoto] = (),
 ) -> EvaluationReport:
     """Everything measured on ``photos``: the detector's AP, the condition model on the labelled
     boxes (cropped with its own margin), the whole pipeline at the serving threshold, and where
     asked, free generation on the first ``generation`` examples and a second condition model on
-    the same examples (then both models' memory footprints too)."""
+    the same examples (then both models' memory footprints too). With ``baseline_photos`` (other
+    photos with real conditions, e.g. the train split) the type prior and the EfficientNet-Lite0
+    probe are fitted on them and scored beside the model."""
     if not photos:
         raise ValueError("no labelled photos to evaluate on")
     served = inspector.condition_model
@@ -175,6 +186,23 @@ def evaluate(
         pipeline=evaluate_pipeline(inspector, photos),
         generation=evaluate_generation(served, examples, generation) if generation else None,
         compare_conditions=compared,
+        baselines=condition_baselines(baseline_photos, examples, served.crop_margin, seed)
+        if condition_provenance == REAL_CONDITIONS
+        else (),
+    )
+
+
+def condition_baselines(
+    train_photos: Sequence[LabelledPhoto], examples: Sequence[ConditionExample], margin: float, seed: int
+) -> tuple[ConditionReport, ...]:
+    """The type prior and the probe, fitted on ``train_photos`` (real conditions only)."""
+    train, provenance = condition_examples(train_photos, margin, seed)
+    if not train or provenance != REAL_CONDITIONS:
+        return ()
+    prior = type_prior_baseline(train)
+    return (
+        baseline_report(prior, examples, type_prior_confidence(train, prior)),
+        ProbeBaseline().fit(train).report(examples),
     )
 
 

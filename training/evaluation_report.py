@@ -74,6 +74,24 @@ def evaluation_markdown(report: EvaluationReport, plots: list[str] | tuple[str, 
             "Per condition: " + ", ".join(f"{k} {v.accuracy:.3f} (n={v.n})" for k, v in c.per_condition.items()),
             "Per object type: " + ", ".join(f"{k} {v.accuracy:.3f} (n={v.n})" for k, v in c.per_object_type.items()),
         ]
+    if r.baselines:
+        lines += [
+            "",
+            "## Condition model beside the baselines (same examples)",
+            "",
+            "Baselines fitted on the real conditions of other photos (the train split): the type prior answers "
+            "each object type's most common condition; the probe is a logistic regression on frozen "
+            "ImageNet EfficientNet-Lite0 crop features and the object type.",
+            "",
+            "| model | accuracy | macro-F1 | normal vs problem | blocked recall | damaged recall |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for c in (r.conditions, *r.baselines):
+            recall = {k: f"{v.accuracy:.3f}" for k, v in c.per_condition.items()}
+            lines.append(
+                f"| {c.model} | {c.accuracy:.3f} | {c.macro_f1:.3f} | {c.normal_vs_problem:.3f} | "
+                f"{recall.get('blocked', '-')} | {recall.get('damaged', '-')} |"
+            )
     if r.generation is not None:
         g, c = r.generation, r.conditions
         lines += [

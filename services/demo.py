@@ -1,0 +1,66 @@
+"""The public demo (Hugging Face Spaces): visitors cannot see or change each other's work.
+
+In demo mode
+- photos a visitor inspects are never stored: their results live in that visitor's page only;
+- the review store holds only the example gallery's photos, inspected by the served models, and
+  is wiped and seeded again at start and every ``demo_reset_minutes``: a correction lasts until
+  the next reset and never outlives it;
+- training is off (no Train tab, and the job service refuses to start one).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import delete
+
+from core.images import DEFAULT_MAX_BYTES
+from core.pipeline import Inspector
+from core.settings import PROJECT_ROOT
+from core.sources import expand_sources
+from services.inspection import inspect_batch
+from services.sinks import StoreSink
+from storage import models as m
+from storage.db import Database
+
+EXAMPLES_DIR = PROJECT_ROOT / "examples"
+DEMO_UPLOADER = "demo"
+# Photo tables, children first; users, model versions and training runs stay.
+_PHOTO_TABLES = (m.LabelEvent, m.Label, m.Prediction, m.Inspection, m.Image, m.Survey)
+log = logging.getLogger(__name__)
+
+
+def reset_demo_store(db: Database, data_dir: str | Path, inspector: Inspector, examples: Path = EXAMPLES_DIR) -> int:
+    """Delete every photo, label and history entry, then store the example photos as the served
+    models see them (pending review). Returns the number of photos stored."""
+    with db.write() as session:
+        for table in _PHOTO_TABLES:
+            session.execute(delete(table))
+    shutil.rmtree(Path(data_dir) / "images", ignore_errors=True)
+    sources, _ = expand_sources(sorted(examples.glob("*.jpg")), max_bytes=DEFAULT_MAX_BYTES)
+    result = inspect_batch(sources, inspector, [StoreSink(db, data_dir, DEMO_UPLOADER)])
+    return result.inspected
+
+
+def keep_resetting(
+    db: Database, data_dir: str | Path, get_inspector: Callable[[], Inspector], minutes: float
+) -> threading.Thread:
+    """A daemon thread that resets the demo store every ``minutes``. A failed reset is logged and
+    tried again at the next period: the app goes on serving."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(minutes * 60):
+            try:
+                reset_demo_store(db, data_dir, get_inspector())
+            except Exception:  # noqa: BLE001 - any failure: keep serving, try again later
+                log.exception("demo store reset failed")
+
+    thread = threading.Thread(target=loop, name="demo-reset", daemon=True)
+    thread.stop = stop  # type: ignore[attr-defined]  # lets tests end it
+    thread.start()
+    return thread

@@ -1,0 +1,67 @@
+"""The packaged ImageNet EfficientNet-Lite0 and the probe baseline built on it."""
+
+import numpy as np
+import torch
+
+from core.taxonomy import ALLOWED_CONDITIONS
+from tests.conftest import PROJECT_ROOT
+from training.backbone import FEATURE_SIZE, CropFeatures, efficientnet_lite0, register_with_torchvision
+from training.dataset import from_yolo_folder
+from training.examples import condition_examples
+from training.gate import baseline_report, type_prior_baseline
+from training.probe import PROBE, ProbeBaseline
+
+CONDITIONS_DATA = PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
+
+
+def test_the_packaged_weights_are_imagenet_weights_not_a_random_init():
+    pretrained, random = efficientnet_lite0(pretrained=True).eval(), efficientnet_lite0(pretrained=False).eval()
+    # A plain photo-like input: the ImageNet model is confident of something, a random one is not.
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.normal(128, 40, (224, 224, 3)), 0, 255).astype(np.uint8)
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1
+    with torch.no_grad():
+        assert not torch.equal(pretrained.conv_stem.weight, random.conv_stem.weight)
+        assert pretrained(x).shape == (1, 1000)
+    assert abs(float(pretrained.bn1.running_var.mean()) - 1.0) > 1e-3  # trained statistics, not the init
+
+
+def test_the_detector_backbone_is_registered_for_ultralytics_yaml():
+    from torchvision.models import get_model
+
+    register_with_torchvision()
+    register_with_torchvision()  # idempotent
+    backbone = get_model("efficientnet_lite0_imagenet", weights="DEFAULT")
+    stages = list(backbone[0].children())
+    x = torch.zeros(1, 3, 320, 320)
+    shapes = []
+    with torch.no_grad():
+        for stage in stages:
+            x = stage(x)
+            shapes.append(tuple(x.shape[1:]))
+    # P3, P4, P5 of the yaml: 40 ch at stride 8, 112 at 16, 320 at 32
+    assert shapes[3] == (40, 40, 40) and shapes[5] == (112, 20, 20) and shapes[7] == (320, 10, 10)
+
+
+def test_crop_features_are_remembered_and_sized():
+    features = CropFeatures()
+    crops = [np.full((40, 60, 3), v, dtype=np.uint8) for v in (0, 200)]
+    first = features(crops)
+    assert first.shape == (2, FEATURE_SIZE)
+    assert not np.allclose(first[0], first[1])
+    assert np.array_equal(features(crops[::-1]), first[::-1])  # same crops, same rows, from memory
+
+
+def test_the_probe_learns_real_conditions():
+    photos = from_yolo_folder(CONDITIONS_DATA, "train")[:40]
+    examples, provenance = condition_examples(photos, 0.1, seed=0)
+    assert provenance.startswith("real")
+    train, held_out = examples[: len(examples) // 2], examples[len(examples) // 2 :]
+    probe = ProbeBaseline().fit(train)
+    report = probe.report(held_out)
+    assert report.model == PROBE and report.examples == len(held_out)
+    # On the examples it was fitted on it does better than the type prior: it learned from the crops.
+    prior = type_prior_baseline(train)
+    assert probe.report(train).accuracy > baseline_report(prior, train).accuracy
+    types_allowed = {t for t, allowed in ALLOWED_CONDITIONS.items() if len(allowed) > 1}
+    assert set(report.per_object_type) <= types_allowed
