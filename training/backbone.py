@@ -52,7 +52,7 @@ def efficientnet_lite0(pretrained: bool = True) -> nn.Module:
             a.shape != b.shape for a, b in zip(source.values(), target.values(), strict=True)
         ):
             raise RuntimeError("the packaged EfficientNet-Lite0 weights do not fit timm's model")
-        model.load_state_dict(dict(zip(target.keys(), source.values())))
+        model.load_state_dict(dict(zip(target.keys(), source.values(), strict=True)))
     return model
 
 
