@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import os
 import tempfile
 from collections import Counter
@@ -60,7 +61,7 @@ img.photo{max-width:100%;height:auto;border:1px solid #ccc}
 .blocked{color:#a86f00;font-weight:600} .damaged{color:#b3122b;font-weight:600}
 .uncertain{color:#555;font-style:italic} .error{background:#fdecee;border:1px solid #d7263d;
  padding:.6em;border-radius:4px} .narrative{background:#f7f9fb;padding:.6em;border-radius:4px}
-footer{margin-top:3em;font-size:.88em;color:#555}
+svg.map{max-width:100%;height:auto} footer{margin-top:3em;font-size:.88em;color:#555}
 """
 
 
@@ -73,6 +74,7 @@ class ReportPhoto:
     image: Image.Image | None
     inspection: Inspection | None
     error: str | None = None
+    position: tuple[float, float] | None = None  # (latitude, longitude) from the photo's EXIF GPS
 
 
 def _jpeg_data_uri(image: Image.Image) -> str:
@@ -180,8 +182,45 @@ def _summary(photos: list[ReportPhoto]) -> str:
             for p in failed
         )
         parts.append(f"<h3>Failed photos</h3><ul>{items}</ul>")
+    parts.append("<h3>Where</h3>" + _map(photos))
     parts.append("</section>")
     return "".join(parts)
+
+
+def _needs_action(photo: ReportPhoto) -> bool:
+    return photo.inspection is not None and any(f.condition != "normal" for f in photo.inspection.findings)
+
+
+def _map(photos: list[ReportPhoto], width: int = 640, height: int = 360, pad: int = 24) -> str:
+    """Where the photos were taken, from their GPS positions: an SVG plot (no map tiles: the
+    report is self-contained and offline), red where a finding needs action."""
+    located = [(i, p) for i, p in enumerate(photos) if p.position is not None]
+    if not located:
+        return "<p>No photo carries a GPS position.</p>"
+    lats = [p.position[0] for _, p in located]
+    lons = [p.position[1] for _, p in located]
+    # Local equirectangular projection: a degree of longitude is cos(latitude) of one of latitude.
+    squeeze = max(math.cos(math.radians(sum(lats) / len(lats))), 1e-6)
+    span = max((max(lons) - min(lons)) * squeeze, max(lats) - min(lats), 1e-6)
+    scale = min(width - 2 * pad, height - 2 * pad) / span
+    dots = []
+    for i, p in located:
+        x = pad + (p.position[1] - min(lons)) * squeeze * scale
+        y = height - pad - (p.position[0] - min(lats)) * scale
+        colour = "#d7263d" if _needs_action(p) else "#4a6a8a"
+        dots.append(
+            f"<a href='#photo-{i + 1}'><circle cx='{x:.1f}' cy='{y:.1f}' r='6' fill='{colour}'>"
+            f"<title>{i + 1}. {escape(p.name)} ({p.position[0]:.6f}, {p.position[1]:.6f})</title></circle></a>"
+        )
+    extent_m = span * 111_320  # metres per degree of latitude
+    return (
+        f"<p>{len(located)} of {len(photos)} photo(s) carry a GPS position; red: a finding needs action. "
+        f"The plot spans about {extent_m:,.0f} m, north up.</p>"
+        f"<svg class='map' viewBox='0 0 {width} {height}' width='{width}' height='{height}' role='img' "
+        f"aria-label='photo positions'><rect width='{width}' height='{height}' fill='#f7f9fb' stroke='#ccd'/>"
+        + "".join(dots)
+        + "</svg>"
+    )
 
 
 def _cards(photos: list[ReportPhoto], items: list[tuple[int, int, Finding]]) -> str:
@@ -230,6 +269,8 @@ def _photo_section(number: int, photo: ReportPhoto) -> str:
     else:
         parts.append("<p>No objects were detected.</p>")
     parts.append(f"<p class='narrative'>{escape(narrative(ins))}</p>")
+    if photo.position is not None:
+        parts.append(f"<p class='meta'>GPS: {photo.position[0]:.6f}, {photo.position[1]:.6f}</p>")
     versions = ", ".join(f"{escape(k)} {escape(str(v))}" for k, v in sorted(ins.models.items()))
     if versions:
         parts.append(f"<p class='meta'>Models: {versions}</p>")

@@ -78,6 +78,25 @@ def capture_time(data: bytes) -> datetime | None:
         return None
 
 
+def gps_position(data: bytes) -> tuple[float, float] | None:
+    """(latitude, longitude) in decimal degrees from the photo's EXIF GPS block (drones write
+    one), or None where absent or unreadable. South and west are negative."""
+    try:
+        gps = _unpatched_open()(io.BytesIO(data)).getexif().get_ifd(0x8825)
+        latitude, longitude = _degrees(gps[2], gps.get(1, "N")), _degrees(gps[4], gps.get(3, "E"))
+    except (OSError, ValueError, SyntaxError, KeyError, TypeError, ZeroDivisionError):
+        return None
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180) or (latitude, longitude) == (0.0, 0.0):
+        return None  # a camera without a fix writes zeros
+    return latitude, longitude
+
+
+def _degrees(dms, ref) -> float:
+    degrees, minutes, seconds = (float(v) for v in dms)
+    value = degrees + minutes / 60 + seconds / 3600
+    return -value if str(ref).strip("\x00 ").upper() in ("S", "W") else value
+
+
 def _unpatched_open():
     """Pillow's own ``Image.open``. Importing ultralytics replaces it with a wrapper that, on an
     unidentified file, tries to pip-install a HEIF plugin: a network attempt and a crash here."""

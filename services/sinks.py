@@ -12,7 +12,7 @@ from pathlib import Path
 from PIL import Image
 
 from core.html_report import MAX_WIDTH, ReportPhoto
-from core.images import capture_time
+from core.images import capture_time, gps_position
 from core.render import render
 from core.report import REPORT_COLUMNS, report_rows
 from core.types import Inspection
@@ -121,4 +121,5 @@ class HtmlReportSink:
         if outcome.image is not None:
             image = outcome.image.copy()
             image.thumbnail((MAX_WIDTH, MAX_WIDTH))  # the report embeds at most this wide
-        self.photos.append(ReportPhoto(outcome.name, image, outcome.inspection, outcome.error))
+        position = gps_position(outcome.data) if outcome.data is not None else None
+        self.photos.append(ReportPhoto(outcome.name, image, outcome.inspection, outcome.error, position))

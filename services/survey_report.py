@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.html_report import MAX_WIDTH, ReportPhoto, model_info, write_html_report
-from core.images import ImageLoadError, load_image
+from core.images import ImageLoadError, gps_position, load_image
 from core.report import REPORT_COLUMNS, report_rows
 from storage import registry
 from storage.db import Database
@@ -45,7 +45,8 @@ def write_survey_report(db: Database, data_dir: str | Path, survey: str, out: st
             photos.append(ReportPhoto(photo.name, None, photo.inspection, error=str(exc)))
             continue
         error = None if photo.inspection is not None else "stored but never inspected"
-        photos.append(ReportPhoto(photo.name, image, photo.inspection, error=error))
+        position = gps_position(Path(photo.path).read_bytes())
+        photos.append(ReportPhoto(photo.name, image, photo.inspection, error=error, position=position))
         if photo.inspection is not None:
             versions.update({kind: name for kind, name in photo.inspection.models.items()})
     inspectors = sorted({p.uploaded_by for p in stored})

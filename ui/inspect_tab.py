@@ -19,6 +19,8 @@ from core.sources import expand_sources
 from services.auth import OPEN_ACCOUNT, require
 from services.inspection import LoadLimits, Progress, inspect_batch
 from services.sinks import CollectSink, CsvSink, HtmlReportSink, RenderSink, StoreSink
+from services.survey import record_survey
+from ui.zero_gpu import on_zero_gpu
 from storage.db import Database
 from storage.repository import stored_inspection, uploads_of
 
@@ -63,11 +65,16 @@ def inspect_uploads(
     user: str = "anonymous",
     survey: str | None = None,
     progress: Progress | None = None,
+    site: str | None = None,
+    date: str | None = None,
 ) -> InspectResult:
     """Inspect every uploaded photo through the one batch path; bad files become lines in the
-    summary, not failures. With a ``db``, each inspection is stored for review."""
+    summary, not failures. With a ``db``, each inspection is stored for review, under ``survey``
+    (with its site and date) when named."""
     if not paths:
         return InspectResult([], [], "Upload one or more slope photos (JPEG, PNG, WebP, BMP, TIFF) or a zip.", None)
+    if db is not None and survey:
+        record_survey(db, survey, user, site, date)
     sources, problems = expand_sources(paths, max_bytes=settings.max_upload_bytes, max_photos=MAX_PHOTOS)
     report_path = Path(tempfile.mkdtemp(prefix="inspection-report-")) / "findings.csv"
     inspected_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -114,6 +121,14 @@ def inspect_uploads(
     return InspectResult(gallery, rows, summary, report, html, photos, [name for name, _ in owned])
 
 
+def _is_date(text: str) -> bool:
+    try:
+        datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
+
+
 def _served_folders(inspector: Inspector) -> dict[str, str]:
     return {"detector": str(inspector.detector.weights.parent), "condition": inspector.condition_model.source}
 
@@ -142,7 +157,10 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
                 type="filepath",
             )
             conf = gr.Slider(0.05, 0.95, value=settings.detector_conf, step=0.05, label="Detector confidence threshold")
-            survey = gr.Textbox(label="Survey (optional)", max_lines=1)
+            with gr.Row():
+                survey = gr.Textbox(label="Survey name (optional)", max_lines=1, scale=2)
+                site = gr.Textbox(label="Site", max_lines=1, scale=2)
+                date = gr.Textbox(label="Date (YYYY-MM-DD)", max_lines=1, scale=1, placeholder="2026-11-23")
             run = gr.Button("Inspect", variant="primary")
             examples = sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg"))
             if examples:
@@ -182,15 +200,21 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
     gr.Markdown(DATA_CREDIT_MD)
     state = gr.State(None)  # the last InspectResult without its images: what the table filters
 
+    @on_zero_gpu
     def handler(
         paths: list[str] | None,
         threshold: float,
         survey_name: str,
+        site_name: str,
+        survey_date: str,
         request: gr.Request,
         progress=gr.Progress(),  # noqa: B008 - Gradio injects progress through this default
     ) -> tuple:
         # Who inspects is the logged-in account, checked on the server (open while no account exists).
         user = require(request, db, "inspector").username if db is not None else OPEN_ACCOUNT
+        survey_date = survey_date.strip()
+        if survey_date and not _is_date(survey_date):
+            raise gr.Error(f"The date {survey_date!r} is not a date like 2026-11-23.", title="Survey date")
         result = inspect_uploads(
             get_inspector(),
             settings,
@@ -200,6 +224,8 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
             user=user,
             survey=survey_name.strip() or None,
             progress=lambda done, total, _name: progress((done, total), desc=f"photo {done} of {total}"),
+            site=site_name.strip() or None,
+            date=survey_date or None,
         )
         kept = InspectResult(
             [], result.rows, result.summary, result.report_path, result.html_path, result.photos, result.row_photos
@@ -218,7 +244,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
 
     run.click(
         handler,
-        inputs=[files, conf, survey],
+        inputs=[files, conf, survey, site, date],
         outputs=[gallery, summary, table, report, html_report, state],
         api_name="inspect",
     ).then(

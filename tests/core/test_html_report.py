@@ -164,3 +164,26 @@ def test_write_is_atomic_and_leaves_no_temp_file(tmp_path):
     written = write_html_report(target, [ReportPhoto("a.jpg", image(64, 64), SCENE)], "t", None, "i", "d", MODELS)
     assert written == target and target.read_text().startswith("<!DOCTYPE html>")
     assert [p.name for p in target.parent.iterdir()] == ["report.html"]
+
+
+def test_photos_with_gps_positions_are_placed_and_those_needing_action_are_red():
+    located = [
+        ReportPhoto(EVIL_NAME, image(), SCENE, position=(22.3000, 114.1700)),  # SCENE has a blocked drain
+        ReportPhoto("normal.jpg", image(), photo([ROCK, VEG]), position=(22.3010, 114.1712)),
+        ReportPhoto("no-gps.jpg", image(), photo([ROCK])),
+    ]
+    page = html_report(located, "t", None, "ann", "2026-11-23", MODELS)
+    checker = Checker()
+    checker.feed(page)
+    checker.close()
+    circles = re.findall(r"<circle cx='([\d.]+)' cy='([\d.]+)' r='6' fill='(#[0-9a-f]+)'>", page)
+    assert [c[2] for c in circles] == ["#d7263d", "#4a6a8a"]
+    (x1, y1, _), (x2, y2, _) = circles
+    assert float(x2) > float(x1) and float(y2) < float(y1)  # the second is east and north of the first
+    assert "2 of 3 photo(s) carry a GPS position" in page
+    assert "<script>" not in page.split("<footer>")[0].split("</style>")[1]
+    assert "GPS: 22.300000, 114.170000" in page
+
+
+def test_no_gps_at_all_says_so(page):
+    assert "No photo carries a GPS position." in page

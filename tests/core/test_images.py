@@ -102,3 +102,26 @@ def test_capture_time_from_exif():
     assert capture_time(encode(RGB, "JPEG", exif=exif.tobytes())) == datetime(2025, 6, 14, 9, 30, 5)
     assert capture_time(encode(RGB, "JPEG")) is None
     assert capture_time(b"not an image") is None
+
+
+def test_gps_position_from_exif_and_none_without_it():
+    import io
+
+    from PIL import Image
+
+    from core.images import gps_position
+
+    def jpeg(gps: dict | None) -> bytes:
+        exif = Image.Exif()
+        if gps is not None:
+            exif[0x8825] = gps
+        buffer = io.BytesIO()
+        Image.new("RGB", (8, 8)).save(buffer, "JPEG", exif=exif)
+        return buffer.getvalue()
+
+    assert gps_position(jpeg({1: "S", 2: (33.0, 51.0, 36.0), 3: "E", 4: (151.0, 12.0, 36.0)})) == pytest.approx(
+        (-33.86, 151.21)
+    )
+    assert gps_position(jpeg({1: "N", 2: (0.0, 0.0, 0.0), 3: "E", 4: (0.0, 0.0, 0.0)})) is None  # no fix
+    assert gps_position(jpeg(None)) is None
+    assert gps_position(b"not an image") is None

@@ -4,12 +4,15 @@ import csv
 
 import pytest
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from sqlalchemy import select
 
 from app import build_app
 from core.model_card import read_card
 from core.report import short_name
 from core.settings import Settings
 from services.serving import ModelServer, register_configured_models
+from storage import models as m
 from storage import registry, repository
 from storage.db import Database
 from ui.dashboard_tab import analysis_view
@@ -40,6 +43,8 @@ def test_inspect_photos_returns_drawings_table_summary_and_report(client, store,
         [handle_file(str(val_images[0])), handle_file(str(val_images[4])), handle_file(str(broken))],
         0.25,
         "north slope",
+        "Route 9, km 12 <east>",
+        "2026-11-20",
         api_name="/inspect",
     )
     assert len(gallery) == 2
@@ -62,6 +67,14 @@ def test_inspect_photos_returns_drawings_table_summary_and_report(client, store,
     # both photos were stored with their predictions, as pending labels for review
     queue = repository.review_queue(store[1], survey="north slope", page_size=500)
     assert len(queue) == sum(1 for row in rows if row[1] != "")  # "no objects" rows are not findings
+    with store[1].read() as session:
+        survey = session.scalar(select(m.Survey).where(m.Survey.name == "north slope"))
+        assert (survey.site, survey.date) == ("Route 9, km 12 <east>", "2026-11-20")
+
+
+def test_a_survey_date_that_is_not_a_date_is_refused(client, val_images):
+    with pytest.raises(AppError, match="not a date like 2026-11-23"):
+        client.predict([handle_file(str(val_images[0]))], 0.25, "s", "", "20/11/2026", api_name="/inspect")
 
 
 def test_a_zip_of_a_survey_is_inspected_photo_by_photo(client, val_images, tmp_path):
@@ -72,13 +85,13 @@ def test_a_zip_of_a_survey_is_inspected_photo_by_photo(client, val_images, tmp_p
         for path in val_images[:3]:
             z.write(path, f"flight1/{path.name}")
         z.writestr("flight1/readme.txt", "notes")
-    gallery, summary, _, _, _ = client.predict([handle_file(str(archive))], 0.25, "", api_name="/inspect")
+    gallery, summary, _, _, _ = client.predict([handle_file(str(archive))], 0.25, "", "", "", api_name="/inspect")
     assert len(gallery) == 3
     assert "survey.zip/readme.txt: not a recognised image" in summary
 
 
 def test_nothing_uploaded_gets_a_hint(client):
-    gallery, summary, table, report, html = client.predict([], 0.25, "", api_name="/inspect")
+    gallery, summary, table, report, html = client.predict([], 0.25, "", "", "", api_name="/inspect")
     assert gallery == [] and report is None and html is None
     assert summary.startswith("Upload one or more slope photos")
 
@@ -121,6 +134,8 @@ def test_two_photos_with_the_same_name_are_both_kept(client, val_images, tmp_pat
     gallery, summary, _, _, _ = client.predict(
         [handle_file(str(tmp_path / "a" / "photo.jpg")), handle_file(str(tmp_path / "b" / "photo.jpg"))],
         0.25,
+        "",
+        "",
         "",
         api_name="/inspect",
     )

@@ -36,7 +36,7 @@ def login(demo, user):
 def test_an_inspector_inspects_as_itself_and_may_not_train(app, val_images):
     demo, db, settings = app
     client = login(demo, "ines")
-    client.predict([handle_file(str(val_images[0]))], 0.25, "east", api_name="/inspect")
+    client.predict([handle_file(str(val_images[0]))], 0.25, "east", "", "", api_name="/inspect")
     [image] = [item.image_id for item in repository.review_queue(db, survey="east", page_size=5)][:1]
     with db.read() as session:
         from storage import models as m
@@ -61,7 +61,7 @@ def test_an_admin_may_serve_a_version(app):
 def test_nothing_answers_without_a_login(app):
     demo, _, _ = app
     with pytest.raises(ValueError):  # gradio_client cannot even read the app's API without a login
-        Client(demo.local_url, verbose=False).predict([], 0.25, "", api_name="/inspect")
+        Client(demo.local_url, verbose=False).predict([], 0.25, "", "", "", api_name="/inspect")
 
 
 def test_an_admin_serves_versions_and_is_refused_a_second_job(app, tmp_path):
@@ -98,7 +98,7 @@ def test_an_admin_serves_versions_and_is_refused_a_second_job(app, tmp_path):
 def test_an_inspector_sees_its_own_uploads(app, val_images):
     demo, db, _ = app
     client = login(demo, "ines")
-    client.predict([handle_file(str(val_images[2]))], 0.25, "west", api_name="/inspect")
+    client.predict([handle_file(str(val_images[2]))], 0.25, "west", "", "", api_name="/inspect")
     rows = client.predict(api_name="/my_uploads")["data"]
     assert val_images[2].name in {row[0] for row in rows}
     assert {row[1] for row in rows} >= {"west"}
