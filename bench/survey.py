@@ -112,10 +112,10 @@ def main() -> None:
         while not done.is_set() and len(busy) < 5:
             busy.append(one_inspect(inspector, settings, paths[len(busy)]))
         thread.join()
+        quiet, loaded = statistics.median(idle), statistics.median(busy)
         print(
-            f"\nInspect of one photo: idle median {statistics.median(idle) * 1000:.0f} ms; while a survey "
-            f"runs median {statistics.median(busy) * 1000:.0f} ms ({statistics.median(busy) / statistics.median(idle):.1f}x, "
-            f"{len(busy)} requests answered during the survey)"
+            f"\nInspect of one photo: idle median {quiet * 1000:.0f} ms; while a survey runs median "
+            f"{loaded * 1000:.0f} ms ({loaded / quiet:.1f}x, {len(busy)} requests answered during the survey)"
         )
 
 

@@ -20,9 +20,9 @@ from services.auth import OPEN_ACCOUNT, require
 from services.inspection import LoadLimits, Progress, inspect_batch
 from services.sinks import CollectSink, CsvSink, HtmlReportSink, RenderSink, StoreSink
 from services.survey import record_survey
-from ui.zero_gpu import on_zero_gpu
 from storage.db import Database
 from storage.repository import stored_inspection, uploads_of
+from ui.zero_gpu import on_zero_gpu
 
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
 DATA_CREDIT_MD = (
