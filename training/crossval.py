@@ -12,6 +12,7 @@ throwaway registry) and scores the parent, the fine-tuned model and both baselin
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import tempfile
 from dataclasses import asdict, dataclass
@@ -61,13 +62,7 @@ class CrossValReport:
     def summary(self) -> dict[str, dict[str, tuple[float, float]]]:
         """Mean and sample standard deviation over the folds, per metric and model."""
         return {
-            metric: {
-                who: (
-                    statistics.mean(getattr(f, metric)[who] for f in self.folds),
-                    statistics.stdev(getattr(f, metric)[who] for f in self.folds) if len(self.folds) > 1 else 0.0,
-                )
-                for who in self.models
-            }
+            metric: {who: _mean_std([getattr(f, metric)[who] for f in self.folds]) for who in self.models}
             for metric in METRICS
         }
 
@@ -135,6 +130,14 @@ def crossval_condition(
         results.append(result)
     method = finetune.method if finetune is not None else "none"
     return CrossValReport(data, parent_model.version, method, results)
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    """Over the folds that measured it (a fold without a blocked object has no blocked recall)."""
+    measured = [v for v in values if not math.isnan(v)]
+    if not measured:
+        return math.nan, math.nan
+    return statistics.mean(measured), statistics.stdev(measured) if len(measured) > 1 else 0.0
 
 
 def _recall(report: ConditionReport, condition: str) -> float:
