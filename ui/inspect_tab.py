@@ -196,7 +196,9 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
         mine = gr.Dataframe(headers=UPLOAD_HEADERS, interactive=False, wrap=True)
     with gr.Row():
         report = gr.File(label="Report (CSV: every finding, with survey, inspector, date and model versions)")
-        html_report = gr.File(label="Report (HTML: annotated photos, findings, a narrative per photo)")
+        html_report = gr.File(
+            label="Report (HTML: annotated photos, findings, a narrative per photo)", elem_id="inspect-html-report"
+        )
     gr.Markdown(DATA_CREDIT_MD)
     state = gr.State(None)  # the last InspectResult without its images: what the table filters
 

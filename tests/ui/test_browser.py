@@ -4,6 +4,7 @@ upload a photo through the page's file input, press Inspect, see the drawing and
 import shutil
 import tempfile
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 
@@ -17,6 +18,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 SCREENSHOT = Path(tempfile.gettempdir()) / "slope-inspect-browser-test.png"
 RESULT_SHOT = Path(tempfile.gettempdir()) / "slope-inspect-result.png"
+REPORT_SHOT = Path(tempfile.gettempdir()) / "slope-inspect-report.png"
 DASHBOARD_SHOT = Path(tempfile.gettempdir()) / "slope-dashboard-browser-test.png"
 # Where the drawn photo lies on the page: the img's box, and the part of it the picture fills
 # (object-fit contain letterboxes the picture inside the box; cover would crop it).
@@ -115,6 +117,20 @@ def test_upload_and_inspect_in_a_browser(app_url, val_images):
             timeout=30_000,
         )
         assert table_rows.count() >= 1
+
+        # The HTML report opens in the browser: its summary, both photos, nothing wider than the page.
+        link = page.locator("#inspect-html-report a").first
+        link.wait_for(timeout=30_000)
+        html = page.request.get(urljoin(app_url, link.get_attribute("href"))).text()  # served as a download
+        report = browser.new_page(viewport={"width": 1200, "height": 900})
+        report.set_content(html)  # self-contained: nothing else to load
+        report.get_by_role("heading", name="Summary").wait_for(timeout=30_000)
+        assert report.locator("section[id^=photo-] img.photo").count() == 2
+        overflow = report.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"the report is {overflow} px wider than its window"
+        report.screenshot(path=str(REPORT_SHOT), full_page=True)
+        print(f"screenshot: {REPORT_SHOT}")
+        report.close()
 
         # New files clear the old result before anything is inspected.
         page.locator("input[type=file]").first.set_input_files(str(val_images[1]))
