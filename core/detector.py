@@ -71,7 +71,7 @@ class Detector:
 
     def detect(self, image: Image.Image, conf: float | None = None) -> sv.Detections:
         """Boxes in pixels of ``image``, with ``data["object_type"]``."""
-        pixels = np.asarray(image.convert("RGB"))[:, :, ::-1]  # ultralytics takes numpy arrays as BGR
+        pixels = np.asarray(image)[:, :, ::-1]  # RGB (load_image) to the BGR ultralytics takes
         width, height = image.size
         if self.stretch:
             shrinking = width * height > self.imgsz * self.imgsz

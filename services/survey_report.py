@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.html_report import MAX_WIDTH, ReportPhoto, model_info, write_html_report
-from core.images import ImageLoadError, gps_position, load_image
+from core.images import DEFAULT_MAX_BYTES, ImageLoadError, gps_position, load_image, read_image_bytes
 from core.report import REPORT_COLUMNS, report_rows
 from storage import registry
 from storage.db import Database
@@ -39,13 +39,14 @@ def write_survey_report(db: Database, data_dir: str | Path, survey: str, out: st
     for photo in stored:
         try:
             # Kept at report size: a survey of full-resolution photos must fit in memory whole.
-            image = load_image(photo.path)
+            data = read_image_bytes(photo.path, Path(photo.path).name, DEFAULT_MAX_BYTES)  # once: pixels and GPS
+            image = load_image(data, name=Path(photo.path).name)
             image.thumbnail((REPORT_SIDE, REPORT_SIDE))
         except ImageLoadError as exc:  # a stored file gone missing: say so, keep the rest
             photos.append(ReportPhoto(photo.name, None, photo.inspection, error=str(exc)))
             continue
         error = None if photo.inspection is not None else "stored but never inspected"
-        position = gps_position(Path(photo.path).read_bytes())
+        position = gps_position(data)
         photos.append(ReportPhoto(photo.name, image, photo.inspection, error=error, position=position))
         if photo.inspection is not None:
             versions.update({kind: name for kind, name in photo.inspection.models.items()})

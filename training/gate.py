@@ -35,7 +35,7 @@ METRICS = ("macro_f1", "accuracy")  # higher is better for both
 # ------------------------------------------------------------------ the baseline
 
 
-def _real_only(examples: Sequence[ConditionExample]) -> list[ConditionExample]:
+def real_only(examples: Sequence[ConditionExample]) -> list[ConditionExample]:
     return [e for e in examples if not getattr(e, "synthesized", False) and not getattr(e, "repeat", False)]
 
 
@@ -45,7 +45,7 @@ def type_prior_baseline(train: Sequence[ConditionExample]) -> dict[str, str]:
     conditions but no train example get "normal": the prior knows nothing of them.
     Synthesized examples and oversampling repeats (flagged on ``DatasetExample``) are skipped:
     the prior is that of the real labels, which evened-out repeats would hide."""
-    train = _real_only(train)
+    train = real_only(train)
     counts = Counter((e.object_type, e.condition) for e in train)
     prior = {}
     for object_type, allowed in ALLOWED_CONDITIONS.items():
@@ -57,7 +57,7 @@ def type_prior_baseline(train: Sequence[ConditionExample]) -> dict[str, str]:
 def type_prior_confidence(train: Sequence[ConditionExample], prior: dict[str, str]) -> dict[str, float]:
     """The train share of each type's prior answer: the probability the baseline would state
     (1/number of allowed conditions for a type with no train example)."""
-    train = _real_only(train)
+    train = real_only(train)
     by_type = Counter(e.object_type for e in train)
     counts = Counter((e.object_type, e.condition) for e in train)
     return {

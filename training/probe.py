@@ -15,6 +15,7 @@ import numpy as np
 from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES
 from training.backbone import CropFeatures
 from training.examples import ConditionExample, ConditionReport, score_answers
+from training.gate import real_only
 
 PROBE = "efficientnet-lite0 features + logistic regression"
 
@@ -37,7 +38,7 @@ class ProbeBaseline:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        real = [e for e in train if not getattr(e, "synthesized", False) and not getattr(e, "repeat", False)]
+        real = real_only(train)  # a fit on oversampling repeats or synthesized crops is not the baseline's
         self.classifier = make_pipeline(
             StandardScaler(),
             LogisticRegression(C=self.c, max_iter=2000, class_weight="balanced" if self.balanced else None),
