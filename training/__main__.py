@@ -3,7 +3,8 @@ arguments and calls the library; nothing here computes a figure.
 
 python -m training build-detector [--architecture efficientnet-lite0|yolo11n|YAML] [--hours H] [--epochs N]
     [--init-from WEIGHTS] [--registry DIR]
-python -m training build-condition [--steps N] [--init-from FOLDER --seed 1] [--registry DIR]
+python -m training build-condition [--steps N] [--distil-steps N] [--distilled DIR | --keep-distilled DIR]
+    [--registry DIR]
 python -m training analyze --data ../shared/data/slopes --out reports/analysis
 python -m training evaluate --data ../shared/data/slopes --split val --out reports/eval [--json]
 python -m training finetune [--kind condition|detector] [--method lora|full] [--steps N] [--hours H]
@@ -45,13 +46,20 @@ def _parser() -> argparse.ArgumentParser:
     det.add_argument("--seed", type=int, default=0)
     det.add_argument("--init-from", type=Path, default=None, help="fine-tune these weights instead")
 
-    cond = commands.add_parser("build-condition", help="train a tiny Qwen2-VL condition model into a new candidate")
-    cond.add_argument("--data", type=Path, default=None, help="YOLO folder with data.yaml")
+    cond = commands.add_parser(
+        "build-condition",
+        help="a tiny Qwen2-VL condition model (vision tower distilled from EfficientNet-Lite0, trained on real "
+        "conditions) into a new candidate",
+    )
+    cond.add_argument("--data", type=Path, default=None, help="YOLO folder with the 9 condition classes")
+    cond.add_argument("--distil-data", type=Path, default=None, help="YOLO folder whose other photos to distil on")
     cond.add_argument("--registry", type=Path, default=None, help=REGISTRY_HELP)
-    cond.add_argument("--steps", type=int, default=None)
+    cond.add_argument("--steps", type=int, default=None, help="fine-tuning steps on the real conditions")
+    cond.add_argument("--distil-steps", type=int, default=None, help="distillation steps")
     cond.add_argument("--batch-size", type=int, default=None)
     cond.add_argument("--seed", type=int, default=None)
-    cond.add_argument("--init-from", type=Path, default=None, help="continue from this condition model folder")
+    cond.add_argument("--distilled", type=Path, default=None, help="start from this distilled model folder")
+    cond.add_argument("--keep-distilled", type=Path, default=None, help="also keep the distilled model here")
 
     ft = commands.add_parser(
         "finetune",
@@ -89,6 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     cv.add_argument("--folds", type=int, default=5)
     cv.add_argument("--method", choices=("lora", "full"), default="full")
     cv.add_argument("--steps", type=int, default=300, help="fine-tuning steps per fold; 0: parent and baselines only")
+    cv.add_argument(
+        "--recipe",
+        choices=("finetune", "build"),
+        default="finetune",
+        help="finetune: the method's defaults (class weights); build: build-condition's recipe (full, lr 1e-3, "
+        "oversampling, synthesized augmentation), with --parent a distilled model",
+    )
     cv.add_argument("--out", type=Path, default=None, help="write crossval.json and crossval.md here")
 
     ana = commands.add_parser("analyze", help="dataset analysis: JSON, Markdown, plots")
@@ -251,12 +266,19 @@ def _crossval(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     photos, provenance = load(args.data, None, settings)
+    dataset = None
+    finetune = FinetuneSettings(method=args.method, steps=args.steps) if args.steps else None
+    if args.recipe == "build" and args.steps:
+        from training.condition import ConditionTrainSettings, condition_recipe
+
+        dataset, finetune = condition_recipe(ConditionTrainSettings(steps=args.steps))
     report = crossval_condition(
         photos,
         args.parent or settings.condition_model,
         provenance,
         args.folds,
-        FinetuneSettings(method=args.method, steps=args.steps) if args.steps else None,
+        finetune,
+        dataset,
         log=lambda line: print(line, file=sys.stderr),
     )
     print(report.markdown())

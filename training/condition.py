@@ -1,293 +1,198 @@
-"""Build a condition model: the tiny Qwen2-VL trained on synthesized conditions.
+"""Build the default condition model: the tiny Qwen2-VL, its vision tower distilled from an
+ImageNet-pretrained EfficientNet-Lite0, then trained on REAL conditions.
 
-Objects are cropped from the real train photos (with the same margin and spatial prompt the app
-uses); each training example alters a crop into a random allowed condition (see
-``training.synthesize``). Held-out accuracy is measured on crops synthesized the same way from
-the val photos, one example per (object, allowed condition), with a fixed seed.
+1. Distil (``training.distill``, no labels read): a fresh tiny Qwen2-VL's vision tower learns to
+   reproduce the teacher's features of object crops from the photos of ``distil_data`` that are
+   NOT condition photos, so no photo that any evaluation holds out is ever seen here, and the
+   distilled tower can start every cross-validation fold.
+2. Fine-tune (``training.finetune``, every weight): the real labelled objects of the train photos
+   of ``data_dir`` (the dataset builder's held-out photos stay out), rare conditions oversampled
+   per object type, plus conditions synthesized on real normal crops as augmentation.
 
-The run reads as setup (processor, model, optimizer, auxiliary head) -> data (train crops,
-held-out examples) -> fit (the loop, evaluating every ``eval_every`` steps) -> evaluate -> save
-(weights and card, published as a new candidate in the registry). It never writes into an
-existing model folder: what it makes is a candidate until someone promotes it.
+The result is a candidate folder in the registry, never the served model. Both stages are
+ordinary folders and cards, so ``python -m training crossval --parent <distilled folder>
+--method full`` measures exactly this recipe, fold by fold.
 
-    python -m training build-condition --steps 1500 [--init-from models/condition --seed 1]
+    python -m training build-condition [--steps 600] [--distil-steps 1500] [--keep-distilled DIR]
+    python -m training build-condition --distilled DIR    # reuse a distilled tower
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image
-
-from core.conditions import ConditionModel
-from core.model_card import ModelCard, model_version
-from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS
+from core.model_card import ModelCard
 from core.types import LabelledPhoto
-from training.artifacts import (
-    data_hash,
-    default_registry,
-    discard,
-    new_version,
-    now_iso,
-    publish_candidate,
-    staging_folder,
-)
+from training.artifacts import data_hash, default_registry, new_version, now_iso
+from training.backbone import WEIGHTS_ORIGIN
+from training.condition_data import DatasetSettings, build_condition_dataset
 from training.dataset import DATA_CREDIT, DEFAULT_DATA, from_yolo_folder
-from training.examples import (
-    ConditionExample,
-    ConditionReport,
-    ObjectCrop,
-    answer_batch,
-    crops_from_photos,
-    evaluate_conditions,
-    held_out_examples,
-)
-from training.synthesize import synthesize
+from training.distill import DistilSettings, distil_data, distil_vision_tower
+from training.finetune import FinetuneSettings, finetune_condition_model
 
-# The held-out examples are the same for every run, whatever its seed, so runs compare.
-HELD_OUT_SEED = 1
-ARCHITECTURE = "Qwen2VLForConditionalGeneration (tiny configuration, random init, own BPE tokenizer)"
-DATA_PROVENANCE = "conditions SYNTHESIZED on real object crops (the photos carry no conditions)"
+# The real photos with condition labels (9 classes) the default model learns from.
+CONDITION_DATA = DEFAULT_DATA.parent / "slope-conditions"
+ARCHITECTURE = (
+    "Qwen2VLForConditionalGeneration (tiny configuration, own BPE tokenizer); vision tower distilled "
+    f"from an ImageNet-pretrained EfficientNet-Lite0 ({WEIGHTS_ORIGIN})"
+)
 
 Log = Callable[[str], Any]
 
 
 @dataclass
 class ConditionTrainSettings:
-    data_dir: Path = field(default=DEFAULT_DATA, metadata={"help": "YOLO folder with data.yaml."})
+    data_dir: Path = field(
+        default=CONDITION_DATA, metadata={"help": "YOLO folder whose 9 classes carry the real conditions."}
+    )
+    distil_data: Path = field(
+        default=DEFAULT_DATA,
+        metadata={"help": "YOLO folder whose photos (those not in data_dir) the vision tower is distilled on."},
+    )
     registry: Path | None = field(
         default=None,
         metadata={"help": "Model registry the candidate is written into; None: the data directory's."},
     )
-    steps: int = field(default=1500, metadata={"help": "Optimizer steps."})
-    batch_size: int = field(default=16, metadata={"help": "Crops per optimizer step."})
-    learning_rate: float = field(default=1e-3, metadata={"help": "Peak AdamW learning rate (cosine decay)."})
-    warmup_steps: int = field(default=50, metadata={"help": "Linear warmup steps."})
+    steps: int = field(default=600, metadata={"help": "Fine-tuning steps on the real conditions."})
+    batch_size: int = field(default=16, metadata={"help": "Examples per fine-tuning step."})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Peak fine-tuning learning rate."})
+    synthesized_per_real: float = field(
+        default=0.5, metadata={"help": "Synthesized examples added per real train example (augmentation)."}
+    )
+    distil_steps: int = field(default=1500, metadata={"help": "Distillation steps (0: the tower stays random)."})
+    distil_views: int = field(default=8, metadata={"help": "Augmented views per object for distillation."})
     crop_margin: float = field(
         default=0.15, metadata={"help": "Context margin around each crop; written into the card for serving."}
     )
-    seed: int = field(default=0, metadata={"help": "Seeds the weights and the training examples."})
-    eval_every: int = field(default=250, metadata={"help": "Steps between held-out evaluations."})
-    init_from: Path | None = field(
-        default=None, metadata={"help": "Start from this condition model folder instead of random weights."}
+    seed: int = field(default=0, metadata={"help": "Seeds the weights, the views and the example order."})
+    distilled: Path | None = field(
+        default=None, metadata={"help": "Start from this distilled model folder instead of distilling anew."}
     )
-    aux_weight: float = field(
-        default=1.0,
-        metadata={"help": "Weight of the auxiliary condition head on pooled vision features (0: off)."},
+    keep_distilled: Path | None = field(
+        default=None, metadata={"help": "Also keep the distilled model in this (new) folder, e.g. for crossval."}
     )
 
     def __post_init__(self) -> None:
-        self.data_dir = Path(self.data_dir)
+        self.data_dir, self.distil_data = Path(self.data_dir), Path(self.distil_data)
         # Resolved now, so the card records where the candidate went.
         self.registry = Path(self.registry) if self.registry is not None else default_registry()
-        if self.init_from is not None:
-            self.init_from = Path(self.init_from)
+        self.distilled = Path(self.distilled) if self.distilled is not None else None
+        self.keep_distilled = Path(self.keep_distilled) if self.keep_distilled is not None else None
         if self.steps <= 0 or self.batch_size <= 0 or self.learning_rate <= 0:
             raise ValueError(
                 f"steps, batch_size and learning_rate must be positive, got "
                 f"{self.steps}, {self.batch_size}, {self.learning_rate}"
             )
-        if self.eval_every <= 0 or self.warmup_steps <= 0:
-            raise ValueError(
-                f"eval_every and warmup_steps must be positive, got {self.eval_every}, {self.warmup_steps}"
-            )
+        if self.synthesized_per_real < 0:
+            raise ValueError(f"synthesized_per_real must be 0 or more, got {self.synthesized_per_real}")
         if not 0.0 <= self.crop_margin <= 2.0:
             raise ValueError(f"crop_margin must be in [0, 2], got {self.crop_margin}")
+        if self.keep_distilled is not None and self.keep_distilled.exists():
+            raise ValueError(f"{self.keep_distilled} exists: keep_distilled must be a new folder")
+        DistilSettings(self.distil_steps, views=self.distil_views)  # checks the distillation values
 
 
 def train_condition_model(settings: ConditionTrainSettings, log: Log = print) -> Path:
-    """Train a model and publish it as a new candidate folder in ``settings.registry``; returns
-    that folder. A run that fails or is interrupted leaves no folder behind and changes nothing
-    else (the staging folder is discarded)."""
-    staging = staging_folder(settings.registry, "condition")
-    try:
-        started = time.time()
-        version = new_version("condition", "tiny")
-        data = load_data(settings, log)
-        run = set_up(settings, version)
-        history = fit(run, data, settings, log, started)
-        held_out = evaluate_conditions(run.scorer, data.held_out)
-        return save(staging, run, data, settings, version, history, held_out, time.time() - started)
-    except BaseException:
-        discard(staging)
-        raise
+    """Distil (unless ``settings.distilled``), fine-tune on the real conditions and publish a new
+    candidate folder in ``settings.registry``; returns that folder. A run that fails leaves no
+    folder behind."""
+    photos = from_yolo_folder(settings.data_dir)
+    dataset_settings, finetune = condition_recipe(settings)
+    dataset = build_condition_dataset(photos, dataset_settings)
+    log(dataset.provenance)
+    with tempfile.TemporaryDirectory(prefix="distilled-") as work:
+        parent = settings.distilled
+        if parent is None:
+            parent = settings.keep_distilled or Path(work) / "distilled"
+            distil_parent(distil_photos(settings.distil_data, photos), parent, settings, log)
+        return finetune_condition_model(
+            parent,
+            dataset.train,
+            dataset.held_out,
+            finetune,
+            registry=settings.registry,
+            data_hash=dataset.data_hash,
+            data_provenance=dataset.provenance,
+            data_credit=DATA_CREDIT,
+            held_out_description=(
+                f"{len(dataset.held_out)} real labelled objects of {len(dataset.held_out_photos)} held-out photos "
+                f"of {settings.data_dir} (chosen by photo hash; cross-validation gives a steadier measure)"
+            ),
+            progress=lambda step, total, values: (
+                log(f"step {step}/{total}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
+                if "held_out_accuracy" in values
+                else None
+            ),
+        )
 
 
-# ------------------------------------------------------------------ data
-
-
-@dataclass(frozen=True)
-class TrainData:
-    train_photos: list[LabelledPhoto]
-    train_crops: list[ObjectCrop]
-    held_out: list[ConditionExample]  # synthesized on the val crops with HELD_OUT_SEED
-
-
-def load_data(settings: ConditionTrainSettings, log: Log = print) -> TrainData:
-    """Crops of the train objects to synthesize on, and the fixed held-out examples."""
-    train_photos = from_yolo_folder(settings.data_dir, "train")
-    train_crops = crops_from_photos(train_photos, settings.crop_margin)
-    if not train_crops:
-        raise ValueError(f"{settings.data_dir}: the train split has no objects with more than one condition")
-    val_crops = crops_from_photos(from_yolo_folder(settings.data_dir, "val"), settings.crop_margin)
-    held_out = held_out_examples(val_crops, HELD_OUT_SEED)
-    log(f"{len(train_crops)} train objects, {len(held_out)} held-out examples")
-    return TrainData(train_photos, train_crops, held_out)
-
-
-# ------------------------------------------------------------------ setup
-
-
-@dataclass
-class TrainingRun:
-    """What the loop works on. ``scorer`` wraps the very weights being trained."""
-
-    model: Any  # Qwen2VLForConditionalGeneration
-    processor: Any  # Qwen2VLProcessor
-    scorer: ConditionModel
-    aux_head: Any  # torch.nn.Linear
-    captured: dict  # the vision tower's last output, kept by a forward hook for the aux head
-    parameters: list  # every trained parameter, for clipping
-    optimizer: Any
-    schedule: Any
-
-
-def set_up(settings: ConditionTrainSettings, version: str) -> TrainingRun:
-    """Model and processor (new, or an earlier model to continue), the auxiliary head, the
-    optimizer and its warmup + cosine schedule."""
-    import torch
-
-    if settings.init_from is None:
-        from training.tiny_qwen2vl import build_model, build_processor
-
-        processor = build_processor()
-        model = build_model(processor, seed=settings.seed)
-    else:  # continue training an earlier model (a new learning-rate cycle)
-        from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
-
-        processor = AutoProcessor.from_pretrained(settings.init_from)
-        model = Qwen2VLForConditionalGeneration.from_pretrained(settings.init_from, dtype=torch.float32)
-    # Also sets the tokenizer to pad left, which the answer mask in ``_training_batch`` relies on.
-    scorer = ConditionModel.from_loaded(model, processor, version, settings.crop_margin)
-
-    # A randomly initialised vision tower gets almost no gradient through the language model at
-    # first, and the model then only learns the answer prior. An auxiliary linear head on the
-    # pooled vision features (what the language model sees) gives the tower a direct signal. The
-    # head is used for training only and is not part of the saved Qwen2-VL model.
-    aux_head = torch.nn.Linear(model.config.text_config.hidden_size, len(CONDITIONS))
-    captured: dict = {}
-    model.model.visual.register_forward_hook(lambda _m, _i, out: captured.__setitem__("vision", out))
-    parameters = list(model.parameters()) + list(aux_head.parameters())
-    optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: (
-            min(1.0, (step + 1) / settings.warmup_steps) * 0.5 * (1 + np.cos(np.pi * min(1.0, step / settings.steps)))
-        ),
+def condition_recipe(settings: ConditionTrainSettings) -> tuple[DatasetSettings, FinetuneSettings]:
+    """How the real conditions are learned: the dataset and the fine-tuning settings, shared by
+    the build and by ``crossval --recipe build``, so the figures measure what ships."""
+    dataset = DatasetSettings(
+        crop_margin=settings.crop_margin,
+        oversample=True,
+        synthesized_per_real=settings.synthesized_per_real,
+        seed=settings.seed,
     )
-    return TrainingRun(model, processor, scorer, aux_head, captured, parameters, optimizer, schedule)
+    finetune = FinetuneSettings(
+        method="full",
+        learning_rate=settings.learning_rate,
+        steps=settings.steps,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+        use_class_weights=False,  # the rare conditions are oversampled instead: never both
+        eval_every=max(1, settings.steps // 4),
+    )
+    return dataset, finetune
 
 
-# ------------------------------------------------------------------ fit
+def distil_photos(folder: Path, condition_photos: list[LabelledPhoto]) -> list[LabelledPhoto]:
+    """The photos of ``folder`` that are not condition photos (matched by name)."""
+    taken = {p.name for p in condition_photos}
+    pool = [p for p in from_yolo_folder(folder) if p.name not in taken]
+    if not pool:
+        raise ValueError(f"{folder} has no photos besides the condition photos to distil on")
+    return pool
 
 
-def fit(
-    run: TrainingRun, data: TrainData, settings: ConditionTrainSettings, log: Log, started: float
-) -> list[dict[str, float]]:
-    """The optimizer loop; every ``eval_every`` steps and at the end, the held-out accuracy.
-    Returns the history: ``[{"step", "loss", "held_out_accuracy"}]`` (the same keys as fine-tuning)."""
-    import torch
+def distil_parent(photos: list[LabelledPhoto], folder: Path, settings: ConditionTrainSettings, log: Log) -> Path:
+    """A fresh tiny Qwen2-VL with its vision tower distilled on ``photos``, saved with its card
+    into ``folder``: the parent that fine-tuning starts from. It answers no condition yet."""
+    from training.tiny_qwen2vl import build_model, build_processor
 
-    rng = np.random.default_rng(settings.seed)
-    history = []
-    for step in range(settings.steps):
-        run.model.train()
-        batch = [data.train_crops[int(i)] for i in rng.integers(0, len(data.train_crops), settings.batch_size)]
-        inputs, labels, targets = _training_batch(run, batch, rng)
-        loss = run.model(**inputs, labels=labels).loss
-        if settings.aux_weight > 0:
-            pooled = torch.stack([tokens.mean(0) for tokens in run.captured["vision"].pooler_output])  # [B, D]
-            loss = loss + settings.aux_weight * torch.nn.functional.cross_entropy(run.aux_head(pooled), targets)
-        run.optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(run.parameters, 1.0)
-        run.optimizer.step()
-        run.schedule.step()
-        if (step + 1) % settings.eval_every == 0 or step + 1 == settings.steps:
-            run.model.eval()
-            accuracy = evaluate_conditions(run.scorer, data.held_out).accuracy
-            history.append({"step": step + 1, "loss": round(loss.item(), 4), "held_out_accuracy": accuracy})
-            log(
-                f"step {step + 1}: loss {loss.item():.4f}, held-out accuracy {accuracy:.3f}, "
-                f"{time.time() - started:.0f}s"
-            )
-    run.model.eval()
-    return history
-
-
-def _training_batch(run: TrainingRun, batch: list[ObjectCrop], rng: np.random.Generator):
-    """Each crop altered into a random allowed condition, asked the app's question and answered
-    with that condition. Returns the processor inputs, the labels (only the answer tokens count)
-    and the condition indices for the auxiliary head."""
-    import torch
-
-    examples = []
-    for item in batch:
-        condition = str(rng.choice(ALLOWED_CONDITIONS[item.object_type]))
-        altered = Image.fromarray(synthesize(item.crop, item.box, item.object_type, condition, rng))
-        examples.append(ConditionExample(altered, item.object_type, item.context, condition))
-    inputs, labels = answer_batch(run.scorer, examples)
-    return inputs, labels, torch.tensor([CONDITIONS.index(e.condition) for e in examples])
-
-
-# ------------------------------------------------------------------ save
-
-
-def save(
-    staging: Path,
-    run: TrainingRun,
-    data: TrainData,
-    settings: ConditionTrainSettings,
-    version: str,
-    history: list[dict[str, float]],
-    held_out: ConditionReport,
-    train_seconds: float,
-) -> Path:
-    """Weights, processor and card into ``staging``, then published as the candidate folder."""
-    run.processor.save_pretrained(staging)
-    run.model.save_pretrained(staging)
-    parent = model_version(settings.init_from) if settings.init_from else None
-    start = f"continued from {parent}" if parent else "from random init"
-    card = ModelCard(
+    started = time.time()
+    distil = DistilSettings(settings.distil_steps, views=settings.distil_views, seed=settings.seed)
+    data = distil_data(photos, distil)
+    log(f"distilling on {len(data.images)} views of {data.objects} objects from {data.photos} photos")
+    processor = build_processor()
+    model = build_model(processor, seed=settings.seed)
+    history = distil_vision_tower(model, processor, data, distil, log)
+    folder.mkdir(parents=True)
+    processor.save_pretrained(folder)
+    model.save_pretrained(folder)
+    ModelCard(
         kind="condition",
-        version=version,
+        version=new_version("condition", "distilled"),
         architecture=ARCHITECTURE,
-        parent=parent,
         created=now_iso(),
-        data=f"{settings.data_dir} train split, object crops",
-        data_hash=data_hash(data.train_photos),
-        data_provenance=DATA_PROVENANCE,
+        data=f"{settings.distil_data}: {data.photos} photos that carry no condition labels, {data.objects} objects",
+        data_hash=data_hash(photos),
+        data_provenance="boxes only; the teacher's features are the targets, no condition is read",
         data_credit=DATA_CREDIT,
         crop_margin=settings.crop_margin,
-        train_settings={k: str(v) for k, v in asdict(settings).items()},
+        train_settings={k: str(v) for k, v in asdict(distil).items()},
         training={
-            "steps": settings.steps,
-            "train_seconds": round(train_seconds),
-            "parameters": sum(p.numel() for p in run.model.parameters()),
-            "recipe": f"{settings.steps} steps {start}"
-            + (", auxiliary vision head" if settings.aux_weight > 0 else ""),
+            "distil_steps": distil.steps,
+            "train_seconds": round(time.time() - started),
+            "final_loss": history[-1]["loss"] if history else None,
         },
         history=history,
-        metrics={k: v for k, v in held_out.to_dict().items() if k != "model"},
-        metrics_data=(
-            f"{held_out.examples} conditions synthesized from real object crops of the {settings.data_dir} "
-            "val split (not real conditions)"
-        ),
-    )
-    card.write_readme(staging)  # the folder documents itself wherever it is copied
-    return publish_candidate(staging, settings.registry, card)
+        metrics_data="not scored: the language model has not learned any condition yet",
+    ).write(folder)
+    return folder

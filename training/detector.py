@@ -181,9 +181,26 @@ def _train(
         verbose=False,
         **recipe,
     )
-    train_seconds = time.time() - started
-    epochs_run = int(model.trainer.epoch) + 1
-    shutil.copyfile(model.trainer.best, staging / "model.pt")
+    return publish_run(
+        Path(model.trainer.save_dir), staging, settings, version, time.time() - started, recipe, data_yaml
+    )
+
+
+def publish_run(
+    run: Path,
+    staging: Path,
+    settings: DetectorTrainSettings,
+    version: str,
+    train_seconds: float,
+    recipe: dict,
+    data_yaml: Path,
+) -> Path:
+    """An ultralytics run folder (its ``weights/best.pt`` and ``results.csv``) as a new candidate:
+    the weights, their ONNX export and the card, validated on val, published from ``staging``."""
+    history = training_history(run / "results.csv")
+    if not (run / "weights" / "best.pt").is_file() or not history:
+        raise FileNotFoundError(f"{run} holds no finished epoch (weights/best.pt and results.csv)")
+    shutil.copyfile(run / "weights" / "best.pt", staging / "model.pt")
     metrics = ultralytics_val_metrics(staging / "model.pt", data_yaml, settings.imgsz, settings.device)
     export_onnx(staging / "model.pt", settings.imgsz)
     parent = model_version(settings.init_from) if settings.init_from else None
@@ -193,6 +210,7 @@ def _train(
         start = f"backbone: {WEIGHTS_ORIGIN}; neck and head from scratch"
     else:
         start = "from scratch, no pretrained weights"
+    epochs_run = int(history[-1]["epoch"])
     train_photos = from_yolo_folder(settings.data_dir, "train")
     source = settings.data_name or str(settings.data_dir)
     card = ModelCard(
@@ -212,7 +230,7 @@ def _train(
             "train_seconds": round(train_seconds),
             "recipe": f"{epochs_run} epochs {start}; " + ", ".join(f"{k}={v}" for k, v in recipe.items()),
         },
-        history=training_history(Path(model.trainer.save_dir) / "results.csv"),
+        history=history,
         metrics=metrics,
         metrics_data=(
             f"ultralytics val on the {_val_photos(settings.data_dir)} real val photos of {source} (human boxes)"
@@ -220,6 +238,22 @@ def _train(
     )
     card.write_readme(staging)  # the folder documents itself wherever it is copied
     return publish_candidate(staging, settings.registry, card)
+
+
+def publish_finished_run(run: Path, settings: DetectorTrainSettings, train_seconds: float, recipe: str) -> Path:
+    """A run trained elsewhere or outside this trainer (e.g. resumed after an interruption, or on
+    a GPU machine) as a new candidate, through the same validation, export and card."""
+    work = Path(tempfile.mkdtemp(prefix="detector-publish-"))
+    staging = staging_folder(settings.registry, "detector")
+    try:
+        version = new_version("detector", settings.architecture.removesuffix(".yaml"))
+        data_yaml = _data_yaml(settings.data_dir, work)
+        return publish_run(Path(run), staging, settings, version, train_seconds, {"recipe": recipe}, data_yaml)
+    except BaseException:
+        discard(staging)
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _val_photos(data_dir: Path) -> int:

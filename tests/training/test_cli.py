@@ -57,28 +57,30 @@ def test_a_split_without_photos_is_an_error(small_val, inspector, tmp_path, caps
     assert "no labelled photos" in capsys.readouterr().err
 
 
-def test_build_condition_writes_and_records_a_candidate(tiny_data, data_dir, capsys):
-    argv = ["build-condition", "--data", str(tiny_data), "--steps", "1", "--batch-size", "2", "--seed", "3"]
+def test_build_condition_writes_and_records_a_candidate(tiny_conditions, data_dir, tmp_path, capsys):
+    conditions, boxes = tiny_conditions
+    small = ["--data", str(conditions), "--distil-data", str(boxes), "--steps", "1", "--batch-size", "2"]
+    kept = tmp_path / "distilled"
+    argv = ["build-condition", *small, "--distil-steps", "1", "--seed", "3", "--keep-distilled", str(kept)]
     assert main(argv) == 0
     (folder,) = (data_dir / "models" / "condition").iterdir()  # the default registry
     card = read_card(folder)
     printed = capsys.readouterr().out
     assert card.version in printed and "candidate, not served" in printed
     assert card.train_settings["seed"] == "3" and card.training["steps"] == 1
+    assert card.parent == read_card(kept).version
     db = Database.from_settings(Settings.from_env())
     (recorded,) = versions(db, "condition")
     assert (recorded.name, recorded.status, recorded.folder) == (card.version, "candidate", str(folder))
     assert recorded.metrics["accuracy"] == card.metrics["accuracy"]
     assert served_version(db, "condition") is None  # building never serves
 
-
-def test_build_condition_into_another_registry(tiny_data, data_dir, tmp_path):
+    # Into another registry, from the distilled tower kept by the first build.
     registry = tmp_path / "elsewhere"
-    argv = ["build-condition", "--data", str(tiny_data), "--steps", "1", "--batch-size", "2"]
-    assert main([*argv, "--registry", str(registry)]) == 0
-    (folder,) = (registry / "condition").iterdir()
-    assert not (data_dir / "models").exists()
-    assert versions(Database.from_settings(Settings.from_env()), "condition")[0].folder == str(folder)
+    assert main(["build-condition", *small, "--distilled", str(kept), "--registry", str(registry)]) == 0
+    (other,) = (registry / "condition").iterdir()
+    assert [p.name for p in (data_dir / "models" / "condition").iterdir()] == [folder.name]
+    assert str(other) in {v.folder for v in versions(db, "condition")}
 
 
 def test_python_dash_m_training_runs_analyze(tiny_data, tmp_path):
@@ -97,16 +99,7 @@ def test_python_dash_m_training_runs_analyze(tiny_data, tmp_path):
 
 
 def test_crossval_holds_every_photo_out_once_and_reports_four_models(tmp_path, capsys):
-    source = PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
-    folder = tmp_path / "conditions"
-    for sub in ("images", "labels"):
-        (folder / "train" / sub).mkdir(parents=True)
-    for image in sorted((source / "train" / "images").iterdir())[:6]:
-        (folder / "train" / "images" / image.name).write_bytes(image.read_bytes())
-        label = f"{image.stem}.txt"
-        (folder / "train" / "labels" / label).write_text((source / "train" / "labels" / label).read_text())
-    (folder / "data.yaml").write_text((source / "data.yaml").read_text())
-
+    folder = _conditions_folder(tmp_path, 6)
     code = main(["crossval", "--data", str(folder), "--folds", "2", "--steps", "2", "--out", str(tmp_path / "cv")])
     assert code == 0
     assert "2-fold cross-validation by photo" in capsys.readouterr().out
@@ -114,6 +107,11 @@ def test_crossval_holds_every_photo_out_once_and_reports_four_models(tmp_path, c
     assert sum(f["held_out_photos"] for f in report["folds"]) == 6
     assert set(report["summary"]["accuracy"]) == {"baseline", "probe", "parent", "fine_tuned"}
     assert set(report["summary"]) == {"accuracy", "macro_f1", "normal_vs_problem", "blocked_recall"}
+
+    # build-condition's recipe: full fine-tuning of the given parent on the oversampled data.
+    argv = ["crossval", "--data", str(folder), "--folds", "2", "--steps", "1", "--recipe", "build"]
+    assert main([*argv, "--out", str(tmp_path / "build")]) == 0
+    assert json.loads((tmp_path / "build" / "crossval.json").read_text())["method"] == "full"
 
 
 def _conditions_folder(tmp_path, count):

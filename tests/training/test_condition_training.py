@@ -1,52 +1,100 @@
-"""The condition-model trainer for a few steps: the candidate folder it publishes, its card, and
-what a crash or a clash leaves behind (nothing)."""
+"""The condition-model build for a few steps: distillation into the vision tower, fine-tuning on
+real conditions, the candidate folder it publishes and its card, and what a crash or a clash
+leaves behind (nothing)."""
 
+import numpy as np
 import pytest
 
 import training.condition as condition
 from core.conditions import ConditionModel
 from core.model_card import read_card
 from training.artifacts import publish_candidate, staging_folder
-from training.condition import ConditionTrainSettings, train_condition_model
+from training.condition import ConditionTrainSettings, distil_photos, train_condition_model
+from training.dataset import from_yolo_folder
+from training.distill import DistilSettings, _keep_margin, augmented_views, distil_data, distil_vision_tower
+from training.examples import crops_from_photos
+from training.tiny_qwen2vl import build_model, build_processor
 
 
 def quiet(_: str) -> None:
     pass
 
 
-def test_a_short_run_publishes_a_loadable_candidate_with_its_card(tiny_data, tmp_path):
-    registry = tmp_path / "registry"
-    folder = train_condition_model(
-        ConditionTrainSettings(
-            data_dir=tiny_data, registry=registry, steps=3, batch_size=2, eval_every=2, crop_margin=0.2
-        ),
-        log=quiet,
+def small(conditions, boxes, registry, **values) -> ConditionTrainSettings:
+    return ConditionTrainSettings(
+        data_dir=conditions,
+        distil_data=boxes,
+        registry=registry,
+        **{"steps": 2, "batch_size": 2, "distil_steps": 2, "distil_views": 1, **values},
     )
+
+
+def test_a_short_build_publishes_a_loadable_candidate_with_its_card(tiny_conditions, tmp_path):
+    conditions, boxes = tiny_conditions
+    registry, kept = tmp_path / "registry", tmp_path / "distilled"
+    folder = train_condition_model(small(conditions, boxes, registry, crop_margin=0.2, keep_distilled=kept), quiet)
     card = read_card(folder)
     assert folder == registry / "condition" / card.version
-    assert card.version.startswith("condition-tiny-") and card.kind == "condition"
+    assert card.version.startswith("condition-full-") and card.kind == "condition"
     assert [p.name for p in (registry / "condition").iterdir()] == [card.version]  # no staging folder left
-    assert card.crop_margin == 0.2 and card.parent is None
-    assert card.data_hash.startswith("sha256:") and "SYNTHESIZED" in card.data_provenance
-    assert "synthesized" in card.metrics_data and "CC BY 4.0" in card.data_credit
-    assert [h["step"] for h in card.history] == [2, 3]
-    assert card.training["steps"] == 3 and card.training["parameters"] > 0
+    assert card.crop_margin == 0.2
+    assert "EfficientNet-Lite0" in card.architecture and "fine-tuned (full)" in card.architecture
+    assert "real labelled objects" in card.data_provenance and "SYNTHESIZED" in card.data_provenance
+    assert "real labelled objects" in card.metrics_data and "CC BY 4.0" in card.data_credit
+    assert card.training["steps"] == 2 and card.train_settings["use_class_weights"] == "False"
     assert card.metrics["examples"] > 0 and 0 <= card.metrics["accuracy"] <= 1
-    assert card.history[-1]["held_out_accuracy"] == card.metrics["accuracy"]  # the final weights, measured once more
-    matrix = card.metrics["confusion"]["matrix"]
-    assert sum(map(sum, matrix)) == card.metrics["examples"]
-    model = ConditionModel(str(folder))
-    assert (model.version, model.crop_margin) == (card.version, 0.2)
 
-    # Continuing from it: a new candidate whose parent is the first.
-    child = train_condition_model(
-        ConditionTrainSettings(data_dir=tiny_data, registry=registry, steps=1, batch_size=2, init_from=folder),
-        log=quiet,
-    )
-    assert read_card(child).parent == card.version
+    # The distilled parent was kept, with its own card, and the candidate names it as its parent.
+    distilled = read_card(kept)
+    assert card.parent == distilled.version and distilled.version.startswith("condition-distilled-")
+    assert distilled.training["distil_steps"] == 2 and [h["step"] for h in distilled.history] == [1, 2]
+    assert "no condition is read" in distilled.data_provenance
+    assert ConditionModel(str(folder)).crop_margin == 0.2
+
+    # Starting from the kept tower skips distillation: same parent.
+    again = train_condition_model(small(conditions, boxes, registry, distilled=kept), quiet)
+    assert read_card(again).parent == distilled.version
 
 
-def test_a_crashing_run_leaves_the_registry_and_the_served_model_untouched(tiny_data, tmp_path, monkeypatch):
+def test_distillation_photos_leave_out_every_condition_photo(tiny_conditions):
+    conditions, boxes = tiny_conditions
+    condition_photos = from_yolo_folder(conditions)
+    pool = distil_photos(boxes, condition_photos)
+    assert len(pool) == 2 and not {p.name for p in pool} & {p.name for p in condition_photos}
+    with pytest.raises(ValueError, match="besides the condition photos"):
+        distil_photos(conditions, condition_photos)
+
+
+def test_distillation_lowers_the_error_on_the_teacher_features(tiny_conditions):
+    """A few dozen steps on a handful of views: the tower reproduces the teacher better than the
+    mean does (the standardized loss starts near 1 and must fall)."""
+    _, boxes = tiny_conditions
+    settings = DistilSettings(steps=40, batch_size=8, views=2, learning_rate=3e-3)
+    data = distil_data(from_yolo_folder(boxes), settings)
+    assert data.targets.shape == (len(data.images), 1280)
+    np.testing.assert_allclose(data.targets.mean(0), 0, atol=1e-4)
+    processor = build_processor()
+    model = build_model(processor)
+    before = model.model.language_model.state_dict()
+    history = distil_vision_tower(model, processor, data, settings, log=quiet)
+    assert history[-1]["loss"] < 0.9 * history[0]["loss"]
+    after = model.model.language_model.state_dict()
+    assert all(np.array_equal(before[k], after[k]) for k in before)  # only the vision tower learns
+
+
+def test_views_keep_the_object_and_vary(tiny_conditions):
+    _, boxes = tiny_conditions
+    crops = crops_from_photos(from_yolo_folder(boxes), 0.4)
+    views = augmented_views(crops[:3], 4, np.random.default_rng(0))
+    assert len(views) == 12 and all(v.ndim == 3 and v.dtype == np.uint8 for v in views)
+    assert len({v.tobytes() for v in views}) == 12
+    image = np.zeros((100, 80, 3), np.uint8)
+    assert _keep_margin(image, (20, 30, 60, 70), 0.0).shape == (40, 40, 3)
+    assert _keep_margin(image, (20, 30, 60, 70), 1.0).shape == (100, 80, 3)
+
+
+def test_a_crashing_run_leaves_the_registry_and_the_served_model_untouched(tiny_conditions, tmp_path, monkeypatch):
+    conditions, boxes = tiny_conditions
     registry = tmp_path / "registry"
     served = registry / "condition" / "served"
     served.mkdir(parents=True)
@@ -55,11 +103,9 @@ def test_a_crashing_run_leaves_the_registry_and_the_served_model_untouched(tiny_
     def broken(*args, **kwargs):
         raise RuntimeError("synthetic crash in the middle of training")
 
-    monkeypatch.setattr(condition, "synthesize", broken)
+    monkeypatch.setattr(condition, "distil_vision_tower", broken)
     with pytest.raises(RuntimeError, match="synthetic crash"):
-        train_condition_model(
-            ConditionTrainSettings(data_dir=tiny_data, registry=registry, steps=3, batch_size=2), log=quiet
-        )
+        train_condition_model(small(conditions, boxes, registry), quiet)
     assert [p.name for p in (registry / "condition").iterdir()] == ["served"]
     assert [p.name for p in served.iterdir()] == ["card.json"]
     assert read_card(served).version == "served"
@@ -88,8 +134,9 @@ def test_the_registry_defaults_to_the_data_directory(tmp_path, monkeypatch):
     [
         ({"steps": 0}, "must be positive"),
         ({"learning_rate": -1.0}, "must be positive"),
-        ({"eval_every": 0}, "eval_every"),
         ({"crop_margin": 3.0}, "crop_margin"),
+        ({"synthesized_per_real": -1.0}, "synthesized_per_real"),
+        ({"distil_views": 0}, "views"),
     ],
 )
 def test_settings_refuse_bad_values(values, message, tmp_path):
