@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     det.add_argument("--seed", type=int, default=0)
     det.add_argument("--init-from", type=Path, default=None, help="fine-tune these weights instead")
+    det.add_argument(
+        "--from-run",
+        type=Path,
+        default=None,
+        help="publish this finished ultralytics run folder (weights/best.pt, results.csv) instead of training",
+    )
 
     cond = commands.add_parser(
         "build-condition",
@@ -154,9 +160,11 @@ def _build(args: argparse.Namespace) -> int:
     if "data" in options:
         options["data_dir"] = options.pop("data")
     if args.command == "build-detector":
-        from training.detector import DetectorTrainSettings, train_detector
+        from training.detector import DetectorTrainSettings, publish_finished_run, train_detector
 
-        folder = train_detector(DetectorTrainSettings(**options))
+        run = options.pop("from_run", None)
+        settings = DetectorTrainSettings(**options)
+        folder = train_detector(settings) if run is None else publish_finished_run(run, settings)
         headline = ("map50", "map50_95", "precision", "recall")
     else:
         from training.condition import ConditionTrainSettings, train_condition_model

@@ -240,20 +240,40 @@ def publish_run(
     return publish_candidate(staging, settings.registry, card)
 
 
-def publish_finished_run(run: Path, settings: DetectorTrainSettings, train_seconds: float, recipe: str) -> Path:
-    """A run trained elsewhere or outside this trainer (e.g. resumed after an interruption, or on
-    a GPU machine) as a new candidate, through the same validation, export and card."""
+def publish_finished_run(run: Path, settings: DetectorTrainSettings) -> Path:
+    """A run trained outside this trainer (resumed after an interruption, or on a GPU machine) as
+    a new candidate, through the same validation, export and card. ``settings.architecture``
+    must name what the run trained; its own ``args.yaml`` stays the record of its schedule."""
+    run = Path(run)
     work = Path(tempfile.mkdtemp(prefix="detector-publish-"))
     staging = staging_folder(settings.registry, "detector")
     try:
         version = new_version("detector", settings.architecture.removesuffix(".yaml"))
         data_yaml = _data_yaml(settings.data_dir, work)
-        return publish_run(Path(run), staging, settings, version, train_seconds, {"recipe": recipe}, data_yaml)
+        recipe = {"run": f"published from {run} (its args.yaml: {_schedule(run)})"}
+        return publish_run(run, staging, settings, version, _run_seconds(run), recipe, data_yaml)
     except BaseException:
         discard(staging)
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _schedule(run: Path) -> str:
+    """The schedule a run's args.yaml records, in a few words."""
+    args = yaml.safe_load((run / "args.yaml").read_text()) if (run / "args.yaml").is_file() else {}
+    keys = ("model", "epochs", "imgsz", "batch", "optimizer", "lr0", "close_mosaic", "seed")
+    return ", ".join(f"{k}={Path(str(args[k])).name if k == 'model' else args[k]}" for k in keys if k in args)
+
+
+def _run_seconds(run: Path) -> float:
+    """Training time from ultralytics' results.csv, whose ``time`` column restarts at each resume:
+    the sum of each session's last value."""
+    if not (run / "results.csv").is_file():
+        return 0.0
+    with (run / "results.csv").open(newline="") as f:
+        times = [float(row["time"]) for row in csv.DictReader(f) if row.get("time")]
+    return sum(a for a, b in zip(times, [*times[1:], 0.0], strict=False) if b < a)
 
 
 def _val_photos(data_dir: Path) -> int:

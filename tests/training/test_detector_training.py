@@ -6,8 +6,9 @@ import training.detector as detector_training
 from core.detector import Detector
 from core.images import load_image
 from core.model_card import read_card
+from core.settings import PROJECT_ROOT
 from tests.conftest import DATA_DIR
-from training.detector import DetectorTrainSettings, train_detector, training_history
+from training.detector import DetectorTrainSettings, publish_finished_run, train_detector, training_history
 
 
 @pytest.mark.parametrize(
@@ -80,3 +81,28 @@ def test_history_from_ultralytics_results_csv(tmp_path):
 def test_settings_refuse_a_folder_without_data_yaml(tmp_path):
     with pytest.raises(ValueError, match="no data.yaml"):
         DetectorTrainSettings(data_dir=tmp_path, registry=tmp_path)
+
+
+def test_a_finished_run_folder_is_published_like_a_trained_one(tiny_data, tmp_path):
+    """A run trained outside the trainer (resumed once: its time column restarts) becomes a
+    candidate with ONNX, val metrics and a card that sums both sessions' time."""
+    run = tmp_path / "run"
+    (run / "weights").mkdir(parents=True)
+    (run / "weights" / "best.pt").write_bytes((PROJECT_ROOT / "models" / "detector" / "model.pt").read_bytes())
+    (run / "args.yaml").write_text("model: yolo11n.yaml\nepochs: 3\nimgsz: 320\nseed: 0\n")
+    header = "epoch,time,metrics/precision(B),metrics/recall(B),metrics/mAP50(B),metrics/mAP50-95(B)\n"
+    (run / "results.csv").write_text(header + "1,100,0.1,0.1,0.1,0.05\n2,210,0.2,0.2,0.2,0.1\n3,120,0.3,0.3,0.3,0.2\n")
+    registry = tmp_path / "registry"
+    settings = DetectorTrainSettings(data_dir=tiny_data, registry=registry, architecture="yolo11n")
+    folder = publish_finished_run(run, settings)
+    card = read_card(folder)
+    assert {p.name for p in folder.iterdir()} >= {"model.pt", "model.onnx", "card.json", "README.md"}
+    assert card.training["epochs_run"] == 3 and card.training["train_seconds"] == 330
+    assert "epochs=3" in card.training["recipe"] and 0 <= card.metrics["map50"] <= 1
+    photo = load_image(next((tiny_data / "val" / "images").iterdir()))
+    assert len(Detector(str(folder / "model.onnx"), conf=0.05).detect(photo)) > 0  # the export serves
+
+    (run / "results.csv").write_text(header)  # no finished epoch: refused, nothing published
+    with pytest.raises(FileNotFoundError, match="no finished epoch"):
+        publish_finished_run(run, settings)
+    assert [p.name for p in (registry / "detector").iterdir()] == [folder.name]
