@@ -111,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
         "oversampling, synthesized augmentation), with --parent a distilled model",
     )
     cv.add_argument("--out", type=Path, default=None, help="write crossval.json and crossval.md here")
+    cv.add_argument(
+        "--attach-to",
+        type=Path,
+        default=None,
+        help="a model folder built by this recipe: its card and README get the figures",
+    )
 
     ana = commands.add_parser("analyze", help="dataset analysis: JSON, Markdown, plots")
     ana.add_argument("--data", required=True, help="a YOLO folder, or 'db' for the reviewed labels in the store")
@@ -267,11 +273,18 @@ def _registry(args: argparse.Namespace) -> int:
 
 
 def _crossval(args: argparse.Namespace) -> int:
+    from core.model_card import read_card
     from core.settings import Settings
     from training.crossval import crossval_condition
     from training.dataset import load
     from training.finetune import FinetuneSettings
 
+    card = None
+    if args.attach_to is not None:  # checked first: a wrong folder should not cost a whole run
+        card = read_card(args.attach_to)
+        if card is None:
+            print(f"error: {args.attach_to} has no model card to attach the figures to", file=sys.stderr)
+            return 2
     settings = Settings.from_env()
     photos, provenance = load(args.data, None, settings)
     dataset = None
@@ -294,6 +307,10 @@ def _crossval(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "crossval.json").write_text(json.dumps(report.to_dict(), indent=2))
         (args.out / "crossval.md").write_text(report.markdown())
+    if card is not None:
+        card = card.replace(crossval=report.markdown())
+        card.write(args.attach_to)
+        card.write_readme(args.attach_to)
     return 0
 
 

@@ -31,7 +31,7 @@ METRICS = ("accuracy", "macro_f1", "normal_vs_problem", "blocked_recall")
 MODEL_NAMES = {
     "baseline": "type prior",
     "probe": "EfficientNet-Lite0 probe",
-    "parent": "parent (served)",
+    "parent": "parent",
     "fine_tuned": "fine-tuned",
 }
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from core.model_card import read_card
+from core.model_card import ModelCard, read_card
 from core.settings import PROJECT_ROOT, Settings
 from storage.db import Database
 from storage.registry import served_version, versions
@@ -108,10 +108,16 @@ def test_crossval_holds_every_photo_out_once_and_reports_four_models(tmp_path, c
     assert set(report["summary"]["accuracy"]) == {"baseline", "probe", "parent", "fine_tuned"}
     assert set(report["summary"]) == {"accuracy", "macro_f1", "normal_vs_problem", "blocked_recall"}
 
-    # build-condition's recipe: full fine-tuning of the given parent on the oversampled data.
+    # build-condition's recipe: full fine-tuning of the given parent on the oversampled data; the
+    # figures go into the card and README of the model the recipe built.
+    built = tmp_path / "built"
+    ModelCard(kind="condition", version="condition-built").write(built.mkdir() or built)
     argv = ["crossval", "--data", str(folder), "--folds", "2", "--steps", "1", "--recipe", "build"]
-    assert main([*argv, "--out", str(tmp_path / "build")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "build"), "--attach-to", str(built)]) == 0
     assert json.loads((tmp_path / "build" / "crossval.json").read_text())["method"] == "full"
+    assert "2-fold cross-validation by photo" in read_card(built).crossval
+    assert "## Cross-validation" in (built / "README.md").read_text()
+    assert main([*argv, "--attach-to", str(tmp_path / "nothing")]) == 2
 
 
 def _conditions_folder(tmp_path, count):
