@@ -269,10 +269,7 @@ def _schedule(run: Path) -> str:
 def _run_seconds(run: Path) -> float:
     """Training time from ultralytics' results.csv, whose ``time`` column restarts at each resume:
     the sum of each session's last value."""
-    if not (run / "results.csv").is_file():
-        return 0.0
-    with (run / "results.csv").open(newline="") as f:
-        times = [float(row["time"]) for row in csv.DictReader(f) if row.get("time")]
+    times = [float(row["time"]) for row in _results_rows(run / "results.csv") if row.get("time")]
     return sum(a for a, b in zip(times, [*times[1:], 0.0], strict=False) if b < a)
 
 
@@ -281,19 +278,24 @@ def _val_photos(data_dir: Path) -> int:
     return sum(p.suffix.lower() in IMAGE_SUFFIXES for p in images.iterdir()) if images.is_dir() else 0
 
 
-def training_history(results_csv: Path) -> list[dict[str, float]]:
-    """ultralytics' per-epoch ``results.csv`` as the card's history:
-    ``[{"epoch", "map50", "map50_95", "precision", "recall"}]`` (val figures). The only place
-    that knows ultralytics' column names; empty if the file is missing."""
+def _results_rows(results_csv: Path) -> list[dict[str, str]]:
+    """The rows of ultralytics' per-epoch ``results.csv``, names and values stripped (older
+    versions pad them); empty if the file is missing."""
     if not results_csv.is_file():
         return []
-    history = []
     with results_csv.open(newline="") as f:
-        for row in csv.DictReader(f):
-            row = {k.strip(): v.strip() for k, v in row.items() if k is not None}  # older versions pad names
-            item: dict[str, float] = {"epoch": int(float(row["epoch"]))}
-            item.update({key: round(float(row[column]), 5) for column, key in HISTORY_COLUMNS.items()})
-            history.append(item)
+        return [{k.strip(): v.strip() for k, v in row.items() if k is not None} for row in csv.DictReader(f)]
+
+
+def training_history(results_csv: Path) -> list[dict[str, float]]:
+    """ultralytics' per-epoch ``results.csv`` as the card's history:
+    ``[{"epoch", "map50", "map50_95", "precision", "recall"}]`` (val figures); empty if the file
+    is missing. With ``_run_seconds``, the only code that knows ultralytics' column names."""
+    history = []
+    for row in _results_rows(results_csv):
+        item: dict[str, float] = {"epoch": int(float(row["epoch"]))}
+        item.update({key: round(float(row[column]), 5) for column, key in HISTORY_COLUMNS.items()})
+        history.append(item)
     return history
 
 

@@ -11,6 +11,7 @@ from core.model_card import ModelCard, read_card
 from core.settings import PROJECT_ROOT, Settings
 from storage.db import Database
 from storage.registry import served_version, versions
+from tests.training.conftest import CONDITIONS_DATA, copy_photos
 from training.__main__ import main
 
 
@@ -121,16 +122,8 @@ def test_crossval_holds_every_photo_out_once_and_reports_four_models(tmp_path, c
 
 
 def _conditions_folder(tmp_path, count):
-    source = PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
-    folder = tmp_path / "conditions"
-    for sub in ("images", "labels"):
-        (folder / "train" / sub).mkdir(parents=True)
-    for image in sorted((source / "train" / "images").iterdir())[:count]:
-        (folder / "train" / "images" / image.name).write_bytes(image.read_bytes())
-        label = f"{image.stem}.txt"
-        (folder / "train" / "labels" / label).write_text((source / "train" / "labels" / label).read_text())
-    (folder / "data.yaml").write_text((source / "data.yaml").read_text())
-    return folder
+    photos = sorted((CONDITIONS_DATA / "train" / "images").iterdir())[:count]
+    return copy_photos(tmp_path / "conditions", {"train": photos}, CONDITIONS_DATA)
 
 
 def test_finetune_promote_status_and_rollback_from_the_command_line(tmp_path, monkeypatch, capsys):

@@ -8,7 +8,13 @@ from core.images import load_image
 from core.model_card import read_card
 from core.settings import PROJECT_ROOT
 from tests.conftest import DATA_DIR
-from training.detector import DetectorTrainSettings, publish_finished_run, train_detector, training_history
+from training.detector import (
+    DetectorTrainSettings,
+    _run_seconds,
+    publish_finished_run,
+    train_detector,
+    training_history,
+)
 
 
 @pytest.mark.parametrize(
@@ -106,3 +112,9 @@ def test_a_finished_run_folder_is_published_like_a_trained_one(tiny_data, tmp_pa
     with pytest.raises(FileNotFoundError, match="no finished epoch"):
         publish_finished_run(run, settings)
     assert [p.name for p in (registry / "detector").iterdir()] == [folder.name]
+
+
+def test_run_time_sums_each_session_even_with_padded_column_names(tmp_path):
+    (tmp_path / "results.csv").write_text("  epoch,      time\n1,  50\n2,  95\n3,  40\n4,  70\n")
+    assert _run_seconds(tmp_path) == 95 + 70  # resumed after epoch 2
+    assert _run_seconds(tmp_path / "missing") == 0
