@@ -250,7 +250,7 @@ def publish_finished_run(run: Path, settings: DetectorTrainSettings) -> Path:
     try:
         version = new_version("detector", settings.architecture.removesuffix(".yaml"))
         data_yaml = _data_yaml(settings.data_dir, work)
-        recipe = {"run": f"published from {run} (its args.yaml: {_schedule(run)})"}
+        recipe = {"run": f"published from its run folder (args.yaml: {_schedule(run)})"}
         return publish_run(run, staging, settings, version, _run_seconds(run), recipe, data_yaml)
     except BaseException:
         discard(staging)
@@ -262,8 +262,9 @@ def publish_finished_run(run: Path, settings: DetectorTrainSettings) -> Path:
 def _schedule(run: Path) -> str:
     """The schedule a run's args.yaml records, in a few words."""
     args = yaml.safe_load((run / "args.yaml").read_text()) if (run / "args.yaml").is_file() else {}
-    keys = ("model", "epochs", "imgsz", "batch", "optimizer", "lr0", "close_mosaic", "seed")
-    return ", ".join(f"{k}={Path(str(args[k])).name if k == 'model' else args[k]}" for k in keys if k in args)
+    # Not "model": the architecture is in the card already, and a resumed run names only last.pt.
+    keys = ("epochs", "imgsz", "batch", "optimizer", "lr0", "close_mosaic", "seed")
+    return ", ".join(f"{k}={args[k]}" for k in keys if k in args)
 
 
 def _run_seconds(run: Path) -> float:

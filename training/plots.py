@@ -28,7 +28,9 @@ def confusion_plot(labels: Sequence[str], matrix: Sequence[Sequence[int]], title
     for i in range(len(labels)):
         for j in range(len(labels)):
             if counts[i, j]:
-                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7)
+                # White on the dark cells, where black would vanish into the colour.
+                colour = "white" if counts[i, j] > counts.max() / 2 else "black"
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7, color=colour)
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90, bbox_inches="tight")
