@@ -12,11 +12,13 @@ python -m training finetune [--kind condition|detector] [--method lora|full] [--
 python -m training quantize VERSION int8|nf4 [--promote] [--json]
 python -m training promote VERSION | rollback [--kind K] | status [--json]
 python -m training crossval --data ../shared/data/slope-conditions [--folds 5] [--method lora|full] [--steps N]
+    [--recipe finetune|build] [--vision-lr-scale S] [--attach-to FOLDER]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -109,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
         default="finetune",
         help="finetune: the method's defaults (class weights); build: build-condition's recipe (full, lr 1e-3, "
         "oversampling, synthesized augmentation), with --parent a distilled model",
+    )
+    cv.add_argument(
+        "--vision-lr-scale",
+        type=float,
+        default=1.0,
+        help="vision tower's learning rate relative to the rest (0: frozen, as distilled)",
     )
     cv.add_argument("--out", type=Path, default=None, help="write crossval.json and crossval.md here")
     cv.add_argument(
@@ -293,6 +301,8 @@ def _crossval(args: argparse.Namespace) -> int:
         from training.condition import ConditionTrainSettings, condition_recipe
 
         dataset, finetune = condition_recipe(ConditionTrainSettings(steps=args.steps))
+    if finetune is not None:
+        finetune = dataclasses.replace(finetune, vision_lr_scale=args.vision_lr_scale)
     report = crossval_condition(
         photos,
         args.parent or settings.condition_model,

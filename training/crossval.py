@@ -128,8 +128,14 @@ def crossval_condition(
         )
         log(f"fold {k}: " + json.dumps({"accuracy": result.accuracy, "macro_f1": result.macro_f1}))
         results.append(result)
-    method = finetune.method if finetune is not None else "none"
+    method = "none" if finetune is None else finetune.method + _vision_rate(finetune.vision_lr_scale)
     return CrossValReport(data, parent_model.version, method, results)
+
+
+def _vision_rate(scale: float) -> str:
+    if scale == 1.0:
+        return ""
+    return ", vision tower frozen" if scale == 0.0 else f", vision tower at {scale:g}x the learning rate"
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:

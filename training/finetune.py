@@ -79,6 +79,13 @@ class FinetuneSettings:
         default=None,
         metadata={"help": "Passes over the train examples instead of steps; the run works out its steps."},
     )
+    vision_lr_scale: float = field(
+        default=1.0,
+        metadata={
+            "help": "Learning rate of the vision tower's trainable weights relative to the rest (0 freezes them): "
+            "a tower distilled from a pretrained teacher keeps what it learned while the language model adapts."
+        },
+    )
     warmup_steps: int = field(default=20, metadata={"help": "Linear warmup steps before the cosine decay."})
     batch_size: int = field(default=16, metadata={"help": "Examples per forward pass."})
     grad_accumulation: int = field(
@@ -119,6 +126,8 @@ class FinetuneSettings:
                 raise ValueError(f"{name} must be positive, got {value!r}")
         if self.epochs is not None and not self.epochs > 0:
             raise ValueError(f"epochs must be positive (or None to use steps), got {self.epochs!r}")
+        if not 0.0 <= self.vision_lr_scale <= 1.0:
+            raise ValueError(f"vision_lr_scale must be in [0, 1], got {self.vision_lr_scale!r}")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be 0 or more, got {self.warmup_steps!r}")
         if not 0.0 <= self.dropout < 1.0:
@@ -253,13 +262,18 @@ def set_up(parent: str | Path, settings: FinetuneSettings, version: str) -> Fine
     if settings.method == "lora":
         peft_model = add_adapters(model, settings)
     else:
-        for parameter in model.parameters():
-            parameter.requires_grad_(True)
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(settings.vision_lr_scale > 0 or not _in_vision_tower(name))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     margin = card_crop_margin(str(parent))
     # Also sets the tokenizer to pad left, which the answer mask in ``answer_batch`` relies on.
     scorer = ConditionModel.from_loaded(model, processor, version, margin, settings.device)
     return FinetuneRun(model, peft_model, processor, scorer, margin, version, settings.device, compute_dtype, trainable)
+
+
+def _in_vision_tower(name: str) -> bool:
+    """Whether a parameter name (plain or inside peft's wrapper) belongs to the vision tower."""
+    return ".visual." in f".{name}"
 
 
 def add_adapters(model, settings: FinetuneSettings):
@@ -348,8 +362,14 @@ def fit(
     per_step = settings.batch_size * settings.grad_accumulation
     steps = settings.steps if settings.epochs is None else max(1, round(settings.epochs * len(train) / per_step))
     run.steps = steps
-    parameters = [p for p in run.model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=0.01)
+    trainable = [(name, p) for name, p in run.model.named_parameters() if p.requires_grad]
+    parameters = [p for _, p in trainable]
+    vision = [p for name, p in trainable if _in_vision_tower(name)]
+    rest = [p for name, p in trainable if not _in_vision_tower(name)]
+    groups = [{"params": rest, "lr": settings.learning_rate}]
+    if vision:  # the schedule scales each group's own rate
+        groups.append({"params": vision, "lr": settings.learning_rate * settings.vision_lr_scale})
+    optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
     warmup = max(1, settings.warmup_steps)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / steps)))

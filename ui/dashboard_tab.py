@@ -110,7 +110,10 @@ def training_plots(folders: ServedFolders) -> list[tuple[str, str]]:
         path = confusion_plot(
             confusion["labels"], confusion["matrix"], f"Conditions: {condition.version}", out / "confusion.png"
         )
-        plots.append((str(path), f"Condition model: confusion matrix ({condition.metrics_data})"))
+        # Short: a gallery caption is one line; the full "measured on" sentence is above the plots.
+        examples = condition.metrics.get("examples")
+        on = f" on {examples} held-out objects" if examples else ""
+        plots.append((str(path), f"Condition model: confusion matrix{on}"))
     detector = read_card(folders.detector)
     if detector is not None and detector.history:
         fig, ax = plt.subplots(figsize=(5, 3))

@@ -118,6 +118,9 @@ def test_crossval_holds_every_photo_out_once_and_reports_four_models(tmp_path, c
     assert json.loads((tmp_path / "build" / "crossval.json").read_text())["method"] == "full"
     assert "2-fold cross-validation by photo" in read_card(built).crossval
     assert "## Cross-validation" in (built / "README.md").read_text()
+    # The same recipe with the distilled tower frozen: the report says so.
+    assert main([*argv, "--vision-lr-scale", "0", "--out", str(tmp_path / "frozen")]) == 0
+    assert json.loads((tmp_path / "frozen" / "crossval.json").read_text())["method"] == "full, vision tower frozen"
     assert main([*argv, "--attach-to", str(tmp_path / "nothing")]) == 2
 
 

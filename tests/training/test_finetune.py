@@ -124,6 +124,29 @@ def test_full_trains_every_parameter(train_examples, held_out):
     assert run.trainable_parameters == sum(p.numel() for p in run.model.parameters())
 
 
+def test_a_frozen_vision_tower_stays_as_distilled_while_the_language_model_learns(train_examples, held_out):
+    run = set_up(PARENT, quick(method="full", vision_lr_scale=0.0), "condition-full-frozen-test")
+    fit(run, train_examples, held_out, quick(method="full", vision_lr_scale=0.0))
+    parent, trained = parent_weights(), run.model.state_dict()
+    vision = [n for n in parent if n.startswith("model.visual.")]
+    assert vision and all(torch.equal(trained[n], parent[n]) for n in vision)
+    assert any(not torch.equal(trained[n], parent[n]) for n in parent if n.startswith("model.language_model."))
+    assert run.trainable_parameters == sum(p.numel() for n, p in run.model.named_parameters() if n not in vision)
+
+
+def test_a_scaled_vision_rate_moves_the_tower_less(train_examples, held_out):
+    """Same data, same steps: the tower trained at a tenth of the rate drifts less from the parent."""
+
+    def vision_drift(scale: float) -> float:
+        settings = quick(method="full", vision_lr_scale=scale, steps=3)
+        run = set_up(PARENT, settings, "condition-full-scale-test")
+        fit(run, train_examples, held_out, settings)
+        parent, trained = parent_weights(), run.model.state_dict()
+        return sum((trained[n] - parent[n]).abs().sum().item() for n in parent if n.startswith("model.visual."))
+
+    assert 0 < vision_drift(0.1) < vision_drift(1.0)
+
+
 def test_the_batch_labels_only_the_answer_tokens(train_examples):
     run = set_up(PARENT, quick(method="full"), "v")
     batch = train_examples[:3]
@@ -194,6 +217,7 @@ def test_cancelling_raises_and_leaves_nothing(train_examples, held_out, tmp_path
         ({"eval_every": 0}, "eval_every must be positive, got 0"),
         ({"epochs": 0}, "epochs must be positive .* got 0"),
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
+        ({"vision_lr_scale": 1.5}, r"vision_lr_scale must be in \[0, 1\], got 1.5"),
         ({"target_modules": ()}, "lora needs at least one target module"),
         ({"device": "gpu"}, "device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'"),
         ({"dtype": "float64"}, "dtype must be one of .* got 'float64'"),

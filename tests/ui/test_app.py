@@ -113,9 +113,10 @@ def test_dashboard_analysis_and_served_models(client, store):
     assert "mAP&#64;0.5" in models and "mAP@" not in models
     assert "Measured on: ultralytics val on the 45 real val photos" in models
     assert f"Training: {read_card(settings.detector_model).training['recipe']}" in models
+    examples = read_card(settings.condition_model).metrics["examples"]
     assert [item["caption"] for item in training] == [
         "Condition model: held-out accuracy by step",
-        f"Condition model: confusion matrix ({read_card(settings.condition_model).metrics_data})",
+        f"Condition model: confusion matrix on {examples} held-out objects",
         "Detector: val mAP by epoch",
     ]
     assert {row[0] for row in rows["data"]} == {"detector", "condition"}
