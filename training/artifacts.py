@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import shutil
 import tempfile
@@ -18,11 +19,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.model_card import ModelCard
+from core.settings import PROJECT_ROOT
 from core.types import LabelledPhoto
 
 # progress(step, total, figures) and should_stop() are how a job follows and stops a training run.
 Progress = Callable[[int, int, dict[str, float]], object]
 ShouldStop = Callable[[], bool]
+
+
+def shown_path(path: str | Path) -> str:
+    """A data folder as a card names it: relative to the project when it lies beside it
+    (``../shared/data/slopes``), so a shipped card does not name one machine's layout."""
+    resolved = Path(path).resolve()
+    if resolved.is_relative_to(PROJECT_ROOT.parent):
+        return Path(os.path.relpath(resolved, PROJECT_ROOT)).as_posix()
+    return str(path)
 
 
 class TrainingCancelled(Exception):

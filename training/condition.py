@@ -28,7 +28,7 @@ from typing import Any
 
 from core.model_card import ModelCard
 from core.types import LabelledPhoto
-from training.artifacts import data_hash, default_registry, new_version, now_iso
+from training.artifacts import data_hash, default_registry, new_version, now_iso, shown_path
 from training.backbone import WEIGHTS_ORIGIN
 from training.condition_data import DatasetSettings, build_condition_dataset
 from training.dataset import DATA_CREDIT, DEFAULT_DATA, from_yolo_folder
@@ -121,7 +121,7 @@ def train_condition_model(settings: ConditionTrainSettings, log: Log = print) ->
             data_credit=DATA_CREDIT,
             held_out_description=(
                 f"{len(dataset.held_out)} real labelled objects of {len(dataset.held_out_photos)} held-out photos "
-                f"of {settings.data_dir} (chosen by photo hash; cross-validation gives a steadier measure)"
+                f"of {shown_path(settings.data_dir)} (chosen by photo hash; cross-validation gives a steadier measure)"
             ),
             progress=lambda step, total, values: (
                 log(f"step {step}/{total}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
@@ -181,7 +181,10 @@ def distil_parent(photos: list[LabelledPhoto], folder: Path, settings: Condition
         version=new_version("condition", "distilled"),
         architecture=ARCHITECTURE,
         created=now_iso(),
-        data=f"{settings.distil_data}: {data.photos} photos that carry no condition labels, {data.objects} objects",
+        data=(
+            f"{shown_path(settings.distil_data)}: {data.photos} photos that carry no condition labels, "
+            f"{data.objects} objects"
+        ),
         data_hash=data_hash(photos),
         data_provenance="boxes only; the teacher's features are the targets, no condition is read",
         data_credit=DATA_CREDIT,

@@ -35,6 +35,7 @@ from training.artifacts import (
     new_version,
     now_iso,
     publish_candidate,
+    shown_path,
     staging_folder,
 )
 from training.backbone import WEIGHTS_ORIGIN, register_with_torchvision
@@ -212,7 +213,7 @@ def publish_run(
         start = "from scratch, no pretrained weights"
     epochs_run = int(history[-1]["epoch"])
     train_photos = from_yolo_folder(settings.data_dir, "train")
-    source = settings.data_name or str(settings.data_dir)
+    source = settings.data_name or shown_path(settings.data_dir)
     card = ModelCard(
         kind="detector",
         version=version,

@@ -8,7 +8,8 @@ import pytest
 import training.condition as condition
 from core.conditions import ConditionModel
 from core.model_card import read_card
-from training.artifacts import publish_candidate, staging_folder
+from core.settings import MODELS_DIR, PROJECT_ROOT
+from training.artifacts import publish_candidate, shown_path, staging_folder
 from training.condition import ConditionTrainSettings, distil_photos, train_condition_model
 from training.dataset import from_yolo_folder
 from training.distill import DistilSettings, _keep_margin, augmented_views, distil_data, distil_vision_tower
@@ -127,6 +128,15 @@ def test_a_version_folder_is_never_overwritten(tmp_path):
 def test_the_registry_defaults_to_the_data_directory(tmp_path, monkeypatch):
     monkeypatch.setenv("SLOPE_DATA_DIR", str(tmp_path))
     assert ConditionTrainSettings().registry == tmp_path / "models"
+
+
+def test_cards_name_data_beside_the_project_by_a_relative_path():
+    assert shown_path(PROJECT_ROOT.parent / "shared" / "data" / "slopes") == "../shared/data/slopes"
+    assert shown_path(PROJECT_ROOT / "data" / "photos") == "data/photos"
+    for kind in ("detector", "condition"):  # the shipped cards do not name the machine they were built on
+        card = read_card(MODELS_DIR / kind)
+        assert str(PROJECT_ROOT.parent) not in card.data + card.metrics_data
+        assert "../shared/data/" in card.metrics_data
 
 
 @pytest.mark.parametrize(
