@@ -71,9 +71,14 @@ def survey_command(args: argparse.Namespace, inspector: Inspector | None) -> int
     import getpass
 
     from services.serving import ModelServer
-    from services.survey import run_survey
+    from services.survey import run_survey, survey_date
     from storage.db import Database
 
+    try:
+        survey_date(args.date)  # refused before the models load
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     settings = Settings.from_env()
     db = Database.from_settings(settings)
     if inspector is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from core.pipeline import Inspector
@@ -40,10 +41,24 @@ class SurveyRun:
         )
 
 
+def survey_date(text: str | None) -> str | None:
+    """The date as stored (YYYY-MM-DD), None when empty; any other writing is refused, so every
+    survey's date sorts and compares alike, whichever screen or command entered it."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        raise ValueError(f"The date {text!r} is not a date like 2026-11-23.") from None
+    return text
+
+
 def record_survey(db: Database, name: str, inspector: str, site: str | None, date: str | None) -> None:
     """The survey's row, created or completed (a later run may add the site or date)."""
     if not name.strip():
         raise ValueError("a survey needs a name")
+    date = survey_date(date)
     with db.write() as session:
         survey = get_or_create_survey(session, name, site=site, date=date, inspector=inspector)
         survey.site, survey.date = site or survey.site, date or survey.date

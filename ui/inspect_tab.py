@@ -19,7 +19,7 @@ from core.sources import expand_sources
 from services.auth import OPEN_ACCOUNT, require
 from services.inspection import LoadLimits, Progress, inspect_batch
 from services.sinks import CollectSink, CsvSink, HtmlReportSink, RenderSink, StoreSink
-from services.survey import record_survey
+from services.survey import record_survey, survey_date
 from storage.db import Database
 from storage.repository import stored_inspection, uploads_of
 from ui.zero_gpu import on_zero_gpu
@@ -121,14 +121,6 @@ def inspect_uploads(
     return InspectResult(gallery, rows, summary, report, html, photos, [name for name, _ in owned])
 
 
-def _is_date(text: str) -> bool:
-    try:
-        datetime.strptime(text, "%Y-%m-%d")
-    except ValueError:
-        return False
-    return True
-
-
 def _served_folders(inspector: Inspector) -> dict[str, str]:
     return {"detector": str(inspector.detector.weights.parent), "condition": inspector.condition_model.source}
 
@@ -208,15 +200,16 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
         threshold: float,
         survey_name: str,
         site_name: str,
-        survey_date: str,
+        date_text: str,
         request: gr.Request,
         progress=gr.Progress(),  # noqa: B008 - Gradio injects progress through this default
     ) -> tuple:
         # Who inspects is the logged-in account, checked on the server (open while no account exists).
         user = require(request, db, "inspector").username if db is not None else OPEN_ACCOUNT
-        survey_date = survey_date.strip()
-        if survey_date and not _is_date(survey_date):
-            raise gr.Error(f"The date {survey_date!r} is not a date like 2026-11-23.", title="Survey date")
+        try:
+            when = survey_date(date_text)
+        except ValueError as exc:  # refused before any photo is inspected
+            raise gr.Error(str(exc), title="Survey date") from None
         result = inspect_uploads(
             get_inspector(),
             settings,
@@ -227,7 +220,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
             survey=survey_name.strip() or None,
             progress=lambda done, total, _name: progress((done, total), desc=f"photo {done} of {total}"),
             site=site_name.strip() or None,
-            date=survey_date or None,
+            date=when,
         )
         kept = InspectResult(
             [], result.rows, result.summary, result.report_path, result.html_path, result.photos, result.row_photos

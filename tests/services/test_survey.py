@@ -1,9 +1,11 @@
 """Surveys: named, stored for review, resumable (what is done is not inspected again)."""
 
+import pytest
 from sqlalchemy import func, select
 
 from core.__main__ import main
 from core.settings import Settings
+from services.survey import record_survey
 from storage import models as m
 from storage.db import Database
 
@@ -50,6 +52,24 @@ def test_a_survey_of_20_photos_is_stored_and_a_second_run_inspects_nothing(
         assert session.scalar(select(func.count()).select_from(m.Inspection)) == 20
         assert session.scalar(select(func.count()).select_from(m.Prediction)) == predictions
     assert out.split(";")[1] == objects_first_run  # the same objects, read back from the store
+
+
+def test_a_survey_date_not_written_yyyy_mm_dd_is_refused_by_the_service_and_the_command(
+    tmp_path, monkeypatch, capsys, inspector
+):
+    db = Database(f"sqlite:///{tmp_path / 'store.db'}")
+    db.upgrade()
+    with pytest.raises(ValueError, match="'20/11/2026' is not a date like 2026-11-23"):
+        record_survey(db, "north slope", "ana", None, "20/11/2026")
+    record_survey(db, "north slope", "ana", None, " 2026-11-20 ")
+    with db.read() as session:
+        assert session.scalar(select(m.Survey.date)) == "2026-11-20"
+
+    monkeypatch.setenv("SLOPE_DATA_DIR", str(tmp_path / "data"))
+    args = ["survey", str(tmp_path), "--name", "south", "--date", "2026-13-01"]
+    assert main(args, inspector=inspector) == 2
+    assert "error: The date '2026-13-01' is not a date like 2026-11-23." in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()  # refused before anything was opened or stored
 
 
 def test_the_survey_report_matches_the_store_and_narrates_every_finding(
