@@ -23,7 +23,7 @@ from core.types import LabelledPhoto
 from training.condition_data import DatasetSettings, build_condition_dataset, kfold_by_photo
 from training.examples import ConditionReport, evaluate_conditions
 from training.finetune import FinetuneSettings, finetune_condition_model
-from training.gate import baseline_report, type_prior_baseline, type_prior_confidence
+from training.gate import type_prior_report
 from training.probe import ProbeBaseline
 
 WHO = ("baseline", "probe", "parent", "fine_tuned")
@@ -104,9 +104,8 @@ def crossval_condition(
     results = []
     for k, (train_photos, held_out_photos) in enumerate(kfold_by_photo(photos, folds, seed)):
         fold_data = build_condition_dataset(photos, dataset, held_out_names={p.name for p in held_out_photos})
-        prior = type_prior_baseline(fold_data.train)
         reports = {
-            "baseline": baseline_report(prior, fold_data.held_out, type_prior_confidence(fold_data.train, prior)),
+            "baseline": type_prior_report(fold_data.train, fold_data.held_out),
             "probe": probe.fit(fold_data.train).report(fold_data.held_out),
             "parent": evaluate_conditions(parent_model, fold_data.held_out),
         }

@@ -35,7 +35,7 @@ from training.examples import (
     condition_examples,
     evaluate_conditions,
 )
-from training.gate import baseline_report, type_prior_baseline, type_prior_confidence
+from training.gate import type_prior_report
 from training.metrics import detection_metrics, match_greedy
 from training.probe import ProbeBaseline
 
@@ -199,11 +199,7 @@ def condition_baselines(
     train, provenance = condition_examples(train_photos, margin, seed)
     if not train or provenance != REAL_CONDITIONS:
         return ()
-    prior = type_prior_baseline(train)
-    return (
-        baseline_report(prior, examples, type_prior_confidence(train, prior)),
-        ProbeBaseline().fit(train).report(examples),
-    )
+    return type_prior_report(train, examples), ProbeBaseline().fit(train).report(examples)
 
 
 def _with_memory(report: ConditionReport, model: ConditionModel) -> ConditionReport:

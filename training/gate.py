@@ -77,6 +77,13 @@ def baseline_report(
     return score_answers(truth, answers, stated, model=BASELINE)
 
 
+def type_prior_report(train: Sequence[ConditionExample], held_out: Sequence[ConditionExample]) -> ConditionReport:
+    """The type prior fitted on ``train`` (its real examples) and scored on ``held_out``, with the
+    train share of each answer as its confidence."""
+    prior = type_prior_baseline(train)
+    return baseline_report(prior, held_out, type_prior_confidence(train, prior))
+
+
 # ------------------------------------------------------------------ the gate
 
 
@@ -136,7 +143,7 @@ def gate(
     candidate_report = evaluate_conditions(candidate, held_out)
     # The same model object scores the same: no second pass (e.g. re-gating the served model).
     served_report = candidate_report if served is candidate else evaluate_conditions(served, held_out)
-    prior = type_prior_baseline(train)
+    prior = type_prior_baseline(train)  # named in the verdict's reasons below
     base = baseline_report(prior, held_out, type_prior_confidence(train, prior))
 
     new, old = getattr(candidate_report, metric), getattr(served_report, metric)
