@@ -59,6 +59,8 @@ def served_models_markdown(folders: ServedFolders) -> str:
             f"{condition.metrics.get('examples', '?')} examples. Measured on: {condition.metrics_data}."
         )
         lines.append(f"Training: {_training_text(condition)}.")
+        if condition.crossval:  # the steadier figure, beside the free baselines
+            lines += ["", "Cross-validation of the recipe that built it:", "", condition.crossval.strip()]
     else:
         lines.append(
             f"\n**Condition model** `{model_version(folders.condition)}`: no metrics recorded with this checkpoint."

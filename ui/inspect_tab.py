@@ -26,13 +26,14 @@ from ui.zero_gpu import on_zero_gpu
 
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
 DATA_CREDIT_MD = (
-    "Example photos and the default detector's training data: slope-infrastructure images from "
+    "Example photos and the default models' training data (boxes, and the real condition labels of "
+    "217 photos): slope-infrastructure images from "
     "[Roboflow Universe, conditional-classes / my-first-project-q51lx]"
     "(https://universe.roboflow.com/conditional-classes/my-first-project-q51lx), "
     "[CC BY 4.0](https://creativecommons.org/licenses/by/4.0/). "
-    "The default condition model is a tiny Qwen2-VL trained on *synthesized* conditions "
-    "(blockage and damage painted onto real object crops): treat its labels as a demonstration "
-    "until a model trained on reviewed real conditions is configured."
+    "The default condition model is a tiny Qwen2-VL trained on those real labels; how often it is right "
+    "on photos it never saw, beside the most common condition of each object type, is on the Dashboard: "
+    "check its conditions before acting on them."
 )
 MAX_PHOTOS = 200  # per request: a whole drone survey, but not an unbounded job
 

@@ -113,6 +113,8 @@ def test_dashboard_analysis_and_served_models(client, store):
     assert "mAP&#64;0.5" in models and "mAP@" not in models
     assert "Measured on: ultralytics val on the 45 real val photos" in models
     assert f"Training: {read_card(settings.detector_model).training['recipe']}" in models
+    # The condition model's cross-validation stands beside the type prior a user gets for free.
+    assert "Cross-validation of the recipe that built it" in models and "| type prior |" in models
     examples = read_card(settings.condition_model).metrics["examples"]
     assert [item["caption"] for item in training] == [
         "Condition model: held-out accuracy by step",
