@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from core.images import IMAGE_SUFFIXES
-from core.model_card import ModelCard, model_version
+from core.model_card import ModelCard, model_version, read_card
 from core.offline import prepare_offline
 from core.taxonomy import OBJECT_TYPES
 from training.artifacts import (
@@ -204,28 +204,22 @@ def publish_run(
     shutil.copyfile(run / "weights" / "best.pt", staging / "model.pt")
     metrics = ultralytics_val_metrics(staging / "model.pt", data_yaml, settings.imgsz, settings.device)
     export_onnx(staging / "model.pt", settings.imgsz)
-    parent = model_version(settings.init_from) if settings.init_from else None
-    if parent:
-        start = f"fine-tuned from {parent}"
-    elif settings.architecture == "efficientnet-lite0":
-        start = f"backbone: {WEIGHTS_ORIGIN}; neck and head from scratch"
-    else:
-        start = "from scratch, no pretrained weights"
+    architecture, start = _lineage(settings)
     epochs_run = int(history[-1]["epoch"])
     train_photos = from_yolo_folder(settings.data_dir, "train")
     source = settings.data_name or shown_path(settings.data_dir)
     card = ModelCard(
         kind="detector",
         version=version,
-        architecture=f"ultralytics {settings.architecture} ({start})",
-        parent=parent,
+        architecture=architecture,
+        parent=model_version(settings.init_from) if settings.init_from else None,
         created=now_iso(),
         data=f"{source} (train {len(train_photos)} photos; val {_val_photos(settings.data_dir)} for selection)",
         data_hash=data_hash(train_photos),
         data_provenance=DATA_PROVENANCE,
         data_credit=DATA_CREDIT,
         image_size=settings.imgsz,
-        train_settings={k: str(v) for k, v in asdict(settings).items()},
+        train_settings={k: shown_path(v) if isinstance(v, Path) else str(v) for k, v in asdict(settings).items()},
         training={
             "epochs_run": epochs_run,
             "train_seconds": round(train_seconds),
@@ -239,6 +233,23 @@ def publish_run(
     )
     card.write_readme(staging)  # the folder documents itself wherever it is copied
     return publish_candidate(staging, settings.registry, card)
+
+
+def _lineage(settings: DetectorTrainSettings) -> tuple[str, str]:
+    """The card's architecture and how the weights began. A fine-tune keeps its parent's
+    architecture text, so the pretrained weights' origin and licence survive every generation
+    (``settings.architecture`` is only the default there, not what the parent is)."""
+    if settings.init_from is not None:
+        parent_card = read_card(settings.init_from)
+        start = f"fine-tuned from {model_version(settings.init_from)}"
+        if parent_card is not None and parent_card.architecture:
+            return parent_card.architecture, start
+        return f"ultralytics {settings.architecture} ({start})", start
+    if settings.architecture == "efficientnet-lite0":
+        start = f"backbone: {WEIGHTS_ORIGIN}; neck and head from scratch"
+    else:
+        start = "from scratch, no pretrained weights"
+    return f"ultralytics {settings.architecture} ({start})", start
 
 
 def publish_finished_run(run: Path, settings: DetectorTrainSettings) -> Path:

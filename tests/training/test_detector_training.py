@@ -53,6 +53,31 @@ def test_a_short_run_publishes_weights_onnx_and_a_card(tiny_data, tmp_path, arch
         detector.detect(load_image(next((DATA_DIR / "val" / "images").glob("*.jpg"))))
 
 
+def test_a_fine_tune_keeps_the_parents_architecture_and_weights_origin(tiny_data, tmp_path):
+    """The pretrained backbone's origin and licence must reach every generation's card, even when
+    the settings name another architecture (the default, not what the parent is)."""
+    shipped = PROJECT_ROOT / "models" / "detector"
+    parent = read_card(shipped)
+    folder = train_detector(
+        DetectorTrainSettings(
+            data_dir=tiny_data,
+            registry=tmp_path / "registry",
+            architecture="yolo11n",
+            init_from=shipped / "model.pt",
+            hours=0.001,
+            epochs=1,
+            imgsz=64,
+            batch=2,
+            workers=0,
+        )
+    )
+    card = read_card(folder)
+    assert card.parent == parent.version
+    assert card.architecture == parent.architecture and "(Apache-2.0)" in card.architecture
+    assert card.training["recipe"].startswith(f"1 epochs fine-tuned from {parent.version}")
+    assert card.train_settings["init_from"] == "models/detector/model.pt"  # not this machine's layout
+
+
 def test_a_failing_run_leaves_no_folder(tiny_data, tmp_path, monkeypatch):
     registry = tmp_path / "registry"
 
