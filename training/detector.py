@@ -204,7 +204,8 @@ def publish_run(
     shutil.copyfile(run / "weights" / "best.pt", staging / "model.pt")
     metrics = ultralytics_val_metrics(staging / "model.pt", data_yaml, settings.imgsz, settings.device)
     export_onnx(staging / "model.pt", settings.imgsz)
-    architecture, start = _lineage(settings)
+    parent = model_version(settings.init_from) if settings.init_from else None
+    architecture, start = _lineage(settings, parent)
     epochs_run = int(history[-1]["epoch"])
     train_photos = from_yolo_folder(settings.data_dir, "train")
     source = settings.data_name or shown_path(settings.data_dir)
@@ -212,7 +213,7 @@ def publish_run(
         kind="detector",
         version=version,
         architecture=architecture,
-        parent=model_version(settings.init_from) if settings.init_from else None,
+        parent=parent,
         created=now_iso(),
         data=f"{source} (train {len(train_photos)} photos; val {_val_photos(settings.data_dir)} for selection)",
         data_hash=data_hash(train_photos),
@@ -235,13 +236,13 @@ def publish_run(
     return publish_candidate(staging, settings.registry, card)
 
 
-def _lineage(settings: DetectorTrainSettings) -> tuple[str, str]:
+def _lineage(settings: DetectorTrainSettings, parent: str | None) -> tuple[str, str]:
     """The card's architecture and how the weights began. A fine-tune keeps its parent's
     architecture text, so the pretrained weights' origin and licence survive every generation
     (``settings.architecture`` is only the default there, not what the parent is)."""
-    if settings.init_from is not None:
+    if parent is not None:
         parent_card = read_card(settings.init_from)
-        start = f"fine-tuned from {model_version(settings.init_from)}"
+        start = f"fine-tuned from {parent}"
         if parent_card is not None and parent_card.architecture:
             return parent_card.architecture, start
         return f"ultralytics {settings.architecture} ({start})", start

