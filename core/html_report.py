@@ -24,7 +24,7 @@ from PIL import Image
 
 from core.narrative import label, narrative
 from core.report import UNCERTAIN_MARGIN, condition_text, is_uncertain, short_name
-from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES, OBJECT_WORDS
+from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES, object_word
 from core.types import Finding, Inspection
 
 MAX_WIDTH = 1000  # px of an embedded annotated photo: legible, and keeps a 200-photo report small
@@ -125,10 +125,6 @@ def _condition_html(finding: Finding) -> str:
     return f'<span class="{css}">{escape(condition_text(finding))}</span>'
 
 
-def _word(object_type: str) -> str:
-    return OBJECT_WORDS.get(object_type, object_type.replace("_", " "))
-
-
 def _summary(photos: list[ReportPhoto]) -> str:
     inspected = [p for p in photos if p.inspection is not None]
     failed = [p for p in photos if p.inspection is None]
@@ -155,7 +151,7 @@ def _summary(photos: list[ReportPhoto]) -> str:
             for c in CONDITIONS
         )
         rows.append(
-            f"<tr><th>{escape(_word(t))}</th>{cells}<td class='num' data-count='{escape(t)}:uncertain'>"
+            f"<tr><th>{escape(object_word(t))}</th>{cells}<td class='num' data-count='{escape(t)}:uncertain'>"
             f"{unsure[t]}</td><td class='num' data-count='{escape(t)}:total'>{total}</td></tr>"
         )
     parts.append(
@@ -245,7 +241,7 @@ def _findings_table(inspection: Inspection) -> str:
             for c in CONDITIONS
         )
         rows.append(
-            f"<tr><td class='num'>{n}</td><td>{escape(_word(f.object_type))}</td><td>{_condition_html(f)}</td>"
+            f"<tr><td class='num'>{n}</td><td>{escape(object_word(f.object_type))}</td><td>{_condition_html(f)}</td>"
             f"{probs}<td class='num'>{f.confidence:.2f}</td><td>{escape(f.context.describe())}</td></tr>"
         )
     return (

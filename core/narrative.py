@@ -12,7 +12,7 @@ from collections import Counter
 
 from core.report import is_uncertain
 from core.spatial import Relation
-from core.taxonomy import OBJECT_TYPES, OBJECT_WORDS
+from core.taxonomy import OBJECT_TYPES, object_word
 from core.types import Finding, Inspection
 
 NOTHING_DETECTED = (
@@ -38,13 +38,9 @@ _PHRASES = {
 }
 
 
-def word(object_type: str) -> str:
-    return OBJECT_WORDS.get(object_type, object_type.replace("_", " "))
-
-
 def label(number: int, finding: Finding) -> str:
     """'toe drain 3': the object word and the number drawn on its box."""
-    return f"{word(finding.object_type)} {number}"
+    return f"{object_word(finding.object_type)} {number}"
 
 
 def band_words(band: str) -> str:
@@ -90,7 +86,7 @@ def verdict(finding: Finding) -> str:
 
 
 def _plural(n: int, object_type: str) -> str:
-    w = word(object_type)
+    w = object_word(object_type)
     return f"{n} {w}" if n == 1 or object_type == "vegetation" else f"{n} {w}s"
 
 

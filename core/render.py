@@ -10,7 +10,7 @@ import supervision as sv
 from PIL import Image
 
 from core.report import is_uncertain
-from core.taxonomy import CONDITIONS, OBJECT_WORDS
+from core.taxonomy import CONDITIONS, object_word
 from core.types import Finding, Inspection
 
 # normal green, blocked amber, damaged red: the order of CONDITIONS.
@@ -32,7 +32,7 @@ def _font_path() -> str | None:
 def finding_label(number: int, finding: Finding) -> str:
     """'2 toe drain · blocked 0.80': the number is the findings table's "Box" column; a
     near-even condition is labelled uncertain rather than shown as a verdict."""
-    word = OBJECT_WORDS.get(finding.object_type, finding.object_type)
+    word = object_word(finding.object_type)
     verdict = f"{finding.condition} {finding.condition_confidence:.2f}"
     if is_uncertain(finding):
         verdict = f"uncertain ({verdict})"

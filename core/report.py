@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from core.taxonomy import CONDITIONS, OBJECT_WORDS
+from core.taxonomy import CONDITIONS, object_word
 from core.types import Finding, Inspection
 
 # Top-1 minus top-2 condition probability under which a finding is called "uncertain": the
@@ -112,7 +112,7 @@ def table_rows(name: str, inspection: Inspection) -> list[list]:
         [
             shown,
             number,
-            OBJECT_WORDS.get(f.object_type, f.object_type),
+            object_word(f.object_type),
             condition_text(f),
             *(f"{f.condition_probs[c]:.2f}" if c in f.condition_probs else "–" for c in CONDITIONS),
             f"{f.confidence:.2f}",
@@ -128,7 +128,7 @@ def _plural(n: int, word: str) -> str:
 
 def _where(name: str, number: int, f: Finding) -> str:
     # The short name, as in the table's Photo column, so a sentence leads to its row.
-    return f"{OBJECT_WORDS[f.object_type]} #{number} in {short_name(name)}, {f.context.band}"
+    return f"{object_word(f.object_type)} #{number} in {short_name(name)}, {f.context.band}"
 
 
 def summarize(inspections: dict[str, Inspection]) -> str:
@@ -141,7 +141,7 @@ def summarize(inspections: dict[str, Inspection]) -> str:
     if not findings:
         return f"{len(inspections)} photo(s) inspected; no rock toes, drains or vegetation were detected."
     counts = Counter(f.object_type for _, _, f in findings)
-    found = ", ".join(_plural(n, OBJECT_WORDS[t]) for t, n in counts.most_common())
+    found = ", ".join(_plural(n, object_word(t)) for t, n in counts.most_common())
     lines = [f"{len(inspections)} photo(s) inspected: {found}."]
     if empty:
         lines.append(f"{_plural(empty, 'photo')} with no objects detected.")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.taxonomy import OBJECT_WORDS
+from core.taxonomy import object_word
 
 NEAREST = 3  # geometric relations kept per object: the nearest few, to keep prompts short
 OVERLAP_FRACTION = 0.1  # intersection / smaller box area from which two boxes "overlap"
@@ -63,7 +63,7 @@ class ObjectContext:
         parts = [f"{self.band} of the photo"]
         # Most specific first; among equals, the order relations() gave (nearest first).
         for r in sorted(best.values(), key=lambda r: _SPECIFICITY.get(r.relation, 9)):
-            word = OBJECT_WORDS.get(r.other_type, r.other_type)
+            word = object_word(r.other_type)
             phrase = {
                 "at_foot_of": f"at the foot of a {word}",
                 "above_toe_drain": f"just above a {word}",

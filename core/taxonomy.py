@@ -26,6 +26,12 @@ OBJECT_WORDS: dict[str, str] = {
     "vegetation": "vegetation",
 }
 
+
+def object_word(object_type: str) -> str:
+    """What people call a type ("slope drain"), for everything a person reads."""
+    return OBJECT_WORDS.get(object_type, object_type.replace("_", " "))
+
+
 CLASSES: tuple[tuple[str, str], ...] = tuple((t, c) for t in OBJECT_TYPES for c in ALLOWED_CONDITIONS[t])
 
 

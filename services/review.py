@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES
+from core.spatial import ObjectContext
+from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES, object_word
 from storage import repository as repo
 from storage.db import Database
 from storage.repository import LabelChange, NewBox, PhotoView
@@ -241,7 +242,7 @@ def _message(result: repo.SaveResult, fresh: PhotoView) -> str:
     if result.changed:
         parts.append(f"Saved {len(result.changed)} label change(s).")
     for c in result.conflicts:
-        now = f"{c.now['object_type']} · {c.now['condition'] or '?'} ({c.now['status']})"
+        now = f"{label_text(c.now['object_type'], c.now['condition'])} ({c.now['status']})"
         when = f" at {c.at:%H:%M:%S}" if c.at else ""
         parts.append(
             f"Conflict on #{c.label_id}: {c.by} changed it{when} since you loaded this photo; it is now {now}. "
@@ -276,7 +277,8 @@ def undo_last(db: Database, actor: str, photo: PhotoView) -> Outcome:
 
 
 def label_text(object_type: str, condition: str | None) -> str:
-    return f"{object_type} · {condition or '?'}"
+    """'slope drain · blocked': how a reviewer reads a label (``?``: condition unknown)."""
+    return f"{object_word(object_type)} · {condition or '?'}"
 
 
 def describe_state(state: dict | None) -> str:
@@ -301,11 +303,11 @@ def history_rows(db: Database, image_id: int, limit: int = 50) -> list[list[str]
 
 
 def relations_text(relations: dict | None) -> str:
+    """Where the object is, in the words its prompt used ('bottom-center of the photo, at the
+    foot of a slope drain')."""
     if not relations:
         return ""
-    parts = [relations.get("band", "")]
-    parts += [f"{r['relation']} {r['other_type']}" for r in relations.get("relations", [])[:3]]
-    return "; ".join(p for p in parts if p)
+    return ObjectContext.from_dict(relations).describe()
 
 
 def probs_text(probs: dict[str, float] | None) -> str:

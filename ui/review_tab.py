@@ -21,7 +21,7 @@ from gradio_image_annotation import image_annotator
 from PIL import Image, ImageOps
 from sqlalchemy import select
 
-from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES
+from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES, object_word, parse_class_name
 from services import review
 from services.auth import require
 from storage import models as m
@@ -32,7 +32,9 @@ ROLE = "reviewer"
 ANY = "(any)"
 COLOURS = {"normal": (22, 163, 74), "blocked": (245, 158, 11), "damaged": (220, 38, 38), None: (100, 116, 139)}
 CLASS_LABELS = [review.label_text(t, c) for t in OBJECT_TYPES for c in (*ALLOWED_CONDITIONS[t], None)]
-_BOX_LABEL = re.compile(r"^\s*(?:#(\d+)\s+)?([a-z_]+)\s*·\s*([a-z]+|\?)\s*$")
+_BOX_LABEL = re.compile(r"^\s*(?:#(\d+)\s+)?([a-z_ ]+?)\s*·\s*([a-z]+|\?)\s*$")
+# Dropdown choices as (what the reviewer reads, the stored type).
+TYPE_CHOICES = [(object_word(t), t) for t in OBJECT_TYPES]
 TABLE_HEADERS = ["#", "object", "condition", "status", "certainty", "model condition probabilities", "relations"]
 HISTORY_HEADERS = ["when (UTC)", "who", "label", "action", "before", "after"]
 # The editor draws a photo at its own size when it fits (it only ever shrinks one), so a small
@@ -161,11 +163,18 @@ def editor_boxes(value: dict | None, photo: PhotoView | None = None) -> list[rev
         label_id = object_type = condition = None
         if match:
             label_id = int(match[1]) if match[1] else None
-            object_type = match[2] if match[2] in OBJECT_TYPES else None
+            object_type = _type_of(match[2])
             condition = match[3] if match[3] in CONDITIONS else None
         coords = tuple(float(box[k]) / factor for k in ("xmin", "ymin", "xmax", "ymax"))
         boxes.append(review.EditorBox(label_id, coords, object_type, condition))
     return boxes
+
+
+def _type_of(words: str) -> str | None:
+    try:
+        return parse_class_name(words)[0]
+    except ValueError:
+        return None
 
 
 def _selected(photo: PhotoView | None, wanted: int | None) -> int | None:
@@ -219,7 +228,7 @@ def render(
     rows = [
         [
             lb.label_id,
-            lb.object_type,
+            object_word(lb.object_type),
             lb.condition or "?",
             lb.status,
             round(lb.certainty, 3),
@@ -269,7 +278,7 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
     state = gr.State(None)
     with gr.Row():
         survey = gr.Dropdown([ANY, *survey_names(db)], value=ANY, label="Survey", allow_custom_value=True)
-        object_type = gr.Dropdown([ANY, *OBJECT_TYPES], value=ANY, label="Object type")
+        object_type = gr.Dropdown([(ANY, ANY), *TYPE_CHOICES], value=ANY, label="Object type")
         condition = gr.Dropdown([ANY, *CONDITIONS], value=ANY, label="Condition")
         status = gr.Dropdown(list(review.STATUS_CHOICES), value="to review", label="Status")
         load = gr.Button("Open queue", variant="primary", elem_id="review-load")
@@ -298,7 +307,7 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
                 label="Selected label (least certain first)", choices=[], elem_id="review-pick", allow_custom_value=True
             )
             with gr.Row():
-                kind = gr.Dropdown(list(OBJECT_TYPES), label="Object type", elem_id="review-type")
+                kind = gr.Dropdown(TYPE_CHOICES, label="Object type", elem_id="review-type")
                 cond = gr.Dropdown([], label="Condition", elem_id="review-condition", allow_custom_value=True)
             with gr.Row():
                 normal = gr.Button("Normal (1)", elem_id="review-normal", size="sm")
@@ -361,7 +370,8 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
                             db,
                             data_dir,
                             session,
-                            f"{object_type} cannot be {wanted}: allowed {', '.join(ALLOWED_CONDITIONS[object_type])}.",
+                            f"{object_word(object_type).capitalize()} cannot be {wanted}: "
+                            f"allowed {', '.join(ALLOWED_CONDITIONS[object_type])}.",
                             selected,
                         )
                 edits[selected] = review.LabelEdit(object_type, wanted)

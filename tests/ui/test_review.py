@@ -17,7 +17,7 @@ from storage import repository as repo
 from storage.db import Database
 from storage.users import add_user
 from tests.services.test_review import PHOTO_A, PHOTO_B
-from ui.review_tab import build_review_tab
+from ui.review_tab import CLASS_LABELS, build_review_tab, editor_boxes
 
 PASSWORDS = {"rita": "rita-password", "bob": "bob-password", "ines": "ines-password"}
 
@@ -82,13 +82,13 @@ def test_each_review_action_writes_the_database_and_its_events(app, store):
     )
     assert "**To review:** 4 labels on 2 photos" in counts and "p0.jpg" in info
     assert [b["label"].split(" ", 1)[1] for b in editor["boxes"]] == [
-        "slope_drain · normal",
-        "toe_drain · normal",
+        "slope drain · normal",
+        "toe drain · normal",
         "vegetation · normal",
     ]
     assert editor["boxes"][0]["color"] == "rgb(22, 163, 74)"
     assert table["data"][0][5].startswith("normal 0.50, blocked 0.45")  # the model's probabilities
-    assert "at_foot_of slope_drain" in table["data"][0][6]  # its spatial relations
+    assert "at the foot of a slope drain" in table["data"][0][6]  # its spatial relations
     drain, toe, veg = (row[0] for row in table["data"])
     assert pick["value"] == drain  # the least certain label is selected
 
@@ -113,7 +113,7 @@ def test_each_review_action_writes_the_database_and_its_events(app, store):
     assert label(db, veg).status == "accepted" and actions(db, veg)[-1] == "undo"
     assert out[7]["data"][0][1:4] == ["rita", f"#{veg}", "undo"]  # history panel: newest first, who, what
     # draw a new box, then Save & next: accepts what is left and opens the next photo
-    boxes = [*out[0]["boxes"], {"xmin": 20, "ymin": 300, "xmax": 120, "ymax": 420, "label": "toe_drain · blocked"}]
+    boxes = [*out[0]["boxes"], {"xmin": 20, "ymin": 300, "xmax": 120, "ymax": 420, "label": "toe drain · blocked"}]
     out = client.predict(editor_payload(out[0], boxes), drain, "slope_drain", "blocked", api_name="/review_save_next")
     with db.read() as s:
         added = s.scalars(select(m.Label).where(m.Label.status == "added")).one()
@@ -141,7 +141,8 @@ def test_a_second_reviewer_gets_a_conflict_message_and_the_fresh_state(app, stor
     assert f"Conflict on #{drain}: bob changed it" in out[-1]
     assert "Your change (condition -> blocked) was not applied" in out[-1]
     assert "p0.jpg" in out[2]  # stays on the photo, with the fresh state
-    assert out[0]["boxes"][0]["label"].endswith("slope_drain · damaged")
+    assert out[0]["boxes"][0]["label"].endswith("slope drain · damaged")
+    assert "it is now slope drain · damaged (corrected)" in out[-1]
     assert label(db, drain).condition == "damaged"
     # rita's other changes (accepting the rest of the photo) are written; only photo 2 is left
     assert repo.review_counts(db)["to_review"] == 1
@@ -189,3 +190,18 @@ def test_without_a_login_review_is_refused(store):
             client.predict(None, None, None, None, api_name="/review_accept_all")
     finally:
         demo.close()
+
+
+def test_box_labels_are_words_and_read_back_to_the_stored_types():
+    assert "slope drain · blocked" in CLASS_LABELS and not any("_" in text for text in CLASS_LABELS)
+    corners = {"xmin": 1, "ymin": 2, "xmax": 30, "ymax": 40}
+    texts = ["#7 slope drain · blocked", "rock toe · ?", "toe_drain · damaged", "a tree · normal", "no label"]
+    boxes = editor_boxes({"image": "shown.png", "boxes": [{**corners, "label": text} for text in texts]})
+    assert [(b.label_id, b.object_type, b.condition) for b in boxes] == [
+        (7, "slope_drain", "blocked"),
+        (None, "rock_toe", None),
+        (None, "toe_drain", "damaged"),  # a stored type's own name is read too
+        (None, None, "normal"),  # an unknown type is left for the reviewer to choose
+        (None, None, None),
+    ]
+    assert boxes[0].box == (1.0, 2.0, 30.0, 40.0)
