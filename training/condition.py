@@ -189,7 +189,7 @@ def distil_parent(photos: list[LabelledPhoto], folder: Path, settings: Condition
         data_provenance="boxes only; the teacher's features are the targets, no condition is read",
         data_credit=DATA_CREDIT,
         crop_margin=settings.crop_margin,
-        train_settings={k: str(v) for k, v in asdict(distil).items()},
+        train_settings={k: str(v) for k, v in asdict(distil).items() if v is not None},
         training={
             "distil_steps": distil.steps,
             "train_seconds": round(time.time() - started),

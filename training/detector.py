@@ -220,7 +220,9 @@ def publish_run(
         data_provenance=DATA_PROVENANCE,
         data_credit=DATA_CREDIT,
         image_size=settings.imgsz,
-        train_settings={k: shown_path(v) if isinstance(v, Path) else str(v) for k, v in asdict(settings).items()},
+        train_settings={
+            k: shown_path(v) if isinstance(v, Path) else str(v) for k, v in asdict(settings).items() if v is not None
+        },
         training={
             "epochs_run": epochs_run,
             "train_seconds": round(train_seconds),

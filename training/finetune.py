@@ -143,7 +143,7 @@ class FinetuneSettings:
             raise ValueError(f"dtype {self.dtype!r} needs a CUDA device; on cpu use float32")
 
     def to_card(self) -> dict[str, str]:
-        return {k: (", ".join(v) if isinstance(v, tuple) else str(v)) for k, v in asdict(self).items()}
+        return {k: (", ".join(v) if isinstance(v, tuple) else str(v)) for k, v in asdict(self).items() if v is not None}
 
 
 def finetune_condition_model(

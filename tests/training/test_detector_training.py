@@ -42,6 +42,7 @@ def test_a_short_run_publishes_weights_onnx_and_a_card(tiny_data, tmp_path, arch
     assert set(card.metrics["per_class"]) == {"rock_toe", "slope_drain", "toe_drain", "vegetation"}
     assert 0 <= card.metrics["map50_95"] <= card.metrics["map50"] <= 1
     assert card.training["epochs_run"] == len(card.history) == 1
+    assert "init_from" not in card.train_settings and "None" not in card.train_settings.values()  # unset: left out
     assert set(card.history[0]) == {"epoch", "map50", "map50_95", "precision", "recall"}
     for weights in ("model.onnx", "model.pt"):  # the export needs no code of ours to serve
         detector = Detector(folder / weights)
