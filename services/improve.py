@@ -62,6 +62,7 @@ def improve_condition(job: dict[str, Any], context: JobContext) -> str | None:
         dataset.held_out,
         settings,
         class_weights=None,  # per 9-class name, from the (real, not oversampled) train examples
+        registry=_registry(context),
         data_hash=dataset.data_hash,
         data_provenance=f"{source}: {dataset.provenance}",
         held_out_description=f"{len(dataset.held_out)} held-out real objects on "
@@ -83,6 +84,14 @@ def improve_condition(job: dict[str, Any], context: JobContext) -> str | None:
     for line in decision.reasons:
         context.log(line)
     return _conclude(context, "condition", card.version, decision.passed, job, _gate_figures(decision))
+
+
+def _registry(context: JobContext) -> Path:
+    # The job's own data directory, not the environment's: candidates land beside the store
+    # that records them.
+    from training.artifacts import registry_root
+
+    return registry_root(context.settings.data_dir)
 
 
 def _gate_figures(decision) -> dict[str, Any]:
@@ -133,6 +142,7 @@ def quantize_version(job: dict[str, Any], context: JobContext) -> str | None:
         job.get("kind", "int8"),
         dataset.held_out,
         f"{len(dataset.held_out)} held-out real objects on {len(dataset.held_out_photos)} photos of {source}",
+        registry=_registry(context),
         min_retention=min_retention,
     )
     card = read_card(result.folder)
@@ -169,6 +179,7 @@ def improve_detector(job: dict[str, Any], context: JobContext) -> str | None:
                 data_dir=data,
                 data_name="the reviewed boxes in the store",
                 init_from=weights,
+                registry=_registry(context),
                 hours=float(job.get("hours", 0.25)),
                 epochs=int(job.get("epochs", 30)),
                 imgsz=int(job.get("imgsz", 320)),

@@ -1,6 +1,8 @@
 """The improvement use cases end to end, in-process: reviewed labels in the store -> candidate ->
 gate against the served model -> recorded, and served only when it passes."""
 
+from pathlib import Path
+
 import pytest
 
 from core.settings import PROJECT_ROOT, Settings
@@ -52,6 +54,7 @@ def test_a_condition_candidate_is_gated_recorded_and_served_only_if_it_passes(re
     record = next(v for v in registry.versions(db, "condition") if v.name == version)
     assert set(record.metrics) >= {"candidate_macro_f1", "served_macro_f1", "baseline_macro_f1", "gate"}
     assert record.metrics["gate"].startswith("PASSED")
+    assert Path(record.folder).parent == Path(settings.data_dir) / "models" / "condition"  # the job's registry
     assert registry.served_version(db, "condition").name == version
     assert ModelServer(settings, db).inspector().condition_model.version == version
     assert "promoted: served from the next request on" in db_log(db, context)
@@ -69,6 +72,7 @@ def test_a_detector_candidate_is_measured_against_the_served_one_on_held_out_pho
     version = improve_detector({"hours": 0.001, "epochs": 1, "imgsz": 64, "batch": 4, "workers": 0}, context)
     record = next(v for v in registry.versions(db, "detector") if v.name == version)
     assert {"candidate_map50", "served_map50"} <= set(record.metrics)
+    assert Path(record.folder).parent == Path(settings.data_dir) / "models" / "detector"  # the job's registry
     passed = record.metrics["candidate_map50"] >= record.metrics["served_map50"]
     assert record.status == ("served" if passed else "rejected")
     assert registry.served_version(db, "detector").name == (version if passed else shipped)

@@ -72,6 +72,7 @@ def test_a_quantize_job_runs_in_its_own_process_and_records_its_candidate(store,
     assert "accuracy retention" in run.log
     [candidate] = [v for v in registry.versions(db, "condition") if v.quantization == "int8"]
     assert run.produced_version_id == candidate.id
+    assert Path(candidate.folder).is_relative_to(Path(settings.data_dir) / "models")  # the job's registry
     assert candidate.status in ("candidate", "rejected") and "accuracy_retention" in candidate.metrics
     assert served(db) == before  # promote was off: nothing changes for the app
 
