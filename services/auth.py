@@ -57,7 +57,7 @@ def require(request: gr.Request | None, db: Database | None, role: str) -> Accou
     if not username and role == "inspector" and db is not None and not has_users(db):
         return Account(OPEN_ACCOUNT, "inspector")
     if not username:
-        raise gr.Error(f"Please log in: this action needs a {role} account.", title="Not logged in")
+        raise gr.Error(f"Please log in: this action needs {_a(role)} account.", title="Not logged in")
     if db is None:
         raise gr.Error("This app has no user store, so no one can be checked for this action.")
     with db.read() as session:
@@ -67,7 +67,7 @@ def require(request: gr.Request | None, db: Database | None, role: str) -> Accou
     account = Account(user.username, user.role)
     if not account.may(role):
         raise gr.Error(
-            f"{account.username} is a {account.role}; this action needs a {role} account"
+            f"{account.username} is {_a(account.role)}; this action needs {_a(role)} account"
             + (" or an admin's." if role != "admin" else "."),
             title="Not allowed",
         )
@@ -117,3 +117,8 @@ def ensure_demo_account(db: Database) -> str:
     if not exists:
         add_user(db, DEMO_USER, "reviewer", DEMO_PASSWORD)
     return f"Demo: log in as {DEMO_USER} / {DEMO_PASSWORD}."
+
+
+def _a(role: str) -> str:
+    """'an inspector', 'a reviewer', 'an admin'."""
+    return f"{'an' if role[0] in 'aeiou' else 'a'} {role}"

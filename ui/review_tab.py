@@ -277,7 +277,9 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
     """The tab's components and wiring; call inside a ``gr.Blocks``."""
     state = gr.State(None)
     with gr.Row():
-        survey = gr.Dropdown([ANY, *survey_names(db)], value=ANY, label="Survey", allow_custom_value=True)
+        survey = gr.Dropdown(
+            [ANY, *survey_names(db)], value=ANY, label="Survey", allow_custom_value=True, elem_id="review-survey"
+        )
         object_type = gr.Dropdown([(ANY, ANY), *TYPE_CHOICES], value=ANY, label="Object type")
         condition = gr.Dropdown([ANY, *CONDITIONS], value=ANY, label="Condition")
         status = gr.Dropdown(list(review.STATUS_CHOICES), value="to review", label="Status")
@@ -442,6 +444,8 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
 
     filters = [survey, object_type, condition, status]
     load.click(open_queue, filters, outputs, api_name="review_open")
+    # Surveys are named on the Inspect tab while this one is open: list them fresh on each look.
+    survey.focus(lambda: gr.update(choices=[ANY, *survey_names(db)]), None, survey, api_name="review_surveys")
     action_inputs = [state, editor, pick, kind, cond]
     for button, action in [
         (save, "save"),

@@ -42,7 +42,7 @@ def test_roles_are_ranked_admin_reviewer_inspector(users, username, role, allowe
         account = require(request(username), users, role)
         assert account.username == username and ROLE_RANK[account.role] >= ROLE_RANK[role]
     else:
-        with pytest.raises(gr.Error, match=f"needs a {role} account"):
+        with pytest.raises(gr.Error, match=f"needs an? {role} account"):
             require(request(username), users, role)
 
 

@@ -174,7 +174,7 @@ def test_an_inspector_may_not_review(app, store, api_name):
         "/review_previous": (),
         "/review_undo": (),
     }.get(api_name, (None, None, None, None))
-    with pytest.raises(Exception, match="ines is a inspector; this action needs a reviewer"):
+    with pytest.raises(Exception, match="ines is an inspector; this action needs a reviewer"):
         client.predict(*args, api_name=api_name)
     assert all(len(repo.label_history(db, q.label_id)) == 1 for q in repo.review_queue(db))
 

@@ -106,6 +106,12 @@ def test_a_reviewer_corrects_a_photo_in_a_browser(app_url, store):
         page.get_by_label("password").fill(PASSWORD)
         page.get_by_role("button", name="Login").click()
         page.get_by_role("tab", name="Review").click()
+        # A survey named on the Inspect tab after the page was built is offered in the filter.
+        with db.write() as s:
+            repo.get_or_create_survey(s, "East cut, March")
+        page.locator("#review-survey input").click()
+        expect(page.get_by_role("option", name="East cut, March")).to_be_visible()
+        page.keyboard.press("Escape")
         page.locator("#review-load").click()
         info = page.locator("#review-info")
         expect(info).to_contain_text(f"{first}.jpg")

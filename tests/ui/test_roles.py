@@ -45,9 +45,9 @@ def test_an_inspector_inspects_as_itself_and_may_not_train(app, val_images):
     summary, _ = client.predict("Reviewed labels in the store", api_name="/analyze")
     assert summary  # the Dashboard is open to inspectors
     shipped = registry.served_version(db, "condition").name
-    with pytest.raises(Exception, match="ines is a inspector; this action needs a admin"):
+    with pytest.raises(Exception, match="ines is an inspector; this action needs an admin"):
         client.predict(f"condition {shipped}", api_name="/serve_version")
-    with pytest.raises(Exception, match="needs a admin"):
+    with pytest.raises(Exception, match="needs an admin"):
         client.predict("Fine-tune the condition model", "lora", 5, 0.1, 0.0, False, api_name="/start_job")
 
 
