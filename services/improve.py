@@ -55,6 +55,7 @@ def improve_condition(job: dict[str, Any], context: JobContext) -> str | None:
         f"{len(dataset.train)} train examples ({dataset.train_counts}), {len(dataset.held_out)} held-out real objects "
         f"on {len(dataset.held_out_photos)} photos ({dataset.held_out_counts}); {dataset.provenance}"
     )
+    _warn_if_few(context, len(dataset.held_out))
     settings = FinetuneSettings(**{"use_class_weights": not dataset_settings.oversample, **job.get("finetune", {})})
     folder = finetune_condition_model(
         served_folder,
@@ -84,6 +85,17 @@ def improve_condition(job: dict[str, Any], context: JobContext) -> str | None:
     for line in decision.reasons:
         context.log(line)
     return _conclude(context, "condition", card.version, decision.passed, job, _gate_figures(decision))
+
+
+FEW_HELD_OUT = 30  # below this, one object moves the gate's accuracy by more than 3 points
+
+
+def _warn_if_few(context: JobContext, held_out: int) -> None:
+    if held_out < FEW_HELD_OUT:
+        context.log(
+            f"warning: only {held_out} held-out objects, too few to judge a model by (one object is "
+            f"{100 / max(held_out, 1):.0f}% of the accuracy): review more photos for a gate worth trusting"
+        )
 
 
 def _registry(context: JobContext) -> Path:
@@ -136,6 +148,7 @@ def quantize_version(job: dict[str, Any], context: JobContext) -> str | None:
     photos, source = _photos(job.get("data", "db"), context)
     settings = {"crop_margin": card_crop_margin(served_folder), **job.get("dataset", {})}
     dataset = build_condition_dataset(photos, DatasetSettings(**settings))
+    _warn_if_few(context, len(dataset.held_out))
     min_retention = float(job.get("min_retention", DEFAULT_MIN_RETENTION))
     result = quantize_candidate(
         served_folder,

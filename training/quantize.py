@@ -45,6 +45,14 @@ def ms_per_crop(model: ConditionModel, examples: list[ConditionExample], batch: 
     return 1000 * (time.perf_counter() - started) / max(1, len(examples))
 
 
+def accuracy_retention(parent_accuracy: float, quantized_accuracy: float) -> float:
+    """How much of its parent's accuracy a quantized model keeps. A parent right on none of the
+    examples has nothing to lose: a quantized model as good keeps it all (1.0), not none."""
+    if parent_accuracy <= 0:
+        return 1.0
+    return quantized_accuracy / parent_accuracy
+
+
 def quantize_candidate(
     parent: str | Path,
     kind: str,
@@ -69,7 +77,7 @@ def quantize_candidate(
     quantized = ConditionModel(str(parent), device=device, quantization=kind)
     before = evaluate_conditions(original, held_out)
     after = evaluate_conditions(quantized, held_out)
-    retention = after.accuracy / before.accuracy if before.accuracy > 0 else 0.0
+    retention = accuracy_retention(before.accuracy, after.accuracy)
     timings = {"ms_per_crop": ms_per_crop(quantized, held_out), "parent_ms_per_crop": ms_per_crop(original, held_out)}
 
     staging = staging_folder(registry, "condition")

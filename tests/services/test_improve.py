@@ -58,9 +58,12 @@ def test_a_condition_candidate_is_gated_recorded_and_served_only_if_it_passes(re
     assert registry.served_version(db, "condition").name == version
     assert ModelServer(settings, db).inspector().condition_model.version == version
     assert "promoted: served from the next request on" in db_log(db, context)
+    assert "too few to judge a model by" not in db_log(db, context)  # 33 held-out objects
 
     registry.promote(db, "condition", shipped)
-    version = improve_condition({**job, "margin": -1.0}, context)  # must beat served by 1.0: impossible
+    # must beat served by 1.0: impossible; and on 2 held-out photos, which the log warns of
+    version = improve_condition({**job, "margin": -1.0, "dataset": {"held_out_fraction": 0.15}}, context)
+    assert "too few to judge a model by" in db_log(db, context)
     record = next(v for v in registry.versions(db, "condition") if v.name == version)
     assert record.status == "rejected" and record.metrics["gate"].startswith("FAILED")
     assert registry.served_version(db, "condition").name == shipped

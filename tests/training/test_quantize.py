@@ -7,7 +7,7 @@ from core.model_card import read_card
 from tests.conftest import DATA_DIR
 from training.dataset import from_yolo_folder
 from training.examples import crops_from_photos, held_out_examples
-from training.quantize import quantize_candidate
+from training.quantize import accuracy_retention, quantize_candidate
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +39,9 @@ def test_bad_requests_are_refused(settings, held_out, tmp_path):
     with pytest.raises(ValueError, match="needs held-out examples"):
         quantize_candidate(settings.condition_model, "int8", [], "x", registry=tmp_path)
     assert not (tmp_path / "condition").exists() or not any((tmp_path / "condition").iterdir())
+
+
+def test_retention_is_the_share_of_the_parents_accuracy_kept():
+    assert accuracy_retention(0.8, 0.78) == pytest.approx(0.975)
+    assert accuracy_retention(0.5, 0.6) == pytest.approx(1.2)
+    assert accuracy_retention(0.0, 0.0) == 1.0  # nothing to lose: a tiny held-out set must not read as 0%
