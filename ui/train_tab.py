@@ -65,12 +65,20 @@ def dataset_markdown(db: Database, settings: Settings) -> str:
     )
 
 
+_FULL_BAR = "<progress value='1' max='1' style='width:100%'></progress>"
+
+
 def progress_html(db: Database) -> str:
     """A bar for the running job (or the last one), with its latest figures."""
     latest = jobs.runs(db, limit=1)
     if not latest:
         return "<p>No job has run yet.</p>"
     run = latest[0]
+    head = f"<p>Job {run.id} ({run.kind}): <b>{run.status}</b>"
+    if "total" not in run.progress:
+        # A job without steps (quantize): a moving bar while it runs, a full one once it ended.
+        bar = "<progress style='width:100%'></progress>" if run.status in jobs.ACTIVE else _FULL_BAR
+        return f"{head}</p>{bar}"
     step = run.progress.get("step", 0)
     # A time-limited detector run re-plans its epochs as it goes: never show "19 of 18".
     total = max(step, run.progress.get("total") or 1)
@@ -80,7 +88,7 @@ def progress_html(db: Database) -> str:
         if k not in ("step", "total") and isinstance(v, float)
     )
     return (
-        f"<p>Job {run.id} ({run.kind}): <b>{run.status}</b>, step {step} of {total}"
+        f"{head}, step {step} of {total}"
         + (f" · {figures}" if figures else "")
         + f"</p><progress value='{step}' max='{total}' style='width:100%'></progress>"
     )
@@ -92,7 +100,7 @@ def run_rows(db: Database) -> list[list]:
     for run in jobs.runs(db):
         progress = run.progress or {}
         done = progress.get("step", 0)
-        step = f"{done} / {max(done, progress.get('total') or 0)}" if progress else ""
+        step = f"{done} / {max(done, progress.get('total') or 0)}" if "total" in progress else "–"
         rows.append(
             [
                 run.id,

@@ -1,0 +1,34 @@
+"""The Train tab's job progress, read from real runs in a SQLite store."""
+
+import pytest
+
+from core.settings import Settings
+from storage import models as m
+from storage.db import Database
+from ui.train_tab import progress_html, run_rows
+
+
+@pytest.fixture
+def db(tmp_path):
+    db = Database.from_settings(Settings(data_dir=str(tmp_path)))
+    yield db
+    db.dispose()
+
+
+def add_run(db, kind, status, progress):
+    with db.write() as session:
+        session.add(m.TrainingRun(kind=kind, status=status, settings={}, log="", progress=progress))
+
+
+def test_a_stepped_job_shows_its_step_and_figures(db):
+    add_run(db, "condition", "running", {"step": 3, "total": 10, "loss": 0.52})
+    html = progress_html(db)
+    assert "<b>running</b>, step 3 of 10 · loss 0.520" in html and "value='3' max='10'" in html
+    assert run_rows(db)[0][3] == "3 / 10"
+
+
+def test_a_job_without_steps_shows_no_step_count(db):
+    add_run(db, "quantize", "succeeded", {})
+    html = progress_html(db)
+    assert "step" not in html and "value='1' max='1'" in html  # ended: a full bar, not "step 0 of 1"
+    assert run_rows(db)[0][3] == "–"
