@@ -169,12 +169,14 @@ def _summary(photos: list[ReportPhoto]) -> str:
     parts.append(_cards(photos, sure) if sure else "<p>No object was judged blocked or damaged with confidence.</p>")
     if undecided:
         parts.append(
-            f"<h3>Undecided (conditions within {UNCERTAIN_MARGIN:.2f} of each other: check by eye)</h3>"
+            f"<h3>Uncertain (conditions within {UNCERTAIN_MARGIN:.2f} of each other: check by eye)</h3>"
             + _cards(photos, undecided)
         )
     if failed:
         items = "".join(
-            f"<li><a href='#photo-{photos.index(p) + 1}'>{escape(p.name)}</a>: {escape(p.error or 'failed')}</li>"
+            f"<li><a href='#photo-{photos.index(p) + 1}'>{escape(p.name)}</a>: "
+            # The loader's messages begin with the file's name, already the link's text.
+            f"{escape((p.error or 'failed').removeprefix(f'{p.name}: '))}</li>"
             for p in failed
         )
         parts.append(f"<h3>Failed photos</h3><ul>{items}</ul>")

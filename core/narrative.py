@@ -122,7 +122,7 @@ def narrative(inspection: Inspection, name: str | None = None) -> str:
         lines.append(f"Needs action ({len(action)}):")
         lines += [f"{_capital(label(n, f))}, in the {where(f, findings)}, {verdict(f)}." for n, f in action]
     if uncertain:
-        lines.append(f"Not decided ({len(uncertain)}):")
+        lines.append(f"Uncertain ({len(uncertain)}):")
         lines += [f"{_capital(label(n, f))}, in the {where(f, findings)}, {verdict(f)}." for n, f in uncertain]
     if normal:
         # Briefly: a normal object needs no action, but each is still named so none goes missing.

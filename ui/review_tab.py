@@ -35,8 +35,8 @@ CLASS_LABELS = [review.label_text(t, c) for t in OBJECT_TYPES for c in (*ALLOWED
 _BOX_LABEL = re.compile(r"^\s*(?:#(\d+)\s+)?([a-z_ ]+?)\s*·\s*([a-z]+|\?)\s*$")
 # Dropdown choices as (what the reviewer reads, the stored type).
 TYPE_CHOICES = [(object_word(t), t) for t in OBJECT_TYPES]
-TABLE_HEADERS = ["#", "object", "condition", "status", "certainty", "model condition probabilities", "relations"]
-HISTORY_HEADERS = ["when (UTC)", "who", "label", "action", "before", "after"]
+TABLE_HEADERS = ["#", "Object", "Condition", "Status", "Certainty", "Model's condition probabilities", "Where"]
+HISTORY_HEADERS = ["When (UTC)", "Who", "Label", "Action", "Before", "After"]
 # The editor draws a photo at its own size when it fits (it only ever shrinks one), so a small
 # photo (the 224-px crops of a Roboflow export) would show as a stamp with its box labels piled on
 # each other. Such a photo is shown enlarged by a whole factor to at least this long side; its
@@ -330,7 +330,14 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
                 nxt = gr.Button("Next ▶ (])", elem_id="review-next", size="sm")
                 undo = gr.Button("Undo last change (u)", elem_id="review-undo", size="sm")
             message = gr.Markdown(elem_id="review-message")
-    table = gr.Dataframe(headers=TABLE_HEADERS, label="Labels on this photo", interactive=False, wrap=True)
+    table = gr.Dataframe(
+        headers=TABLE_HEADERS,
+        label="Labels on this photo",
+        interactive=False,
+        wrap=True,
+        # Wide enough for each header on one line; "Where" holds a sentence.
+        column_widths=["5%", "11%", "10%", "10%", "9%", "22%", "33%"],
+    )
     history = gr.Dataframe(
         headers=HISTORY_HEADERS,
         label="History of this photo (newest first)",

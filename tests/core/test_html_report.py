@@ -64,7 +64,7 @@ def photos() -> list[ReportPhoto]:
         ReportPhoto(EVIL_NAME, image(), SCENE),
         ReportPhoto("normal.jpg", image(), photo([ROCK, VEG, SLOPE])),
         ReportPhoto("empty.jpg", image(), Inspection(600, 600, (), {})),
-        ReportPhoto("broken.jpg", None, None, error="cannot identify image file <bad>"),
+        ReportPhoto("broken.jpg", None, None, error="broken.jpg: not a recognised image <bad>"),
     ]
 
 
@@ -127,7 +127,9 @@ def test_summary_counts_equal_the_findings(photos, parsed):
 
 def test_failed_and_empty_photos_appear(page, parsed):
     text = "".join(parsed.texts)
-    assert "Not inspected: cannot identify image file <bad>" in text
+    assert "Not inspected: broken.jpg: not a recognised image <bad>" in text
+    assert "broken.jpg: not a recognised image <bad>" in text.replace("Not inspected: broken.jpg: ", "")  # listed
+    assert "broken.jpg: broken.jpg" not in text  # the list's link already names the photo
     assert "4 photo(s): 3 inspected, 1 failed, 1 with no object detected; 7 finding(s)." in text
     assert "empty.jpg" in text and "No objects were detected." in text
     assert [m for m in re.findall(r"id='(photo-\d+)'", page)] == ["photo-1", "photo-2", "photo-3", "photo-4"]
@@ -139,7 +141,7 @@ def test_narratives_tables_and_action_links(page, parsed):
     assert "uncertain (damaged?)" in text  # the table never states it as a plain condition
     assert "Needs action" in text and "href='#photo-1'" in page and "href='#photo-2'" in page
     # Confident problems listed most certain first, before undecided ones.
-    assert text.index("Needs action") < text.index("Undecided")
+    assert text.index("Needs action") < text.index("Uncertain (conditions")
 
 
 def test_models_and_credit(page, parsed):
