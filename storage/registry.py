@@ -8,6 +8,7 @@ as served for the next request. Promoting an older version again is a rollback.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -22,6 +23,16 @@ def headline_metrics(card: ModelCard) -> dict:
     """The card's top-level figures (numbers only) and what they were measured on."""
     figures = {k: v for k, v in card.metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     return {**figures, "measured_on": card.metrics_data} if figures else {}
+
+
+def _built_at(card: ModelCard) -> datetime:
+    """When the model was built (its card), not when this store first saw it: the shipped
+    defaults are recorded at every fresh start."""
+    try:
+        built = datetime.fromisoformat(card.created)
+    except (TypeError, ValueError):
+        return m.utcnow()
+    return built if built.tzinfo else built.replace(tzinfo=UTC)
 
 
 def record_version(
@@ -53,6 +64,7 @@ def record_version(
             parent_id=parent,
             quantization=quantization,
             served_at=m.utcnow() if status == "served" else None,
+            created_at=_built_at(card),
         )
         session.add(row)
         session.flush()

@@ -1,6 +1,7 @@
 """The served models are a record: promoting a version swaps them for the next request."""
 
 import shutil
+from datetime import UTC, datetime
 
 import pytest
 
@@ -36,6 +37,9 @@ def test_configured_defaults_become_version_zero_once(store):
     assert len(registry.versions(db)) == 2
     assert served["condition"].name == read_card(settings.condition_model).version
     assert "real labelled objects" in served["condition"].metrics["measured_on"]
+    # when the model was built, as its card says, not when this store first saw it
+    built = datetime.fromisoformat(read_card(settings.detector_model).created)
+    assert served["detector"].created_at.replace(tzinfo=UTC) == built  # SQLite keeps UTC without a zone
 
 
 def test_a_promotion_reaches_the_next_request_without_a_restart(store, inspector, val_images, tmp_path):
