@@ -27,7 +27,7 @@ _HORIZONTAL = {"left": "left", "center": "centre", "right": "right"}
 # Which relation best says where an object is: the domain ones (how drainage is built) name
 # the drain that matters, then touching objects, then plain directions.
 _RANK = {"at_foot_of": 0, "above_toe_drain": 0, "overlaps": 1}
-_PHRASES = {
+RELATION_PHRASES = {  # how a person says each relation of core.spatial
     "at_foot_of": "at the foot of",
     "above_toe_drain": "just above",
     "overlaps": "overlapping",
@@ -67,7 +67,7 @@ def where(finding: Finding, findings: tuple[Finding, ...]) -> str:
     relation = best_relation(finding, len(findings))
     if relation is not None:
         other = findings[relation.other]  # the other's own type, as drawn, not the relation's copy
-        phrase = _PHRASES.get(relation.relation, relation.relation.replace("_", " "))
+        phrase = RELATION_PHRASES.get(relation.relation, relation.relation.replace("_", " "))
         text += f", {phrase} {label(relation.other + 1, other)}"
     return text
 

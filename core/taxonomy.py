@@ -80,3 +80,13 @@ def parse_class_name(name: str, bare_condition: str | None = None) -> tuple[str,
         check_pair(object_type, bare_condition)
         condition = bare_condition
     return object_type, condition
+
+
+def class_words(name: str) -> str:
+    """A 9-class name as people say it: ``rock_toe`` -> 'rock toe normal', ``toe_drain_blocked``
+    -> 'toe drain blocked'; any other name with its underscores as spaces."""
+    try:
+        object_type, condition = parse_class_name(name, "normal")
+    except ValueError:
+        return name.replace("_", " ")
+    return f"{object_word(object_type)} {condition}"

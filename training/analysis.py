@@ -12,13 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
+from core.narrative import RELATION_PHRASES
 from core.spatial import relations
-from core.taxonomy import OBJECT_TYPES, class_name
+from core.taxonomy import OBJECT_TYPES, class_name, object_word
 from core.types import LabelledPhoto
 
 
 def _class_of(object_type: str, condition: str | None) -> str:
     return f"{object_type} (condition unknown)" if condition is None else class_name(object_type, condition)
+
+
+def _readable(name: str) -> str:
+    """A class name as people say it: 'slope drain blocked', 'rock toe (condition unknown)'."""
+    return name.replace("_", " ")
 
 
 def _quantiles(values: list[float]) -> dict[str, float]:
@@ -54,7 +60,8 @@ def analyze(photos: list[LabelledPhoto], provenance: str) -> dict:
         kinds = [o.object_type for o in p.objects]
         for context, kind in zip(relations(p.boxes, kinds, (p.width, p.height)), kinds, strict=True):
             for r in context.relations:
-                relation_counts[f"{kind} {r.relation} {r.other_type}"] += 1
+                phrase = RELATION_PHRASES.get(r.relation, r.relation.replace("_", " "))
+                relation_counts[f"{object_word(kind)} {phrase} {object_word(r.other_type)}"] += 1
         present = sorted({OBJECT_TYPES.index(k) for k in kinds})
         for i in present:
             for j in present:
@@ -102,30 +109,30 @@ def analysis_markdown(r: dict, plots: Sequence[str] = (), heading: bool = True) 
         f"Data: {r['provenance']}. {r['photos']} photos, {r['objects']} objects; "
         f"photos per split: {_counts(r['photos_per_split'])}; photos without objects: {r['photos_without_objects']}.",
         "",
-        "| class | " + " | ".join(r["classes_per_split"]) + " |",
+        "| Class | " + " | ".join(r["classes_per_split"]) + " |",
         "| --- | " + " | ".join("---" for _ in r["classes_per_split"]) + " |",
     ]
     names = sorted({c for counts in r["classes_per_split"].values() for c in counts})
     for name in names:
-        lines.append(f"| {name} | " + " | ".join(str(c.get(name, 0)) for c in r["classes_per_split"].values()) + " |")
+        counts = " | ".join(str(c.get(name, 0)) for c in r["classes_per_split"].values())
+        lines.append(f"| {_readable(name)} | {counts} |")
     ratio = r["imbalance_ratio_object_types"]
     lines += [
         "",
-        f"Object types: {_counts(r['object_types'])}; imbalance ratio (largest / smallest): "
-        + (f"{ratio:.2f}" if ratio else "n/a (a type has no objects)")
-        + ".",
+        f"Object types: {_counts({object_word(t): n for t, n in r['object_types'].items()})}; "
+        "imbalance ratio (largest / smallest): " + (f"{ratio:.2f}" if ratio else "n/a (a type has no objects)") + ".",
         f"Conditions: {_counts(r['conditions'])}.",
         "",
-        "| object type | boxes | median centre (x, y) | median size (w x h) | median area |",
+        "| Object type | Boxes | Median centre (x, y) | Median size (w x h) | Median area |",
         "| --- | --- | --- | --- | --- |",
     ]
     for t, s in r["box_statistics"].items():
         if s["cx"]:
             lines.append(
-                f"| {t} | {r['object_types'][t]} | ({s['cx']['median']:.2f}, {s['cy']['median']:.2f}) | "
+                f"| {object_word(t)} | {r['object_types'][t]} | ({s['cx']['median']:.2f}, {s['cy']['median']:.2f}) | "
                 f"{s['w']['median']:.2f} x {s['h']['median']:.2f} | {s['area']['median']:.3f} |"
             )
-    lines += ["", "Most frequent spatial relations (from the labelled boxes, `core.spatial`):", ""]
+    lines += ["", "Most frequent relations between the labelled boxes of a photo:", ""]
     lines += [f"- {k}: {v}" for k, v in list(r["spatial_relations"].items())[:12]]
     inst = r["instances_per_image"]
     lines += [
@@ -162,7 +169,7 @@ def _plots(r: dict, out: Path) -> list[Path]:
             height=0.8 / len(splits),
             label=split,
         )
-    ax.set_yticks(np.arange(len(names)) + 0.4 - 0.4 / len(splits), names)
+    ax.set_yticks(np.arange(len(names)) + 0.4 - 0.4 / len(splits), [_readable(n) for n in names])
     ax.set_xlabel("objects")
     ax.legend()
     ax.set_title("Classes per split")
@@ -171,8 +178,8 @@ def _plots(r: dict, out: Path) -> list[Path]:
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.5))
     for t, s in r["box_statistics"].items():
         if s["cx"]:
-            axes[0].scatter([s["cx"]["median"]], [s["cy"]["median"]], label=t, s=60)
-            axes[1].bar(t, s["area"]["median"])
+            axes[0].scatter([s["cx"]["median"]], [s["cy"]["median"]], label=object_word(t), s=60)
+            axes[1].bar(object_word(t), s["area"]["median"])
     axes[0].set_xlim(0, 1)
     axes[0].set_ylim(1, 0)
     axes[0].set_title("Median box centre (photo coordinates)")
@@ -184,7 +191,7 @@ def _plots(r: dict, out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(4.5, 4))
     matrix = np.array(r["cooccurrence"]["photos_with_both"])
     ax.imshow(matrix, cmap="Blues")
-    labels = r["cooccurrence"]["labels"]
+    labels = [object_word(t) for t in r["cooccurrence"]["labels"]]
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
     for i in range(len(labels)):
@@ -198,5 +205,6 @@ def _plots(r: dict, out: Path) -> list[Path]:
     ax.bar([int(k) for k in histogram], list(histogram.values()))
     ax.set_xlabel("objects per photo")
     ax.set_ylabel("photos")
+    ax.set_title("Objects per photo")
     save(fig, "instances_per_image.png")
     return written

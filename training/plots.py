@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.taxonomy import class_words
+
 
 def confusion_plot(labels: Sequence[str], matrix: Sequence[Sequence[int]], title: str, path: str | Path) -> Path:
     """A confusion matrix (rows: truth, columns: prediction) as a PNG at ``path``; counts are
@@ -21,8 +23,9 @@ def confusion_plot(labels: Sequence[str], matrix: Sequence[Sequence[int]], title
     counts = np.asarray(matrix, dtype=int).reshape(len(labels), len(labels))
     fig, ax = plt.subplots(figsize=(6, 5))
     ax.imshow(counts, cmap="Blues")
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    words = [class_words(label) for label in labels]
+    ax.set_xticks(range(len(labels)), words, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(labels)), words, fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     for i in range(len(labels)):

@@ -10,6 +10,7 @@ import gradio as gr
 
 from core.model_card import ModelCard, model_version, read_card
 from core.settings import PROJECT_ROOT, Settings
+from core.taxonomy import object_word
 from services.auth import require
 from services.serving import ModelServer, ServedFolders
 from storage.db import Database
@@ -25,6 +26,14 @@ DATA_FOLDERS = {
 }
 # "mAP@0.5" would be turned into a mailto link by the Markdown renderer; the entity shows "@".
 MAP50, MAP50_95 = "mAP&#64;0.5", "mAP&#64;0.5:0.95"
+
+
+PLOT_CAPTIONS = {
+    "classes_per_split": "Objects per class and split",
+    "boxes": "Where the boxes sit, and how large",
+    "cooccurrence": "Photos containing both types",
+    "instances_per_image": "Objects per photo",
+}
 
 
 def analysis_sources() -> dict[str, str]:
@@ -45,9 +54,10 @@ def served_models_markdown(folders: ServedFolders) -> str:
             f"{MAP50_95} **{metrics['map50_95']:.3f}**. Measured on: {detector.metrics_data}."
         )
         lines.append(f"Training: {_training_text(detector)}.")
-        lines.append(f"| class | precision | recall | {MAP50} | {MAP50_95} |\n| --- | --- | --- | --- | --- |")
+        lines.append(f"| Object | Precision | Recall | {MAP50} | {MAP50_95} |\n| --- | --- | --- | --- | --- |")
         lines += [
-            f"| {name} | {v['precision']:.3f} | {v['recall']:.3f} | {v['map50']:.3f} | {v['map50_95']:.3f} |"
+            f"| {object_word(name)} | {v['precision']:.3f} | {v['recall']:.3f} | "
+            f"{v['map50']:.3f} | {v['map50_95']:.3f} |"
             for name, v in metrics["per_class"].items()
         ]
     else:
@@ -123,6 +133,7 @@ def training_plots(folders: ServedFolders) -> list[tuple[str, str]]:
         ax.plot(epochs, [h["map50"] for h in detector.history], label="mAP@0.5")
         ax.plot(epochs, [h["map50_95"] for h in detector.history], label="mAP@0.5:0.95")
         ax.set_xlabel("epoch of its last run" if detector.parent else "epoch")
+        ax.set_ylabel("mAP on the val photos")
         ax.set_title(f"Detector {detector.version} (val)")
         ax.legend()
         fig.savefig(out / "detector_training.png", dpi=90, bbox_inches="tight")
@@ -148,7 +159,7 @@ def analysis_view(source_name: str, settings: Settings) -> tuple[str, list[tuple
     result = analyze(photos, provenance)
     files = write_report(result, Path(tempfile.mkdtemp(prefix="analysis-")))
     return analysis_markdown(result, heading=False), [
-        (str(f), f.stem.replace("_", " ")) for f in files if f.suffix == ".png"
+        (str(f), PLOT_CAPTIONS.get(f.stem, f.stem.replace("_", " "))) for f in files if f.suffix == ".png"
     ]
 
 
@@ -178,7 +189,7 @@ def build_dashboard_tab(settings: Settings, server: ModelServer, db: Database | 
         source = gr.Dropdown(sources, value=sources[0], label="Data to analyse", scale=3)
         run = gr.Button("Analyse", scale=1)
     summary = gr.Markdown()
-    plots = gr.Gallery(label="Analysis", columns=2, height="auto", object_fit="contain", allow_preview=True)
+    plots = gr.Gallery(label="Analysis", columns=4, height="auto", object_fit="contain", allow_preview=True)
     refresh = gr.Button("Refresh models and versions", size="sm")
 
     def analyse(name: str, request: gr.Request):

@@ -4,6 +4,7 @@ from core.taxonomy import (
     ALLOWED_CONDITIONS,
     CLASS_NAMES,
     class_name,
+    class_words,
     parse_class_name,
 )
 
@@ -61,3 +62,9 @@ def test_nine_classes_and_their_names_round_trip():
 def test_class_name_refuses_a_condition_the_type_cannot_have():
     with pytest.raises(ValueError, match="not allowed for vegetation"):
         class_name("vegetation", "damaged")
+
+
+def test_class_names_read_as_words():
+    assert class_words("rock_toe") == "rock toe normal"  # a bare 9-class name is the normal class
+    assert class_words("toe_drain_blocked") == "toe drain blocked"
+    assert class_words("not_a_class") == "not a class"

@@ -28,3 +28,12 @@ def test_analysis_counts_match_the_label_files():
     assert sum(result["instances_per_image"]["histogram"].values()) == 45
     matrix = result["cooccurrence"]["photos_with_both"]
     assert all(matrix[i][i] >= matrix[i][j] for i in range(4) for j in range(4))  # diagonal: photos with the type
+
+
+def test_the_analysis_reads_in_words_not_code_names():
+    from training.analysis import analysis_markdown
+
+    text = analysis_markdown(analyze(from_yolo_folder(DATA_DIR, "val"), "test"), heading=False)
+    assert "| slope drain (condition unknown) |" in text and "| Object type | Boxes |" in text
+    assert "toe drain at the foot of slope drain" in text  # a relation as a person says it
+    assert "_" not in text  # no snake_case left for a reader
