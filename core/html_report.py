@@ -24,7 +24,7 @@ from PIL import Image
 
 from core.narrative import label, narrative
 from core.report import UNCERTAIN_MARGIN, condition_text, is_uncertain, short_name
-from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES, object_word
+from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES, counted, object_word
 from core.types import Finding, Inspection
 
 MAX_WIDTH = 1000  # px of an embedded annotated photo: legible, and keeps a 200-photo report small
@@ -132,7 +132,7 @@ def _summary(photos: list[ReportPhoto]) -> str:
     empty = sum(1 for p in inspected if not p.inspection.findings)
     parts = [
         "<section id='summary'><h2>Summary</h2>",
-        f"<p>{len(photos)} photo(s): {len(inspected)} inspected, {len(failed)} failed, "
+        f"<p>{counted(len(photos), 'photo')}: {len(inspected)} inspected, {len(failed)} failed, "
         f"{empty} with no object detected; {len(findings)} finding(s).</p>",
     ]
     # Counts by object type and the condition the model chose; the uncertain ones among them
@@ -212,7 +212,7 @@ def _map(photos: list[ReportPhoto], width: int = 640, height: int = 360, pad: in
         )
     extent_m = span * 111_320  # metres per degree of latitude
     return (
-        f"<p>{len(located)} of {len(photos)} photo(s) carry a GPS position; red: a finding needs action. "
+        f"<p>{len(located)} of {counted(len(photos), 'photo')} carry a GPS position; red: a finding needs action. "
         f"The plot spans about {extent_m:,.0f} m, north up.</p>"
         f"<svg class='map' viewBox='0 0 {width} {height}' width='{width}' height='{height}' role='img' "
         f"aria-label='photo positions'><rect width='{width}' height='{height}' fill='#f7f9fb' stroke='#ccd'/>"

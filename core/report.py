@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from core.taxonomy import CONDITIONS, object_word
+from core.taxonomy import CONDITIONS, counted, object_word
 from core.types import Finding, Inspection
 
 # Top-1 minus top-2 condition probability under which a finding is called "uncertain": the
@@ -122,10 +122,6 @@ def table_rows(name: str, inspection: Inspection) -> list[list]:
     ]
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'s' if n != 1 and word != 'vegetation' else ''}"
-
-
 def _where(name: str, number: int, f: Finding) -> str:
     # The short name, as in the table's Photo column, so a sentence leads to its row.
     return f"{object_word(f.object_type)} #{number} in {short_name(name)}, {f.context.band}"
@@ -139,12 +135,12 @@ def summarize(inspections: dict[str, Inspection]) -> str:
     findings = [(name, n, f) for name, ins in inspections.items() for n, f in enumerate(ins.findings, 1)]
     empty = sum(1 for ins in inspections.values() if not ins.findings)
     if not findings:
-        return f"{len(inspections)} photo(s) inspected; no rock toes, drains or vegetation were detected."
+        return f"{counted(len(inspections), 'photo')} inspected; no rock toes, drains or vegetation were detected."
     counts = Counter(f.object_type for _, _, f in findings)
-    found = ", ".join(_plural(n, object_word(t)) for t, n in counts.most_common())
-    lines = [f"{len(inspections)} photo(s) inspected: {found}."]
+    found = ", ".join(counted(n, object_word(t)) for t, n in counts.most_common())
+    lines = [f"{counted(len(inspections), 'photo')} inspected: {found}."]
     if empty:
-        lines.append(f"{_plural(empty, 'photo')} with no objects detected.")
+        lines.append(f"{counted(empty, 'photo')} with no objects detected.")
     uncertain = [item for item in findings if is_uncertain(item[2])]
     problems = sorted(
         (item for item in findings if item[2].condition != "normal" and not is_uncertain(item[2])),

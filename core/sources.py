@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.images import read_image_bytes
+from core.taxonomy import counted
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def expand_sources(
             # a missing or oversized file fails when read, with a message naming it
             add(path.name, str(raw), functools.partial(read_image_bytes, path, path.name, max_bytes))
     if max_photos is not None and len(sources) > max_photos:
-        problems.append(f"{len(sources) - max_photos} photo(s) beyond the first {max_photos} were not inspected")
+        problems.append(f"{counted(len(sources) - max_photos, 'photo')} beyond the first {max_photos} not inspected")
         sources = sources[:max_photos]
     return sources, problems
 

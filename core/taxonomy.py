@@ -32,6 +32,11 @@ def object_word(object_type: str) -> str:
     return OBJECT_WORDS.get(object_type, object_type.replace("_", " "))
 
 
+def counted(n: int, word: str) -> str:
+    """'1 photo', '3 photos', '2 vegetation' (a mass noun keeps its form)."""
+    return f"{n} {word}{'s' if n != 1 and word != 'vegetation' else ''}"
+
+
 CLASSES: tuple[tuple[str, str], ...] = tuple((t, c) for t in OBJECT_TYPES for c in ALLOWED_CONDITIONS[t])
 
 

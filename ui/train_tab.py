@@ -45,7 +45,7 @@ def dataset_markdown(db: Database, settings: Settings) -> str:
     (split by photo, the same fixed rule the job uses)."""
     from collections import Counter
 
-    from core.taxonomy import class_name
+    from core.taxonomy import class_name, class_words, counted
     from training.condition_data import DatasetSettings, split_by_photo
     from training.dataset import from_database
 
@@ -59,9 +59,10 @@ def dataset_markdown(db: Database, settings: Settings) -> str:
     held = {p.name for p in held_out}
     held_objects = sum(p.name in held for p, _ in known)
     return (
-        f"### Reviewed data\n{len(known)} reviewed objects with a condition on {len({p.name for p, _ in known})} "
-        f"photos; held out for the gate: {held_objects} objects on {len(held)} photos (split by photo, fixed).\n\n"
-        + " · ".join(f"{name.replace('_', ' ')} {n}" for name, n in sorted(counts.items()))
+        f"### Reviewed data\n{counted(len(known), 'reviewed object')} with a condition on "
+        f"{counted(len({p.name for p, _ in known}), 'photo')}; held out for the gate: "
+        f"{counted(held_objects, 'object')} on {counted(len(held), 'photo')} (split by photo, fixed).\n\n"
+        + " · ".join(f"{class_words(name)} {n}" for name, n in sorted(counts.items()))
     )
 
 

@@ -130,7 +130,7 @@ def test_failed_and_empty_photos_appear(page, parsed):
     assert "Not inspected: broken.jpg: not a recognised image <bad>" in text
     assert "broken.jpg: not a recognised image <bad>" in text.replace("Not inspected: broken.jpg: ", "")  # listed
     assert "broken.jpg: broken.jpg" not in text  # the list's link already names the photo
-    assert "4 photo(s): 3 inspected, 1 failed, 1 with no object detected; 7 finding(s)." in text
+    assert "4 photos: 3 inspected, 1 failed, 1 with no object detected; 7 finding(s)." in text
     assert "empty.jpg" in text and "No objects were detected." in text
     assert [m for m in re.findall(r"id='(photo-\d+)'", page)] == ["photo-1", "photo-2", "photo-3", "photo-4"]
 
@@ -182,7 +182,7 @@ def test_photos_with_gps_positions_are_placed_and_those_needing_action_are_red()
     assert [c[2] for c in circles] == ["#d7263d", "#4a6a8a"]
     (x1, y1, _), (x2, y2, _) = circles
     assert float(x2) > float(x1) and float(y2) < float(y1)  # the second is east and north of the first
-    assert "2 of 3 photo(s) carry a GPS position" in page
+    assert "2 of 3 photos carry a GPS position" in page
     assert "<script>" not in page.split("<footer>")[0].split("</style>")[1]
     assert "GPS: 22.300000, 114.170000" in page
 

@@ -69,4 +69,6 @@ def test_render_draws_on_a_copy(inspections):
 
 def test_summary_names_the_photo_count(inspections):
     by_name = {name: ins for name, (_, ins) in inspections.items()}
-    assert summarize(by_name).startswith(f"{len(by_name)} photo(s) inspected")
+    assert summarize(by_name).startswith(f"{len(by_name)} photos inspected")
+    one = dict(list(by_name.items())[:1])
+    assert summarize(one).startswith("1 photo inspected")

@@ -48,7 +48,7 @@ def test_photo_cap_keeps_the_first_photos(tree):
     (tree / "bad.zip").write_bytes(b"PK\x03\x04 not really a zip")
     sources, problems = expand_sources([tree / "flight", tree / "bad.zip"], max_bytes=1000, max_photos=1)
     assert [s.name for s in sources] == ["flight/a.jpg"]
-    assert problems[-1] == "2 photo(s) beyond the first 1 were not inspected"
+    assert problems[-1] == "2 photos beyond the first 1 not inspected"
 
 
 def test_a_zip_with_a_path_outside_it_or_a_bomb_is_refused_whole(tmp_path):

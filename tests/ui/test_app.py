@@ -48,7 +48,7 @@ def test_inspect_photos_returns_drawings_table_summary_and_report(client, store,
         api_name="/inspect",
     )
     assert len(gallery) == 2
-    assert summary.startswith("2 photo(s) inspected")
+    assert summary.startswith("2 photos inspected")
     assert "broken.jpg: the image data is truncated or corrupt" in summary
     rows = table["data"]
     assert rows  # the shipped detector finds objects on these val photos
@@ -143,4 +143,4 @@ def test_two_photos_with_the_same_name_are_both_kept(client, val_images, tmp_pat
         api_name="/inspect",
     )
     assert len(gallery) == 2
-    assert summary.startswith("2 photo(s) inspected")
+    assert summary.startswith("2 photos inspected")

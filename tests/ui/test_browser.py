@@ -67,7 +67,7 @@ def test_upload_and_inspect_in_a_browser(app_url, val_images):
         table_rows = page.locator("#inspect-table .virtual-body [role=row]")
         page.get_by_role("button", name="Inspect", exact=True).wait_for(timeout=30_000)
         # Before the click: no result anywhere on the page.
-        assert page.get_by_text("photo(s) inspected").count() == 0
+        assert page.get_by_text("photos inspected").count() == 0
         assert gallery_images.count() == 0
         first, second = val_images[0], val_images[4]
         page.locator("input[type=file]").first.set_input_files([str(first), str(second)])
@@ -79,10 +79,10 @@ def test_upload_and_inspect_in_a_browser(app_url, val_images):
               characterData: true}); }"""
         )
         page.get_by_role("button", name="Inspect", exact=True).click()
-        page.get_by_text("photo(s) inspected").first.wait_for(timeout=60_000)
+        page.get_by_text("photos inspected").first.wait_for(timeout=60_000)
         assert set(page.evaluate("[...window.progressSeen]")) & {"photo 1 of 2", "photo 2 of 2"}
-        summary = page.get_by_text("photo(s) inspected").first.inner_text()
-        assert summary.startswith("2 photo(s) inspected")
+        summary = page.get_by_text("photos inspected").first.inner_text()
+        assert summary.startswith("2 photos inspected")
         gallery_images.first.wait_for(timeout=30_000)
         page.wait_for_function("[...document.querySelectorAll('#inspect-gallery img')].every(i => i.complete)")
         page.wait_for_timeout(500)  # layout settles after the image decodes
@@ -134,7 +134,7 @@ def test_upload_and_inspect_in_a_browser(app_url, val_images):
 
         # New files clear the old result before anything is inspected.
         page.locator("input[type=file]").first.set_input_files(str(val_images[1]))
-        page.get_by_text("photo(s) inspected").first.wait_for(state="detached", timeout=10_000)
+        page.get_by_text("photos inspected").first.wait_for(state="detached", timeout=10_000)
         assert gallery_images.count() == 0
         browser.close()
 
