@@ -183,6 +183,12 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
         column_widths=TABLE_WIDTHS,
         elem_id="inspect-table",
     )
+    gr.Markdown(
+        "Normal, Blocked, Damaged: the condition model's probability of each; **–**: that condition does not "
+        "apply to the object (a rock toe is never blocked; vegetation is only ever normal). Detector conf.: how "
+        "sure the detector is that the box holds that object.",
+        elem_id="inspect-table-key",
+    )
     show_all = gr.Button("Show the findings of every photo", size="sm")
     with gr.Accordion("My uploads", open=False):
         mine_button = gr.Button("Show the photos I uploaded", size="sm")

@@ -83,6 +83,7 @@ def test_upload_and_inspect_in_a_browser(app_url, val_images):
         assert set(page.evaluate("[...window.progressSeen]")) & {"photo 1 of 2", "photo 2 of 2"}
         summary = page.get_by_text("photos inspected").first.inner_text()
         assert summary.startswith("2 photos inspected")
+        assert "does not apply to the object" in page.locator("#inspect-table-key").inner_text()  # the table's "–"
         gallery_images.first.wait_for(timeout=30_000)
         page.wait_for_function("[...document.querySelectorAll('#inspect-gallery img')].every(i => i.complete)")
         page.wait_for_timeout(500)  # layout settles after the image decodes
