@@ -203,11 +203,19 @@ def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> No
             gr.Markdown("### Improve a model from the reviewed labels")
             label = gr.Radio(list(JOB_LABELS), value=next(iter(JOB_LABELS)), label="Job")
             with gr.Row():
-                method = gr.Dropdown(["lora", "full"], value="lora", label="Method (condition model)")
+                method = gr.Dropdown(
+                    [("LoRA adapters (small, fast)", "lora"), ("Full fine-tune", "full")],
+                    value="lora",
+                    label="Method (condition model)",
+                )
                 steps = gr.Number(300, precision=0, minimum=1, label="Steps (condition model)")
                 hours = gr.Number(0.25, minimum=0.01, label="Hours (detector)")
             with gr.Row():
-                margin = gr.Number(0.0, label="Gate margin: how much worse than served a candidate may be")
+                margin = gr.Number(
+                    0.0,
+                    label="Gate margin: how much lower a candidate's score (macro-F1, or mAP@0.5 for the detector, "
+                    "0 to 1) may be than the served model's",
+                )
                 promote = gr.Checkbox(True, label="Serve the candidate if it passes the gate")
             with gr.Row():
                 start_button = gr.Button("Start job", variant="primary")
