@@ -276,6 +276,10 @@ def survey_names(db: Database) -> list[str]:
 def build_review_tab(db: Database, data_dir: str | Path) -> None:
     """The tab's components and wiring; call inside a ``gr.Blocks``."""
     state = gr.State(None)
+    gr.Markdown(
+        "Reviewing needs a **reviewer** or **admin** account. Open the queue, correct boxes, types and "
+        "conditions: each change is saved at once, with who made it, and can be undone."
+    )
     with gr.Row():
         survey = gr.Dropdown(
             [ANY, *survey_names(db)], value=ANY, label="Survey", allow_custom_value=True, elem_id="review-survey"
