@@ -12,7 +12,7 @@ from collections import Counter
 
 from core.report import is_uncertain
 from core.spatial import Relation
-from core.taxonomy import OBJECT_TYPES, object_word
+from core.taxonomy import OBJECT_TYPES, counted, object_word
 from core.types import Finding, Inspection
 
 NOTHING_DETECTED = (
@@ -85,11 +85,6 @@ def verdict(finding: Finding) -> str:
     return f"is likely {finding.condition} ({finding.condition_confidence:.0%})"
 
 
-def _plural(n: int, object_type: str) -> str:
-    w = object_word(object_type)
-    return f"{n} {w}" if n == 1 or object_type == "vegetation" else f"{n} {w}s"
-
-
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -110,7 +105,7 @@ def narrative(inspection: Inspection, name: str | None = None) -> str:
     lines = [
         intro
         + f"{total} object{'s' if total != 1 else ''} detected: "
-        + ", ".join(_plural(counts[t], t) for t in kinds)
+        + ", ".join(counted(counts[t], object_word(t)) for t in kinds)
         + "."
     ]
 
