@@ -204,7 +204,7 @@ def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> No
             label = gr.Radio(list(JOB_LABELS), value=next(iter(JOB_LABELS)), label="Job")
             with gr.Row():
                 method = gr.Dropdown(
-                    [("LoRA adapters (small, fast)", "lora"), ("Full fine-tune", "full")],
+                    [("LoRA adapters", "lora"), ("Full fine-tune", "full")],
                     value="lora",
                     label="Method (condition model)",
                 )
