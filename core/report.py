@@ -151,7 +151,9 @@ def summarize(inspections: dict[str, Inspection]) -> str:
         lines.append(
             "Needs attention: "
             + ", ".join(f"{n} {c}" for c, n in by_condition.most_common())
-            + ". Most certain: "
+            # "Check first", not "most certain": on a photo with few problems the top of this
+            # list may be a 55% call, which is a problem to check, not a certain one.
+            + ". Check first: "
             + "; ".join(
                 f"{_where(name, n, f)}: {f.condition} ({f.condition_confidence:.0%})" for name, n, f in problems[:3]
             )

@@ -81,11 +81,11 @@ def test_report_rows_carry_survey_inspector_date_and_models_with_the_full_name()
 def test_summary_never_calls_an_uncertain_finding_most_certain():
     text = summarize({"a.jpg": inspection(SURE_BLOCKED, NEAR_EVEN), "b.jpg": inspection()})
     certain, _, uncertain = text.partition("Uncertain")
-    assert "Most certain: toe drain #1 in a.jpg" in certain and "slope drain" not in certain.split("Most certain")[1]
+    assert "Check first: toe drain #1 in a.jpg" in certain and "slope drain" not in certain.split("Check first")[1]
     assert "slope drain #2 in a.jpg" in uncertain
     assert "1 photo with no objects detected" in text
     only_uncertain = summarize({"a.jpg": inspection(NEAR_EVEN)})
-    assert "Most certain" not in only_uncertain and "Uncertain" in only_uncertain
+    assert "Check first" not in only_uncertain and "Uncertain" in only_uncertain
 
 
 def test_drawn_labels_carry_the_box_number_and_uncertainty():
