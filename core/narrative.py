@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 
 from core.report import is_uncertain
-from core.spatial import Relation
+from core.spatial import Relation, relation_phrase
 from core.taxonomy import OBJECT_TYPES, counted, object_word
 from core.types import Finding, Inspection
 
@@ -27,15 +27,6 @@ _HORIZONTAL = {"left": "left", "center": "centre", "right": "right"}
 # Which relation best says where an object is: the domain ones (how drainage is built) name
 # the drain that matters, then touching objects, then plain directions.
 _RANK = {"at_foot_of": 0, "above_toe_drain": 0, "overlaps": 1}
-RELATION_PHRASES = {  # how a person says each relation of core.spatial
-    "at_foot_of": "at the foot of",
-    "above_toe_drain": "just above",
-    "overlaps": "overlapping",
-    "above": "above",
-    "below": "below",
-    "left_of": "left of",
-    "right_of": "right of",
-}
 
 
 def label(number: int, finding: Finding) -> str:
@@ -67,8 +58,7 @@ def where(finding: Finding, findings: tuple[Finding, ...]) -> str:
     relation = best_relation(finding, len(findings))
     if relation is not None:
         other = findings[relation.other]  # the other's own type, as drawn, not the relation's copy
-        phrase = RELATION_PHRASES.get(relation.relation, relation.relation.replace("_", " "))
-        text += f", {phrase} {label(relation.other + 1, other)}"
+        text += f", {relation_phrase(relation.relation)} {label(relation.other + 1, other)}"
     return text
 
 

@@ -17,6 +17,20 @@ from core.taxonomy import object_word
 
 NEAREST = 3  # geometric relations kept per object: the nearest few, to keep prompts short
 OVERLAP_FRACTION = 0.1  # intersection / smaller box area from which two boxes "overlap"
+RELATION_PHRASES = {  # how a person says each relation
+    "at_foot_of": "at the foot of",
+    "above_toe_drain": "just above",
+    "overlaps": "overlapping",
+    "above": "above",
+    "below": "below",
+    "left_of": "left of",
+    "right_of": "right of",
+}
+
+
+def relation_phrase(relation: str) -> str:
+    """'at the foot of' for ``at_foot_of``: the words before the other object's name."""
+    return RELATION_PHRASES.get(relation, relation.replace("_", " "))
 
 
 @dataclass(frozen=True)
@@ -63,14 +77,7 @@ class ObjectContext:
         parts = [f"{self.band} of the photo"]
         # Most specific first; among equals, the order relations() gave (nearest first).
         for r in sorted(best.values(), key=lambda r: _SPECIFICITY.get(r.relation, 9)):
-            word = object_word(r.other_type)
-            phrase = {
-                "at_foot_of": f"at the foot of a {word}",
-                "above_toe_drain": f"just above a {word}",
-                "overlaps": f"overlapping a {word}",
-                "left_of": f"left of a {word}",
-                "right_of": f"right of a {word}",
-            }.get(r.relation, f"{r.relation} a {word}")
+            phrase = f"{relation_phrase(r.relation)} a {object_word(r.other_type)}"
             if phrase not in parts:
                 parts.append(phrase)
         return ", ".join(parts)

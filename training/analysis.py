@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.narrative import RELATION_PHRASES
-from core.spatial import relations
+from core.spatial import relation_phrase, relations
 from core.taxonomy import OBJECT_TYPES, class_name, object_word
 from core.types import LabelledPhoto
 
@@ -60,8 +59,7 @@ def analyze(photos: list[LabelledPhoto], provenance: str) -> dict:
         kinds = [o.object_type for o in p.objects]
         for context, kind in zip(relations(p.boxes, kinds, (p.width, p.height)), kinds, strict=True):
             for r in context.relations:
-                phrase = RELATION_PHRASES.get(r.relation, r.relation.replace("_", " "))
-                relation_counts[f"{object_word(kind)} {phrase} {object_word(r.other_type)}"] += 1
+                relation_counts[f"{object_word(kind)} {relation_phrase(r.relation)} {object_word(r.other_type)}"] += 1
         present = sorted({OBJECT_TYPES.index(k) for k in kinds})
         for i in present:
             for j in present:
