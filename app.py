@@ -26,6 +26,7 @@ from services.auth import (  # noqa: E402
     ensure_demo_account,
     ensure_first_admin,
     has_users,
+    refusal,
 )
 from services.demo import keep_resetting, reset_demo_store  # noqa: E402
 from services.jobs import fail_orphaned_runs  # noqa: E402
@@ -59,12 +60,30 @@ def build_app(settings: Settings, server: ModelServer, db: Database | None = Non
             build_inspect_tab(server.inspector, settings, None if settings.demo_mode else db)
         with gr.Tab("Dashboard"):
             build_dashboard_tab(settings, server, db)
+        by_role = []  # (refusal text, the tab's controls, the role its actions need)
         if db is not None:
             with gr.Tab("Review"):
-                build_review_tab(db, settings.data_dir)
+                with gr.Column() as review:
+                    build_review_tab(db, settings.data_dir)
+                by_role.append((gr.Markdown(visible=False), review, "reviewer"))
         if db is not None and not settings.demo_mode:
             with gr.Tab("Train"):
-                build_train_tab(settings, server, db)
+                with gr.Column() as train:
+                    build_train_tab(settings, server, db)
+                by_role.append((gr.Markdown(visible=False), train, "admin"))
+        if by_role:
+            # Gradio cannot hide a tab after the page is built, so a tab whose role the account
+            # lacks shows why in place of its controls.
+            def for_account(request: gr.Request) -> list:
+                updates = []
+                for _, _, role in by_role:
+                    why = refusal(request, db, role)
+                    text = f"This tab is not open to your account: {why}" if why else ""
+                    updates += [gr.Markdown(text, visible=why is not None), gr.Column(visible=why is None)]
+                return updates
+
+            outputs = [block for text, controls, _ in by_role for block in (text, controls)]
+            demo.load(for_account, outputs=outputs, show_progress="hidden", api_visibility="private")
     return demo
 
 

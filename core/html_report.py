@@ -133,7 +133,7 @@ def _summary(photos: list[ReportPhoto]) -> str:
     parts = [
         "<section id='summary'><h2>Summary</h2>",
         f"<p>{counted(len(photos), 'photo')}: {len(inspected)} inspected, {len(failed)} failed, "
-        f"{empty} with no object detected; {len(findings)} finding(s).</p>",
+        f"{empty} with no object detected; {counted(len(findings), 'finding')}.</p>",
     ]
     # Counts by object type and the condition the model chose; the uncertain ones among them
     # are counted apart too, so a near-even call is not read as a settled one.

@@ -80,6 +80,20 @@ def guard(db: Database | None, role: str) -> Callable[[gr.Request | None], Accou
     return lambda request: require(request, db, role)
 
 
+def refusal(request: gr.Request | None, db: Database | None, role: str) -> str | None:
+    """Why a logged-in account may not use a tab whose actions need ``role`` (None: it may),
+    so the tab can say so instead of showing controls that would each refuse. Without a login
+    the tab stays as it is: its handlers' refusals say what account is needed. Hiding is not
+    the check: every handler still calls ``require``."""
+    if not getattr(request, "username", None):
+        return None
+    try:
+        require(request, db, role)
+    except gr.Error as error:
+        return str(error.message)
+    return None
+
+
 def auth_function(db: Database) -> Callable[[str, str], bool]:
     """The callable for ``launch(auth=...)``: checks the password against the users table."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from core.spatial import ObjectContext
-from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES, object_word
+from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES, counted, object_word
 from storage import repository as repo
 from storage.db import Database
 from storage.repository import LabelChange, NewBox, PhotoView
@@ -240,7 +240,7 @@ def save(
 def _message(result: repo.SaveResult, fresh: PhotoView) -> str:
     parts = []
     if result.changed:
-        parts.append(f"Saved {len(result.changed)} label change(s).")
+        parts.append(f"Saved {counted(len(result.changed), 'label change')}.")
     for c in result.conflicts:
         now = f"{label_text(c.now['object_type'], c.now['condition'])} ({c.now['status']})"
         when = f" at {c.at:%H:%M:%S}" if c.at else ""

@@ -186,20 +186,25 @@ def evaluate(
         pipeline=evaluate_pipeline(inspector, photos),
         generation=evaluate_generation(served, examples, generation) if generation else None,
         compare_conditions=compared,
-        baselines=condition_baselines(baseline_photos, examples, served.crop_margin, seed)
+        baselines=condition_baselines(baseline_photos, photos, examples, served.crop_margin, seed)
         if condition_provenance == REAL_CONDITIONS
         else (),
     )
 
 
 def condition_baselines(
-    train_photos: Sequence[LabelledPhoto], examples: Sequence[ConditionExample], margin: float, seed: int
+    train_photos: Sequence[LabelledPhoto],
+    photos: Sequence[LabelledPhoto],
+    examples: Sequence[ConditionExample],
+    margin: float,
+    seed: int,
 ) -> tuple[ConditionReport, ...]:
-    """The type prior and the probe, fitted on ``train_photos`` (real conditions only)."""
+    """The type prior and the probe, fitted on ``train_photos`` (real conditions only) and scored
+    on ``photos`` (whose condition examples are ``examples``; the probe cuts its own crops)."""
     train, provenance = condition_examples(train_photos, margin, seed)
     if not train or provenance != REAL_CONDITIONS:
         return ()
-    return type_prior_report(train, examples), ProbeBaseline().fit(train).report(examples)
+    return type_prior_report(train, examples), ProbeBaseline().fit(train_photos).report(photos)
 
 
 def _with_memory(report: ConditionReport, model: ConditionModel) -> ConditionReport:

@@ -218,7 +218,7 @@ def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> No
                 )
                 promote = gr.Checkbox(True, label="Serve the candidate if it passes the gate")
             with gr.Row():
-                start_button = gr.Button("Start job", variant="primary")
+                start_button = gr.Button("Start job", variant="primary", elem_id="train-start")
                 cancel_button = gr.Button("Stop the running job")
             message = gr.Markdown()
         with gr.Column():

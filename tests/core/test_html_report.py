@@ -130,7 +130,7 @@ def test_failed_and_empty_photos_appear(page, parsed):
     assert "Not inspected: broken.jpg: not a recognised image <bad>" in text
     assert "broken.jpg: not a recognised image <bad>" in text.replace("Not inspected: broken.jpg: ", "")  # listed
     assert "broken.jpg: broken.jpg" not in text  # the list's link already names the photo
-    assert "4 photos: 3 inspected, 1 failed, 1 with no object detected; 7 finding(s)." in text
+    assert "4 photos: 3 inspected, 1 failed, 1 with no object detected; 7 findings." in text
     assert "empty.jpg" in text and "No objects were detected." in text
     assert [m for m in re.findall(r"id='(photo-\d+)'", page)] == ["photo-1", "photo-2", "photo-3", "photo-4"]
 

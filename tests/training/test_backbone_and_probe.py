@@ -1,15 +1,16 @@
 """The packaged ImageNet EfficientNet-Lite0 and the probe baseline built on it."""
 
 import numpy as np
+import pytest
 import torch
 
-from core.taxonomy import ALLOWED_CONDITIONS
+from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES
 from tests.conftest import PROJECT_ROOT
 from training.backbone import FEATURE_SIZE, CropFeatures, efficientnet_lite0, register_with_torchvision
 from training.dataset import from_yolo_folder
 from training.examples import condition_examples
 from training.gate import baseline_report, type_prior_baseline
-from training.probe import PROBE, ProbeBaseline
+from training.probe import PROBE, ProbeBaseline, place_features, probe_objects
 
 CONDITIONS_DATA = PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
 
@@ -54,14 +55,35 @@ def test_crop_features_are_remembered_and_sized():
 
 def test_the_probe_learns_real_conditions():
     photos = from_yolo_folder(CONDITIONS_DATA, "train")[:40]
-    examples, provenance = condition_examples(photos, 0.1, seed=0)
+    train_photos, held_out_photos = photos[:20], photos[20:]
+    train, provenance = condition_examples(train_photos, 0.1, seed=0)
+    held_out, _ = condition_examples(held_out_photos, 0.1, seed=0)
     assert provenance.startswith("real")
-    train, held_out = examples[: len(examples) // 2], examples[len(examples) // 2 :]
-    probe = ProbeBaseline().fit(train)
-    report = probe.report(held_out)
+    probe = ProbeBaseline().fit(train_photos)
+    report = probe.report(held_out_photos)
+    # The same objects as the condition model is asked about: scored side by side.
     assert report.model == PROBE and report.examples == len(held_out)
-    # On the examples it was fitted on it does better than the type prior: it learned from the crops.
+    # On the photos it was fitted on it does better than the type prior: it learned from the crops.
     prior = type_prior_baseline(train)
-    assert probe.report(train).accuracy > baseline_report(prior, train).accuracy
+    assert probe.report(train_photos).accuracy > baseline_report(prior, train).accuracy
     types_allowed = {t for t, allowed in ALLOWED_CONDITIONS.items() if len(allowed) > 1}
     assert set(report.per_object_type) <= types_allowed
+
+
+def test_the_probe_sees_each_object_tight_and_in_its_surroundings():
+    photo = from_yolo_folder(CONDITIONS_DATA, "train")[0]
+    objects = list(probe_objects([photo]))
+    assert objects and all(item.condition is not None for item in objects)
+    for item in objects:
+        tight, wide = item.views
+        assert wide.shape[0] >= tight.shape[0] and wide.shape[1] >= tight.shape[1]
+        places = place_features(item)
+        # one type, one third of the photo, and the relations it has (0/1 each)
+        assert places[: len(OBJECT_TYPES)].sum() == 1 and places[len(OBJECT_TYPES) : len(OBJECT_TYPES) + 9].sum() == 1
+        assert places[len(OBJECT_TYPES) + 9 :].sum() == len({(r.relation, r.other_type) for r in item.where.relations})
+
+
+def test_the_probe_refuses_photos_without_conditions():
+    photos = from_yolo_folder(PROJECT_ROOT.parent / "shared" / "data" / "slopes", "val")[:3]
+    with pytest.raises(ValueError, match="no object with a known condition"):
+        ProbeBaseline().fit(photos)

@@ -95,7 +95,7 @@ def test_each_review_action_writes_the_database_and_its_events(app, store):
     # condition by key/button: one action, saved at once
     out = client.predict(editor_payload(editor), drain, "slope_drain", "normal", api_name="/review_blocked")
     assert (label(db, drain).condition, label(db, drain).status) == ("blocked", "corrected")
-    assert out[-1].startswith("Saved 1")
+    assert out[-1].startswith("Saved 1 label change.")
     editor = out[0]
     assert editor["boxes"][0]["color"] == "rgb(245, 158, 11)"  # amber for blocked
     # move a box in the editor and change a type in the side panel, then Save

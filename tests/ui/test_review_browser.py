@@ -27,6 +27,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 SCREENSHOT = Path(tempfile.gettempdir()) / "slope-review-tab.png"  # after the correction
 OPENED_SHOT = Path(tempfile.gettempdir()) / "slope-review-tab-opened.png"  # the first photo, as opened
 PASSWORD = "rita-password"
+INSPECTOR_PASSWORD = "ines-password"
 # Real val photos (224 x 224 drone crops) and their boxes: three slope drains, then a rock toe
 # and a slope drain.
 PHOTOS = {
@@ -55,6 +56,7 @@ def store(tmp_path):
     settings = Settings(data_dir=str(tmp_path / "data"))
     db = Database.from_settings(settings)
     add_user(db, "rita", "reviewer", PASSWORD)
+    add_user(db, "ines", "inspector", INSPECTOR_PASSWORD)
     report = import_yolo_folder(db, settings.data_dir, export, survey="north")
     assert (report.images_added, report.labels_added) == (2, 5)
     with db.write() as s:
@@ -168,4 +170,32 @@ def test_a_reviewer_corrects_a_photo_in_a_browser(app_url, store):
         page.wait_for_timeout(500)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         print(f"screenshots: {SCREENSHOT} {OPENED_SHOT}")
+        browser.close()
+
+
+def test_each_role_sees_the_controls_it_may_use(app_url):
+    """An inspector sees no Review or Train controls, a reviewer no Train controls: the tab says
+    why instead (the handlers refuse them anyway: tests/ui/test_roles.py)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    refused = {"Review": "needs a reviewer account", "Train": "needs an admin account"}
+    controls = {"Review": "#review-load", "Train": "#train-start"}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for user, password, allowed in (("ines", INSPECTOR_PASSWORD, []), ("rita", PASSWORD, ["Review"])):
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(app_url)
+            page.get_by_label("username").fill(user)
+            page.get_by_label("password").fill(password)
+            page.get_by_role("button", name="Login").click()
+            for tab in ("Review", "Train"):
+                page.get_by_role("tab", name=tab).click()
+                if tab in allowed:
+                    expect(page.locator(controls[tab])).to_be_visible()
+                else:
+                    expect(page.get_by_text(refused[tab])).to_be_visible()
+                    expect(page.locator(controls[tab])).to_be_hidden()
+                page.screenshot(path=str(Path(tempfile.gettempdir()) / f"slope-{tab.lower()}-as-{user}.png"))
+            page.close()
         browser.close()
