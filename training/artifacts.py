@@ -15,6 +15,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +35,18 @@ def shown_path(path: str | Path) -> str:
     if resolved.is_relative_to(PROJECT_ROOT.parent):
         return Path(os.path.relpath(resolved, PROJECT_ROOT)).as_posix()
     return str(path)
+
+
+def settings_for_card(settings: object) -> dict[str, str]:
+    """A trainer's settings dataclass as a card's ``train_settings``: every value as text (a
+    folder as ``shown_path`` names it, a tuple comma-separated), unset (None) values left out."""
+
+    def text(value: object) -> str:
+        if isinstance(value, Path):
+            return shown_path(value)
+        return ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+    return {k: text(v) for k, v in asdict(settings).items() if v is not None}
 
 
 class TrainingCancelled(Exception):

@@ -22,13 +22,13 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.model_card import ModelCard
 from core.types import LabelledPhoto
-from training.artifacts import data_hash, default_registry, new_version, now_iso, shown_path
+from training.artifacts import data_hash, default_registry, new_version, now_iso, settings_for_card, shown_path
 from training.backbone import WEIGHTS_ORIGIN
 from training.condition_data import DatasetSettings, build_condition_dataset
 from training.dataset import DATA_CREDIT, DEFAULT_DATA, from_yolo_folder
@@ -189,7 +189,7 @@ def distil_parent(photos: list[LabelledPhoto], folder: Path, settings: Condition
         data_provenance="boxes only; the teacher's features are the targets, no condition is read",
         data_credit=DATA_CREDIT,
         crop_margin=settings.crop_margin,
-        train_settings={k: str(v) for k, v in asdict(distil).items() if v is not None},
+        train_settings=settings_for_card(distil),
         training={
             "distil_steps": distil.steps,
             "train_seconds": round(time.time() - started),

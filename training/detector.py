@@ -16,7 +16,7 @@ import csv
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -35,6 +35,7 @@ from training.artifacts import (
     new_version,
     now_iso,
     publish_candidate,
+    settings_for_card,
     shown_path,
     staging_folder,
 )
@@ -220,9 +221,7 @@ def publish_run(
         data_provenance=DATA_PROVENANCE,
         data_credit=DATA_CREDIT,
         image_size=settings.imgsz,
-        train_settings={
-            k: shown_path(v) if isinstance(v, Path) else str(v) for k, v in asdict(settings).items() if v is not None
-        },
+        train_settings=settings_for_card(settings),
         training={
             "epochs_run": epochs_run,
             "train_seconds": round(train_seconds),

@@ -81,7 +81,8 @@ def evaluation_markdown(report: EvaluationReport, plots: list[str] | tuple[str, 
             "",
             "Baselines fitted on the real conditions of other photos (the train split): the type prior answers "
             "each object type's most common condition; the probe is a logistic regression on frozen "
-            "ImageNet EfficientNet-Lite0 crop features and the object type.",
+            "ImageNet EfficientNet-Lite0 features of a tight and a wide crop of the object, its type and "
+            "where it is on the photo.",
             "",
             "| model | accuracy | macro-F1 | normal vs problem | blocked recall | damaged recall |",
             "| --- | --- | --- | --- | --- | --- |",

@@ -23,7 +23,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from training.artifacts import (
     new_version,
     now_iso,
     publish_candidate,
+    settings_for_card,
     staging_folder,
 )
 from training.examples import ConditionExample, ConditionReport, answer_batch, evaluate_conditions
@@ -142,9 +143,6 @@ class FinetuneSettings:
             # CPU autocast in half precision is slow and float16 training loses small gradients.
             raise ValueError(f"dtype {self.dtype!r} needs a CUDA device; on cpu use float32")
 
-    def to_card(self) -> dict[str, str]:
-        return {k: (", ".join(v) if isinstance(v, tuple) else str(v)) for k, v in asdict(self).items() if v is not None}
-
 
 def finetune_condition_model(
     parent: str | Path,
@@ -205,7 +203,8 @@ def finetune_condition_model(
         data_provenance=data_provenance,
         data_credit=data_credit,
         crop_margin=run.crop_margin,
-        train_settings=settings.to_card() | {"class_weights": json.dumps(weights, sort_keys=True) if weights else ""},
+        train_settings=settings_for_card(settings)
+        | {"class_weights": json.dumps(weights, sort_keys=True) if weights else ""},
         training={
             "method": settings.method,
             "steps": run.steps,

@@ -9,7 +9,7 @@ import training.condition as condition
 from core.conditions import ConditionModel
 from core.model_card import read_card
 from core.settings import MODELS_DIR, PROJECT_ROOT
-from training.artifacts import publish_candidate, shown_path, staging_folder
+from training.artifacts import publish_candidate, settings_for_card, shown_path, staging_folder
 from training.condition import ConditionTrainSettings, distil_photos, train_condition_model
 from training.dataset import from_yolo_folder
 from training.distill import DistilSettings, _keep_margin, augmented_views, distil_data, distil_vision_tower
@@ -137,6 +137,17 @@ def test_cards_name_data_beside_the_project_by_a_relative_path():
         card = read_card(MODELS_DIR / kind)
         assert str(PROJECT_ROOT.parent) not in card.data + card.metrics_data
         assert "../shared/data/" in card.metrics_data
+
+
+def test_every_trainer_writes_its_settings_into_the_card_alike():
+    from training.detector import DetectorTrainSettings
+    from training.finetune import FinetuneSettings
+
+    detector = settings_for_card(DetectorTrainSettings(data_dir=PROJECT_ROOT.parent / "shared" / "data" / "slopes"))
+    assert detector["data_dir"] == "../shared/data/slopes" and "init_from" not in detector  # None: left out
+    finetune = settings_for_card(FinetuneSettings(target_modules=("q_proj", "v_proj")))
+    assert finetune["target_modules"] == "q_proj, v_proj" and finetune["steps"] == str(FinetuneSettings().steps)
+    assert all(isinstance(v, str) for v in (detector | finetune).values())
 
 
 @pytest.mark.parametrize(
