@@ -27,7 +27,7 @@ from training.gate import type_prior_report
 from training.probe import ProbeBaseline
 
 WHO = ("baseline", "probe", "parent", "fine_tuned")
-METRICS = ("accuracy", "macro_f1", "normal_vs_problem", "blocked_recall")
+METRICS = ("accuracy", "macro_f1", "normal_vs_problem", "normal_recall", "blocked_recall", "damaged_recall")
 MODEL_NAMES = {
     "baseline": "type prior",
     "probe": "EfficientNet-Lite0 probe",
@@ -45,7 +45,9 @@ class FoldResult:
     accuracy: dict[str, float]  # by WHO
     macro_f1: dict[str, float]
     normal_vs_problem: dict[str, float]
+    normal_recall: dict[str, float]  # share of the truly normal objects answered normal
     blocked_recall: dict[str, float]
+    damaged_recall: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,8 @@ class CrossValReport:
             f"{len(self.folds)}-fold cross-validation by photo on {self.data}; parent `{self.parent}`, "
             f"fine-tuning method `{self.method}`; real held-out objects of every photo once.",
             "",
-            "| model | accuracy | macro-F1 | normal vs problem | blocked recall |",
-            "| --- | --- | --- | --- | --- |",
+            "| model | accuracy | macro-F1 | normal vs problem | recall: normal | blocked | damaged |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
         ]
         summary = self.summary()
         for who in self.models:
@@ -129,7 +131,9 @@ def crossval_condition(
             {who: r.accuracy for who, r in reports.items()},
             {who: r.macro_f1 for who, r in reports.items()},
             {who: r.normal_vs_problem for who, r in reports.items()},
+            {who: _recall(r, "normal") for who, r in reports.items()},
             {who: _recall(r, "blocked") for who, r in reports.items()},
+            {who: _recall(r, "damaged") for who, r in reports.items()},
         )
         log(f"fold {k}: " + json.dumps({"accuracy": result.accuracy, "macro_f1": result.macro_f1}))
         results.append(result)

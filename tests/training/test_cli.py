@@ -107,7 +107,14 @@ def test_crossval_holds_every_photo_out_once_and_reports_four_models(tmp_path, c
     report = json.loads((tmp_path / "cv" / "crossval.json").read_text())
     assert sum(f["held_out_photos"] for f in report["folds"]) == 6
     assert set(report["summary"]["accuracy"]) == {"baseline", "probe", "parent", "fine_tuned"}
-    assert set(report["summary"]) == {"accuracy", "macro_f1", "normal_vs_problem", "blocked_recall"}
+    assert set(report["summary"]) == {
+        "accuracy",
+        "macro_f1",
+        "normal_vs_problem",
+        "normal_recall",
+        "blocked_recall",
+        "damaged_recall",
+    }
 
     # build-condition's recipe: full fine-tuning of the given parent on the oversampled data; the
     # figures go into the card and README of the model the recipe built.
