@@ -3,11 +3,11 @@
     python bench/probe_cost.py [--photos N] [--repeats N]
 
 The probe (``training/probe.py``) beats the served condition model in cross-validation; serving
-it beside the model would add, per object, EfficientNet-Lite0 features of a tight and a wide crop
-(each also mirrored, as it was fitted). This times, on the same objects of the first condition
-photos, the served model's scoring (all crops in one batched pass, as the app does) and the
-probe's features (with and without the mirrored pair), per object, median over the repeats,
-and prints each as a ratio to the model's.
+it beside the model would add, per object, EfficientNet-Lite0 features of a tight and a wide crop.
+This times, on the same objects of the first condition photos, the served model's scoring (all
+crops in one batched pass, as the app does) and the probe's features at its crop size (and at
+the backbone's native 224 px for comparison), per object, median over the repeats, and prints
+each as a ratio to the model's.
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from core.conditions import ConditionModel, condition_prompt  # noqa: E402
 from core.settings import MODELS_DIR, PROJECT_ROOT  # noqa: E402
-from training.backbone import CropFeatures  # noqa: E402
+from training.backbone import INPUT_SIZE, CropFeatures  # noqa: E402
 from training.dataset import from_yolo_folder  # noqa: E402
-from training.probe import probe_objects  # noqa: E402
+from training.probe import CROP_SIZE, probe_objects  # noqa: E402
 
 CONDITIONS_DATA = PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
 
@@ -40,20 +39,23 @@ def main() -> None:
 
     objects = list(probe_objects(from_yolo_folder(CONDITIONS_DATA, "train")[: args.photos]))
     model = ConditionModel(str(MODELS_DIR / "condition"))
-    features = CropFeatures()
     crops = [Image.fromarray(item.views[0]) for item in objects]  # near the model's own crop (margin 0.15)
     prompts = [condition_prompt(item.object_type, item.where.describe()) for item in objects]
     views = [view for item in objects for view in item.views]
-    mirrored = [np.ascontiguousarray(view[:, ::-1]) for view in views]
 
-    def fresh_features(images: list[np.ndarray]) -> None:
-        features._seen.clear()  # it remembers crops; serving would meet each crop once
-        features(images)
+    def features_at(size: int):
+        features = CropFeatures(size)
+
+        def run() -> None:
+            features._seen.clear()  # it remembers crops; serving would meet each crop once
+            features(views)
+
+        return run
 
     timed = {
         "condition model (served), one batched pass": lambda: model.answer_logits(crops, prompts),
-        "probe features: tight + wide crop": lambda: fresh_features(views),
-        "probe features: tight + wide crop, each mirrored too (as fitted)": lambda: fresh_features(views + mirrored),
+        f"probe features: tight + wide crop at {CROP_SIZE} px (as fitted)": features_at(CROP_SIZE),
+        f"probe features: tight + wide crop at {INPUT_SIZE} px": features_at(INPUT_SIZE),
     }
     seconds: dict[str, list[float]] = {name: [] for name in timed}
     for run in timed.values():

@@ -88,8 +88,9 @@ class CropFeatures:
     """Pooled EfficientNet-Lite0 features of image crops (frozen, eval mode), remembered per crop:
     cross-validation asks for the same crops in every fold."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int = INPUT_SIZE) -> None:
         self.model = efficientnet_lite0(pretrained=True).eval()
+        self.size = size  # crops are resized to size x size
         self._seen: dict[bytes, np.ndarray] = {}
 
     @torch.inference_mode()
@@ -98,7 +99,7 @@ class CropFeatures:
         new = [i for i, key in enumerate(keys) if key not in self._seen]
         for start in range(0, len(new), batch_size):
             chunk = new[start : start + batch_size]
-            inputs = to_input([images[i] for i in chunk])
+            inputs = to_input([images[i] for i in chunk], self.size)
             pooled = self.model.forward_head(self.model.forward_features(inputs), pre_logits=True).numpy()
             self._seen.update((keys[i], row) for i, row in zip(chunk, pooled, strict=True))
         if not keys:

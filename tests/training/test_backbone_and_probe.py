@@ -51,6 +51,8 @@ def test_crop_features_are_remembered_and_sized():
     assert first.shape == (2, FEATURE_SIZE)
     assert not np.allclose(first[0], first[1])
     assert np.array_equal(features(crops[::-1]), first[::-1])  # same crops, same rows, from memory
+    small = CropFeatures(112)(crops)  # the probe's size: the same width, other values
+    assert small.shape == first.shape and not np.allclose(small, first)
 
 
 def test_the_probe_learns_real_conditions():
