@@ -11,7 +11,7 @@ one per allowed condition, and every figure measured on them says so.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -19,9 +19,9 @@ from PIL import Image
 
 from core.conditions import ConditionModel, condition_prompt, crop_bounds
 from core.images import load_image
-from core.spatial import relations
+from core.spatial import ObjectContext, relations
 from core.taxonomy import ALLOWED_CONDITIONS, CLASS_NAMES, CONDITIONS, OBJECT_TYPES, class_name
-from core.types import LabelledPhoto
+from core.types import LabelledBox, LabelledPhoto
 from training.metrics import classification_report, confusion_matrix, expected_calibration_error
 from training.synthesize import synthesize
 
@@ -51,27 +51,33 @@ class ConditionExample:
     condition: str  # the truth
 
 
-def crops_from_photos(photos: Sequence[LabelledPhoto], margin: float) -> list[ObjectCrop]:
-    """Every object with more than one allowed condition, cropped as the app crops it."""
-    crops = []
+def objects_with_a_choice(photos: Sequence[LabelledPhoto]) -> Iterator[tuple[Image.Image, LabelledBox, ObjectContext]]:
+    """(photo image, object, where it is) for every object whose type allows more than one
+    condition (vegetation has none to choose): the objects a condition model is asked about,
+    in the photos' order. Each photo is read once."""
     for photo in photos:
         image = load_image(photo.path)
         contexts = relations(photo.boxes, photo.object_types, image.size)
         for labelled, context in zip(photo.objects, contexts, strict=True):
-            object_type = labelled.object_type
-            if len(ALLOWED_CONDITIONS[object_type]) == 1:
-                continue
-            box = labelled.box
-            try:
-                left, top, right, bottom = crop_bounds(image.size, box, margin)
-            except ValueError:
-                continue  # degenerate box in the source labels
-            crop = np.asarray(image.crop((left, top, right, bottom)))
-            # The object inside the crop, at least 2 px each way so alterations have room.
-            x1, y1 = max(0, int(box[0]) - left), max(0, int(box[1]) - top)
-            x2 = min(right - left, max(x1 + 2, int(box[2]) - left))
-            y2 = min(bottom - top, max(y1 + 2, int(box[3]) - top))
-            crops.append(ObjectCrop(crop, (x1, y1, x2, y2), object_type, context.describe(), labelled.condition))
+            if len(ALLOWED_CONDITIONS[labelled.object_type]) > 1:
+                yield image, labelled, context
+
+
+def crops_from_photos(photos: Sequence[LabelledPhoto], margin: float) -> list[ObjectCrop]:
+    """Every object with more than one allowed condition, cropped as the app crops it."""
+    crops = []
+    for image, labelled, context in objects_with_a_choice(photos):
+        box = labelled.box
+        try:
+            left, top, right, bottom = crop_bounds(image.size, box, margin)
+        except ValueError:
+            continue  # degenerate box in the source labels
+        crop = np.asarray(image.crop((left, top, right, bottom)))
+        # The object inside the crop, at least 2 px each way so alterations have room.
+        x1, y1 = max(0, int(box[0]) - left), max(0, int(box[1]) - top)
+        x2 = min(right - left, max(x1 + 2, int(box[2]) - left))
+        y2 = min(bottom - top, max(y1 + 2, int(box[3]) - top))
+        crops.append(ObjectCrop(crop, (x1, y1, x2, y2), labelled.object_type, context.describe(), labelled.condition))
     return crops
 
 

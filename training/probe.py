@@ -25,12 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.conditions import crop_bounds
-from core.images import load_image
-from core.spatial import RELATION_PHRASES, ObjectContext, relations
+from core.spatial import RELATION_PHRASES, ObjectContext
 from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES
 from core.types import LabelledPhoto
 from training.backbone import CropFeatures
-from training.examples import ConditionReport, score_answers
+from training.examples import ConditionReport, objects_with_a_choice, score_answers
 
 PROBE = "efficientnet-lite0 features + logistic regression"
 MARGINS = (0.1, 1.0)  # the object alone, the object in its surroundings
@@ -53,18 +52,15 @@ class ProbeObject:
 def probe_objects(photos: Sequence[LabelledPhoto]) -> Iterator[ProbeObject]:
     """Every object with a known condition and a choice of conditions (vegetation has none).
     A box too small to crop is skipped, as the condition examples skip it."""
-    for photo in photos:
-        image = load_image(photo.path)
-        contexts = relations(photo.boxes, photo.object_types, image.size)
-        for labelled, where in zip(photo.objects, contexts, strict=True):
-            if labelled.condition is None or len(ALLOWED_CONDITIONS[labelled.object_type]) == 1:
-                continue
-            try:
-                bounds = [crop_bounds(image.size, labelled.box, margin) for margin in MARGINS]
-            except ValueError:
-                continue
-            views = tuple(np.asarray(image.crop(b)) for b in bounds)
-            yield ProbeObject(views, labelled.object_type, where, labelled.condition)
+    for image, labelled, where in objects_with_a_choice(photos):
+        if labelled.condition is None:
+            continue
+        try:
+            bounds = [crop_bounds(image.size, labelled.box, margin) for margin in MARGINS]
+        except ValueError:
+            continue
+        views = tuple(np.asarray(image.crop(b)) for b in bounds)
+        yield ProbeObject(views, labelled.object_type, where, labelled.condition)
 
 
 def place_features(item: ProbeObject) -> np.ndarray:
