@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     det.add_argument("--seed", type=int, default=0)
     det.add_argument("--init-from", type=Path, default=None, help="fine-tune these weights instead")
+    det.add_argument("--fine-tune-lr0", type=float, default=None, help="AdamW's learning rate with --init-from")
     det.add_argument(
         "--from-run",
         type=Path,

@@ -83,7 +83,14 @@ class DetectorTrainSettings:
         default=None,
         metadata={
             "help": "Fine-tune these weights (e.g. an earlier models/detector/model.pt) instead of "
-            "starting from the yaml: AdamW at lr 0.001 with ultralytics' default augmentation."
+            "starting from the yaml: AdamW at fine_tune_lr0 with ultralytics' default augmentation."
+        },
+    )
+    fine_tune_lr0: float = field(
+        default=0.001,
+        metadata={
+            "help": "AdamW's starting learning rate when fine-tuning (init_from); a lower one keeps more of "
+            "the weights' accuracy in the first epochs."
         },
     )
 
@@ -95,8 +102,11 @@ class DetectorTrainSettings:
             self.init_from = Path(self.init_from)
         if not (self.data_dir / "data.yaml").is_file():
             raise ValueError(f"{self.data_dir} has no data.yaml")
-        if self.hours <= 0 or self.epochs <= 0:
-            raise ValueError(f"hours and epochs must be positive, got {self.hours}, {self.epochs}")
+        if self.hours <= 0 or self.epochs <= 0 or self.fine_tune_lr0 <= 0:
+            raise ValueError(
+                "hours, epochs and fine_tune_lr0 must be positive, "
+                f"got {self.hours}, {self.epochs}, {self.fine_tune_lr0}"
+            )
 
 
 def _data_yaml(data_dir: Path, work: Path) -> Path:
@@ -153,7 +163,7 @@ def _train(
         recipe = {"pretrained": False}
     else:
         model = YOLO(str(settings.init_from))
-        recipe = {"optimizer": "AdamW", "lr0": 0.001, "warmup_epochs": 1}
+        recipe = {"optimizer": "AdamW", "lr0": settings.fine_tune_lr0, "warmup_epochs": 1}
 
     def after_epoch(trainer) -> None:
         if progress is not None:

@@ -56,12 +56,19 @@ def test_a_fine_tune_keeps_the_parents_architecture_and_weights_origin(tiny_data
     shipped = PROJECT_ROOT / "models" / "detector"
     parent = read_card(shipped)
     folder = train_detector(
-        _one_epoch(tiny_data, tmp_path / "registry", architecture="yolo11n", init_from=shipped / "model.pt")
+        _one_epoch(
+            tiny_data,
+            tmp_path / "registry",
+            architecture="yolo11n",
+            init_from=shipped / "model.pt",
+            fine_tune_lr0=0.0002,
+        )
     )
     card = read_card(folder)
     assert card.parent == parent.version
     assert card.architecture == parent.architecture and "(Apache-2.0)" in card.architecture
     assert card.training["recipe"].startswith(f"1 epochs fine-tuned from {parent.version}")
+    assert "lr0=0.0002" in card.training["recipe"]  # the learning rate asked for, not a fixed one
     assert card.train_settings["init_from"] == "models/detector/model.pt"  # not this machine's layout
 
 
@@ -95,6 +102,11 @@ def test_history_from_ultralytics_results_csv(tmp_path):
 def test_settings_refuse_a_folder_without_data_yaml(tmp_path):
     with pytest.raises(ValueError, match="no data.yaml"):
         DetectorTrainSettings(data_dir=tmp_path, registry=tmp_path)
+
+
+def test_settings_refuse_a_learning_rate_that_is_not_positive(tiny_data, tmp_path):
+    with pytest.raises(ValueError, match="fine_tune_lr0 must be positive"):
+        DetectorTrainSettings(data_dir=tiny_data, registry=tmp_path, fine_tune_lr0=0.0)
 
 
 def test_a_finished_run_folder_is_published_like_a_trained_one(tiny_data, tmp_path):
