@@ -163,7 +163,9 @@ def _train(
         recipe = {"pretrained": False}
     else:
         model = YOLO(str(settings.init_from))
-        recipe = {"optimizer": "AdamW", "lr0": settings.fine_tune_lr0, "warmup_epochs": 1}
+        # No warmup: ultralytics' warmup starts the biases at lr 0.1, which with AdamW wrecks trained
+        # weights (a fine-tune at lr0 0.0002 fell from val mAP@0.5 0.748 to 0.646 in its warmup epoch).
+        recipe = {"optimizer": "AdamW", "lr0": settings.fine_tune_lr0, "warmup_epochs": 0}
 
     def after_epoch(trainer) -> None:
         if progress is not None:

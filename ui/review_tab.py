@@ -10,6 +10,7 @@ label list.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -42,7 +43,13 @@ HISTORY_HEADERS = ["When (UTC)", "Who", "Label", "Action", "Before", "After"]
 # each other. Such a photo is shown enlarged by a whole factor to at least this long side; its
 # boxes are scaled with it, and back when saved.
 DISPLAY_MIN_SIDE = 640
-ENLARGED_DIR = Path(tempfile.gettempdir()) / "slope-review-photos"
+# The editor writes a box's label in a tag 20 canvas px above the box, so the label of a box at
+# the photo's top edge (a slope drain often runs from edge to edge) would be drawn off the canvas.
+# The shown photo gets a blank band on top, this share of its long side: room for the tag down to
+# a 0.09 canvas scale (a 4000-px photo in a 360-px wide editor).
+LABEL_BAND_SHARE = 0.06
+LABEL_BAND_COLOUR = (226, 232, 240)
+SHOWN_DIR = Path(tempfile.gettempdir()) / "slope-review-photos"
 
 # Keys -> the button (elem_id) they click. Ignored while typing in a field or while the box editor
 # has the focus (it has keys of its own: Delete removes the selected box there).
@@ -100,20 +107,30 @@ def display_factor(photo: PhotoView) -> int:
     return max(1, math.ceil(DISPLAY_MIN_SIDE / max(photo.width, photo.height, 1)))
 
 
-def display_image(photo: PhotoView, data_dir: str | Path) -> str:
-    """The file the editor shows: the stored photo, or an enlarged copy of a small one."""
-    path = Path(data_dir) / photo.path
+def label_band(photo: PhotoView) -> int:
+    """Height in shown pixels of the blank band above the photo, room for box labels."""
     factor = display_factor(photo)
-    if factor == 1:
-        return str(path)
-    out = ENLARGED_DIR / f"{path.stem}-x{factor}.png"
+    return math.ceil(LABEL_BAND_SHARE * max(photo.width, photo.height) * factor)
+
+
+def display_image(photo: PhotoView, data_dir: str | Path) -> str:
+    """The file the editor shows: the stored photo, enlarged when small, under a label band."""
+    path = Path(data_dir) / photo.path
+    factor, band = display_factor(photo), label_band(photo)
+    # Named by the photo's full path: two surveys may hold photos with the same file name.
+    key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+    out = SHOWN_DIR / f"{path.stem}-{key}-x{factor}-top{band}.jpg"
     if not out.is_file():
-        ENLARGED_DIR.mkdir(parents=True, exist_ok=True)
+        SHOWN_DIR.mkdir(parents=True, exist_ok=True)
         with Image.open(path) as image:
             image = ImageOps.exif_transpose(image).convert("RGB")
-            image = image.resize((photo.width * factor, photo.height * factor), Image.Resampling.LANCZOS)
+            size = (photo.width * factor, photo.height * factor)
+            if image.size != size:
+                image = image.resize(size, Image.Resampling.LANCZOS)
+        shown = Image.new("RGB", (size[0], size[1] + band), LABEL_BAND_COLOUR)
+        shown.paste(image, (0, band))
         part = out.with_suffix(f".{os.getpid()}.part")
-        image.save(part, "PNG")
+        shown.save(part, "JPEG", quality=95)
         part.replace(out)  # whole or absent, with several sessions at once
     return str(out)
 
@@ -121,15 +138,15 @@ def display_image(photo: PhotoView, data_dir: str | Path) -> str:
 def editor_value(photo: PhotoView | None, data_dir: str | Path) -> dict | None:
     if photo is None:
         return None
-    factor = display_factor(photo)
+    factor, band = display_factor(photo), label_band(photo)
     return {
         "image": display_image(photo, data_dir),
         "boxes": [
             {
                 "xmin": label.box[0] * factor,
-                "ymin": label.box[1] * factor,
+                "ymin": label.box[1] * factor + band,
                 "xmax": label.box[2] * factor,
-                "ymax": label.box[3] * factor,
+                "ymax": label.box[3] * factor + band,
                 "label": f"#{label.label_id} {review.label_text(label.object_type, label.condition)}",
                 "color": _rgb(label.condition),
             }
@@ -138,25 +155,28 @@ def editor_value(photo: PhotoView | None, data_dir: str | Path) -> dict | None:
     }
 
 
-def _shown_factor(value: dict, photo: PhotoView | None) -> float:
-    """How much larger than ``photo`` the editor's image is (1 when unknown)."""
+def _shown_geometry(value: dict, photo: PhotoView | None) -> tuple[int, int]:
+    """(how much larger than ``photo`` the editor's image is, the band above it), read from the
+    image the editor holds; (1, 0) when unknown."""
     if photo is None or not photo.width:
-        return 1
+        return 1, 0
     try:
         with Image.open(value["image"]) as image:
-            factor = round(image.width / photo.width)
+            width, height = image.size
     except (OSError, ValueError, TypeError):
-        return 1
-    return factor if factor >= 2 else 1
+        return 1, 0
+    factor = max(1, round(width / photo.width))
+    return factor, max(0, height - photo.height * factor)
 
 
 def editor_boxes(value: dict | None, photo: PhotoView | None = None) -> list[review.EditorBox] | None:
-    """The editor's boxes as ``EditorBox``es, in ``photo``'s pixels (the editor may show it
-    enlarged); None when the editor holds no photo (then box edits are ignored rather than read
-    as "every box removed")."""
+    """The editor's boxes as ``EditorBox``es, in ``photo``'s pixels (the editor shows it enlarged
+    and under a label band; a box dragged into the band ends at the photo's edge); None when the
+    editor holds no photo (then box edits are ignored rather than read as "every box removed")."""
     if not value or not value.get("image"):
         return None
-    factor = _shown_factor(value, photo)
+    factor, band = _shown_geometry(value, photo)
+    limits = (photo.width, photo.height) * 2 if photo is not None else (math.inf,) * 4
     boxes = []
     for box in value.get("boxes") or []:
         match = _BOX_LABEL.match(box.get("label") or "")
@@ -165,7 +185,8 @@ def editor_boxes(value: dict | None, photo: PhotoView | None = None) -> list[rev
             label_id = int(match[1]) if match[1] else None
             object_type = _type_of(match[2])
             condition = match[3] if match[3] in CONDITIONS else None
-        coords = tuple(float(box[k]) / factor for k in ("xmin", "ymin", "xmax", "ymax"))
+        shown = (box["xmin"], float(box["ymin"]) - band, box["xmax"], float(box["ymax"]) - band)
+        coords = tuple(min(max(float(v) / factor, 0.0), limit) for v, limit in zip(shown, limits, strict=True))
         boxes.append(review.EditorBox(label_id, coords, object_type, condition))
     return boxes
 

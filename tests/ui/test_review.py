@@ -15,9 +15,10 @@ from services.auth import auth_function
 from storage import models as m
 from storage import repository as repo
 from storage.db import Database
+from storage.repository import PhotoLabel, PhotoView
 from storage.users import add_user
 from tests.services.test_review import PHOTO_A, PHOTO_B
-from ui.review_tab import CLASS_LABELS, build_review_tab, editor_boxes
+from ui.review_tab import CLASS_LABELS, build_review_tab, editor_boxes, editor_value, label_band
 
 PASSWORDS = {"rita": "rita-password", "bob": "bob-password", "ines": "ines-password"}
 
@@ -205,3 +206,32 @@ def test_box_labels_are_words_and_read_back_to_the_stored_types():
         (None, None, None),
     ]
     assert boxes[0].box == (1.0, 2.0, 30.0, 40.0)
+
+
+@pytest.mark.parametrize("size", [(224, 224), (4000, 2250)])
+def test_a_box_at_the_top_edge_leaves_room_for_its_label_and_reads_back_in_photo_pixels(tmp_path, size):
+    """The editor writes a box's label 20 canvas px above the box: a band above the photo keeps
+    the label of a box at the top edge on the canvas; boxes come back in the photo's pixels."""
+    width, height = size
+    Image.new("RGB", size, (90, 120, 60)).save(tmp_path / "photo.jpg")
+    top_box = (10.0, 0.0, 60.0, height / 2)
+    labels = tuple(
+        PhotoLabel(n, 1, box, "slope_drain", "normal", "pending", 0.5, "model", None, None, 0.9)
+        for n, box in enumerate([top_box, (width - 50.0, height - 40.0, width, height)], start=1)
+    )
+    photo = PhotoView(1, "photo.jpg", "photo.jpg", width, height, None, labels)
+    value = editor_value(photo, tmp_path)
+    with Image.open(value["image"]) as shown:
+        scale = shown.width / width
+        band = label_band(photo)
+        assert shown.height == height * scale + band
+        # the band is blank and the photo starts under it
+        assert shown.getpixel((5, band // 2)) != shown.getpixel((5, band + 5))
+        # room for the 20-px tag even where the whole shown image is fitted into 360 canvas px
+        assert band * 360 / max(shown.size) >= 20
+    assert value["boxes"][0]["ymin"] == band
+    back = editor_boxes(value, photo)
+    assert [b.box for b in back] == [tuple(map(float, label.box)) for label in labels]
+    # a box dragged up into the band ends at the photo's top edge
+    value["boxes"][0]["ymin"] = 0
+    assert editor_boxes(value, photo)[0].box[1] == 0.0

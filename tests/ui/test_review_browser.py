@@ -22,6 +22,7 @@ from storage.users import add_user
 from storage.yolo_import import import_yolo_folder
 from tests.conftest import DATA_DIR
 from tests.ui.test_browser import CHROMIUM, CHROMIUM_ARGS
+from ui.review_tab import display_factor, label_band
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 SCREENSHOT = Path(tempfile.gettempdir()) / "slope-review-tab.png"  # after the correction
@@ -35,10 +36,11 @@ PHOTOS = {
     "0eca27bc9224a5ec_jpg.rf.9f539a1327e09985ee365901f335d5b4": 0.20,
 }
 # Where the photo lies in the annotator's canvas, in page pixels: the canvas is as wide as its
-# frame and as high as the drawn photo, which is centred in it.
-PHOTO_ON_PAGE_JS = """(canvas, [w, h]) => {
-  const r = canvas.getBoundingClientRect(), s = r.height / h;
-  return {left: r.left + (r.width - w * s) / 2, top: r.top, scale: s};
+# frame and as high as the drawn image (the photo under its label band of ``band`` photo pixels),
+# which is centred in it.
+PHOTO_ON_PAGE_JS = """(canvas, [w, h, band]) => {
+  const r = canvas.getBoundingClientRect(), s = r.height / (h + band);
+  return {left: r.left + (r.width - w * s) / 2, top: r.top + band * s, scale: s};
 }"""
 
 
@@ -81,10 +83,14 @@ def app_url(store):
     demo.close()
 
 
-def labels_of(db, stem):
+def photo_of(db, stem):
     with db.read() as s:
         image_id = s.scalar(select(m.Image.id).where(m.Image.original_name == f"{stem}.jpg"))
-    return [repo.get_label(db, label.label_id) for label in repo.photo_view(db, image_id).labels]
+    return repo.photo_view(db, image_id)
+
+
+def labels_of(db, stem):
+    return [repo.get_label(db, label.label_id) for label in photo_of(db, stem).labels]
 
 
 def events(db, label_id):
@@ -133,7 +139,9 @@ def test_a_reviewer_corrects_a_photo_in_a_browser(app_url, store):
         # another drain's box sits too far left (1 drag), then "Save & next" (1 click).
         page.locator("#review-condition input").click()
         page.get_by_role("option", name="blocked", exact=True).click()
-        shown = canvas.evaluate(PHOTO_ON_PAGE_JS, [224, 224])  # the photo's size in pixels
+        photo = photo_of(db, first)
+        band = label_band(photo) / display_factor(photo)  # in the photo's pixels
+        shown = canvas.evaluate(PHOTO_ON_PAGE_JS, [224, 224, band])  # the photo's size in pixels
         s = shown["scale"]
         x = shown["left"] + (drain3.x1 + drain3.x2) / 2 * s
         y = shown["top"] + (drain3.y1 + drain3.y2) / 2 * s
