@@ -43,10 +43,13 @@ HISTORY_HEADERS = ["When (UTC)", "Who", "Label", "Action", "Before", "After"]
 # each other. Such a photo is shown enlarged by a whole factor to at least this long side; its
 # boxes are scaled with it, and back when saved.
 DISPLAY_MIN_SIDE = 640
+# A full-resolution drone photo (4000 x 3000, several MB) is shown shrunk to this long side: the
+# editor is narrower than that, and the browser loads a fraction of the bytes.
+DISPLAY_MAX_SIDE = 2048
 # The editor writes a box's label in a tag 20 canvas px above the box, so the label of a box at
 # the photo's top edge (a slope drain often runs from edge to edge) would be drawn off the canvas.
-# The shown photo gets a blank band on top, this share of its long side: room for the tag down to
-# a 0.09 canvas scale (a 4000-px photo in a 360-px wide editor).
+# The shown photo gets a blank band on top, this share of its long side: room for the tag while
+# the editor gives the shown photo's long side at least 340 px.
 LABEL_BAND_SHARE = 0.06
 LABEL_BAND_COLOUR = (226, 232, 240)
 SHOWN_DIR = Path(tempfile.gettempdir()) / "slope-review-photos"
@@ -102,29 +105,32 @@ def _hex(condition: str | None) -> str:
     return "#{:02x}{:02x}{:02x}".format(*COLOURS.get(condition, COLOURS[None]))
 
 
-def display_factor(photo: PhotoView) -> int:
-    """How many times larger the editor shows ``photo``: 1, or more for a small photo."""
-    return max(1, math.ceil(DISPLAY_MIN_SIDE / max(photo.width, photo.height, 1)))
+def display_scale(photo: PhotoView) -> float:
+    """How many times larger the editor shows ``photo``: a whole factor for a small photo, less
+    than 1 for a huge one, else 1."""
+    long_side = max(photo.width, photo.height, 1)
+    if long_side < DISPLAY_MIN_SIDE:
+        return float(math.ceil(DISPLAY_MIN_SIDE / long_side))
+    return min(1.0, DISPLAY_MAX_SIDE / long_side)
 
 
 def label_band(photo: PhotoView) -> int:
     """Height in shown pixels of the blank band above the photo, room for box labels."""
-    factor = display_factor(photo)
-    return math.ceil(LABEL_BAND_SHARE * max(photo.width, photo.height) * factor)
+    return math.ceil(LABEL_BAND_SHARE * max(photo.width, photo.height) * display_scale(photo))
 
 
 def display_image(photo: PhotoView, data_dir: str | Path) -> str:
-    """The file the editor shows: the stored photo, enlarged when small, under a label band."""
+    """The file the editor shows: the stored photo at ``display_scale`` under a label band."""
     path = Path(data_dir) / photo.path
-    factor, band = display_factor(photo), label_band(photo)
+    scale, band = display_scale(photo), label_band(photo)
+    size = (round(photo.width * scale), round(photo.height * scale))
     # Named by the photo's full path: two surveys may hold photos with the same file name.
     key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
-    out = SHOWN_DIR / f"{path.stem}-{key}-x{factor}-top{band}.jpg"
+    out = SHOWN_DIR / f"{path.stem}-{key}-{size[0]}x{size[1]}-top{band}.jpg"
     if not out.is_file():
         SHOWN_DIR.mkdir(parents=True, exist_ok=True)
         with Image.open(path) as image:
             image = ImageOps.exif_transpose(image).convert("RGB")
-            size = (photo.width * factor, photo.height * factor)
             if image.size != size:
                 image = image.resize(size, Image.Resampling.LANCZOS)
         shown = Image.new("RGB", (size[0], size[1] + band), LABEL_BAND_COLOUR)
@@ -138,15 +144,15 @@ def display_image(photo: PhotoView, data_dir: str | Path) -> str:
 def editor_value(photo: PhotoView | None, data_dir: str | Path) -> dict | None:
     if photo is None:
         return None
-    factor, band = display_factor(photo), label_band(photo)
+    scale, band = display_scale(photo), label_band(photo)
     return {
         "image": display_image(photo, data_dir),
         "boxes": [
             {
-                "xmin": label.box[0] * factor,
-                "ymin": label.box[1] * factor + band,
-                "xmax": label.box[2] * factor,
-                "ymax": label.box[3] * factor + band,
+                "xmin": label.box[0] * scale,
+                "ymin": label.box[1] * scale + band,
+                "xmax": label.box[2] * scale,
+                "ymax": label.box[3] * scale + band,
                 "label": f"#{label.label_id} {review.label_text(label.object_type, label.condition)}",
                 "color": _rgb(label.condition),
             }
@@ -155,27 +161,14 @@ def editor_value(photo: PhotoView | None, data_dir: str | Path) -> dict | None:
     }
 
 
-def _shown_geometry(value: dict, photo: PhotoView | None) -> tuple[int, int]:
-    """(how much larger than ``photo`` the editor's image is, the band above it), read from the
-    image the editor holds; (1, 0) when unknown."""
-    if photo is None or not photo.width:
-        return 1, 0
-    try:
-        with Image.open(value["image"]) as image:
-            width, height = image.size
-    except (OSError, ValueError, TypeError):
-        return 1, 0
-    factor = max(1, round(width / photo.width))
-    return factor, max(0, height - photo.height * factor)
-
-
 def editor_boxes(value: dict | None, photo: PhotoView | None = None) -> list[review.EditorBox] | None:
-    """The editor's boxes as ``EditorBox``es, in ``photo``'s pixels (the editor shows it enlarged
-    and under a label band; a box dragged into the band ends at the photo's edge); None when the
-    editor holds no photo (then box edits are ignored rather than read as "every box removed")."""
+    """The editor's boxes as ``EditorBox``es, in ``photo``'s pixels (the photo as loaded, which
+    ``editor_value`` showed scaled and under a label band; a box dragged into the band ends at the
+    photo's edge); None when the editor holds no photo (then box edits are ignored rather than
+    read as "every box removed")."""
     if not value or not value.get("image"):
         return None
-    factor, band = _shown_geometry(value, photo)
+    scale, band = (display_scale(photo), label_band(photo)) if photo is not None else (1.0, 0)
     limits = (photo.width, photo.height) * 2 if photo is not None else (math.inf,) * 4
     boxes = []
     for box in value.get("boxes") or []:
@@ -186,7 +179,7 @@ def editor_boxes(value: dict | None, photo: PhotoView | None = None) -> list[rev
             object_type = _type_of(match[2])
             condition = match[3] if match[3] in CONDITIONS else None
         shown = (box["xmin"], float(box["ymin"]) - band, box["xmax"], float(box["ymax"]) - band)
-        coords = tuple(min(max(float(v) / factor, 0.0), limit) for v, limit in zip(shown, limits, strict=True))
+        coords = tuple(min(max(float(v) / scale, 0.0), limit) for v, limit in zip(shown, limits, strict=True))
         boxes.append(review.EditorBox(label_id, coords, object_type, condition))
     return boxes
 

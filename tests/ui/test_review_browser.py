@@ -22,7 +22,7 @@ from storage.users import add_user
 from storage.yolo_import import import_yolo_folder
 from tests.conftest import DATA_DIR
 from tests.ui.test_browser import CHROMIUM, CHROMIUM_ARGS
-from ui.review_tab import display_factor, label_band
+from ui.review_tab import display_scale, label_band
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 SCREENSHOT = Path(tempfile.gettempdir()) / "slope-review-tab.png"  # after the correction
@@ -140,7 +140,7 @@ def test_a_reviewer_corrects_a_photo_in_a_browser(app_url, store):
         page.locator("#review-condition input").click()
         page.get_by_role("option", name="blocked", exact=True).click()
         photo = photo_of(db, first)
-        band = label_band(photo) / display_factor(photo)  # in the photo's pixels
+        band = label_band(photo) / display_scale(photo)  # in the photo's pixels
         shown = canvas.evaluate(PHOTO_ON_PAGE_JS, [224, 224, band])  # the photo's size in pixels
         s = shown["scale"]
         x = shown["left"] + (drain3.x1 + drain3.x2) / 2 * s
