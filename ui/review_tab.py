@@ -53,6 +53,7 @@ DISPLAY_MAX_SIDE = 2048
 LABEL_BAND_SHARE = 0.06
 LABEL_BAND_COLOUR = (226, 232, 240)
 SHOWN_DIR = Path(tempfile.gettempdir()) / "slope-review-photos"
+SHOWN_KEEP = 400  # shown copies kept (the most recently written; ~0.7 MB each at most)
 
 # Keys -> the button (elem_id) they click. Ignored while typing in a field or while the box editor
 # has the focus (it has keys of its own: Delete removes the selected box there).
@@ -138,7 +139,16 @@ def display_image(photo: PhotoView, data_dir: str | Path) -> str:
         part = out.with_suffix(f".{os.getpid()}.part")
         shown.save(part, "JPEG", quality=95)
         part.replace(out)  # whole or absent, with several sessions at once
+        _forget_old_copies(SHOWN_KEEP)
     return str(out)
+
+
+def _forget_old_copies(keep: int) -> None:
+    """Delete all but the ``keep`` newest shown copies: a survey of thousands of photos would
+    otherwise leave a copy of each in the temp folder."""
+    copies = sorted(SHOWN_DIR.glob("*.jpg"), key=lambda f: f.stat().st_mtime_ns if f.exists() else 0)
+    for old in copies[: max(0, len(copies) - keep)]:
+        old.unlink(missing_ok=True)  # another session may be deleting it too
 
 
 def editor_value(photo: PhotoView | None, data_dir: str | Path) -> dict | None:

@@ -2,6 +2,7 @@
 changes the database and writes its events; each is refused without a login or for an inspector."""
 
 import io
+from pathlib import Path
 
 import gradio as gr
 import pytest
@@ -243,3 +244,15 @@ def test_a_box_at_the_top_edge_leaves_room_for_its_label_and_reads_back_in_photo
     # a box dragged up into the band ends at the photo's top edge
     value["boxes"][0]["ymin"] = 0
     assert editor_boxes(value, photo)[0].box[1] == 0.0
+
+
+def test_only_the_newest_shown_copies_are_kept(tmp_path, monkeypatch):
+    import ui.review_tab as review_tab
+
+    monkeypatch.setattr(review_tab, "SHOWN_DIR", tmp_path / "shown")
+    monkeypatch.setattr(review_tab, "SHOWN_KEEP", 2)
+    shown = []
+    for n in range(3):
+        Image.new("RGB", (700, 500), (40 * n, 90, 60)).save(tmp_path / f"p{n}.jpg")
+        shown.append(Path(editor_value(PhotoView(n, f"p{n}.jpg", f"p{n}.jpg", 700, 500, None, ()), tmp_path)["image"]))
+    assert [path.exists() for path in shown] == [False, True, True]
