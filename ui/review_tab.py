@@ -146,9 +146,16 @@ def display_image(photo: PhotoView, data_dir: str | Path) -> str:
 def _forget_old_copies(keep: int) -> None:
     """Delete all but the ``keep`` newest shown copies: a survey of thousands of photos would
     otherwise leave a copy of each in the temp folder."""
-    copies = sorted(SHOWN_DIR.glob("*.jpg"), key=lambda f: f.stat().st_mtime_ns if f.exists() else 0)
+
+    def written(copy: Path) -> int:
+        try:
+            return copy.stat().st_mtime_ns
+        except FileNotFoundError:  # another session deleted it just now
+            return 0
+
+    copies = sorted(SHOWN_DIR.glob("*.jpg"), key=written)
     for old in copies[: max(0, len(copies) - keep)]:
-        old.unlink(missing_ok=True)  # another session may be deleting it too
+        old.unlink(missing_ok=True)
 
 
 def editor_value(photo: PhotoView | None, data_dir: str | Path) -> dict | None:
