@@ -159,7 +159,7 @@ def diff_editor(
     missing = [i for i in loaded if i not in seen]
     new_boxes, problems = [], []
     for box in fresh:
-        # The editor's label picker drops the "#id" from a box's label: a new box exactly where a
+        # The editor's label picker drops the "#number" from a box's label: a new box exactly where a
         # missing label was is that label, relabelled.
         same = next((i for i in missing if not _differs(box.box, loaded[i].box)), None)
         if same is not None and box.object_type:
@@ -199,7 +199,7 @@ def save(
     wanted: dict[int, LabelEdit] = {**relabels, **(edits or {})}
     for label_id in [*wanted, *accept, *delete]:
         if label_id not in loaded:
-            return Outcome(photo, f"Nothing saved: label #{label_id} is not on this photo (reload it).")
+            return Outcome(photo, "Nothing saved: a label you changed is not on this photo (reload it).")
     deleted = set(removed) | set(delete)
     changes = []
     for label_id, label in loaded.items():
@@ -245,10 +245,11 @@ def _message(result: repo.SaveResult, fresh: PhotoView) -> str:
         now = f"{label_text(c.now['object_type'], c.now['condition'])} ({c.now['status']})"
         when = f" at {c.at:%H:%M:%S}" if c.at else ""
         parts.append(
-            f"Conflict on #{c.label_id}: {c.by} changed it{when} since you loaded this photo; it is now {now}. "
+            f"Conflict on #{fresh.number(c.label_id)}: {c.by} changed it{when} since you loaded this photo; "
+            f"it is now {now}. "
             f"Your change ({c.wanted}) was not applied: the fresh state is shown, re-apply it if it is still right."
         )
-    unknown = [label.label_id for label in fresh.labels if label.condition is None]
+    unknown = [fresh.number(label.label_id) for label in fresh.labels if label.condition is None]
     if unknown:
         parts.append("Choose a condition for " + ", ".join(f"#{i}" for i in unknown) + ".")
     return " ".join(parts) or "Nothing changed."
@@ -268,9 +269,9 @@ def undo_last(db: Database, actor: str, photo: PhotoView) -> Outcome:
         repo.undo(db, event.label_id, version, actor)
     except repo.ConflictError:
         fresh = repo.photo_view(db, photo.image_id)
-        return Outcome(fresh, f"Not undone: label #{event.label_id} changed since you loaded it; fresh state shown.")
+        return Outcome(fresh, f"Not undone: #{event.box_number} changed since you loaded it; fresh state shown.")
     fresh = repo.photo_view(db, photo.image_id)
-    return Outcome(fresh, f"Undid {event.actor}'s {event.action} of #{event.label_id}.", changed=[event.label_id])
+    return Outcome(fresh, f"Undid {event.actor}'s {event.action} of #{event.box_number}.", changed=[event.label_id])
 
 
 # ---------------------------------------------------------------- presentation helpers
@@ -293,7 +294,7 @@ def history_rows(db: Database, image_id: int, limit: int = 50) -> list[list[str]
         [
             e.at.strftime("%Y-%m-%d %H:%M:%S"),
             e.actor,
-            f"#{e.label_id}",
+            f"#{e.box_number}",
             e.action,
             describe_state(e.before),
             describe_state(e.after),

@@ -586,6 +586,15 @@ class PhotoView:
     height: int
     survey: str | None
     labels: tuple[PhotoLabel, ...]  # deleted labels left out; least certain first
+    numbers: dict[int, int]  # label id -> box number, deleted labels included (``box_numbers``)
+
+    def number(self, label_id: int) -> int:
+        """The number a reviewer reads for a label: its box number on the photo."""
+        return self.numbers[label_id]
+
+    def label_id(self, number: int) -> int | None:
+        """The label shown as box ``number``; None for a number not on this photo."""
+        return next((i for i, n in self.numbers.items() if n == number), None)
 
 
 @dataclass(frozen=True)
@@ -717,6 +726,15 @@ def review_counts(
     }
 
 
+def box_numbers(session: Session, image_id: int) -> dict[int, int]:
+    """Label id -> the box number a person reads on the photo: 1, 2, ... in the order the labels
+    were made. The model's labels are made in the order of the first inspection's findings, so the
+    numbers are the ones drawn on that inspection's photo and report; boxes drawn in review come
+    after them, and a deleted label keeps its number so the others' do not shift."""
+    ids = session.scalars(select(m.Label.id).where(m.Label.image_id == image_id).order_by(m.Label.id))
+    return {label_id: number for number, label_id in enumerate(ids, 1)}
+
+
 def photo_view(db: Database, image_id: int) -> PhotoView:
     query = (
         select(m.Label, m.Prediction.condition_probs, m.Prediction.relations, m.Prediction.confidence)
@@ -745,7 +763,8 @@ def photo_view(db: Database, image_id: int) -> PhotoView:
             )
             for label, probs, relations, confidence in session.execute(query)
         )
-    return PhotoView(image.id, image.path, image.original_name, image.width, image.height, survey, labels)
+        numbers = box_numbers(session, image_id)
+    return PhotoView(image.id, image.path, image.original_name, image.width, image.height, survey, labels, numbers)
 
 
 def _describe(change: LabelChange) -> str:
@@ -867,6 +886,7 @@ def save_photo(
 class PhotoEvent:
     event_id: int
     label_id: int
+    box_number: int  # the label's number on the photo (``box_numbers``)
     actor: str
     action: str
     at: datetime
@@ -884,8 +904,13 @@ def photo_history(db: Database, image_id: int, limit: int = 100) -> list[PhotoEv
         .limit(limit)
     )
     with db.read() as session:
+        events = list(session.scalars(query))
+        # Numbered after the events are read, so a label made meanwhile by another reviewer is
+        # numbered too (labels are never removed from the table).
+        numbers = box_numbers(session, image_id)
         return [
-            PhotoEvent(e.id, e.label_id, e.actor, e.action, e.at, e.before, e.after) for e in session.scalars(query)
+            PhotoEvent(e.id, e.label_id, numbers[e.label_id], e.actor, e.action, e.at, e.before, e.after)
+            for e in events
         ]
 
 

@@ -36,8 +36,8 @@ CLASS_LABELS = [review.label_text(t, c) for t in OBJECT_TYPES for c in (*ALLOWED
 _BOX_LABEL = re.compile(r"^\s*(?:#(\d+)\s+)?([a-z_ ]+?)\s*·\s*([a-z]+|\?)\s*$")
 # Dropdown choices as (what the reviewer reads, the stored type).
 TYPE_CHOICES = [(object_word(t), t) for t in OBJECT_TYPES]
-TABLE_HEADERS = ["#", "Object", "Condition", "Status", "Certainty", "Model's condition probabilities", "Where"]
-HISTORY_HEADERS = ["When (UTC)", "Who", "Label", "Action", "Before", "After"]
+TABLE_HEADERS = ["Box", "Object", "Condition", "Status", "Certainty", "Model's condition probabilities", "Where"]
+HISTORY_HEADERS = ["When (UTC)", "Who", "Box", "Action", "Before", "After"]
 # The editor draws a photo at its own size when it fits (it only ever shrinks one), so a small
 # photo (the 224-px crops of a Roboflow export) would show as a stamp with its box labels piled on
 # each other. Such a photo is shown enlarged by a whole factor to at least this long side; its
@@ -170,7 +170,7 @@ def editor_value(photo: PhotoView | None, data_dir: str | Path) -> dict | None:
                 "ymin": label.box[1] * scale + band,
                 "xmax": label.box[2] * scale,
                 "ymax": label.box[3] * scale + band,
-                "label": f"#{label.label_id} {review.label_text(label.object_type, label.condition)}",
+                "label": f"#{photo.number(label.label_id)} {review.label_text(label.object_type, label.condition)}",
                 "color": _rgb(label.condition),
             }
             for label in photo.labels
@@ -178,21 +178,21 @@ def editor_value(photo: PhotoView | None, data_dir: str | Path) -> dict | None:
     }
 
 
-def editor_boxes(value: dict | None, photo: PhotoView | None = None) -> list[review.EditorBox] | None:
+def editor_boxes(value: dict | None, photo: PhotoView) -> list[review.EditorBox] | None:
     """The editor's boxes as ``EditorBox``es, in ``photo``'s pixels (the photo as loaded, which
     ``editor_value`` showed scaled and under a label band; a box dragged into the band ends at the
-    photo's edge); None when the editor holds no photo (then box edits are ignored rather than
-    read as "every box removed")."""
+    photo's edge), each "#number" read back as the label it numbers on ``photo``; None when the
+    editor holds no photo (then box edits are ignored rather than read as "every box removed")."""
     if not value or not value.get("image"):
         return None
-    scale, band = (display_scale(photo), label_band(photo)) if photo is not None else (1.0, 0)
-    limits = (photo.width, photo.height) * 2 if photo is not None else (math.inf,) * 4
+    scale, band = display_scale(photo), label_band(photo)
+    limits = (photo.width, photo.height) * 2
     boxes = []
     for box in value.get("boxes") or []:
         match = _BOX_LABEL.match(box.get("label") or "")
         label_id = object_type = condition = None
         if match:
-            label_id = int(match[1]) if match[1] else None
+            label_id = photo.label_id(int(match[1])) if match[1] else None
             object_type = _type_of(match[2])
             condition = match[3] if match[3] in CONDITIONS else None
         shown = (box["xmin"], float(box["ymin"]) - band, box["xmax"], float(box["ymax"]) - band)
@@ -251,14 +251,15 @@ def render(
     )
     choices = [
         (
-            f"#{lb.label_id} {review.label_text(lb.object_type, lb.condition)} ({lb.status}, {lb.certainty:.2f})",
+            f"#{photo.number(lb.label_id)} {review.label_text(lb.object_type, lb.condition)} "
+            f"({lb.status}, {lb.certainty:.2f})",
             lb.label_id,
         )
         for lb in photo.labels
     ]
     rows = [
         [
-            lb.label_id,
+            photo.number(lb.label_id),
             object_word(lb.object_type),
             lb.condition or "?",
             lb.status,

@@ -91,6 +91,18 @@ def test_save_applies_moves_relabels_deletes_new_boxes_and_accepts_the_rest(db, 
     history = review.history_rows(db, a)
     assert {row[3] for row in history} == {"create", "move+relabel", "delete", "accept", "add"}
     assert review.counts(db, Filters(survey="north"))["to_review"] == 0
+    # Box numbers: the inspection's order; the deleted toe drain keeps #2, the new box is #4.
+    numbered = {lb.object_type: outcome.photo.number(lb.label_id) for lb in outcome.photo.labels}
+    assert numbered == {"slope_drain": 1, "vegetation": 3, "rock_toe": 4}
+    assert ("#2", "delete") in {(row[2], row[3]) for row in history}
+
+
+def test_box_numbers_start_at_one_on_each_photo(db, photos):
+    _, b = photos
+    photo = repo.photo_view(db, b)
+    (only,) = photo.labels
+    assert only.label_id == 4 and photo.number(only.label_id) == 1 and photo.label_id(1) == 4
+    assert photo.label_id(2) is None
 
 
 def test_changing_the_type_resets_a_condition_it_does_not_allow(db, photos):

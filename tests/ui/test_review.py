@@ -94,8 +94,11 @@ def test_each_review_action_writes_the_database_and_its_events(app, store):
     assert editor["boxes"][0]["color"] == "rgb(22, 163, 74)"
     assert table["data"][0][5].startswith("normal 0.50, blocked 0.45")  # the model's probabilities
     assert "at the foot of a slope drain" in table["data"][0][6]  # its spatial relations
-    drain, toe, veg = (row[0] for row in table["data"])
+    drain, toe, veg = (label_id for _, label_id in pick["choices"])
     assert pick["value"] == drain  # the least certain label is selected
+    # Boxes are numbered as the inspection found them (its report's numbers), not by label id.
+    assert [row[0] for row in table["data"]] == [1, 2, 3]
+    assert [b["label"].split(" ", 1)[0] for b in editor["boxes"]] == ["#1", "#2", "#3"]
 
     # condition by key/button: one action, saved at once
     out = client.predict(editor_payload(editor), drain, "slope_drain", "normal", api_name="/review_blocked")
@@ -116,7 +119,7 @@ def test_each_review_action_writes_the_database_and_its_events(app, store):
     assert label(db, veg).status == "deleted" and actions(db, veg) == ["create", "accept", "delete"]
     out = client.predict(api_name="/review_undo")
     assert label(db, veg).status == "accepted" and actions(db, veg)[-1] == "undo"
-    assert out[7]["data"][0][1:4] == ["rita", f"#{veg}", "undo"]  # history panel: newest first, who, what
+    assert out[7]["data"][0][1:4] == ["rita", "#3", "undo"]  # history panel: newest first, who, which box, what
     # draw a new box, then Save & next: accepts what is left and opens the next photo
     boxes = [*out[0]["boxes"], {"xmin": 20, "ymin": 300, "xmax": 120, "ymax": 420, "label": "toe drain · blocked"}]
     out = client.predict(editor_payload(out[0], boxes), drain, "slope_drain", "blocked", api_name="/review_save_next")
@@ -124,6 +127,8 @@ def test_each_review_action_writes_the_database_and_its_events(app, store):
         added = s.scalars(select(m.Label).where(m.Label.status == "added")).one()
     assert (added.object_type, added.condition, added.author) == ("toe_drain", "blocked", "rita")
     assert "p1.jpg" in out[2]
+    assert out[0]["boxes"][0]["label"] == "#1 rock toe · normal"  # numbers start at 1 on each photo
+    assert out[3]["value"] == 4
     # accept all remaining on the second photo; then the queue is empty
     out = client.predict(editor_payload(out[0]), out[3]["value"], "rock_toe", "normal", api_name="/review_accept_all")
     assert repo.review_counts(db)["to_review"] == 0
@@ -143,7 +148,7 @@ def test_a_second_reviewer_gets_a_conflict_message_and_the_fresh_state(app, stor
     drain = mine[3]["value"]
     bob.predict(editor_payload(theirs[0]), drain, "slope_drain", "normal", api_name="/review_damaged")
     out = rita.predict(editor_payload(mine[0]), drain, "slope_drain", "blocked", api_name="/review_save_next")
-    assert f"Conflict on #{drain}: bob changed it" in out[-1]
+    assert "Conflict on #1: bob changed it" in out[-1]
     assert "Your change (condition -> blocked) was not applied" in out[-1]
     assert "p0.jpg" in out[2]  # stays on the photo, with the fresh state
     assert out[0]["boxes"][0]["label"].endswith("slope drain · damaged")
@@ -199,11 +204,22 @@ def test_without_a_login_review_is_refused(store):
 
 def test_box_labels_are_words_and_read_back_to_the_stored_types():
     assert "slope drain · blocked" in CLASS_LABELS and not any("_" in text for text in CLASS_LABELS)
-    corners = {"xmin": 1, "ymin": 2, "xmax": 30, "ymax": 40}
-    texts = ["#7 slope drain · blocked", "rock toe · ?", "toe_drain · damaged", "a tree · normal", "no label"]
-    boxes = editor_boxes({"image": "shown.png", "boxes": [{**corners, "label": text} for text in texts]})
+    # Labels 41 and 57 are boxes 1 and 2 of this photo: the editor shows box numbers, not ids.
+    photo = PhotoView(1, "p.jpg", "p.jpg", 700, 500, None, (), {41: 1, 57: 2})
+    band = label_band(photo)
+    corners = {"xmin": 1, "ymin": band + 2, "xmax": 30, "ymax": band + 40}
+    texts = [
+        "#2 slope drain · blocked",
+        "#9 slope drain · normal",
+        "rock toe · ?",
+        "toe_drain · damaged",
+        "a tree · normal",
+        "no label",
+    ]
+    boxes = editor_boxes({"image": "shown.png", "boxes": [{**corners, "label": text} for text in texts]}, photo)
     assert [(b.label_id, b.object_type, b.condition) for b in boxes] == [
-        (7, "slope_drain", "blocked"),
+        (57, "slope_drain", "blocked"),
+        (None, "slope_drain", "normal"),  # no box 9 on this photo: a new box
         (None, "rock_toe", None),
         (None, "toe_drain", "damaged"),  # a stored type's own name is read too
         (None, None, "normal"),  # an unknown type is left for the reviewer to choose
@@ -224,7 +240,7 @@ def test_a_box_at_the_top_edge_leaves_room_for_its_label_and_reads_back_in_photo
         PhotoLabel(n, 1, box, "slope_drain", "normal", "pending", 0.5, "model", None, None, 0.9)
         for n, box in enumerate([top_box, (width - 50.0, height - 40.0, width, height)], start=1)
     )
-    photo = PhotoView(1, "photo.jpg", "photo.jpg", width, height, None, labels)
+    photo = PhotoView(1, "photo.jpg", "photo.jpg", width, height, None, labels, {1: 1, 2: 2})
     value = editor_value(photo, tmp_path)
     with Image.open(value["image"]) as shown:
         scale = shown.width / width
@@ -256,7 +272,8 @@ def test_only_the_newest_shown_copies_are_kept(tmp_path, monkeypatch):
     shown = []
     for n in range(3):
         Image.new("RGB", (700, 500), (40 * n, 90, 60)).save(tmp_path / f"p{n}.jpg")
-        shown.append(Path(editor_value(PhotoView(n, f"p{n}.jpg", f"p{n}.jpg", 700, 500, None, ()), tmp_path)["image"]))
+        photo = PhotoView(n, f"p{n}.jpg", f"p{n}.jpg", 700, 500, None, (), {})
+        shown.append(Path(editor_value(photo, tmp_path)["image"]))
         # Written a minute apart: copies made within one clock tick of the file system share a time.
         os.utime(shown[-1], (time.time() - 60 * (3 - n),) * 2)
     assert [path.exists() for path in shown] == [False, True, True]

@@ -132,7 +132,7 @@ def test_a_reviewer_corrects_a_photo_in_a_browser(app_url, store):
         page.screenshot(path=str(OPENED_SHOT), full_page=True)
         # The least certain label is selected, with its type and condition beside the photo.
         expect(page.locator("#review-pick input")).to_have_value(
-            f"#{drain1.id} slope drain · normal (pending, {drain1.certainty:.2f})"
+            f"#{photo_of(db, first).number(drain1.id)} slope drain · normal (pending, {drain1.certainty:.2f})"
         )
 
         # The typical correction: the selected drain is blocked (condition dropdown: 2 clicks),
@@ -168,7 +168,7 @@ def test_a_reviewer_corrects_a_photo_in_a_browser(app_url, store):
         expect(page.get_by_text("condition damaged (saves)")).to_be_visible()
         toe, drain = labels_of(db, second)
         expect(page.locator("#review-pick input")).to_have_value(
-            f"#{toe.id} rock toe · normal (pending, {toe.certainty:.2f})"
+            f"#{photo_of(db, second).number(toe.id)} rock toe · normal (pending, {toe.certainty:.2f})"
         )
         page.locator("#review-counts").click()  # the page, not a field, has the focus
         page.keyboard.press("3")
