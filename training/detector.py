@@ -48,6 +48,9 @@ ARCHITECTURES = {
     "efficientnet-lite0": str(Path(__file__).parent / "architectures" / "yolo-efficientnet-lite0.yaml"),
 }
 DATA_PROVENANCE = "real drone photos with human-drawn boxes for the 4 object types"
+# The pinned ultralytics keeps as best.pt the epoch with the best mAP@0.5:0.95 alone (its
+# DetMetrics.fitness weights), so a card's mAP@0.5 can be below the best of its history.
+BEST_EPOCH = ", of the epoch with the best val mAP50-95 (kept by ultralytics as best.pt)"
 # ultralytics' results.csv column -> the card's history key
 HISTORY_COLUMNS = {
     "metrics/mAP50(B)": "map50",
@@ -242,9 +245,8 @@ def publish_run(
         },
         history=history,
         metrics=metrics,
-        metrics_data=(
-            f"ultralytics val on the {_val_photos(settings.data_dir)} real val photos of {source} (human boxes)"
-        ),
+        metrics_data=f"ultralytics val on the {_val_photos(settings.data_dir)} real val photos of {source} "
+        f"(human boxes){BEST_EPOCH}",
     )
     card.write_readme(staging)  # the folder documents itself wherever it is copied
     return publish_candidate(staging, settings.registry, card)

@@ -39,6 +39,7 @@ def test_a_short_run_publishes_weights_onnx_and_a_card(tiny_data, tmp_path, arch
     assert start in card.architecture
     assert "CC BY 4.0" in card.data_credit and card.data_hash.startswith("sha256:")
     assert card.metrics_data.startswith("ultralytics val on the 1 real val photos")
+    assert card.metrics_data.endswith("(kept by ultralytics as best.pt)")  # which epoch the figures are
     assert set(card.metrics["per_class"]) == {"rock_toe", "slope_drain", "toe_drain", "vegetation"}
     assert 0 <= card.metrics["map50_95"] <= card.metrics["map50"] <= 1
     assert card.training["epochs_run"] == len(card.history) == 1
@@ -138,3 +139,12 @@ def test_run_time_sums_each_session_even_with_padded_column_names(tmp_path):
     (tmp_path / "results.csv").write_text("  epoch,      time\n1,  50\n2,  95\n3,  40\n4,  70\n")
     assert _run_seconds(tmp_path) == 95 + 70  # resumed after epoch 2
     assert _run_seconds(tmp_path / "missing") == 0
+
+
+def test_ultralytics_keeps_the_epoch_with_the_best_map50_95_as_best_pt():
+    """What the cards say (``BEST_EPOCH``): the pinned ultralytics ranks epochs by mAP50-95 alone."""
+    from ultralytics.utils.metrics import Metric
+
+    metric = Metric()
+    metric.mean_results = lambda: [0.9, 0.8, 0.7, 0.25]  # precision, recall, mAP50, mAP50-95
+    assert metric.fitness() == pytest.approx(0.25)
