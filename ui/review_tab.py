@@ -96,6 +96,37 @@ if (!window.__slopeReviewKeys) {{
   }});
 }}
 """
+# gradio_image_annotation 0.5.6 draws a box's label in a tag that starts at the box's left edge
+# (Box.render: a white fillRect 20 px high, a strokeRect over it, then fillText 5 px in), so the
+# tag of a box near the right edge of a photo that fills the editor ran off the canvas. This shifts
+# such a tag left onto the canvas, in the review editor only; a later version of the component
+# that draws tags otherwise is left as it draws them.
+LABEL_TAG_JS = """
+if (!window.__slopeReviewTags) {
+  window.__slopeReviewTags = true;
+  const P = CanvasRenderingContext2D.prototype;
+  const fillRect = P.fillRect, strokeRect = P.strokeRect, fillText = P.fillText;
+  let shift = 0, pending = 0;  // the open tag's shift, for its stroke and its text
+  P.fillRect = function (x, y, w, h) {
+    pending = 0;
+    if (h === 20 && this.fillStyle === "#ffffff" && this.canvas.closest?.("#review-editor")) {
+      shift = Math.max(-x, Math.min(0, this.canvas.width - (x + w)));
+      pending = 2;
+      x += shift;
+    }
+    return fillRect.call(this, x, y, w, h);
+  };
+  P.strokeRect = function (x, y, w, h) {
+    if (pending === 2 && h === 20) { pending = 1; x += shift; } else pending = 0;
+    return strokeRect.call(this, x, y, w, h);
+  };
+  P.fillText = function (text, x, ...rest) {
+    if (pending === 1) x += shift;
+    pending = 0;
+    return fillText.call(this, text, x, ...rest);
+  };
+}
+"""
 
 
 def _rgb(condition: str | None) -> str:
@@ -383,7 +414,7 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
         column_widths=["16%", "8%", "7%", "9%", "30%", "30%"],
     )
     gr.Markdown(SHORTCUTS_MD)
-    gr.HTML("", js_on_load=SHORTCUTS_JS, padding=False)
+    gr.HTML("", js_on_load=SHORTCUTS_JS + LABEL_TAG_JS, padding=False)
 
     outputs = [state, editor, counts, info, pick, kind, cond, table, history, message]
 

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from sqlalchemy import select, update
 
 from app import build_app
@@ -44,22 +45,29 @@ PHOTO_ON_PAGE_JS = """(canvas, [w, h, band]) => {
 }"""
 
 
-@pytest.fixture
-def store(tmp_path):
-    # A YOLO export folder of the chosen real photos, imported as a survey; then every label is
-    # put back in the queue as a model's guess would stand there: pending, condition "normal".
+def export_of(tmp_path: Path, stems, size: tuple[int, int] | None = None) -> Path:
+    """A YOLO export folder of these val photos (resized to ``size``, if given; YOLO boxes are
+    relative, so they follow)."""
     export = tmp_path / "export"
     for sub in ("images", "labels"):
         (export / "val" / sub).mkdir(parents=True)
     shutil.copy(DATA_DIR / "data.yaml", export / "data.yaml")
-    for stem in PHOTOS:
-        shutil.copy(DATA_DIR / "val" / "images" / f"{stem}.jpg", export / "val" / "images")
+    for stem in stems:
+        with Image.open(DATA_DIR / "val" / "images" / f"{stem}.jpg") as photo:
+            (photo.resize(size) if size else photo).save(export / "val" / "images" / f"{stem}.jpg", quality=95)
         shutil.copy(DATA_DIR / "val" / "labels" / f"{stem}.txt", export / "val" / "labels")
+    return export
+
+
+@pytest.fixture
+def store(tmp_path):
+    # A YOLO export folder of the chosen real photos, imported as a survey; then every label is
+    # put back in the queue as a model's guess would stand there: pending, condition "normal".
     settings = Settings(data_dir=str(tmp_path / "data"))
     db = Database.from_settings(settings)
     add_user(db, "rita", "reviewer", PASSWORD)
     add_user(db, "ines", "inspector", INSPECTOR_PASSWORD)
-    report = import_yolo_folder(db, settings.data_dir, export, survey="north")
+    report = import_yolo_folder(db, settings.data_dir, export_of(tmp_path, PHOTOS), survey="north")
     assert (report.images_added, report.labels_added) == (2, 5)
     with db.write() as s:
         for stem, certainty in PHOTOS.items():
@@ -207,3 +215,53 @@ def test_each_role_sees_the_controls_it_may_use(app_url):
                 page.screenshot(path=str(Path(tempfile.gettempdir()) / f"slope-{tab.lower()}-as-{user}.png"))
             page.close()
         browser.close()
+
+
+# Every label tag the editor draws (a white rectangle 20 px high) with the canvas's width.
+RECORD_TAGS_JS = """
+window.__tags = [];
+const fillRect = CanvasRenderingContext2D.prototype.fillRect;
+CanvasRenderingContext2D.prototype.fillRect = function (x, y, w, h) {
+  if (h === 20 && this.fillStyle === "#ffffff") window.__tags.push({x, w, canvas: this.canvas.width});
+  return fillRect.call(this, x, y, w, h);
+};
+"""
+
+
+def test_the_label_of_a_box_at_the_right_edge_stays_on_the_canvas(tmp_path):
+    """A slope drain along the right edge of a 16:9 photo (a val photo un-stretched to 1280x720):
+    the editor would start its label tag at the box's left edge and run it off the canvas; the
+    tab's script shifts it left, so every tag lies on the canvas and that one ends at its edge."""
+    from playwright.sync_api import sync_playwright
+
+    stem = "0dee010601754d46_jpg.rf.e16b913cf7114fb8846515a6dcbbe137"  # a drain from 96% of the width
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    db = Database.from_settings(settings)
+    add_user(db, "rita", "reviewer", PASSWORD)
+    import_yolo_folder(db, settings.data_dir, export_of(tmp_path, [stem], size=(1280, 720)))
+    with db.write() as s:
+        s.execute(update(m.Label).values(status="pending", condition="normal"))
+    demo = build_app(settings, ModelServer(settings, db), db)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, auth=auth_function(db))
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.add_init_script(RECORD_TAGS_JS)  # before the tab's script, which wraps it
+            page.goto(demo.local_url)
+            page.get_by_label("username").fill("rita")
+            page.get_by_label("password").fill(PASSWORD)
+            page.get_by_role("button", name="Login").click()
+            page.get_by_role("tab", name="Review").click()
+            page.locator("#review-load").click()
+            page.wait_for_function("() => window.__tags.length >= 3")  # the photo's 3 boxes
+            page.wait_for_timeout(500)
+            tags = page.evaluate("window.__tags")
+            page.locator("#review-editor").screenshot(path=str(Path(tempfile.gettempdir()) / "slope-review-right.png"))
+            browser.close()
+    finally:
+        demo.close()
+        db.dispose()
+    assert all(0 <= t["x"] and t["x"] + t["w"] <= t["canvas"] + 0.5 for t in tags), tags
+    assert any(abs(t["x"] + t["w"] - t["canvas"]) < 0.5 for t in tags), tags  # the right-edge drain's
