@@ -12,7 +12,7 @@ python -m training finetune [--kind condition|detector] [--method lora|full] [--
 python -m training quantize VERSION int8|nf4 [--promote] [--json]
 python -m training promote VERSION | rollback [--kind K] | status [--json]
 python -m training crossval --data ../shared/data/slope-conditions [--folds 5] [--method lora|full] [--steps N]
-    [--recipe finetune|build] [--vision-lr-scale S] [--attach-to FOLDER]
+    [--recipe finetune|build] [--vision-lr-scale S] [--cnn-epochs N] [--attach-to FOLDER]
 """
 
 from __future__ import annotations
@@ -118,6 +118,12 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         help="vision tower's learning rate relative to the rest (0: frozen, as distilled)",
+    )
+    cv.add_argument(
+        "--cnn-epochs",
+        type=int,
+        default=0,
+        help="also fine-tune EfficientNet-Lite0 on the probe's crops for this many epochs per fold (0: not)",
     )
     cv.add_argument("--out", type=Path, default=None, help="write crossval.json and crossval.md here")
     cv.add_argument(
@@ -284,6 +290,7 @@ def _registry(args: argparse.Namespace) -> int:
 def _crossval(args: argparse.Namespace) -> int:
     from core.model_card import read_card
     from core.settings import Settings
+    from training.cnn_baseline import CnnSettings
     from training.crossval import crossval_condition
     from training.dataset import load
     from training.finetune import FinetuneSettings
@@ -312,6 +319,7 @@ def _crossval(args: argparse.Namespace) -> int:
         finetune,
         dataset,
         log=lambda line: print(line, file=sys.stderr),
+        cnn=CnnSettings(epochs=args.cnn_epochs) if args.cnn_epochs else None,
     )
     print(report.markdown())
     if args.out is not None:

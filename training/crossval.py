@@ -1,5 +1,6 @@
 """Photo-level k-fold cross-validation of condition fine-tuning, beside the parent model, the
-type-prior baseline and the EfficientNet-Lite0 probe on the same folds.
+type-prior baseline, the EfficientNet-Lite0 probe and (asked for) the fine-tuned CNN on the
+same folds.
 
 A dozen held-out photos are too few to choose a method by; k folds over every labelled photo
 hold each photo out once. Each fold fine-tunes the parent on the other folds' photos (into a
@@ -7,6 +8,7 @@ throwaway registry) and scores the parent, the fine-tuned model and both baselin
 
     python -m training crossval --data ../shared/data/slope-conditions --folds 5 --method full --steps 300
     python -m training crossval --data ../shared/data/slope-conditions --steps 0   # baselines and parent only
+    python -m training crossval --data ../shared/data/slope-conditions --steps 0 --cnn-epochs 8  # + the CNN
 """
 
 from __future__ import annotations
@@ -20,17 +22,19 @@ from pathlib import Path
 
 from core.conditions import ConditionModel, card_crop_margin
 from core.types import LabelledPhoto
+from training.cnn_baseline import CnnSettings, FineTunedCnnBaseline
 from training.condition_data import DatasetSettings, build_condition_dataset, kfold_by_photo
 from training.examples import ConditionReport, evaluate_conditions
 from training.finetune import FinetuneSettings, finetune_condition_model
 from training.gate import type_prior_report
 from training.probe import ProbeBaseline
 
-WHO = ("baseline", "probe", "parent", "fine_tuned")
+WHO = ("baseline", "probe", "cnn", "parent", "fine_tuned")
 METRICS = ("accuracy", "macro_f1", "normal_vs_problem", "normal_recall", "blocked_recall", "damaged_recall")
 MODEL_NAMES = {
     "baseline": "type prior",
     "probe": "EfficientNet-Lite0 probe",
+    "cnn": "EfficientNet-Lite0 fine-tuned",
     "parent": "parent",
     "fine_tuned": "fine-tuned",
 }
@@ -102,8 +106,10 @@ def crossval_condition(
     dataset: DatasetSettings | None = None,
     seed: int = 0,
     log=print,
+    cnn: CnnSettings | None = None,
 ) -> CrossValReport:
-    """``finetune`` None: no fine-tuning, the parent and the baselines only."""
+    """``finetune`` None: no fine-tuning, the parent and the baselines only; ``cnn`` None: no
+    fine-tuned CNN baseline (it trains a network per fold: minutes each on 2 cores)."""
     margin = card_crop_margin(parent)
     oversample = finetune is None or not finetune.use_class_weights
     dataset = dataset or DatasetSettings(crop_margin=margin, oversample=oversample)
@@ -115,6 +121,7 @@ def crossval_condition(
         reports = {
             "baseline": type_prior_report(fold_data.train, fold_data.held_out),
             "probe": probe.fit(train_photos).report(held_out_photos),
+            **({"cnn": FineTunedCnnBaseline(cnn).fit(train_photos).report(held_out_photos)} if cnn else {}),
             "parent": evaluate_conditions(parent_model, fold_data.held_out),
         }
         if finetune is not None:

@@ -102,17 +102,23 @@ class ProbeBaseline:
         return self
 
     def report(self, photos: Sequence[LabelledPhoto]) -> ConditionReport:
-        """Scored like a condition model: the most probable condition allowed for the type."""
         objects = list(probe_objects(photos))
         probabilities = self.classifier.predict_proba(self._inputs(objects)) if objects else []
-        classes = list(self.classifier.classes_)
-        truth, answers, confidence = [], [], []
-        for item, row in zip(objects, probabilities, strict=True):
-            allowed = [c for c in ALLOWED_CONDITIONS[item.object_type] if c in classes]
-            weights = {c: row[classes.index(c)] for c in allowed} or {CONDITIONS[0]: 1.0}
-            total = sum(weights.values()) or 1.0
-            best = max(weights, key=weights.get)
-            truth.append((item.object_type, item.condition))
-            answers.append((item.object_type, best))
-            confidence.append(weights[best] / total)
-        return score_answers(truth, answers, confidence, model=PROBE)
+        return report_from_probabilities(objects, probabilities, list(self.classifier.classes_), model=PROBE)
+
+
+def report_from_probabilities(
+    objects: Sequence[ProbeObject], probabilities: Sequence[Sequence[float]], classes: list[str], model: str
+) -> ConditionReport:
+    """Scored like a condition model: for each object, the most probable of ``classes`` (the
+    columns of ``probabilities``) that its type allows, renormalised among those."""
+    truth, answers, confidence = [], [], []
+    for item, row in zip(objects, probabilities, strict=True):
+        allowed = [c for c in ALLOWED_CONDITIONS[item.object_type] if c in classes]
+        weights = {c: row[classes.index(c)] for c in allowed} or {CONDITIONS[0]: 1.0}
+        total = sum(weights.values()) or 1.0
+        best = max(weights, key=weights.get)
+        truth.append((item.object_type, item.condition))
+        answers.append((item.object_type, best))
+        confidence.append(weights[best] / total)
+    return score_answers(truth, answers, confidence, model=model)

@@ -7,6 +7,7 @@ import torch
 from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES
 from tests.conftest import PROJECT_ROOT
 from training.backbone import FEATURE_SIZE, CropFeatures, efficientnet_lite0, register_with_torchvision
+from training.cnn_baseline import CNN, CnnSettings, FineTunedCnnBaseline
 from training.dataset import from_yolo_folder
 from training.examples import condition_examples
 from training.gate import baseline_report, type_prior_baseline
@@ -70,6 +71,24 @@ def test_the_probe_learns_real_conditions():
     assert probe.report(train_photos).accuracy > baseline_report(prior, train).accuracy
     types_allowed = {t for t, allowed in ALLOWED_CONDITIONS.items() if len(allowed) > 1}
     assert set(report.per_object_type) <= types_allowed
+
+
+def test_the_fine_tuned_cnn_learns_real_conditions_end_to_end():
+    photos = from_yolo_folder(CONDITIONS_DATA, "train")[:30]
+    train_photos, held_out_photos = photos[:20], photos[20:]
+    train, _ = condition_examples(train_photos, 0.1, seed=0)
+    held_out, _ = condition_examples(held_out_photos, 0.1, seed=0)
+    cnn = FineTunedCnnBaseline(CnnSettings(epochs=3)).fit(train_photos)
+    report = cnn.report(held_out_photos)
+    assert report.model == CNN and report.examples == len(held_out)
+    assert cnn.report(train_photos).accuracy > baseline_report(type_prior_baseline(train), train).accuracy
+    # The backbone itself was trained, not only a classifier on top of ImageNet features.
+    imagenet = efficientnet_lite0(pretrained=True)
+    assert not torch.equal(cnn.model.backbone.conv_stem.weight, imagenet.conv_stem.weight)
+    # ... with its batch-norm statistics kept as ImageNet's.
+    assert torch.equal(cnn.model.backbone.bn1.running_mean, imagenet.bn1.running_mean)
+    with pytest.raises(ValueError, match="must be positive"):
+        CnnSettings(epochs=0)
 
 
 def test_the_probe_sees_each_object_tight_and_in_its_surroundings():
