@@ -6,6 +6,8 @@ keyboard shortcut, and find each change in the database with the reviewer as its
 
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -81,14 +83,36 @@ def store(tmp_path):
     db.dispose()
 
 
-@pytest.fixture
-def app_url(store):
-    settings, db = store
-    # No models are loaded: the Review tab needs none, and the server loads them on first use.
+@contextmanager
+def launched(settings: Settings, db: Database) -> Iterator[str]:
+    """The real app with a login, on ``db``; yields its URL. No models are loaded: the Review tab
+    needs none, and the server loads them on first use."""
     demo = build_app(settings, ModelServer(settings, db), db)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, auth=auth_function(db))
-    yield demo.local_url
-    demo.close()
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture
+def app_url(store):
+    with launched(*store) as url:
+        yield url
+
+
+def logged_in_page(browser, url: str, user: str, password: str, init_script: str | None = None):
+    """A new page on ``url``, logged in through Gradio's login form; ``init_script`` runs before
+    the page's own scripts."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    if init_script is not None:
+        page.add_init_script(init_script)
+    page.goto(url)
+    page.get_by_label("username").fill(user)
+    page.get_by_label("password").fill(password)
+    page.get_by_role("button", name="Login").click()
+    return page
 
 
 def photo_of(db, stem):
@@ -113,14 +137,7 @@ def test_a_reviewer_corrects_a_photo_in_a_browser(app_url, store):
     drain1, drain2, drain3 = labels_of(db, first)  # least certain first: by id here
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        page.goto(app_url)
-
-        # Gradio's login form
-        page.get_by_label("username").fill("rita")
-        page.get_by_label("password").fill(PASSWORD)
-        page.get_by_role("button", name="Login").click()
+        page = logged_in_page(browser, app_url, "rita", PASSWORD)
         page.get_by_role("tab", name="Review").click()
         # A survey named on the Inspect tab after the page was built is offered in the filter.
         with db.write() as s:
@@ -199,12 +216,7 @@ def test_each_role_sees_the_controls_it_may_use(app_url):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for user, password, allowed in (("ines", INSPECTOR_PASSWORD, []), ("rita", PASSWORD, ["Review"])):
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(60_000)
-            page.goto(app_url)
-            page.get_by_label("username").fill(user)
-            page.get_by_label("password").fill(password)
-            page.get_by_role("button", name="Login").click()
+            page = logged_in_page(browser, app_url, user, password)
             for tab in ("Review", "Train"):
                 page.get_by_role("tab", name=tab).click()
                 if tab in allowed:
@@ -217,7 +229,8 @@ def test_each_role_sees_the_controls_it_may_use(app_url):
         browser.close()
 
 
-# Every label tag the editor draws (a white rectangle 20 px high) with the canvas's width.
+# Every label tag the editor draws (a white rectangle 20 px high) with the canvas's width; run
+# before the tab's script, which wraps it and so hands it the tags as shifted.
 RECORD_TAGS_JS = """
 window.__tags = [];
 const fillRect = CanvasRenderingContext2D.prototype.fillRect;
@@ -241,18 +254,10 @@ def test_the_label_of_a_box_at_the_right_edge_stays_on_the_canvas(tmp_path):
     import_yolo_folder(db, settings.data_dir, export_of(tmp_path, [stem], size=(1280, 720)))
     with db.write() as s:
         s.execute(update(m.Label).values(status="pending", condition="normal"))
-    demo = build_app(settings, ModelServer(settings, db), db)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, auth=auth_function(db))
     try:
-        with sync_playwright() as p:
+        with launched(settings, db) as url, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(60_000)
-            page.add_init_script(RECORD_TAGS_JS)  # before the tab's script, which wraps it
-            page.goto(demo.local_url)
-            page.get_by_label("username").fill("rita")
-            page.get_by_label("password").fill(PASSWORD)
-            page.get_by_role("button", name="Login").click()
+            page = logged_in_page(browser, url, "rita", PASSWORD, RECORD_TAGS_JS)
             page.get_by_role("tab", name="Review").click()
             page.locator("#review-load").click()
             page.wait_for_function("() => window.__tags.length >= 3")  # the photo's 3 boxes
@@ -261,7 +266,6 @@ def test_the_label_of_a_box_at_the_right_edge_stays_on_the_canvas(tmp_path):
             page.locator("#review-editor").screenshot(path=str(Path(tempfile.gettempdir()) / "slope-review-right.png"))
             browser.close()
     finally:
-        demo.close()
         db.dispose()
     assert all(0 <= t["x"] and t["x"] + t["w"] <= t["canvas"] + 0.5 for t in tags), tags
     assert any(abs(t["x"] + t["w"] - t["canvas"]) < 0.5 for t in tags), tags  # the right-edge drain's
