@@ -76,7 +76,7 @@ class DetectorTrainSettings:
         metadata={"help": f"One of {', '.join(ARCHITECTURES)}, or an ultralytics model yaml."},
     )
     hours: float = field(default=1.0, metadata={"help": "Wall-clock budget; sets the epoch count."})
-    epochs: int = field(default=300, metadata={"help": "Upper bound on epochs (hours usually binds)."})
+    epochs: int = field(default=300, metadata={"help": "Upper bound on epochs; within it, hours sets the epoch count."})
     imgsz: int = field(default=320, metadata={"help": "Training size; the photos are 224-312 px."})
     batch: int = field(default=16, metadata={"help": "Photos per batch."})
     seed: int = field(default=0, metadata={"help": "ultralytics' seed (deterministic run)."})
@@ -172,6 +172,12 @@ def _train(
         recipe = {"optimizer": "AdamW", "lr0": settings.fine_tune_lr0, "warmup_epochs": 0}
 
     def after_epoch(trainer) -> None:
+        if trainer.epochs > settings.epochs:
+            # ultralytics' time mode re-plans the schedule after every epoch to fill ``time``, so on
+            # its own it would run past ``epochs``; cap it and replan the learning rate to end there.
+            trainer.epochs = trainer.args.epochs = settings.epochs
+            trainer._setup_scheduler()
+            trainer.scheduler.last_epoch = trainer.epoch
         if progress is not None:
             figures = {key: float(trainer.metrics.get(column, float("nan"))) for column, key in HISTORY_COLUMNS.items()}
             progress(int(trainer.epoch) + 1, int(trainer.epochs), figures)

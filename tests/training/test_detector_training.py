@@ -1,5 +1,7 @@
 """The detector trainer for a moment on a few real photos: the candidate folder it publishes."""
 
+import dataclasses
+
 import pytest
 
 import training.detector as detector_training
@@ -71,6 +73,14 @@ def test_a_fine_tune_keeps_the_parents_architecture_and_weights_origin(tiny_data
     assert card.training["recipe"].startswith(f"1 epochs fine-tuned from {parent.version}")
     assert "lr0=0.0002" in card.training["recipe"]  # the learning rate asked for, not a fixed one
     assert card.train_settings["init_from"] == "models/detector/model.pt"  # not this machine's layout
+
+
+def test_epochs_caps_a_run_that_hours_would_let_go_on(tiny_data, tmp_path):
+    """ultralytics' time mode alone stretches the run to fill the hours (here about 36 s of
+    one-second epochs); ``epochs`` stops it at 2, and the history and card say 2."""
+    settings = dataclasses.replace(_one_epoch(tiny_data, tmp_path / "registry"), hours=0.01, epochs=2)
+    card = read_card(train_detector(settings))
+    assert card.training["epochs_run"] == len(card.history) == 2
 
 
 def test_a_failing_run_leaves_no_folder(tiny_data, tmp_path, monkeypatch):
