@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -181,11 +182,25 @@ def _build(args: argparse.Namespace) -> int:
     if "data" in options:
         options["data_dir"] = options.pop("data")
     if args.command == "build-detector":
-        from training.detector import DetectorTrainSettings, publish_finished_run, train_detector
+        from training.detector import (
+            DetectorRunInterrupted,
+            DetectorTrainSettings,
+            publish_finished_run,
+            train_detector,
+        )
 
         run = options.pop("from_run", None)
         settings = DetectorTrainSettings(**options)
-        folder = train_detector(settings) if run is None else publish_finished_run(run, settings)
+        try:
+            folder = train_detector(settings) if run is None else publish_finished_run(run, settings)
+        except DetectorRunInterrupted as stopped:
+            same = [f"--{k} {getattr(args, k)}" for k in ("data", "registry", "architecture") if getattr(args, k)]
+            print(
+                f"interrupted: nothing was published; the run so far is kept in {stopped.run}\n"
+                f"publish its best epoch: python -m training build-detector --from-run {stopped.run} " + " ".join(same),
+                file=sys.stderr,
+            )
+            return 130  # as a shell reports Ctrl-C
         headline = ("map50", "map50_95", "precision", "recall")
     else:
         from training.condition import ConditionTrainSettings, train_condition_model
@@ -407,5 +422,10 @@ def _report(args: argparse.Namespace, inspector: Inspector | None) -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # `kill`, a container stop: the same clean-up as Ctrl-C
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _interrupt)
     sys.exit(main())

@@ -126,22 +126,41 @@ def _data_yaml(data_dir: Path, work: Path) -> Path:
     return out
 
 
+class DetectorRunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM to the command line) after at least one epoch: hours of training are
+    not thrown away. ``run`` is the ultralytics run folder so far, kept for ``publish_finished_run``
+    (its best epoch) or for ultralytics' own resume from ``weights/last.pt``."""
+
+    def __init__(self, run: Path) -> None:
+        super().__init__(f"detector training interrupted; the run so far is kept in {run}")
+        self.run = run
+
+
 def train_detector(
     settings: DetectorTrainSettings, progress: Progress | None = None, should_stop: ShouldStop | None = None
 ) -> Path:
     """Train, validate on val, and publish a new candidate folder in ``settings.registry``;
-    returns that folder. A failed or cancelled run leaves no folder behind. ``progress(epoch,
+    returns that folder. A failed or cancelled run leaves no folder behind, but an interrupted one
+    keeps its run folder once an epoch is saved (``DetectorRunInterrupted``). ``progress(epoch,
     epochs, {"map50", ...})`` after each epoch; ``should_stop()`` asked after each epoch raises
     ``TrainingCancelled``."""
     work = Path(tempfile.mkdtemp(prefix="detector-train-"))  # ultralytics' run folder
     staging = staging_folder(settings.registry, "detector")
+    kept = None
     try:
         return _train(work, staging, settings, progress, should_stop)
+    except KeyboardInterrupt as exc:
+        discard(staging)
+        if (work / "run" / "weights" / "best.pt").is_file():
+            kept = work / "run"
+            raise DetectorRunInterrupted(kept) from exc
+        raise
     except BaseException:
         discard(staging)
         raise
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if kept is None:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def _train(

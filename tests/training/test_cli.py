@@ -2,8 +2,11 @@
 real subprocess to check the module runs as a program."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -97,6 +100,26 @@ def test_python_dash_m_training_runs_analyze(tiny_data, tmp_path):
     assert "# Dataset analysis" in result.stdout
     for plot in ("classes_per_split.png", "boxes.png", "cooccurrence.png", "instances_per_image.png"):
         assert (tmp_path / "a" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sigterm_stops_build_detector_and_says_how_to_publish_the_run_so_far(tiny_data, tmp_path):
+    """`kill` (SIGTERM) after an epoch is Ctrl-C: nothing is published, no staging folder is left,
+    the run folder is kept and the message names the command that publishes it."""
+    registry, temp = tmp_path / "registry", tmp_path / "tmp"
+    temp.mkdir()
+    command = [sys.executable, "-m", "training", "build-detector", "--data", str(tiny_data)]
+    command += ["--registry", str(registry), "--imgsz", "64", "--hours", "1", "--epochs", "1000"]
+    env = {**os.environ, "TMPDIR": str(temp), "SLOPE_DATA_DIR": str(tmp_path / "store")}
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not list(temp.glob("detector-train-*/run/weights/best.pt")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    stderr = process.communicate(timeout=120)[1]
+    assert process.returncode == 130, stderr
+    [run] = list(temp.glob("detector-train-*/run"))
+    assert f"build-detector --from-run {run} --data {tiny_data} --registry {registry}" in stderr
+    assert list((registry / "detector").iterdir()) == []
 
 
 def test_crossval_holds_every_photo_out_once_and_reports_every_model(tmp_path, capsys):

@@ -83,6 +83,23 @@ def test_epochs_caps_a_run_that_hours_would_let_go_on(tiny_data, tmp_path):
     assert card.training["epochs_run"] == len(card.history) == 2
 
 
+def test_an_interrupted_run_keeps_its_run_folder_which_can_be_published(tiny_data, tmp_path):
+    """Ctrl-C after an epoch: no candidate and no staging folder, but the epochs so far are kept
+    and ``--from-run`` publishes them."""
+    registry = tmp_path / "registry"
+
+    def interrupt_after_the_first_epoch(epoch, epochs, figures):
+        raise KeyboardInterrupt
+
+    settings = dataclasses.replace(_one_epoch(tiny_data, registry), epochs=3)
+    with pytest.raises(detector_training.DetectorRunInterrupted) as stopped:
+        train_detector(settings, progress=interrupt_after_the_first_epoch)
+    assert list((registry / "detector").iterdir()) == []
+    assert (stopped.value.run / "weights" / "best.pt").is_file()
+    card = read_card(publish_finished_run(stopped.value.run, settings))
+    assert card.training["epochs_run"] == 1 and "epochs=3" in card.training["recipe"]
+
+
 def test_a_failing_run_leaves_no_folder(tiny_data, tmp_path, monkeypatch):
     registry = tmp_path / "registry"
 
