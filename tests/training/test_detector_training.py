@@ -1,6 +1,7 @@
 """The detector trainer for a moment on a few real photos: the candidate folder it publishes."""
 
 import dataclasses
+import shutil
 
 import pytest
 
@@ -94,10 +95,13 @@ def test_an_interrupted_run_keeps_its_run_folder_which_can_be_published(tiny_dat
     settings = dataclasses.replace(_one_epoch(tiny_data, registry), epochs=3)
     with pytest.raises(detector_training.DetectorRunInterrupted) as stopped:
         train_detector(settings, progress=interrupt_after_the_first_epoch)
-    assert list((registry / "detector").iterdir()) == []
-    assert (stopped.value.run / "weights" / "best.pt").is_file()
-    card = read_card(publish_finished_run(stopped.value.run, settings))
-    assert card.training["epochs_run"] == 1 and "epochs=3" in card.training["recipe"]
+    try:
+        assert list((registry / "detector").iterdir()) == []
+        assert (stopped.value.run / "weights" / "best.pt").is_file()
+        card = read_card(publish_finished_run(stopped.value.run, settings))
+        assert card.training["epochs_run"] == 1 and "epochs=3" in card.training["recipe"]
+    finally:
+        shutil.rmtree(stopped.value.run.parent)  # kept in the system's temporary folder, as for a user
 
 
 def test_a_failing_run_leaves_no_folder(tiny_data, tmp_path, monkeypatch):
