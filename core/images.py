@@ -13,8 +13,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "MPO"})
-DEFAULT_MAX_PIXELS = 40_000_000
-DEFAULT_MAX_BYTES = 50_000_000
+# Full-resolution survey cameras fit: DJI Zenmuse P1 45 MP, Sony A7R 61 MP, Phase One iXM-100
+# 102 MP (decoding one of these takes ~0.3 GB; the app handles one photo at a time).
+DEFAULT_MAX_PIXELS = 120_000_000
+DEFAULT_MAX_BYTES = 100_000_000
 
 
 class ImageLoadError(ValueError):

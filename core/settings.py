@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = PROJECT_ROOT / "models"
 ENV_PREFIX = "SLOPE_"
@@ -45,8 +47,8 @@ class Settings:
     detector_imgsz: int = field(
         default=0, metadata={"help": "Detector input size in pixels; 0: the size in the detector's card."}
     )
-    max_image_pixels: int = field(default=40_000_000, metadata={"help": "Images with more pixels are refused."})
-    max_upload_bytes: int = field(default=50_000_000, metadata={"help": "Files larger than this are refused."})
+    max_image_pixels: int = field(default=DEFAULT_MAX_PIXELS, metadata={"help": "Images with more pixels are refused."})
+    max_upload_bytes: int = field(default=DEFAULT_MAX_BYTES, metadata={"help": "Files larger than this are refused."})
     data_dir: str = field(
         default_factory=default_data_dir,
         metadata={"help": "Where stored images and the DB live (default: /data/slope-inspection when /data exists)."},

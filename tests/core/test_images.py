@@ -81,8 +81,15 @@ def test_missing_file_and_huge_pixel_count_from_a_path(tmp_path):
     # A 12000 x 12000 PNG compresses to a few hundred KB but would need 432 MB decoded.
     big = tmp_path / "huge.png"
     Image.new("L", (12000, 12000)).save(big)
-    with pytest.raises(ImageLoadError, match="huge.png: 12000x12000 is 144.0 MP, over the 40.0 MP limit"):
+    with pytest.raises(ImageLoadError, match="huge.png: 12000x12000 is 144.0 MP, over the 120.0 MP limit"):
         load_image(big)
+
+
+def test_a_full_resolution_survey_camera_photo_loads(tmp_path):
+    """A DJI Zenmuse P1 takes 8192x5460 (45 MP) photos: inspectors upload them as they are."""
+    photo = tmp_path / "p1.jpg"
+    Image.new("RGB", (8192, 5460), (90, 120, 60)).save(photo, quality=80)
+    assert load_image(photo).size == (8192, 5460)
 
 
 def test_loading_after_ultralytics_import_makes_no_install_attempt():

@@ -2,11 +2,14 @@
 
 import csv
 
+import numpy as np
 import pytest
+from PIL import Image
 
-from core.sources import expand_sources
-from services.inspection import inspect_batch
-from services.sinks import CollectSink, CsvSink, JsonSink, RenderSink, StoreSink
+from core.images import load_image
+from core.sources import PhotoSource, expand_sources
+from services.inspection import PhotoOutcome, inspect_batch
+from services.sinks import DRAWING_SIDE, CollectSink, CsvSink, JsonSink, RenderSink, StoreSink
 from storage import repository
 from storage.db import Database
 
@@ -79,3 +82,19 @@ def test_a_failing_sink_or_model_costs_one_photo_only(inspector, sources):
     assert f"{sources[2].name}: inspection failed (RuntimeError: out of memory)" in result.problems
     assert sum("testing a failing sink failed (OSError: disk full)" in p for p in result.problems) == 2
     assert list(collected.inspections) == [sources[0].name, sources[3].name]
+
+
+def test_a_full_resolution_photo_is_drawn_at_screen_size_with_its_boxes_in_place(inspector, val_images):
+    """A batch of 20 MP drone photos must not keep 20 MP drawings (the gallery would hold GBs);
+    the boxes follow the drawing's size."""
+    photo = load_image(val_images[0]).resize((4000, 3000))
+    inspection = inspector.inspect(photo)
+    assert inspection.findings, "the test needs a photo with a finding"
+    drawings = RenderSink()
+    drawings.add(PhotoOutcome(PhotoSource("big.jpg", "big.jpg", read=bytes), image=photo, inspection=inspection))
+    [(drawing, caption)] = drawings.drawings
+    assert drawing.size == (DRAWING_SIDE, DRAWING_SIDE * 3 // 4) and caption.startswith("big.jpg: ")
+    plain = photo.resize(drawing.size, Image.LANCZOS)
+    changed = np.abs(np.asarray(drawing, dtype=int) - np.asarray(plain, dtype=int)).sum(axis=2) > 60
+    x0, y0, x1, y1 = (np.array(inspection.findings[0].box_xyxy) * DRAWING_SIDE / 4000).round().astype(int)
+    assert changed[y0 : y1 + 1, x0].mean() > 0.8  # the box's left edge, where it should be drawn
