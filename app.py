@@ -123,7 +123,7 @@ def main() -> None:
     auth = auth_function(db) if has_users(db) else None
     if auth is None:
         print(CREATE_USER_HINT)
-    build_app(settings, server, db).launch(max_file_size=settings.max_upload_bytes, auth=auth, auth_message=message)
+    build_app(settings, server, db).launch(max_file_size=settings.largest_upload, auth=auth, auth_message=message)
 
 
 if __name__ == "__main__":

@@ -116,15 +116,16 @@ def read_image_bytes(source: str | Path | bytes, name: str, max_bytes: int) -> b
         if not path.is_file():
             raise ImageLoadError(f"{name}: no such file")
         if path.stat().st_size > max_bytes:  # refuse before reading it all into memory
-            raise ImageLoadError(_too_big(name, path.stat().st_size, max_bytes))
+            raise ImageLoadError(too_big_message(name, path.stat().st_size, max_bytes))
         data = path.read_bytes()
     if len(data) > max_bytes:
-        raise ImageLoadError(_too_big(name, len(data), max_bytes))
+        raise ImageLoadError(too_big_message(name, len(data), max_bytes))
     return data
 
 
-def _too_big(name: str, size: int, max_bytes: int) -> str:
-    return f"{name}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.1f} MB limit"
+def too_big_message(name: str, size: int, max_bytes: int) -> str:
+    """What a user reads when a file is over the size limit (alone or inside a zip)."""
+    return f"{name}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:g} MB limit"
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

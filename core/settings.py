@@ -48,7 +48,14 @@ class Settings:
         default=0, metadata={"help": "Detector input size in pixels; 0: the size in the detector's card."}
     )
     max_image_pixels: int = field(default=DEFAULT_MAX_PIXELS, metadata={"help": "Images with more pixels are refused."})
-    max_upload_bytes: int = field(default=DEFAULT_MAX_BYTES, metadata={"help": "Files larger than this are refused."})
+    max_upload_bytes: int = field(
+        default=DEFAULT_MAX_BYTES,
+        metadata={"help": "Photos larger than this (a file, or a member of a zip) are refused."},
+    )
+    max_archive_bytes: int = field(
+        default=4_000_000_000,
+        metadata={"help": "A survey zip uploaded to the app may be this large (a 200-photo drone survey is 1-4 GB)."},
+    )
     data_dir: str = field(
         default_factory=default_data_dir,
         metadata={"help": "Where stored images and the DB live (default: /data/slope-inspection when /data exists)."},
@@ -64,6 +71,12 @@ class Settings:
         default=30.0, metadata={"help": "Demo mode: how often the review store is wiped and seeded again."}
     )
     database_url: str = field(default="", metadata={"help": "SQLAlchemy URL; empty means SQLite in data_dir."})
+
+    @property
+    def largest_upload(self) -> int:
+        """The web server refuses any file over this; photos are held to ``max_upload_bytes``
+        when read, whether uploaded alone or inside a zip."""
+        return max(self.max_upload_bytes, self.max_archive_bytes)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.detector_conf <= 1.0:

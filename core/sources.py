@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.images import read_image_bytes
+from core.images import read_image_bytes, too_big_message
 from core.taxonomy import counted
 
 
@@ -82,7 +82,7 @@ def _add_zip_members(path: Path, max_bytes: int, add: Callable[[str, str, Callab
         if info.is_dir() or _hidden(inner) or "__MACOSX" in inner.parts:
             continue
         if info.file_size > max_bytes:
-            problems.append(f"{path.name}/{inner.name}: {info.file_size / 1e6:.1f} MB is over the limit")
+            problems.append(too_big_message(f"{path.name}/{inner.name}", info.file_size, max_bytes))
             continue
         add(
             f"{path.name}/{inner.name}", f"{path}/{info.filename}", functools.partial(_read_member, path, info.filename)

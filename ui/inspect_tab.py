@@ -138,13 +138,17 @@ def rows_of_photo(result: InspectResult, index: int | None) -> list[list]:
     return [row for row, name in zip(result.rows, result.row_photos, strict=True) if name == wanted]
 
 
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 1e9:g} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:g} MB"
+
+
 def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings, db: Database | None = None) -> None:
     """The tab's components and wiring; call inside a ``gr.Blocks``."""
-    limit_mb = f"{settings.max_upload_bytes / 1e6:.0f} MB"
     with gr.Row():
         with gr.Column(scale=1):
             files = gr.File(
-                label=f"Slope photos or a zip of a survey (up to {limit_mb} per file)",
+                label=f"Slope photos (up to {_size(settings.max_upload_bytes)} each) or a zip of a survey "
+                f"(up to {_size(settings.max_archive_bytes)})",
                 file_count="multiple",
                 file_types=["image", ".zip", ".tif", ".tiff", ".webp"],
                 type="filepath",

@@ -65,7 +65,7 @@ def test_exif_orientation_is_applied():
         (encode(RGB, "JPEG")[:300], {}, "truncated or corrupt"),
         (encode(RGB, "GIF"), {}, "GIF images are not accepted"),
         (encode(RGB, "PNG"), {"max_pixels": 1000}, "40x30 is 0.0 MP, over the 0.0 MP limit"),
-        (encode(RGB, "PNG"), {"max_bytes": 100}, "over the 0.0 MB limit"),
+        (encode(RGB, "PNG"), {"max_bytes": 100}, "over the 0.0001 MB limit"),
         (encode(Image.new("RGB", (4, 4)), "PNG"), {}, "too small to inspect"),
     ],
 )

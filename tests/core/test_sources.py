@@ -31,7 +31,7 @@ def test_files_folders_and_zip_members_in_order_with_unique_names(tree):
     assert names == ["a.jpg", "flight/a.jpg", "flight/sub/b.jpg", "survey.zip/a.jpg", "missing.jpg"]
     assert [s.read() for s in sources[:4]] == [b"TOP", b"A", b"B", b"ZA"]
     assert sources[3].origin == f"{tree / 'survey.zip'}/day1/a.jpg"
-    assert problems == ["survey.zip/huge.jpg: 0.0 MB is over the limit"]
+    assert problems == ["survey.zip/huge.jpg: 0.0 MB is over the 0.001 MB limit"]
     with pytest.raises(ImageLoadError, match="missing.jpg: no such file"):
         sources[4].read()
 

@@ -90,6 +90,39 @@ def test_a_zip_of_a_survey_is_inspected_photo_by_photo(client, val_images, tmp_p
     assert "survey.zip/readme.txt: not a recognised image" in summary
 
 
+def test_a_survey_zip_may_be_larger_than_a_photo(store, inspector, val_images, tmp_path):
+    """The web server's cap is the zip's (a drone survey is GBs), while each photo, alone or in the
+    zip, is held to the photo cap with a message naming it; a zip over its own cap is refused."""
+    import zipfile
+
+    from PIL import Image
+
+    settings = Settings(data_dir=store[0].data_dir, max_upload_bytes=30_000, max_archive_bytes=600_000)
+    demo = build_app(settings, ModelServer(settings, store[1], inspector), store[1])
+    demo.launch(max_file_size=settings.largest_upload, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        client = Client(demo.local_url, verbose=False)
+        small = [p for p in val_images if p.stat().st_size < 30_000][:12]
+        archive = tmp_path / "survey.zip"
+        with zipfile.ZipFile(archive, "w") as z:
+            for path in small:
+                z.write(path, path.name)
+        big = tmp_path / "big.jpg"
+        Image.effect_noise((400, 400), 60).convert("RGB").save(big, quality=95)
+        assert 30_000 < big.stat().st_size and archive.stat().st_size > 30_000 * 3
+        gallery, summary, *_ = client.predict(
+            [handle_file(str(archive)), handle_file(str(big))], 0.25, "", "", "", api_name="/inspect"
+        )
+        assert len(gallery) == len(small) == 12
+        assert f"big.jpg: {big.stat().st_size / 1e6:.1f} MB is over the 0.03 MB limit" in summary
+        huge = tmp_path / "huge.zip"
+        huge.write_bytes(b"PK" + bytes(700_000))
+        with pytest.raises(ValueError, match="exceeds the maximum file size of 600000 bytes"):
+            client.predict([handle_file(str(huge))], 0.25, "", "", "", api_name="/inspect")
+    finally:
+        demo.close()
+
+
 def test_nothing_uploaded_gets_a_hint(client):
     gallery, summary, table, report, html = client.predict([], 0.25, "", "", "", api_name="/inspect")
     assert gallery == [] and report is None and html is None
