@@ -35,6 +35,7 @@ from storage.db import Database  # noqa: E402
 from ui.dashboard_tab import build_dashboard_tab  # noqa: E402
 from ui.inspect_tab import build_inspect_tab  # noqa: E402
 from ui.review_tab import build_review_tab  # noqa: E402
+from ui.scratch import gradio_cache_policy  # noqa: E402
 from ui.train_tab import build_train_tab  # noqa: E402
 
 TITLE = "Slope drainage inspection"
@@ -48,7 +49,7 @@ DEMO_NOTICE = (
 def build_app(settings: Settings, server: ModelServer, db: Database | None = None) -> gr.Blocks:
     """The app. Every request asks ``server`` for the models to use, so a promoted version
     serves from the next request on. With a ``db`` every inspection is stored for review."""
-    with gr.Blocks(title=TITLE) as demo:
+    with gr.Blocks(title=TITLE, delete_cache=gradio_cache_policy(settings)) as demo:
         gr.Markdown(
             f"# {TITLE}\nDetects rock toes, slope drains, toe drains and vegetation on slope photos "
             "and judges each object's condition (normal / blocked / damaged)."

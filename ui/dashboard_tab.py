@@ -3,9 +3,6 @@ and a dataset analysis of a named data source (the shipped data or the reviewed 
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import gradio as gr
 
 from core.model_card import ModelCard, model_version, read_card
@@ -14,6 +11,7 @@ from core.taxonomy import object_word
 from services.auth import require
 from services.serving import ModelServer, ServedFolders
 from storage.db import Database
+from ui.scratch import scratch_folder
 from ui.train_tab import VERSION_HEADERS, VERSION_WIDTHS, version_rows
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -102,7 +100,7 @@ def training_plots(folders: ServedFolders) -> list[tuple[str, str]]:
 
     from training.plots import confusion_plot
 
-    out = Path(tempfile.mkdtemp(prefix="dashboard-"))
+    out = scratch_folder("dashboard")
     plots = []
     condition = read_card(folders.condition)
     key = _accuracy_key(condition.history) if condition is not None else None
@@ -157,7 +155,7 @@ def analysis_view(source_name: str, settings: Settings) -> tuple[str, list[tuple
     if not photos:
         return f"No labelled photos in {source_name}.", []
     result = analyze(photos, provenance)
-    files = write_report(result, Path(tempfile.mkdtemp(prefix="analysis-")))
+    files = write_report(result, scratch_folder("analysis"))
     return analysis_markdown(result, heading=False), [
         (str(f), PLOT_CAPTIONS.get(f.stem, f.stem.replace("_", " "))) for f in files if f.suffix == ".png"
     ]

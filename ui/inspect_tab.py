@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import gradio as gr
 from PIL import Image
@@ -22,6 +20,7 @@ from services.sinks import CollectSink, CsvSink, HtmlReportSink, RenderSink, Sto
 from services.survey import record_survey, survey_date
 from storage.db import Database
 from storage.repository import stored_inspection, uploads_of
+from ui.scratch import lifetime_s, scratch_folder
 from ui.zero_gpu import on_zero_gpu
 
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
@@ -77,7 +76,7 @@ def inspect_uploads(
     if db is not None and survey:
         record_survey(db, survey, user, site, date)
     sources, problems = expand_sources(paths, max_bytes=settings.max_upload_bytes, max_photos=MAX_PHOTOS)
-    report_path = Path(tempfile.mkdtemp(prefix="inspection-report-")) / "findings.csv"
+    report_path = scratch_folder("inspection-report", lifetime_s(settings)) / "findings.csv"
     inspected_at = datetime.now(UTC).isoformat(timespec="seconds")
     collected, drawings, pages = CollectSink(), RenderSink(), HtmlReportSink()
     sinks = [collected, drawings, pages, CsvSink(report_path, survey, user, inspected_at)]
