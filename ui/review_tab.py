@@ -96,6 +96,22 @@ if (!window.__slopeReviewKeys) {{
   }});
 }}
 """
+# The editor's rotate buttons turn the boxes' coordinates with the photo, while the store, the
+# reports and training keep the upright photo: saving after a turn wrote every box of the photo
+# wrong. The buttons are hidden here, and a save from a turned editor is refused (``TURNED``).
+HIDE_ROTATE_JS = """
+if (!document.getElementById("slope-review-no-rotate")) {
+  const style = document.createElement("style");
+  style.id = "slope-review-no-rotate";
+  style.textContent = '#review-editor button[aria-label^="Rotate"] { display: none !important; }';
+  document.head.appendChild(style);
+}
+"""
+TURNED = (
+    "Nothing saved: the photo was turned in the editor, and boxes are reviewed on the upright photo. "
+    "It is shown upright again."
+)
+
 # gradio_image_annotation 0.5.6 draws a box's label in a tag that starts at the box's left edge
 # (Box.render: a white fillRect 20 px high, a strokeRect over it, then fillText 5 px in), so the
 # tag of a box near the right edge of a photo that fills the editor ran off the canvas. This shifts
@@ -368,6 +384,7 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
                 sources=[],
                 show_clear_button=False,
                 show_remove_button=True,
+                boxes_alpha=0.0,  # outlines only: stacked fills hid the very objects being judged
                 height=560,
                 elem_id="review-editor",
             )
@@ -414,7 +431,7 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
         column_widths=["16%", "8%", "7%", "9%", "30%", "30%"],
     )
     gr.Markdown(SHORTCUTS_MD)
-    gr.HTML("", js_on_load=SHORTCUTS_JS + LABEL_TAG_JS, padding=False)
+    gr.HTML("", js_on_load=SHORTCUTS_JS + LABEL_TAG_JS + HIDE_ROTATE_JS, padding=False)
 
     outputs = [state, editor, counts, info, pick, kind, cond, table, history, message]
 
@@ -434,6 +451,8 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
             user = require(request, db, ROLE)
             session = current(session)
             photo = session.photo
+            if value and value.get("orientation"):
+                return render(db, data_dir, session, TURNED, selected)
             boxes = editor_boxes(value, photo)
             selected = int(selected) if selected not in (None, "") else None
             edits = {}
@@ -453,13 +472,15 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
                 edits[selected] = review.LabelEdit(object_type, wanted)
             if action in ("accept", "delete") and selected is None:
                 return render(db, data_dir, session, "Select a label first.", selected)
+            # A condition button on the label's own condition confirms it: accepted, not "no change".
+            confirms = action == "accept" or (action in CONDITIONS and selected is not None)
             outcome = review.save(
                 db,
                 user.username,
                 photo,
                 boxes=boxes,
                 edits=edits,
-                accept=(selected,) if action == "accept" else (),
+                accept=(selected,) if confirms else (),
                 delete=(selected,) if action == "delete" else (),
                 accept_rest=action in ("accept_all", "save_next"),
             )

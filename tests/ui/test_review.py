@@ -140,6 +140,25 @@ def test_each_review_action_writes_the_database_and_its_events(app, store):
     assert out[0] is None and "queue is empty" in out[2]
 
 
+def test_the_labels_own_condition_button_confirms_it_and_a_turned_photo_saves_nothing(app, store):
+    _, db = store
+    client = login(app, "rita")
+    editor, *_, pick, kind, cond, table, history, message = client.predict(
+        "(any)", "(any)", "(any)", "to review", api_name="/review_open"
+    )
+    drain = pick["value"]
+    assert (label(db, drain).condition, label(db, drain).status) == ("normal", "pending")
+    # The editor's rotate buttons (hidden in the page) turn the boxes with the photo.
+    turned = {**editor_payload(editor, [{**b, "xmin": 5, "xmax": 60} for b in editor["boxes"]]), "orientation": 1}
+    out = client.predict(turned, drain, "slope_drain", "blocked", api_name="/review_blocked")
+    assert out[-1].startswith("Nothing saved: the photo was turned in the editor")
+    assert all(len(repo.label_history(db, q.label_id)) == 1 for q in repo.review_queue(db))  # nothing written
+    # Normal on a label the model called normal: the reviewer confirms it.
+    out = client.predict(editor_payload(out[0]), drain, "slope_drain", "normal", api_name="/review_normal")
+    assert (label(db, drain).condition, label(db, drain).status) == ("normal", "accepted")
+    assert actions(db, drain) == ["create", "accept"] and out[-1] == "Saved 1 label change."
+
+
 def test_a_second_reviewer_gets_a_conflict_message_and_the_fresh_state(app, store):
     _, db = store
     rita, bob = login(app, "rita"), login(app, "bob")  # bob is an admin: admins may review

@@ -155,6 +155,9 @@ def test_a_reviewer_corrects_a_photo_in_a_browser(app_url, store):
         )
         page.wait_for_timeout(500)  # the photo decodes and the boxes are drawn
         page.screenshot(path=str(OPENED_SHOT), full_page=True)
+        # The component's rotate buttons are there, hidden: a turn saved every box wrong.
+        rotate = page.locator('#review-editor button[aria-label^="Rotate"]')
+        assert rotate.count() == 2 and not rotate.first.is_visible() and not rotate.last.is_visible()
         # The least certain label is selected, with its type and condition beside the photo.
         expect(page.locator("#review-pick input")).to_have_value(
             f"#{photo_of(db, first).number(drain1.id)} slope drain · normal (pending, {drain1.certainty:.2f})"
