@@ -51,6 +51,8 @@ def expand_sources(
                 add(name, str(file), functools.partial(read_image_bytes, file, name, max_bytes))
         elif path.is_file() and zipfile.is_zipfile(path):
             problems += _add_zip_members(path, max_bytes, add)
+        elif path.suffix.lower() == ".zip" and path.is_file():
+            problems.append(f"{path.name}: the zip file could not be read (it is damaged or not a zip)")
         else:
             # a missing or oversized file fails when read, with a message naming it
             add(path.name, str(raw), functools.partial(read_image_bytes, path, path.name, max_bytes))
@@ -76,17 +78,20 @@ def _add_zip_members(path: Path, max_bytes: int, add: Callable[[str, str, Callab
     refused = _unsafe_zip(members)
     if refused:
         return [f"{path.name}: refused, nothing in it was read: {refused}"]
-    problems = []
+    problems, files = [], 0
     for info in members:
-        inner = Path(info.filename)
+        inner = Path(info.filename.replace("\\", "/"))
         if info.is_dir() or _hidden(inner) or "__MACOSX" in inner.parts:
             continue
+        files += 1
+        # With its folders: two flights of one survey both have DJI_0001.jpg.
+        name = f"{path.name}/{inner.as_posix()}"
         if info.file_size > max_bytes:
-            problems.append(too_big_message(f"{path.name}/{inner.name}", info.file_size, max_bytes))
+            problems.append(too_big_message(name, info.file_size, max_bytes))
             continue
-        add(
-            f"{path.name}/{inner.name}", f"{path}/{info.filename}", functools.partial(_read_member, path, info.filename)
-        )
+        add(name, f"{path}/{info.filename}", functools.partial(_read_member, path, info.filename))
+    if not files:
+        problems.append(f"{path.name}: the zip holds no files")
     return problems
 
 

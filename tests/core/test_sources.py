@@ -28,10 +28,10 @@ def test_files_folders_and_zip_members_in_order_with_unique_names(tree):
         [tree / "a.jpg", tree / "flight", tree / "survey.zip", tree / "missing.jpg"], max_bytes=1000
     )
     names = [s.name for s in sources]
-    assert names == ["a.jpg", "flight/a.jpg", "flight/sub/b.jpg", "survey.zip/a.jpg", "missing.jpg"]
+    assert names == ["a.jpg", "flight/a.jpg", "flight/sub/b.jpg", "survey.zip/day1/a.jpg", "missing.jpg"]
     assert [s.read() for s in sources[:4]] == [b"TOP", b"A", b"B", b"ZA"]
     assert sources[3].origin == f"{tree / 'survey.zip'}/day1/a.jpg"
-    assert problems == ["survey.zip/huge.jpg: 0.0 MB is over the 0.001 MB limit"]
+    assert problems == ["survey.zip/day1/huge.jpg: 0.0 MB is over the 0.001 MB limit"]
     with pytest.raises(ImageLoadError, match="missing.jpg: no such file"):
         sources[4].read()
 
@@ -48,7 +48,20 @@ def test_photo_cap_keeps_the_first_photos(tree):
     (tree / "bad.zip").write_bytes(b"PK\x03\x04 not really a zip")
     sources, problems = expand_sources([tree / "flight", tree / "bad.zip"], max_bytes=1000, max_photos=1)
     assert [s.name for s in sources] == ["flight/a.jpg"]
-    assert problems[-1] == "2 photos beyond the first 1 not inspected"
+    assert problems == [
+        "bad.zip: the zip file could not be read (it is damaged or not a zip)",
+        "1 photo beyond the first 1 not inspected",
+    ]
+
+
+def test_two_flights_photos_of_one_name_keep_their_folders_and_an_empty_zip_says_so(tmp_path):
+    with zipfile.ZipFile(tmp_path / "survey.zip", "w") as archive:
+        archive.writestr("flight1/DJI_0001.jpg", b"ONE")
+        archive.writestr("flight2/DJI_0001.jpg", b"TWO")
+    zipfile.ZipFile(tmp_path / "empty.zip", "w").close()
+    sources, problems = expand_sources([tmp_path / "survey.zip", tmp_path / "empty.zip"], max_bytes=1000)
+    assert [s.name for s in sources] == ["survey.zip/flight1/DJI_0001.jpg", "survey.zip/flight2/DJI_0001.jpg"]
+    assert problems == ["empty.zip: the zip holds no files"]
 
 
 def test_a_zip_with_a_path_outside_it_or_a_bomb_is_refused_whole(tmp_path):

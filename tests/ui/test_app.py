@@ -87,7 +87,7 @@ def test_a_zip_of_a_survey_is_inspected_photo_by_photo(client, val_images, tmp_p
         z.writestr("flight1/readme.txt", "notes")
     gallery, summary, _, _, _ = client.predict([handle_file(str(archive))], 0.25, "", "", "", api_name="/inspect")
     assert len(gallery) == 3
-    assert "survey.zip/readme.txt: not a recognised image" in summary
+    assert "survey.zip/flight1/readme.txt: not a recognised image" in summary
 
 
 def test_a_survey_zip_may_be_larger_than_a_photo(store, inspector, val_images, tmp_path):
