@@ -23,7 +23,7 @@ from typing import Any
 from PIL import Image
 
 from core.narrative import label, narrative
-from core.report import UNCERTAIN_MARGIN, condition_text, is_uncertain, short_name
+from core.report import UNCERTAIN_MARGIN, ReportMeta, condition_text, is_uncertain, short_name
 from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES, counted, object_word
 from core.types import Finding, Inspection
 
@@ -301,22 +301,20 @@ def model_info(sources: dict[str, str | Path]) -> dict[str, dict[str, Any]]:
     return info
 
 
-def html_report(
-    photos: list[ReportPhoto],
-    title: str,
-    survey: str | None,
-    inspector: str,
-    created: str | datetime,
-    models: dict[str, dict[str, Any]],
-) -> str:
+def html_report(photos: list[ReportPhoto], title: str, meta: ReportMeta, models: dict[str, dict[str, Any]]) -> str:
     """The whole report as one HTML string (see the module docstring). ``models`` maps a model
     kind to its card fields (``ModelCard.to_dict()`` or ``model_info``)."""
-    when = created.isoformat(sep=" ", timespec="minutes") if isinstance(created, datetime) else str(created)
+    facts = [
+        ("Survey", meta.survey or "(unnamed)"),
+        ("Site", meta.site),
+        ("Survey date", meta.survey_date),
+        ("Inspector", meta.inspector),
+        ("Inspected", _readable_time(meta.inspected_at)),
+    ]
     header = (
         f"<header><h1>{escape(title)}</h1><p class='meta'>"
-        f"<span>Survey: <b>{escape(survey or '(unnamed)')}</b></span>"
-        f"<span>Inspector: <b>{escape(inspector)}</b></span>"
-        f"<span>Date: <b>{escape(when)}</b></span></p></header>"
+        + "".join(f"<span>{key}: <b>{escape(value)}</b></span>" for key, value in facts if value)
+        + "</p></header>"
     )
     sections = "".join(_photo_section(i, p) for i, p in enumerate(photos, 1))
     return (
@@ -327,6 +325,16 @@ def html_report(
         f"<footer><p>{DATA_CREDIT_HTML}</p><p>Conditions come from a model and every finding should be "
         "reviewed by a person before it is acted on.</p></footer></body></html>\n"
     )
+
+
+def _readable_time(iso: str) -> str:
+    """'2026-11-24T01:08:14+00:00' -> '2026-11-24 01:08 UTC'; other text as it is."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    zone = " UTC" if moment.utcoffset() is not None and not moment.utcoffset() else ""
+    return moment.isoformat(sep=" ", timespec="minutes")[:16] + zone
 
 
 def write_html_report(path: str | Path, *args: Any, **kwargs: Any) -> Path:

@@ -9,6 +9,7 @@ app: words for headers, short photo names, box numbers matching the drawing).
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 from core.taxonomy import CONDITIONS, counted, object_word
 from core.types import Finding, Inspection
@@ -37,7 +38,24 @@ FINDING_COLUMNS = [
     "detector_model",
     "condition_model",
 ]
-REPORT_COLUMNS = ["survey", "inspector", "inspected_at", *FINDING_COLUMNS]
+REPORT_COLUMNS = ["survey", "site", "survey_date", "inspector", "inspected_at", *FINDING_COLUMNS]
+
+
+@dataclass(frozen=True)
+class ReportMeta:
+    """What a report is of, and who made it when: the first columns of every CSV row and the
+    HTML report's header."""
+
+    inspector: str
+    inspected_at: str  # ISO 8601, when the inspection ran
+    survey: str | None = None
+    site: str | None = None
+    survey_date: str | None = None  # the day of the survey (YYYY-MM-DD), as the inspector gave it
+
+    def columns(self) -> list[str]:
+        return [self.survey or "", self.site or "", self.survey_date or "", self.inspector, self.inspected_at]
+
+
 TABLE_COLUMNS = [
     "Photo",
     "Box",
@@ -91,7 +109,7 @@ def finding_rows(name: str, inspection: Inspection) -> list[list]:
     ]
 
 
-def report_rows(name: str, inspection: Inspection, survey: str | None, inspector: str, inspected_at: str) -> list[list]:
+def report_rows(name: str, inspection: Inspection, meta: ReportMeta) -> list[list]:
     """``REPORT_COLUMNS`` rows: the findings, or one row saying nothing was detected (so a photo
     never silently drops out of a survey's report)."""
     rows = finding_rows(name, inspection)
@@ -100,7 +118,7 @@ def report_rows(name: str, inspection: Inspection, survey: str | None, inspector
         empty.update(image=name, position=NO_OBJECTS, detector_model=_models(inspection)[0])
         empty["condition_model"] = _models(inspection)[1]
         rows = [list(empty.values())]
-    return [[survey or "", inspector, inspected_at, *row] for row in rows]
+    return [[*meta.columns(), *row] for row in rows]
 
 
 def table_rows(name: str, inspection: Inspection) -> list[list]:

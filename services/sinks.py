@@ -14,7 +14,7 @@ from PIL import Image
 from core.html_report import MAX_WIDTH, ReportPhoto
 from core.images import capture_time, gps_position
 from core.render import render
-from core.report import REPORT_COLUMNS, report_rows
+from core.report import REPORT_COLUMNS, ReportMeta, report_rows
 from core.types import Inspection
 from services.inspection import PhotoOutcome
 from storage.db import Database
@@ -89,8 +89,8 @@ class CsvSink:
 
     purpose = "writing the CSV report"
 
-    def __init__(self, path: str | Path, survey: str | None, inspector: str, inspected_at: str) -> None:
-        self.path, self.meta = Path(path), (survey, inspector, inspected_at)
+    def __init__(self, path: str | Path, meta: ReportMeta) -> None:
+        self.path, self.meta = Path(path), meta
         with self.path.open("w", newline="") as f:
             csv.writer(f).writerow(REPORT_COLUMNS)
 
@@ -98,7 +98,7 @@ class CsvSink:
         if outcome.inspection is None:
             return
         with self.path.open("a", newline="") as f:
-            csv.writer(f).writerows(report_rows(outcome.name, outcome.inspection, *self.meta))
+            csv.writer(f).writerows(report_rows(outcome.name, outcome.inspection, self.meta))
 
 
 class JsonSink:

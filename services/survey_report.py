@@ -7,15 +7,16 @@ narratives, model versions and their data, credit) and the CSV of findings.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core.html_report import MAX_WIDTH, ReportPhoto, model_info, write_html_report
 from core.images import DEFAULT_MAX_BYTES, ImageLoadError, gps_position, load_image, read_image_bytes
-from core.report import REPORT_COLUMNS, report_rows
+from core.report import REPORT_COLUMNS, ReportMeta, report_rows
 from storage import registry
 from storage.db import Database
-from storage.repository import NotFoundError, survey_photos
+from storage.repository import NotFoundError, survey_details, survey_photos
 
 REPORT_SIDE = MAX_WIDTH  # the report embeds photos at most this wide
 
@@ -52,13 +53,13 @@ def write_survey_report(db: Database, data_dir: str | Path, survey: str, out: st
             versions.update({kind: name for kind, name in photo.inspection.models.items()})
     inspectors = sorted({p.uploaded_by for p in stored})
     latest = max((p.inspected_at for p in stored if p.inspected_at), default=None)
+    site, date = survey_details(db, survey)
+    whole = ReportMeta(", ".join(inspectors), _iso(latest), survey, site, date)
     html = write_html_report(
         out / "report.html",
         photos,
         title=f"Slope drainage inspection: {survey}",
-        survey=survey,
-        inspector=", ".join(inspectors),
-        created=latest.isoformat(timespec="minutes") if latest else "",
+        meta=whole,
         models=model_info({kind: _folder(db, name) for kind, name in versions.items()}),
     )
     findings = 0
@@ -70,9 +71,16 @@ def write_survey_report(db: Database, data_dir: str | Path, survey: str, out: st
             if photo.inspection is None:
                 continue
             findings += len(photo.inspection.findings)
-            when = photo.inspected_at.isoformat(timespec="seconds") if photo.inspected_at else ""
-            writer.writerows(report_rows(photo.name, photo.inspection, survey, photo.uploaded_by, when))
+            meta = replace(whole, inspector=photo.uploaded_by, inspected_at=_iso(photo.inspected_at))
+            writer.writerows(report_rows(photo.name, photo.inspection, meta))
     return ReportFiles(html, csv_path, len(stored), findings)
+
+
+def _iso(moment: datetime | None) -> str:
+    # SQLite hands datetimes back without their zone; they were written in UTC.
+    if moment is None:
+        return ""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat(timespec="seconds")
 
 
 def _folder(db: Database, version: str) -> str:

@@ -240,6 +240,15 @@ class SurveyPhoto:
     inspected_at: datetime | None
 
 
+def survey_details(db: Database, survey: str) -> tuple[str | None, str | None]:
+    """The survey's (site, date) as stored."""
+    with db.read() as session:
+        found = session.scalar(select(m.Survey).where(m.Survey.name == survey))
+        if found is None:
+            raise NotFoundError(f"no survey named {survey!r}")
+        return found.site, found.date
+
+
 def survey_photos(db: Database, data_dir: str | Path, survey: str) -> list[SurveyPhoto]:
     """Every photo of the survey, in the order stored, with its latest inspection."""
     with db.read() as session:

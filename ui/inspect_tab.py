@@ -11,7 +11,7 @@ from PIL import Image
 
 from core.html_report import model_info, write_html_report
 from core.pipeline import Inspector
-from core.report import TABLE_COLUMNS, short_name, summarize, table_rows
+from core.report import TABLE_COLUMNS, ReportMeta, short_name, summarize, table_rows
 from core.settings import PROJECT_ROOT, Settings
 from core.sources import expand_sources
 from services.auth import OPEN_ACCOUNT, require
@@ -19,7 +19,7 @@ from services.inspection import LoadLimits, Progress, inspect_batch
 from services.sinks import CollectSink, CsvSink, HtmlReportSink, RenderSink, StoreSink
 from services.survey import record_survey, survey_date
 from storage.db import Database
-from storage.repository import stored_inspection, uploads_of
+from storage.repository import stored_inspection, survey_details, uploads_of
 from ui.scratch import lifetime_s, scratch_folder
 from ui.zero_gpu import on_zero_gpu
 
@@ -73,13 +73,15 @@ def inspect_uploads(
     (with its site and date) when named."""
     if not paths:
         return InspectResult([], [], "Upload one or more slope photos (JPEG, PNG, WebP, BMP, TIFF) or a zip.", None)
+    date = survey_date(date)  # refused before anything is inspected
     if db is not None and survey:
         record_survey(db, survey, user, site, date)
+        site, date = survey_details(db, survey)  # with what earlier runs gave
     sources, problems = expand_sources(paths, max_bytes=settings.max_upload_bytes, max_photos=MAX_PHOTOS)
     report_path = scratch_folder("inspection-report", lifetime_s(settings)) / "findings.csv"
-    inspected_at = datetime.now(UTC).isoformat(timespec="seconds")
+    meta = ReportMeta(user, datetime.now(UTC).isoformat(timespec="seconds"), survey or None, site or None, date)
     collected, drawings, pages = CollectSink(), RenderSink(), HtmlReportSink()
-    sinks = [collected, drawings, pages, CsvSink(report_path, survey, user, inspected_at)]
+    sinks = [collected, drawings, pages, CsvSink(report_path, meta)]
     if db is not None:
         sinks.insert(0, StoreSink(db, settings.data_dir, user, survey))
     result = inspect_batch(
@@ -111,9 +113,7 @@ def inspect_uploads(
                 report_path.with_name("report.html"),
                 pages.photos,
                 title="Slope drainage inspection" + (f": {survey}" if survey else ""),
-                survey=survey,
-                inspector=user,
-                created=inspected_at,
+                meta=meta,
                 models=model_info(_served_folders(inspector)),
             )
         )

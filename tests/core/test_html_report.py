@@ -11,7 +11,7 @@ from PIL import Image
 
 from core.html_report import ReportPhoto, html_report, model_info, write_html_report
 from core.model_card import ModelCard
-from core.report import UNCERTAIN_MARGIN
+from core.report import UNCERTAIN_MARGIN, ReportMeta
 from core.types import Inspection
 from tests.core.test_narrative import ROCK, SCENE, SLOPE, VEG, photo
 
@@ -70,7 +70,8 @@ def photos() -> list[ReportPhoto]:
 
 @pytest.fixture(scope="module")
 def page(photos) -> str:
-    return html_report(photos, "Survey <report>", EVIL_SURVEY, "ann & bob", "2026-11-23 10:00", MODELS)
+    meta = ReportMeta("ann & bob", "2026-11-23T10:00:41+00:00", EVIL_SURVEY, "Km 12 <cutting>", "2026-11-20")
+    return html_report(photos, "Survey <report>", meta, MODELS)
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +86,15 @@ def test_page_parses_with_balanced_tags(parsed):
     assert parsed.stack == []
 
 
+def test_the_header_gives_survey_site_date_inspector_and_a_readable_time(parsed):
+    text = "".join(parsed.texts)
+    for fact in ("Site: Km 12 <cutting>", "Survey date: 2026-11-20", "Inspector: ann & bob"):
+        assert fact in text
+    assert "Inspected: 2026-11-23 10:00 UTC" in text
+
+
 def test_user_input_is_escaped(page, parsed):
-    for raw in (EVIL_NAME, EVIL_SURVEY, "ann & bob", "Survey <report>", "<bad>"):
+    for raw in (EVIL_NAME, EVIL_SURVEY, "ann & bob", "Survey <report>", "<bad>", "Km 12 <cutting>"):
         assert raw not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;.jpg" in page
     text = "".join(parsed.texts)  # what a reader sees: the original strings, as text
@@ -103,7 +111,7 @@ def test_images_are_embedded_and_not_too_wide(parsed):
 
 def test_large_photos_are_resized():
     big = ReportPhoto("big.jpg", image(2400, 1200), Inspection(2400, 1200, (), {}))
-    src = re.search(r"src='(data:image/jpeg;base64,[^']+)'", html_report([big], "t", "s", "i", "d", {}))
+    src = re.search(r"src='(data:image/jpeg;base64,[^']+)'", html_report([big], "t", ReportMeta("i", "d"), {}))
     width, height = Image.open(io.BytesIO(base64.b64decode(src.group(1).split(",", 1)[1]))).size
     assert (width, height) == (1000, 500)
 
@@ -163,7 +171,7 @@ def test_write_is_atomic_and_leaves_no_temp_file(tmp_path):
     target = tmp_path / "out" / "report.html"
     target.parent.mkdir()
     target.write_text("old")
-    written = write_html_report(target, [ReportPhoto("a.jpg", image(64, 64), SCENE)], "t", None, "i", "d", MODELS)
+    written = write_html_report(target, [ReportPhoto("a.jpg", image(64, 64), SCENE)], "t", ReportMeta("i", "d"), MODELS)
     assert written == target and target.read_text().startswith("<!DOCTYPE html>")
     assert [p.name for p in target.parent.iterdir()] == ["report.html"]
 
@@ -174,7 +182,7 @@ def test_photos_with_gps_positions_are_placed_and_those_needing_action_are_red()
         ReportPhoto("normal.jpg", image(), photo([ROCK, VEG]), position=(22.3010, 114.1712)),
         ReportPhoto("no-gps.jpg", image(), photo([ROCK])),
     ]
-    page = html_report(located, "t", None, "ann", "2026-11-23", MODELS)
+    page = html_report(located, "t", ReportMeta("ann", "2026-11-23"), MODELS)
     checker = Checker()
     checker.feed(page)
     checker.close()

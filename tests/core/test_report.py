@@ -9,6 +9,7 @@ from core.report import (
     REPORT_COLUMNS,
     TABLE_COLUMNS,
     UNCERTAIN_MARGIN,
+    ReportMeta,
     finding_rows,
     is_uncertain,
     report_rows,
@@ -59,7 +60,7 @@ def test_table_rows_number_boxes_and_read_in_words():
 
 def test_a_photo_without_detections_keeps_a_row():
     assert table_rows("empty.jpg", inspection())[0][:4] == ["empty.jpg", "", "", NO_OBJECTS]
-    (row,) = report_rows("empty.jpg", inspection(), "north", "ines", "2026-11-23T10:00:00+00:00")
+    (row,) = report_rows("empty.jpg", inspection(), ReportMeta("ines", "2026-11-23T10:00:00+00:00", "north"))
     values = dict(zip(REPORT_COLUMNS, row, strict=True))
     assert values["image"] == "empty.jpg" and values["position"] == NO_OBJECTS
     assert (values["detector_model"], values["condition_model"]) == ("det-v1", "cond-v2")
@@ -68,11 +69,13 @@ def test_a_photo_without_detections_keeps_a_row():
 
 def test_report_rows_carry_survey_inspector_date_and_models_with_the_full_name():
     name = "IMG_0001_jpg.rf.0123456789abcdef0123456789abcdef.jpg"
-    rows = report_rows(name, inspection(SURE_BLOCKED, NEAR_EVEN), None, "ines", "2026-11-23T10:00:00+00:00")
+    meta = ReportMeta("ines", "2026-11-23T10:00:00+00:00", site="Km 12", survey_date="2026-11-20")
+    rows = report_rows(name, inspection(SURE_BLOCKED, NEAR_EVEN), meta)
     values = [dict(zip(REPORT_COLUMNS, row, strict=True)) for row in rows]
-    assert REPORT_COLUMNS[3:] == FINDING_COLUMNS
+    assert REPORT_COLUMNS[5:] == FINDING_COLUMNS
     assert [v["box"] for v in values] == [1, 2]
     assert values[0]["survey"] == "" and values[0]["inspector"] == "ines"
+    assert (values[1]["site"], values[1]["survey_date"]) == ("Km 12", "2026-11-20")
     assert values[0]["image"] == name and values[0]["inspected_at"].startswith("2026-11-23")
     assert (values[0]["prob_blocked"], values[1]["uncertain"]) == (0.8, "yes")
     assert values[1]["condition_model"] == "cond-v2"

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from core.images import load_image
+from core.report import ReportMeta
 from core.sources import PhotoSource, expand_sources
 from services.inspection import PhotoOutcome, inspect_batch
 from services.sinks import DRAWING_SIDE, CollectSink, CsvSink, JsonSink, RenderSink, StoreSink
@@ -49,7 +50,7 @@ def test_every_sink_gets_every_photo_in_order(inspector, sources, tmp_path):
     db = Database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
     db.upgrade()
     collected, drawings, as_json = CollectSink(), RenderSink(), JsonSink()
-    csv_sink = CsvSink(tmp_path / "findings.csv", "north", "ines", "2026-11-23T10:00:00+00:00")
+    csv_sink = CsvSink(tmp_path / "findings.csv", ReportMeta("ines", "2026-11-23T10:00:00+00:00", "north"))
     progress = []
     result = inspect_batch(
         sources,

@@ -83,7 +83,8 @@ def test_the_survey_report_matches_the_store_and_narrates_every_finding(
     folder.mkdir()
     for path in val_images[:6]:
         (folder / path.name).write_bytes(path.read_bytes())
-    assert main(["survey", str(folder), "--name", "Site <A> & B"], inspector=inspector) == 0
+    survey = ["survey", str(folder), "--name", "Site <A> & B", "--site", "A3 km 12", "--date", "2026-11-20"]
+    assert main(survey, inspector=inspector) == 0
     capsys.readouterr()
     assert main(["report", "Site <A> & B", "--out", str(tmp_path / "report")]) == 0
     assert "6 photos" in capsys.readouterr().out
@@ -93,9 +94,13 @@ def test_the_survey_report_matches_the_store_and_narrates_every_finding(
         stored = session.scalar(select(func.count()).select_from(m.Prediction))
     rows = list(csv.DictReader((tmp_path / "report" / "findings.csv").open()))
     assert sum(row["object"] != "" for row in rows) == stored  # one row per stored finding
+    assert {(row["site"], row["survey_date"]) for row in rows} == {("A3 km 12", "2026-11-20")}
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", row["inspected_at"]) for row in rows)
     page = (tmp_path / "report" / "report.html").read_text()
     assert "Site <A> & B" not in page and "Site &lt;A&gt; &amp; B" in page  # escaped
     assert page.count("data:image/jpeg;base64") >= 6
+    assert "Site: <b>A3 km 12</b>" in page and "Survey date: <b>2026-11-20</b>" in page
+    assert re.search(r"Inspected: <b>\d{4}-\d\d-\d\d \d\d:\d\d UTC</b>", page)
     from core.narrative import narrative
     from storage.repository import survey_photos
 

@@ -58,12 +58,13 @@ def test_inspect_photos_returns_drawings_table_summary_and_report(client, store,
         lines = list(csv.DictReader(f))
     assert len(lines) == len(rows)  # a photo without detections has a row in both
     assert {line["image"] for line in lines} <= {val_images[0].name, val_images[4].name}  # full names
-    assert {(line["survey"], line["inspector"]) for line in lines} == {
-        ("north slope", "anonymous")
-    }  # no accounts: open
+    assert {(line["survey"], line["site"], line["survey_date"], line["inspector"]) for line in lines} == {
+        ("north slope", "Route 9, km 12 <east>", "2026-11-20", "anonymous")  # no accounts: open
+    }
     assert all(line["inspected_at"] and line["detector_model"] and line["condition_model"] for line in lines)
     page = open(html).read()  # the HTML report: both photos embedded, the broken one listed
     assert page.count("data:image/jpeg;base64") >= 2 and "broken.jpg" in page and "north slope" in page
+    assert "Route 9, km 12 &lt;east&gt;" in page and "Survey date: <b>2026-11-20</b>" in page
     # both photos were stored with their predictions, as pending labels for review
     queue = repository.review_queue(store[1], survey="north slope", page_size=500)
     assert len(queue) == sum(1 for row in rows if row[1] != "")  # "no objects" rows are not findings
