@@ -39,7 +39,9 @@ MAX_PHOTOS = 200  # per request: a whole drone survey, but not an unbounded job
 
 # Share of the table's width per column (TABLE_COLUMNS order): the position text gets the room,
 # the photo name no more than it needs, each probability a narrow column.
-TABLE_WIDTHS = ["17%", "5%", "10%", "13%", "7%", "7%", "7%", "8%", "26%"]
+# In pixels, not shares of the frame: on a phone the table scrolls sideways instead of squeezing
+# its columns, which wrapped one letter per line ("D/e/t/e/c/t/o/r").
+TABLE_WIDTHS = ["190px", "48px", "104px", "140px", "80px", "80px", "84px", "96px", "376px"]  # 1198 px
 
 
 UPLOAD_HEADERS = ["Photo", "Survey", "Uploaded (UTC)", "Objects", "To review"]

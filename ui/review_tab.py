@@ -28,6 +28,7 @@ from services.auth import require
 from storage import models as m
 from storage.db import Database
 from storage.repository import PhotoView
+from ui.styles import style_js
 
 ROLE = "reviewer"
 ANY = "(any)"
@@ -99,14 +100,9 @@ if (!window.__slopeReviewKeys) {{
 # The editor's rotate buttons turn the boxes' coordinates with the photo, while the store, the
 # reports and training keep the upright photo: saving after a turn wrote every box of the photo
 # wrong. The buttons are hidden here, and a save from a turned editor is refused (``TURNED``).
-HIDE_ROTATE_JS = """
-if (!document.getElementById("slope-review-no-rotate")) {
-  const style = document.createElement("style");
-  style.id = "slope-review-no-rotate";
-  style.textContent = '#review-editor button[aria-label^="Rotate"] { display: none !important; }';
-  document.head.appendChild(style);
-}
-"""
+HIDE_ROTATE_JS = style_js(
+    "slope-review-no-rotate", '#review-editor button[aria-label^="Rotate"] { display: none !important; }'
+)
 TURNED = (
     "Nothing saved: the photo was turned in the editor, and boxes are reviewed on the upright photo. "
     "It is shown upright again."

@@ -109,6 +109,14 @@ def test_upload_and_inspect_in_a_browser(app_url, val_images):
             boxes = [row[1] for row in cells if row[0] == photo]
             assert boxes == [str(n) for n in range(1, len(boxes) + 1)] or boxes == [""], cells
 
+        # On a phone the table scrolls sideways and its columns keep their widths (as shares of
+        # the frame they were squeezed to one letter a line).
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_timeout(300)
+        widths = page.locator("#inspect-table thead th").evaluate_all("hs => hs.map(h => h.offsetWidth)")
+        assert min(widths) >= 47 and sum(widths) > 1000, widths
+        page.set_viewport_size({"width": 1400, "height": 1000})
+
         # Clicking the second photo's thumbnail leaves only its rows in the table.
         page.locator("#inspect-gallery button.thumbnail-item").nth(1).click()
         page.wait_for_function(
