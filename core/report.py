@@ -164,11 +164,16 @@ def summarize(inspections: dict[str, Inspection]) -> str:
         (item for item in findings if item[2].condition != "normal" and not is_uncertain(item[2])),
         key=lambda item: -item[2].condition_confidence,
     )
+    # Uncertain blocked/damaged calls are left out of the counts but named, so that with them the
+    # counts add up to the reports' (which count every call, "of which uncertain").
+    unsure = sum(1 for _, _, f in uncertain if f.condition != "normal")
+    besides = f" (besides {counted(unsure, 'uncertain call')}, below)" if unsure else ""
     if problems:
         by_condition = Counter(f.condition for _, _, f in problems)
         lines.append(
             "Needs attention: "
             + ", ".join(f"{n} {c}" for c, n in by_condition.most_common())
+            + besides
             # "Check first", not "most certain": on a photo with few problems the top of this
             # list may be a 55% call, which is a problem to check, not a certain one.
             + ". Check first: "
