@@ -22,6 +22,7 @@ import gradio as gr  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from services.auth import (  # noqa: E402
     CREATE_USER_HINT,
+    account_line,
     auth_function,
     ensure_demo_account,
     ensure_first_admin,
@@ -54,6 +55,7 @@ def build_app(settings: Settings, server: ModelServer, db: Database | None = Non
             f"# {TITLE}\nDetects rock toes, slope drains, toe drains and vegetation on slope photos "
             "and judges each object's condition (normal / blocked / damaged)."
         )
+        account = gr.HTML("", elem_id="account-line", padding=False)
         if settings.demo_mode:
             gr.Markdown(DEMO_NOTICE.format(minutes=f"{settings.demo_reset_minutes:g}"))
         with gr.Tab("Inspect"):
@@ -72,19 +74,19 @@ def build_app(settings: Settings, server: ModelServer, db: Database | None = Non
                 with gr.Column() as train:
                     build_train_tab(settings, server, db)
                 by_role.append((gr.Markdown(visible=False), train, "admin"))
-        if by_role:
-            # Gradio cannot hide a tab after the page is built, so a tab whose role the account
-            # lacks shows why in place of its controls.
-            def for_account(request: gr.Request) -> list:
-                updates = []
-                for _, _, role in by_role:
-                    why = refusal(request, db, role)
-                    text = f"This tab is not open to your account: {why}" if why else ""
-                    updates += [gr.Markdown(text, visible=why is not None), gr.Column(visible=why is None)]
-                return updates
 
-            outputs = [block for text, controls, _ in by_role for block in (text, controls)]
-            demo.load(for_account, outputs=outputs, show_progress="hidden", api_visibility="private")
+        # Gradio cannot hide a tab after the page is built, so a tab whose role the account lacks
+        # shows why in place of its controls.
+        def for_account(request: gr.Request) -> list:
+            updates = [account_line(request, db)]
+            for _, _, role in by_role:
+                why = refusal(request, db, role)
+                text = f"This tab is not open to your account: {why}" if why else ""
+                updates += [gr.Markdown(text, visible=why is not None), gr.Column(visible=why is None)]
+            return updates
+
+        outputs = [account, *(block for text, controls, _ in by_role for block in (text, controls))]
+        demo.load(for_account, outputs=outputs, show_progress="hidden", api_visibility="private")
     return demo
 
 

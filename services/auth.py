@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from html import escape
 
 import gradio as gr
 from sqlalchemy import func, select
@@ -92,6 +93,20 @@ def refusal(request: gr.Request | None, db: Database | None, role: str) -> str |
     except gr.Error as error:
         return str(error.message)
     return None
+
+
+def account_line(request: gr.Request | None, db: Database | None) -> str:
+    """HTML naming the logged-in account and its role, with a link that logs this browser out
+    (a field tablet is shared); "" without a login."""
+    username = getattr(request, "username", None) if request is not None else None
+    if not username or db is None:
+        return ""
+    with db.read() as session:
+        role = session.scalar(select(m.User.role).where(m.User.username == username))
+    who = f"<b>{escape(username)}</b> ({role or 'no longer an account'})"
+    # In this tab (a Markdown link opens a new one, which leaves this page logged in), and only this
+    # browser's session: Gradio's /logout ends every session of the account by default.
+    return f"Logged in as {who} · <a href='logout?all_session=false' target='_self'>Log out</a>"
 
 
 def auth_function(db: Database) -> Callable[[str, str], bool]:

@@ -228,7 +228,15 @@ def test_each_role_sees_the_controls_it_may_use(app_url):
                     expect(page.get_by_text(refused[tab])).to_be_visible()
                     expect(page.locator(controls[tab])).to_be_hidden()
                 page.screenshot(path=str(Path(tempfile.gettempdir()) / f"slope-{tab.lower()}-as-{user}.png"))
+            role = "reviewer" if allowed else "inspector"
+            expect(page.locator("#account-line")).to_have_text(f"Logged in as {user} ({role}) · Log out")
             page.close()
+        # Log out ends this browser's session only: a second tablet of the same account stays in.
+        page, other = (logged_in_page(browser, app_url, "rita", PASSWORD) for _ in range(2))
+        page.get_by_role("link", name="Log out").click()
+        expect(page.get_by_role("button", name="Login")).to_be_visible()
+        other.reload()
+        expect(other.locator("#account-line")).to_contain_text("Logged in as rita")
         browser.close()
 
 
