@@ -3,6 +3,8 @@ and a dataset analysis of a named data source (the shipped data or the reviewed 
 
 from __future__ import annotations
 
+import re
+
 import gradio as gr
 
 from core.model_card import ModelCard, model_version, read_card
@@ -80,6 +82,7 @@ def _training_text(card: ModelCard) -> str:
     """The card's own account of its training (the recipe, which says fine-tuned or from
     scratch), then its parent: never a description assumed from the shipped default."""
     text = card.training.get("recipe") or card.training.get("method") or "no recipe recorded"
+    text = re.sub(r"\b(\w+=[\w.+-]+)", r"`\1`", text)  # settings as written (lr0=0.001), set as code
     return text + (f"; parent `{card.parent}`" if card.parent else "")
 
 

@@ -178,14 +178,22 @@ def _when(moment) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
+# How the figures of a card read to a person (the rest: the key with spaces).
+FIGURE_NAMES = {
+    "map50": "mAP@0.5",
+    "map50_95": "mAP@0.5:0.95",
+    "macro_f1": "macro-F1",
+    "ece": "calibration error (ECE)",
+    "normal_vs_problem": "normal vs problem",
+}
+
+
 def _figures(metrics: dict) -> str:
     """The gate's verdict where there was one, else the headline figures and their data."""
     if "gate" in metrics:
         return metrics["gate"]
     figures = ", ".join(
-        f"{k.replace('map50_95', 'mAP@0.5:0.95').replace('map50', 'mAP@0.5').replace('_', ' ')} {v:.3f}"
-        for k, v in metrics.items()
-        if isinstance(v, float)
+        f"{FIGURE_NAMES.get(k, k.replace('_', ' '))} {v:.3f}" for k, v in metrics.items() if isinstance(v, float)
     )
     return f"{figures} ({metrics['measured_on']})" if figures and metrics.get("measured_on") else figures
 

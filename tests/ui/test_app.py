@@ -151,7 +151,8 @@ def test_dashboard_analysis_and_served_models(client, store):
     # "@" as an entity: a bare one would be rendered as a mail link
     assert "mAP&#64;0.5" in models and "mAP@" not in models
     assert "Measured on: ultralytics val on the 45 real val photos" in models
-    assert f"Training: {read_card(settings.detector_model).training['recipe']}" in models
+    recipe = read_card(settings.detector_model).training["recipe"]  # "...; optimizer=AdamW, lr0=0.001, ..."
+    assert f"Training: {recipe.split(';')[0]}; `optimizer=AdamW`, `lr0=0.001`" in models  # settings as code
     # The condition model's cross-validation stands beside the type prior a user gets for free.
     assert "Cross-validation of the recipe that built it" in models and "| type prior |" in models
     examples = read_card(settings.condition_model).metrics["examples"]

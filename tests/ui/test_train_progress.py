@@ -32,3 +32,16 @@ def test_a_job_without_steps_shows_no_step_count(db):
     html = progress_html(db)
     assert "step" not in html and "value='1' max='1'" in html  # ended: a full bar, not "step 0 of 1"
     assert run_rows(db)[0][3] == "–"
+
+
+def test_version_figures_read_as_words(db):
+    from core.model_card import read_card
+    from core.settings import PROJECT_ROOT
+    from storage.registry import record_version
+    from ui.train_tab import version_rows
+
+    folder = PROJECT_ROOT / "models" / "condition"
+    record_version(db, read_card(folder), folder)
+    [row] = version_rows(db)
+    assert "macro-F1 0." in row[4] and "calibration error (ECE) 0." in row[4]
+    assert "macro f1" not in row[4] and "ece " not in row[4]
