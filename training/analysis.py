@@ -148,6 +148,7 @@ def _plots(r: dict, out: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     written = []
 
@@ -202,6 +203,7 @@ def _plots(r: dict, out: Path) -> list[Path]:
     histogram = r["instances_per_image"]["histogram"]
     ax.bar([int(k) for k in histogram], list(histogram.values()))
     ax.set_xlabel("objects per photo")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 2.5 objects
     ax.set_ylabel("photos")
     ax.set_title("Objects per photo")
     save(fig, "instances_per_image.png")

@@ -113,7 +113,7 @@ def training_plots(folders: ServedFolders) -> list[tuple[str, str]]:
         ax.plot([h["step"] for h in points], [h[key] for h in points], marker="o")
         ax.set_xlabel("training step")
         ax.set_ylabel("held-out accuracy")
-        ax.set_title(f"Condition model {condition.version}")
+        ax.set_title(condition.version, fontsize=9)  # the gallery caption says which model
         fig.savefig(out / "condition_training.png", dpi=90, bbox_inches="tight")
         plt.close(fig)
         plots.append((str(out / "condition_training.png"), "Condition model: held-out accuracy by step"))
@@ -135,7 +135,7 @@ def training_plots(folders: ServedFolders) -> list[tuple[str, str]]:
         ax.plot(epochs, [h["map50_95"] for h in detector.history], label="mAP@0.5:0.95")
         ax.set_xlabel("epoch of its last run" if detector.parent else "epoch")
         ax.set_ylabel("mAP on the val photos")
-        ax.set_title(f"Detector {detector.version} (val)")
+        ax.set_title(detector.version, fontsize=9)  # the gallery caption says which model
         ax.legend()
         fig.savefig(out / "detector_training.png", dpi=90, bbox_inches="tight")
         plt.close(fig)
