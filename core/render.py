@@ -1,4 +1,4 @@
-"""Drawing findings on the photo with supervision annotators: box colour by condition."""
+"""Drawing findings on the photo: supervision's boxes, tags placed clear of each other; colour by condition."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import supervision as sv
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from core.report import is_uncertain
 from core.taxonomy import CONDITIONS, object_word
@@ -16,6 +16,7 @@ from core.types import Finding, Inspection
 # normal green, blocked amber, damaged red: the order of CONDITIONS.
 CONDITION_COLORS = {"normal": "#2e9e44", "blocked": "#f0a202", "damaged": "#d7263d"}
 _PALETTE = sv.ColorPalette.from_hex([CONDITION_COLORS[c] for c in CONDITIONS])
+Rect = tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels
 MIN_DRAWN_SIDE = 720  # small photos (the survey's are 224-312 px) are enlarged so labels stay legible
 
 
@@ -25,7 +26,7 @@ def _font_path() -> str | None:
         import matplotlib
 
         return str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf")
-    except ImportError:  # supervision falls back to PIL's default bitmap font
+    except ImportError:  # then PIL's default font
         return None
 
 
@@ -55,16 +56,51 @@ def render(image: Image.Image, inspection: Inspection) -> Image.Image:
     colors = np.array([CONDITIONS.index(c) for c in detections.data["condition"]])  # palette index
     side = min(scene.size)
     boxes = sv.BoxAnnotator(color=_PALETTE, thickness=max(2, round(side / 250)), color_lookup=sv.ColorLookup.INDEX)
-    # A TrueType font, because OpenCV's built-in fonts cannot draw the "·" in the labels.
-    labels = sv.RichLabelAnnotator(
-        color=_PALETTE,
-        font_path=_font_path(),
-        font_size=max(12, round(side / 45)),
-        text_padding=4,
-        color_lookup=sv.ColorLookup.INDEX,
-        smart_position=True,
-    )
-    names = [finding_label(n, f) for n, f in enumerate(inspection.findings, 1)]
     # PIL in, PIL out: supervision then handles the RGB/BGR order itself.
     scene = boxes.annotate(scene, detections, custom_color_lookup=colors)
-    return labels.annotate(scene, detections, labels=names, custom_color_lookup=colors)
+    names = [finding_label(n, f) for n, f in enumerate(inspection.findings, 1)]
+    _draw_labels(scene, detections.xyxy, names, [f.condition for f in inspection.findings])
+    return scene
+
+
+def _draw_labels(scene: Image.Image, boxes: np.ndarray, names: list[str], conditions: list[str]) -> None:
+    """Each label in a tag of its box's colour, placed by ``place_tags``."""
+    font = _font(max(12, round(min(scene.size) / 45)))
+    pad = max(2, font.size // 6)
+    draw = ImageDraw.Draw(scene)
+    bounds = [draw.textbbox((0, 0), name, font=font) for name in names]
+    sizes = [(right - left + 2 * pad, bottom - top + 2 * pad) for left, top, right, bottom in bounds]
+    for tag, name, condition, (left, top, _, _) in zip(
+        place_tags(boxes, sizes, scene.size), names, conditions, bounds, strict=True
+    ):
+        draw.rectangle(tag, fill=CONDITION_COLORS[condition])
+        draw.text((tag[0] + pad - left, tag[1] + pad - top), name, fill="white", font=font)
+
+
+def place_tags(boxes: np.ndarray, sizes: list[tuple[int, int]], image_size: tuple[int, int]) -> list[Rect]:
+    """Where each box's label tag (``sizes``: width, height) goes, all on the photo: above the
+    box's top-left corner, else inside it, below it or at its right end, wherever it covers the
+    least of the tags placed before it. (Tags above boxes at the photo's top edge were pushed
+    down onto each other, hiding the numbers that link the boxes to the table.)"""
+    placed: list[Rect] = []
+    for (x1, y1, x2, y2), (w, h) in zip(np.asarray(boxes).round().astype(int).tolist(), sizes, strict=True):
+        spots = [(x1, y1 - h), (x1, y1), (x1, y2), (x1, y2 - h), (x2 - w, y1 - h), (x2 - w, y1), (x2 - w, y2)]
+        tags = [_on_photo(x, y, w, h, image_size) for x, y in spots]
+        placed.append(min(tags, key=lambda t: (sum(_overlap(t, other) for other in placed), tags.index(t))))
+    return placed
+
+
+def _on_photo(x: int, y: int, w: int, h: int, size: tuple[int, int]) -> Rect:
+    x, y = min(max(x, 0), max(size[0] - w, 0)), min(max(y, 0), max(size[1] - h, 0))
+    return x, y, x + w, y + h
+
+
+def _overlap(a: Rect, b: Rect) -> int:
+    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+@functools.cache
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    # A TrueType font, because PIL's built-in bitmap font cannot be sized.
+    path = _font_path()
+    return ImageFont.truetype(path, size) if path else ImageFont.load_default(size)
