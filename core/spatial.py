@@ -77,7 +77,9 @@ class ObjectContext:
         parts = [f"{self.band} of the photo"]
         # Most specific first; among equals, the order relations() gave (nearest first).
         for r in sorted(best.values(), key=lambda r: _SPECIFICITY.get(r.relation, 9)):
-            phrase = f"{relation_phrase(r.relation)} a {object_word(r.other_type)}"
+            other = object_word(r.other_type)
+            # "right of vegetation": a mass noun takes no article
+            phrase = f"{relation_phrase(r.relation)} {other if other == 'vegetation' else 'a ' + other}"
             if phrase not in parts:
                 parts.append(phrase)
         return ", ".join(parts)

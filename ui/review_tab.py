@@ -389,7 +389,8 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
                 label="Selected label (least certain first)", choices=[], elem_id="review-pick", allow_custom_value=True
             )
             with gr.Row():
-                kind = gr.Dropdown(TYPE_CHOICES, label="Object type", elem_id="review-type")
+                # value=None: empty until a label is selected (Gradio would show the first type)
+                kind = gr.Dropdown(TYPE_CHOICES, value=None, label="Object type", elem_id="review-type")
                 cond = gr.Dropdown([], label="Condition", elem_id="review-condition", allow_custom_value=True)
             with gr.Row():
                 normal = gr.Button("Normal (1)", elem_id="review-normal", size="sm")

@@ -94,3 +94,10 @@ def test_all_pair_relations_cover_every_ordered_pair_and_the_domain_ones():
     assert {(i, j) for i, _, j in found} == {(i, j) for i in range(3) for j in range(3) if i != j}
     assert (1, "at_foot_of", 0) in found and (2, "above_toe_drain", 1) in found
     assert (0, "above", 1) in found
+
+
+def test_vegetation_takes_no_article():
+    boxes = np.array([[100, 400, 200, 500], [600, 400, 700, 500]])  # a rock toe left of a patch of vegetation
+    contexts = relations(boxes, ["rock_toe", "vegetation"], SIZE)
+    assert contexts[0].describe() == "middle-left of the photo, left of vegetation"
+    assert contexts[1].describe() == "middle-center of the photo, right of a rock toe"
