@@ -47,9 +47,26 @@ DEMO_NOTICE = (
 )
 
 
+def _drop_gradio_asset_lines() -> None:
+    """Gradio 6.31 prints a line for every custom-component file a page loads ("id=..,
+    environment=client, type=component, file_name=..": 5 per page view, 164 lines in 20 minutes
+    of use), burying the app's own log. Those lines are dropped; its other prints pass."""
+    import builtins
+
+    import gradio.routes
+
+    def print_except_asset_lines(*args, **kwargs) -> None:
+        if args and isinstance(args[0], str) and args[0].startswith("id=") and ", environment=" in args[0]:
+            return
+        builtins.print(*args, **kwargs)
+
+    gradio.routes.print = print_except_asset_lines
+
+
 def build_app(settings: Settings, server: ModelServer, db: Database | None = None) -> gr.Blocks:
     """The app. Every request asks ``server`` for the models to use, so a promoted version
     serves from the next request on. With a ``db`` every inspection is stored for review."""
+    _drop_gradio_asset_lines()
     with gr.Blocks(title=TITLE, delete_cache=gradio_cache_policy(settings)) as demo:
         gr.Markdown(
             f"# {TITLE}\nDetects rock toes, slope drains, toe drains and vegetation on slope photos "

@@ -209,7 +209,7 @@ def test_a_reviewer_corrects_a_photo_in_a_browser(app_url, store):
         browser.close()
 
 
-def test_each_role_sees_the_controls_it_may_use(app_url):
+def test_each_role_sees_the_controls_it_may_use(app_url, capfd):
     """An inspector sees no Review or Train controls, a reviewer no Train controls: the tab says
     why instead (the handlers refuse them anyway: tests/ui/test_roles.py)."""
     from playwright.sync_api import expect, sync_playwright
@@ -238,6 +238,8 @@ def test_each_role_sees_the_controls_it_may_use(app_url):
         other.reload()
         expect(other.locator("#account-line")).to_contain_text("Logged in as rita")
         browser.close()
+    # The box editor's files were loaded on every page, and Gradio's line for each is dropped.
+    assert "environment=client" not in capfd.readouterr().out
 
 
 # Every label tag the editor draws (a white rectangle 20 px high) with the canvas's width; run
