@@ -14,6 +14,7 @@ from core.pipeline import Inspector
 from core.report import TABLE_COLUMNS, ReportMeta, short_name, summarize, table_rows
 from core.settings import PROJECT_ROOT, Settings
 from core.sources import expand_sources
+from core.taxonomy import counted
 from services.auth import OPEN_ACCOUNT, require
 from services.inspection import LoadLimits, Progress, inspect_batch
 from services.sinks import CollectSink, CsvSink, HtmlReportSink, RenderSink, StoreSink
@@ -98,6 +99,11 @@ def inspect_uploads(
     )
     problems += result.problems
     summary = summarize(collected.inspections)
+    if result.reused:
+        summary += (
+            f"\n\n{counted(result.reused, 'photo')} had been inspected by these models before: their stored "
+            "findings are shown (reviewers' corrections are in the Review tab)."
+        )
     if problems:
         summary += "\n\n**Problems:**\n" + "\n".join(f"- {p}" for p in problems)
     owned = [(name, row) for name, ins in collected.inspections.items() for row in table_rows(name, ins)]

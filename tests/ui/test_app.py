@@ -73,6 +73,14 @@ def test_inspect_photos_returns_drawings_table_summary_and_report(client, store,
         assert (survey.site, survey.date) == ("Route 9, km 12 <east>", "2026-11-20")
 
 
+def test_a_photo_inspected_before_is_shown_from_the_store_and_the_summary_says_so(client, val_images):
+    first = client.predict([handle_file(str(val_images[7]))], 0.25, "", "", "", api_name="/inspect")
+    again = client.predict([handle_file(str(val_images[7]))], 0.25, "", "", "", api_name="/inspect")
+    assert "inspected by these models before" not in first[1]
+    assert "1 photo had been inspected by these models before: their stored findings are shown" in again[1]
+    assert again[2]["data"] == first[2]["data"]  # the same findings
+
+
 def test_a_survey_date_that_is_not_a_date_is_refused(client, val_images):
     with pytest.raises(AppError, match="not a date like 2026-11-23"):
         client.predict([handle_file(str(val_images[0]))], 0.25, "s", "", "20/11/2026", api_name="/inspect")
