@@ -143,6 +143,11 @@ def start(
     actor: str,
 ) -> str:
     kind = JOB_LABELS[label]
+    # Checked here rather than by the fields' minimum, whose message names no field.
+    if kind == "condition" and (steps is None or steps < 1):
+        return "Not started: Steps (condition model) must be a whole number of at least 1."
+    if kind == "detector" and (hours is None or hours < 0.01):
+        return "Not started: Hours (detector) must be at least 0.01."
     job: dict = {"data": "db", "margin": float(margin), "promote": bool(promote)}
     if kind == "condition":
         job["finetune"] = {"method": method, "steps": int(steps)}
@@ -216,8 +221,8 @@ def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> No
                     value="lora",
                     label="Method (condition model)",
                 )
-                steps = gr.Number(300, precision=0, minimum=1, label="Steps (condition model)")
-                hours = gr.Number(0.25, minimum=0.01, label="Hours (detector)")
+                steps = gr.Number(300, precision=0, label="Steps (condition model)")
+                hours = gr.Number(0.25, label="Hours (detector)")
             with gr.Row():
                 margin = gr.Number(
                     0.0,

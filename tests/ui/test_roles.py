@@ -85,6 +85,14 @@ def test_an_admin_serves_versions_and_is_refused_a_second_job(app, tmp_path):
     assert client.predict("condition nope", api_name="/serve_version").startswith("Not served: no condition version")
 
     assert client.predict(api_name="/cancel_job") == "No job is running."
+    # A bad number is refused by name, and nothing starts.
+    message = client.predict("Fine-tune the condition model", "lora", 0, 0.1, 0.0, False, api_name="/start_job")
+    assert message == "Not started: Steps (condition model) must be a whole number of at least 1."
+    message = client.predict("Fine-tune the detector", "lora", 5, 0, 0.0, False, api_name="/start_job")
+    assert message == "Not started: Hours (detector) must be at least 0.01."
+    from services import jobs
+
+    assert jobs.runs(db) == []
     with db.write() as session:  # a job already running (as recorded by another process)
         import os
 
