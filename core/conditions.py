@@ -47,6 +47,12 @@ def card_crop_margin(source: str) -> float:
     return card.crop_margin if card is not None and card.crop_margin is not None else DEFAULT_CROP_MARGIN
 
 
+def card_temperature(source: str) -> float:
+    """The temperature the model's probabilities are calibrated with, from its card; 1 without one."""
+    card = read_card(source)
+    return card.temperature if card is not None and card.temperature else 1.0
+
+
 def crop_bounds(size: tuple[int, int], box: Sequence[float], margin: float) -> tuple[int, int, int, int]:
     """The box grown by ``margin`` of its size on each side, clipped to a photo of ``size``
     (width, height), in whole pixels. The model sees the ground around a drain as well."""
@@ -114,6 +120,7 @@ class ConditionModel:
             model = Qwen2VLForConditionalGeneration.from_pretrained(source, dtype=dtype).to(device)
         version = model_version(source) + (f"+{quantization}" if quantization else "")
         self._setup(model, processor, version, card_crop_margin(source), device)
+        self.temperature = card_temperature(source)
         self.source = source
         self.quantization = quantization or saved_quantization(source)
 
@@ -133,6 +140,7 @@ class ConditionModel:
         self.processor.tokenizer.padding_side = "left"  # every row's answer position is the last
         self.version = version
         self.crop_margin = crop_margin
+        self.temperature = 1.0  # probabilities as the logits give them, until a card calibrates them
         self.device = device
         self.condition_token_ids = _first_token_ids(processor.tokenizer)
         self.forward_passes = 0  # counted so tests can check vegetation never reaches the model
@@ -178,9 +186,14 @@ class ConditionModel:
         self.forward_passes += 1
         return out.logits[:, -1, :].float().cpu().numpy()  # [B, vocab]
 
+    def answer_scores(self, logits: np.ndarray, allowed: Sequence[str]) -> np.ndarray:
+        """The allowed conditions' first-token logits, in ``allowed``'s order (one row of answer_logits)."""
+        return np.array([logits[self.condition_token_ids[c]] for c in allowed], dtype=np.float64)
+
     def probabilities(self, logits: np.ndarray, allowed: Sequence[str]) -> dict[str, float]:
-        """Softmax over the allowed conditions of their first-token logits (one row of answer_logits)."""
-        scores = np.array([logits[self.condition_token_ids[c]] for c in allowed], dtype=np.float64)
+        """Softmax over the allowed conditions of their first-token logits (one row of
+        answer_logits), divided by the card's temperature: calibrated probabilities."""
+        scores = self.answer_scores(logits, allowed) / self.temperature
         scores = np.exp(scores - scores.max())
         scores /= scores.sum()
         return {c: float(p) for c, p in zip(allowed, scores, strict=True)}

@@ -49,6 +49,9 @@ class ModelCard:
     data_credit: str = ""  # source and licence of the data
     crop_margin: float | None = None  # condition models: context margin around each crop
     image_size: int | None = None  # detectors: input size in pixels
+    # Condition models: the answer logits are divided by this before the softmax (temperature
+    # scaling, fitted on held-out objects: training/calibration.py); None: 1, as trained.
+    temperature: float | None = None
     train_settings: dict[str, str] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)  # e.g. epochs_run, steps, train_seconds
     history: list[dict[str, Any]] = field(default_factory=list)  # per epoch or step: {"epoch"|"step": n, ...}

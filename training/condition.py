@@ -30,7 +30,7 @@ from core.model_card import ModelCard
 from core.types import LabelledPhoto
 from training.artifacts import data_hash, default_registry, new_version, now_iso, settings_for_card, shown_path
 from training.backbone import WEIGHTS_ORIGIN
-from training.condition_data import DatasetSettings, build_condition_dataset
+from training.condition_data import ConditionDataset, DatasetExample, DatasetSettings, build_condition_dataset
 from training.dataset import DATA_CREDIT, DEFAULT_DATA, from_yolo_folder
 from training.distill import DistilSettings, distil_data, distil_vision_tower
 from training.finetune import FinetuneSettings, finetune_condition_model
@@ -119,16 +119,28 @@ def train_condition_model(settings: ConditionTrainSettings, log: Log = print) ->
             data_hash=dataset.data_hash,
             data_provenance=dataset.provenance,
             data_credit=DATA_CREDIT,
-            held_out_description=(
-                f"{len(dataset.held_out)} real labelled objects of {len(dataset.held_out_photos)} held-out photos "
-                f"of {shown_path(settings.data_dir)} (chosen by photo hash; cross-validation gives a steadier measure)"
-            ),
+            held_out_description=held_out_description(dataset, settings.data_dir),
             progress=lambda step, total, values: (
                 log(f"step {step}/{total}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
                 if "held_out_accuracy" in values
                 else None
             ),
         )
+
+
+def held_out_description(dataset: ConditionDataset, data_dir: Path) -> str:
+    """What a card's metrics were measured on, for a model built from ``data_dir``."""
+    return (
+        f"{len(dataset.held_out)} real labelled objects of {len(dataset.held_out_photos)} held-out photos "
+        f"of {shown_path(data_dir)} (chosen by photo hash; cross-validation gives a steadier measure)"
+    )
+
+
+def held_out_of(data_dir: Path) -> tuple[list[DatasetExample], str]:
+    """The held-out examples ``build-condition`` holds out of ``data_dir``, and their description:
+    where a built model is measured (and calibrated) again."""
+    dataset = build_condition_dataset(from_yolo_folder(data_dir), condition_recipe(ConditionTrainSettings(data_dir))[0])
+    return dataset.held_out, held_out_description(dataset, data_dir)
 
 
 def condition_recipe(settings: ConditionTrainSettings) -> tuple[DatasetSettings, FinetuneSettings]:

@@ -44,6 +44,7 @@ from training.artifacts import (
     settings_for_card,
     staging_folder,
 )
+from training.calibration import CALIBRATED_ECE, calibrate, calibrated_ece
 from training.examples import ConditionExample, ConditionReport, answer_batch, evaluate_conditions
 
 METHODS = ("lora", "full")
@@ -184,6 +185,7 @@ def finetune_condition_model(
     history = fit(run, train, held_out, settings, weights, progress, should_stop)
     merged = merge(run)
     report = evaluate_conditions(merged, held_out)
+    calibration = calibrate(merged, held_out)
     train_seconds = time.time() - started
     if should_stop is not None and should_stop():
         raise TrainingCancelled("fine-tuning cancelled before saving")
@@ -203,6 +205,7 @@ def finetune_condition_model(
         data_provenance=data_provenance,
         data_credit=data_credit,
         crop_margin=run.crop_margin,
+        temperature=calibration.temperature,
         train_settings=settings_for_card(settings)
         | {"class_weights": json.dumps(weights, sort_keys=True) if weights else ""},
         training={
@@ -214,8 +217,8 @@ def finetune_condition_model(
             "total_parameters": sum(p.numel() for p in merged.model.parameters()),
         },
         history=history,
-        metrics=report_dict(report),
-        metrics_data=description,
+        metrics=report_dict(report) | calibrated_ece(calibration),
+        metrics_data=description + CALIBRATED_ECE,
     )
     return save(merged, card, registry)
 

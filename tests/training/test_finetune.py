@@ -90,6 +90,9 @@ def test_each_method_publishes_a_loadable_candidate_with_its_card(method, train_
     report = evaluate_conditions(served, held_out)
     assert (served.version, served.crop_margin) == (card.version, parent_card.crop_margin)
     assert report.accuracy == card.metrics["accuracy"] and report.macro_f1 == pytest.approx(card.metrics["macro_f1"])
+    # Its probabilities are calibrated on the held-out examples (training/calibration.py).
+    assert served.temperature == card.temperature > 0 and "ece_uncalibrated" in card.metrics
+    assert "ECE after temperature scaling" in card.metrics_data
     assert folder_digest(PARENT) == before  # the parent is only read
 
 
