@@ -36,7 +36,7 @@ from storage.db import Database  # noqa: E402
 from ui.dashboard_tab import build_dashboard_tab  # noqa: E402
 from ui.inspect_tab import build_inspect_tab  # noqa: E402
 from ui.review_tab import build_review_tab  # noqa: E402
-from ui.scratch import gradio_cache_policy  # noqa: E402
+from ui.scratch import gradio_cache_policy, keep_pruning  # noqa: E402
 from ui.train_tab import build_train_tab  # noqa: E402
 
 TITLE = "Slope drainage inspection"
@@ -140,6 +140,7 @@ def main() -> None:
             f"{settings.demo_reset_minutes:g} minutes."
         )
         keep_resetting(db, settings.data_dir, server.inspector, settings.demo_reset_minutes)
+    keep_pruning(settings)
     auth = auth_function(db) if has_users(db) else None
     if auth is None:
         print(CREATE_USER_HINT)

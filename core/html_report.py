@@ -15,7 +15,7 @@ import os
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -328,13 +328,15 @@ def html_report(photos: list[ReportPhoto], title: str, meta: ReportMeta, models:
 
 
 def _readable_time(iso: str) -> str:
-    """'2026-11-24T01:08:14+00:00' -> '2026-11-24 01:08 UTC'; other text as it is."""
+    """'2026-11-24T01:08:14+00:00' -> '2026-11-24 01:08 UTC' (any zone shown in UTC); a date
+    or other text as it is."""
     try:
         moment = datetime.fromisoformat(iso)
     except ValueError:
         return iso
-    zone = " UTC" if moment.utcoffset() is not None and not moment.utcoffset() else ""
-    return moment.isoformat(sep=" ", timespec="minutes")[:16] + zone
+    if moment.tzinfo is None or len(iso) <= 10:  # no zone to convert from, or a date alone
+        return iso
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def write_html_report(path: str | Path, *args: Any, **kwargs: Any) -> Path:

@@ -167,7 +167,7 @@ def summarize(inspections: dict[str, Inspection]) -> str:
     # Uncertain blocked/damaged calls are left out of the counts but named, so that with them the
     # counts add up to the reports' (which count every call, "of which uncertain").
     unsure = sum(1 for _, _, f in uncertain if f.condition != "normal")
-    besides = f" (besides {counted(unsure, 'uncertain call')}, below)" if unsure else ""
+    besides = f" (besides {counted(unsure, 'uncertain blocked or damaged call')})" if unsure else ""
     if problems:
         by_condition = Counter(f.condition for _, _, f in problems)
         lines.append(

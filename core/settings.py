@@ -75,8 +75,9 @@ class Settings:
     @property
     def largest_upload(self) -> int:
         """The web server refuses any file over this; photos are held to ``max_upload_bytes``
-        when read, whether uploaded alone or inside a zip."""
-        return max(self.max_upload_bytes, self.max_archive_bytes)
+        when read, whether uploaded alone or inside a zip. The public demo takes no survey zip
+        larger than a photo: anonymous visitors must not fill its disk."""
+        return self.max_upload_bytes if self.demo_mode else max(self.max_upload_bytes, self.max_archive_bytes)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.detector_conf <= 1.0:

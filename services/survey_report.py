@@ -77,10 +77,11 @@ def write_survey_report(db: Database, data_dir: str | Path, survey: str, out: st
 
 
 def _iso(moment: datetime | None) -> str:
-    # SQLite hands datetimes back without their zone; they were written in UTC.
+    # SQLite hands datetimes back without their zone (they were written in UTC); PostgreSQL in
+    # its session's zone: both as UTC.
     if moment is None:
         return ""
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat(timespec="seconds")
+    return (moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat(timespec="seconds")
 
 
 def _folder(db: Database, version: str) -> str:

@@ -48,3 +48,11 @@ def val_images() -> list[Path]:
     if not VAL_IMAGES:
         pytest.fail(f"the real val photos are missing from {DATA_DIR}")
     return VAL_IMAGES
+
+
+@pytest.fixture(autouse=True)
+def _downloads_in_a_test_folder(tmp_path_factory, monkeypatch):
+    """Reports and plots the app hands to browsers go to a test folder, not the machine's."""
+    from ui import scratch
+
+    monkeypatch.setattr(scratch, "SCRATCH_DIR", tmp_path_factory.getbasetemp() / "downloads")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -206,10 +207,13 @@ def _build(args: argparse.Namespace) -> int:
         try:
             folder = train_detector(settings) if run is None else publish_finished_run(run, settings)
         except DetectorRunInterrupted as stopped:
-            same = [f"--{k} {getattr(args, k)}" for k in ("data", "registry", "architecture") if getattr(args, k)]
+            # The same options: publishing validates and exports at --imgsz and cards --init-from.
+            given = {k: v for k, v in vars(args).items() if k not in ("command", "from_run") and v is not None}
+            same = [f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in given.items()]
             print(
                 f"interrupted: nothing was published; the run so far is kept in {stopped.run}\n"
-                f"publish its best epoch: python -m training build-detector --from-run {stopped.run} " + " ".join(same),
+                "publish its best epoch: python -m training build-detector "
+                + " ".join([f"--from-run {shlex.quote(str(stopped.run))}", *same]),
                 file=sys.stderr,
             )
             return 130  # as a shell reports Ctrl-C

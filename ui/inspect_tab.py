@@ -155,7 +155,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
         with gr.Column(scale=1):
             files = gr.File(
                 label=f"Slope photos (up to {_size(settings.max_upload_bytes)} each) or a zip of a survey "
-                f"(up to {_size(settings.max_archive_bytes)})",
+                f"(up to {_size(settings.largest_upload)})",
                 file_count="multiple",
                 file_types=["image", ".zip", ".tif", ".tiff", ".webp"],
                 type="filepath",

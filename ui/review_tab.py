@@ -448,10 +448,10 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
             user = require(request, db, ROLE)
             session = current(session)
             photo = session.photo
+            selected = int(selected) if selected not in (None, "") else None
             if value and value.get("orientation"):
                 return render(db, data_dir, session, TURNED, selected)
             boxes = editor_boxes(value, photo)
-            selected = int(selected) if selected not in (None, "") else None
             edits = {}
             if selected is not None and object_type:
                 wanted = condition or None
@@ -470,7 +470,7 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
             if action in ("accept", "delete") and selected is None:
                 return render(db, data_dir, session, "Select a label first.", selected)
             # A condition button on the label's own condition confirms it: accepted, not "no change".
-            confirms = action == "accept" or (action in CONDITIONS and selected is not None)
+            confirms = action == "accept" or (action in CONDITIONS and selected in edits)
             outcome = review.save(
                 db,
                 user.username,

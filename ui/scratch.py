@@ -8,14 +8,17 @@ folder with every upload and report, and the public demo would keep visitors' ph
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from core.settings import Settings
 
-SCRATCH_DIR = Path(tempfile.gettempdir()) / "slope-inspection-downloads"
+# One per user: another user's instance on the machine neither prunes nor blocks this one.
+SCRATCH_DIR = Path(tempfile.gettempdir()) / f"slope-inspection-downloads-{getpass.getuser()}"
 LIFETIME_S = 24 * 3600  # a report downloaded the day it was made still works
 DEMO_LIFETIME_S = 3600  # a demo visitor's photos and results are gone within the hour
 
@@ -33,7 +36,13 @@ def gradio_cache_policy(settings: Settings) -> tuple[int, int]:
 def scratch_folder(prefix: str, lifetime: int = LIFETIME_S) -> Path:
     """A new folder for one request's files; folders older than ``lifetime`` seconds are deleted
     first (those of every request: the shortest lifetime asked for wins)."""
-    SCRATCH_DIR.mkdir(parents=True, exist_ok=True)
+    prune(lifetime)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=SCRATCH_DIR))
+
+
+def prune(lifetime: int) -> None:
+    """Delete the request folders older than ``lifetime`` seconds."""
+    SCRATCH_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     cutoff = time.time() - lifetime
     for old in SCRATCH_DIR.iterdir():
         try:
@@ -42,4 +51,18 @@ def scratch_folder(prefix: str, lifetime: int = LIFETIME_S) -> Path:
             continue
         if expired:
             shutil.rmtree(old, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=SCRATCH_DIR))
+
+
+def keep_pruning(settings: Settings) -> threading.Thread:
+    """Prune on a timer too, so an idle server (the demo between visitors) keeps nothing past
+    its lifetime."""
+    lifetime = lifetime_s(settings)
+
+    def loop() -> None:
+        while True:
+            time.sleep(lifetime // 6)
+            prune(lifetime)
+
+    thread = threading.Thread(target=loop, name="scratch-pruning", daemon=True)
+    thread.start()
+    return thread

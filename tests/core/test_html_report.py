@@ -93,6 +93,22 @@ def test_the_header_gives_survey_site_date_inspector_and_a_readable_time(parsed)
     assert "Inspected: 2026-11-23 10:00 UTC" in text
 
 
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("2026-11-24T10:08:14+09:00", "2026-11-24 01:08 UTC"),
+        ("2026-11-24T01:08:14+00:00", "2026-11-24 01:08 UTC"),
+        ("2026-11-24", "2026-11-24"),
+        ("2026-11-24T01:08:14", "2026-11-24T01:08:14"),  # no zone: not guessed
+        ("yesterday", "yesterday"),
+    ],
+)
+def test_inspection_times_read_in_utc(given, shown):
+    from core.html_report import _readable_time
+
+    assert _readable_time(given) == shown
+
+
 def test_user_input_is_escaped(page, parsed):
     for raw in (EVIL_NAME, EVIL_SURVEY, "ann & bob", "Survey <report>", "<bad>", "Km 12 <cutting>"):
         assert raw not in page

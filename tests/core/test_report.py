@@ -88,7 +88,7 @@ def test_summary_never_calls_an_uncertain_finding_most_certain():
     assert "slope drain #2 in a.jpg" in uncertain
     assert "1 photo with no objects detected" in text
     # the reports count the uncertain call as damaged too: the summary says it left it out
-    assert "Needs attention: 1 blocked (besides 1 uncertain call, below). Check first" in text
+    assert "Needs attention: 1 blocked (besides 1 uncertain blocked or damaged call). Check first" in text
     only_uncertain = summarize({"a.jpg": inspection(NEAR_EVEN)})
     assert "Check first" not in only_uncertain and "Uncertain" in only_uncertain
 

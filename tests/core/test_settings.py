@@ -34,3 +34,8 @@ def test_flags_read_words_and_refuse_others():
     assert Settings.from_env({"SLOPE_DEMO_MODE": "0"}).demo_mode is False
     with pytest.raises(ValueError, match="SLOPE_DEMO_MODE='maybe' is not a valid true or false"):
         Settings.from_env({"SLOPE_DEMO_MODE": "maybe"})
+
+
+def test_a_survey_zip_may_exceed_a_photo_except_in_the_public_demo():
+    assert Settings(max_upload_bytes=100, max_archive_bytes=5000).largest_upload == 5000
+    assert Settings(max_upload_bytes=100, max_archive_bytes=5000, demo_mode=True).largest_upload == 100

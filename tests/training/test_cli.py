@@ -111,14 +111,20 @@ def test_sigterm_stops_build_detector_and_says_how_to_publish_the_run_so_far(tin
     command += ["--registry", str(registry), "--imgsz", "64", "--hours", "1", "--epochs", "1000"]
     env = {**os.environ, "TMPDIR": str(temp), "SLOPE_DATA_DIR": str(tmp_path / "store")}
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 240
-    while not list(temp.glob("detector-train-*/run/weights/best.pt")) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    process.send_signal(signal.SIGTERM)
-    stderr = process.communicate(timeout=120)[1]
+    try:
+        deadline = time.monotonic() + 240
+        while not list(temp.glob("detector-train-*/run/weights/best.pt")) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert list(temp.glob("detector-train-*/run/weights/best.pt")), "no epoch was saved in 240 s"
+        process.send_signal(signal.SIGTERM)
+        stderr = process.communicate(timeout=120)[1]
+    finally:
+        process.kill()  # whatever happened above, no training is left running
     assert process.returncode == 130, stderr
     [run] = list(temp.glob("detector-train-*/run"))
-    assert f"build-detector --from-run {run} --data {tiny_data} --registry {registry}" in stderr
+    # the same options: publishing validates and exports at --imgsz
+    assert f"build-detector --from-run {run} --data {tiny_data} --registry {registry} --hours 1.0" in stderr
+    assert "--epochs 1000 --imgsz 64 --seed 0" in stderr and "None" not in stderr
     assert list((registry / "detector").iterdir()) == []
 
 

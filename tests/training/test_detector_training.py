@@ -77,9 +77,10 @@ def test_a_fine_tune_keeps_the_parents_architecture_and_weights_origin(tiny_data
 
 
 def test_epochs_caps_a_run_that_hours_would_let_go_on(tiny_data, tmp_path):
-    """ultralytics' time mode alone stretches the run to fill the hours (here about 36 s of
-    one-second epochs); ``epochs`` stops it at 2, and the history and card say 2."""
-    settings = dataclasses.replace(_one_epoch(tiny_data, tmp_path / "registry"), hours=0.01, epochs=2)
+    """ultralytics' time mode alone stretches the run to fill the hours (here 3 minutes of
+    one-second epochs: 71 epochs in 36 s without the cap); ``epochs`` stops it at 2, and the
+    history and card say 2."""
+    settings = dataclasses.replace(_one_epoch(tiny_data, tmp_path / "registry"), hours=0.05, epochs=2)
     card = read_card(train_detector(settings))
     assert card.training["epochs_run"] == len(card.history) == 2
 

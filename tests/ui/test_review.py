@@ -153,6 +153,9 @@ def test_the_labels_own_condition_button_confirms_it_and_a_turned_photo_saves_no
     out = client.predict(turned, drain, "slope_drain", "blocked", api_name="/review_blocked")
     assert out[-1].startswith("Nothing saved: the photo was turned in the editor")
     assert all(len(repo.label_history(db, q.label_id)) == 1 for q in repo.review_queue(db))  # nothing written
+    # Without a type beside it (the panel not filled in yet) a condition button confirms nothing.
+    out = client.predict(editor_payload(out[0]), drain, None, None, api_name="/review_damaged")
+    assert (label(db, drain).condition, label(db, drain).status) == ("normal", "pending")
     # Normal on a label the model called normal: the reviewer confirms it.
     out = client.predict(editor_payload(out[0]), drain, "slope_drain", "normal", api_name="/review_normal")
     assert (label(db, drain).condition, label(db, drain).status) == ("normal", "accepted")

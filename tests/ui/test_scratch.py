@@ -28,3 +28,12 @@ def test_a_new_folder_deletes_the_expired_ones_and_keeps_the_rest(tmp_path, monk
 def test_gradio_empties_its_cache_on_the_same_lifetime():
     assert scratch.gradio_cache_policy(Settings()) == (4 * 3600, 24 * 3600)
     assert scratch.gradio_cache_policy(Settings(demo_mode=True)) == (600, 3600)
+
+
+def test_pruning_on_its_own_empties_an_idle_server(tmp_path, monkeypatch):
+    monkeypatch.setattr(scratch, "SCRATCH_DIR", tmp_path / "downloads")
+    old = scratch.scratch_folder("inspection-report")
+    hour_and_a_bit = time.time() - scratch.DEMO_LIFETIME_S - 60
+    os.utime(old, (hour_and_a_bit, hour_and_a_bit))
+    scratch.prune(scratch.DEMO_LIFETIME_S)  # what keep_pruning runs every 10 minutes in the demo
+    assert list((tmp_path / "downloads").iterdir()) == []
