@@ -189,6 +189,7 @@ FIGURE_NAMES = {
     "map50_95": "mAP@0.5:0.95",
     "macro_f1": "macro-F1",
     "ece": "calibration error (ECE)",
+    "ece_uncalibrated": "ECE before calibration",
     "normal_vs_problem": "normal vs problem",
 }
 

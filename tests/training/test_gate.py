@@ -97,6 +97,7 @@ def test_the_same_model_is_promoted_at_margin_zero_and_not_when_better_is_requir
     twin = ConditionModel.from_loaded(
         condition_model.model, condition_model.processor, condition_model.version, condition_model.crop_margin
     )
+    twin.temperature = condition_model.temperature  # and the same calibration (from the card)
     decision = gate(twin, condition_model, split.held_out, split.train)
     assert decision.passed
     assert decision.candidate == decision.served

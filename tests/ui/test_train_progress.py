@@ -44,4 +44,4 @@ def test_version_figures_read_as_words(db):
     record_version(db, read_card(folder), folder)
     [row] = version_rows(db)
     assert "macro-F1 0." in row[4] and "calibration error (ECE) 0." in row[4]
-    assert "macro f1" not in row[4] and "ece " not in row[4]
+    assert "macro f1" not in row[4] and "ece " not in row[4] and "ECE before calibration 0." in row[4]
