@@ -18,7 +18,7 @@ from core.report import REPORT_COLUMNS, ReportMeta, report_rows
 from core.types import Inspection
 from services.inspection import PhotoOutcome
 from storage.db import Database
-from storage.repository import save_inspection
+from storage.repository import file_under_survey, save_inspection
 
 
 class StoreSink:
@@ -30,7 +30,11 @@ class StoreSink:
         self.db, self.data_dir, self.user, self.survey = db, data_dir, user, survey
 
     def add(self, outcome: PhotoOutcome) -> None:
-        if outcome.inspection is None or outcome.data is None or outcome.reused:
+        if outcome.inspection is None or outcome.data is None:
+            return
+        if outcome.reused:  # stored already; named under a survey now, it joins it
+            if self.survey:
+                file_under_survey(self.db, outcome.data, self.survey)
             return
         save_inspection(
             self.db,

@@ -80,6 +80,7 @@ def add_image(
     sha, relative = store_image_file(data_dir, data, Path(original_name).suffix)
     image = session.scalar(select(m.Image).where(m.Image.sha256 == sha))
     if image is not None:
+        _join_survey(session, image, survey)
         return image, False
     image = m.Image(
         sha256=sha,
@@ -95,6 +96,24 @@ def add_image(
     session.add(image)
     session.flush()
     return image, True
+
+
+def file_under_survey(db: Database, data: bytes, survey: str) -> bool:
+    """A stored photo handed in again under a named survey (and shown from the store, not
+    inspected again) joins that survey if it was filed under none; one already in another
+    survey stays there. True when it is in ``survey``."""
+    with db.write() as session:
+        image = session.scalar(select(m.Image).where(m.Image.sha256 == hashlib.sha256(data).hexdigest()))
+        return image is not None and _join_survey(session, image, survey)
+
+
+def _join_survey(session: Session, image: m.Image, survey: str | None) -> bool:
+    if not survey:
+        return False
+    target = get_or_create_survey(session, survey)
+    if image.survey_id is None:
+        image.survey_id = target.id
+    return image.survey_id == target.id
 
 
 # ---------------------------------------------------------------- inspections

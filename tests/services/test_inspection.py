@@ -99,3 +99,19 @@ def test_a_full_resolution_photo_is_drawn_at_screen_size_with_its_boxes_in_place
     changed = np.abs(np.asarray(drawing, dtype=int) - np.asarray(plain, dtype=int)).sum(axis=2) > 60
     x0, y0, x1, y1 = (np.array(inspection.findings[0].box_xyxy) * DRAWING_SIDE / 4000).round().astype(int)
     assert changed[y0 : y1 + 1, x0].mean() > 0.8  # the box's left edge, where it should be drawn
+
+
+def test_a_photo_shown_from_the_store_joins_the_survey_it_is_handed_in_under(inspector, val_images, tmp_path):
+    from storage.repository import stored_inspection, survey_photos
+
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    db.upgrade()
+    sources, _ = expand_sources([val_images[0]], max_bytes=50_000_000)
+    previous = lambda data, models: stored_inspection(db, data, models)  # noqa: E731
+    inspect_batch(sources, inspector, [StoreSink(db, tmp_path, "ines")], previous=previous)  # no survey yet
+    again = inspect_batch(sources, inspector, [StoreSink(db, tmp_path, "ines", "west")], previous=previous)
+    assert again.reused == 1
+    assert [p.name for p in survey_photos(db, tmp_path, "west")] == [sources[0].name]
+    # filed under one survey, it stays there
+    inspect_batch(sources, inspector, [StoreSink(db, tmp_path, "ines", "east")], previous=previous)
+    assert survey_photos(db, tmp_path, "east") == [] and len(survey_photos(db, tmp_path, "west")) == 1
