@@ -118,7 +118,15 @@ def report_rows(name: str, inspection: Inspection, meta: ReportMeta) -> list[lis
         empty.update(image=name, position=NO_OBJECTS, detector_model=_models(inspection)[0])
         empty["condition_model"] = _models(inspection)[1]
         rows = [list(empty.values())]
-    return [[*meta.columns(), *row] for row in rows]
+    return [[_spreadsheet_text(cell) for cell in [*meta.columns(), *row]] for row in rows]
+
+
+def _spreadsheet_text(cell: object) -> object:
+    """Text a spreadsheet would run as a formula (a site typed as ``=HYPERLINK(...)``) starts
+    with an apostrophe, which spreadsheets show as text (OWASP's CSV injection advice)."""
+    if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + cell
+    return cell
 
 
 def table_rows(name: str, inspection: Inspection) -> list[list]:

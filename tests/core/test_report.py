@@ -116,3 +116,11 @@ def test_position_text_names_each_other_object_once_most_specific_first():
         ),
     )
     assert context.describe() == "bottom-center of the photo, just above a toe drain, left of a slope drain"
+
+
+def test_text_a_spreadsheet_would_run_is_kept_as_text():
+    meta = ReportMeta("ines", "2026-11-23T10:00:00+00:00", "=cmd|' /C calc'!A0", "@SUM(1+1)*cmd", "2026-11-20")
+    (row,) = report_rows("+photo.jpg", inspection(), meta)
+    values = dict(zip(REPORT_COLUMNS, row, strict=True))
+    assert (values["survey"], values["site"]) == ("'=cmd|' /C calc'!A0", "'@SUM(1+1)*cmd")
+    assert values["image"] == "'+photo.jpg" and values["survey_date"] == "2026-11-20"
