@@ -27,6 +27,7 @@ from training.examples import ConditionExample, evaluate_conditions
 from training.metrics import expected_calibration_error
 
 SCORING_BATCH = 16
+MIN_EXAMPLES = 30  # fewer held-out objects than this and the temperature is not fitted
 # Searched on a log scale: a model can be too sure (T > 1) or too unsure (T < 1).
 TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(10.0), 241))
 
@@ -105,11 +106,16 @@ def fit_temperature(scores: Sequence[np.ndarray], truth: Sequence[int]) -> float
     return float(TEMPERATURES[int(np.argmin(losses))])
 
 
-def calibrate(model: ConditionModel, held_out: Sequence[ConditionExample]) -> Calibration:
-    """Fit the temperature on ``held_out`` and measure what it does (see the module docstring)."""
+def calibrate(model: ConditionModel, held_out: Sequence[ConditionExample], fallback: float = 1.0) -> Calibration:
+    """Fit the temperature on ``held_out`` and measure what it does (see the module docstring).
+    With fewer than ``MIN_EXAMPLES`` a fitted temperature would be noise: ``fallback`` (e.g. the
+    parent's) is kept and measured instead."""
     if not held_out:
         raise ValueError("calibration needs held-out examples")
     scores, truth = answer_scores(model, held_out)
+    if len(scores) < MIN_EXAMPLES:
+        kept = [fallback] * len(scores)
+        return Calibration(fallback, _ece(scores, truth, [1.0] * len(scores)), _ece(scores, truth, kept), len(scores))
     # Examples from the dataset builder know their photo; any other is taken as its own photo.
     halves = _photo_halves([getattr(e, "photo", "") or f"#{i}" for i, e in enumerate(held_out)])
     scaled = [0.0] * len(scores)

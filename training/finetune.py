@@ -185,7 +185,7 @@ def finetune_condition_model(
     history = fit(run, train, held_out, settings, weights, progress, should_stop)
     merged = merge(run)
     report = evaluate_conditions(merged, held_out)
-    calibration = calibrate(merged, held_out)
+    calibration = calibrate(merged, held_out, fallback=(parent_card.temperature if parent_card else None) or 1.0)
     train_seconds = time.time() - started
     if should_stop is not None and should_stop():
         raise TrainingCancelled("fine-tuning cancelled before saving")

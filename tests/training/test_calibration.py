@@ -25,17 +25,19 @@ def test_the_fit_finds_the_temperature_that_made_the_scores_overconfident():
 
 @pytest.fixture(scope="module")
 def held_out():
-    return real_examples("val", 4, 16)
+    examples = real_examples("val", 12, 40)
+    assert len(examples) >= 30  # enough to fit a temperature (MIN_EXAMPLES)
+    return examples
 
 
 def test_a_calibrated_candidate_keeps_weights_and_answers_and_softens_as_its_card_says(held_out, tmp_path):
-    folder, calibration = calibrated_candidate(PARENT, held_out, "16 val crops", registry=tmp_path / "registry")
+    folder, calibration = calibrated_candidate(PARENT, held_out, "40 val crops", registry=tmp_path / "registry")
     card, parent_card = read_card(folder), read_card(PARENT)
     assert card.parent == parent_card.version and card.version.startswith("condition-calibrated-")
     assert card.temperature == calibration.temperature and calibration.examples == len(held_out)
     assert card.metrics["ece"] == round(calibration.ece_after, 4)
     assert card.metrics["ece_uncalibrated"] == round(calibration.ece_before, 4)
-    assert card.metrics_data.startswith("16 val crops; ECE after temperature scaling, cross-fitted")
+    assert card.metrics_data.startswith("40 val crops; ECE after temperature scaling, cross-fitted")
     digest = lambda path: hashlib.sha256(path.read_bytes()).hexdigest()  # noqa: E731
     assert digest(folder / "model.safetensors") == digest(PARENT / "model.safetensors")
 
@@ -49,9 +51,15 @@ def test_a_calibrated_candidate_keeps_weights_and_answers_and_softens_as_its_car
     before, after = parent.probabilities(logits, allowed), calibrated.probabilities(logits, allowed)
     assert max(before, key=before.get) == max(after, key=after.get)  # the same answer
     spread = lambda p: max(p.values()) - min(p.values())  # noqa: E731
-    assert (spread(after) < spread(before)) == (card.temperature > 1)
+    assert card.temperature != 1.0 and (spread(after) < spread(before)) == (card.temperature > 1)
 
 
 def test_calibration_needs_examples():
     with pytest.raises(ValueError, match="needs held-out examples"):
         calibrate(ConditionModel(str(PARENT)), [])
+
+
+def test_too_few_held_out_objects_keep_the_fallback_temperature(held_out):
+    model = ConditionModel(str(PARENT))
+    few = calibrate(model, held_out[:5], fallback=2.5)
+    assert few.temperature == 2.5 and few.examples == 5
