@@ -61,7 +61,7 @@ def calibrated_candidate(
         raise ValueError(f"{parent} is not a condition model folder made by this project (no condition card)")
     registry = Path(registry) if registry is not None else default_registry()
     model = ConditionModel(str(parent))
-    calibration = calibrate(model, held_out)
+    calibration = calibrate(model, held_out, fallback=parent_card.temperature or 1.0)
     report = evaluate_conditions(model, held_out)  # the answers, which scaling does not change
     staging = staging_folder(registry, "condition")
     try:
