@@ -38,10 +38,9 @@ DATA_CREDIT_MD = (
 MAX_PHOTOS = 200  # per request: a whole drone survey, but not an unbounded job
 
 
-# Share of the table's width per column (TABLE_COLUMNS order): the position text gets the room,
-# the photo name no more than it needs, each probability a narrow column.
-# In pixels, not shares of the frame: on a phone the table scrolls sideways instead of squeezing
-# its columns, which wrapped one letter per line ("D/e/t/e/c/t/o/r").
+# Width per column (TABLE_COLUMNS order): the position text gets the room, the photo name no more
+# than it needs, each probability a narrow column. In pixels, not shares of the frame: on a phone
+# the table scrolls sideways instead of squeezing its columns to one letter a line.
 TABLE_WIDTHS = ["190px", "48px", "104px", "140px", "80px", "80px", "84px", "96px", "376px"]  # 1198 px
 
 
