@@ -2,7 +2,7 @@
 arguments and calls the library; nothing here computes a figure.
 
 python -m training build-detector [--architecture efficientnet-lite0|yolo11n|YAML] [--hours H] [--epochs N]
-    [--init-from WEIGHTS] [--registry DIR]
+    [--init-from WEIGHTS] [--registry DIR] [--resume RUN | --from-run RUN]
 python -m training build-condition [--steps N] [--distil-steps N] [--distilled DIR | --keep-distilled DIR]
     [--registry DIR]
 python -m training analyze --data ../shared/data/slopes --out reports/analysis
@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     det.add_argument("--seed", type=int, default=0)
     det.add_argument("--init-from", type=Path, default=None, help="fine-tune these weights instead")
     det.add_argument("--fine-tune-lr0", type=float, default=None, help="AdamW's learning rate with --init-from")
+    det.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="continue this interrupted run folder (kept by Ctrl-C) from its last epoch; --epochs stays the cap",
+    )
     det.add_argument(
         "--from-run",
         type=Path,
@@ -208,12 +214,16 @@ def _build(args: argparse.Namespace) -> int:
             folder = train_detector(settings) if run is None else publish_finished_run(run, settings)
         except DetectorRunInterrupted as stopped:
             # The same options: publishing validates and exports at --imgsz and cards --init-from.
-            given = {k: v for k, v in vars(args).items() if k not in ("command", "from_run") and v is not None}
+            given = {
+                k: v for k, v in vars(args).items() if k not in ("command", "from_run", "resume") and v is not None
+            }
             same = [f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in given.items()]
             print(
                 f"interrupted: nothing was published; the run so far is kept in {stopped.run}\n"
                 "publish its best epoch: python -m training build-detector "
-                + " ".join([f"--from-run {shlex.quote(str(stopped.run))}", *same]),
+                + " ".join([f"--from-run {shlex.quote(str(stopped.run))}", *same])
+                + "\nor continue it: python -m training build-detector "
+                + " ".join([f"--resume {shlex.quote(str(stopped.run))}", *same]),
                 file=sys.stderr,
             )
             return 130  # as a shell reports Ctrl-C

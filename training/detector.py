@@ -89,6 +89,13 @@ class DetectorTrainSettings:
             "starting from the yaml: AdamW at fine_tune_lr0 with ultralytics' default augmentation."
         },
     )
+    resume: Path | None = field(
+        default=None,
+        metadata={
+            "help": "Continue this interrupted run folder (kept by Ctrl-C) from its weights/last.pt, on its own "
+            "schedule and time budget; epochs stays the cap. Long trainings can span several sessions."
+        },
+    )
     fine_tune_lr0: float = field(
         default=0.0002,
         metadata={
@@ -104,6 +111,10 @@ class DetectorTrainSettings:
         self.registry = Path(self.registry) if self.registry is not None else default_registry()
         if self.init_from is not None:
             self.init_from = Path(self.init_from)
+        if self.resume is not None:
+            self.resume = Path(self.resume)
+            if not (self.resume / "weights" / "last.pt").is_file():
+                raise ValueError(f"{self.resume} is not a run folder to resume: it has no weights/last.pt")
         if not (self.data_dir / "data.yaml").is_file():
             raise ValueError(f"{self.data_dir} has no data.yaml")
         if self.hours <= 0 or self.epochs <= 0 or self.fine_tune_lr0 <= 0:
@@ -146,14 +157,15 @@ def train_detector(
     ``TrainingCancelled``."""
     work = Path(tempfile.mkdtemp(prefix="detector-train-"))  # ultralytics' run folder
     staging = staging_folder(settings.registry, "detector")
+    run = settings.resume or work / "run"  # where ultralytics writes this run's epochs
     kept = None
     try:
         return _train(work, staging, settings, progress, should_stop)
     except KeyboardInterrupt as exc:
         discard(staging)
-        if (work / "run" / "weights" / "best.pt").is_file():
-            kept = work / "run"
-            raise DetectorRunInterrupted(kept) from exc
+        if (run / "weights" / "best.pt").is_file():
+            kept = run
+            raise DetectorRunInterrupted(run) from exc
         raise
     except BaseException:
         discard(staging)
@@ -178,7 +190,10 @@ def _train(
     yaml_file = ARCHITECTURES.get(settings.architecture, settings.architecture)
     version = new_version("detector", settings.architecture.removesuffix(".yaml"))
     started = time.time()
-    if settings.init_from is None:
+    if settings.resume is not None:
+        model = YOLO(str(settings.resume / "weights" / "last.pt"))
+        recipe = {"run": f"resumed run (args.yaml: {_schedule(settings.resume)})"}
+    elif settings.init_from is None:
         model = YOLO(yaml_file)
         # ultralytics' default augmentation and optimizer, the same for every architecture so
         # that they compare; a fine-tune with the defaults beat the heavier augmentation that
@@ -190,40 +205,51 @@ def _train(
         # weights (a fine-tune at lr0 0.0002 fell from val mAP@0.5 0.748 to 0.646 in its warmup epoch).
         recipe = {"optimizer": "AdamW", "lr0": settings.fine_tune_lr0, "warmup_epochs": 0}
 
+    trained: list[int] = []  # epochs started in this process
+
     def after_epoch(trainer) -> None:
+        if not trained or trained[-1] != trainer.epoch:
+            return  # ultralytics' final validation of best.pt reports itself as one epoch more
         if trainer.epochs > settings.epochs:
             # ultralytics' time mode re-plans the schedule after every epoch to fill ``time``, so on
             # its own it would run past ``epochs``; cap it and replan the learning rate to end there.
             trainer.epochs = trainer.args.epochs = settings.epochs
             trainer._setup_scheduler()
             trainer.scheduler.last_epoch = trainer.epoch
+        # A resumed run may reach the cap on the epoch that lowered it.
+        trainer.stop = trainer.stop or trainer.epoch + 1 >= settings.epochs
         if progress is not None:
             figures = {key: float(trainer.metrics.get(column, float("nan"))) for column, key in HISTORY_COLUMNS.items()}
             progress(int(trainer.epoch) + 1, int(trainer.epochs), figures)
         if should_stop is not None and should_stop():
             raise TrainingCancelled("detector training cancelled")  # propagates out of model.train
 
+    model.add_callback("on_train_epoch_start", lambda trainer: trained.append(trainer.epoch))
     model.add_callback("on_fit_epoch_end", after_epoch)
-    model.train(
-        data=str(data_yaml),
-        epochs=settings.epochs,
-        time=settings.hours,
-        imgsz=settings.imgsz,
-        batch=settings.batch,
-        seed=settings.seed,
-        deterministic=True,
-        workers=settings.workers,
-        device=settings.device,
-        amp=False,
-        cache="ram",
-        project=str(work),
-        name="run",
-        exist_ok=True,
-        plots=False,
-        patience=1000,
-        verbose=False,
-        **recipe,
-    )
+    if settings.resume is not None:
+        # ultralytics continues from the checkpoint with the run's own arguments (data, schedule, folder)
+        model.train(resume=True, device=settings.device, workers=settings.workers)
+    else:
+        model.train(
+            data=str(data_yaml),
+            epochs=settings.epochs,
+            time=settings.hours,
+            imgsz=settings.imgsz,
+            batch=settings.batch,
+            seed=settings.seed,
+            deterministic=True,
+            workers=settings.workers,
+            device=settings.device,
+            amp=False,
+            cache="ram",
+            project=str(work),
+            name="run",
+            exist_ok=True,
+            plots=False,
+            patience=1000,
+            verbose=False,
+            **recipe,
+        )
     return publish_run(
         Path(model.trainer.save_dir), staging, settings, version, time.time() - started, recipe, data_yaml
     )

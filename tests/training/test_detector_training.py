@@ -105,6 +105,30 @@ def test_an_interrupted_run_keeps_its_run_folder_which_can_be_published(tiny_dat
         shutil.rmtree(stopped.value.run.parent)  # kept in the system's temporary folder, as for a user
 
 
+def test_an_interrupted_run_is_resumed_to_its_epoch_cap(tiny_data, tmp_path):
+    """Ctrl-C after epoch 1 of a run planned for 3 epochs within an hour; resumed with the cap
+    at 2, it trains epoch 2 only and publishes the run's 2 epochs."""
+    registry = tmp_path / "registry"
+
+    def interrupt_after_the_first_epoch(epoch, epochs, figures):
+        raise KeyboardInterrupt
+
+    first = dataclasses.replace(_one_epoch(tiny_data, registry), hours=1.0, epochs=3)
+    with pytest.raises(detector_training.DetectorRunInterrupted) as stopped:
+        train_detector(first, progress=interrupt_after_the_first_epoch)
+    run = stopped.value.run
+    try:
+        epochs_seen = []
+        resumed = dataclasses.replace(first, epochs=2, resume=run)
+        card = read_card(train_detector(resumed, progress=lambda epoch, *_: epochs_seen.append(epoch)))
+        assert epochs_seen == [2]  # only the epoch the interrupted run had not trained
+        assert card.training["epochs_run"] == len(card.history) == 2
+        assert card.training["recipe"].startswith("2 epochs") and "resumed run" in card.training["recipe"]
+        assert [p.name for p in (registry / "detector").iterdir()] == [card.version]
+    finally:
+        shutil.rmtree(run.parent)
+
+
 def test_a_failing_run_leaves_no_folder(tiny_data, tmp_path, monkeypatch):
     registry = tmp_path / "registry"
 
