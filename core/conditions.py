@@ -53,6 +53,13 @@ def card_temperature(source: str) -> float:
     return card.temperature if card is not None and card.temperature else 1.0
 
 
+def tempered_softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities from answer logits divided by ``temperature`` (1: as the model gives them)."""
+    z = np.asarray(scores, dtype=np.float64) / temperature
+    z = np.exp(z - z.max())
+    return z / z.sum()
+
+
 def crop_bounds(size: tuple[int, int], box: Sequence[float], margin: float) -> tuple[int, int, int, int]:
     """The box grown by ``margin`` of its size on each side, clipped to a photo of ``size``
     (width, height), in whole pixels. The model sees the ground around a drain as well."""
@@ -193,9 +200,7 @@ class ConditionModel:
     def probabilities(self, logits: np.ndarray, allowed: Sequence[str]) -> dict[str, float]:
         """Softmax over the allowed conditions of their first-token logits (one row of
         answer_logits), divided by the card's temperature: calibrated probabilities."""
-        scores = self.answer_scores(logits, allowed) / self.temperature
-        scores = np.exp(scores - scores.max())
-        scores /= scores.sum()
+        scores = tempered_softmax(self.answer_scores(logits, allowed), self.temperature)
         return {c: float(p) for c, p in zip(allowed, scores, strict=True)}
 
     def generate_text(self, crop: Image.Image, prompt: str, max_new_tokens: int = 50, min_new_tokens: int = 0) -> str:

@@ -135,7 +135,7 @@ def fail_orphaned_runs(db: Database, settings: Settings) -> list[int]:
     failed = []
     with db.write() as session:
         for run in session.scalars(select(m.TrainingRun).where(m.TrainingRun.status.in_(ACTIVE))):
-            just_queued = run.pid is None and (m.utcnow() - _aware(run.created_at)).total_seconds() < STARTING_S
+            just_queued = run.pid is None and (m.utcnow() - m.as_utc(run.created_at)).total_seconds() < STARTING_S
             if just_queued or (run.pid is not None and _alive(run.pid)):
                 return []  # a live job: leave it, and its staging folder, alone
             run.status, run.finished_at = "failed", m.utcnow()
@@ -147,13 +147,6 @@ def fail_orphaned_runs(db: Database, settings: Settings) -> list[int]:
         for staging in registry_root(settings.data_dir).glob("*/.staging-*"):
             shutil.rmtree(staging, ignore_errors=True)
     return failed
-
-
-def _aware(moment):
-    """SQLite hands datetimes back without their zone; they were written in UTC."""
-    from datetime import UTC
-
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _alive(pid: int) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from core.html_report import MAX_WIDTH, ReportPhoto, model_info, write_html_report
@@ -16,6 +16,7 @@ from core.images import DEFAULT_MAX_BYTES, ImageLoadError, gps_position, load_im
 from core.report import REPORT_COLUMNS, ReportMeta, report_rows
 from storage import registry
 from storage.db import Database
+from storage.models import as_utc
 from storage.repository import NotFoundError, survey_details, survey_photos
 
 REPORT_SIDE = MAX_WIDTH  # the report embeds photos at most this wide
@@ -77,11 +78,7 @@ def write_survey_report(db: Database, data_dir: str | Path, survey: str, out: st
 
 
 def _iso(moment: datetime | None) -> str:
-    # SQLite hands datetimes back without their zone (they were written in UTC); PostgreSQL in
-    # its session's zone: both as UTC.
-    if moment is None:
-        return ""
-    return (moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat(timespec="seconds")
+    return as_utc(moment).isoformat(timespec="seconds") if moment is not None else ""
 
 
 def _folder(db: Database, version: str) -> str:

@@ -19,14 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from core.conditions import ConditionModel, condition_prompt
+from core.conditions import ConditionModel, tempered_softmax
 from core.model_card import CARD_FILE, read_card
 from core.taxonomy import ALLOWED_CONDITIONS
 from training.artifacts import default_registry, discard, new_version, now_iso, publish_candidate, staging_folder
-from training.examples import ConditionExample, evaluate_conditions
+from training.examples import ConditionExample, answer_scores, evaluate_conditions
 from training.metrics import expected_calibration_error
 
-SCORING_BATCH = 16
 MIN_EXAMPLES = 30  # fewer held-out objects than this and the temperature is not fitted
 # Searched on a log scale: a model can be too sure (T > 1) or too unsure (T < 1).
 TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(10.0), 241))
@@ -85,21 +84,6 @@ def calibrated_candidate(
         raise
 
 
-def answer_scores(model: ConditionModel, examples: Sequence[ConditionExample]) -> tuple[list[np.ndarray], list[int]]:
-    """Per example, the allowed conditions' logits and the index of the true one."""
-    scores, truth = [], []
-    for start in range(0, len(examples), SCORING_BATCH):
-        chunk = examples[start : start + SCORING_BATCH]
-        logits = model.answer_logits(
-            [e.crop for e in chunk], [condition_prompt(e.object_type, e.context) for e in chunk]
-        )
-        for row, example in enumerate(chunk):
-            allowed = ALLOWED_CONDITIONS[example.object_type]
-            scores.append(model.answer_scores(logits[row], allowed))
-            truth.append(allowed.index(example.condition))
-    return scores, truth
-
-
 def fit_temperature(scores: Sequence[np.ndarray], truth: Sequence[int]) -> float:
     """The temperature with the lowest negative log-likelihood of the true answers."""
     losses = [_nll(scores, truth, t) for t in TEMPERATURES]
@@ -112,7 +96,8 @@ def calibrate(model: ConditionModel, held_out: Sequence[ConditionExample], fallb
     parent's) is kept and measured instead."""
     if not held_out:
         raise ValueError("calibration needs held-out examples")
-    scores, truth = answer_scores(model, held_out)
+    scores = answer_scores(model, held_out)
+    truth = [ALLOWED_CONDITIONS[e.object_type].index(e.condition) for e in held_out]
     if len(scores) < MIN_EXAMPLES:
         kept = [fallback] * len(scores)
         return Calibration(fallback, _ece(scores, truth, [1.0] * len(scores)), _ece(scores, truth, kept), len(scores))
@@ -142,18 +127,14 @@ def _photo_halves(photos: Sequence[str]) -> tuple[list[int], list[int]]:
     return [i for i, p in enumerate(photos) if p in first], [i for i, p in enumerate(photos) if p not in first]
 
 
-def _softmax(row: np.ndarray, temperature: float) -> np.ndarray:
-    z = row / temperature
-    z = np.exp(z - z.max())
-    return z / z.sum()
-
-
 def _nll(scores: Sequence[np.ndarray], truth: Sequence[int], temperature: float) -> float:
-    return -float(np.mean([np.log(_softmax(s, temperature)[t] + 1e-12) for s, t in zip(scores, truth, strict=True)]))
+    return -float(
+        np.mean([np.log(tempered_softmax(s, temperature)[t] + 1e-12) for s, t in zip(scores, truth, strict=True)])
+    )
 
 
 def _ece(scores: Sequence[np.ndarray], truth: Sequence[int], temperatures: Sequence[float]) -> float:
-    probabilities = [_softmax(s, t) for s, t in zip(scores, temperatures, strict=True)]
+    probabilities = [tempered_softmax(s, t) for s, t in zip(scores, temperatures, strict=True)]
     confidence = [float(p.max()) for p in probabilities]
     correct = [int(p.argmax()) == t for p, t in zip(probabilities, truth, strict=True)]
     return expected_calibration_error(confidence, correct)

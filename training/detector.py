@@ -140,7 +140,7 @@ def _data_yaml(data_dir: Path, work: Path) -> Path:
 class DetectorRunInterrupted(KeyboardInterrupt):
     """Ctrl-C (or SIGTERM to the command line) after at least one epoch: hours of training are
     not thrown away. ``run`` is the ultralytics run folder so far, kept for ``publish_finished_run``
-    (its best epoch) or for ultralytics' own resume from ``weights/last.pt``."""
+    (its best epoch) or for ``DetectorTrainSettings.resume`` (on from ``weights/last.pt``)."""
 
     def __init__(self, run: Path) -> None:
         super().__init__(f"detector training interrupted; the run so far is kept in {run}")

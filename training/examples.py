@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image
 
-from core.conditions import ConditionModel, condition_prompt, crop_bounds
+from core.conditions import ConditionModel, condition_prompt, crop_bounds, tempered_softmax
 from core.images import load_image
 from core.spatial import ObjectContext, relations
 from core.taxonomy import ALLOWED_CONDITIONS, CLASS_NAMES, CONDITIONS, OBJECT_TYPES, class_name
@@ -194,23 +194,31 @@ def _normal_vs_problem(truth: Sequence[Pair], answers: Sequence[Pair]) -> float:
     return float(np.mean([(t[1] == "normal") == (a[1] == "normal") for t, a in zip(truth, answers, strict=True)]))
 
 
-def model_answers(
-    model: ConditionModel, examples: Sequence[ConditionExample]
-) -> tuple[list[Pair], list[Pair], list[float]]:
-    """(truth, answer, confidence) per example: the model's most probable allowed condition
-    and its probability, scored in batches (bounded memory)."""
-    truth, answers, confidence = [], [], []
+def answer_scores(model: ConditionModel, examples: Sequence[ConditionExample]) -> list[np.ndarray]:
+    """Per example, its allowed conditions' answer logits (``ConditionModel.answer_scores``),
+    scored in batches (bounded memory)."""
+    scores = []
     for start in range(0, len(examples), SCORING_BATCH):
         chunk = examples[start : start + SCORING_BATCH]
         logits = model.answer_logits(
             [e.crop for e in chunk], [condition_prompt(e.object_type, e.context) for e in chunk]
         )
-        for row, example in enumerate(chunk):
-            probs = model.probabilities(logits[row], ALLOWED_CONDITIONS[example.object_type])
-            best = max(probs, key=probs.get)
-            truth.append((example.object_type, example.condition))
-            answers.append((example.object_type, best))
-            confidence.append(probs[best])
+        scores += [model.answer_scores(logits[row], ALLOWED_CONDITIONS[e.object_type]) for row, e in enumerate(chunk)]
+    return scores
+
+
+def model_answers(
+    model: ConditionModel, examples: Sequence[ConditionExample]
+) -> tuple[list[Pair], list[Pair], list[float]]:
+    """(truth, answer, confidence) per example: the model's most probable allowed condition
+    and its (calibrated) probability."""
+    truth, answers, confidence = [], [], []
+    for example, scores in zip(examples, answer_scores(model, examples), strict=True):
+        probabilities = tempered_softmax(scores, model.temperature)
+        best = int(np.argmax(probabilities))
+        truth.append((example.object_type, example.condition))
+        answers.append((example.object_type, ALLOWED_CONDITIONS[example.object_type][best]))
+        confidence.append(float(probabilities[best]))
     return truth, answers, confidence
 
 
