@@ -13,13 +13,13 @@ python -m training quantize VERSION int8|nf4 [--promote] [--json]
 python -m training calibrate FOLDER [--data DIR] [--registry DIR]
 python -m training promote VERSION | rollback [--kind K] | status [--json]
 python -m training crossval --data ../shared/data/slope-conditions [--folds 5] [--method lora|full] [--steps N]
-    [--recipe finetune|build] [--vision-lr-scale S] [--cnn-epochs N] [--attach-to FOLDER]
+    [--recipe finetune|build] [--vision-lr-scale S] [--cnn-epochs N] [--views N] [--distil-data DIR]
+    [--attach-to FOLDER]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shlex
 import signal
@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     cond.add_argument("--data", type=Path, default=None, help="YOLO folder with the 9 condition classes")
     cond.add_argument("--distil-data", type=Path, default=None, help="YOLO folder whose other photos to distil on")
     cond.add_argument("--registry", type=Path, default=None, help=REGISTRY_HELP)
-    cond.add_argument("--steps", type=int, default=None, help="fine-tuning steps on the real conditions")
+    cond.add_argument("--steps", type=int, default=None, help="teaching steps (the teacher's answers)")
     cond.add_argument("--distil-steps", type=int, default=None, help="distillation steps")
     cond.add_argument("--batch-size", type=int, default=None)
     cond.add_argument("--seed", type=int, default=None)
@@ -128,20 +128,28 @@ def _parser() -> argparse.ArgumentParser:
         "--recipe",
         choices=("finetune", "build"),
         default="finetune",
-        help="finetune: the method's defaults (class weights); build: build-condition's recipe (full, lr 1e-3, "
-        "oversampling, synthesized augmentation), with --parent a distilled model",
+        help="finetune: the method's defaults (class weights); build: build-condition's recipe (a teacher fitted "
+        "per fold, its answers on views of the objects learned), with --parent a distilled model",
     )
     cv.add_argument(
         "--vision-lr-scale",
         type=float,
         default=1.0,
-        help="vision tower's learning rate relative to the rest (0: frozen, as distilled)",
+        help="vision tower's learning rate relative to the rest (0: frozen, as distilled); --recipe finetune",
     )
     cv.add_argument(
         "--cnn-epochs",
         type=int,
         default=0,
-        help="also fine-tune EfficientNet-Lite0 on the probe's crops for this many epochs per fold (0: not)",
+        help="also fine-tune EfficientNet-Lite0 on the probe's crops for this many epochs per fold (0: not); "
+        "with --recipe build also the teacher's epochs (default 8)",
+    )
+    cv.add_argument("--views", type=int, default=None, help="--recipe build: views per object (default 16)")
+    cv.add_argument(
+        "--distil-data",
+        type=Path,
+        default=None,
+        help="--recipe build: YOLO folder whose photos without condition labels are also taught on",
     )
     cv.add_argument("--out", type=Path, default=None, help="write crossval.json and crossval.md here")
     cv.add_argument(
@@ -365,14 +373,15 @@ def _crossval(args: argparse.Namespace) -> int:
             return 2
     settings = Settings.from_env()
     photos, provenance = load(args.data, None, settings)
-    dataset = None
-    finetune = FinetuneSettings(method=args.method, steps=args.steps) if args.steps else None
+    dataset, finetune, teach = None, None, None
     if args.recipe == "build" and args.steps:
         from training.condition import ConditionTrainSettings, condition_recipe
 
-        dataset, finetune = condition_recipe(ConditionTrainSettings(steps=args.steps))
-    if finetune is not None:
-        finetune = dataclasses.replace(finetune, vision_lr_scale=args.vision_lr_scale)
+        options = {"views": args.views, "cnn_epochs": args.cnn_epochs or None, "distil_data": args.distil_data}
+        teach = ConditionTrainSettings(steps=args.steps, **{k: v for k, v in options.items() if v is not None})
+        dataset = condition_recipe(teach)[0]
+    elif args.steps:
+        finetune = FinetuneSettings(method=args.method, steps=args.steps, vision_lr_scale=args.vision_lr_scale)
     report = crossval_condition(
         photos,
         args.parent or settings.condition_model,
@@ -382,6 +391,7 @@ def _crossval(args: argparse.Namespace) -> int:
         dataset,
         log=lambda line: print(line, file=sys.stderr),
         cnn=CnnSettings(epochs=args.cnn_epochs) if args.cnn_epochs else None,
+        teach=teach,
     )
     print(report.markdown())
     if args.out is not None:

@@ -123,11 +123,15 @@ class FineTunedCnnBaseline:
         return self
 
     @torch.inference_mode()
-    def report(self, photos: Sequence[LabelledPhoto]) -> ConditionReport:
-        objects = list(probe_objects(photos))
+    def probabilities(self, objects: Sequence[ProbeObject]) -> np.ndarray:
+        """[objects, conditions]: its softmax over ``CONDITIONS`` (every condition, whatever
+        the type allows), for objects labelled or not."""
         rows = []
         for start in range(0, len(objects), 64):
             crops, place = _inputs(objects[start : start + 64])
             rows.append(F.softmax(self.model(crops, place), dim=1).numpy())
-        probabilities = np.concatenate(rows) if rows else np.zeros((0, len(CONDITIONS)))
-        return report_from_probabilities(objects, probabilities, list(CONDITIONS), model=CNN)
+        return np.concatenate(rows) if rows else np.zeros((0, len(CONDITIONS)), np.float32)
+
+    def report(self, photos: Sequence[LabelledPhoto]) -> ConditionReport:
+        objects = list(probe_objects(photos))
+        return report_from_probabilities(objects, self.probabilities(objects), list(CONDITIONS), model=CNN)

@@ -1,19 +1,22 @@
 """Build the default condition model: the tiny Qwen2-VL, its vision tower distilled from an
-ImageNet-pretrained EfficientNet-Lite0, then trained on REAL conditions.
+ImageNet-pretrained EfficientNet-Lite0, then taught the real conditions by that network
+fine-tuned on them.
 
 1. Distil (``training.distill``, no labels read): a fresh tiny Qwen2-VL's vision tower learns to
-   reproduce the teacher's features of object crops from the photos of ``distil_data`` that are
-   NOT condition photos, so no photo that any evaluation holds out is ever seen here, and the
-   distilled tower can start every cross-validation fold.
-2. Fine-tune (``training.finetune``, every weight): the real labelled objects of the train photos
-   of ``data_dir`` (the dataset builder's held-out photos stay out), rare conditions oversampled
-   per object type, plus conditions synthesized on real normal crops as augmentation.
+   reproduce the ImageNet network's features of object crops from the photos of ``distil_data``
+   that are NOT condition photos, so no photo that any evaluation holds out is ever seen here,
+   and the distilled tower can start every cross-validation fold.
+2. Teach (``training.teacher``): EfficientNet-Lite0 is fine-tuned on the real conditions of the
+   train photos of ``data_dir`` (``training.cnn_baseline``; the dataset builder's held-out photos
+   stay out); every weight of the Qwen2-VL then learns its answers on many views of the objects of
+   the train photos and of the distillation photos (``training.finetune`` with the teacher's
+   probabilities as targets).
 
 The result is a candidate folder in the registry, never the served model. Both stages are
 ordinary folders and cards, so ``python -m training crossval --parent <distilled folder>
---method full`` measures exactly this recipe, fold by fold.
+--recipe build`` measures exactly this recipe, fold by fold.
 
-    python -m training build-condition [--steps 600] [--distil-steps 1500] [--keep-distilled DIR]
+    python -m training build-condition [--steps 1500] [--distil-steps 1500] [--keep-distilled DIR]
     python -m training build-condition --distilled DIR    # reuse a distilled tower
 """
 
@@ -26,14 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.conditions import card_crop_margin
 from core.model_card import ModelCard
 from core.types import LabelledPhoto
 from training.artifacts import data_hash, default_registry, new_version, now_iso, settings_for_card, shown_path
 from training.backbone import WEIGHTS_ORIGIN
+from training.cnn_baseline import CNN, CnnSettings, FineTunedCnnBaseline
 from training.condition_data import ConditionDataset, DatasetExample, DatasetSettings, build_condition_dataset
 from training.dataset import DATA_CREDIT, DEFAULT_DATA, from_yolo_folder
 from training.distill import DistilSettings, distil_data, distil_vision_tower
 from training.finetune import FinetuneSettings, finetune_condition_model
+from training.teacher import teaching_examples
 
 # The real photos with condition labels (9 classes) the default model learns from.
 CONDITION_DATA = DEFAULT_DATA.parent / "slope-conditions"
@@ -58,11 +64,12 @@ class ConditionTrainSettings:
         default=None,
         metadata={"help": "Model registry the candidate is written into; None: the data directory's."},
     )
-    steps: int = field(default=600, metadata={"help": "Fine-tuning steps on the real conditions."})
-    batch_size: int = field(default=16, metadata={"help": "Examples per fine-tuning step."})
-    learning_rate: float = field(default=1e-3, metadata={"help": "Peak fine-tuning learning rate."})
-    synthesized_per_real: float = field(
-        default=0.5, metadata={"help": "Synthesized examples added per real train example (augmentation)."}
+    steps: int = field(default=1500, metadata={"help": "Teaching steps: the Qwen2-VL learns the teacher's answers."})
+    batch_size: int = field(default=32, metadata={"help": "Views per teaching step."})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Peak teaching learning rate."})
+    views: int = field(default=16, metadata={"help": "Views of each object the teacher answers (the first as boxed)."})
+    cnn_epochs: int = field(
+        default=8, metadata={"help": "Epochs of the teacher: EfficientNet-Lite0 fine-tuned on the real conditions."}
     )
     distil_steps: int = field(default=1500, metadata={"help": "Distillation steps (0: the tower stays random)."})
     distil_views: int = field(default=8, metadata={"help": "Augmented views per object for distillation."})
@@ -88,8 +95,8 @@ class ConditionTrainSettings:
                 f"steps, batch_size and learning_rate must be positive, got "
                 f"{self.steps}, {self.batch_size}, {self.learning_rate}"
             )
-        if self.synthesized_per_real < 0:
-            raise ValueError(f"synthesized_per_real must be 0 or more, got {self.synthesized_per_real}")
+        if self.views < 1 or self.cnn_epochs < 1:
+            raise ValueError(f"views and cnn_epochs must be at least 1, got {self.views}, {self.cnn_epochs}")
         if not 0.0 <= self.crop_margin <= 2.0:
             raise ValueError(f"crop_margin must be in [0, 2], got {self.crop_margin}")
         if self.keep_distilled is not None and self.keep_distilled.exists():
@@ -98,34 +105,70 @@ class ConditionTrainSettings:
 
 
 def train_condition_model(settings: ConditionTrainSettings, log: Log = print) -> Path:
-    """Distil (unless ``settings.distilled``), fine-tune on the real conditions and publish a new
+    """Distil (unless ``settings.distilled``), teach the real conditions and publish a new
     candidate folder in ``settings.registry``; returns that folder. A run that fails leaves no
     folder behind."""
     photos = from_yolo_folder(settings.data_dir)
-    dataset_settings, finetune = condition_recipe(settings)
-    dataset = build_condition_dataset(photos, dataset_settings)
-    log(dataset.provenance)
+    dataset = build_condition_dataset(photos, condition_recipe(settings)[0])
+    pool = distil_photos(settings.distil_data, photos)
+    train_photos = [p for p in photos if p.name in set(dataset.train_photos)]
     with tempfile.TemporaryDirectory(prefix="distilled-") as work:
         parent = settings.distilled
         if parent is None:
             parent = settings.keep_distilled or Path(work) / "distilled"
-            distil_parent(distil_photos(settings.distil_data, photos), parent, settings, log)
-        return finetune_condition_model(
+            distil_parent(pool, parent, settings, log)
+        return teach_candidate(
             parent,
-            dataset.train,
+            train_photos,
+            pool,
             dataset.held_out,
-            finetune,
-            registry=settings.registry,
+            settings,
+            settings.registry,
+            log,
             data_hash=dataset.data_hash,
-            data_provenance=dataset.provenance,
             data_credit=DATA_CREDIT,
             held_out_description=held_out_description(dataset, settings.data_dir),
-            progress=lambda step, total, values: (
-                log(f"step {step}/{total}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
-                if "held_out_accuracy" in values
-                else None
-            ),
         )
+
+
+def teach_candidate(
+    parent: Path,
+    train_photos: list[LabelledPhoto],
+    pool: list[LabelledPhoto],
+    held_out: list[DatasetExample],
+    settings: ConditionTrainSettings,
+    registry: Path,
+    log: Log = print,
+    **card: Any,
+) -> Path:
+    """The teacher fitted on ``train_photos``, the Qwen2-VL in ``parent`` taught its answers on
+    views of the objects of ``train_photos`` and ``pool`` (photos without condition labels), then
+    measured on ``held_out`` and published into ``registry``; ``card``: more of
+    ``finetune_condition_model``'s card arguments."""
+    teacher = FineTunedCnnBaseline(CnnSettings(epochs=settings.cnn_epochs, seed=settings.seed)).fit(train_photos)
+    margin = card_crop_margin(str(parent))
+    examples = teaching_examples(teacher, [*train_photos, *pool], margin, settings.views, settings.seed)
+    provenance = (
+        f"taught: {len(examples)} views ({settings.views} per object) of the objects of {len(train_photos)} train "
+        f"photos (real conditions) and {len(pool)} photos without condition labels, each answered by {CNN} fitted "
+        f"on the real conditions of those train photos; held-out: {len(held_out)} real labelled objects, never seen "
+        "by the teacher or the model"
+    )
+    log(provenance)
+    return finetune_condition_model(
+        parent,
+        examples,
+        held_out,
+        condition_recipe(settings)[1],
+        registry=registry,
+        data_provenance=provenance,
+        progress=lambda step, total, values: (
+            log(f"step {step}/{total}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
+            if "held_out_accuracy" in values
+            else None
+        ),
+        **card,
+    )
 
 
 def held_out_description(dataset: ConditionDataset, data_dir: Path) -> str:
@@ -144,21 +187,21 @@ def held_out_of(data_dir: Path) -> tuple[list[DatasetExample], str]:
 
 
 def condition_recipe(settings: ConditionTrainSettings) -> tuple[DatasetSettings, FinetuneSettings]:
-    """How the real conditions are learned: the dataset and the fine-tuning settings, shared by
-    the build and by ``crossval --recipe build``, so the figures measure what ships."""
+    """Which photos are held out (and how they are cropped), and how the Qwen2-VL learns the
+    teacher's answers: shared by the build and by ``crossval --recipe build``, so the figures
+    measure what ships. The teacher replaces oversampling and synthesized examples: it was fitted
+    with class weights on the real conditions, and its answers carry them."""
     dataset = DatasetSettings(
-        crop_margin=settings.crop_margin,
-        oversample=True,
-        synthesized_per_real=settings.synthesized_per_real,
-        seed=settings.seed,
+        crop_margin=settings.crop_margin, oversample=False, synthesized_per_real=0.0, seed=settings.seed
     )
     finetune = FinetuneSettings(
         method="full",
         learning_rate=settings.learning_rate,
         steps=settings.steps,
         batch_size=settings.batch_size,
+        warmup_steps=50,
         seed=settings.seed,
-        use_class_weights=False,  # the rare conditions are oversampled instead: never both
+        use_class_weights=False,
         eval_every=max(1, settings.steps // 4),
     )
     return dataset, finetune

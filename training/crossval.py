@@ -22,7 +22,8 @@ from pathlib import Path
 
 from core.conditions import ConditionModel, card_crop_margin
 from core.types import LabelledPhoto
-from training.cnn_baseline import CnnSettings, FineTunedCnnBaseline
+from training.cnn_baseline import CNN, CnnSettings, FineTunedCnnBaseline
+from training.condition import ConditionTrainSettings, distil_photos, teach_candidate
 from training.condition_data import DatasetSettings, build_condition_dataset, kfold_by_photo
 from training.examples import ConditionReport, evaluate_conditions
 from training.finetune import FinetuneSettings, finetune_condition_model
@@ -107,9 +108,13 @@ def crossval_condition(
     seed: int = 0,
     log=print,
     cnn: CnnSettings | None = None,
+    teach: ConditionTrainSettings | None = None,
 ) -> CrossValReport:
     """``finetune`` None: no fine-tuning, the parent and the baselines only; ``cnn`` None: no
-    fine-tuned CNN baseline (it trains a network per fold: minutes each on 2 cores)."""
+    fine-tuned CNN baseline (it trains a network per fold: minutes each on 2 cores). ``teach``:
+    build-condition's recipe instead of ``finetune`` (a teacher fitted per fold on its train
+    photos; the views also come from ``teach.distil_data``'s photos without condition labels)."""
+    pool = distil_photos(teach.distil_data, photos) if teach is not None else []
     margin = card_crop_margin(parent)
     oversample = finetune is None or not finetune.use_class_weights
     dataset = dataset or DatasetSettings(crop_margin=margin, oversample=oversample)
@@ -124,11 +129,16 @@ def crossval_condition(
             **({"cnn": FineTunedCnnBaseline(cnn).fit(train_photos).report(held_out_photos)} if cnn else {}),
             "parent": evaluate_conditions(parent_model, fold_data.held_out),
         }
-        if finetune is not None:
+        if finetune is not None or teach is not None:
             with tempfile.TemporaryDirectory(prefix="crossval-") as registry:
-                folder = finetune_condition_model(
-                    parent, fold_data.train, fold_data.held_out, finetune, registry=Path(registry)
-                )
+                if teach is not None:
+                    folder = teach_candidate(
+                        Path(parent), train_photos, pool, fold_data.held_out, teach, Path(registry), log
+                    )
+                else:
+                    folder = finetune_condition_model(
+                        parent, fold_data.train, fold_data.held_out, finetune, registry=Path(registry)
+                    )
                 reports["fine_tuned"] = evaluate_conditions(ConditionModel(str(folder)), fold_data.held_out)
         result = FoldResult(
             k,
@@ -144,7 +154,10 @@ def crossval_condition(
         )
         log(f"fold {k}: " + json.dumps({"accuracy": result.accuracy, "macro_f1": result.macro_f1}))
         results.append(result)
-    method = "none" if finetune is None else finetune.method + _vision_rate(finetune.vision_lr_scale)
+    if teach is not None:
+        method = f"build-condition's: taught by {CNN} ({teach.steps} steps, {teach.views} views per object)"
+    else:
+        method = "none" if finetune is None else finetune.method + _vision_rate(finetune.vision_lr_scale)
     return CrossValReport(data, parent_model.version, method, results)
 
 

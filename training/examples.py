@@ -12,7 +12,7 @@ one per allowed condition, and every figure measured on them says so.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -48,7 +48,9 @@ class ConditionExample:
     crop: Image.Image
     object_type: str
     context: str  # where the object is, as the prompt says it
-    condition: str  # the truth
+    condition: str  # the truth (for a teaching example, the teacher's most probable answer)
+    # A teacher's probabilities over CONDITIONS, learned instead of ``condition`` (training.teacher).
+    target: tuple[float, ...] | None = field(default=None, kw_only=True)
 
 
 def objects_with_a_choice(photos: Sequence[LabelledPhoto]) -> Iterator[tuple[Image.Image, LabelledBox, ObjectContext]]:

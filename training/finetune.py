@@ -31,7 +31,7 @@ import numpy as np
 
 from core.conditions import ConditionModel, card_crop_margin
 from core.model_card import ModelCard, model_version, read_card
-from core.taxonomy import class_name
+from core.taxonomy import CONDITIONS, class_name
 from training.artifacts import (
     Progress,
     ShouldStop,
@@ -324,20 +324,37 @@ def examples_hash(examples: Sequence[ConditionExample]) -> str:
 # ------------------------------------------------------------------ loss
 
 
-def answer_loss(logits, labels, row_weights=None):
+def answer_loss(logits, labels, row_weights=None, teacher=None, condition_ids=None):
     """Mean cross-entropy over the answer tokens of each row, then a weighted mean over rows.
 
     ``logits`` [B, T, V] predict the next token; ``labels`` [B, T] are -100 except the answer.
     Each row is first averaged over its own answer tokens, so a two-token answer counts as much
     as a one-token one, and a weight then applies to the whole example (the model's own loss
-    averages over all tokens of the batch, where a per-example weight cannot go)."""
+    averages over all tokens of the batch, where a per-example weight cannot go).
+
+    ``teacher`` [B, C]: probabilities over the conditions whose first tokens are
+    ``condition_ids``, NaN in rows without any. In a row with them, the answer's first token (the
+    one serving scores) is scored by the KL divergence of the model's softmax over those tokens
+    from the teacher's, instead of by the cross-entropy of a single answer."""
+    import torch
     import torch.nn.functional as F
 
     targets = labels[:, 1:]  # [B, T-1]: token t+1 is predicted at position t
     token_loss = F.cross_entropy(
         logits[:, :-1].float().transpose(1, 2), targets, ignore_index=-100, reduction="none"
     )  # [B, T-1]
-    mask = (targets != -100).float()
+    answer = targets != -100
+    if teacher is not None:
+        rows, first = torch.arange(len(targets)), answer.int().argmax(1)  # each row's first answer token
+        scores = logits[rows, first][:, condition_ids].float().log_softmax(-1)  # [B, C]
+        taught = ~teacher.isnan().any(1)
+        wanted = teacher.nan_to_num(0.0).to(scores)
+        divergence = (wanted * (wanted.clamp_min(1e-8).log() - scores)).sum(1)  # [B]
+        at_first = torch.zeros_like(answer)
+        at_first[rows, first] = True
+        swap = at_first & taught[:, None]
+        token_loss = torch.where(swap, divergence[:, None].expand_as(token_loss), token_loss)
+    mask = answer.float()
     per_row = (token_loss * mask).sum(1) / mask.sum(1).clamp(min=1)  # [B]
     if row_weights is None:
         return per_row.mean()
@@ -394,6 +411,7 @@ def fit(
         history.append(entry)
         return entry
 
+    condition_ids = [run.scorer.condition_token_ids[c] for c in CONDITIONS]
     rng = np.random.default_rng(settings.seed)
     order: list[int] = []
     history: list[dict[str, float]] = []
@@ -418,9 +436,13 @@ def fit(
                     [class_weights.get(class_name(e.object_type, e.condition), 1.0) for e in batch],
                     device=run.device,
                 )
+            teacher = None
+            if any(e.target is not None for e in batch):
+                none = (float("nan"),) * len(condition_ids)
+                teacher = torch.tensor([e.target or none for e in batch], device=run.device)
             with autocast():
                 logits = run.model(**inputs, use_cache=False).logits  # [B, T, V]
-            loss = answer_loss(logits, labels, weights) / settings.grad_accumulation
+            loss = answer_loss(logits, labels, weights, teacher, condition_ids) / settings.grad_accumulation
             scaler.scale(loss).backward()
             step_loss += loss.item()
         scaler.unscale_(optimizer)

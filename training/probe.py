@@ -46,7 +46,7 @@ class ProbeObject:
     views: tuple[np.ndarray, ...]  # (H, W, 3) uint8, one per margin
     object_type: str
     where: ObjectContext
-    condition: str
+    condition: str | None  # None: unlabelled (a teacher's input, see training.teacher)
 
 
 def probe_objects(photos: Sequence[LabelledPhoto]) -> Iterator[ProbeObject]:

@@ -14,6 +14,7 @@ from core.model_card import ModelCard, read_card
 from core.settings import PROJECT_ROOT, Settings
 from storage.db import Database
 from storage.registry import served_version, versions
+from tests.conftest import DATA_DIR
 from tests.training.conftest import CONDITIONS_DATA, copy_photos
 from training.__main__ import main
 
@@ -146,17 +147,23 @@ def test_crossval_holds_every_photo_out_once_and_reports_every_model(tmp_path, c
         "damaged_recall",
     }
 
-    # build-condition's recipe: full fine-tuning of the given parent on the oversampled data; the
+    # build-condition's recipe: the teacher fitted per fold, its answers taught to the parent; the
     # figures go into the card and README of the model the recipe built.
     built = tmp_path / "built"
     ModelCard(kind="condition", version="condition-built").write(built.mkdir() or built)
+    condition_photos = {p.name for p in CONDITIONS_DATA.glob("*/images/*")}
+    others = [p for p in sorted((DATA_DIR / "val" / "images").iterdir()) if p.name not in condition_photos]
+    pool = copy_photos(tmp_path / "pool", {"val": others[:1]})
     argv = ["crossval", "--data", str(folder), "--folds", "2", "--steps", "1", "--recipe", "build"]
+    argv += ["--views", "1", "--cnn-epochs", "1", "--distil-data", str(pool)]
     assert main([*argv, "--out", str(tmp_path / "build"), "--attach-to", str(built)]) == 0
-    assert json.loads((tmp_path / "build" / "crossval.json").read_text())["method"] == "full"
+    method = json.loads((tmp_path / "build" / "crossval.json").read_text())["method"]
+    assert method.startswith("build-condition's: taught by efficientnet-lite0") and "1 views per object" in method
     assert "2-fold cross-validation by photo" in read_card(built).crossval
     assert "## Cross-validation" in (built / "README.md").read_text()
-    # The same recipe with the distilled tower frozen: the report says so.
-    assert main([*argv, "--vision-lr-scale", "0", "--out", str(tmp_path / "frozen")]) == 0
+    # Fine-tuning with the distilled tower frozen: the report says so.
+    frozen = ["crossval", "--data", str(folder), "--folds", "2", "--steps", "1", "--vision-lr-scale", "0"]
+    assert main([*frozen, "--out", str(tmp_path / "frozen")]) == 0
     assert json.loads((tmp_path / "frozen" / "crossval.json").read_text())["method"] == "full, vision tower frozen"
     assert main([*argv, "--attach-to", str(tmp_path / "nothing")]) == 2
 

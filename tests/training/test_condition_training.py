@@ -1,6 +1,6 @@
-"""The condition-model build for a few steps: distillation into the vision tower, fine-tuning on
-real conditions, the candidate folder it publishes and its card, and what a crash or a clash
-leaves behind (nothing)."""
+"""The condition-model build for a few steps: distillation into the vision tower, teaching by the
+CNN fitted on the real conditions, the candidate folder it publishes and its card, and what a
+crash or a clash leaves behind (nothing)."""
 
 import numpy as np
 import pytest
@@ -26,7 +26,7 @@ def small(conditions, boxes, registry, **values) -> ConditionTrainSettings:
         data_dir=conditions,
         distil_data=boxes,
         registry=registry,
-        **{"steps": 2, "batch_size": 2, "distil_steps": 2, "distil_views": 1, **values},
+        **{"steps": 2, "batch_size": 2, "distil_steps": 2, "distil_views": 1, "views": 2, "cnn_epochs": 1, **values},
     )
 
 
@@ -40,7 +40,10 @@ def test_a_short_build_publishes_a_loadable_candidate_with_its_card(tiny_conditi
     assert [p.name for p in (registry / "condition").iterdir()] == [card.version]  # no staging folder left
     assert card.crop_margin == 0.2
     assert "EfficientNet-Lite0" in card.architecture and "fine-tuned (full)" in card.architecture
-    assert "real labelled objects" in card.data_provenance and "SYNTHESIZED" in card.data_provenance
+    # Taught on two views of every object of the 2 distillation photos and the train photos (the
+    # held-out photos never reach the teacher or the model).
+    assert "taught:" in card.data_provenance and "2 photos without condition labels" in card.data_provenance
+    assert f"held-out: {card.metrics['examples']} real labelled objects" in card.data_provenance
     assert "real labelled objects" in card.metrics_data and "CC BY 4.0" in card.data_credit
     assert card.training["steps"] == 2 and card.train_settings["use_class_weights"] == "False"
     assert card.metrics["examples"] > 0 and 0 <= card.metrics["accuracy"] <= 1
@@ -156,7 +159,8 @@ def test_every_trainer_writes_its_settings_into_the_card_alike():
         ({"steps": 0}, "must be positive"),
         ({"learning_rate": -1.0}, "must be positive"),
         ({"crop_margin": 3.0}, "crop_margin"),
-        ({"synthesized_per_real": -1.0}, "synthesized_per_real"),
+        ({"views": 0}, "views and cnn_epochs"),
+        ({"cnn_epochs": 0}, "views and cnn_epochs"),
         ({"distil_views": 0}, "views"),
     ],
 )

@@ -177,6 +177,32 @@ def test_answer_loss_averages_each_row_then_weights_the_rows():
     assert answer_loss(logits, labels, torch.tensor([2.0, 2.0])) == pytest.approx(plain.item())
 
 
+def test_a_teacher_row_learns_the_teachers_probabilities_and_the_others_their_answer():
+    """The answer's first token of a taught row is pulled toward the teacher's probabilities over
+    the condition tokens (not toward one answer); a row without a teacher keeps its cross-entropy."""
+    torch.manual_seed(0)
+    labels = torch.full((2, 5), -100)
+    labels[:, 3:] = torch.tensor([2, 6])  # answer: condition token 2, then the end token
+    condition_ids = [1, 2, 4]
+    teacher = torch.tensor([[0.2, 0.5, 0.3], [float("nan")] * 3])
+    logits = torch.zeros(2, 5, 7, requires_grad=True)
+    optimizer = torch.optim.SGD([logits], lr=1.0)
+    for _ in range(300):
+        optimizer.zero_grad()
+        answer_loss(logits, labels, None, teacher, condition_ids).backward()
+        optimizer.step()
+    taught = logits[0, 2, condition_ids].softmax(-1)
+    assert taught.detach().numpy() == pytest.approx([0.2, 0.5, 0.3], abs=0.01)
+    assert logits[1, 2].softmax(-1)[2] > 0.95  # the plain row learned its single answer
+    # The end token is learned in both rows alike.
+    assert logits[0, 3].softmax(-1)[6] > 0.95 and logits[1, 3].softmax(-1)[6] > 0.95
+    fresh = torch.randn(2, 5, 7)
+    only_plain = answer_loss(fresh[1:], labels[1:])
+    mixed = answer_loss(fresh, labels, None, teacher, condition_ids)
+    divergence = answer_loss(fresh[:1], labels[:1], None, teacher[:1], condition_ids)
+    assert mixed == pytest.approx(((only_plain + divergence) / 2).item(), rel=1e-5)
+
+
 def test_class_weights_from_frequency_or_given(train_examples):
     blank = Image.new("RGB", (8, 8))
     examples = [ConditionExample(blank, "slope_drain", "", c) for c in ("normal", "normal", "normal", "blocked")]
