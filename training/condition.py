@@ -163,7 +163,7 @@ def teach_candidate(
         registry=registry,
         data_provenance=provenance,
         progress=lambda step, total, values: (
-            log(f"step {step}/{total}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
+            log(f"step {step}/{total}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items() if k != "step"))
             if "held_out_accuracy" in values
             else None
         ),
