@@ -32,6 +32,7 @@ from training.probe import ProbeBaseline
 
 WHO = ("baseline", "probe", "cnn", "parent", "fine_tuned")
 METRICS = ("accuracy", "macro_f1", "normal_vs_problem", "normal_recall", "blocked_recall", "damaged_recall")
+TAUGHT = "build-condition's: taught by "  # how a report names the build recipe's method
 MODEL_NAMES = {
     "baseline": "type prior",
     "probe": "EfficientNet-Lite0 probe",
@@ -84,7 +85,7 @@ class CrossValReport:
         summary = self.summary()
         for who in self.models:
             cells = [f"{summary[metric][who][0]:.3f} ± {summary[metric][who][1]:.3f}" for metric in METRICS]
-            lines.append(f"| {MODEL_NAMES[who]} | " + " | ".join(cells) + " |")
+            lines.append(f"| {self._name(who)} | " + " | ".join(cells) + " |")
         lines += ["", "Mean ± standard deviation over the folds."]
         if "parent" in self.models:
             # Only the fine-tuned model and the baselines are fitted per fold; the parent is not.
@@ -93,6 +94,12 @@ class CrossValReport:
                 "default was trained on most of them), its row is not a held-out figure."
             )
         return "\n".join(lines) + "\n"
+
+    def _name(self, who: str) -> str:
+        """The row's name; build-condition's recipe teaches rather than fine-tunes on labels."""
+        if who == "fine_tuned" and self.method.startswith(TAUGHT):
+            return "taught by the fine-tuned EfficientNet-Lite0"
+        return MODEL_NAMES[who]
 
     def to_dict(self) -> dict:
         return {**asdict(self), "summary": self.summary()}
@@ -155,7 +162,7 @@ def crossval_condition(
         log(f"fold {k}: " + json.dumps({"accuracy": result.accuracy, "macro_f1": result.macro_f1}))
         results.append(result)
     if teach is not None:
-        method = f"build-condition's: taught by {CNN} ({teach.steps} steps, {teach.views} views per object)"
+        method = f"{TAUGHT}{CNN} ({teach.steps} steps, {teach.views} views per object)"
     else:
         method = "none" if finetune is None else finetune.method + _vision_rate(finetune.vision_lr_scale)
     return CrossValReport(data, parent_model.version, method, results)

@@ -160,6 +160,7 @@ def test_crossval_holds_every_photo_out_once_and_reports_every_model(tmp_path, c
     method = json.loads((tmp_path / "build" / "crossval.json").read_text())["method"]
     assert method.startswith("build-condition's: taught by efficientnet-lite0") and "1 views per object" in method
     assert "2-fold cross-validation by photo" in read_card(built).crossval
+    assert "| taught by the fine-tuned EfficientNet-Lite0 |" in read_card(built).crossval
     assert "## Cross-validation" in (built / "README.md").read_text()
     # Fine-tuning with the distilled tower frozen: the report says so.
     frozen = ["crossval", "--data", str(folder), "--folds", "2", "--steps", "1", "--vision-lr-scale", "0"]
