@@ -111,7 +111,8 @@ def train_condition_model(settings: ConditionTrainSettings, log: Log = print) ->
     photos = from_yolo_folder(settings.data_dir)
     dataset = build_condition_dataset(photos, condition_recipe(settings)[0])
     pool = distil_photos(settings.distil_data, photos)
-    train_photos = [p for p in photos if p.name in set(dataset.train_photos)]
+    train_names = set(dataset.train_photos)
+    train_photos = [p for p in photos if p.name in train_names]
     with tempfile.TemporaryDirectory(prefix="distilled-") as work:
         parent = settings.distilled
         if parent is None:
