@@ -1,6 +1,6 @@
-"""Detector accuracy on photos the size inspectors upload, from the 312 px val photos.
+"""Detector and condition-model accuracy on photos the size inspectors upload, from 312 px photos.
 
-    python bench/photo_sizes.py [--detector FOLDER_OR_WEIGHTS ...] [--photos N]
+    python bench/photo_sizes.py [--detector FOLDER_OR_WEIGHTS ...] [--photos N] [--condition FOLDER]
 
 The source squashed every photo to a 312x312 square; real drone photos are 16:9 or 4:3 at
 1280x720 to 4000x3000. Un-stretching a val photo to 16:9 (555x312) approximates its original;
@@ -8,6 +8,11 @@ upscaling that gives full-resolution stand-ins. For each size the val photos are
 scaled with them) and the detector's mAP@0.5 is measured twice: with the photo stretched to the
 model's square input (the app's default, as the training photos were) and with ultralytics'
 letterbox. Printed as a table, and as a ratio to the 312 px figure.
+
+The condition model is measured the same way on the real labelled objects of the photos that
+``build-condition`` holds out of ../shared/data/slope-conditions (it never trained on them), through
+the app's path (``ConditionModel.classify``): with crops cut as if the photo were squashed to its
+training photos' square (the default, from its card) and as cut from the photo.
 """
 
 from __future__ import annotations
@@ -24,11 +29,18 @@ from core.offline import prepare_offline  # noqa: E402
 
 prepare_offline()
 
+import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from core.conditions import ConditionModel  # noqa: E402
 from core.detector import Detector  # noqa: E402
+from core.images import load_image  # noqa: E402
 from core.settings import MODELS_DIR, PROJECT_ROOT  # noqa: E402
+from core.spatial import relations  # noqa: E402
+from core.taxonomy import ALLOWED_CONDITIONS  # noqa: E402
 from core.types import LabelledBox, LabelledPhoto  # noqa: E402
+from training.condition import ConditionTrainSettings, condition_recipe  # noqa: E402
+from training.condition_data import build_condition_dataset  # noqa: E402
 from training.dataset import from_yolo_folder  # noqa: E402
 from training.evaluate import evaluate_detector  # noqa: E402
 
@@ -56,23 +68,70 @@ def resized(photos: list[LabelledPhoto], size: tuple[int, int], folder: Path) ->
     return out
 
 
+def sized_sets(photos: list[LabelledPhoto], folder: Path) -> dict[str, list[LabelledPhoto]]:
+    """``photos`` at every size of ``SIZES``, written under ``folder``."""
+    sets = {}
+    for label, size in SIZES.items():
+        if size is None:
+            sets[label] = photos
+        else:
+            sized = folder / f"{size[0]}x{size[1]}"
+            sized.mkdir()
+            sets[label] = resized(photos, size, sized)
+    return sets
+
+
+def held_out_condition_photos(data: Path) -> list[LabelledPhoto]:
+    """The photos ``build-condition`` holds out of ``data`` (the dataset builder's hash)."""
+    photos = from_yolo_folder(data)
+    names = set(build_condition_dataset(photos, condition_recipe(ConditionTrainSettings(data))[0]).held_out_photos)
+    return [p for p in photos if p.name in names]
+
+
+def condition_figures(model: ConditionModel, photos: list[LabelledPhoto]) -> tuple[float, float]:
+    """Accuracy and normal-vs-problem accuracy of the model's most probable condition, asked as
+    the app asks it, on every labelled object with a choice of conditions."""
+    right = same_side = total = 0
+    for photo in photos:
+        image = load_image(photo.path)
+        contexts = relations(photo.boxes, photo.object_types, image.size)
+        asked = [
+            (o, c.describe())
+            for o, c in zip(photo.objects, contexts, strict=True)
+            if o.condition and len(ALLOWED_CONDITIONS[o.object_type]) > 1
+        ]
+        if not asked:
+            continue
+        boxes = np.array([o.box for o, _ in asked], dtype=np.float64)
+        answers = model.classify(image, boxes, [o.object_type for o, _ in asked], [c for _, c in asked])
+        for (labelled, _), probabilities in zip(asked, answers, strict=True):
+            answer = max(probabilities, key=probabilities.get)
+            right += answer == labelled.condition
+            same_side += (answer == "normal") == (labelled.condition == "normal")
+            total += 1
+    return right / total, same_side / total
+
+
+def ratio(value: float, base: float) -> str:
+    return f"{value / base:.2f}x" if base else "-"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--detector", nargs="+", default=[str(MODELS_DIR / "detector")])
+    parser.add_argument("--detector", nargs="*", default=[str(MODELS_DIR / "detector")])
     parser.add_argument("--data", type=Path, default=PROJECT_ROOT.parent / "shared" / "data" / "slopes")
     parser.add_argument("--photos", type=int, default=45, help="val photos to use")
+    parser.add_argument("--condition", default=str(MODELS_DIR / "condition"), help="condition model ('' skips it)")
+    parser.add_argument(
+        "--condition-data", type=Path, default=PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
+    )
     args = parser.parse_args()
     photos = from_yolo_folder(args.data, "val")[: args.photos]
-    print(f"{len(photos)} val photos of {args.data}; mAP@0.5 (all-points AP, conf >= 0.001)\n")
+    if args.detector:
+        print(f"{len(photos)} val photos of {args.data}; mAP@0.5 (all-points AP, conf >= 0.001)\n")
     with tempfile.TemporaryDirectory() as tmp:
-        sets = {}
-        for label, size in SIZES.items():
-            if size is None:
-                sets[label] = photos
-            else:
-                folder = Path(tmp) / f"{size[0]}x{size[1]}"
-                folder.mkdir()
-                sets[label] = resized(photos, size, folder)
+        (Path(tmp) / "detector").mkdir()
+        sets = sized_sets(photos, Path(tmp) / "detector")
         for weights in args.detector:
             detectors = {"stretch": Detector(weights), "letterbox": Detector(weights, stretch=False)}
             print(f"## {detectors['stretch'].version}\n")
@@ -84,9 +143,29 @@ def main() -> None:
                 for how, detector in detectors.items():
                     value = evaluate_detector(detector, labelled).map50
                     base.setdefault(how, value)
-                    cells += [f"{value:.3f}", f"{value / base[how]:.2f}x" if base[how] else "-"]
+                    cells += [f"{value:.3f}", ratio(value, base[how])]
                 print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
             print()
+        if args.condition:
+            held_out = held_out_condition_photos(args.condition_data)
+            (Path(tmp) / "condition").mkdir()
+            condition_sets = sized_sets(held_out, Path(tmp) / "condition")
+            squashed, as_cut = ConditionModel(args.condition), ConditionModel(args.condition, squash=False)
+            models = {"squashed": squashed, "as cut": as_cut}
+            version = squashed.version
+            print(f"## {version}: conditions of the {len(held_out)} held-out photos of {args.condition_data}\n")
+            print("accuracy / normal-vs-problem; crops squashed to the training photos' square (the app's default)")
+            print("or as cut from the photo\n")
+            print("| photos | squashed | ratio to 312 px | as cut | ratio to 312 px |")
+            print("| --- | --- | --- | --- | --- |")
+            base = {}
+            for label, labelled in condition_sets.items():
+                cells = []
+                for how, model in models.items():
+                    accuracy, normal_vs_problem = condition_figures(model, labelled)
+                    base.setdefault(how, accuracy)
+                    cells += [f"{accuracy:.3f} / {normal_vs_problem:.3f}", ratio(accuracy, base[how])]
+                print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

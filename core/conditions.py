@@ -27,6 +27,10 @@ MAX_PIXELS = 112 * 112
 BATCH_SIZE = 16
 # Context margin around each crop for a checkpoint whose card does not give one (a hub id).
 DEFAULT_CROP_MARGIN = 0.15
+# The source of the training photos squashed every drone photo to a square of this side (224 for
+# some). A model trained on them gets crops cut as if the photo had been squashed the same way: a
+# 16:9 photo's objects are otherwise wider, and at full resolution sharper, than any it learned.
+TRAINING_PHOTO_SIDE = 312
 
 
 def condition_prompt(object_type: str, context: str) -> str:
@@ -45,6 +49,13 @@ def card_crop_margin(source: str) -> float:
     """The margin the model was trained with, from its card; the default for a card-less one."""
     card = read_card(source)
     return card.crop_margin if card is not None and card.crop_margin is not None else DEFAULT_CROP_MARGIN
+
+
+def card_photo_side(source: str) -> int | None:
+    """The square the model's training photos were squashed to, from its card; None (crops as
+    they are) for a card-less checkpoint or one whose card does not say."""
+    card = read_card(source)
+    return card.photo_side if card is not None else None
 
 
 def card_temperature(source: str) -> float:
@@ -74,6 +85,27 @@ def crop_bounds(size: tuple[int, int], box: Sequence[float], margin: float) -> t
 
 def crop_with_margin(image: Image.Image, box: Sequence[float], margin: float) -> Image.Image:
     return image.crop(crop_bounds(image.size, box, margin))
+
+
+def squash_scale(photo_size: tuple[int, int], photo_side: int | None) -> tuple[float, float]:
+    """How much a photo of ``photo_size`` (width, height) is resized each way when squashed to
+    the square of ``photo_side`` (never enlarged beyond its longest side); (1, 1) for None."""
+    if photo_side is None:
+        return 1.0, 1.0
+    side = min(photo_side, max(photo_size))
+    return side / photo_size[0], side / photo_size[1]
+
+
+def squashed(crop: Image.Image, photo_size: tuple[int, int], photo_side: int | None) -> Image.Image:
+    """A crop of a photo of ``photo_size`` resized as the same part of the photo squashed to
+    ``photo_side`` would be: the same pixels as cutting it from the squashed photo, but a box a
+    few pixels wide still gives a crop (at least 2 px each way) and only the crop is resized."""
+    sx, sy = squash_scale(photo_size, photo_side)
+    size = (max(2, round(crop.width * sx)), max(2, round(crop.height * sy)))
+    if size == crop.size:
+        return crop
+    shrinking = size[0] <= crop.width and size[1] <= crop.height
+    return crop.resize(size, Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR)
 
 
 def quantization_config(kind: str):
@@ -107,9 +139,12 @@ def saved_quantization(source: str) -> str | None:
 
 class ConditionModel:
     """A Qwen2-VL checkpoint (a local folder or a hub id) used as a condition scorer. The crop
-    margin comes from the model's card, so serving crops as training did."""
+    margin and the photos' squashed side come from the model's card, so serving crops as
+    training did."""
 
-    def __init__(self, source: str, device: str = "cpu", quantization: str | None = None) -> None:
+    def __init__(self, source: str, device: str = "cpu", quantization: str | None = None, squash: bool = True) -> None:
+        """``squash`` False: crops as cut from the photo even where the card gives a squashed
+        side (kept to measure the difference: bench/photo_sizes.py)."""
         import torch
         from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
         from transformers.utils import logging as hf_logging
@@ -128,6 +163,7 @@ class ConditionModel:
         version = model_version(source) + (f"+{quantization}" if quantization else "")
         self._setup(model, processor, version, card_crop_margin(source), device)
         self.temperature = card_temperature(source)
+        self.photo_side = card_photo_side(source) if squash else None
         self.source = source
         self.quantization = quantization or saved_quantization(source)
 
@@ -148,6 +184,7 @@ class ConditionModel:
         self.version = version
         self.crop_margin = crop_margin
         self.temperature = 1.0  # probabilities as the logits give them, until a card calibrates them
+        self.photo_side: int | None = None  # crops as cut, until a card says the photos were squashed
         self.device = device
         self.condition_token_ids = _first_token_ids(processor.tokenizer)
         self.forward_passes = 0  # counted so tests can check vegetation never reaches the model
@@ -174,12 +211,17 @@ class ConditionModel:
                 to_score.append(i)
         for start in range(0, len(to_score), BATCH_SIZE):
             chunk = to_score[start : start + BATCH_SIZE]
-            crops = [crop_with_margin(image, boxes[i], self.crop_margin) for i in chunk]
+            crops = [self.crop(image, boxes[i]) for i in chunk]
             prompts = [condition_prompt(object_types[i], contexts[i]) for i in chunk]
             logits = self.answer_logits(crops, prompts)
             for row, i in enumerate(chunk):
                 results[i] = self.probabilities(logits[row], ALLOWED_CONDITIONS[object_types[i]])
         return results
+
+    def crop(self, image: Image.Image, box: Sequence[float]) -> Image.Image:
+        """What the model is shown of one object: the box with the card's margin, squashed as the
+        card's training photos were."""
+        return squashed(crop_with_margin(image, box, self.crop_margin), image.size, self.photo_side)
 
     def answer_logits(self, crops: list[Image.Image], prompts: list[str]) -> np.ndarray:
         """Next-token logits at the answer position for each (crop, prompt): (n, vocab)."""

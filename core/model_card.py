@@ -48,6 +48,9 @@ class ModelCard:
     data_provenance: str = ""  # real or synthesized, who labelled it
     data_credit: str = ""  # source and licence of the data
     crop_margin: float | None = None  # condition models: context margin around each crop
+    # Condition models: crops are cut as if the photo were squashed to a square of this side, as
+    # its training photos were (core.conditions.squashed); None: as cut.
+    photo_side: int | None = None
     image_size: int | None = None  # detectors: input size in pixels
     # Condition models: the answer logits are divided by this before the softmax (temperature
     # scaling, fitted on held-out objects: training/calibration.py); None: 1, as trained.
@@ -101,6 +104,9 @@ class ModelCard:
             lines.append(f"- Input size: {self.image_size} px")
         if self.crop_margin is not None:
             lines.append(f"- Crop margin around each box: {self.crop_margin}")
+        if self.photo_side:
+            side = self.photo_side
+            lines.append(f"- Crops cut as if the photo were squashed to {side}x{side} px, as its training photos were")
         lines += ["", "## Intended use and limitations", "", _USE, ""]
         synthesized = "synthesized" in f"{self.data_provenance} {self.metrics_data}".lower()
         notes = list(limitations)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.conditions import card_crop_margin
+from core.conditions import TRAINING_PHOTO_SIDE, card_crop_margin
 from core.model_card import ModelCard
 from core.types import LabelledPhoto
 from training.artifacts import data_hash, default_registry, new_version, now_iso, settings_for_card, shown_path
@@ -245,6 +245,7 @@ def distil_parent(photos: list[LabelledPhoto], folder: Path, settings: Condition
         data_provenance="boxes only; the teacher's features are the targets, no condition is read",
         data_credit=DATA_CREDIT,
         crop_margin=settings.crop_margin,
+        photo_side=TRAINING_PHOTO_SIDE,
         train_settings=settings_for_card(distil),
         training={
             "distil_steps": distil.steps,

@@ -170,7 +170,7 @@ def evaluate(
     if not photos:
         raise ValueError("no labelled photos to evaluate on")
     served = inspector.condition_model
-    examples, condition_provenance = condition_examples(photos, served.crop_margin, seed)
+    examples, condition_provenance = condition_examples(photos, served.crop_margin, seed, served.photo_side)
     conditions = evaluate_conditions(served, examples)
     compared = None
     if compare is not None:

@@ -17,7 +17,15 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from PIL import Image
 
-from core.conditions import ConditionModel, condition_prompt, crop_bounds, tempered_softmax
+from core.conditions import (
+    TRAINING_PHOTO_SIDE,
+    ConditionModel,
+    condition_prompt,
+    crop_bounds,
+    squash_scale,
+    squashed,
+    tempered_softmax,
+)
 from core.images import load_image
 from core.spatial import ObjectContext, relations
 from core.taxonomy import ALLOWED_CONDITIONS, CLASS_NAMES, CONDITIONS, OBJECT_TYPES, class_name
@@ -65,20 +73,26 @@ def objects_with_a_choice(photos: Sequence[LabelledPhoto]) -> Iterator[tuple[Ima
                 yield image, labelled, context
 
 
-def crops_from_photos(photos: Sequence[LabelledPhoto], margin: float) -> list[ObjectCrop]:
-    """Every object with more than one allowed condition, cropped as the app crops it."""
+def crops_from_photos(
+    photos: Sequence[LabelledPhoto], margin: float, photo_side: int | None = TRAINING_PHOTO_SIDE
+) -> list[ObjectCrop]:
+    """Every object with more than one allowed condition, cropped as the app crops it for a
+    model whose photos are squashed to ``photo_side`` (the side every model trained here has:
+    photos larger than the training photos, e.g. reviewed uploads, are squashed as served)."""
     crops = []
     for image, labelled, context in objects_with_a_choice(photos):
-        box = labelled.box
         try:
-            left, top, right, bottom = crop_bounds(image.size, box, margin)
+            left, top, right, bottom = crop_bounds(image.size, labelled.box, margin)
         except ValueError:
             continue  # degenerate box in the source labels
-        crop = np.asarray(image.crop((left, top, right, bottom)))
+        cut = squashed(image.crop((left, top, right, bottom)), image.size, photo_side)
+        crop = np.asarray(cut)
+        sx, sy = squash_scale(image.size, photo_side)
+        bx1, by1, bx2, by2 = labelled.box
         # The object inside the crop, at least 2 px each way so alterations have room.
-        x1, y1 = max(0, int(box[0]) - left), max(0, int(box[1]) - top)
-        x2 = min(right - left, max(x1 + 2, int(box[2]) - left))
-        y2 = min(bottom - top, max(y1 + 2, int(box[3]) - top))
+        x1, y1 = max(0, int((bx1 - left) * sx)), max(0, int((by1 - top) * sy))
+        x2 = min(cut.width, max(x1 + 2, int((bx2 - left) * sx)))
+        y2 = min(cut.height, max(y1 + 2, int((by2 - top) * sy)))
         crops.append(ObjectCrop(crop, (x1, y1, x2, y2), labelled.object_type, context.describe(), labelled.condition))
     return crops
 
@@ -94,11 +108,13 @@ def held_out_examples(crops: Sequence[ObjectCrop], seed: int) -> list[ConditionE
     return examples
 
 
-def condition_examples(photos: Sequence[LabelledPhoto], margin: float, seed: int) -> tuple[list[ConditionExample], str]:
+def condition_examples(
+    photos: Sequence[LabelledPhoto], margin: float, seed: int, photo_side: int | None = TRAINING_PHOTO_SIDE
+) -> tuple[list[ConditionExample], str]:
     """Examples on the labelled boxes, and what their conditions are. Real conditions where
     every scored object has one; otherwise conditions synthesized on the real crops (one per
     allowed condition), since a mix would mean a different thing for every dataset."""
-    crops = crops_from_photos(photos, margin)
+    crops = crops_from_photos(photos, margin, photo_side)
     if crops and all(c.condition is not None for c in crops):
         real = [ConditionExample(Image.fromarray(c.crop), c.object_type, c.context, c.condition) for c in crops]
         return real, REAL_CONDITIONS

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from core.conditions import ConditionModel, card_crop_margin
+from core.conditions import TRAINING_PHOTO_SIDE, ConditionModel, card_crop_margin
 from core.model_card import ModelCard, model_version, read_card
 from core.taxonomy import CONDITIONS, class_name
 from training.artifacts import (
@@ -205,6 +205,7 @@ def finetune_condition_model(
         data_provenance=data_provenance,
         data_credit=data_credit,
         crop_margin=run.crop_margin,
+        photo_side=TRAINING_PHOTO_SIDE,
         temperature=calibration.temperature,
         train_settings=settings_for_card(settings)
         | {"class_weights": json.dumps(weights, sort_keys=True) if weights else ""},

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from core.conditions import crop_bounds
+from core.conditions import TRAINING_PHOTO_SIDE, crop_bounds, squashed
 from core.spatial import ObjectContext
 from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS
 from core.types import LabelledPhoto
@@ -83,7 +83,7 @@ def teaching_examples(
                 continue  # too small to crop (a degenerate box in the source labels)
             look = Look.random(rng) if view else Look()
             student, *teacher_views = [look.apply(np.asarray(image.crop(b))) for b in bounds]
-            crops.append(student)
+            crops.append(squashed(Image.fromarray(student), image.size, TRAINING_PHOTO_SIDE))
             seen.append(ProbeObject(tuple(teacher_views), labelled.object_type, where, None))
         if seen:
             examples += _answered(crops, teacher.probabilities(seen), labelled.object_type, where)
@@ -93,7 +93,7 @@ def teaching_examples(
 
 
 def _answered(
-    crops: list[np.ndarray], probabilities: np.ndarray, object_type: str, where: ObjectContext
+    crops: list[Image.Image], probabilities: np.ndarray, object_type: str, where: ObjectContext
 ) -> list[ConditionExample]:
     """The views as examples, each target renormalised over the conditions the type allows."""
     allowed = np.array([c in ALLOWED_CONDITIONS[object_type] for c in CONDITIONS])
@@ -103,5 +103,5 @@ def _answered(
         target = np.where(allowed, row, 0.0)
         target = target / target.sum()
         condition, probabilities = CONDITIONS[int(target.argmax())], tuple(float(p) for p in target)
-        examples.append(ConditionExample(Image.fromarray(crop), object_type, context, condition, target=probabilities))
+        examples.append(ConditionExample(crop, object_type, context, condition, target=probabilities))
     return examples

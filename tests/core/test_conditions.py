@@ -7,10 +7,12 @@ import pytest
 
 from core.conditions import (
     DEFAULT_CROP_MARGIN,
+    TRAINING_PHOTO_SIDE,
     ConditionModel,
     _first_token_ids,
     condition_prompt,
     crop_with_margin,
+    squashed,
 )
 from core.images import load_image
 from core.taxonomy import ALLOWED_CONDITIONS
@@ -104,6 +106,42 @@ def test_crop_margin_comes_from_the_card(condition_model, settings, tmp_path):
     assert ConditionModel(str(copy)).crop_margin == 0.4
     (copy / "card.json").unlink()
     assert ConditionModel(str(copy)).crop_margin == DEFAULT_CROP_MARGIN  # a card-less checkpoint
+
+
+def test_crops_of_a_large_photo_are_cut_as_from_the_photo_squashed_to_the_training_square(condition_model, photo):
+    """A 16:9 photo at full size: the model is shown what it would see of the same photo
+    squashed to a 312 px square (how its training photos came), not wider, sharper objects."""
+    assert condition_model.photo_side == TRAINING_PHOTO_SIDE  # from the shipped card
+    wide = photo.resize((1280, 720))  # the 312 px photo un-stretched and enlarged
+    box = np.array([20, 30, 90, 200]) * np.array([1280 / 312, 720 / 312] * 2)
+    crop = condition_model.crop(wide, box)
+    as_trained = crop_with_margin(photo, [20, 30, 90, 200], condition_model.crop_margin)
+    assert abs(crop.width - as_trained.width) <= 2 and abs(crop.height - as_trained.height) <= 2  # whole pixels
+    assert crop_with_margin(wide, box, condition_model.crop_margin).width > 3 * as_trained.width  # as cut
+
+
+def test_squashing_leaves_training_sized_photos_alone_and_keeps_thin_boxes_croppable(photo):
+    crop = crop_with_margin(photo, [50, 50, 150, 100], 0.1)
+    assert squashed(crop, photo.size, TRAINING_PHOTO_SIDE) is crop  # a 312 px square: as cut
+    assert squashed(crop, (224, 224), TRAINING_PHOTO_SIDE) is crop  # smaller squares are never enlarged
+    assert squashed(crop, (4000, 3000), None) is crop  # a card-less checkpoint: as cut
+    thin = squashed(crop.crop((0, 0, 3, 60)), (4000, 3000), TRAINING_PHOTO_SIDE)
+    assert thin.size == (2, 6)  # 3 px of 4000 would be 0.2 px: still a crop the processor takes
+
+
+def test_a_card_that_does_not_say_how_photos_were_squashed_gets_crops_as_cut(settings, photo, tmp_path):
+    import shutil
+
+    from core.model_card import read_card
+
+    copy = tmp_path / "condition"
+    shutil.copytree(settings.condition_model, copy)
+    read_card(copy).replace(photo_side=None).write(copy)
+    wide = photo.resize((1280, 720))
+    model = ConditionModel(str(copy))
+    assert model.photo_side is None
+    assert model.crop(wide, [100, 100, 300, 200]).size == crop_with_margin(wide, [100, 100, 300, 200], 0.15).size
+    assert ConditionModel(settings.condition_model, squash=False).photo_side is None
 
 
 def test_crop_keeps_a_margin_and_refuses_empty_boxes(photo):

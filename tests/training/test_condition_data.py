@@ -229,3 +229,26 @@ def test_no_photos_or_duplicate_names_are_refused(val_photos):
         build_condition_dataset([], DatasetSettings())
     with pytest.raises(ValueError, match="unique"):
         build_condition_dataset([val_photos[0], val_photos[0]], DatasetSettings())
+
+
+def test_crops_of_a_full_size_upload_are_squashed_as_the_app_serves_them(val_photos, tmp_path):
+    """A reviewed photo uploaded at 1280x720 gives the same crops (and boxes inside them) as
+    the 312 px photo it was made from, so the model learns what serving shows it."""
+    from dataclasses import replace
+
+    from training.examples import crops_from_photos
+
+    photo = val_photos[0]
+    path = tmp_path / "wide.jpg"
+    Image.open(photo.path).resize((1280, 720)).save(path, quality=95)
+    sx, sy = 1280 / photo.width, 720 / photo.height
+    boxes = tuple(replace(o, box=(o.box[0] * sx, o.box[1] * sy, o.box[2] * sx, o.box[3] * sy)) for o in photo.objects)
+    wide = replace(photo, path=path, width=1280, height=720, objects=boxes)
+    small, large = crops_from_photos([photo], 0.15), crops_from_photos([wide], 0.15)
+    assert len(small) == len(large) > 0
+    for a, b in zip(small, large, strict=True):
+        # Crop bounds are whole pixels of either photo: up to a pixel apart on each side.
+        assert abs(a.crop.shape[0] - b.crop.shape[0]) <= 2 and abs(a.crop.shape[1] - b.crop.shape[1]) <= 2
+        assert max(abs(p - q) for p, q in zip(a.box, b.box, strict=True)) <= 2
+    as_cut = crops_from_photos([wide], 0.15, photo_side=None)[0]
+    assert as_cut.crop.shape[1] > 3 * small[0].crop.shape[1]  # without squashing: 4x wider

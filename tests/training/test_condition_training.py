@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import training.condition as condition
-from core.conditions import ConditionModel
+from core.conditions import TRAINING_PHOTO_SIDE, ConditionModel
 from core.model_card import read_card
 from core.settings import MODELS_DIR, PROJECT_ROOT
 from training.artifacts import publish_candidate, settings_for_card, shown_path, staging_folder
@@ -54,6 +54,8 @@ def test_a_short_build_publishes_a_loadable_candidate_with_its_card(tiny_conditi
     assert distilled.training["distil_steps"] == 2 and [h["step"] for h in distilled.history] == [1, 2]
     assert "no condition is read" in distilled.data_provenance
     assert ConditionModel(str(folder)).crop_margin == 0.2
+    # Its crops came from photos of the training square, so it is served crops cut that way.
+    assert card.photo_side == distilled.photo_side == TRAINING_PHOTO_SIDE
 
     # Starting from the kept tower skips distillation: same parent.
     again = train_condition_model(small(conditions, boxes, registry, distilled=kept), quiet)
