@@ -41,7 +41,7 @@ MAX_PHOTOS = 200  # per request: a whole drone survey, but not an unbounded job
 # Width per column (TABLE_COLUMNS order): the position text gets the room, the photo name no more
 # than it needs, each probability a narrow column. In pixels, not shares of the frame: on a phone
 # the table scrolls sideways instead of squeezing its columns to one letter a line.
-TABLE_WIDTHS = ["190px", "48px", "104px", "140px", "80px", "80px", "84px", "96px", "376px"]  # 1198 px
+TABLE_WIDTHS = ["236px", "48px", "104px", "140px", "80px", "80px", "84px", "96px", "330px"]  # 1198 px
 
 
 UPLOAD_HEADERS = ["Photo", "Survey", "Uploaded (UTC)", "Objects", "To review"]
