@@ -152,6 +152,7 @@ def _parser() -> argparse.ArgumentParser:
         help="--recipe build: YOLO folder whose photos without condition labels are also taught on",
     )
     cv.add_argument("--out", type=Path, default=None, help="write crossval.json and crossval.md here")
+    cv.add_argument("--keep-models", type=Path, default=None, help="keep each fold's fine-tuned model here as fold-K")
     cv.add_argument(
         "--attach-to",
         type=Path,
@@ -392,6 +393,7 @@ def _crossval(args: argparse.Namespace) -> int:
         log=lambda line: print(line, file=sys.stderr),
         cnn=CnnSettings(epochs=args.cnn_epochs) if args.cnn_epochs else None,
         teach=teach,
+        keep_models=args.keep_models,
     )
     print(report.markdown())
     if args.out is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import statistics
 import tempfile
 from dataclasses import asdict, dataclass
@@ -116,11 +117,14 @@ def crossval_condition(
     log=print,
     cnn: CnnSettings | None = None,
     teach: ConditionTrainSettings | None = None,
+    keep_models: Path | None = None,
 ) -> CrossValReport:
     """``finetune`` None: no fine-tuning, the parent and the baselines only; ``cnn`` None: no
     fine-tuned CNN baseline (it trains a network per fold: minutes each on 2 cores). ``teach``:
     build-condition's recipe instead of ``finetune`` (a teacher fitted per fold on its train
-    photos; the views also come from ``teach.distil_data``'s photos without condition labels)."""
+    photos; the views also come from ``teach.distil_data``'s photos without condition labels).
+    ``keep_models``: each fold's model is kept there as ``fold-K`` (to measure serving choices on
+    the photos it never saw without training it again) rather than deleted."""
     pool = distil_photos(teach.distil_data, photos) if teach is not None else []
     margin = card_crop_margin(parent)
     oversample = finetune is None or not finetune.use_class_weights
@@ -147,6 +151,9 @@ def crossval_condition(
                         parent, fold_data.train, fold_data.held_out, finetune, registry=Path(registry)
                     )
                 reports["fine_tuned"] = evaluate_conditions(ConditionModel(str(folder)), fold_data.held_out)
+                if keep_models is not None:
+                    keep_models.mkdir(parents=True, exist_ok=True)
+                    shutil.move(folder, keep_models / f"fold-{k}")
         result = FoldResult(
             k,
             len(train_photos),

@@ -156,7 +156,11 @@ def test_crossval_holds_every_photo_out_once_and_reports_every_model(tmp_path, c
     pool = copy_photos(tmp_path / "pool", {"val": others[:1]})
     argv = ["crossval", "--data", str(folder), "--folds", "2", "--steps", "1", "--recipe", "build"]
     argv += ["--views", "1", "--cnn-epochs", "1", "--distil-data", str(pool)]
-    assert main([*argv, "--out", str(tmp_path / "build"), "--attach-to", str(built)]) == 0
+    kept = tmp_path / "folds"
+    assert main([*argv, "--out", str(tmp_path / "build"), "--attach-to", str(built), "--keep-models", str(kept)]) == 0
+    # Each fold's model is kept, loadable, to score serving choices on the photos it never saw.
+    assert sorted(p.name for p in kept.iterdir()) == ["fold-0", "fold-1"]
+    assert all(read_card(kept / f).version.startswith("condition-full-") for f in ("fold-0", "fold-1"))
     method = json.loads((tmp_path / "build" / "crossval.json").read_text())["method"]
     assert method.startswith("build-condition's: taught by efficientnet-lite0") and "1 views per object" in method
     assert "2-fold cross-validation by photo" in read_card(built).crossval
