@@ -12,7 +12,9 @@ letterbox. Printed as a table, and as a ratio to the 312 px figure.
 The condition model is measured the same way on the real labelled objects of the photos that
 ``build-condition`` holds out of ../shared/data/slope-conditions (it never trained on them), through
 the app's path (``ConditionModel.classify``): with crops cut as if the photo were squashed to its
-training photos' square (the default, from its card) and as cut from the photo.
+training photos' square (the default, from its card) and as cut from the photo. With
+``--condition-folds DIR`` (the models ``python -m training crossval --keep-models DIR`` kept), each
+fold's model on the photos its fold held out instead: every labelled photo once.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from core.spatial import relations  # noqa: E402
 from core.taxonomy import ALLOWED_CONDITIONS  # noqa: E402
 from core.types import LabelledBox, LabelledPhoto  # noqa: E402
 from training.condition import ConditionTrainSettings, condition_recipe  # noqa: E402
-from training.condition_data import build_condition_dataset  # noqa: E402
+from training.condition_data import build_condition_dataset, kfold_by_photo  # noqa: E402
 from training.dataset import from_yolo_folder  # noqa: E402
 from training.evaluate import evaluate_detector  # noqa: E402
 
@@ -125,6 +127,12 @@ def main() -> None:
     parser.add_argument(
         "--condition-data", type=Path, default=PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
     )
+    parser.add_argument(
+        "--condition-folds",
+        type=Path,
+        default=None,
+        help="a `crossval --keep-models` folder (default seed): each fold's model on the photos its fold held out",
+    )
     args = parser.parse_args()
     photos = from_yolo_folder(args.data, "val")[: args.photos]
     if args.detector:
@@ -146,26 +154,39 @@ def main() -> None:
                     cells += [f"{value:.3f}", ratio(value, base[how])]
                 print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
             print()
-        if args.condition:
-            held_out = held_out_condition_photos(args.condition_data)
-            (Path(tmp) / "condition").mkdir()
-            condition_sets = sized_sets(held_out, Path(tmp) / "condition")
-            squashed, as_cut = ConditionModel(args.condition), ConditionModel(args.condition, squash=False)
-            models = {"squashed": squashed, "as cut": as_cut}
-            version = squashed.version
-            print(f"## {version}: conditions of the {len(held_out)} held-out photos of {args.condition_data}\n")
-            print("accuracy / normal-vs-problem; crops squashed to the training photos' square (the app's default)")
-            print("or as cut from the photo\n")
-            print("| photos | squashed | ratio to 312 px | as cut | ratio to 312 px |")
-            print("| --- | --- | --- | --- | --- |")
-            base = {}
-            for label, labelled in condition_sets.items():
-                cells = []
+        if args.condition_folds is not None:
+            all_photos = from_yolo_folder(args.condition_data)
+            folds = sorted(args.condition_folds.glob("fold-*"), key=lambda f: int(f.name.split("-")[1]))
+            splits = kfold_by_photo(all_photos, len(folds), seed=0)
+            scored = [(str(f), held_out) for f, (_, held_out) in zip(folds, splits, strict=True)]
+            what = f"{len(folds)} fold models of `crossval --keep-models`, each on the photos its fold held out"
+        elif args.condition:
+            scored = [(args.condition, held_out_condition_photos(args.condition_data))]
+            what = (
+                f"{ConditionModel(args.condition).version} on the {len(scored[0][1])} photos build-condition held out"
+            )
+        else:
+            return
+        print(f"## Conditions: {what} of {args.condition_data}\n")
+        print("accuracy / normal-vs-problem (mean over the models); crops squashed to the training photos' square")
+        print("(the app's default) or as cut from the photo\n")
+        print("| photos | squashed | ratio to 312 px | as cut | ratio to 312 px |")
+        print("| --- | --- | --- | --- | --- |")
+        figures: dict[str, dict[str, list[tuple[float, float]]]] = {}
+        for index, (folder, held_out) in enumerate(scored):
+            models = {"squashed": ConditionModel(folder), "as cut": ConditionModel(folder, squash=False)}
+            (Path(tmp) / f"condition-{index}").mkdir()
+            for label, labelled in sized_sets(held_out, Path(tmp) / f"condition-{index}").items():
                 for how, model in models.items():
-                    accuracy, normal_vs_problem = condition_figures(model, labelled)
-                    base.setdefault(how, accuracy)
-                    cells += [f"{accuracy:.3f} / {normal_vs_problem:.3f}", ratio(accuracy, base[how])]
-                print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
+                    figures.setdefault(label, {}).setdefault(how, []).append(condition_figures(model, labelled))
+        base = {}
+        for label, by_how in figures.items():
+            cells = []
+            for how, values in by_how.items():
+                accuracy, normal_vs_problem = (float(np.mean(v)) for v in zip(*values, strict=True))
+                base.setdefault(how, accuracy)
+                cells += [f"{accuracy:.3f} / {normal_vs_problem:.3f}", ratio(accuracy, base[how])]
+            print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":
