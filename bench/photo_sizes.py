@@ -1,6 +1,6 @@
 """Detector and condition-model accuracy on photos the size inspectors upload, from 312 px photos.
 
-    python bench/photo_sizes.py [--detector FOLDER_OR_WEIGHTS ...] [--photos N] [--condition FOLDER]
+    python bench/photo_sizes.py [--detector [WEIGHTS ...]] [--photos N] [--condition FOLDER | --condition-folds DIR]
 
 The source squashed every photo to a 312x312 square; real drone photos are 16:9 or 4:3 at
 1280x720 to 4000x3000. Un-stretching a val photo to 16:9 (555x312) approximates its original;
