@@ -36,15 +36,13 @@ from PIL import Image  # noqa: E402
 
 from core.conditions import ConditionModel  # noqa: E402
 from core.detector import Detector  # noqa: E402
-from core.images import load_image  # noqa: E402
 from core.settings import MODELS_DIR, PROJECT_ROOT  # noqa: E402
-from core.spatial import relations  # noqa: E402
-from core.taxonomy import ALLOWED_CONDITIONS  # noqa: E402
 from core.types import LabelledBox, LabelledPhoto  # noqa: E402
-from training.condition import ConditionTrainSettings, condition_recipe  # noqa: E402
-from training.condition_data import build_condition_dataset, kfold_by_photo  # noqa: E402
+from training.condition import build_split  # noqa: E402
+from training.condition_data import kfold_by_photo  # noqa: E402
 from training.dataset import from_yolo_folder  # noqa: E402
 from training.evaluate import evaluate_detector  # noqa: E402
+from training.examples import objects_with_a_choice  # noqa: E402
 
 SIZES = {
     "312x312 (as trained)": None,
@@ -85,32 +83,23 @@ def sized_sets(photos: list[LabelledPhoto], folder: Path) -> dict[str, list[Labe
 
 def held_out_condition_photos(data: Path) -> list[LabelledPhoto]:
     """The photos ``build-condition`` holds out of ``data`` (the dataset builder's hash)."""
-    photos = from_yolo_folder(data)
-    names = set(build_condition_dataset(photos, condition_recipe(ConditionTrainSettings(data))[0]).held_out_photos)
-    return [p for p in photos if p.name in names]
+    names = set(build_split(data).held_out_photos)
+    return [p for p in from_yolo_folder(data) if p.name in names]
 
 
 def condition_figures(model: ConditionModel, photos: list[LabelledPhoto]) -> tuple[float, float]:
     """Accuracy and normal-vs-problem accuracy of the model's most probable condition, asked as
     the app asks it, on every labelled object with a choice of conditions."""
     right = same_side = total = 0
-    for photo in photos:
-        image = load_image(photo.path)
-        contexts = relations(photo.boxes, photo.object_types, image.size)
-        asked = [
-            (o, c.describe())
-            for o, c in zip(photo.objects, contexts, strict=True)
-            if o.condition and len(ALLOWED_CONDITIONS[o.object_type]) > 1
-        ]
-        if not asked:
+    for image, labelled, where in objects_with_a_choice(photos):
+        if labelled.condition is None:
             continue
-        boxes = np.array([o.box for o, _ in asked], dtype=np.float64)
-        answers = model.classify(image, boxes, [o.object_type for o, _ in asked], [c for _, c in asked])
-        for (labelled, _), probabilities in zip(asked, answers, strict=True):
-            answer = max(probabilities, key=probabilities.get)
-            right += answer == labelled.condition
-            same_side += (answer == "normal") == (labelled.condition == "normal")
-            total += 1
+        box = np.array([labelled.box], dtype=np.float64)
+        (probabilities,) = model.classify(image, box, [labelled.object_type], [where.describe()])
+        answer = max(probabilities, key=probabilities.get)
+        right += answer == labelled.condition
+        same_side += (answer == "normal") == (labelled.condition == "normal")
+        total += 1
     return right / total, same_side / total
 
 

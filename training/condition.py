@@ -180,10 +180,15 @@ def held_out_description(dataset: ConditionDataset, data_dir: Path) -> str:
     )
 
 
+def build_split(data_dir: Path) -> ConditionDataset:
+    """``build-condition``'s dataset of ``data_dir``: which photos it trains on and holds out."""
+    return build_condition_dataset(from_yolo_folder(data_dir), condition_recipe(ConditionTrainSettings(data_dir))[0])
+
+
 def held_out_of(data_dir: Path) -> tuple[list[DatasetExample], str]:
     """The held-out examples ``build-condition`` holds out of ``data_dir``, and their description:
     where a built model is measured (and calibrated) again."""
-    dataset = build_condition_dataset(from_yolo_folder(data_dir), condition_recipe(ConditionTrainSettings(data_dir))[0])
+    dataset = build_split(data_dir)
     return dataset.held_out, held_out_description(dataset, data_dir)
 
 
