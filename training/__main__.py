@@ -85,7 +85,12 @@ def _parser() -> argparse.ArgumentParser:
         "against the served one on held-out photos; prints the candidate's version",
     )
     ft.add_argument("--kind", choices=("condition", "detector"), default="condition")
-    ft.add_argument("--data", default="db", help="'db' (reviewed labels in the store) or a 9-class YOLO folder")
+    ft.add_argument(
+        "--data",
+        default="db",
+        help="condition fine-tuning: 'db' (reviewed labels in the store) or a 9-class YOLO folder; "
+        "the detector always learns from the store's reviewed boxes",
+    )
     ft.add_argument("--method", choices=("lora", "full"), default="lora", help="condition fine-tuning method")
     ft.add_argument("--steps", type=int, default=300, help="condition fine-tuning steps")
     ft.add_argument("--hours", type=float, default=0.25, help="detector fine-tuning budget")
@@ -175,7 +180,8 @@ def _parser() -> argparse.ArgumentParser:
         "--compare-quantized",
         choices=("int8", "nf4"),
         default=None,
-        help="also evaluate the served condition model (or --compare) quantized with bitsandbytes",
+        help="also evaluate the condition model evaluated (the served one, or --version) or --compare, "
+        "quantized with bitsandbytes",
     )
     ev.add_argument("--version", default=None, help="evaluate this version on record instead of the served one")
     ev.add_argument("--seed", type=int, default=1)
@@ -274,6 +280,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 def _job(args: argparse.Namespace) -> int:
     """Start the job and follow its log on stderr until it ends (Ctrl-C asks it to stop)."""
+    import codecs
     import time
 
     from core.settings import Settings
@@ -281,6 +288,10 @@ def _job(args: argparse.Namespace) -> int:
     from storage.db import Database
     from storage.registry import versions
 
+    if args.command == "finetune" and args.kind == "detector" and args.data != "db":
+        message = "finetune --kind detector learns from the store's reviewed boxes; --data is for conditions"
+        print(message, file=sys.stderr)
+        return 2
     settings = Settings.from_env()
     db = Database.from_settings(settings)
     job: dict = {"data": args.data, "promote": args.promote}
@@ -291,17 +302,20 @@ def _job(args: argparse.Namespace) -> int:
     else:
         kind, job["hours"], job["margin"] = "detector", args.hours, args.margin
     run_id = jobs.start_job(db, settings, kind, job, actor="cli")
-    print(f"job {run_id} started ({kind}); its log: {jobs.jobs_dir(settings) / f'{run_id}.log'}", file=sys.stderr)
-    shown = 0
-    try:
-        while (run := jobs.get_run(db, run_id)).status in jobs.ACTIVE:
-            print(run.log[shown:], end="", file=sys.stderr)
-            shown = len(run.log)
-            time.sleep(1)
-    except KeyboardInterrupt:
-        jobs.request_cancel(db, run_id)
-        run = jobs.wait(db, run_id, timeout_s=120)
-    print(run.log[shown:], end="", file=sys.stderr)
+    log_file = jobs.jobs_dir(settings) / f"{run_id}.log"
+    print(f"job {run_id} started ({kind}); its log: {log_file}", file=sys.stderr)
+    # Follow the job's file rather than its run row, which keeps only the log's last characters.
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    with open(log_file, "rb") as log:
+        try:
+            while jobs.get_run(db, run_id).status in jobs.ACTIVE:
+                print(decoder.decode(log.read()), end="", file=sys.stderr)
+                time.sleep(1)
+        except KeyboardInterrupt:
+            jobs.request_cancel(db, run_id)
+            jobs.wait(db, run_id, timeout_s=120)
+        print(decoder.decode(log.read(), final=True), end="", file=sys.stderr)
+    run = jobs.get_run(db, run_id)
     if run.status != "succeeded":
         print(f"job {run_id}: {run.status}" + (f" ({run.error})" if run.error else ""), file=sys.stderr)
         return 1
@@ -462,8 +476,12 @@ def _report(args: argparse.Namespace, inspector: Inspector | None) -> int:
         inspector = _inspector_to_evaluate(settings, args.version)
     compare = None
     if args.compare or args.compare_quantized:
+        # Without --compare, the model evaluated (the served one, or --version) is compared with
+        # itself quantized, not the configured default, which a promotion may have replaced.
         compare = ConditionModel(
-            args.compare or settings.condition_model, device=settings.device, quantization=args.compare_quantized
+            args.compare or inspector.condition_model.source,
+            device=settings.device,
+            quantization=args.compare_quantized,
         )
     report = evaluate(
         inspector,

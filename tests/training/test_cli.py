@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +42,18 @@ def test_evaluate_writes_the_report_and_prints_json(small_val, inspector, tmp_pa
     assert report["compare_conditions"]["accuracy"] == report["conditions"]["accuracy"]  # the same model twice
     assert report["conditions"]["memory_bytes"] > 0
     assert "written:" in printed.err and (out / "compare_conditions_confusion.png").is_file()
+
+
+def test_compare_quantized_quantizes_the_evaluated_model_not_the_configured_default(
+    small_val, inspector, tmp_path, monkeypatch, capsys
+):
+    # After a promotion the served model is not the configured default; a default that cannot
+    # load shows which one the comparison quantized.
+    monkeypatch.setenv("SLOPE_CONDITION_MODEL", str(tmp_path / "no-such-model"))
+    argv = ["evaluate", "--data", str(small_val), "--out", str(tmp_path), "--json", "--generation", "0"]
+    assert main([*argv, "--compare-quantized", "int8"], inspector=inspector) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["compare_conditions"]["model"] == f"{inspector.condition_model.version}+int8"
 
 
 def test_evaluate_prints_markdown_by_default(small_val, inspector, tmp_path, capsys):
@@ -190,7 +203,11 @@ def test_finetune_promote_status_and_rollback_from_the_command_line(tmp_path, mo
     shipped = served_version(db, "condition").name
 
     assert main(["finetune", "--method", "full", "--steps", "2", "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    result = json.loads(printed.out)
+    # The whole job log reaches stderr (its file, not the run row, which keeps only the last 20k characters).
+    log_file = next((Path(settings.data_dir) / "jobs").glob("*.log"))
+    assert log_file.read_text() in printed.err and "candidate" in log_file.read_text()
     assert result["version"].startswith("condition-full-") and "candidate_macro_f1" in result["metrics"]
     assert served_version(db, "condition").name == shipped  # no --promote: a candidate only
 
@@ -203,3 +220,6 @@ def test_finetune_promote_status_and_rollback_from_the_command_line(tmp_path, mo
     assert served_version(db, "condition").name == shipped
     assert main(["promote", "condition-none"]) == 2
     assert "no model version named 'condition-none'" in capsys.readouterr().err
+    # The detector learns from the store's reviewed boxes only: another --data is refused, not ignored.
+    assert main(["finetune", "--kind", "detector", "--data", str(tmp_path / "conditions")]) == 2
+    assert "--data is for conditions" in capsys.readouterr().err
