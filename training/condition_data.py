@@ -19,14 +19,14 @@ import hashlib
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from core.conditions import condition_prompt
-from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, class_name
+from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS
 from core.types import LabelledPhoto
 from training.artifacts import data_hash
 from training.examples import ConditionExample, ObjectCrop, crops_from_photos
@@ -95,11 +95,6 @@ class DatasetSettings:
             raise ValueError(f"synthesized_per_real must be a finite number >= 0, got {self.synthesized_per_real!r}")
         if not (isinstance(self.crop_margin, int | float) and 0.0 <= self.crop_margin <= 2.0):
             raise ValueError(f"crop_margin must be between 0 and 2, got {self.crop_margin!r}")
-
-    @staticmethod
-    def help() -> dict[str, str]:
-        """Field name -> help text (for a CLI or a form)."""
-        return {f.name: f.metadata["help"] for f in fields(DatasetSettings)}
 
 
 @dataclass(frozen=True)
@@ -180,11 +175,6 @@ def condition_counts(examples: Sequence[ConditionExample]) -> dict[str, int]:
     return {c: counts.get(c, 0) for c in CONDITIONS}
 
 
-def class_counts(examples: Sequence[ConditionExample]) -> dict[str, int]:
-    """Examples per 9-class name (type x condition), those present only."""
-    return dict(sorted(Counter(class_name(e.object_type, e.condition) for e in examples).items()))
-
-
 def class_weights(examples: Sequence[ConditionExample]) -> dict[str, float]:
     """Per condition, ``n / (C * n_c)``: inverse frequency, scaled so that the mean weight over
     ``examples`` is exactly 1 (sum over conditions of n_c * w_c = n), so a weighted loss keeps
@@ -250,28 +240,6 @@ class ConditionDataset:
             )
 
         return datasets.DatasetDict({"train": table(self.train), HELD_OUT: table(self.held_out)})
-
-    def card_summary(self) -> dict:
-        """Plain JSON values for a model card: hashes, counts, weights, held-out photo names."""
-        return {
-            "data_hash": self.data_hash,
-            "held_out_hash": self.held_out_hash,
-            "provenance": self.provenance,
-            "held_out_fraction": self.settings.held_out_fraction,
-            "held_out_seed": self.settings.held_out_seed,
-            "crop_margin": self.settings.crop_margin,
-            "oversample": self.settings.oversample,
-            "synthesized_per_real": self.settings.synthesized_per_real,
-            "train_examples": len(self.train),
-            "held_out_examples": len(self.held_out),
-            "real_train_counts": dict(self.real_train_counts),
-            "train_counts": dict(self.train_counts),
-            "held_out_counts": dict(self.held_out_counts),
-            "held_out_class_counts": class_counts(self.held_out),
-            "class_weights": {c: round(w, 6) for c, w in self.class_weights.items()},
-            "train_photos": len(self.train_photos),
-            "held_out_photos": sorted(self.held_out_photos),
-        }
 
 
 def _real_crops(photos: Sequence[LabelledPhoto], margin: float) -> list[tuple[str, ObjectCrop]]:
