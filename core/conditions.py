@@ -13,12 +13,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from core.model_card import model_version, read_card
 from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_WORDS
+
+if TYPE_CHECKING:
+    from transformers import BitsAndBytesConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
 
 # Crops are resized (aspect kept) to between these many pixels: up to 16 image tokens each
 # (tokens = pixels / 28^2), which keeps a photo of ten objects to one cheap forward pass.
@@ -108,7 +112,7 @@ def squashed(crop: Image.Image, photo_size: tuple[int, int], photo_side: int | N
     return crop.resize(size, Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR)
 
 
-def quantization_config(kind: str):
+def quantization_config(kind: str) -> BitsAndBytesConfig:
     """bitsandbytes settings for ``int8`` (LLM.int8) or ``nf4`` (4-bit); both also run on CPU.
     bitsandbytes is imported only here, on the quantization path."""
     import warnings
@@ -168,7 +172,14 @@ class ConditionModel:
         self.quantization = quantization or saved_quantization(source)
 
     @classmethod
-    def from_loaded(cls, model, processor, version: str, crop_margin: float, device: str = "cpu") -> ConditionModel:
+    def from_loaded(
+        cls,
+        model: Qwen2VLForConditionalGeneration,
+        processor: Qwen2VLProcessor,
+        version: str,
+        crop_margin: float,
+        device: str = "cpu",
+    ) -> ConditionModel:
         """A scorer around weights already in memory (a model being trained): it scores with
         those very weights, no copy."""
         scorer = cls.__new__(cls)

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -31,6 +32,9 @@ from core.types import LabelledPhoto
 from training.artifacts import data_hash
 from training.examples import ConditionExample, ObjectCrop, crops_from_photos
 from training.synthesize import synthesize
+
+if TYPE_CHECKING:
+    import datasets
 
 HELD_OUT = "held_out"  # the DatasetDict split name of the held-out set
 
@@ -208,7 +212,7 @@ class ConditionDataset:
     provenance: str
     settings: DatasetSettings
 
-    def to_hf(self):
+    def to_hf(self) -> datasets.DatasetDict:
         """A ``datasets.DatasetDict`` with ``train`` and ``held_out`` splits; columns image,
         object_type, context, prompt (the full question), condition, photo, synthesized."""
         import datasets

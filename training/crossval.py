@@ -18,8 +18,10 @@ import math
 import shutil
 import statistics
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from core.conditions import ConditionModel, card_crop_margin
 from core.types import LabelledPhoto
@@ -114,7 +116,7 @@ def crossval_condition(
     finetune: FinetuneSettings | None,
     dataset: DatasetSettings | None = None,
     seed: int = 0,
-    log=print,
+    log: Callable[[str], Any] = print,
     cnn: CnnSettings | None = None,
     teach: ConditionTrainSettings | None = None,
     keep_models: Path | None = None,

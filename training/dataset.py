@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -11,6 +12,10 @@ from core.images import IMAGE_SUFFIXES
 from core.settings import PROJECT_ROOT
 from core.types import LabelledBox, LabelledPhoto
 from core.yolo_labels import parse_label_file, read_class_map
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+    from storage.db import Database
 
 # The real photos the default models learn from (object types only, no conditions).
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "slopes"
@@ -46,14 +51,14 @@ def from_yolo_folder(folder: str | Path, split: str | None = None) -> list[Label
     return photos
 
 
-def from_database(db, data_dir: str | Path, split: str | None = None) -> list[LabelledPhoto]:
+def from_database(db: Database, data_dir: str | Path, split: str | None = None) -> list[LabelledPhoto]:
     """The reviewed labels in the store (accepted, corrected, added), with their splits."""
     from storage.export import reviewed_images
 
     return [photo for photo in reviewed_images(db, data_dir) if split is None or photo.split == split]
 
 
-def load(data: str, split: str | None, settings=None) -> tuple[list[LabelledPhoto], str]:
+def load(data: str, split: str | None, settings: Settings | None = None) -> tuple[list[LabelledPhoto], str]:
     """``data`` is a YOLO folder or ``db`` (the configured store). Returns photos and provenance."""
     if data == "db":
         from core.settings import Settings

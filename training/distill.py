@@ -15,9 +15,9 @@ the teacher sees sediment, plants and cracks).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -27,6 +27,10 @@ from core.types import LabelledPhoto
 from training.backbone import FEATURE_SIZE, CropFeatures
 from training.examples import ObjectCrop, crops_from_photos
 from training.synthesize import photometric_jitter, synthesize
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import Qwen2VLForConditionalGeneration, Qwen2VLProcessor
 
 Log = Callable[[str], Any]
 # Crops are cut with this margin once; each view then keeps a random share of it.
@@ -99,7 +103,7 @@ def distil_data(
     )
 
 
-def pooled_vision(model, inputs) -> Any:
+def pooled_vision(model: Qwen2VLForConditionalGeneration, inputs: Mapping[str, Any]) -> torch.Tensor:
     """Mean of each image's vision tokens (what the language model reads), [images, hidden]."""
     import torch
 
@@ -109,7 +113,13 @@ def pooled_vision(model, inputs) -> Any:
     return torch.stack([tokens.mean(0) for tokens in output.pooler_output.split(counts)])
 
 
-def distil_vision_tower(model, processor, data: DistilData, settings: DistilSettings, log: Log = print) -> list[dict]:
+def distil_vision_tower(
+    model: Qwen2VLForConditionalGeneration,
+    processor: Qwen2VLProcessor,
+    data: DistilData,
+    settings: DistilSettings,
+    log: Log = print,
+) -> list[dict]:
     """Train the vision tower (only it) to predict the teacher's features; returns the history
     ``[{"step", "loss"}]`` (mean squared error on standardized features: 1.0 = predicting the mean)."""
     import torch

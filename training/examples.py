@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -32,6 +33,10 @@ from core.taxonomy import ALLOWED_CONDITIONS, CLASS_NAMES, CONDITIONS, OBJECT_TY
 from core.types import LabelledBox, LabelledPhoto
 from training.metrics import classification_report, confusion_matrix, expected_calibration_error
 from training.synthesize import synthesize
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import BatchFeature
 
 REAL_CONDITIONS = "real reviewed conditions"
 SYNTHESIZED_CONDITIONS = "conditions SYNTHESIZED on real object crops (the labels carry no conditions)"
@@ -245,7 +250,7 @@ def evaluate_conditions(model: ConditionModel, examples: Sequence[ConditionExamp
     return score_answers(*model_answers(model, examples), model=model.version)
 
 
-def answer_batch(scorer: ConditionModel, examples: Sequence[ConditionExample]):
+def answer_batch(scorer: ConditionModel, examples: Sequence[ConditionExample]) -> tuple[BatchFeature, torch.Tensor]:
     """Processor inputs for examples asked the app's question and answered with their condition,
     and labels where only the answer tokens count (-100 elsewhere): what every trainer of the
     condition model learns from."""

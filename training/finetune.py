@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -46,6 +46,11 @@ from training.artifacts import (
 )
 from training.calibration import CALIBRATED_ECE, calibrate, calibrated_ece
 from training.examples import ConditionExample, ConditionReport, answer_batch, evaluate_conditions
+
+if TYPE_CHECKING:
+    import torch
+    from peft import PeftModel
+    from transformers import Qwen2VLForConditionalGeneration
 
 METHODS = ("lora", "full")
 DTYPES = ("float32", "float16", "bfloat16")
@@ -279,7 +284,7 @@ def _in_vision_tower(name: str) -> bool:
     return ".visual." in f".{name}"
 
 
-def add_adapters(model, settings: FinetuneSettings):
+def add_adapters(model: Qwen2VLForConditionalGeneration, settings: FinetuneSettings) -> PeftModel:
     """LoRA adapters on ``settings.target_modules``, injected into ``model`` in place; returns
     the peft wrapper. A target that matches no module is refused (peft would skip it silently)."""
     from peft import LoraConfig, get_peft_model
@@ -325,7 +330,13 @@ def examples_hash(examples: Sequence[ConditionExample]) -> str:
 # ------------------------------------------------------------------ loss
 
 
-def answer_loss(logits, labels, row_weights=None, teacher=None, condition_ids=None):
+def answer_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    row_weights: torch.Tensor | None = None,
+    teacher: torch.Tensor | None = None,
+    condition_ids: Sequence[int] | None = None,
+) -> torch.Tensor:
     """Mean cross-entropy over the answer tokens of each row, then a weighted mean over rows.
 
     ``logits`` [B, T, V] predict the next token; ``labels`` [B, T] are -100 except the answer.
