@@ -1,5 +1,6 @@
 """Command line for building, analysing and evaluating models. Each command parses its
-arguments and calls the library; nothing here computes a figure.
+arguments and calls the library; nothing here computes a figure. The commands, with their
+main options (``python -m training COMMAND --help`` lists them all):
 
 python -m training build-detector [--architecture efficientnet-lite0|yolo11n|YAML] [--hours H] [--epochs N]
     [--init-from WEIGHTS] [--registry DIR] [--resume RUN | --from-run RUN]
@@ -8,13 +9,13 @@ python -m training build-condition [--steps N] [--distil-steps N] [--distilled D
 python -m training analyze --data ../shared/data/slopes --out reports/analysis
 python -m training evaluate --data ../shared/data/slopes --split val --out reports/eval [--json]
 python -m training finetune [--kind condition|detector] [--method lora|full] [--steps N] [--hours H]
-    [--data db|FOLDER] [--margin M] [--promote] [--json]
+    [--data db|FOLDER (conditions)] [--margin M] [--promote] [--json]
 python -m training quantize VERSION int8|nf4 [--promote] [--json]
 python -m training calibrate FOLDER [--data DIR] [--registry DIR]
 python -m training promote VERSION | rollback [--kind K] | status [--json]
 python -m training crossval --data ../shared/data/slope-conditions [--folds 5] [--method lora|full] [--steps N]
     [--recipe finetune|build] [--vision-lr-scale S] [--cnn-epochs N] [--views N] [--distil-data DIR]
-    [--attach-to FOLDER]
+    [--parent DIR] [--keep-models DIR] [--out DIR] [--attach-to FOLDER]
 """
 
 from __future__ import annotations
