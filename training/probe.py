@@ -101,10 +101,19 @@ class ProbeBaseline:
         self.classifier.fit(self._inputs(objects), [item.condition for item in objects])
         return self
 
+    def probabilities(self, objects: Sequence[ProbeObject]) -> np.ndarray:
+        """[objects, conditions]: its probabilities over ``CONDITIONS`` (0 for a condition absent
+        from the photos it was fitted on), as ``FineTunedCnnBaseline.probabilities`` gives them."""
+        if not objects:
+            return np.zeros((0, len(CONDITIONS)), np.float32)
+        fitted = self.classifier.predict_proba(self._inputs(objects))
+        classes = list(self.classifier.classes_)
+        columns = [fitted[:, classes.index(c)] if c in classes else np.zeros(len(objects)) for c in CONDITIONS]
+        return np.stack(columns, axis=1)
+
     def report(self, photos: Sequence[LabelledPhoto]) -> ConditionReport:
         objects = list(probe_objects(photos))
-        probabilities = self.classifier.predict_proba(self._inputs(objects)) if objects else []
-        return report_from_probabilities(objects, probabilities, list(self.classifier.classes_), model=PROBE)
+        return report_from_probabilities(objects, self.probabilities(objects), list(CONDITIONS), model=PROBE)
 
 
 def report_from_probabilities(

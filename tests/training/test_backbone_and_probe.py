@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES
+from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES
 from tests.conftest import PROJECT_ROOT
 from training.backbone import FEATURE_SIZE, CropFeatures, efficientnet_lite0, register_with_torchvision
 from training.cnn_baseline import CNN, CnnSettings, FineTunedCnnBaseline
@@ -71,6 +71,12 @@ def test_the_probe_learns_real_conditions():
     assert probe.report(train_photos).accuracy > baseline_report(prior, train).accuracy
     types_allowed = {t for t, allowed in ALLOWED_CONDITIONS.items() if len(allowed) > 1}
     assert set(report.per_object_type) <= types_allowed
+    # Its probabilities line up with the CNN's (columns = CONDITIONS), so the two can be averaged.
+    objects = list(probe_objects(held_out_photos))
+    probabilities = probe.probabilities(objects)
+    assert probabilities.shape == (len(objects), len(CONDITIONS))
+    assert np.allclose(probabilities.sum(axis=1), 1.0)
+    assert probe.probabilities([]).shape == (0, len(CONDITIONS))
 
 
 def test_the_fine_tuned_cnn_learns_real_conditions_end_to_end():
