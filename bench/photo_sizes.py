@@ -91,15 +91,19 @@ def condition_figures(model: ConditionModel, photos: list[LabelledPhoto]) -> tup
     """Accuracy and normal-vs-problem accuracy of the model's most probable condition, asked as
     the app asks it, on every labelled object with a choice of conditions."""
     right = same_side = total = 0
-    for image, labelled, where in objects_with_a_choice(photos):
-        if labelled.condition is None:
+    for photo in photos:  # one classify call per photo, as the app asks
+        asked = [item for item in objects_with_a_choice([photo]) if item[1].condition]
+        if not asked:
             continue
-        box = np.array([labelled.box], dtype=np.float64)
-        (probabilities,) = model.classify(image, box, [labelled.object_type], [where.describe()])
-        answer = max(probabilities, key=probabilities.get)
-        right += answer == labelled.condition
-        same_side += (answer == "normal") == (labelled.condition == "normal")
-        total += 1
+        image = asked[0][0]
+        boxes = np.array([labelled.box for _, labelled, _ in asked], dtype=np.float64)
+        types = [labelled.object_type for _, labelled, _ in asked]
+        answers = model.classify(image, boxes, types, [where.describe() for _, _, where in asked])
+        for (_, labelled, _), probabilities in zip(asked, answers, strict=True):
+            answer = max(probabilities, key=probabilities.get)
+            right += answer == labelled.condition
+            same_side += (answer == "normal") == (labelled.condition == "normal")
+            total += 1
     return right / total, same_side / total
 
 
