@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from core.settings import PROJECT_ROOT  # noqa: E402
-from core.taxonomy import CONDITIONS  # noqa: E402
 from training.cnn_baseline import CnnSettings, FineTunedCnnBaseline  # noqa: E402
 from training.condition_data import kfold_by_photo  # noqa: E402
 from training.dataset import from_yolo_folder  # noqa: E402
@@ -45,7 +44,7 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     args = parser.parse_args()
 
-    torch.set_num_threads(1)  # the figures above were measured so; two CNN runs still differ a little
+    torch.set_num_threads(1)  # as the README's figures were measured; thread counts change the arithmetic a little
     photos = from_yolo_folder(args.data)
     probe = ProbeBaseline()  # one backbone for every fold: its crop features are remembered
     scores: dict[str, list[tuple[float, float, float]]] = {name: [] for name in MEMBERS}
@@ -60,7 +59,7 @@ def main() -> None:
         }
         for name, members in MEMBERS.items():
             mean = sum(answers[m] for m in members) / len(members)
-            report = report_from_probabilities(objects, mean, list(CONDITIONS), model=name)
+            report = report_from_probabilities(objects, mean, model=name)
             scores[name].append((report.accuracy, report.macro_f1, report.normal_vs_problem))
         print(f"fold {k}: {len(objects)} objects", flush=True)
     print(f"\nMeans over {args.folds} folds by photo of {args.data} (held-out photos of each fold):\n")

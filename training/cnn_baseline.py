@@ -134,4 +134,4 @@ class FineTunedCnnBaseline:
 
     def report(self, photos: Sequence[LabelledPhoto]) -> ConditionReport:
         objects = list(probe_objects(photos))
-        return report_from_probabilities(objects, self.probabilities(objects), list(CONDITIONS), model=CNN)
+        return report_from_probabilities(objects, self.probabilities(objects), model=CNN)

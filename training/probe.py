@@ -113,18 +113,17 @@ class ProbeBaseline:
 
     def report(self, photos: Sequence[LabelledPhoto]) -> ConditionReport:
         objects = list(probe_objects(photos))
-        return report_from_probabilities(objects, self.probabilities(objects), list(CONDITIONS), model=PROBE)
+        return report_from_probabilities(objects, self.probabilities(objects), model=PROBE)
 
 
 def report_from_probabilities(
-    objects: Sequence[ProbeObject], probabilities: Sequence[Sequence[float]], classes: list[str], model: str
+    objects: Sequence[ProbeObject], probabilities: Sequence[Sequence[float]], model: str
 ) -> ConditionReport:
-    """Scored like a condition model: for each object, the most probable of ``classes`` (the
-    columns of ``probabilities``) that its type allows, renormalised among those."""
+    """Scored like a condition model: for each object, the most probable condition (columns of
+    ``probabilities``: ``CONDITIONS``) that its type allows, renormalised among those."""
     truth, answers, confidence = [], [], []
     for item, row in zip(objects, probabilities, strict=True):
-        allowed = [c for c in ALLOWED_CONDITIONS[item.object_type] if c in classes]
-        weights = {c: row[classes.index(c)] for c in allowed} or {CONDITIONS[0]: 1.0}
+        weights = {c: row[CONDITIONS.index(c)] for c in ALLOWED_CONDITIONS[item.object_type]}
         total = sum(weights.values()) or 1.0
         best = max(weights, key=weights.get)
         truth.append((item.object_type, item.condition))
