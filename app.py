@@ -20,6 +20,7 @@ prepare_offline()  # before gradio and ultralytics read their environment
 import gradio as gr  # noqa: E402
 
 from core.settings import Settings  # noqa: E402
+from lifecycle.server import ModelServer, register_configured_models  # noqa: E402
 from services.auth import (  # noqa: E402
     CREATE_USER_HINT,
     account_line,
@@ -31,7 +32,6 @@ from services.auth import (  # noqa: E402
 )
 from services.demo import keep_resetting, reset_demo_store  # noqa: E402
 from services.jobs import fail_orphaned_runs  # noqa: E402
-from services.serving import ModelServer, register_configured_models  # noqa: E402
 from storage.db import Database  # noqa: E402
 from ui.dashboard_tab import build_dashboard_tab  # noqa: E402
 from ui.inspect_tab import build_inspect_tab  # noqa: E402

@@ -2,7 +2,7 @@
 
     python bench/condition_ensembles.py [--data ../shared/data/slope-conditions] [--folds 5]
 
-The fine-tuned EfficientNet-Lite0 (``training/cnn_baseline.py``) is the best condition model
+The fine-tuned EfficientNet-Lite0 (``training/baselines/cnn.py``) is the best condition model
 measured on the real condition photos and the Qwen2-VL's teacher. This fits, on each fold's
 train photos (``python -m training crossval``'s folds, seed 0), the probe and that CNN twice (seeds
 0 and 1), averages their probabilities over the conditions in every combination and prints
@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from core.settings import PROJECT_ROOT  # noqa: E402
-from training.cnn_baseline import CnnSettings, FineTunedCnnBaseline  # noqa: E402
-from training.condition_data import kfold_by_photo  # noqa: E402
-from training.dataset import from_yolo_folder  # noqa: E402
-from training.probe import ProbeBaseline, probe_objects, report_from_probabilities  # noqa: E402
+from training.baselines.cnn import CnnSettings, FineTunedCnnBaseline  # noqa: E402
+from training.baselines.probe import ProbeBaseline, probe_objects, report_from_probabilities  # noqa: E402
+from training.data.condition_data import kfold_by_photo  # noqa: E402
+from training.data.dataset import from_yolo_folder  # noqa: E402
 
 CONDITIONS_DATA = PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
 MEMBERS = {

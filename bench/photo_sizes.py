@@ -38,11 +38,11 @@ from core.conditions import ConditionModel  # noqa: E402
 from core.detector import Detector  # noqa: E402
 from core.settings import MODELS_DIR, PROJECT_ROOT  # noqa: E402
 from core.types import LabelledBox, LabelledPhoto  # noqa: E402
-from training.condition import build_split  # noqa: E402
-from training.condition_data import kfold_by_photo  # noqa: E402
-from training.dataset import from_yolo_folder  # noqa: E402
-from training.evaluate import evaluate_detector  # noqa: E402
-from training.examples import objects_with_a_choice  # noqa: E402
+from training.condition.build import build_split  # noqa: E402
+from training.data.condition_data import kfold_by_photo  # noqa: E402
+from training.data.dataset import from_yolo_folder  # noqa: E402
+from training.data.examples import objects_with_a_choice  # noqa: E402
+from training.eval.evaluate import evaluate_detector  # noqa: E402
 
 SIZES = {
     "312x312 (as trained)": None,

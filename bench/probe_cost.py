@@ -2,7 +2,7 @@
 
     python bench/probe_cost.py [--photos N] [--repeats N]
 
-The probe (``training/probe.py``) beats the served condition model in cross-validation; serving
+The probe (``training/baselines/probe.py``) beats the served condition model in cross-validation; serving
 it beside the model would add, per object, EfficientNet-Lite0 features of a tight and a wide crop.
 This times, on the same objects of the first condition photos, the served model's scoring (all
 crops in one batched pass, as the app does) and the probe's features at its crop size (and at
@@ -25,8 +25,8 @@ from PIL import Image  # noqa: E402
 from core.conditions import ConditionModel, condition_prompt  # noqa: E402
 from core.settings import MODELS_DIR, PROJECT_ROOT  # noqa: E402
 from training.backbone import INPUT_SIZE, CropFeatures  # noqa: E402
-from training.dataset import from_yolo_folder  # noqa: E402
-from training.probe import CROP_SIZE, probe_objects  # noqa: E402
+from training.baselines.probe import CROP_SIZE, probe_objects  # noqa: E402
+from training.data.dataset import from_yolo_folder  # noqa: E402
 
 CONDITIONS_DATA = PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
 

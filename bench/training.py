@@ -27,15 +27,15 @@ prepare_offline()
 from core.conditions import ConditionModel  # noqa: E402
 from core.model_card import read_card  # noqa: E402
 from core.settings import PROJECT_ROOT, Settings  # noqa: E402
-from services.serving import ModelServer, register_configured_models  # noqa: E402
+from lifecycle.server import ModelServer, register_configured_models  # noqa: E402
 from storage import registry  # noqa: E402
 from storage.db import Database  # noqa: E402
-from storage.yolo_import import import_yolo_folder  # noqa: E402
-from training.condition_data import DatasetSettings, build_condition_dataset  # noqa: E402
-from training.dataset import from_database  # noqa: E402
-from training.finetune import FinetuneSettings, finetune_condition_model  # noqa: E402
-from training.gate import gate  # noqa: E402
-from training.quantize import quantize_candidate  # noqa: E402
+from storage.formats.yolo_import import import_yolo_folder  # noqa: E402
+from training.condition.finetune import FinetuneSettings, finetune_condition_model  # noqa: E402
+from training.condition.quantize import quantize_candidate  # noqa: E402
+from training.data.condition_data import DatasetSettings, build_condition_dataset  # noqa: E402
+from training.data.dataset import from_database  # noqa: E402
+from training.eval.gate import gate  # noqa: E402
 
 CONDITIONS = PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
 

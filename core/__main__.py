@@ -42,7 +42,7 @@ class PrintSink:
 
 
 def inspect_command(args: argparse.Namespace, inspector: Inspector | None) -> int:
-    from services.serving import ModelServer, open_store_if_present
+    from lifecycle.server import ModelServer, open_store_if_present
 
     settings = Settings.from_env()
     if inspector is None:
@@ -70,7 +70,7 @@ def survey_command(args: argparse.Namespace, inspector: Inspector | None) -> int
     """A named survey into the store, resumable; progress on stderr, a summary line at the end."""
     import getpass
 
-    from services.serving import ModelServer
+    from lifecycle.server import ModelServer
     from services.survey import run_survey, survey_date
     from storage.db import Database
 

@@ -44,7 +44,7 @@ class ModelCard:
     parent: str | None = None  # the version it was trained from, if any
     created: str = ""  # ISO 8601, UTC
     data: str = ""  # what it learned from (folder, split, store)
-    data_hash: str | None = None  # content hash of that data (see training.artifacts.data_hash)
+    data_hash: str | None = None  # content hash of that data (see lifecycle.folders.data_hash)
     data_provenance: str = ""  # real or synthesized, who labelled it
     data_credit: str = ""  # source and licence of the data
     crop_margin: float | None = None  # condition models: context margin around each crop
@@ -53,7 +53,7 @@ class ModelCard:
     photo_side: int | None = None
     image_size: int | None = None  # detectors: input size in pixels
     # Condition models: the answer logits are divided by this before the softmax (temperature
-    # scaling, fitted on held-out objects: training/calibration.py); None: 1, as trained.
+    # scaling, fitted on held-out objects: training/condition/calibrate.py); None: 1, as trained.
     temperature: float | None = None
     train_settings: dict[str, str] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)  # e.g. epochs_run, steps, train_seconds

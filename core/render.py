@@ -9,7 +9,7 @@ import numpy as np
 import supervision as sv
 from PIL import Image, ImageDraw, ImageFont
 
-from core.report import is_uncertain
+from core.report.rows import is_uncertain
 from core.taxonomy import CONDITIONS, object_word
 from core.types import Finding, Inspection
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from core.model_card import read_card
+from lifecycle.server import ModelServer
 from services.jobs import JobContext
-from services.serving import ModelServer
 from storage import registry
 
 DEFAULT_MARGIN = 0.0  # a candidate may not be worse than the served model on the gate's metric
@@ -25,7 +25,7 @@ def _served(context: JobContext):
 
 
 def _photos(data: str, context: JobContext):
-    from training.dataset import from_database, from_yolo_folder
+    from training.data.dataset import from_database, from_yolo_folder
 
     if data == "db":
         return from_database(context.db, context.settings.data_dir), "reviewed labels in the store"
@@ -38,9 +38,9 @@ def improve_condition(job: dict[str, Any], context: JobContext) -> str | None:
     ``job``: data ("db" or a YOLO folder with 9-class labels), dataset (``DatasetSettings``
     fields), finetune (``FinetuneSettings`` fields), margin, metric, promote (default True)."""
     from core.conditions import ConditionModel, card_crop_margin
-    from training.condition_data import DatasetSettings, build_condition_dataset
-    from training.finetune import FinetuneSettings, finetune_condition_model
-    from training.gate import gate
+    from training.condition.finetune import FinetuneSettings, finetune_condition_model
+    from training.data.condition_data import DatasetSettings, build_condition_dataset
+    from training.eval.gate import gate
 
     served_folder = _served(context).condition
     photos, source = _photos(job.get("data", "db"), context)
@@ -101,7 +101,7 @@ def _warn_if_few(context: JobContext, held_out: int) -> None:
 def _registry(context: JobContext) -> Path:
     # The job's own data directory, not the environment's: candidates land beside the store
     # that records them.
-    from training.artifacts import registry_root
+    from lifecycle.folders import registry_root
 
     return registry_root(context.settings.data_dir)
 
@@ -135,8 +135,8 @@ def quantize_version(job: dict[str, Any], context: JobContext) -> str | None:
     (int8 or nf4) and measure what it keeps on the held-out reviewed conditions; served only if
     retention >= ``min_retention`` (0.99) and ``promote``."""
     from core.conditions import card_crop_margin
-    from training.condition_data import DatasetSettings, build_condition_dataset
-    from training.quantize import DEFAULT_MIN_RETENTION, quantize_candidate
+    from training.condition.quantize import DEFAULT_MIN_RETENTION, quantize_candidate
+    from training.data.condition_data import DatasetSettings, build_condition_dataset
 
     if job.get("version"):
         record = registry.find_version(context.db, job["version"])
@@ -171,10 +171,10 @@ def improve_detector(job: dict[str, Any], context: JobContext) -> str | None:
 
     ``job``: hours, epochs, imgsz, batch, margin, promote."""
     from core.detector import Detector, resolve_weights
-    from storage.export import export
-    from training.dataset import from_yolo_folder
-    from training.detector import DetectorTrainSettings, train_detector
-    from training.evaluate import evaluate_detector
+    from storage.formats.export import export
+    from training.data.dataset import from_yolo_folder
+    from training.detector.build import DetectorTrainSettings, train_detector
+    from training.eval.evaluate import evaluate_detector
 
     served_folder = _served(context).detector
     with tempfile.TemporaryDirectory(prefix="reviewed-boxes-") as work:

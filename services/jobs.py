@@ -28,10 +28,10 @@ from typing import Any
 from sqlalchemy import select
 
 from core.settings import PROJECT_ROOT, Settings
+from lifecycle.folders import TrainingCancelled  # a job asked to stop raises it: the run is 'cancelled'
 from storage import models as m
 from storage.db import Database
 from storage.repository import NotFoundError
-from training.artifacts import TrainingCancelled  # a job asked to stop raises it: the run is 'cancelled'
 
 # kind -> "module:function"; each function is ``(settings: dict, context: JobContext) -> str | None``
 # and returns the version it produced, if any. Imported in the job's process only.
@@ -142,7 +142,7 @@ def fail_orphaned_runs(db: Database, settings: Settings) -> list[int]:
             run.error = "the job's process ended without reporting (killed, or the app or machine stopped)"
             failed.append(run.id)
     if failed:
-        from training.artifacts import registry_root
+        from lifecycle.folders import registry_root
 
         for staging in registry_root(settings.data_dir).glob("*/.staging-*"):
             shutil.rmtree(staging, ignore_errors=True)

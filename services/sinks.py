@@ -11,10 +11,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from core.html_report import MAX_WIDTH, ReportPhoto
 from core.images import capture_time, gps_position
 from core.render import render
-from core.report import REPORT_COLUMNS, ReportMeta, report_rows
+from core.report.html import MAX_WIDTH, ReportPhoto
+from core.report.rows import REPORT_COLUMNS, ReportMeta, report_rows
 from core.types import Inspection
 from services.inspection import PhotoOutcome
 from storage.db import Database
@@ -122,7 +122,7 @@ class JsonSink:
 
 
 class HtmlReportSink:
-    """Every photo for the HTML report (``core.html_report``), kept at report size so a batch of
+    """Every photo for the HTML report (``core.report.html``), kept at report size so a batch of
     full-resolution photos fits in memory; failed photos are listed with their error."""
 
     purpose = "preparing the HTML report"

@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from core.html_report import MAX_WIDTH, ReportPhoto, model_info, write_html_report
 from core.images import DEFAULT_MAX_BYTES, ImageLoadError, gps_position, load_image, read_image_bytes
-from core.report import REPORT_COLUMNS, ReportMeta, report_rows
+from core.report.html import MAX_WIDTH, ReportPhoto, model_info, write_html_report
+from core.report.rows import REPORT_COLUMNS, ReportMeta, report_rows
 from storage import registry
 from storage.db import Database
 from storage.models import as_utc

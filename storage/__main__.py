@@ -47,12 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     db = Database.from_settings(settings)
     if args.command == "import":
-        from storage.yolo_import import import_yolo_folder
+        from storage.formats.yolo_import import import_yolo_folder
 
         report = import_yolo_folder(db, settings.data_dir, args.folder, survey=args.survey)
         print(report.summary())
     elif args.command == "export":
-        from storage.export import export
+        from storage.formats.export import export
 
         print(json.dumps(export(db, settings.data_dir, args.format, args.out), indent=2))
     elif args.command == "users":

@@ -2,7 +2,7 @@
 
 A version is recorded from its card (``core.model_card``) as a candidate, or as served when it
 is put into service. Serving is a record: promoting a version retires the one served before it,
-in one transaction, and the serving service (``services.serving``) loads whatever is recorded
+in one transaction, and the serving service (``lifecycle.server``) loads whatever is recorded
 as served for the next request. Promoting an older version again is a rollback.
 """
 

@@ -217,7 +217,7 @@ def _build(args: argparse.Namespace) -> int:
     if "data" in options:
         options["data_dir"] = options.pop("data")
     if args.command == "build-detector":
-        from training.detector import (
+        from training.detector.build import (
             DetectorRunInterrupted,
             DetectorTrainSettings,
             publish_finished_run,
@@ -245,7 +245,7 @@ def _build(args: argparse.Namespace) -> int:
             return 130  # as a shell reports Ctrl-C
         headline = ("map50", "map50_95", "precision", "recall")
     else:
-        from training.condition import ConditionTrainSettings, train_condition_model
+        from training.condition.build import ConditionTrainSettings, train_condition_model
 
         folder = train_condition_model(ConditionTrainSettings(**options))
         headline = ("examples", "accuracy", "macro_f1", "ece")
@@ -263,8 +263,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     from core.settings import Settings
     from storage.db import Database
     from storage.registry import record_version
-    from training.calibration import calibrated_candidate
-    from training.condition import CONDITION_DATA, held_out_of
+    from training.condition.build import CONDITION_DATA, held_out_of
+    from training.condition.calibrate import calibrated_candidate
 
     held_out, description = held_out_of(args.data or CONDITION_DATA)
     folder, calibration = calibrated_candidate(args.folder, held_out, description, args.registry)
@@ -376,10 +376,10 @@ def _registry(args: argparse.Namespace) -> int:
 def _crossval(args: argparse.Namespace) -> int:
     from core.model_card import read_card
     from core.settings import Settings
-    from training.cnn_baseline import CnnSettings
-    from training.crossval import crossval_condition
-    from training.dataset import load
-    from training.finetune import FinetuneSettings
+    from training.baselines.cnn import CnnSettings
+    from training.condition.finetune import FinetuneSettings
+    from training.data.dataset import load
+    from training.eval.crossval import crossval_condition
 
     card = None
     if args.attach_to is not None:  # checked first: a wrong folder should not cost a whole run
@@ -391,7 +391,7 @@ def _crossval(args: argparse.Namespace) -> int:
     photos, provenance = load(args.data, None, settings)
     dataset, finetune, teach = None, None, None
     if args.recipe == "build" and args.steps:
-        from training.condition import ConditionTrainSettings, condition_recipe
+        from training.condition.build import ConditionTrainSettings, condition_recipe
 
         options = {"views": args.views, "cnn_epochs": args.cnn_epochs or None, "distil_data": args.distil_data}
         teach = ConditionTrainSettings(steps=args.steps, **{k: v for k, v in options.items() if v is not None})
@@ -426,7 +426,7 @@ def _inspector_to_evaluate(settings, version: str | None) -> Inspector:
     """The served models, or ``version`` (on record in the store) beside the served model of
     the other kind."""
     from core.pipeline import Inspector
-    from services.serving import ModelServer, open_store_if_present
+    from lifecycle.server import ModelServer, open_store_if_present
     from storage.db import Database
     from storage.registry import find_version
 
@@ -442,7 +442,7 @@ def _inspector_to_evaluate(settings, version: str | None) -> Inspector:
 def _baseline_photos(data: str, split: str | None, settings) -> list:
     """The train split, to fit the condition baselines on, when another split is evaluated and
     the data has one."""
-    from training.dataset import load
+    from training.data.dataset import load
 
     if split in (None, "train"):
         return []
@@ -454,7 +454,7 @@ def _baseline_photos(data: str, split: str | None, settings) -> list:
 
 def _report(args: argparse.Namespace, inspector: Inspector | None) -> int:
     from core.settings import Settings
-    from training.dataset import load
+    from training.data.dataset import load
 
     settings = Settings.from_env()
     photos, provenance = load(args.data, args.split, settings)
@@ -462,7 +462,7 @@ def _report(args: argparse.Namespace, inspector: Inspector | None) -> int:
         print(f"no labelled photos in {args.data} (split {args.split})", file=sys.stderr)
         return 1
     if args.command == "analyze":
-        from training.analysis import analyze, write_report
+        from training.eval.analysis import analyze, write_report
 
         files = write_report(analyze(photos, provenance), args.out)
         print((args.out / "analysis.md").read_text())
@@ -470,8 +470,8 @@ def _report(args: argparse.Namespace, inspector: Inspector | None) -> int:
         return 0
 
     from core.conditions import ConditionModel
-    from training.evaluate import evaluate
-    from training.evaluation_report import evaluation_markdown, write_evaluation
+    from training.eval.evaluate import evaluate
+    from training.eval.report import evaluation_markdown, write_evaluation
 
     if inspector is None:
         inspector = _inspector_to_evaluate(settings, args.version)

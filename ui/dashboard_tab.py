@@ -10,8 +10,8 @@ import gradio as gr
 from core.model_card import ModelCard, model_version, read_card
 from core.settings import PROJECT_ROOT, Settings
 from core.taxonomy import object_word
+from lifecycle.server import ModelServer, ServedFolders
 from services.auth import require
-from services.serving import ModelServer, ServedFolders
 from storage.db import Database
 from ui.scratch import scratch_folder
 from ui.train_tab import VERSION_HEADERS, VERSION_WIDTHS, version_rows
@@ -37,7 +37,7 @@ PLOT_CAPTIONS = {
 
 
 def analysis_sources() -> dict[str, str]:
-    """The sources the analysis offers, name -> what ``training.dataset.load`` takes: the data
+    """The sources the analysis offers, name -> what ``training.data.dataset.load`` takes: the data
     folders that exist on this server, then the store."""
     found = {name: str(SHARED_DATA / sub) for name, sub in DATA_FOLDERS.items() if (SHARED_DATA / sub).is_dir()}
     return found | {STORE_SOURCE: "db"}
@@ -101,7 +101,7 @@ def training_plots(folders: ServedFolders) -> list[tuple[str, str]]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from training.plots import confusion_plot
+    from training.eval.plots import confusion_plot
 
     out = scratch_folder("dashboard")
     plots = []
@@ -145,8 +145,8 @@ def training_plots(folders: ServedFolders) -> list[tuple[str, str]]:
 
 def analysis_view(source_name: str, settings: Settings) -> tuple[str, list[tuple[str, str]]]:
     """The analysis of one named source; a name the server does not offer is refused."""
-    from training.analysis import analysis_markdown, analyze, write_report
-    from training.dataset import load
+    from training.data.dataset import load
+    from training.eval.analysis import analysis_markdown, analyze, write_report
 
     source = analysis_sources().get(source_name)
     if source is None:

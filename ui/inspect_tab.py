@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import gradio as gr
 from PIL import Image
 
-from core.html_report import model_info, write_html_report
 from core.pipeline import Inspector
-from core.report import TABLE_COLUMNS, ReportMeta, short_name, summarize, table_rows
+from core.report.html import model_info, write_html_report
+from core.report.rows import TABLE_COLUMNS, ReportMeta, short_name, summarize, table_rows
 from core.settings import PROJECT_ROOT, Settings
 from core.sources import expand_sources
 from core.taxonomy import counted

@@ -11,9 +11,9 @@ import gradio as gr
 
 from core.model_card import model_version
 from core.settings import Settings
+from lifecycle.server import ModelServer
 from services import jobs
 from services.auth import guard
-from services.serving import ModelServer
 from storage import registry
 from storage.db import Database
 from storage.repository import NotFoundError, labels_fingerprint
@@ -46,8 +46,8 @@ def dataset_markdown(db: Database, settings: Settings) -> str:
     from collections import Counter
 
     from core.taxonomy import class_name, class_words, counted
-    from training.condition_data import DatasetSettings, split_by_photo
-    from training.dataset import from_database
+    from training.data.condition_data import DatasetSettings, split_by_photo
+    from training.data.dataset import from_database
 
     photos = from_database(db, settings.data_dir)
     known = [(p, o) for p in photos for o in p.objects if o.condition is not None and o.object_type != "vegetation"]

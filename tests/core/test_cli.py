@@ -95,7 +95,7 @@ def test_the_cli_serves_what_the_store_records_as_served(val_images, tmp_path, m
     import shutil
 
     from core.model_card import read_card
-    from services.serving import register_configured_models
+    from lifecycle.server import register_configured_models
     from storage import registry
     from storage.db import Database
 

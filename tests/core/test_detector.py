@@ -10,7 +10,7 @@ from core.detector import Detector, inside_photo, resolve_weights
 from core.images import load_image
 from core.taxonomy import OBJECT_TYPES
 from tests.conftest import DATA_DIR
-from training.dataset import from_yolo_folder
+from training.data.dataset import from_yolo_folder
 
 
 def test_detections_are_typed_boxes_inside_the_photo(detector, val_images):
@@ -66,7 +66,7 @@ def test_weights_are_found_in_a_folder_or_refused_clearly(tmp_path):
 
 
 def test_onnx_export_gives_the_same_boxes(settings, val_images, tmp_path):
-    from training.detector import export_onnx
+    from training.detector.build import export_onnx
 
     weights = tmp_path / "model.pt"
     weights.write_bytes((Path(settings.detector_model) / "model.pt").read_bytes())

@@ -8,7 +8,7 @@ from PIL import ImageColor
 
 from core.images import load_image
 from core.render import CONDITION_COLORS, MIN_DRAWN_SIDE, render
-from core.report import summarize
+from core.report.rows import summarize
 from core.taxonomy import ALLOWED_CONDITIONS, class_name
 from tests.conftest import FINDING_KEYS
 

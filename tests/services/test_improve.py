@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 
 from core.settings import PROJECT_ROOT, Settings
+from lifecycle.server import ModelServer, register_configured_models
 from services.improve import improve_condition, improve_detector
 from services.jobs import JobContext
-from services.serving import ModelServer, register_configured_models
 from storage import models as m
 from storage import registry
 from storage.db import Database
-from storage.yolo_import import import_yolo_folder
+from storage.formats.yolo_import import import_yolo_folder
 
 SHARED = PROJECT_ROOT.parent / "shared" / "data"
 

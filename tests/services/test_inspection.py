@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from core.images import load_image
-from core.report import ReportMeta
+from core.report.rows import ReportMeta
 from core.sources import PhotoSource, expand_sources
 from services.inspection import PhotoOutcome, inspect_batch
 from services.sinks import DRAWING_SIDE, CollectSink, CsvSink, JsonSink, RenderSink, StoreSink

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from core.settings import PROJECT_ROOT, Settings
+from lifecycle.server import register_configured_models
 from services import jobs
-from services.serving import register_configured_models
 from storage import registry
 from storage.db import Database
 

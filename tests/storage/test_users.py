@@ -53,7 +53,7 @@ def test_models_cli_lists_and_promotes(tmp_path, monkeypatch, capsys):
 
     from core.model_card import read_card
     from core.settings import Settings
-    from services.serving import register_configured_models
+    from lifecycle.server import register_configured_models
     from storage import registry
     from storage.__main__ import main
     from storage.db import Database

@@ -192,8 +192,8 @@ def _conditions_folder(tmp_path, count):
 
 
 def test_finetune_promote_status_and_rollback_from_the_command_line(tmp_path, monkeypatch, capsys):
-    from services.serving import register_configured_models
-    from storage.yolo_import import import_yolo_folder
+    from lifecycle.server import register_configured_models
+    from storage.formats.yolo_import import import_yolo_folder
 
     monkeypatch.setenv("SLOPE_DATA_DIR", str(tmp_path / "data"))
     settings = Settings.from_env()

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from app import build_app
 from core.model_card import read_card
-from core.report import short_name
+from core.report.rows import short_name
 from core.settings import Settings
-from services.serving import ModelServer, register_configured_models
+from lifecycle.server import ModelServer, register_configured_models
 from storage import models as m
 from storage import registry, repository
 from storage.db import Database

@@ -9,9 +9,9 @@ from urllib.parse import urljoin
 import pytest
 
 from app import build_app
-from core.report import short_name
+from core.report.rows import short_name
 from core.settings import Settings
-from services.serving import ModelServer
+from lifecycle.server import ModelServer
 from storage.db import Database
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

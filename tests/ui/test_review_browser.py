@@ -16,13 +16,13 @@ from sqlalchemy import select, update
 
 from app import build_app
 from core.settings import Settings
+from lifecycle.server import ModelServer
 from services.auth import auth_function
-from services.serving import ModelServer
 from storage import models as m
 from storage import repository as repo
 from storage.db import Database
+from storage.formats.yolo_import import import_yolo_folder
 from storage.users import add_user
-from storage.yolo_import import import_yolo_folder
 from tests.conftest import DATA_DIR
 from tests.ui.test_browser import CHROMIUM, CHROMIUM_ARGS
 from ui.review_tab import display_scale, label_band

@@ -7,8 +7,8 @@ from gradio_client import Client, handle_file
 from app import build_app
 from core.model_card import read_card
 from core.settings import Settings
+from lifecycle.server import ModelServer, register_configured_models
 from services.auth import auth_function
-from services.serving import ModelServer, register_configured_models
 from storage import registry, repository
 from storage.db import Database
 from storage.users import add_user

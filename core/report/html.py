@@ -1,0 +1,359 @@
+"""A self-contained HTML report of a survey: one file an inspector can hand on or archive.
+
+Self-contained means inline CSS and every image embedded as a base64 JPEG data URI, so the page
+reads the same offline, mailed, or opened years later. Everything that comes from a person
+(photo names, survey, inspector, title, error texts) goes through ``html.escape``: a photo named
+``<script>…</script>.jpg`` must show as text, never run.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from core.report.narrative import label, narrative
+from core.report.rows import UNCERTAIN_MARGIN, ReportMeta, condition_text, is_uncertain, short_name
+from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES, counted, object_word
+from core.types import Finding, Inspection
+
+MAX_WIDTH = 1000  # px of an embedded annotated photo: legible, and keeps a 200-photo report small
+THUMB_SIDE = 120  # px of a finding's crop in the summary
+JPEG_QUALITY = 82
+DATA_SOURCE_URL = "https://universe.roboflow.com/conditional-classes/my-first-project-q51lx"
+LICENSE_URL = "https://creativecommons.org/licenses/by/4.0/"
+DATA_CREDIT_HTML = (
+    "Example photos and the default detector's training data: slope-infrastructure images from "
+    f'<a href="{DATA_SOURCE_URL}">Roboflow Universe, conditional-classes / my-first-project-q51lx</a>, '
+    f'licensed <a href="{LICENSE_URL}">CC BY 4.0</a>.'
+)
+# Card fields shown per model: which version, what it learned from, and what its figures mean.
+MODEL_FIELDS = {
+    "version": "Version",
+    "architecture": "Architecture",
+    "data_provenance": "Data provenance",
+    "metrics_data": "Metrics measured on",
+    "data_credit": "Data source and licence",
+}
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1060px;
+ padding:1em 1.5em;color:#1d1d1f;line-height:1.45}
+h1{margin-bottom:.2em} h2{margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+.meta{color:#555} .meta span{margin-right:1.5em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.92em}
+th,td{border:1px solid #ddd;padding:.3em .55em;text-align:left;vertical-align:top}
+th{background:#f4f4f6} td.num{text-align:right;font-variant-numeric:tabular-nums}
+img.photo{max-width:100%;height:auto;border:1px solid #ccc}
+.cards{display:flex;flex-wrap:wrap;gap:.8em}
+.card{border:1px solid #ddd;border-radius:6px;padding:.4em;width:170px;font-size:.88em}
+.card img{display:block;max-width:100%;margin-bottom:.3em}
+.blocked{color:#a86f00;font-weight:600} .damaged{color:#b3122b;font-weight:600}
+.uncertain{color:#555;font-style:italic} .error{background:#fdecee;border:1px solid #d7263d;
+ padding:.6em;border-radius:4px} .narrative{background:#f7f9fb;padding:.6em;border-radius:4px}
+svg.map{max-width:100%;height:auto} footer{margin-top:3em;font-size:.88em;color:#555}
+"""
+
+
+@dataclass(frozen=True)
+class ReportPhoto:
+    """One photo of the report. ``inspection`` None with ``error`` set: the photo failed (it is
+    still listed, with its error, so nothing drops out silently); ``image`` may then be None."""
+
+    name: str
+    image: Image.Image | None
+    inspection: Inspection | None
+    error: str | None = None
+    position: tuple[float, float] | None = None  # (latitude, longitude) from the photo's EXIF GPS
+
+
+def _jpeg_data_uri(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _fit_width(image: Image.Image, width: int = MAX_WIDTH) -> Image.Image:
+    if image.width <= width:
+        return image
+    return image.resize((width, max(1, round(image.height * width / image.width))), Image.LANCZOS)
+
+
+def _annotated(photo: ReportPhoto) -> Image.Image:
+    # render() pulls in supervision: imported here so building the narrative alone stays light.
+    from core.render import render
+
+    assert photo.image is not None and photo.inspection is not None
+    return _fit_width(render(photo.image, photo.inspection))
+
+
+def _crop(photo: ReportPhoto, finding: Finding) -> Image.Image:
+    """The finding's box with a little context, as a thumbnail. Boxes are in the inspected
+    photo's pixels: scaled in case the image given here has another size."""
+    assert photo.image is not None and photo.inspection is not None
+    sx = photo.image.width / max(1, photo.inspection.width)
+    sy = photo.image.height / max(1, photo.inspection.height)
+    x1, y1, x2, y2 = (v * s for v, s in zip(finding.box_xyxy, (sx, sy, sx, sy), strict=True))
+    # A square around the box's centre: a long thin drain would otherwise shrink to a sliver.
+    half = 0.6 * max(x2 - x1, y2 - y1)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    box = (
+        max(0, round(cx - half)),
+        max(0, round(cy - half)),
+        min(photo.image.width, round(cx + half)),
+        min(photo.image.height, round(cy + half)),
+    )
+    if box[2] <= box[0] or box[3] <= box[1]:  # a degenerate box: show the photo instead
+        box = (0, 0, photo.image.width, photo.image.height)
+    crop = photo.image.crop(box)
+    crop.thumbnail((THUMB_SIDE, THUMB_SIDE))
+    return crop
+
+
+def _condition_html(finding: Finding) -> str:
+    css = "uncertain" if is_uncertain(finding) else finding.condition
+    return f'<span class="{css}">{escape(condition_text(finding))}</span>'
+
+
+def _summary(photos: list[ReportPhoto]) -> str:
+    inspected = [p for p in photos if p.inspection is not None]
+    failed = [p for p in photos if p.inspection is None]
+    findings = [(i, n, f) for i, p in enumerate(photos) if p.inspection for n, f in enumerate(p.inspection.findings, 1)]
+    empty = sum(1 for p in inspected if not p.inspection.findings)
+    parts = [
+        "<section id='summary'><h2>Summary</h2>",
+        f"<p>{counted(len(photos), 'photo')}: {len(inspected)} inspected, {len(failed)} failed, "
+        f"{empty} with no object detected; {counted(len(findings), 'finding')}.</p>",
+    ]
+    # Counts by object type and the condition the model chose; the uncertain ones among them
+    # are counted apart too, so a near-even call is not read as a settled one.
+    counts = Counter((f.object_type, f.condition) for _, _, f in findings)
+    unsure = Counter(f.object_type for _, _, f in findings if is_uncertain(f))
+    types = list(OBJECT_TYPES) + sorted({t for t, _ in counts} - set(OBJECT_TYPES))
+    head = "".join(f"<th>{escape(c.capitalize())}</th>" for c in CONDITIONS)
+    rows = []
+    for t in types:
+        total = sum(counts[(t, c)] for c in CONDITIONS)
+        cells = "".join(
+            f'<td class="num" data-count="{escape(t)}:{c}">{counts[(t, c)]}</td>'
+            if c in ALLOWED_CONDITIONS.get(t, CONDITIONS)
+            else "<td class='num'>–</td>"
+            for c in CONDITIONS
+        )
+        rows.append(
+            f"<tr><th>{escape(object_word(t))}</th>{cells}<td class='num' data-count='{escape(t)}:uncertain'>"
+            f"{unsure[t]}</td><td class='num' data-count='{escape(t)}:total'>{total}</td></tr>"
+        )
+    parts.append(
+        f"<table class='counts'><tr><th>Object</th>{head}<th>of which uncertain</th><th>Total</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+    # What needs action first: confident problems (most certain first), then undecided ones.
+    sure = sorted(
+        ((i, n, f) for i, n, f in findings if f.condition != "normal" and not is_uncertain(f)),
+        key=lambda item: -item[2].condition_confidence,
+    )
+    undecided = [(i, n, f) for i, n, f in findings if is_uncertain(f)]
+    parts.append("<h3>Needs action</h3>")
+    parts.append(_cards(photos, sure) if sure else "<p>No object was judged blocked or damaged with confidence.</p>")
+    if undecided:
+        parts.append(
+            f"<h3>Uncertain (conditions within {UNCERTAIN_MARGIN:.2f} of each other: check by eye)</h3>"
+            + _cards(photos, undecided)
+        )
+    if failed:
+        items = "".join(
+            f"<li><a href='#photo-{photos.index(p) + 1}'>{escape(p.name)}</a>: "
+            # The loader's messages begin with the file's name, already the link's text.
+            f"{escape((p.error or 'failed').removeprefix(f'{p.name}: '))}</li>"
+            for p in failed
+        )
+        parts.append(f"<h3>Failed photos</h3><ul>{items}</ul>")
+    parts.append("<h3>Where</h3>" + _map(photos))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _needs_action(photo: ReportPhoto) -> bool:
+    return photo.inspection is not None and any(f.condition != "normal" for f in photo.inspection.findings)
+
+
+def _map(photos: list[ReportPhoto], width: int = 640, height: int = 360, pad: int = 24) -> str:
+    """Where the photos were taken, from their GPS positions: an SVG plot (no map tiles: the
+    report is self-contained and offline), red where a finding needs action."""
+    located = [(i, p) for i, p in enumerate(photos) if p.position is not None]
+    if not located:
+        return "<p>No photo carries a GPS position.</p>"
+    lats = [p.position[0] for _, p in located]
+    lons = [p.position[1] for _, p in located]
+    # Local equirectangular projection: a degree of longitude is cos(latitude) of one of latitude.
+    squeeze = max(math.cos(math.radians(sum(lats) / len(lats))), 1e-6)
+    span = max((max(lons) - min(lons)) * squeeze, max(lats) - min(lats), 1e-6)
+    scale = min(width - 2 * pad, height - 2 * pad) / span
+    dots = []
+    for i, p in located:
+        x = pad + (p.position[1] - min(lons)) * squeeze * scale
+        y = height - pad - (p.position[0] - min(lats)) * scale
+        colour = "#d7263d" if _needs_action(p) else "#4a6a8a"
+        dots.append(
+            f"<a href='#photo-{i + 1}'><circle cx='{x:.1f}' cy='{y:.1f}' r='6' fill='{colour}'>"
+            f"<title>{i + 1}. {escape(p.name)} ({p.position[0]:.6f}, {p.position[1]:.6f})</title></circle></a>"
+        )
+    extent_m = span * 111_320  # metres per degree of latitude
+    return (
+        f"<p>{len(located)} of {counted(len(photos), 'photo')} carry a GPS position; red: a finding needs action. "
+        f"The plot spans about {extent_m:,.0f} m, north up.</p>"
+        f"<svg class='map' viewBox='0 0 {width} {height}' width='{width}' height='{height}' role='img' "
+        f"aria-label='photo positions'><rect width='{width}' height='{height}' fill='#f7f9fb' stroke='#ccd'/>"
+        + "".join(dots)
+        + "</svg>"
+    )
+
+
+def _cards(photos: list[ReportPhoto], items: list[tuple[int, int, Finding]]) -> str:
+    cards = []
+    for i, n, f in items:
+        photo = photos[i]
+        thumb = f"<img src='{_jpeg_data_uri(_crop(photo, f))}' alt=''>" if photo.image is not None else ""
+        cards.append(
+            f"<div class='card'><a href='#photo-{i + 1}'>{thumb}</a>"
+            f"<b>{escape(label(n, f))}</b> · {_condition_html(f)} {f.condition_confidence:.0%}<br>"
+            f"<a href='#photo-{i + 1}' title='{escape(photo.name)}'>{escape(short_name(photo.name))}</a></div>"
+        )
+    return "<div class='cards'>" + "".join(cards) + "</div>"
+
+
+def _findings_table(inspection: Inspection) -> str:
+    head = "".join(f"<th>{escape(c.capitalize())}</th>" for c in CONDITIONS)
+    rows = []
+    for n, f in enumerate(inspection.findings, 1):
+        probs = "".join(
+            f"<td class='num'>{f.condition_probs[c]:.2f}</td>" if c in f.condition_probs else "<td class='num'>–</td>"
+            for c in CONDITIONS
+        )
+        rows.append(
+            f"<tr><td class='num'>{n}</td><td>{escape(object_word(f.object_type))}</td><td>{_condition_html(f)}</td>"
+            f"{probs}<td class='num'>{f.confidence:.2f}</td><td>{escape(f.context.describe())}</td></tr>"
+        )
+    return (
+        f"<table class='findings'><tr><th>Box</th><th>Object</th><th>Condition</th>{head}"
+        f"<th>Detector conf.</th><th>Position</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def _photo_section(number: int, photo: ReportPhoto) -> str:
+    parts = [f"<section id='photo-{number}'><h2>{number}. {escape(photo.name)}</h2>"]
+    if photo.inspection is None:
+        parts.append(f"<p class='error'>Not inspected: {escape(photo.error or 'unknown error')}</p>")
+        if photo.image is not None:
+            parts.append(f"<img class='photo' src='{_jpeg_data_uri(_fit_width(photo.image))}' alt='photo {number}'>")
+        return "".join(parts) + "</section>"
+    ins = photo.inspection
+    if photo.image is not None:
+        parts.append(f"<img class='photo' src='{_jpeg_data_uri(_annotated(photo))}' alt='photo {number}, annotated'>")
+    if ins.findings:
+        parts.append(_findings_table(ins))
+    else:
+        parts.append("<p>No objects were detected.</p>")
+    parts.append(f"<p class='narrative'>{escape(narrative(ins))}</p>")
+    if photo.position is not None:
+        parts.append(f"<p class='meta'>GPS: {photo.position[0]:.6f}, {photo.position[1]:.6f}</p>")
+    versions = ", ".join(f"{escape(k)} {escape(str(v))}" for k, v in sorted(ins.models.items()))
+    if versions:
+        parts.append(f"<p class='meta'>Models: {versions}</p>")
+    return "".join(parts) + "</section>"
+
+
+def _models_section(models: dict[str, dict[str, Any]]) -> str:
+    parts = ["<section id='models'><h2>Models</h2>"]
+    if not models:
+        parts.append("<p>No model information was given.</p>")
+    for kind, card in models.items():
+        rows = "".join(
+            f"<tr><th>{label_}</th><td>{escape(str(card[key]))}</td></tr>"
+            for key, label_ in MODEL_FIELDS.items()
+            if card.get(key)
+        )
+        parts.append(f"<h3>{escape(kind.capitalize())}</h3><table>{rows or '<tr><td>no card</td></tr>'}</table>")
+    return "".join(parts) + "</section>"
+
+
+def model_info(sources: dict[str, str | Path]) -> dict[str, dict[str, Any]]:
+    """The ``models`` argument of ``html_report`` from model folders or hub ids: their cards'
+    fields, or only a version name where a model has no card."""
+    from core.model_card import model_version, read_card
+
+    info = {}
+    for kind, source in sources.items():
+        card = read_card(source) if Path(source).exists() else None
+        info[kind] = card.to_dict() if card is not None else {"version": model_version(source)}
+    return info
+
+
+def html_report(photos: list[ReportPhoto], title: str, meta: ReportMeta, models: dict[str, dict[str, Any]]) -> str:
+    """The whole report as one HTML string (see the module docstring). ``models`` maps a model
+    kind to its card fields (``ModelCard.to_dict()`` or ``model_info``)."""
+    facts = [
+        ("Survey", meta.survey or "(unnamed)"),
+        ("Site", meta.site),
+        ("Survey date", meta.survey_date),
+        ("Inspector", meta.inspector),
+        ("Inspected", _readable_time(meta.inspected_at)),
+    ]
+    header = (
+        f"<header><h1>{escape(title)}</h1><p class='meta'>"
+        + "".join(f"<span>{key}: <b>{escape(value)}</b></span>" for key, value in facts if value)
+        + "</p></header>"
+    )
+    sections = "".join(_photo_section(i, p) for i, p in enumerate(photos, 1))
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
+        f"{header}{_summary(photos)}<section id='photos'>{sections}</section>{_models_section(models)}"
+        f"<footer><p>{DATA_CREDIT_HTML}</p><p>Conditions come from a model and every finding should be "
+        "reviewed by a person before it is acted on.</p></footer></body></html>\n"
+    )
+
+
+def _readable_time(iso: str) -> str:
+    """'2026-11-24T01:08:14+00:00' -> '2026-11-24 01:08 UTC' (any zone shown in UTC); a date
+    or other text as it is."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is None or len(iso) <= 10:  # no zone to convert from, or a date alone
+        return iso
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def write_html_report(path: str | Path, *args: Any, **kwargs: Any) -> Path:
+    """``html_report(*args, **kwargs)`` written to ``path`` atomically: a temporary file in the
+    same folder renamed over it, so a reader (or a crash) never sees half a report."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = html_report(*args, **kwargs)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a report is meant to be read
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

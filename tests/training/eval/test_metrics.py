@@ -1,0 +1,109 @@
+"""The metrics against hand-computed cases. Boxes are ``sv.Detections``: truth without
+confidence, predictions with."""
+
+import numpy as np
+import pytest
+import supervision as sv
+
+from training.eval.metrics import (
+    average_precision,
+    classification_report,
+    confusion_matrix,
+    detection_ap,
+    detection_metrics,
+    expected_calibration_error,
+    match_greedy,
+)
+
+
+def boxes(rows, classes, scores=None):
+    return sv.Detections(
+        xyxy=np.array(rows, float).reshape(-1, 4),
+        class_id=np.array(classes, dtype=int),
+        confidence=None if scores is None else np.array(scores, float),
+    )
+
+
+@pytest.mark.parametrize(
+    "a, b, iou",
+    [
+        ([0, 0, 10, 10], [0, 0, 10, 10], 1.0),
+        ([0, 0, 10, 10], [5, 0, 15, 10], 50 / 150),
+        ([0, 0, 10, 10], [20, 20, 30, 30], 0.0),
+        ([0, 0, 10, 10], [2, 2, 8, 8], 36 / 100),
+    ],
+)
+def test_the_iou_the_metrics_match_with(a, b, iou):
+    assert sv.box_iou_batch(np.array([a]), np.array([b]))[0, 0] == pytest.approx(iou)
+
+
+def test_ap_of_a_known_ranking():
+    # 2 truth boxes; predictions by score: hit, miss, hit -> P 1, .5, .67 at R .5, .5, 1
+    # envelope: 1 up to R .5, then .667 -> AP = .5 * 1 + .5 * 2/3
+    truth = boxes([[0, 0, 10, 10], [20, 0, 30, 10]], [0, 0])
+    pred = boxes([[0, 0, 10, 10], [50, 50, 60, 60], [20, 0, 30, 10]], [0, 0, 0], [0.9, 0.8, 0.7])
+    ap, precision, recall = detection_ap([pred], [truth], 0, 0.5)
+    assert ap == pytest.approx(0.5 + 0.5 * 2 / 3)
+    assert (precision, recall) == (pytest.approx(2 / 3), 1.0)
+    assert detection_ap([pred], [truth], 0, 0.5, at_confidence=0.85)[1:] == (1.0, 0.5)  # only the top one
+    assert detection_ap([pred], [truth], 0, 0.5, at_confidence=0.95)[1:] == (0.0, 0.0)
+    assert average_precision(np.array([0.5, 1.0]), np.array([1.0, 1.0])) == pytest.approx(1.0)
+
+
+def test_ap_rules_duplicates_wrong_class_and_iou_threshold():
+    truth = boxes([[0, 0, 10, 10]], [0])
+    duplicate = boxes([[0, 0, 10, 10], [0, 0, 10, 10]], [0, 0], [0.9, 0.8])
+    assert detection_ap([duplicate], [truth], 0, 0.5)[0] == pytest.approx(1.0)  # 2nd is a FP after the TP
+    wrong_class = boxes([[0, 0, 10, 10]], [1], [0.9])
+    assert detection_ap([wrong_class], [truth], 0, 0.5)[0] == 0.0
+    shifted = boxes([[3, 0, 13, 10]], [0], [0.9])  # IoU 70/130 = 0.54
+    assert detection_ap([shifted], [truth], 0, 0.5)[0] == 1.0
+    assert detection_ap([shifted], [truth], 0, 0.6)[0] == 0.0
+    metrics = detection_metrics([shifted], [truth], ["a", "b"])
+    assert metrics["map50"] == 1.0  # class b has no truth and does not count
+    assert metrics["map50_95"] == pytest.approx(0.1)  # a hit only at the 0.50 threshold of 10
+    assert np.isnan(metrics["per_class"]["b"]["ap50"])
+
+
+def test_greedy_matching_takes_the_most_confident_first_and_each_truth_once():
+    truth = boxes([[0, 0, 10, 10], [20, 0, 30, 10]], [0, 1])
+    pred = boxes(
+        [[1, 0, 11, 10], [0, 0, 10, 10], [20, 0, 30, 10], [50, 50, 60, 60]], [0, 0, 0, 1], [0.5, 0.9, 0.8, 0.7]
+    )
+    assert match_greedy(pred, truth, 0.5) == [-1, 0, -1, -1]  # the 3rd is of another class than its box
+    assert match_greedy(pred, truth, 0.5, same_class=False) == [-1, 0, 1, -1]
+    unscored = boxes([[1, 0, 11, 10], [0, 0, 10, 10]], [0, 0])  # no confidence: taken in order
+    assert match_greedy(unscored, truth, 0.5) == [0, -1]
+    assert match_greedy(sv.Detections.empty(), truth, 0.5) == []
+    assert match_greedy(pred, sv.Detections.empty(), 0.5) == [-1, -1, -1, -1]
+
+
+def test_ap_over_photos_with_nothing_detected_or_nothing_labelled():
+    truth = boxes([[0, 0, 10, 10]], [0])
+    hit = boxes([[0, 0, 10, 10]], [0], [0.9])
+    assert detection_ap([sv.Detections.empty(), hit], [truth, truth], 0, 0.5)[0] == pytest.approx(0.5)
+    assert detection_ap([hit, hit], [truth, sv.Detections.empty()], 0, 0.5)[0] == pytest.approx(1.0)  # 2nd is a FP
+    assert detection_ap([sv.Detections.empty()], [truth], 0, 0.5) == (0.0, 0.0, 0.0)
+
+
+def test_confusion_matrix_and_report():
+    truth = ["a", "a", "b", "b", "c"]
+    pred = ["a", "b", "b", "b", "a"]
+    matrix = confusion_matrix(truth, pred, ["a", "b", "c"])
+    assert matrix.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+    report = classification_report(matrix, ["a", "b", "c"])
+    assert report["accuracy"] == pytest.approx(0.6)
+    assert report["per_class"]["b"] == {
+        "precision": pytest.approx(2 / 3),
+        "recall": 1.0,
+        "f1": pytest.approx(0.8),
+        "n": 2,
+    }
+    assert report["macro_f1"] == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+
+
+def test_expected_calibration_error():
+    # bin (0.8, 0.9]: accuracy .5 vs confidence .9; bin (0.5, 0.6]: 1 vs .6; each half the data
+    assert expected_calibration_error([0.9, 0.9, 0.6, 0.6], [1, 0, 1, 1]) == pytest.approx(0.4)
+    assert expected_calibration_error([1.0, 1.0], [1, 1]) == 0.0
+    assert np.isnan(expected_calibration_error([], []))
