@@ -25,11 +25,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-LABEL_STATUSES = ("pending", "accepted", "corrected", "added", "deleted")
+from core.statuses import LabelStatus, ModelStatus, RunStatus
+
+LABEL_STATUSES = tuple(LabelStatus)
 ROLES = ("inspector", "reviewer", "admin")
 MODEL_KINDS = ("detector", "condition")
-MODEL_STATUSES = ("candidate", "served", "retired", "rejected")
-RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+MODEL_STATUSES = tuple(ModelStatus)
+RUN_STATUSES = tuple(RunStatus)
 
 
 def utcnow() -> datetime:
@@ -43,7 +45,7 @@ def as_utc(moment: datetime) -> datetime:
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class Base(DeclarativeBase):
