@@ -13,7 +13,7 @@ from core.model_card import ModelCard
 from core.report.html import ReportPhoto, html_report, model_info, write_html_report
 from core.report.rows import UNCERTAIN_MARGIN, ReportMeta
 from core.types import Inspection
-from tests.core.test_narrative import ROCK, SCENE, SLOPE, VEG, photo
+from tests.core.report.test_narrative import ROCK, SCENE, SLOPE, VEG, photo
 
 EVIL_NAME = "<script>alert(1)</script>.jpg"
 EVIL_SURVEY = "Site A & B <north>"

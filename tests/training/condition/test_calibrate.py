@@ -9,7 +9,7 @@ import pytest
 from core.conditions import ConditionModel, condition_prompt
 from core.model_card import read_card
 from core.taxonomy import ALLOWED_CONDITIONS
-from tests.training.test_finetune import PARENT, real_examples
+from tests.training.condition.test_finetune import PARENT, real_examples
 from training.condition.calibrate import calibrate, calibrated_candidate, fit_temperature
 
 

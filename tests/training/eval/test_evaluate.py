@@ -21,7 +21,7 @@ from training.eval.evaluate import (
 from training.eval.plots import confusion_plot
 from training.eval.report import evaluation_markdown, write_evaluation
 
-from .conftest import small_val_images
+from tests.training.conftest import small_val_images
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
