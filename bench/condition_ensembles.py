@@ -4,7 +4,7 @@
 
 The fine-tuned EfficientNet-Lite0 (``training/baselines/cnn.py``) is the best condition model
 measured on the real condition photos and the Qwen2-VL's teacher. This fits, on each fold's
-train photos (``python -m training crossval``'s folds, seed 0), the probe and that CNN twice (seeds
+train photos (``slope train crossval``'s folds, seed 0), the probe and that CNN twice (seeds
 0 and 1), averages their probabilities over the conditions in every combination and prints
 accuracy / macro-F1 / normal-vs-problem on the fold's held-out photos, then the means over the
 folds. About 15 min a fold on one core.

@@ -13,7 +13,7 @@ The condition model is measured the same way on the real labelled objects of the
 ``build-condition`` holds out of ../shared/data/slope-conditions (it never trained on them), through
 the app's path (``ConditionModel.classify``): with crops cut as if the photo were squashed to its
 training photos' square (the default, from its card) and as cut from the photo. With
-``--condition-folds DIR`` (the models ``python -m training crossval --keep-models DIR`` kept), each
+``--condition-folds DIR`` (the models ``slope train crossval --keep-models DIR`` kept), each
 fold's model on the photos its fold held out instead: every labelled photo once.
 """
 

@@ -3,7 +3,7 @@
 Which detector and condition model are served is a record in the store (``storage.registry``),
 not a folder: ``ModelServer.inspector()`` reads that record on every request and, when it names
 other folders than the ones loaded, loads them and swaps. A promotion therefore reaches the next
-inspection of every process that serves from the same store (the app, ``python -m core inspect``)
+inspection of every process that serves from the same store (the app, ``slope inspect``)
 with no restart. Requests already running finish on the models they started with.
 """
 

@@ -26,7 +26,7 @@ ADMIN_USER_ENV = "SLOPE_ADMIN_USER"
 ADMIN_PASSWORD_ENV = "SLOPE_ADMIN_PASSWORD"
 CREATE_USER_HINT = (
     "No user accounts exist yet, so nobody can log in. Create the first admin with\n"
-    "    python -m storage users add NAME --role admin\n"
+    "    slope users add NAME --role admin\n"
     f"or start the app once with {ADMIN_USER_ENV}=NAME {ADMIN_PASSWORD_ENV}=... set."
 )
 

@@ -1,6 +1,6 @@
 """The one way many photos are inspected: sources in, each result handed to sinks.
 
-The Inspect tab, ``python -m core inspect`` and surveys all call ``inspect_batch``; they differ
+The Inspect tab, ``slope inspect`` and surveys all call ``inspect_batch``; they differ
 only in their sinks (store, drawings, CSV, JSON, printed lines). A photo that cannot be read, a
 model error on one photo, or a sink that fails on one photo becomes a message for that photo:
 the batch goes on.

@@ -106,7 +106,7 @@ class CsvSink:
 
 
 class JsonSink:
-    """The JSON contract of ``python -m core inspect --json``: per source ``{image, width, height,
+    """The JSON contract of ``slope inspect --json``: per source ``{image, width, height,
     findings, timings_ms, models}``, or ``{image, error}``; ``image`` is where it came from."""
 
     purpose = "writing JSON"

@@ -1,7 +1,7 @@
 """A survey's report from the store: a self-contained HTML page (annotated photos, findings,
 narratives, model versions and their data, credit) and the CSV of findings.
 
-    python -m core report SURVEY --out DIR
+    slope report SURVEY --out DIR
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import func, select
 
-from core.__main__ import main
+from cli.main import main
 from core.settings import Settings
 from services.survey import record_survey
 from storage import models as m

@@ -4,7 +4,7 @@ What a practitioner tries after the probe: the same two crops (``probe.MARGINS``
 ``probe.CROP_SIZE``) through one ImageNet EfficientNet-Lite0 whose weights are now trained too,
 their pooled features and the place features into one linear layer over the conditions. It
 answers among the conditions allowed for the object's type and is scored like the probe, so
-``python -m training crossval --cnn-epochs 8`` puts it beside the probe, the type prior and the
+``slope train crossval --cnn-epochs 8`` puts it beside the probe, the type prior and the
 condition models on the same folds.
 
 The recipe was fixed before it was measured (no setting was compared): 8 epochs of AdamW with a

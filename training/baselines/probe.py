@@ -5,7 +5,7 @@ linear classifier. It answers a condition among those allowed for the object's t
 by the same code as the condition models, so its figures sit beside theirs and the type prior's.
 
 Its inputs, chosen by photo-level 5-fold cross-validation on the 217 photos of
-../shared/data/slope-conditions (accuracy, mean over the same folds as ``python -m training
+../shared/data/slope-conditions (accuracy, mean over the same folds as ``slope train
 crossval``; type prior 0.559):
 - the object cut tight (margin 0.1) and in its surroundings (margin 1.0), each resized to 112 px
   (tight crop alone at 224 px 0.682, both crops 0.698; both at 112 px 0.722 ± 0.044, level with

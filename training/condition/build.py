@@ -13,11 +13,11 @@ fine-tuned on them.
    probabilities as targets).
 
 The result is a candidate folder in the registry, never the served model. Both stages are
-ordinary folders and cards, so ``python -m training crossval --parent <distilled folder>
+ordinary folders and cards, so ``slope train crossval --parent <distilled folder>
 --recipe build`` measures exactly this recipe, fold by fold.
 
-    python -m training build-condition [--steps 1500] [--distil-steps 1500] [--keep-distilled DIR]
-    python -m training build-condition --distilled DIR    # reuse a distilled tower
+    slope train build-condition [--steps 1500] [--distil-steps 1500] [--keep-distilled DIR]
+    slope train build-condition --distilled DIR    # reuse a distilled tower
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ weights come from a registry package (training/backbone.py). The result is a new
 candidate folder in the model registry (``model.pt``, its ``model.onnx`` export and
 ``card.json``), built in a staging folder and renamed when complete; nothing served is touched.
 
-    python -m training build-detector --architecture efficientnet-lite0 --epochs 60
-    python -m training build-detector --hours 1.8 [--init-from models/detector/model.pt]
+    slope train build-detector --architecture efficientnet-lite0 --epochs 60
+    slope train build-detector --hours 1.8 [--init-from models/detector/model.pt]
 """
 
 from __future__ import annotations

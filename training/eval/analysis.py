@@ -1,6 +1,6 @@
 """Dataset analysis: what the labelled data looks like, as JSON, Markdown and PNG plots.
 
-python -m training analyze --data ../shared/data/slopes --out reports/analysis
+slope train analyze --data ../shared/data/slopes --out reports/analysis
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ A dozen held-out photos are too few to choose a method by; k folds over every la
 hold each photo out once. Each fold fine-tunes the parent on the other folds' photos (into a
 throwaway registry) and scores the parent, the fine-tuned model and both baselines on the fold.
 
-    python -m training crossval --data ../shared/data/slope-conditions --folds 5 --method full --steps 300
-    python -m training crossval --data ../shared/data/slope-conditions --steps 0   # baselines and parent only
-    python -m training crossval --data ../shared/data/slope-conditions --steps 0 --cnn-epochs 8  # + the CNN
+    slope train crossval --data ../shared/data/slope-conditions --folds 5 --method full --steps 300
+    slope train crossval --data ../shared/data/slope-conditions --steps 0   # baselines and parent only
+    slope train crossval --data ../shared/data/slope-conditions --steps 0 --cnn-epochs 8  # + the CNN
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@
 ``training.eval.report`` writes as JSON, Markdown and plots. The CLI and the dashboard only
 call these two:
 
-    python -m training evaluate --data ../shared/data/slopes --split val --out reports/eval [--json]
-    python -m training evaluate --data db --split val --compare path/to/other/condition-model --out ...
+    slope train evaluate --data ../shared/data/slopes --split val --out reports/eval [--json]
+    slope train evaluate --data db --split val --compare path/to/other/condition-model --out ...
 
 Every figure carries the provenance of the data it was measured on. The photos of the slopes
 dataset carry object types only: condition figures on them are measured on conditions

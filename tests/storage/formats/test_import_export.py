@@ -129,7 +129,7 @@ def test_a_killed_import_leaves_a_consistent_database_that_a_second_import_compl
     data_dir = tmp_path / "data"
     url = f"sqlite:///{tmp_path / 'kill.sqlite3'}"
     env = {**os.environ, "SLOPE_DATA_DIR": str(data_dir), "DATABASE_URL": url}
-    command = [sys.executable, "-m", "storage", "import", str(DATA_DIR)]
+    command = [sys.executable, "-m", "cli", "import", str(DATA_DIR)]
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     db = Database(url)
     deadline = time.time() + 120

@@ -1,5 +1,5 @@
-"""``python -m training``: the commands in-process through ``main(argv, inspector=...)``, and one
-real subprocess to check the module runs as a program."""
+"""``slope train`` and ``slope models``: the commands in-process through ``main(argv, inspector=...)``,
+and real subprocesses to check the command runs as a program."""
 
 import json
 import os
@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from cli.main import main
 from core.model_card import ModelCard, read_card
 from core.settings import PROJECT_ROOT, Settings
 from storage.db import Database
 from storage.registry import served_version, versions
 from tests.conftest import DATA_DIR
 from tests.training.conftest import CONDITIONS_DATA, copy_photos
-from training.__main__ import main
 
 
 @pytest.fixture
@@ -30,8 +30,8 @@ def data_dir(tmp_path, monkeypatch):
 
 def test_evaluate_writes_the_report_and_prints_json(small_val, inspector, tmp_path, capsys):
     out = tmp_path / "eval"
-    argv = ["evaluate", "--data", str(small_val), "--split", "val", "--out", str(out), "--json", "--generation", "2"]
-    argv += ["--compare", str(PROJECT_ROOT / "models" / "condition")]
+    argv = ["train", "evaluate", "--data", str(small_val), "--split", "val", "--out", str(out), "--json"]
+    argv += ["--generation", "2", "--compare", str(PROJECT_ROOT / "models" / "condition")]
     assert main(argv, inspector=inspector) == 0
     printed = capsys.readouterr()
     report = json.loads(printed.out)
@@ -50,14 +50,14 @@ def test_compare_quantized_quantizes_the_evaluated_model_not_the_configured_defa
     # After a promotion the served model is not the configured default; a default that cannot
     # load shows which one the comparison quantized.
     monkeypatch.setenv("SLOPE_CONDITION_MODEL", str(tmp_path / "no-such-model"))
-    argv = ["evaluate", "--data", str(small_val), "--out", str(tmp_path), "--json", "--generation", "0"]
+    argv = ["train", "evaluate", "--data", str(small_val), "--out", str(tmp_path), "--json", "--generation", "0"]
     assert main([*argv, "--compare-quantized", "int8"], inspector=inspector) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["compare_conditions"]["model"] == f"{inspector.condition_model.version}+int8"
 
 
 def test_evaluate_prints_markdown_by_default(small_val, inspector, tmp_path, capsys):
-    argv = ["evaluate", "--data", str(small_val), "--out", str(tmp_path), "--generation", "0"]
+    argv = ["train", "evaluate", "--data", str(small_val), "--out", str(tmp_path), "--generation", "0"]
     assert main(argv, inspector=inspector) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("# Evaluation") and "SYNTHESIZED" in printed and "free generation" not in printed
@@ -66,12 +66,12 @@ def test_evaluate_prints_markdown_by_default(small_val, inspector, tmp_path, cap
 
 def test_a_split_without_photos_is_an_error(small_val, inspector, tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match="no split 'train'"):
-        main(["evaluate", "--data", str(small_val), "--split", "train", "--out", str(tmp_path)], inspector)
+        main(["train", "evaluate", "--data", str(small_val), "--split", "train", "--out", str(tmp_path)], inspector)
     empty = small_val / "val" / "images"
     for image in empty.iterdir():
         image.unlink()
     capsys.readouterr()
-    assert main(["analyze", "--data", str(small_val), "--split", "val", "--out", str(tmp_path)]) == 1
+    assert main(["train", "analyze", "--data", str(small_val), "--split", "val", "--out", str(tmp_path)]) == 1
     assert "no labelled photos" in capsys.readouterr().err
 
 
@@ -79,7 +79,7 @@ def test_build_condition_writes_and_records_a_candidate(tiny_conditions, data_di
     conditions, boxes = tiny_conditions
     small = ["--data", str(conditions), "--distil-data", str(boxes), "--steps", "1", "--batch-size", "2"]
     kept = tmp_path / "distilled"
-    argv = ["build-condition", *small, "--distil-steps", "1", "--seed", "3", "--keep-distilled", str(kept)]
+    argv = ["train", "build-condition", *small, "--distil-steps", "1", "--seed", "3", "--keep-distilled", str(kept)]
     assert main(argv) == 0
     (folder,) = (data_dir / "models" / "condition").iterdir()  # the default registry
     card = read_card(folder)
@@ -95,15 +95,15 @@ def test_build_condition_writes_and_records_a_candidate(tiny_conditions, data_di
 
     # Into another registry, from the distilled tower kept by the first build.
     registry = tmp_path / "elsewhere"
-    assert main(["build-condition", *small, "--distilled", str(kept), "--registry", str(registry)]) == 0
+    assert main(["train", "build-condition", *small, "--distilled", str(kept), "--registry", str(registry)]) == 0
     (other,) = (registry / "condition").iterdir()
     assert [p.name for p in (data_dir / "models" / "condition").iterdir()] == [folder.name]
     assert str(other) in {v.folder for v in versions(db, "condition")}
 
 
-def test_python_dash_m_training_runs_analyze(tiny_data, tmp_path):
+def test_python_dash_m_cli_runs_analyze(tiny_data, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "training", "analyze", "--data", str(tiny_data), "--out", str(tmp_path / "a")],
+        [sys.executable, "-m", "cli", "train", "analyze", "--data", str(tiny_data), "--out", str(tmp_path / "a")],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -121,7 +121,7 @@ def test_sigterm_stops_build_detector_and_says_how_to_publish_the_run_so_far(tin
     the run folder is kept and the message names the command that publishes it."""
     registry, temp = tmp_path / "registry", tmp_path / "tmp"
     temp.mkdir()
-    command = [sys.executable, "-m", "training", "build-detector", "--data", str(tiny_data)]
+    command = [sys.executable, "-m", "cli", "train", "build-detector", "--data", str(tiny_data)]
     command += ["--registry", str(registry), "--imgsz", "64", "--hours", "1", "--epochs", "1000"]
     env = {**os.environ, "TMPDIR": str(temp), "SLOPE_DATA_DIR": str(tmp_path / "store")}
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stderr=subprocess.PIPE, text=True)
@@ -137,14 +137,15 @@ def test_sigterm_stops_build_detector_and_says_how_to_publish_the_run_so_far(tin
     assert process.returncode == 130, stderr
     [run] = list(temp.glob("detector-train-*/run"))
     # the same options: publishing validates and exports at --imgsz
-    assert f"build-detector --from-run {run} --data {tiny_data} --registry {registry} --hours 1.0" in stderr
-    assert "--epochs 1000 --imgsz 64 --seed 0" in stderr and "None" not in stderr
+    # the options as typed
+    assert f"slope train build-detector --from-run {run} --data {tiny_data} --registry {registry} --imgsz 64" in stderr
+    assert "--hours 1.0 --epochs 1000" in stderr and "None" not in stderr
     assert list((registry / "detector").iterdir()) == []
 
 
 def test_crossval_holds_every_photo_out_once_and_reports_every_model(tmp_path, capsys):
     folder = _conditions_folder(tmp_path, 6)
-    argv = ["crossval", "--data", str(folder), "--folds", "2", "--steps", "2", "--cnn-epochs", "1"]
+    argv = ["train", "crossval", "--data", str(folder), "--folds", "2", "--steps", "2", "--cnn-epochs", "1"]
     assert main([*argv, "--out", str(tmp_path / "cv")]) == 0
     printed = capsys.readouterr().out
     assert "2-fold cross-validation by photo" in printed and "| EfficientNet-Lite0 fine-tuned |" in printed
@@ -167,7 +168,7 @@ def test_crossval_holds_every_photo_out_once_and_reports_every_model(tmp_path, c
     condition_photos = {p.name for p in CONDITIONS_DATA.glob("*/images/*")}
     others = [p for p in sorted((DATA_DIR / "val" / "images").iterdir()) if p.name not in condition_photos]
     pool = copy_photos(tmp_path / "pool", {"val": others[:1]})
-    argv = ["crossval", "--data", str(folder), "--folds", "2", "--steps", "1", "--recipe", "build"]
+    argv = ["train", "crossval", "--data", str(folder), "--folds", "2", "--steps", "1", "--recipe", "build"]
     argv += ["--views", "1", "--cnn-epochs", "1", "--distil-data", str(pool)]
     kept = tmp_path / "folds"
     assert main([*argv, "--out", str(tmp_path / "build"), "--attach-to", str(built), "--keep-models", str(kept)]) == 0
@@ -180,7 +181,7 @@ def test_crossval_holds_every_photo_out_once_and_reports_every_model(tmp_path, c
     assert "| taught by the fine-tuned EfficientNet-Lite0 |" in read_card(built).crossval
     assert "## Cross-validation" in (built / "README.md").read_text()
     # Fine-tuning with the distilled tower frozen: the report says so.
-    frozen = ["crossval", "--data", str(folder), "--folds", "2", "--steps", "1", "--vision-lr-scale", "0"]
+    frozen = ["train", "crossval", "--data", str(folder), "--folds", "2", "--steps", "1", "--vision-lr-scale", "0"]
     assert main([*frozen, "--out", str(tmp_path / "frozen")]) == 0
     assert json.loads((tmp_path / "frozen" / "crossval.json").read_text())["method"] == "full, vision tower frozen"
     assert main([*argv, "--attach-to", str(tmp_path / "nothing")]) == 2
@@ -202,7 +203,7 @@ def test_finetune_promote_status_and_rollback_from_the_command_line(tmp_path, mo
     import_yolo_folder(db, settings.data_dir, _conditions_folder(tmp_path, 12))
     shipped = served_version(db, "condition").name
 
-    assert main(["finetune", "--method", "full", "--steps", "2", "--json"]) == 0
+    assert main(["train", "finetune", "--method", "full", "--steps", "2", "--json"]) == 0
     printed = capsys.readouterr()
     result = json.loads(printed.out)
     # The whole job log reaches stderr (its file, not the run row, which keeps only the last 20k characters).
@@ -211,15 +212,15 @@ def test_finetune_promote_status_and_rollback_from_the_command_line(tmp_path, mo
     assert result["version"].startswith("condition-full-") and "candidate_macro_f1" in result["metrics"]
     assert served_version(db, "condition").name == shipped  # no --promote: a candidate only
 
-    assert main(["promote", result["version"]]) == 0
+    assert main(["models", "promote", result["version"]]) == 0
     assert served_version(db, "condition").name == result["version"]
-    assert main(["status", "--json"]) == 0
+    assert main(["models", "status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out.split("\n", 1)[1])  # after the promote line
     assert status["served"]["condition"] == result["version"] and status["running_job"] is None
-    assert main(["rollback"]) == 0
+    assert main(["models", "rollback"]) == 0
     assert served_version(db, "condition").name == shipped
-    assert main(["promote", "condition-none"]) == 2
+    assert main(["models", "promote", "condition-none"]) == 2
     assert "no model version named 'condition-none'" in capsys.readouterr().err
     # The detector learns from the store's reviewed boxes only: another --data is refused, not ignored.
-    assert main(["finetune", "--kind", "detector", "--data", str(tmp_path / "conditions")]) == 2
+    assert main(["train", "finetune", "--kind", "detector", "--data", str(tmp_path / "conditions")]) == 2
     assert "--data is for conditions" in capsys.readouterr().err

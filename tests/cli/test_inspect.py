@@ -1,12 +1,13 @@
-"""``python -m core inspect``: in-process with the session's models, and once as a real subprocess."""
+"""``slope inspect``: in-process with the session's models, and once as a real subprocess."""
 
 import json
 import subprocess
 import sys
 import zipfile
 
-from core.__main__ import main
-from core.settings import PROJECT_ROOT, Settings
+from cli.main import main
+from core.settings import PROJECT_ROOT
+from tests.cli.conftest import record_condition_copy
 from tests.conftest import FINDING_KEYS
 
 
@@ -77,7 +78,7 @@ def test_human_output_lists_objects(val_images, capsys, inspector):
 
 def test_a_real_subprocess_loads_the_shipped_models(val_images, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "core", "inspect", str(val_images[0]), "--json"],
+        [sys.executable, "-m", "cli", "inspect", str(val_images[0]), "--json"],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -90,24 +91,12 @@ def test_a_real_subprocess_loads_the_shipped_models(val_images, tmp_path):
     assert not (tmp_path / "inspections.sqlite3").exists()  # inspecting does not create a store
 
 
-def test_the_cli_serves_what_the_store_records_as_served(val_images, tmp_path, monkeypatch, capsys, settings):
-    """A promotion made in the app reaches ``python -m core inspect`` on the same store."""
-    import shutil
-
-    from core.model_card import read_card
-    from lifecycle.server import register_configured_models
+def test_the_cli_serves_what_the_store_records_as_served(val_images, tmp_path, store, capsys, settings):
+    """A promotion made in the app reaches ``slope inspect`` on the same store."""
     from storage import registry
-    from storage.db import Database
 
-    monkeypatch.setenv("SLOPE_DATA_DIR", str(tmp_path / "data"))
-    db = Database.from_settings(Settings.from_env())
-    register_configured_models(db, settings)
-    folder = tmp_path / "promoted"
-    shutil.copytree(settings.condition_model, folder)
-    card = read_card(folder).replace(version="condition-tiny-promoted")
-    card.write(folder)
-    registry.record_version(db, card, folder)
-    registry.promote(db, "condition", card.version)
+    record_condition_copy(store, settings, tmp_path / "promoted", "condition-tiny-promoted")
+    registry.promote(store, "condition", "condition-tiny-promoted")
 
     assert main(["inspect", str(val_images[0]), "--json"]) == 0
     [entry] = json.loads(capsys.readouterr().out)

@@ -1,8 +1,8 @@
-"""Command line inspection.
+"""``slope inspect``, ``slope survey``, ``slope report``: photos through the served models.
 
-    python -m core inspect PATH... [--conf C] [--json]
-    python -m core survey PATH... --name NAME [--site SITE] [--date DATE]
-    python -m core report SURVEY --out DIR
+    slope inspect PATH... [--conf C] [--json]
+    slope survey PATH... --name NAME [--site SITE] [--date DATE]
+    slope report SURVEY --out DIR
 
 PATH may be image files, folders (searched recursively) or zips of a survey. With ``--json`` one
 JSON list is printed: one entry per file, ``{image, error}`` for a file that could not be
@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from core.pipeline import Inspector
-from core.settings import Settings
-from core.sources import expand_sources
-from services.inspection import LoadLimits, PhotoOutcome, inspect_batch
-from services.sinks import JsonSink
+if TYPE_CHECKING:
+    from core.pipeline import Inspector
+    from services.inspection import PhotoOutcome
+
+PATHS_HELP = "image files, folders or zips"
 
 
 class PrintSink:
@@ -41,8 +42,30 @@ class PrintSink:
             print(f"  {f.object_type:<12} {f.condition:<8} ({probs})  det {f.confidence:.2f}  {f.context.describe()}")
 
 
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    inspect = commands.add_parser("inspect", help="inspect slope photos")
+    inspect.add_argument("paths", nargs="+", metavar="PATH", help=PATHS_HELP)
+    inspect.add_argument("--conf", type=float, default=None, help="detector confidence threshold")
+    inspect.add_argument("--json", action="store_true", help="print one JSON list")
+    inspect.set_defaults(run=inspect_command)
+    survey = commands.add_parser("survey", help="inspect a survey into the store (resumable)")
+    survey.add_argument("paths", nargs="+", metavar="PATH", help=PATHS_HELP)
+    survey.add_argument("--name", required=True, help="the survey's name, e.g. 'A3 km 12 north slope'")
+    survey.add_argument("--site", default=None)
+    survey.add_argument("--date", default=None, help="when the photos were taken, e.g. 2026-11-20")
+    survey.set_defaults(run=survey_command)
+    report = commands.add_parser("report", help="a survey's HTML report and CSV of findings, from the store")
+    report.add_argument("survey")
+    report.add_argument("--out", required=True, help="folder for report.html and findings.csv")
+    report.set_defaults(run=report_command)
+
+
 def inspect_command(args: argparse.Namespace, inspector: Inspector | None) -> int:
+    from core.settings import Settings
+    from core.sources import expand_sources
     from lifecycle.server import ModelServer, open_store_if_present
+    from services.inspection import LoadLimits, inspect_batch
+    from services.sinks import JsonSink
 
     settings = Settings.from_env()
     if inspector is None:
@@ -70,6 +93,7 @@ def survey_command(args: argparse.Namespace, inspector: Inspector | None) -> int
     """A named survey into the store, resumable; progress on stderr, a summary line at the end."""
     import getpass
 
+    from core.settings import Settings
     from lifecycle.server import ModelServer
     from services.survey import run_survey, survey_date
     from storage.db import Database
@@ -104,7 +128,8 @@ def survey_command(args: argparse.Namespace, inspector: Inspector | None) -> int
     return 0 if run.batch.inspected else 1
 
 
-def report_command(args: argparse.Namespace) -> int:
+def report_command(args: argparse.Namespace, inspector: Inspector | None = None) -> int:
+    from core.settings import Settings
     from services.survey_report import write_survey_report
     from storage.db import Database
     from storage.repository import NotFoundError
@@ -117,31 +142,3 @@ def report_command(args: argparse.Namespace) -> int:
         return 1
     print(f"{files.photos} photos, {files.findings} findings: {files.html}, {files.csv}")
     return 0
-
-
-def main(argv: list[str] | None = None, inspector: Inspector | None = None) -> int:
-    """``inspector``: models already loaded (tests); by default the served ones are loaded."""
-    parser = argparse.ArgumentParser(prog="python -m core")
-    commands = parser.add_subparsers(dest="command", required=True)
-    inspect = commands.add_parser("inspect", help="inspect slope photos")
-    inspect.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or zips")
-    inspect.add_argument("--conf", type=float, default=None, help="detector confidence threshold")
-    inspect.add_argument("--json", action="store_true", help="print one JSON list")
-    survey = commands.add_parser("survey", help="inspect a survey into the store (resumable)")
-    survey.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or zips")
-    survey.add_argument("--name", required=True, help="the survey's name, e.g. 'A3 km 12 north slope'")
-    survey.add_argument("--site", default=None)
-    survey.add_argument("--date", default=None, help="when the photos were taken, e.g. 2026-11-20")
-    report = commands.add_parser("report", help="a survey's HTML report and CSV of findings, from the store")
-    report.add_argument("survey")
-    report.add_argument("--out", required=True, help="folder for report.html and findings.csv")
-    args = parser.parse_args(argv)
-    if args.command == "report":
-        return report_command(args)
-    if args.command == "survey":
-        return survey_command(args, inspector)
-    return inspect_command(args, inspector)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,7 @@
+"""``python -m cli``: ``slope`` without the installed script (the job runner starts workers so)."""
+
+import sys
+
+from cli.main import main
+
+sys.exit(main())

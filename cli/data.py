@@ -1,0 +1,73 @@
+"""``slope import``, ``slope export``, ``slope users``: labels and people in the store.
+
+slope import DIR [--survey NAME]
+slope export --format yolo|yolo9|coco|hf OUT
+slope users add NAME --role inspector|reviewer|admin [--password-stdin]
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    imp = commands.add_parser(
+        "import",
+        help="import a YOLO export folder as reviewed labels; on photos already stored, objects are "
+        "matched to their labels by box overlap and give them their conditions (nothing is doubled)",
+    )
+    imp.add_argument("folder")
+    imp.add_argument("--survey", default=None)
+    imp.set_defaults(run=import_command)
+    exp = commands.add_parser("export", help="export reviewed labels")
+    exp.add_argument("--format", required=True, choices=("yolo", "yolo9", "coco", "hf"))
+    exp.add_argument("out")
+    exp.set_defaults(run=export_command)
+    users = commands.add_parser("users", help="manage users")
+    user_commands = users.add_subparsers(dest="user_command", required=True)
+    add = user_commands.add_parser("add", help="add a user; the password is asked for (or read from stdin)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=("inspector", "reviewer", "admin"))
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.set_defaults(run=add_user_command)
+
+
+def _store():
+    from core.settings import Settings
+    from storage.db import Database
+
+    settings = Settings.from_env()
+    return Database.from_settings(settings), settings
+
+
+def import_command(args: argparse.Namespace, inspector=None) -> int:
+    from storage.formats.yolo_import import import_yolo_folder
+
+    db, settings = _store()
+    print(import_yolo_folder(db, settings.data_dir, args.folder, survey=args.survey).summary())
+    return 0
+
+
+def export_command(args: argparse.Namespace, inspector=None) -> int:
+    from storage.formats.export import export
+
+    db, settings = _store()
+    print(json.dumps(export(db, settings.data_dir, args.format, args.out), indent=2))
+    return 0
+
+
+def add_user_command(args: argparse.Namespace, inspector=None) -> int:
+    from storage.users import add_user
+
+    db, _ = _store()
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
+    try:
+        user_id = add_user(db, args.name, args.role, password)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"user {args.name} ({args.role}) added with id {user_id}")
+    return 0

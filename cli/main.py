@@ -1,0 +1,74 @@
+"""``slope``: the project's one command line, with a subcommand per noun. It sits on top of the
+layers (nothing below imports it) and only parses arguments and calls the library.
+
+    slope inspect|survey|report ...        photos through the served models (cli/inspect.py)
+    slope import|export|users ...          labels and people in the store (cli/data.py)
+    slope train COMMAND ...                build, fine-tune, quantize, evaluate (cli/train.py)
+    slope models list|promote|rollback|status   (cli/models.py)
+    slope worker RUN_ID                    runs one queued training job; the job runner starts it
+
+``python -m cli`` is the same command (the job runner uses it: no install needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from typing import TYPE_CHECKING
+
+from cli import data, inspect, models
+
+if TYPE_CHECKING:
+    from core.pipeline import Inspector
+
+
+def parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The options of ``slope train`` come from the training settings, whose modules import torch:
+    they are read only when the command is ``train``."""
+    top = argparse.ArgumentParser(prog="slope", description="Slope drainage inspection with a human in the loop.")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    inspect.add_commands(commands)
+    data.add_commands(commands)
+    train = commands.add_parser("train", help="build, fine-tune, quantize, calibrate and evaluate models")
+    if argv[:1] == ["train"]:
+        from cli import train as train_commands
+
+        train_commands.add_commands(train.add_subparsers(dest="train_command", required=True, metavar="COMMAND"))
+    else:
+        train.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    models.add_commands(commands)
+    worker = commands.add_parser("worker", help="run one queued training job (what the job runner starts)")
+    worker.add_argument("run_id", type=int)
+    worker.set_defaults(run=run_worker)
+    return top
+
+
+def run_worker(args: argparse.Namespace, inspector=None) -> int:
+    from core.offline import prepare_offline
+    from core.settings import Settings
+    from services.jobs import run_job
+    from storage.db import Database
+
+    prepare_offline()
+    settings = Settings.from_env()
+    return 0 if run_job(Database.from_settings(settings), settings, args.run_id) == "succeeded" else 1
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # `kill`, a container stop: the same clean-up as Ctrl-C
+
+
+def main(argv: list[str] | None = None, inspector: Inspector | None = None) -> int:
+    """Run one command; returns its exit status. ``inspector``: models already loaded (tests);
+    None loads the served ones (the store's record, else the settings')."""
+    program = argv is None
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser(argv).parse_args(argv)
+    if program and args.command == "train":
+        signal.signal(signal.SIGTERM, _interrupt)
+    return args.run(args, inspector)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

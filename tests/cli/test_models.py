@@ -1,0 +1,20 @@
+"""``slope models``: the versions on record and which one serves."""
+
+from cli.main import main
+from storage import registry
+from tests.cli.conftest import record_condition_copy
+
+
+def test_models_cli_lists_and_promotes(tmp_path, store, settings, capsys):
+    """``slope models list|promote``, in-process, on a fresh SQLite store."""
+    record_condition_copy(store, settings, tmp_path / "candidate", "condition-tiny-next")
+
+    assert main(["models", "list"]) == 0
+    listed = {line.split()[2]: line.split()[1] for line in capsys.readouterr().out.splitlines()}
+    assert listed["condition-tiny-next"] == "candidate" and "served" in listed.values()
+    assert main(["models", "promote", "condition-tiny-next"]) == 0
+    out = capsys.readouterr().out
+    assert "condition condition-tiny-next serves from the next request on" in out
+    assert registry.served_version(store, "condition").name == "condition-tiny-next"
+    assert main(["models", "promote", "nope"]) == 2
+    assert "no model version named 'nope'" in capsys.readouterr().err
