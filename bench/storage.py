@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, insert, text  # noqa: E402
 
+from storage import labels as labels_store
 from storage import models as m  # noqa: E402
-from storage import repository as repo  # noqa: E402
 from storage.db import Database  # noqa: E402
 
 TYPES = ("rock_toe", "slope_drain", "toe_drain", "vegetation")
@@ -120,17 +120,17 @@ def measure(db: Database, labels: int) -> dict[str, float]:
     started = time.perf_counter()
     fill(db, labels)
     results = {"fill_s": time.perf_counter() - started}
-    results["page_first_ms"] = timed(lambda: repo.review_queue(db, page=0, page_size=50), 30)
-    results["page_deep_ms"] = timed(lambda: repo.review_queue(db, page=100, page_size=50), 30)
-    deep = repo.review_queue(db, page=99, page_size=50)[-1]
+    results["page_first_ms"] = timed(lambda: labels_store.review_queue(db, page=0, page_size=50), 30)
+    results["page_deep_ms"] = timed(lambda: labels_store.review_queue(db, page=100, page_size=50), 30)
+    deep = labels_store.review_queue(db, page=99, page_size=50)[-1]
     results["page_deep_keyset_ms"] = timed(
-        lambda: repo.review_queue(db, after=(deep.certainty, deep.label_id), page_size=50), 30
+        lambda: labels_store.review_queue(db, after=(deep.certainty, deep.label_id), page_size=50), 30
     )
     results["page_filtered_ms"] = timed(
-        lambda: repo.review_queue(db, survey="survey-3", object_type="toe_drain", page=2, page_size=50), 30
+        lambda: labels_store.review_queue(db, survey="survey-3", object_type="toe_drain", page=2, page_size=50), 30
     )
     ids = iter(range(2, labels + 1, 96))  # slope drains: label n has type TYPES[(n - 1) % 4]
-    results["correction_ms"] = timed(lambda: repo.relabel(db, next(ids), 1, "bench", condition="blocked"), 100)
+    results["correction_ms"] = timed(lambda: labels_store.relabel(db, next(ids), 1, "bench", condition="blocked"), 100)
     return results
 
 

@@ -31,7 +31,8 @@ from lifecycle.server import ModelServer, register_configured_models  # noqa: E4
 from storage import registry  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.formats.yolo_import import import_yolo_folder  # noqa: E402
-from training.condition.finetune import FinetuneSettings, finetune_condition_model  # noqa: E402
+from training.condition.finetune import finetune_condition_model  # noqa: E402
+from training.condition.finetune_settings import FinetuneSettings  # noqa: E402
 from training.condition.quantize import quantize_candidate  # noqa: E402
 from training.data.condition_data import DatasetSettings, build_condition_dataset  # noqa: E402
 from training.data.dataset import from_database  # noqa: E402

@@ -26,7 +26,7 @@ TEACH = ("views", "distil_data")  # build-condition's options that --recipe buil
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     from training.condition.build import ConditionTrainSettings
-    from training.condition.finetune import FinetuneSettings
+    from training.condition.finetune_settings import FinetuneSettings
 
     cv = commands.add_parser(
         "crossval",
@@ -88,7 +88,7 @@ def crossval(args: argparse.Namespace, inspector=None) -> int:
     from core.model_card import read_card
     from core.settings import Settings
     from training.baselines.cnn import CnnSettings
-    from training.condition.finetune import FinetuneSettings
+    from training.condition.finetune_settings import FinetuneSettings
     from training.data.dataset import load
     from training.eval.crossval import crossval_condition
 

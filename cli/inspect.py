@@ -132,7 +132,7 @@ def report_command(args: argparse.Namespace, inspector: Inspector | None = None)
     from core.settings import Settings
     from services.survey_report import write_survey_report
     from storage.db import Database
-    from storage.repository import NotFoundError
+    from storage.errors import NotFoundError
 
     settings = Settings.from_env()
     try:

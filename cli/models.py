@@ -48,7 +48,7 @@ def list_command(args: argparse.Namespace, inspector=None) -> int:
 def serve_command(args: argparse.Namespace, inspector=None) -> int:
     """``promote`` and ``rollback``: which version serves is one record, changed by either."""
     from storage import registry
-    from storage.repository import NotFoundError
+    from storage.errors import NotFoundError
 
     db = _db()
     try:

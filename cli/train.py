@@ -31,7 +31,7 @@ HELD_OUT = ("held_out_fraction", "held_out_seed", "synthesized_per_real")
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     from training.condition.build import ConditionTrainSettings
-    from training.condition.finetune import FinetuneSettings
+    from training.condition.finetune_settings import FinetuneSettings
     from training.data.condition_data import DatasetSettings
     from training.detector.build import DetectorTrainSettings
 
@@ -176,7 +176,7 @@ def calibrate(args: argparse.Namespace, inspector=None) -> int:
 
 
 def finetune(args: argparse.Namespace, inspector=None) -> int:
-    from training.condition.finetune import FinetuneSettings
+    from training.condition.finetune_settings import FinetuneSettings
     from training.data.condition_data import DatasetSettings
 
     if args.kind == "detector" and args.data != "db":

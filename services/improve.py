@@ -38,7 +38,8 @@ def improve_condition(job: dict[str, Any], context: JobContext) -> str | None:
     ``job``: data ("db" or a YOLO folder with 9-class labels), dataset (``DatasetSettings``
     fields), finetune (``FinetuneSettings`` fields), margin, metric, promote (default True)."""
     from core.conditions import ConditionModel, card_crop_margin
-    from training.condition.finetune import FinetuneSettings, finetune_condition_model
+    from training.condition.finetune import finetune_condition_model
+    from training.condition.finetune_settings import FinetuneSettings
     from training.data.condition_data import DatasetSettings, build_condition_dataset
     from training.eval.gate import gate
 

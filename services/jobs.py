@@ -31,7 +31,7 @@ from core.settings import PROJECT_ROOT, Settings
 from lifecycle.folders import TrainingCancelled  # a job asked to stop raises it: the run is 'cancelled'
 from storage import models as m
 from storage.db import Database
-from storage.repository import NotFoundError
+from storage.errors import NotFoundError
 
 # kind -> "module:function"; each function is ``(settings: dict, context: JobContext) -> str | None``
 # and returns the version it produced, if any. Imported in the job's process only.

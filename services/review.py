@@ -14,12 +14,14 @@ from dataclasses import dataclass, field, replace
 
 from core.spatial import ObjectContext
 from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES, counted, object_word
-from storage import repository as repo
+from storage import errors as errors_store
+from storage import labels as labels_store
+from storage import review as review_store
 from storage.db import Database
-from storage.repository import LabelChange, NewBox, PhotoView
+from storage.review import LabelChange, NewBox, PhotoView
 
 Box = tuple[float, float, float, float]
-STATUS_CHOICES = tuple(repo.STATUS_GROUPS)  # "to review", "reviewed", "all", then each status
+STATUS_CHOICES = tuple(review_store.STATUS_GROUPS)  # "to review", "reviewed", "all", then each status
 BOX_MATCH_PX = 1.5  # the editor rounds boxes to whole pixels
 
 
@@ -33,7 +35,7 @@ class Filters:
     def __post_init__(self) -> None:
         if self.object_type is not None and self.object_type not in OBJECT_TYPES:
             raise ValueError(f"unknown object type {self.object_type!r}; expected one of {OBJECT_TYPES}")
-        if self.status not in repo.STATUS_GROUPS:
+        if self.status not in review_store.STATUS_GROUPS:
             raise ValueError(f"status must be one of {', '.join(STATUS_CHOICES)}, got {self.status!r}")
 
 
@@ -69,7 +71,7 @@ class LabelEdit:
 class Outcome:
     photo: PhotoView | None
     message: str
-    conflicts: list[repo.Conflict] = field(default_factory=list)
+    conflicts: list[review_store.Conflict] = field(default_factory=list)
     changed: list[int] = field(default_factory=list)
 
 
@@ -77,11 +79,13 @@ class Outcome:
 
 
 def counts(db: Database, filters: Filters) -> dict[str, int]:
-    return repo.review_counts(db, survey=filters.survey, object_type=filters.object_type, condition=filters.condition)
+    return review_store.review_counts(
+        db, survey=filters.survey, object_type=filters.object_type, condition=filters.condition
+    )
 
 
 def _queue_after(db: Database, filters: Filters, after: tuple[float, int] | None) -> tuple[int, float, int] | None:
-    rows = repo.photo_queue(
+    rows = review_store.photo_queue(
         db,
         survey=filters.survey,
         object_type=filters.object_type,
@@ -99,7 +103,7 @@ def start(db: Database, filters: Filters) -> ReviewSession:
     first = _queue_after(db, filters, None)
     if first is not None:
         session.trail, session.pos = [first], 0
-        session.photo = repo.photo_view(db, first[0])
+        session.photo = review_store.photo_view(db, first[0])
     return session
 
 
@@ -108,7 +112,7 @@ def next_photo(db: Database, session: ReviewSession) -> ReviewSession:
     after the current one's key (photos reviewed meanwhile have left the queue)."""
     if session.pos + 1 < len(session.trail):
         pos = session.pos + 1
-        return replace(session, pos=pos, photo=repo.photo_view(db, session.trail[pos][0]))
+        return replace(session, pos=pos, photo=review_store.photo_view(db, session.trail[pos][0]))
     after = None
     if session.pos >= 0:
         _, key, label_id = session.trail[session.pos]
@@ -117,20 +121,20 @@ def next_photo(db: Database, session: ReviewSession) -> ReviewSession:
     if found is None:
         return replace(session, photo=None, pos=len(session.trail))
     trail = [*session.trail, found]
-    return replace(session, trail=trail, pos=len(trail) - 1, photo=repo.photo_view(db, found[0]))
+    return replace(session, trail=trail, pos=len(trail) - 1, photo=review_store.photo_view(db, found[0]))
 
 
 def previous_photo(db: Database, session: ReviewSession) -> ReviewSession:
     if session.pos <= 0:
         return session if session.photo is not None or not session.trail else replace(session, pos=0)
     pos = min(session.pos, len(session.trail)) - 1
-    return replace(session, pos=pos, photo=repo.photo_view(db, session.trail[pos][0]))
+    return replace(session, pos=pos, photo=review_store.photo_view(db, session.trail[pos][0]))
 
 
 def reload(db: Database, session: ReviewSession) -> ReviewSession:
     if session.photo is None:
         return session
-    return replace(session, photo=repo.photo_view(db, session.photo.image_id))
+    return replace(session, photo=review_store.photo_view(db, session.photo.image_id))
 
 
 # ---------------------------------------------------------------- saving
@@ -228,16 +232,16 @@ def save(
                 )
             )
     if not changes and not new_boxes:
-        return Outcome(repo.photo_view(db, photo.image_id), "Nothing to save: no change.")
+        return Outcome(review_store.photo_view(db, photo.image_id), "Nothing to save: no change.")
     try:
-        result = repo.save_photo(db, photo.image_id, actor, changes, new_boxes)
+        result = review_store.save_photo(db, photo.image_id, actor, changes, new_boxes)
     except ValueError as exc:
         return Outcome(photo, f"Nothing saved: {exc}.")
-    fresh = repo.photo_view(db, photo.image_id)
+    fresh = review_store.photo_view(db, photo.image_id)
     return Outcome(fresh, _message(result, fresh), result.conflicts, result.changed)
 
 
-def _message(result: repo.SaveResult, fresh: PhotoView) -> str:
+def _message(result: review_store.SaveResult, fresh: PhotoView) -> str:
     parts = []
     if result.changed:
         parts.append(f"Saved {counted(len(result.changed), 'label change')}.")
@@ -258,19 +262,19 @@ def _message(result: repo.SaveResult, fresh: PhotoView) -> str:
 def undo_last(db: Database, actor: str, photo: PhotoView) -> Outcome:
     """Revert the photo's latest change not yet undone (any reviewer's), checked against the
     version this reviewer loaded."""
-    event = repo.last_undoable_on_photo(db, photo.image_id)
+    event = review_store.last_undoable_on_photo(db, photo.image_id)
     if event is None:
-        return Outcome(repo.photo_view(db, photo.image_id), "Nothing to undo on this photo.")
+        return Outcome(review_store.photo_view(db, photo.image_id), "Nothing to undo on this photo.")
     loaded = {label.label_id: label.version for label in photo.labels}
     version = loaded.get(event.label_id)
     if version is None:  # a deleted label is not shown; undo restores it from the store's version
-        version = repo.get_label(db, event.label_id).version
+        version = labels_store.get_label(db, event.label_id).version
     try:
-        repo.undo(db, event.label_id, version, actor)
-    except repo.ConflictError:
-        fresh = repo.photo_view(db, photo.image_id)
+        labels_store.undo(db, event.label_id, version, actor)
+    except errors_store.ConflictError:
+        fresh = review_store.photo_view(db, photo.image_id)
         return Outcome(fresh, f"Not undone: #{event.box_number} changed since you loaded it; fresh state shown.")
-    fresh = repo.photo_view(db, photo.image_id)
+    fresh = review_store.photo_view(db, photo.image_id)
     return Outcome(fresh, f"Undid {event.actor}'s {event.action} of #{event.box_number}.", changed=[event.label_id])
 
 
@@ -299,7 +303,7 @@ def history_rows(db: Database, image_id: int, limit: int = 50) -> list[list[str]
             describe_state(e.before),
             describe_state(e.after),
         ]
-        for e in repo.photo_history(db, image_id, limit)
+        for e in review_store.photo_history(db, image_id, limit)
     ]
 
 

@@ -18,7 +18,8 @@ from core.report.rows import REPORT_COLUMNS, ReportMeta, report_rows
 from core.types import Inspection
 from services.inspection import PhotoOutcome
 from storage.db import Database
-from storage.repository import file_under_survey, save_inspection
+from storage.images import file_under_survey
+from storage.inspections import save_inspection
 
 
 class StoreSink:

@@ -18,7 +18,8 @@ from core.types import Inspection
 from services.inspection import BatchResult, LoadLimits, Progress, Sink, inspect_batch
 from services.sinks import CollectSink, StoreSink
 from storage.db import Database
-from storage.repository import get_or_create_survey, stored_inspection
+from storage.images import get_or_create_survey
+from storage.inspections import stored_inspection
 
 
 @dataclass

@@ -16,8 +16,9 @@ from core.report.html import MAX_WIDTH, ReportPhoto, model_info, write_html_repo
 from core.report.rows import REPORT_COLUMNS, ReportMeta, report_rows
 from storage import registry
 from storage.db import Database
+from storage.errors import NotFoundError
+from storage.inspections import survey_details, survey_photos
 from storage.models import as_utc
-from storage.repository import NotFoundError, survey_details, survey_photos
 
 REPORT_SIDE = MAX_WIDTH  # the report embeds photos at most this wide
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from core.model_card import ModelCard
 from storage import models as m
 from storage.db import Database
-from storage.repository import NotFoundError
+from storage.errors import NotFoundError
 
 
 def headline_metrics(card: ModelCard) -> dict:

@@ -20,7 +20,7 @@ from services.inspection import LoadLimits, Progress, inspect_batch
 from services.sinks import CollectSink, CsvSink, HtmlReportSink, RenderSink, StoreSink
 from services.survey import record_survey, survey_date
 from storage.db import Database
-from storage.repository import stored_inspection, survey_details, uploads_of
+from storage.inspections import stored_inspection, survey_details, uploads_of
 from ui.scratch import lifetime_s, scratch_folder
 from ui.zero_gpu import on_zero_gpu
 

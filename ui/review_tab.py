@@ -10,245 +10,35 @@ label list.
 
 from __future__ import annotations
 
-import hashlib
-import math
-import os
-import re
-import tempfile
 from pathlib import Path
 
 import gradio as gr
 from gradio_image_annotation import image_annotator
-from PIL import Image, ImageOps
 from sqlalchemy import select
 
-from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES, object_word, parse_class_name
+from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES, object_word
 from services import review
 from services.auth import require
 from storage import models as m
 from storage.db import Database
-from storage.repository import PhotoView
-from ui.styles import style_js
+from storage.review import PhotoView
+from ui.review_editor import (
+    CLASS_LABELS,
+    HIDE_ROTATE_JS,
+    LABEL_TAG_JS,
+    TURNED,
+    condition_hex,
+    editor_boxes,
+    editor_value,
+)
+from ui.review_keys import SHORTCUTS_JS, SHORTCUTS_MD
 
 ROLE = "reviewer"
 ANY = "(any)"
-COLOURS = {"normal": (22, 163, 74), "blocked": (245, 158, 11), "damaged": (220, 38, 38), None: (100, 116, 139)}
-CLASS_LABELS = [review.label_text(t, c) for t in OBJECT_TYPES for c in (*ALLOWED_CONDITIONS[t], None)]
-_BOX_LABEL = re.compile(r"^\s*(?:#(\d+)\s+)?([a-z_ ]+?)\s*·\s*([a-z]+|\?)\s*$")
 # Dropdown choices as (what the reviewer reads, the stored type).
 TYPE_CHOICES = [(object_word(t), t) for t in OBJECT_TYPES]
 TABLE_HEADERS = ["Box", "Object", "Condition", "Status", "Certainty", "Model's condition probabilities", "Where"]
 HISTORY_HEADERS = ["When (UTC)", "Who", "Box", "Action", "Before", "After"]
-# The editor draws a photo at its own size when it fits (it only ever shrinks one), so a small
-# photo (the 224-px crops of a Roboflow export) would show as a stamp with its box labels piled on
-# each other. Such a photo is shown enlarged by a whole factor to at least this long side; its
-# boxes are scaled with it, and back when saved.
-DISPLAY_MIN_SIDE = 640
-# A full-resolution drone photo (4000 x 3000, several MB) is shown shrunk to this long side: the
-# editor is narrower than that, and the browser loads a fraction of the bytes.
-DISPLAY_MAX_SIDE = 2048
-# The editor writes a box's label in a tag 20 canvas px above the box, so the label of a box at
-# the photo's top edge (a slope drain often runs from edge to edge) would be drawn off the canvas.
-# The shown photo gets a blank band on top, this share of its long side: room for the tag while
-# the editor gives the shown photo's long side at least 340 px.
-LABEL_BAND_SHARE = 0.06
-LABEL_BAND_COLOUR = (226, 232, 240)
-SHOWN_DIR = Path(tempfile.gettempdir()) / "slope-review-photos"
-SHOWN_KEEP = 400  # shown copies kept (the most recently written; ~0.7 MB each at most)
-
-# Keys -> the button (elem_id) they click. Ignored while typing in a field or while the box editor
-# has the focus (it has keys of its own: Delete removes the selected box there).
-SHORTCUTS = {
-    "1": ("review-normal", "condition normal (saves)"),
-    "2": ("review-blocked", "condition blocked (saves)"),
-    "3": ("review-damaged", "condition damaged (saves)"),
-    "a": ("review-accept", "accept the selected label"),
-    "d": ("review-delete", "delete the selected label"),
-    "s": ("review-save", "save boxes and the selected label's type/condition"),
-    "n": ("review-save-next", "save, accept the rest of the photo, next photo"),
-    "Enter": ("review-save-next", "same as n"),
-    "A": ("review-accept-all", "(Shift+A) accept all remaining on the photo"),
-    "j": ("review-label-next", "select the next label"),
-    "k": ("review-label-prev", "select the previous label"),
-    "]": ("review-next", "next photo without saving"),
-    "[": ("review-prev", "previous photo without saving"),
-    "u": ("review-undo", "undo the photo's last change"),
-}
-SHORTCUTS_MD = (
-    "**Keys:** "
-    + " · ".join(f"`{key}` {text}" for key, (_, text) in SHORTCUTS.items() if key != "Enter")
-    + " · `Enter` = `n`. Keys work when no field or the box editor has the focus (click the page background)."
-)
-_KEYMAP_JS = "{" + ", ".join(f"{key!r}: {elem!r}" for key, (elem, _) in SHORTCUTS.items()) + "}"
-SHORTCUTS_JS = f"""
-if (!window.__slopeReviewKeys) {{
-  window.__slopeReviewKeys = true;
-  const keys = {_KEYMAP_JS};
-  document.addEventListener("keydown", (e) => {{
-    if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
-    const t = e.target;
-    if (t && (t.closest("input, textarea, select, [contenteditable=true], #review-editor, .modal")
-              || (e.key === "Enter" && t.closest("button")))) return;
-    const id = keys[e.key];
-    const button = id && document.getElementById(id);
-    if (!button || button.offsetParent === null) return;  // the Review tab is not shown
-    e.preventDefault();
-    button.click();
-  }});
-}}
-"""
-# The editor's rotate buttons turn the boxes' coordinates with the photo, while the store, the
-# reports and training keep the upright photo: saving after a turn wrote every box of the photo
-# wrong. The buttons are hidden here, and a save from a turned editor is refused (``TURNED``).
-HIDE_ROTATE_JS = style_js(
-    "slope-review-no-rotate", '#review-editor button[aria-label^="Rotate"] { display: none !important; }'
-)
-TURNED = (
-    "Nothing saved: the photo was turned in the editor, and boxes are reviewed on the upright photo. "
-    "It is shown upright again."
-)
-
-# gradio_image_annotation 0.5.6 draws a box's label in a tag that starts at the box's left edge
-# (Box.render: a white fillRect 20 px high, a strokeRect over it, then fillText 5 px in), so the
-# tag of a box near the right edge of a photo that fills the editor ran off the canvas. This shifts
-# such a tag left onto the canvas, in the review editor only; a later version of the component
-# that draws tags otherwise is left as it draws them.
-LABEL_TAG_JS = """
-if (!window.__slopeReviewTags) {
-  window.__slopeReviewTags = true;
-  const P = CanvasRenderingContext2D.prototype;
-  const fillRect = P.fillRect, strokeRect = P.strokeRect, fillText = P.fillText;
-  let shift = 0, pending = 0;  // the open tag's shift, for its stroke and its text
-  P.fillRect = function (x, y, w, h) {
-    pending = 0;
-    if (h === 20 && this.fillStyle === "#ffffff" && this.canvas.closest?.("#review-editor")) {
-      shift = Math.max(-x, Math.min(0, this.canvas.width - (x + w)));
-      pending = 2;
-      x += shift;
-    }
-    return fillRect.call(this, x, y, w, h);
-  };
-  P.strokeRect = function (x, y, w, h) {
-    if (pending === 2 && h === 20) { pending = 1; x += shift; } else pending = 0;
-    return strokeRect.call(this, x, y, w, h);
-  };
-  P.fillText = function (text, x, ...rest) {
-    if (pending === 1) x += shift;
-    pending = 0;
-    return fillText.call(this, text, x, ...rest);
-  };
-}
-"""
-
-
-def _rgb(condition: str | None) -> str:
-    return "rgb({}, {}, {})".format(*COLOURS.get(condition, COLOURS[None]))
-
-
-def _hex(condition: str | None) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*COLOURS.get(condition, COLOURS[None]))
-
-
-def display_scale(photo: PhotoView) -> float:
-    """How many times larger the editor shows ``photo``: a whole factor for a small photo, less
-    than 1 for a huge one, else 1."""
-    long_side = max(photo.width, photo.height, 1)
-    if long_side < DISPLAY_MIN_SIDE:
-        return float(math.ceil(DISPLAY_MIN_SIDE / long_side))
-    return min(1.0, DISPLAY_MAX_SIDE / long_side)
-
-
-def label_band(photo: PhotoView) -> int:
-    """Height in shown pixels of the blank band above the photo, room for box labels."""
-    return math.ceil(LABEL_BAND_SHARE * max(photo.width, photo.height) * display_scale(photo))
-
-
-def display_image(photo: PhotoView, data_dir: str | Path) -> str:
-    """The file the editor shows: the stored photo at ``display_scale`` under a label band."""
-    path = Path(data_dir) / photo.path
-    scale, band = display_scale(photo), label_band(photo)
-    size = (round(photo.width * scale), round(photo.height * scale))
-    # Named by the photo's full path: two surveys may hold photos with the same file name.
-    key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
-    out = SHOWN_DIR / f"{path.stem}-{key}-{size[0]}x{size[1]}-top{band}.jpg"
-    if not out.is_file():
-        SHOWN_DIR.mkdir(parents=True, exist_ok=True)
-        with Image.open(path) as image:
-            image = ImageOps.exif_transpose(image).convert("RGB")
-            if image.size != size:
-                image = image.resize(size, Image.Resampling.LANCZOS)
-        shown = Image.new("RGB", (size[0], size[1] + band), LABEL_BAND_COLOUR)
-        shown.paste(image, (0, band))
-        part = out.with_suffix(f".{os.getpid()}.part")
-        shown.save(part, "JPEG", quality=95)
-        part.replace(out)  # whole or absent, with several sessions at once
-        _forget_old_copies(SHOWN_KEEP)
-    return str(out)
-
-
-def _forget_old_copies(keep: int) -> None:
-    """Delete all but the ``keep`` newest shown copies: a survey of thousands of photos would
-    otherwise leave a copy of each in the temp folder."""
-
-    def written(copy: Path) -> int:
-        try:
-            return copy.stat().st_mtime_ns
-        except FileNotFoundError:  # another session deleted it just now
-            return 0
-
-    copies = sorted(SHOWN_DIR.glob("*.jpg"), key=written)
-    for old in copies[: max(0, len(copies) - keep)]:
-        old.unlink(missing_ok=True)
-
-
-def editor_value(photo: PhotoView | None, data_dir: str | Path) -> dict | None:
-    if photo is None:
-        return None
-    scale, band = display_scale(photo), label_band(photo)
-    return {
-        "image": display_image(photo, data_dir),
-        "boxes": [
-            {
-                "xmin": label.box[0] * scale,
-                "ymin": label.box[1] * scale + band,
-                "xmax": label.box[2] * scale,
-                "ymax": label.box[3] * scale + band,
-                "label": f"#{photo.number(label.label_id)} {review.label_text(label.object_type, label.condition)}",
-                "color": _rgb(label.condition),
-            }
-            for label in photo.labels
-        ],
-    }
-
-
-def editor_boxes(value: dict | None, photo: PhotoView) -> list[review.EditorBox] | None:
-    """The editor's boxes as ``EditorBox``es, in ``photo``'s pixels (the photo as loaded, which
-    ``editor_value`` showed scaled and under a label band; a box dragged into the band ends at the
-    photo's edge), each "#number" read back as the label it numbers on ``photo``; None when the
-    editor holds no photo (then box edits are ignored rather than read as "every box removed")."""
-    if not value or not value.get("image"):
-        return None
-    scale, band = display_scale(photo), label_band(photo)
-    limits = (photo.width, photo.height) * 2
-    boxes = []
-    for box in value.get("boxes") or []:
-        match = _BOX_LABEL.match(box.get("label") or "")
-        label_id = object_type = condition = None
-        if match:
-            label_id = photo.label_id(int(match[1])) if match[1] else None
-            object_type = _type_of(match[2])
-            condition = match[3] if match[3] in CONDITIONS else None
-        shown = (box["xmin"], float(box["ymin"]) - band, box["xmax"], float(box["ymax"]) - band)
-        coords = tuple(min(max(float(v) / scale, 0.0), limit) for v, limit in zip(shown, limits, strict=True))
-        boxes.append(review.EditorBox(label_id, coords, object_type, condition))
-    return boxes
-
-
-def _type_of(words: str) -> str | None:
-    try:
-        return parse_class_name(words)[0]
-    except ValueError:
-        return None
 
 
 def _selected(photo: PhotoView | None, wanted: int | None) -> int | None:
@@ -375,7 +165,7 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
                 label="Photo",
                 show_label=False,  # its floating label would hide the top of the photo
                 label_list=CLASS_LABELS,
-                label_colors=[_hex(t.split(" · ")[1] if not t.endswith("?") else None) for t in CLASS_LABELS],
+                label_colors=[condition_hex(t.split(" · ")[1] if not t.endswith("?") else None) for t in CLASS_LABELS],
                 image_type="filepath",
                 sources=[],
                 show_clear_button=False,

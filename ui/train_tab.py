@@ -16,7 +16,8 @@ from services import jobs
 from services.auth import guard
 from storage import registry
 from storage.db import Database
-from storage.repository import NotFoundError, labels_fingerprint
+from storage.errors import NotFoundError
+from storage.labels import labels_fingerprint
 
 RUN_HEADERS = ["Run", "Job", "Status", "Progress", "Started by", "Started", "Ended", "Produced", "Error"]
 VERSION_HEADERS = ["Kind", "Version", "Status", "Created (UTC)", "Figures"]

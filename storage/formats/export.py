@@ -15,11 +15,11 @@ from pathlib import Path
 import yaml
 from sqlalchemy import select
 
+from core.statuses import REVIEWED as REVIEWED_STATUSES
 from core.taxonomy import CLASS_NAMES, OBJECT_TYPES, class_name
 from core.types import LabelledBox, LabelledPhoto
 from storage import models as m
 from storage.db import Database
-from storage.repository import REVIEWED_STATUSES
 
 FORMATS = ("yolo", "yolo9", "coco", "hf")
 VAL_FRACTION = 0.15

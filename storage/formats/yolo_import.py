@@ -28,14 +28,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select, update
+import supervision as sv
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.images import IMAGE_SUFFIXES, ImageLoadError, load_image
 from core.yolo_labels import parse_label_file, read_class_map
 from storage import models as m
 from storage.db import Database
-from storage.repository import _event, add_image, new_label, snapshot
+from storage.images import add_image
+from storage.labels import new_label, write_versioned
 
 IMPORT_AUTHOR = "import"
 # Authors that are not a person: a condition they set gives way to an imported (human) one.
@@ -256,7 +258,7 @@ def _overlaps(objects: list[_Object], rows: list[int], labels: list[m.Label], *,
         return _Overlaps(np.zeros((len(rows), len(labels))), rows, labels)
     a = np.array([objects[i].box for i in rows], dtype=np.float64)
     b = np.array([[label.x1, label.y1, label.x2, label.y2] for label in labels], dtype=np.float64)
-    iou = _iou(a, b)
+    iou = sv.box_iou_batch(a, b)
     types_equal = np.array([[objects[i].object_type == label.object_type for label in labels] for i in rows])
     iou[types_equal != same_type] = 0.0
     return _Overlaps(iou, rows, labels)
@@ -300,16 +302,6 @@ def _unpaired(objects: list[int], labels: list[m.Label], pairs: list[_Pair]) -> 
     return [i for i in objects if i not in paired_objects], [x for x in labels if id(x) not in paired_labels]
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every xyxy box in ``a`` (n x 4) with every one in ``b`` (k x 4): n x k."""
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0.0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return inter / (area_a[:, None] + area_b[None, :] - inter)
-
-
 def _apply_condition(session: Session, name: str, obj: _Object, label: m.Label, report: ImportReport) -> None:
     """Give a matched label the object's condition, unless a person set a different one."""
     if obj.condition is None or (label.condition == obj.condition and label.status != "pending"):
@@ -321,25 +313,11 @@ def _apply_condition(session: Session, name: str, obj: _Object, label: m.Label, 
     # An imported condition is a person's review: a pending label becomes accepted, while a box a
     # reviewer corrected or drew keeps saying so.
     status = "accepted" if label.status in ("pending", "accepted") else label.status
-    before = snapshot(label)
-    # The version in the WHERE clause makes a reviewer's concurrent edit win (this update then
-    # matches no row) instead of being overwritten, as in repository._edit.
-    result = session.execute(
-        update(m.Label)
-        .where(m.Label.id == label.id, m.Label.version == label.version)
-        .values(
-            condition=obj.condition,
-            status=status,
-            author=IMPORT_AUTHOR,
-            updated_at=m.utcnow(),
-            version=label.version + 1,
-        )
-    )
-    if result.rowcount != 1:
+    # A reviewer's concurrent edit wins (the versioned update then writes nothing).
+    changes = {"condition": obj.condition, "status": status}
+    if not write_versioned(session, label, label.version, changes, IMPORT_AUTHOR, IMPORT_CONDITION_ACTION):
         report.conflicts.append(_conflict(name, obj, label, "changed by someone during the import"))
         return
-    session.refresh(label)
-    _event(session, label, IMPORT_AUTHOR, IMPORT_CONDITION_ACTION, before)
     report.conditions_set += 1
 
 

@@ -80,7 +80,7 @@ def test_a_bad_value_is_a_usage_error(argv, message, capsys):
 
 
 def test_the_training_commands_take_their_defaults_from_the_settings(capsys):
-    from training.condition.finetune import FinetuneSettings
+    from training.condition.finetune_settings import FinetuneSettings
 
     with pytest.raises(SystemExit) as exit_:
         main(["train", "finetune", "--help"])

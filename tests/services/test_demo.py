@@ -19,7 +19,9 @@ from services import jobs
 from services.demo import EXAMPLES_DIR, reset_demo_store
 from storage import models as m
 from storage.db import Database
-from storage.repository import LabelChange, review_queue, save_inspection, save_photo
+from storage.inspections import save_inspection
+from storage.labels import review_queue
+from storage.review import LabelChange, save_photo
 
 
 def _count(db: Database, table) -> int:

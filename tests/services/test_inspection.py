@@ -11,7 +11,7 @@ from core.report.rows import ReportMeta
 from core.sources import PhotoSource, expand_sources
 from services.inspection import PhotoOutcome, inspect_batch
 from services.sinks import DRAWING_SIDE, CollectSink, CsvSink, JsonSink, RenderSink, StoreSink
-from storage import repository
+from storage import labels as labels_store
 from storage.db import Database
 
 
@@ -66,7 +66,7 @@ def test_every_sink_gets_every_photo_in_order(inspector, sources, tmp_path):
     rows = list(csv.reader((tmp_path / "findings.csv").open()))
     assert len(rows) == 1 + sum(max(1, len(i.findings)) for i in collected.inspections.values())  # "none" rows
     assert progress == [(n, 4, s.name) for n, s in enumerate(sources, 1)]
-    stored = repository.review_queue(db, survey="north", page_size=500)
+    stored = labels_store.review_queue(db, survey="north", page_size=500)
     assert len(stored) == sum(len(i.findings) for i in collected.inspections.values())
 
 
@@ -102,7 +102,7 @@ def test_a_full_resolution_photo_is_drawn_at_screen_size_with_its_boxes_in_place
 
 
 def test_a_photo_shown_from_the_store_joins_the_survey_it_is_handed_in_under(inspector, val_images, tmp_path):
-    from storage.repository import stored_inspection, survey_photos
+    from storage.inspections import stored_inspection, survey_photos
 
     db = Database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
     db.upgrade()

@@ -102,7 +102,7 @@ def test_the_survey_report_matches_the_store_and_narrates_every_finding(
     assert "Site: <b>A3 km 12</b>" in page and "Survey date: <b>2026-11-20</b>" in page
     assert re.search(r"Inspected: <b>\d{4}-\d\d-\d\d \d\d:\d\d UTC</b>", page)
     from core.report.narrative import narrative
-    from storage.repository import survey_photos
+    from storage.inspections import survey_photos
 
     for photo in survey_photos(db, Settings.from_env().data_dir, "Site <A> & B"):
         text = narrative(photo.inspection)

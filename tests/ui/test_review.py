@@ -16,13 +16,16 @@ from core.settings import Settings
 from core.types import Inspection
 from services import review
 from services.auth import auth_function
+from storage import inspections as inspections_store
+from storage import labels as labels_store
 from storage import models as m
-from storage import repository as repo
+from storage import review as review_store
 from storage.db import Database
-from storage.repository import PhotoLabel, PhotoView
+from storage.review import PhotoLabel, PhotoView
 from storage.users import add_user
 from tests.services.test_review import PHOTO_A, PHOTO_B
-from ui.review_tab import CLASS_LABELS, build_review_tab, editor_boxes, editor_value, label_band
+from ui.review_editor import CLASS_LABELS, editor_boxes, editor_value, label_band
+from ui.review_tab import build_review_tab
 
 PASSWORDS = {"rita": "rita-password", "bob": "bob-password", "ines": "ines-password"}
 
@@ -43,7 +46,7 @@ def store(tmp_path):
     for n, (findings, survey) in enumerate([(PHOTO_A, "north"), (PHOTO_B, "south")]):
         inspection = Inspection(640, 480, tuple(findings), {"detector": "d", "condition": "c"}, {})
         content = jpeg(60 + 40 * n)  # distinct photos
-        repo.save_inspection(db, tmp_path, content, f"p{n}.jpg", inspection, "ines", survey=survey)
+        inspections_store.save_inspection(db, tmp_path, content, f"p{n}.jpg", inspection, "ines", survey=survey)
     yield settings, db
     db.dispose()
 
@@ -68,11 +71,11 @@ def login(app, user):
 
 
 def label(db, label_id):
-    return repo.get_label(db, label_id)
+    return labels_store.get_label(db, label_id)
 
 
 def actions(db, label_id):
-    return [e.action for e in repo.label_history(db, label_id)]
+    return [e.action for e in labels_store.label_history(db, label_id)]
 
 
 def editor_payload(editor, boxes=None):
@@ -131,7 +134,7 @@ def test_each_review_action_writes_the_database_and_its_events(app, store):
     assert out[3]["value"] == 4
     # accept all remaining on the second photo; then the queue is empty
     out = client.predict(editor_payload(out[0]), out[3]["value"], "rock_toe", "normal", api_name="/review_accept_all")
-    assert repo.review_counts(db)["to_review"] == 0
+    assert review_store.review_counts(db)["to_review"] == 0
     out = client.predict(api_name="/review_previous")
     assert "p0.jpg" in out[2]
     out = client.predict(api_name="/review_next")
@@ -152,7 +155,9 @@ def test_the_labels_own_condition_button_confirms_it_and_a_turned_photo_saves_no
     turned = {**editor_payload(editor, [{**b, "xmin": 5, "xmax": 60} for b in editor["boxes"]]), "orientation": 1}
     out = client.predict(turned, drain, "slope_drain", "blocked", api_name="/review_blocked")
     assert out[-1].startswith("Nothing saved: the photo was turned in the editor")
-    assert all(len(repo.label_history(db, q.label_id)) == 1 for q in repo.review_queue(db))  # nothing written
+    assert all(
+        len(labels_store.label_history(db, q.label_id)) == 1 for q in labels_store.review_queue(db)
+    )  # nothing written
     # Without a type beside it (the panel not filled in yet) a condition button confirms nothing.
     out = client.predict(editor_payload(out[0]), drain, None, None, api_name="/review_damaged")
     assert (label(db, drain).condition, label(db, drain).status) == ("normal", "pending")
@@ -177,7 +182,7 @@ def test_a_second_reviewer_gets_a_conflict_message_and_the_fresh_state(app, stor
     assert "it is now slope drain · damaged (corrected)" in out[-1]
     assert label(db, drain).condition == "damaged"
     # rita's other changes (accepting the rest of the photo) are written; only photo 2 is left
-    assert repo.review_counts(db)["to_review"] == 1
+    assert review_store.review_counts(db)["to_review"] == 1
 
 
 @pytest.mark.parametrize(
@@ -208,7 +213,7 @@ def test_an_inspector_may_not_review(app, store, api_name):
     }.get(api_name, (None, None, None, None))
     with pytest.raises(Exception, match="ines is an inspector; this action needs a reviewer"):
         client.predict(*args, api_name=api_name)
-    assert all(len(repo.label_history(db, q.label_id)) == 1 for q in repo.review_queue(db))
+    assert all(len(labels_store.label_history(db, q.label_id)) == 1 for q in labels_store.review_queue(db))
 
 
 def test_without_a_login_review_is_refused(store):
@@ -287,10 +292,10 @@ def test_a_box_at_the_top_edge_leaves_room_for_its_label_and_reads_back_in_photo
 
 
 def test_only_the_newest_shown_copies_are_kept(tmp_path, monkeypatch):
-    import ui.review_tab as review_tab
+    import ui.review_editor as review_editor
 
-    monkeypatch.setattr(review_tab, "SHOWN_DIR", tmp_path / "shown")
-    monkeypatch.setattr(review_tab, "SHOWN_KEEP", 2)
+    monkeypatch.setattr(review_editor, "SHOWN_DIR", tmp_path / "shown")
+    monkeypatch.setattr(review_editor, "SHOWN_KEEP", 2)
     shown = []
     for n in range(3):
         Image.new("RGB", (700, 500), (40 * n, 90, 60)).save(tmp_path / f"p{n}.jpg")

@@ -18,14 +18,16 @@ from app import build_app
 from core.settings import Settings
 from lifecycle.server import ModelServer
 from services.auth import auth_function
+from storage import images as images_store
+from storage import labels as labels_store
 from storage import models as m
-from storage import repository as repo
+from storage import review as review_store
 from storage.db import Database
 from storage.formats.yolo_import import import_yolo_folder
 from storage.users import add_user
 from tests.conftest import DATA_DIR
 from tests.ui.test_browser import CHROMIUM, CHROMIUM_ARGS
-from ui.review_tab import display_scale, label_band
+from ui.review_editor import display_scale, label_band
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 SCREENSHOT = Path(tempfile.gettempdir()) / "slope-review-tab.png"  # after the correction
@@ -118,15 +120,15 @@ def logged_in_page(browser, url: str, user: str, password: str, init_script: str
 def photo_of(db, stem):
     with db.read() as s:
         image_id = s.scalar(select(m.Image.id).where(m.Image.original_name == f"{stem}.jpg"))
-    return repo.photo_view(db, image_id)
+    return review_store.photo_view(db, image_id)
 
 
 def labels_of(db, stem):
-    return [repo.get_label(db, label.label_id) for label in photo_of(db, stem).labels]
+    return [labels_store.get_label(db, label.label_id) for label in photo_of(db, stem).labels]
 
 
 def events(db, label_id):
-    return [(e.actor, e.action) for e in repo.label_history(db, label_id)]
+    return [(e.actor, e.action) for e in labels_store.label_history(db, label_id)]
 
 
 def test_a_reviewer_corrects_a_photo_in_a_browser(app_url, store):
@@ -141,7 +143,7 @@ def test_a_reviewer_corrects_a_photo_in_a_browser(app_url, store):
         page.get_by_role("tab", name="Review").click()
         # A survey named on the Inspect tab after the page was built is offered in the filter.
         with db.write() as s:
-            repo.get_or_create_survey(s, "East cut, March")
+            images_store.get_or_create_survey(s, "East cut, March")
         page.locator("#review-survey input").click()
         expect(page.get_by_role("option", name="East cut, March")).to_be_visible()
         page.keyboard.press("Escape")
@@ -182,11 +184,11 @@ def test_a_reviewer_corrects_a_photo_in_a_browser(app_url, store):
         expect(info).to_contain_text(f"{second}.jpg")
         expect(page.locator("#review-message")).to_contain_text("Saved")
 
-        label = repo.get_label(db, drain1.id)
+        label = labels_store.get_label(db, drain1.id)
         assert (label.condition, label.status) == ("blocked", "corrected")
-        moved = repo.get_label(db, drain3.id)
+        moved = labels_store.get_label(db, drain3.id)
         assert moved.x1 == pytest.approx(drain3.x1 + 30, abs=2) and moved.y1 == pytest.approx(drain3.y1, abs=1)
-        assert repo.get_label(db, drain2.id).status == "accepted"
+        assert labels_store.get_label(db, drain2.id).status == "accepted"
         assert events(db, drain1.id) == [("import", "import"), ("rita", "relabel")]
         assert events(db, drain2.id) == [("import", "import"), ("rita", "accept")]
         assert events(db, drain3.id) == [("import", "import"), ("rita", "move")]
@@ -201,8 +203,8 @@ def test_a_reviewer_corrects_a_photo_in_a_browser(app_url, store):
         page.locator("#review-counts").click()  # the page, not a field, has the focus
         page.keyboard.press("3")
         expect(page.locator("#review-message")).to_contain_text("Saved 1")
-        assert (repo.get_label(db, toe.id).condition, events(db, toe.id)[-1][0]) == ("damaged", "rita")
-        assert repo.get_label(db, drain.id).status == "pending"
+        assert (labels_store.get_label(db, toe.id).condition, events(db, toe.id)[-1][0]) == ("damaged", "rita")
+        assert labels_store.get_label(db, drain.id).status == "pending"
         page.wait_for_timeout(500)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         print(f"screenshots: {SCREENSHOT} {OPENED_SHOT}")

@@ -36,7 +36,8 @@ from lifecycle.folders import data_hash, default_registry, new_version, now_iso,
 from training.backbone import WEIGHTS_ORIGIN
 from training.baselines.cnn import CNN, CnnSettings, FineTunedCnnBaseline
 from training.condition.distill import DistilSettings, distil_data, distil_vision_tower
-from training.condition.finetune import FinetuneSettings, finetune_condition_model
+from training.condition.finetune import finetune_condition_model
+from training.condition.finetune_settings import FinetuneSettings
 from training.condition.teacher import teaching_examples
 from training.data.condition_data import ConditionDataset, DatasetExample, DatasetSettings, build_condition_dataset
 from training.data.dataset import DATA_CREDIT, DEFAULT_DATA, from_yolo_folder

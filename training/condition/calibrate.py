@@ -52,8 +52,6 @@ def calibrated_candidate(
 ) -> tuple[Path, Calibration]:
     """The model in ``parent`` with its temperature fitted on ``held_out``, published as a new
     candidate (the same weights; the card's temperature, ECE and parent are new)."""
-    from training.condition.finetune import report_dict
-
     parent = Path(parent)
     parent_card = read_card(parent)
     if parent_card is None or parent_card.kind != "condition":
@@ -74,7 +72,7 @@ def calibrated_candidate(
             temperature=calibration.temperature,
             training=parent_card.training
             | {"calibration": f"temperature {calibration.temperature:.2f} fitted on {calibration.examples} objects"},
-            metrics=report_dict(report) | calibrated_ece(calibration),
+            metrics=report.card_metrics() | calibrated_ece(calibration),
             metrics_data=held_out_description + CALIBRATED_ECE,
         )
         card.write_readme(staging)

@@ -174,6 +174,10 @@ class ConditionReport:
             del values["memory_bytes"]
         return values
 
+    def card_metrics(self) -> dict:
+        """The figures without the model's name, as a model card's metrics."""
+        return {k: v for k, v in self.to_dict().items() if k != "model"}
+
 
 def score_answers(
     truth: Sequence[Pair], answers: Sequence[Pair], confidence: Sequence[float], model: str

@@ -28,7 +28,8 @@ from core.types import LabelledPhoto
 from training.baselines.cnn import CNN, CnnSettings, FineTunedCnnBaseline
 from training.baselines.probe import ProbeBaseline
 from training.condition.build import ConditionTrainSettings, distil_photos, teach_candidate
-from training.condition.finetune import FinetuneSettings, finetune_condition_model
+from training.condition.finetune import finetune_condition_model
+from training.condition.finetune_settings import FinetuneSettings
 from training.data.condition_data import DatasetSettings, build_condition_dataset, kfold_by_photo
 from training.data.examples import ConditionReport, evaluate_conditions
 from training.eval.gate import type_prior_report

@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 from core.images import load_image
 from core.taxonomy import ALLOWED_CONDITIONS
 from core.yolo_labels import parse_label_file, read_class_map
+from storage import images as images_store
+from storage import labels as labels_store
 from storage import models as m
-from storage import repository
 from storage.formats.yolo_import import IMPORT_AUTHOR, import_yolo_folder
 from tests.conftest import DATA_DIR
 
@@ -85,7 +86,7 @@ def test_nine_class_import_sets_conditions_on_four_class_labels_once(db, data_di
     assert sorted((x.object_type, x.condition) for x in labels) == sorted(objects)
     assert {(x.author, x.status, x.version) for x in labels} == {(IMPORT_AUTHOR, "accepted", 2)}
     assert count_events(db, "import-condition") == 20
-    event = repository.label_history(db, labels[0].id)[-1]
+    event = labels_store.label_history(db, labels[0].id)[-1]
     assert (event.actor, event.before["condition"], event.after["condition"]) == ("import", None, labels[0].condition)
 
     again = import_yolo_folder(db, data_dir, nine)
@@ -118,7 +119,7 @@ def test_a_reviewers_different_condition_is_a_conflict_and_is_kept(db, data_dir,
     drain = next(x for x in live_labels(db) if x.object_type == "slope_drain")
     imported = folder_condition(db, nine, drain)
     other = next(c for c in ALLOWED_CONDITIONS["slope_drain"] if c != imported)
-    repository.relabel(db, drain.id, drain.version, "reviewer-ann", condition=other)
+    labels_store.relabel(db, drain.id, drain.version, "reviewer-ann", condition=other)
 
     report = import_yolo_folder(db, data_dir, nine)
     [conflict] = report.conflicts
@@ -126,7 +127,7 @@ def test_a_reviewers_different_condition_is_a_conflict_and_is_kept(db, data_dir,
     assert (conflict.existing, conflict.imported) == (("slope_drain", other), ("slope_drain", imported))
     assert f"label {drain.id} is slope_drain/{other} (by reviewer-ann)" in report.summary()
     assert (report.conditions_set, report.labels_added) == (19, 0)
-    kept = repository.get_label(db, drain.id)
+    kept = labels_store.get_label(db, drain.id)
     assert (kept.condition, kept.status, kept.author, kept.version) == (other, "corrected", "reviewer-ann", 2)
     assert len(live_labels(db)) == 20
 
@@ -154,12 +155,12 @@ def test_pending_model_labels_take_the_imported_condition(db, data_dir, nine):
     rows = parse_label_file((nine / "val" / "labels" / f"{stem}.txt").read_text(), len(classes))
     size = load_image(photo.read_bytes()).size
     with db.write() as s:
-        image, _ = repository.add_image(s, data_dir, photo.read_bytes(), photo.name, size, "inspector")
+        image, _ = images_store.add_image(s, data_dir, photo.read_bytes(), photo.name, size, "inspector")
         for cls, box in rows:
             object_type, _ = classes[cls]
             wrong = "damaged" if object_type != "vegetation" else "normal"
             shifted = (box * np.array(size * 2) + 2).tolist()  # the model's box is a few pixels off
-            repository.new_label(s, image.id, shifted, object_type, wrong, "pending", "model", "ann", "create", 0.3)
+            labels_store.new_label(s, image.id, shifted, object_type, wrong, "pending", "model", "ann", "create", 0.3)
     report = import_yolo_folder(db, data_dir, nine)
     # 5 pending labels matched (vegetation had its condition already: accepted all the same); the
     # two other photos are new.
@@ -178,7 +179,7 @@ def test_nine_class_import_into_an_empty_store(db, data_dir, nine):
 def test_a_deleted_label_is_not_brought_back_by_a_second_import(db, data_dir, four):
     import_yolo_folder(db, data_dir, four)
     label = live_labels(db)[0]
-    repository.delete(db, label.id, label.version, "reviewer-ann")
+    labels_store.delete(db, label.id, label.version, "reviewer-ann")
     report = import_yolo_folder(db, data_dir, four)
     assert (report.labels_added, report.left_deleted, report.unchanged) == (0, 1, 19)
     assert len(live_labels(db)) == 19

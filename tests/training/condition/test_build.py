@@ -145,7 +145,7 @@ def test_cards_name_data_beside_the_project_by_a_relative_path():
 
 
 def test_every_trainer_writes_its_settings_into_the_card_alike():
-    from training.condition.finetune import FinetuneSettings
+    from training.condition.finetune_settings import FinetuneSettings
     from training.detector.build import DetectorTrainSettings
 
     detector = settings_for_card(DetectorTrainSettings(data_dir=PROJECT_ROOT.parent / "shared" / "data" / "slopes"))

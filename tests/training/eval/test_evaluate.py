@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from core.taxonomy import OBJECT_TYPES
+from tests.training.conftest import small_val_images
 from training.data.dataset import from_yolo_folder
 from training.data.examples import REAL_CONDITIONS, ConditionExample, condition_examples
 from training.eval.evaluate import (
@@ -20,8 +21,6 @@ from training.eval.evaluate import (
 )
 from training.eval.plots import confusion_plot
 from training.eval.report import evaluation_markdown, write_evaluation
-
-from tests.training.conftest import small_val_images
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

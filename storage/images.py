@@ -1,0 +1,94 @@
+"""Photos and surveys: content-addressed image files under the data directory and their rows,
+and the surveys they are filed under."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage import models as m
+from storage.db import Database
+
+
+def store_image_file(data_dir: str | Path, data: bytes, suffix: str) -> tuple[str, str]:
+    """Content-addressed copy under ``data_dir/images``: returns (sha256, path relative to
+    data_dir). Written to a temporary name, then renamed, so a crash never leaves half a file."""
+    sha = hashlib.sha256(data).hexdigest()
+    relative = Path("images") / sha[:2] / f"{sha}{suffix.lower() or '.bin'}"
+    target = Path(data_dir) / relative
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, target)
+    return sha, str(relative)
+
+
+def get_or_create_survey(session: Session, name: str, **fields: Any) -> m.Survey:
+    survey = session.scalar(select(m.Survey).where(m.Survey.name == name))
+    if survey is None:
+        survey = m.Survey(name=name, **fields)
+        session.add(survey)
+        session.flush()
+    return survey
+
+
+def add_image(
+    session: Session,
+    data_dir: str | Path,
+    data: bytes,
+    original_name: str,
+    size: tuple[int, int],
+    uploaded_by: str,
+    survey: str | None = None,
+    split: str | None = None,
+    captured_at: datetime | None = None,
+) -> tuple[m.Image, bool]:
+    """The image row for these bytes, created if new. Returns (image, created)."""
+    sha, relative = store_image_file(data_dir, data, Path(original_name).suffix)
+    image = session.scalar(select(m.Image).where(m.Image.sha256 == sha))
+    if image is not None:
+        _join_survey(session, image, survey)
+        return image, False
+    image = m.Image(
+        sha256=sha,
+        path=relative,
+        original_name=original_name,
+        width=size[0],
+        height=size[1],
+        survey_id=get_or_create_survey(session, survey).id if survey else None,
+        split=split,
+        captured_at=captured_at,
+        uploaded_by=uploaded_by,
+    )
+    session.add(image)
+    session.flush()
+    return image, True
+
+
+def file_under_survey(db: Database, data: bytes, survey: str) -> bool:
+    """A stored photo handed in again under a named survey (and shown from the store, not
+    inspected again) joins that survey if it was filed under none; one already in another
+    survey stays there. True when it is in ``survey``."""
+    with db.write() as session:
+        image = session.scalar(select(m.Image).where(m.Image.sha256 == hashlib.sha256(data).hexdigest()))
+        return image is not None and _join_survey(session, image, survey)
+
+
+def _join_survey(session: Session, image: m.Image, survey: str | None) -> bool:
+    if not survey:
+        return False
+    target = get_or_create_survey(session, survey)
+    if image.survey_id is None:
+        image.survey_id = target.id
+    return image.survey_id == target.id

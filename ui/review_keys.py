@@ -1,0 +1,46 @@
+"""The Review tab's keyboard shortcuts: which key clicks which button, the legend shown under
+the editor, and the page script that listens for them."""
+
+from __future__ import annotations
+
+# Keys -> the button (elem_id) they click. Ignored while typing in a field or while the box editor
+# has the focus (it has keys of its own: Delete removes the selected box there).
+SHORTCUTS = {
+    "1": ("review-normal", "condition normal (saves)"),
+    "2": ("review-blocked", "condition blocked (saves)"),
+    "3": ("review-damaged", "condition damaged (saves)"),
+    "a": ("review-accept", "accept the selected label"),
+    "d": ("review-delete", "delete the selected label"),
+    "s": ("review-save", "save boxes and the selected label's type/condition"),
+    "n": ("review-save-next", "save, accept the rest of the photo, next photo"),
+    "Enter": ("review-save-next", "same as n"),
+    "A": ("review-accept-all", "(Shift+A) accept all remaining on the photo"),
+    "j": ("review-label-next", "select the next label"),
+    "k": ("review-label-prev", "select the previous label"),
+    "]": ("review-next", "next photo without saving"),
+    "[": ("review-prev", "previous photo without saving"),
+    "u": ("review-undo", "undo the photo's last change"),
+}
+SHORTCUTS_MD = (
+    "**Keys:** "
+    + " · ".join(f"`{key}` {text}" for key, (_, text) in SHORTCUTS.items() if key != "Enter")
+    + " · `Enter` = `n`. Keys work when no field or the box editor has the focus (click the page background)."
+)
+_KEYMAP_JS = "{" + ", ".join(f"{key!r}: {elem!r}" for key, (elem, _) in SHORTCUTS.items()) + "}"
+SHORTCUTS_JS = f"""
+if (!window.__slopeReviewKeys) {{
+  window.__slopeReviewKeys = true;
+  const keys = {_KEYMAP_JS};
+  document.addEventListener("keydown", (e) => {{
+    if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+    const t = e.target;
+    if (t && (t.closest("input, textarea, select, [contenteditable=true], #review-editor, .modal")
+              || (e.key === "Enter" && t.closest("button")))) return;
+    const id = keys[e.key];
+    const button = id && document.getElementById(id);
+    if (!button || button.offsetParent === null) return;  // the Review tab is not shown
+    e.preventDefault();
+    button.click();
+  }});
+}}
+"""
