@@ -21,18 +21,12 @@ import gradio as gr  # noqa: E402
 
 from core.settings import Settings  # noqa: E402
 from lifecycle.server import ModelServer, register_configured_models  # noqa: E402
-from services.auth import (  # noqa: E402
-    CREATE_USER_HINT,
-    account_line,
-    auth_function,
-    ensure_demo_account,
-    ensure_first_admin,
-    has_users,
-    refusal,
-)
+from services.auth import CREATE_USER_HINT, auth_function, ensure_demo_account, ensure_first_admin  # noqa: E402
 from services.demo import keep_resetting, reset_demo_store  # noqa: E402
 from services.jobs import fail_orphaned_runs  # noqa: E402
 from storage.db import Database  # noqa: E402
+from storage.users import has_users  # noqa: E402
+from ui.access import account_line, refusal  # noqa: E402
 from ui.dashboard_tab import build_dashboard_tab  # noqa: E402
 from ui.inspect_tab import build_inspect_tab  # noqa: E402
 from ui.review_tab import build_review_tab  # noqa: E402

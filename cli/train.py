@@ -183,7 +183,7 @@ def finetune(args: argparse.Namespace, inspector=None) -> int:
         message = "finetune --kind detector learns from the store's reviewed boxes; --data is for conditions"
         print(message, file=sys.stderr)
         return 2
-    job: dict = {"data": args.data, "promote": args.promote}
+    job: dict = {"data": args.data, "promote": args.promote}  # only what was given: JobSpec has the defaults
     if args.kind == "condition":
         # Refused here, not minutes later in the job.
         settings_from_args(FinetuneSettings, args, args.parser)
@@ -199,7 +199,7 @@ def finetune(args: argparse.Namespace, inspector=None) -> int:
 
 
 def quantize(args: argparse.Namespace, inspector=None) -> int:
-    job = {"data": args.data, "promote": args.promote, "version": args.version, "kind": args.quantization}
+    job = {"data": args.data, "promote": args.promote, "version": args.version, "quantization": args.quantization}
     return _follow_job("quantize", job, args.json)
 
 
@@ -210,12 +210,18 @@ def _follow_job(kind: str, job: dict, as_json: bool) -> int:
 
     from core.settings import Settings
     from services import jobs
+    from services.job_spec import JobSpec
     from storage.db import Database
     from storage.registry import versions
 
     settings = Settings.from_env()
     db = Database.from_settings(settings)
-    run_id = jobs.start_job(db, settings, kind, job, actor="cli")
+    try:
+        spec = JobSpec(kind, **job)
+    except ValueError as exc:
+        print(f"slope: {exc}", file=sys.stderr)
+        return 2
+    run_id = jobs.start_job(db, settings, spec, actor="cli")
     log_file = jobs.jobs_dir(settings) / f"{run_id}.log"
     print(f"job {run_id} started ({kind}); its log: {log_file}", file=sys.stderr)
     # Follow the job's file rather than its run row, which keeps only the log's last characters.

@@ -10,12 +10,11 @@ import supervision as sv
 from PIL import Image, ImageDraw, ImageFont
 
 from core.report.rows import is_uncertain
-from core.taxonomy import CONDITIONS, object_word
+from core.taxonomy import CONDITION_COLOURS, CONDITIONS, object_word
 from core.types import Finding, Inspection
 
 # normal green, blocked amber, damaged red: the order of CONDITIONS.
-CONDITION_COLORS = {"normal": "#2e9e44", "blocked": "#f0a202", "damaged": "#d7263d"}
-_PALETTE = sv.ColorPalette.from_hex([CONDITION_COLORS[c] for c in CONDITIONS])
+_PALETTE = sv.ColorPalette.from_hex([CONDITION_COLOURS[c] for c in CONDITIONS])
 Rect = tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels
 MIN_DRAWN_SIDE = 720  # small photos (the survey's are 224-312 px) are enlarged so labels stay legible
 
@@ -73,7 +72,7 @@ def _draw_labels(scene: Image.Image, boxes: np.ndarray, names: list[str], condit
     for tag, name, condition, (left, top, _, _) in zip(
         place_tags(boxes, sizes, scene.size), names, conditions, bounds, strict=True
     ):
-        draw.rectangle(tag, fill=CONDITION_COLORS[condition])
+        draw.rectangle(tag, fill=CONDITION_COLOURS[condition])
         draw.text((tag[0] + pad - left, tag[1] + pad - top), name, fill="white", font=font)
 
 

@@ -10,6 +10,16 @@ import re
 
 OBJECT_TYPES: tuple[str, ...] = ("rock_toe", "slope_drain", "toe_drain", "vegetation")
 CONDITIONS: tuple[str, ...] = ("normal", "blocked", "damaged")
+# The one palette of conditions, used by the drawn photos, the review editor and the HTML report:
+# normal green, blocked amber, damaged red, not yet known (None) grey.
+CONDITION_COLOURS: dict[str | None, str] = {
+    "normal": "#2e9e44",
+    "blocked": "#f0a202",
+    "damaged": "#d7263d",
+    None: "#64748b",
+}
+# The same hues darkened for words on white, where amber and red at full strength are hard to read.
+CONDITION_TEXT_COLOURS: dict[str, str] = {"blocked": "#a86f00", "damaged": "#b3122b"}
 
 ALLOWED_CONDITIONS: dict[str, tuple[str, ...]] = {
     "rock_toe": ("normal", "damaged"),

@@ -109,3 +109,10 @@ def data_hash(photos: Iterable[LabelledPhoto]) -> str:
         }
         digest.update(json.dumps(record, sort_keys=True).encode())
     return "sha256:" + digest.hexdigest()
+
+
+def discard_half_written(data_dir: str | Path) -> None:
+    """Remove every staging folder of the data directory's registry: what a job that died left
+    half-written (a finished candidate is renamed out of staging, so none is lost)."""
+    for staging in registry_root(data_dir).glob("*/.staging-*"):
+        shutil.rmtree(staging, ignore_errors=True)

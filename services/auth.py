@@ -1,8 +1,9 @@
 """Accounts and roles: who is logged in, and one server-side check every handler makes.
 
-Gradio's login (``launch(auth=auth_function(db))``) sets ``request.username``; a handler takes a
-``gr.Request`` and calls ``require(request, db, role)`` first. Hiding a tab is not a check: a
-client can call any handler's API directly, so the role is checked on the server, here.
+Gradio's login (``launch(auth=auth_function(db))``) sets ``request.username``; a handler calls
+``ui.access.require(request, db, role)`` first, which asks ``require`` here with that name. Hiding
+a tab is not a check: a client can call any handler's API directly, so the role is checked on the
+server, here. Refusals are ``services.errors`` (the UI shows them as they are).
 
 Roles are ordered: admin >= reviewer >= inspector (an admin may review, a reviewer may inspect).
 """
@@ -12,14 +13,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from html import escape
 
-import gradio as gr
-from sqlalchemy import func, select
-
-from storage import models as m
+from services.errors import NotAllowed, NotLoggedIn, ServiceError
 from storage.db import Database
-from storage.users import add_user, authenticate
+from storage.users import add_user, authenticate, has_users, user_role
 
 ROLE_RANK: dict[str, int] = {"inspector": 1, "reviewer": 2, "admin": 3}
 ADMIN_USER_ENV = "SLOPE_ADMIN_USER"
@@ -45,68 +42,45 @@ class Account:
 OPEN_ACCOUNT = "anonymous"  # who inspects in an app that has no accounts yet (a local, single-user install)
 
 
-def require(request: gr.Request | None, db: Database | None, role: str) -> Account:
-    """The logged-in account if its role is ``role`` or higher; otherwise ``gr.Error`` with a
-    message that says why (not logged in, unknown user, role too low).
+def require(username: str | None, db: Database | None, role: str) -> Account:
+    """The account ``username`` if its role is ``role`` or higher; otherwise a ``ServiceError``
+    with a message that says why (not logged in, unknown user, role too low).
 
     One exception keeps a fresh install usable: while the store has no account at all (the app
     then runs without a login), inspecting is open to everyone as ``anonymous``; reviewing and
     training still need an account."""
     if role not in ROLE_RANK:
         raise ValueError(f"role must be one of {', '.join(ROLE_RANK)}, got {role!r}")
-    username = getattr(request, "username", None) if request is not None else None
     if not username and role == "inspector" and db is not None and not has_users(db):
         return Account(OPEN_ACCOUNT, "inspector")
     if not username:
-        raise gr.Error(f"Please log in: this action needs {_a(role)} account.", title="Not logged in")
+        raise NotLoggedIn(f"Please log in: this action needs {_a(role)} account.")
     if db is None:
-        raise gr.Error("This app has no user store, so no one can be checked for this action.")
-    with db.read() as session:
-        user = session.scalar(select(m.User).where(m.User.username == username))
-    if user is None:
-        raise gr.Error(f"Account {username!r} no longer exists; log in again.", title="Not logged in")
-    account = Account(user.username, user.role)
+        raise ServiceError("This app has no user store, so no one can be checked for this action.")
+    found = user_role(db, username)
+    if found is None:
+        raise NotLoggedIn(f"Account {username!r} no longer exists; log in again.")
+    account = Account(username, found)
     if not account.may(role):
-        raise gr.Error(
+        raise NotAllowed(
             f"{account.username} is {_a(account.role)}; this action needs {_a(role)} account"
-            + (" or an admin's." if role != "admin" else "."),
-            title="Not allowed",
+            + (" or an admin's." if role != "admin" else ".")
         )
     return account
 
 
-def guard(db: Database | None, role: str) -> Callable[[gr.Request | None], Account]:
-    """``require`` bound to a store and a role, for a tab to call in each handler:
-    ``check = guard(db, "inspector")`` then ``user = check(request)``."""
-    return lambda request: require(request, db, role)
-
-
-def refusal(request: gr.Request | None, db: Database | None, role: str) -> str | None:
+def refusal(username: str | None, db: Database | None, role: str) -> str | None:
     """Why a logged-in account may not use a tab whose actions need ``role`` (None: it may),
     so the tab can say so instead of showing controls that would each refuse. Without a login
     the tab stays as it is: its handlers' refusals say what account is needed. Hiding is not
     the check: every handler still calls ``require``."""
-    if not getattr(request, "username", None):
+    if not username:
         return None
     try:
-        require(request, db, role)
-    except gr.Error as error:
-        return str(error.message)
+        require(username, db, role)
+    except ServiceError as error:
+        return error.message
     return None
-
-
-def account_line(request: gr.Request | None, db: Database | None) -> str:
-    """HTML naming the logged-in account and its role, with a link that logs this browser out
-    (a field tablet is shared); "" without a login."""
-    username = getattr(request, "username", None) if request is not None else None
-    if not username or db is None:
-        return ""
-    with db.read() as session:
-        role = session.scalar(select(m.User.role).where(m.User.username == username))
-    who = f"<b>{escape(username)}</b> ({role or 'no longer an account'})"
-    # In this tab (a Markdown link opens a new one, which leaves this page logged in), and only this
-    # browser's session: Gradio's /logout ends every session of the account by default.
-    return f"Logged in as {who} · <a href='logout?all_session=false' target='_self'>Log out</a>"
 
 
 def auth_function(db: Database) -> Callable[[str, str], bool]:
@@ -116,11 +90,6 @@ def auth_function(db: Database) -> Callable[[str, str], bool]:
         return authenticate(db, username, password) is not None
 
     return check
-
-
-def has_users(db: Database) -> bool:
-    with db.read() as session:
-        return (session.scalar(select(func.count()).select_from(m.User)) or 0) > 0
 
 
 def ensure_first_admin(db: Database, environ: Mapping[str, str] | None = None) -> str | None:
@@ -141,9 +110,7 @@ DEMO_USER, DEMO_PASSWORD = "demo", "demo-password"
 def ensure_demo_account(db: Database) -> str:
     """The demo mode's visible account (a reviewer: it may inspect and review, not train or
     manage users); returns the line the login page shows."""
-    with db.read() as session:
-        exists = session.scalar(select(m.User).where(m.User.username == DEMO_USER)) is not None
-    if not exists:
+    if user_role(db, DEMO_USER) is None:
         add_user(db, DEMO_USER, "reviewer", DEMO_PASSWORD)
     return f"Demo: log in as {DEMO_USER} / {DEMO_PASSWORD}."
 

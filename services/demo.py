@@ -11,12 +11,9 @@ In demo mode
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
-
-from sqlalchemy import delete
 
 from core.images import DEFAULT_MAX_BYTES
 from core.pipeline import Inspector
@@ -24,23 +21,18 @@ from core.settings import PROJECT_ROOT
 from core.sources import expand_sources
 from services.inspection import inspect_batch
 from services.sinks import StoreSink
-from storage import models as m
 from storage.db import Database
+from storage.images import delete_all_photos
 
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
 DEMO_UPLOADER = "demo"
-# Photo tables, children first; users, model versions and training runs stay.
-_PHOTO_TABLES = (m.LabelEvent, m.Label, m.Prediction, m.Inspection, m.Image, m.Survey)
 log = logging.getLogger(__name__)
 
 
 def reset_demo_store(db: Database, data_dir: str | Path, inspector: Inspector, examples: Path = EXAMPLES_DIR) -> int:
     """Delete every photo, label and history entry, then store the example photos as the served
     models see them (pending review). Returns the number of photos stored."""
-    with db.write() as session:
-        for table in _PHOTO_TABLES:
-            session.execute(delete(table))
-    shutil.rmtree(Path(data_dir) / "images", ignore_errors=True)
+    delete_all_photos(db, data_dir)
     sources, _ = expand_sources(sorted(examples.glob("*.jpg")), max_bytes=DEFAULT_MAX_BYTES)
     result = inspect_batch(sources, inspector, [StoreSink(db, data_dir, DEMO_UPLOADER)])
     return result.inspected

@@ -14,10 +14,9 @@ from typing import Any
 
 from core.model_card import read_card
 from lifecycle.server import ModelServer
+from services.job_spec import JobSpec
 from services.jobs import JobContext
 from storage import registry
-
-DEFAULT_MARGIN = 0.0  # a candidate may not be worse than the served model on the gate's metric
 
 
 def _served(context: JobContext):
@@ -32,11 +31,10 @@ def _photos(data: str, context: JobContext):
     return from_yolo_folder(data), f"YOLO folder {data}"
 
 
-def improve_condition(job: dict[str, Any], context: JobContext) -> str | None:
+def improve_condition(job: JobSpec, context: JobContext) -> str | None:
     """Fine-tune the served condition model on the reviewed conditions and gate it.
 
-    ``job``: data ("db" or a YOLO folder with 9-class labels), dataset (``DatasetSettings``
-    fields), finetune (``FinetuneSettings`` fields), margin, metric, promote (default True)."""
+    ``job``: data, dataset and finetune (the settings given), margin, metric, promote."""
     from core.conditions import ConditionModel, card_crop_margin
     from training.condition.finetune import finetune_condition_model
     from training.condition.finetune_settings import FinetuneSettings
@@ -44,12 +42,12 @@ def improve_condition(job: dict[str, Any], context: JobContext) -> str | None:
     from training.eval.gate import gate
 
     served_folder = _served(context).condition
-    photos, source = _photos(job.get("data", "db"), context)
+    photos, source = _photos(job.data, context)
     # Crops as the served model was trained and serves them (its card's margin). Rare conditions
     # are balanced by class weights in the loss by default; oversampling instead is a setting,
     # never both (that would correct twice).
     dataset_settings = DatasetSettings(
-        **{"crop_margin": card_crop_margin(served_folder), "oversample": False, **job.get("dataset", {})}
+        **{"crop_margin": card_crop_margin(served_folder), "oversample": False, **job.dataset}
     )
     dataset = build_condition_dataset(photos, dataset_settings)
     context.log(
@@ -57,7 +55,7 @@ def improve_condition(job: dict[str, Any], context: JobContext) -> str | None:
         f"on {len(dataset.held_out_photos)} photos ({dataset.held_out_counts}); {dataset.provenance}"
     )
     _warn_if_few(context, len(dataset.held_out))
-    settings = FinetuneSettings(**{"use_class_weights": not dataset_settings.oversample, **job.get("finetune", {})})
+    settings = FinetuneSettings(**{"use_class_weights": not dataset_settings.oversample, **job.finetune})
     folder = finetune_condition_model(
         served_folder,
         dataset.train,
@@ -80,8 +78,8 @@ def improve_condition(job: dict[str, Any], context: JobContext) -> str | None:
         ConditionModel(served_folder),
         dataset.held_out,
         dataset.train,
-        margin=float(job.get("margin", DEFAULT_MARGIN)),
-        metric=job.get("metric", "macro_f1"),
+        margin=job.margin,
+        metric=job.metric,
     )
     for line in decision.reasons:
         context.log(line)
@@ -117,11 +115,11 @@ def _gate_figures(decision) -> dict[str, Any]:
     return figures
 
 
-def _conclude(context: JobContext, kind: str, version: str, passed: bool, job: dict, figures: dict) -> str:
+def _conclude(context: JobContext, kind: str, version: str, passed: bool, job: JobSpec, figures: dict) -> str:
     """Record the gate's figures; promote or reject."""
     status = "candidate" if passed else "rejected"
     registry.update_version(context.db, kind, version, metrics=figures, status=status)
-    if passed and job.get("promote", True):
+    if passed and job.promote:
         registry.promote(context.db, kind, version)
         context.log(f"{kind} {version} promoted: served from the next request on")
     elif passed:
@@ -131,42 +129,42 @@ def _conclude(context: JobContext, kind: str, version: str, passed: bool, job: d
     return version
 
 
-def quantize_version(job: dict[str, Any], context: JobContext) -> str | None:
-    """Quantize a condition model version (``version``; default the served one) as ``kind``
+def quantize_version(job: JobSpec, context: JobContext) -> str | None:
+    """Quantize a condition model version (``version``; default the served one) as ``quantization``
     (int8 or nf4) and measure what it keeps on the held-out reviewed conditions; served only if
     retention >= ``min_retention`` (0.99) and ``promote``."""
     from core.conditions import card_crop_margin
     from training.condition.quantize import DEFAULT_MIN_RETENTION, quantize_candidate
     from training.data.condition_data import DatasetSettings, build_condition_dataset
 
-    if job.get("version"):
-        record = registry.find_version(context.db, job["version"])
+    if job.version:
+        record = registry.find_version(context.db, job.version)
         if record.kind != "condition":
             raise ValueError(f"{record.name} is a {record.kind} model: only condition models are quantized")
         served_folder = record.folder
     else:
         served_folder = _served(context).condition
-    photos, source = _photos(job.get("data", "db"), context)
-    settings = {"crop_margin": card_crop_margin(served_folder), **job.get("dataset", {})}
+    photos, source = _photos(job.data, context)
+    settings = {"crop_margin": card_crop_margin(served_folder), **job.dataset}
     dataset = build_condition_dataset(photos, DatasetSettings(**settings))
     _warn_if_few(context, len(dataset.held_out))
-    min_retention = float(job.get("min_retention", DEFAULT_MIN_RETENTION))
+    min_retention = DEFAULT_MIN_RETENTION if job.min_retention is None else job.min_retention
     result = quantize_candidate(
         served_folder,
-        job.get("kind", "int8"),
+        job.quantization,
         dataset.held_out,
         f"{len(dataset.held_out)} held-out real objects on {len(dataset.held_out_photos)} photos of {source}",
         registry=_registry(context),
         min_retention=min_retention,
     )
     card = read_card(result.folder)
-    registry.record_version(context.db, card, result.folder, quantization=job.get("kind", "int8"))
+    registry.record_version(context.db, card, result.folder, quantization=job.quantization)
     context.log(f"accuracy retention {result.retention:.4f} (threshold {min_retention})")
     figures = {"accuracy_retention": result.retention, "size_bytes": card.metrics["size_bytes"]}
     return _conclude(context, "condition", card.version, result.servable, job, figures)
 
 
-def improve_detector(job: dict[str, Any], context: JobContext) -> str | None:
+def improve_detector(job: JobSpec, context: JobContext) -> str | None:
     """Fine-tune the served detector on the reviewed boxes and gate it on mAP@0.5 over the
     held-out reviewed photos (the export's val split), measured the same way for both models.
 
@@ -194,11 +192,11 @@ def improve_detector(job: dict[str, Any], context: JobContext) -> str | None:
                 data_name="the reviewed boxes in the store",
                 init_from=weights,
                 registry=_registry(context),
-                hours=float(job.get("hours", 0.25)),
-                epochs=int(job.get("epochs", 30)),
-                imgsz=int(job.get("imgsz", 320)),
-                batch=int(job.get("batch", 16)),
-                workers=int(job.get("workers", 2)),
+                hours=job.hours,
+                epochs=job.epochs,
+                imgsz=job.imgsz,
+                batch=job.batch,
+                workers=job.workers,
             ),
             progress=lambda step, total, values: context.progress(step, total, values),
             should_stop=context.should_stop,
@@ -207,7 +205,7 @@ def improve_detector(job: dict[str, Any], context: JobContext) -> str | None:
         served = evaluate_detector(Detector(served_folder), held_out)
     card = read_card(folder)
     registry.record_version(context.db, card, folder)
-    margin = float(job.get("margin", DEFAULT_MARGIN))
+    margin = job.margin
     passed = candidate.map50 >= served.map50 - margin
     line = (
         f"{'PASSED' if passed else 'FAILED'}: candidate mAP@0.5 {candidate.map50:.3f} vs served {served.map50:.3f} "

@@ -15,10 +15,9 @@ from core.images import DEFAULT_MAX_BYTES, ImageLoadError, gps_position, load_im
 from core.report.html import MAX_WIDTH, ReportPhoto, model_info, write_html_report
 from core.report.rows import REPORT_COLUMNS, ReportMeta, report_rows
 from storage import registry
-from storage.db import Database
+from storage.db import Database, as_utc
 from storage.errors import NotFoundError
 from storage.inspections import survey_details, survey_photos
-from storage.models import as_utc
 
 REPORT_SIDE = MAX_WIDTH  # the report embeds photos at most this wide
 

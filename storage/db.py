@@ -10,12 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A time read back from the store, in UTC: SQLite hands datetimes back without their zone
+    (they were written in UTC), PostgreSQL in its session's zone."""
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000

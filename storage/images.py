@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from storage import models as m
@@ -92,3 +93,21 @@ def _join_survey(session: Session, image: m.Image, survey: str | None) -> bool:
     if image.survey_id is None:
         image.survey_id = target.id
     return image.survey_id == target.id
+
+
+# Photo tables, children first; users, model versions and training runs are not photos.
+_PHOTO_TABLES = (m.LabelEvent, m.Label, m.Prediction, m.Inspection, m.Image, m.Survey)
+
+
+def delete_all_photos(db: Database, data_dir: str | Path) -> None:
+    """Every photo, inspection, label and history entry, rows and image files (the public
+    demo's reset); users, model versions and training runs stay."""
+    with db.write() as session:
+        for table in _PHOTO_TABLES:
+            session.execute(delete(table))
+    shutil.rmtree(Path(data_dir) / "images", ignore_errors=True)
+
+
+def survey_names(db: Database) -> list[str]:
+    with db.read() as session:
+        return list(session.scalars(select(m.Survey.name).order_by(m.Survey.name)))

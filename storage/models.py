@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from core.statuses import LabelStatus, ModelStatus, RunStatus
+from storage.db import as_utc  # noqa: F401  (rows' times are read through it: m.as_utc)
 
 LABEL_STATUSES = tuple(LabelStatus)
 ROLES = ("inspector", "reviewer", "admin")
@@ -36,12 +37,6 @@ RUN_STATUSES = tuple(RunStatus)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """A time read back from the store, in UTC: SQLite hands datetimes back without their zone
-    (they were written in UTC), PostgreSQL in its session's zone."""
-    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

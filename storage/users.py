@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from storage import models as m
 from storage.db import Database
@@ -53,3 +53,14 @@ def authenticate(db: Database, username: str, password: str) -> m.User | None:
     with db.read() as session:
         user = session.scalar(select(m.User).where(m.User.username == username))
     return user if user is not None and verify_password(password, user.password_hash) else None
+
+
+def user_role(db: Database, username: str) -> str | None:
+    """The account's role, or None where no such account exists."""
+    with db.read() as session:
+        return session.scalar(select(m.User.role).where(m.User.username == username))
+
+
+def has_users(db: Database) -> bool:
+    with db.read() as session:
+        return (session.scalar(select(func.count()).select_from(m.User)) or 0) > 0

@@ -11,8 +11,8 @@ from core.model_card import ModelCard, model_version, read_card
 from core.settings import PROJECT_ROOT, Settings
 from core.taxonomy import object_word
 from lifecycle.server import ModelServer, ServedFolders
-from services.auth import require
 from storage.db import Database
+from ui.access import require
 from ui.scratch import scratch_folder
 from ui.train_tab import VERSION_HEADERS, VERSION_WIDTHS, version_rows
 

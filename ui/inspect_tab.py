@@ -15,12 +15,13 @@ from core.report.rows import TABLE_COLUMNS, ReportMeta, short_name, summarize, t
 from core.settings import PROJECT_ROOT, Settings
 from core.sources import expand_sources
 from core.taxonomy import counted
-from services.auth import OPEN_ACCOUNT, require
+from services.auth import OPEN_ACCOUNT
 from services.inspection import LoadLimits, Progress, inspect_batch
 from services.sinks import CollectSink, CsvSink, HtmlReportSink, RenderSink, StoreSink
 from services.survey import record_survey, survey_date
 from storage.db import Database
 from storage.inspections import stored_inspection, survey_details, uploads_of
+from ui.access import require
 from ui.scratch import lifetime_s, scratch_folder
 from ui.zero_gpu import on_zero_gpu
 

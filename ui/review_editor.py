@@ -12,14 +12,13 @@ import re
 import tempfile
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageColor, ImageOps
 
-from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES, parse_class_name
+from core.taxonomy import ALLOWED_CONDITIONS, CONDITION_COLOURS, CONDITIONS, OBJECT_TYPES, parse_class_name
 from services import review
 from storage.review import PhotoView
 from ui.styles import style_js
 
-COLOURS = {"normal": (22, 163, 74), "blocked": (245, 158, 11), "damaged": (220, 38, 38), None: (100, 116, 139)}
 CLASS_LABELS = [review.label_text(t, c) for t in OBJECT_TYPES for c in (*ALLOWED_CONDITIONS[t], None)]
 _BOX_LABEL = re.compile(r"^\s*(?:#(\d+)\s+)?([a-z_ ]+?)\s*·\s*([a-z]+|\?)\s*$")
 
@@ -85,11 +84,12 @@ if (!window.__slopeReviewTags) {
 
 
 def _rgb(condition: str | None) -> str:
-    return "rgb({}, {}, {})".format(*COLOURS.get(condition, COLOURS[None]))
+    """The palette's colour as the editor wants it: "rgb(r, g, b)"."""
+    return "rgb({}, {}, {})".format(*ImageColor.getrgb(condition_hex(condition)))
 
 
 def condition_hex(condition: str | None) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*COLOURS.get(condition, COLOURS[None]))
+    return CONDITION_COLOURS.get(condition, CONDITION_COLOURS[None])
 
 
 def display_scale(photo: PhotoView) -> float:

@@ -1,7 +1,7 @@
 """The Review tab: a queue of photos, least certain first; one photo at a time in a box editor
 (``gradio_image_annotation``), each label's model probabilities and spatial relations beside it,
 and the reviewer's actions, each saved at once with its history. Every handler checks the
-reviewer role on the server (``services.auth.require``).
+reviewer role on the server (``ui.access.require``).
 
 A box's label in the editor is ``#<label id> <type> · <condition>``: the id ties a box back to
 its stored label; a box drawn now has no id and gets its type and condition from the editor's
@@ -14,14 +14,13 @@ from pathlib import Path
 
 import gradio as gr
 from gradio_image_annotation import image_annotator
-from sqlalchemy import select
 
 from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES, object_word
 from services import review
-from services.auth import require
-from storage import models as m
 from storage.db import Database
+from storage.images import survey_names
 from storage.review import PhotoView
+from ui.access import require
 from ui.review_editor import (
     CLASS_LABELS,
     HIDE_ROTATE_JS,
@@ -131,11 +130,6 @@ def _filters(survey: str | None, object_type: str | None, condition: str | None,
         return review.Filters(value(survey), value(object_type), value(condition), status or "to review")
     except ValueError as exc:
         raise gr.Error(str(exc)) from exc
-
-
-def survey_names(db: Database) -> list[str]:
-    with db.read() as session:
-        return list(session.scalars(select(m.Survey.name).order_by(m.Survey.name)))
 
 
 def build_review_tab(db: Database, data_dir: str | Path) -> None:

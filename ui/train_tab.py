@@ -13,11 +13,12 @@ from core.model_card import model_version
 from core.settings import Settings
 from lifecycle.server import ModelServer
 from services import jobs
-from services.auth import guard
+from services.job_spec import JobSpec
 from storage import registry
 from storage.db import Database
 from storage.errors import NotFoundError
 from storage.labels import labels_fingerprint
+from ui.access import guard
 
 RUN_HEADERS = ["Run", "Job", "Status", "Progress", "Started by", "Started", "Ended", "Produced", "Error"]
 VERSION_HEADERS = ["Kind", "Version", "Status", "Created (UTC)", "Figures"]
@@ -149,13 +150,14 @@ def start(
         return "Not started: Steps (condition model) must be a whole number of at least 1."
     if kind == "detector" and (hours is None or hours < 0.01):
         return "Not started: Hours (detector) must be at least 0.01."
-    job: dict = {"data": "db", "margin": float(margin), "promote": bool(promote)}
-    if kind == "condition":
-        job["finetune"] = {"method": method, "steps": int(steps)}
-    elif kind == "detector":
-        job["hours"] = float(hours)
     try:
-        run_id = jobs.start_job(db, settings, kind, job, actor)
+        if kind == "condition":
+            spec = JobSpec(
+                kind, margin=float(margin), promote=bool(promote), finetune={"method": method, "steps": int(steps)}
+            )
+        else:
+            spec = JobSpec(kind, margin=float(margin), promote=bool(promote), hours=float(hours))
+        run_id = jobs.start_job(db, settings, spec, actor)
     except (jobs.JobBusyError, ValueError) as exc:
         return f"Not started: {exc}"
     return f"Job {run_id} started ({label.lower()}). It runs in its own process; follow it below."

@@ -24,7 +24,15 @@ from PIL import Image
 
 from core.report.narrative import label, narrative
 from core.report.rows import UNCERTAIN_MARGIN, ReportMeta, condition_text, is_uncertain, short_name
-from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES, counted, object_word
+from core.taxonomy import (
+    ALLOWED_CONDITIONS,
+    CONDITION_COLOURS,
+    CONDITION_TEXT_COLOURS,
+    CONDITIONS,
+    OBJECT_TYPES,
+    counted,
+    object_word,
+)
 from core.types import Finding, Inspection
 
 MAX_WIDTH = 1000  # px of an embedded annotated photo: legible, and keeps a 200-photo report small
@@ -58,11 +66,14 @@ img.photo{max-width:100%;height:auto;border:1px solid #ccc}
 .cards{display:flex;flex-wrap:wrap;gap:.8em}
 .card{border:1px solid #ddd;border-radius:6px;padding:.4em;width:170px;font-size:.88em}
 .card img{display:block;max-width:100%;margin-bottom:.3em}
-.blocked{color:#a86f00;font-weight:600} .damaged{color:#b3122b;font-weight:600}
 .uncertain{color:#555;font-style:italic} .error{background:#fdecee;border:1px solid #d7263d;
  padding:.6em;border-radius:4px} .narrative{background:#f7f9fb;padding:.6em;border-radius:4px}
 svg.map{max-width:100%;height:auto} footer{margin-top:3em;font-size:.88em;color:#555}
 """
+# Words of a problem condition in the palette's text shades (core.taxonomy).
+CSS += " ".join(
+    f".{condition}{{color:{colour};font-weight:600}}" for condition, colour in CONDITION_TEXT_COLOURS.items()
+)
 
 
 @dataclass(frozen=True)
@@ -205,7 +216,7 @@ def _map(photos: list[ReportPhoto], width: int = 640, height: int = 360, pad: in
     for i, p in located:
         x = pad + (p.position[1] - min(lons)) * squeeze * scale
         y = height - pad - (p.position[0] - min(lats)) * scale
-        colour = "#d7263d" if _needs_action(p) else "#4a6a8a"
+        colour = CONDITION_COLOURS["damaged"] if _needs_action(p) else "#4a6a8a"
         dots.append(
             f"<a href='#photo-{i + 1}'><circle cx='{x:.1f}' cy='{y:.1f}' r='6' fill='{colour}'>"
             f"<title>{i + 1}. {escape(p.name)} ({p.position[0]:.6f}, {p.position[1]:.6f})</title></circle></a>"

@@ -7,9 +7,9 @@ import pytest
 from PIL import ImageColor
 
 from core.images import load_image
-from core.render import CONDITION_COLORS, MIN_DRAWN_SIDE, render
+from core.render import MIN_DRAWN_SIDE, render
 from core.report.rows import summarize
-from core.taxonomy import ALLOWED_CONDITIONS, class_name
+from core.taxonomy import ALLOWED_CONDITIONS, CONDITION_COLOURS, class_name
 from tests.conftest import FINDING_KEYS
 
 
@@ -54,7 +54,7 @@ def test_render_draws_on_a_copy(inspections):
     finding = inspection.findings[0]
     x1, y1 = (round(v * scale) for v in finding.box_xyxy[:2])
     x2 = round(finding.box_xyxy[2] * scale)
-    expected = ImageColor.getrgb(CONDITION_COLORS[finding.condition])
+    expected = ImageColor.getrgb(CONDITION_COLOURS[finding.condition])
     edge = np.asarray(drawn)[y1 + 1, x1 + 1 : x2 - 1]  # along the box's top edge, inside the corners
     assert (np.abs(edge.astype(int) - expected).sum(axis=1) < 30).mean() > 0.5  # in its condition's colour
     big = image.resize((1600, 1200))

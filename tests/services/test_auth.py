@@ -5,9 +5,12 @@ from types import SimpleNamespace
 import gradio as gr
 import pytest
 
-from services.auth import ROLE_RANK, auth_function, ensure_first_admin, guard, has_users, require
-from storage.users import add_user
+from services import auth
+from services.auth import ROLE_RANK, auth_function, ensure_first_admin
+from services.errors import NotAllowed, NotLoggedIn
+from storage.users import add_user, has_users
 from tests.storage import conftest as storage_fixtures
+from ui.access import guard, require
 
 # The storage tests' fixtures: a fresh SQLite file and a fresh PostgreSQL database per test.
 db_url = storage_fixtures.db_url
@@ -53,6 +56,17 @@ def test_roles_are_ranked_admin_reviewer_inspector(users, username, role, allowe
 def test_no_login_is_refused(users, req):
     with pytest.raises(gr.Error, match="Please log in"):
         guard(users, "inspector")(req)
+
+
+def test_the_service_refuses_with_its_own_errors_and_no_gradio(users):
+    with pytest.raises(NotLoggedIn, match="Please log in") as refused:
+        auth.require(None, users, "reviewer")
+    assert refused.value.title == "Not logged in"
+    with pytest.raises(NotAllowed, match="ines is an inspector; this action needs a reviewer") as refused:
+        auth.require("ines", users, "reviewer")
+    assert refused.value.title == "Not allowed"
+    assert auth.refusal("ines", users, "reviewer").startswith("ines is an inspector")
+    assert auth.refusal("rita", users, "reviewer") is None
 
 
 def test_a_removed_or_unknown_user_is_refused(users):

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from core.settings import PROJECT_ROOT, Settings
 from services import jobs
 from services.demo import EXAMPLES_DIR, reset_demo_store
+from services.job_spec import JobSpec
 from storage import models as m
 from storage.db import Database
 from storage.inspections import save_inspection
@@ -64,7 +65,7 @@ def test_training_cannot_start_in_demo_mode(tmp_path):
     settings = Settings(data_dir=str(tmp_path), demo_mode=True)
     db = Database.from_settings(settings)
     with pytest.raises(PermissionError, match="switched off in the public demo"):
-        jobs.start_job(db, settings, "condition", {}, "someone")
+        jobs.start_job(db, settings, JobSpec("condition"), "someone")
     assert _count(db, m.TrainingRun) == 0
 
 

@@ -1,6 +1,7 @@
 """The improvement use cases end to end, in-process: reviewed labels in the store -> candidate ->
 gate against the served model -> recorded, and served only when it passes."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from core.settings import PROJECT_ROOT, Settings
 from lifecycle.server import ModelServer, register_configured_models
 from services.improve import improve_condition, improve_detector
+from services.job_spec import JobSpec
 from services.jobs import JobContext
 from storage import models as m
 from storage import registry
@@ -45,11 +47,12 @@ def reviewed_store(tmp_path):
 def test_a_condition_candidate_is_gated_recorded_and_served_only_if_it_passes(reviewed_store):
     settings, db, context = reviewed_store
     shipped = registry.served_version(db, "condition").name
-    job = {
-        "dataset": {"held_out_fraction": 0.4},
-        "finetune": {"method": "full", "steps": 3, "batch_size": 4},
-        "margin": 1.0,  # any candidate passes: this test is about what happens then
-    }
+    job = JobSpec(
+        "condition",
+        dataset={"held_out_fraction": 0.4},
+        finetune={"method": "full", "steps": 3, "batch_size": 4},
+        margin=1.0,  # any candidate passes: this test is about what happens then
+    )
     version = improve_condition(job, context)
     record = next(v for v in registry.versions(db, "condition") if v.name == version)
     assert set(record.metrics) >= {"candidate_macro_f1", "served_macro_f1", "baseline_macro_f1", "gate"}
@@ -62,7 +65,7 @@ def test_a_condition_candidate_is_gated_recorded_and_served_only_if_it_passes(re
 
     registry.promote(db, "condition", shipped)
     # must beat served by 1.0: impossible; and on 2 held-out photos, which the log warns of
-    version = improve_condition({**job, "margin": -1.0, "dataset": {"held_out_fraction": 0.15}}, context)
+    version = improve_condition(replace(job, margin=-1.0, dataset={"held_out_fraction": 0.15}), context)
     assert "too few to judge a model by" in db_log(db, context)
     record = next(v for v in registry.versions(db, "condition") if v.name == version)
     assert record.status == "rejected" and record.metrics["gate"].startswith("FAILED")
@@ -72,7 +75,7 @@ def test_a_condition_candidate_is_gated_recorded_and_served_only_if_it_passes(re
 def test_a_detector_candidate_is_measured_against_the_served_one_on_held_out_photos(reviewed_store):
     settings, db, context = reviewed_store
     shipped = registry.served_version(db, "detector").name
-    version = improve_detector({"hours": 0.001, "epochs": 1, "imgsz": 64, "batch": 4, "workers": 0}, context)
+    version = improve_detector(JobSpec("detector", hours=0.001, epochs=1, imgsz=64, batch=4, workers=0), context)
     record = next(v for v in registry.versions(db, "detector") if v.name == version)
     assert {"candidate_map50", "served_map50"} <= set(record.metrics)
     assert Path(record.folder).parent == Path(settings.data_dir) / "models" / "detector"  # the job's registry

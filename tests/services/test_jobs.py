@@ -11,6 +11,7 @@ import pytest
 from core.settings import PROJECT_ROOT, Settings
 from lifecycle.server import register_configured_models
 from services import jobs
+from services.job_spec import JobSpec
 from storage import registry
 from storage.db import Database
 
@@ -49,11 +50,12 @@ def staging_left(settings):
 
 
 def finetune_job(conditions, steps):
-    return {
-        "data": str(conditions),
-        "dataset": {"held_out_fraction": 0.4},
-        "finetune": {"method": "lora", "steps": steps, "batch_size": 4, "eval_every": 1000},
-    }
+    return JobSpec(
+        "condition",
+        data=str(conditions),
+        dataset={"held_out_fraction": 0.4},
+        finetune={"method": "lora", "steps": steps, "batch_size": 4, "eval_every": 1000},
+    )
 
 
 def test_a_quantize_job_runs_in_its_own_process_and_records_its_candidate(store, conditions):
@@ -62,8 +64,9 @@ def test_a_quantize_job_runs_in_its_own_process_and_records_its_candidate(store,
     run_id = jobs.start_job(
         db,
         settings,
-        "quantize",
-        {"data": str(conditions), "dataset": {"held_out_fraction": 0.4}, "kind": "int8", "promote": False},
+        JobSpec(
+            "quantize", data=str(conditions), dataset={"held_out_fraction": 0.4}, quantization="int8", promote=False
+        ),
         "ada",
     )
     run = jobs.wait(db, run_id, timeout_s=300)
@@ -80,9 +83,9 @@ def test_a_quantize_job_runs_in_its_own_process_and_records_its_candidate(store,
 def test_jobs_run_one_at_a_time_and_a_cancelled_one_leaves_nothing(store, conditions):
     settings, db = store
     before = served(db)
-    run_id = jobs.start_job(db, settings, "condition", finetune_job(conditions, steps=400), "ada")
+    run_id = jobs.start_job(db, settings, finetune_job(conditions, steps=400), "ada")
     with pytest.raises(jobs.JobBusyError, match=f"job {run_id} \\(condition\\) is"):
-        jobs.start_job(db, settings, "quantize", {}, "bob")
+        jobs.start_job(db, settings, JobSpec("quantize"), "bob")
     deadline = time.monotonic() + 240
     while jobs.get_run(db, run_id).progress.get("step", 0) < 2:  # training, not still loading
         assert time.monotonic() < deadline and jobs.get_run(db, run_id).status in jobs.ACTIVE
@@ -99,7 +102,7 @@ def test_jobs_run_one_at_a_time_and_a_cancelled_one_leaves_nothing(store, condit
 def test_a_crashing_job_fails_with_its_reason(store, tmp_path):
     settings, db = store
     before = served(db)
-    run_id = jobs.start_job(db, settings, "condition", {"data": str(tmp_path / "nowhere")}, "ada")
+    run_id = jobs.start_job(db, settings, JobSpec("condition", data=str(tmp_path / "nowhere")), "ada")
     run = jobs.wait(db, run_id, timeout_s=120)
     assert run.status == "failed" and "nowhere" in run.error
     assert served(db) == before and staging_left(settings) == []
@@ -108,7 +111,7 @@ def test_a_crashing_job_fails_with_its_reason(store, tmp_path):
 def test_a_killed_job_is_marked_failed_at_the_next_start(store, conditions):
     settings, db = store
     before = served(db)
-    run_id = jobs.start_job(db, settings, "condition", finetune_job(conditions, steps=400), "ada")
+    run_id = jobs.start_job(db, settings, finetune_job(conditions, steps=400), "ada")
     deadline = time.monotonic() + 240
     while jobs.get_run(db, run_id).progress.get("step", 0) < 1:
         assert time.monotonic() < deadline
@@ -119,10 +122,21 @@ def test_a_killed_job_is_marked_failed_at_the_next_start(store, conditions):
     run = jobs.get_run(db, run_id)
     assert run.status == "failed" and "ended without reporting" in run.error
     assert served(db) == before and staging_left(settings) == []
-    jobs.wait(db, jobs.start_job(db, settings, "condition", {"data": "/nowhere"}, "ada"), timeout_s=120)
+    jobs.wait(db, jobs.start_job(db, settings, JobSpec("condition", data="/nowhere"), "ada"), timeout_s=120)
 
 
-def test_unknown_kinds_are_refused(store):
-    settings, db = store
+def test_unknown_kinds_and_bad_settings_are_refused_before_anything_is_recorded():
     with pytest.raises(ValueError, match="unknown job kind 'gpu'"):
-        jobs.start_job(db, settings, "gpu", {}, "ada")
+        JobSpec("gpu")
+    with pytest.raises(ValueError, match="margin must be a finite number"):
+        JobSpec("condition", margin=float("nan"))
+    with pytest.raises(ValueError, match="quantization must be one of int8, nf4"):
+        JobSpec("quantize", quantization="int4")
+
+
+def test_a_spec_round_trips_through_its_run_row_and_refuses_unknown_fields():
+    spec = JobSpec("condition", finetune={"steps": 5}, margin=-0.01, promote=False)
+    assert JobSpec.from_dict("condition", spec.to_dict()) == spec
+    assert "kind" not in spec.to_dict()  # the row's own column says it
+    with pytest.raises(ValueError, match="unknown fields: hourz"):
+        JobSpec.from_dict("detector", {"hourz": 1})

@@ -94,7 +94,7 @@ def test_each_review_action_writes_the_database_and_its_events(app, store):
         "toe drain · normal",
         "vegetation · normal",
     ]
-    assert editor["boxes"][0]["color"] == "rgb(22, 163, 74)"
+    assert editor["boxes"][0]["color"] == "rgb(46, 158, 68)"  # the palette's green (core.taxonomy), as drawn on photos
     assert table["data"][0][5].startswith("normal 0.50, blocked 0.45")  # the model's probabilities
     assert "at the foot of a slope drain" in table["data"][0][6]  # its spatial relations
     drain, toe, veg = (label_id for _, label_id in pick["choices"])
@@ -108,7 +108,7 @@ def test_each_review_action_writes_the_database_and_its_events(app, store):
     assert (label(db, drain).condition, label(db, drain).status) == ("blocked", "corrected")
     assert out[-1].startswith("Saved 1 label change.")
     editor = out[0]
-    assert editor["boxes"][0]["color"] == "rgb(245, 158, 11)"  # amber for blocked
+    assert editor["boxes"][0]["color"] == "rgb(240, 162, 2)"  # amber for blocked, as drawn on photos
     # move a box in the editor and change a type in the side panel, then Save
     boxes = [dict(b) for b in editor["boxes"]]
     boxes[1].update(xmin=210, xmax=320)

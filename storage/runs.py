@@ -1,0 +1,110 @@
+"""Training runs: the rows a job is followed through (queued -> running -> succeeded, failed or
+cancelled), its progress, the tail of its log and a cancel request. One run is active at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+
+from core.statuses import ACTIVE_RUNS, RunStatus
+from storage import models as m
+from storage.db import Database
+from storage.errors import NotFoundError
+
+LOG_LIMIT = 20_000  # characters of log kept in the row (the job's own file keeps everything)
+TrainingRun = m.TrainingRun  # the row, as callers above storage name it
+
+
+class RunBusyError(RuntimeError):
+    """Another run is queued or running: runs go one at a time."""
+
+
+def queue_run(db: Database, kind: str, settings: dict[str, Any], actor: str) -> int:
+    """Record a queued run; ``RunBusyError`` while another is active. Returns its id."""
+    with db.write() as session:
+        busy = session.scalar(select(m.TrainingRun).where(m.TrainingRun.status.in_(ACTIVE_RUNS)))
+        if busy is not None:
+            raise RunBusyError(f"job {busy.id} ({busy.kind}) is {busy.status}: one job at a time")
+        run = m.TrainingRun(kind=kind, status=RunStatus.QUEUED, settings=settings, created_by=actor, log="")
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def set_pid(db: Database, run_id: int, pid: int) -> None:
+    """The process started for a queued run (unless it has already taken the run itself)."""
+    with db.write() as session:
+        run = session.get(m.TrainingRun, run_id)
+        if run.status == RunStatus.QUEUED and run.pid is None:
+            run.pid = pid
+
+
+def get_run(db: Database, run_id: int) -> m.TrainingRun:
+    with db.read() as session:
+        run = session.get(m.TrainingRun, run_id)
+        if run is None:
+            raise NotFoundError(f"training run {run_id} does not exist")
+        return run
+
+
+def latest_runs(db: Database, limit: int = 20) -> list[m.TrainingRun]:
+    with db.read() as session:
+        return list(session.scalars(select(m.TrainingRun).order_by(m.TrainingRun.id.desc()).limit(limit)))
+
+
+def request_cancel(db: Database, run_id: int) -> None:
+    with db.write() as session:
+        run = session.get(m.TrainingRun, run_id)
+        if run is None:
+            raise NotFoundError(f"training run {run_id} does not exist")
+        if run.status in ACTIVE_RUNS:
+            run.cancel_requested = True
+
+
+def fail_orphans(db: Database, alive: Callable[[int], bool], starting_s: float) -> list[int]:
+    """Active runs whose process is gone become failed; returns their ids. A run queued less than
+    ``starting_s`` ago without a pid is being started; a live one leaves every run alone."""
+    failed = []
+    with db.write() as session:
+        for run in session.scalars(select(m.TrainingRun).where(m.TrainingRun.status.in_(ACTIVE_RUNS))):
+            just_queued = run.pid is None and (m.utcnow() - m.as_utc(run.created_at)).total_seconds() < starting_s
+            if just_queued or (run.pid is not None and alive(run.pid)):
+                return []
+            run.status, run.finished_at = RunStatus.FAILED, m.utcnow()
+            run.error = "the job's process ended without reporting (killed, or the app or machine stopped)"
+            failed.append(run.id)
+    return failed
+
+
+def take_run(db: Database, run_id: int, pid: int) -> tuple[str, dict[str, Any]]:
+    """Mark a queued run running in process ``pid``; returns its kind and settings."""
+    with db.write() as session:
+        run = session.get(m.TrainingRun, run_id)
+        if run is None or run.status != RunStatus.QUEUED:
+            raise RuntimeError(f"training run {run_id} is not queued")
+        run.status, run.started_at, run.pid = RunStatus.RUNNING, m.utcnow(), pid
+        return run.kind, dict(run.settings)
+
+
+def finish_run(db: Database, run_id: int, status: RunStatus, error: str | None, produced: str | None = None) -> None:
+    """The run's end: its status, why it failed, and the model version it produced (by name)."""
+    with db.write() as session:
+        run = session.get(m.TrainingRun, run_id)
+        run.status, run.finished_at, run.error = status, m.utcnow(), error
+        if produced is not None:
+            run.produced_version_id = session.scalar(
+                select(m.ModelVersion.id).where(m.ModelVersion.name == produced).order_by(m.ModelVersion.id.desc())
+            )
+
+
+def append_log(db: Database, run_id: int, line: str) -> None:
+    with db.write() as session:
+        run = session.get(m.TrainingRun, run_id)
+        run.log = (run.log + line + "\n")[-LOG_LIMIT:]
+
+
+def set_progress(db: Database, run_id: int, progress: dict[str, Any]) -> None:
+    with db.write() as session:
+        session.get(m.TrainingRun, run_id).progress = progress
