@@ -12,8 +12,9 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from lifecycle.gate import METRICS
+
 JOB_KINDS = ("condition", "detector", "quantize")
-GATE_METRICS = ("macro_f1", "accuracy")
 QUANTIZATIONS = ("int8", "nf4")
 
 
@@ -41,8 +42,8 @@ class JobSpec:
             raise ValueError(f"unknown job kind {self.kind!r}; choose one of {', '.join(JOB_KINDS)}")
         if not math.isfinite(self.margin):
             raise ValueError(f"margin must be a finite number, got {self.margin!r}")
-        if self.metric not in GATE_METRICS:
-            raise ValueError(f"metric must be one of {', '.join(GATE_METRICS)}, got {self.metric!r}")
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
         if self.quantization not in QUANTIZATIONS:
             raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)}, got {self.quantization!r}")
         if not (math.isfinite(self.hours) and self.hours > 0):

@@ -27,12 +27,12 @@ from core.conditions import ConditionModel, card_crop_margin
 from core.types import LabelledPhoto
 from training.baselines.cnn import CNN, CnnSettings, FineTunedCnnBaseline
 from training.baselines.probe import ProbeBaseline
+from training.baselines.type_prior import type_prior_report
 from training.condition.build import ConditionTrainSettings, distil_photos, teach_candidate
 from training.condition.finetune import finetune_condition_model
 from training.condition.finetune_settings import FinetuneSettings
 from training.data.condition_data import DatasetSettings, build_condition_dataset, kfold_by_photo
 from training.data.examples import ConditionReport, evaluate_conditions
-from training.eval.gate import type_prior_report
 
 WHO = ("baseline", "probe", "cnn", "parent", "fine_tuned")
 METRICS = ("accuracy", "macro_f1", "normal_vs_problem", "normal_recall", "blocked_recall", "damaged_recall")

@@ -29,6 +29,7 @@ from core.spatial import all_pair_relations
 from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES
 from core.types import LabelledPhoto
 from training.baselines.probe import ProbeBaseline
+from training.baselines.type_prior import type_prior_report
 from training.data.examples import (
     REAL_CONDITIONS,
     ConditionExample,
@@ -36,7 +37,6 @@ from training.data.examples import (
     condition_examples,
     evaluate_conditions,
 )
-from training.eval.gate import type_prior_report
 from training.eval.metrics import detection_metrics, match_greedy
 
 AP_CONF = 0.001  # AP integrates over all thresholds: keep nearly every detection

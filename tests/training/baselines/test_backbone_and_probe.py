@@ -9,9 +9,9 @@ from tests.conftest import PROJECT_ROOT
 from training.backbone import FEATURE_SIZE, CropFeatures, efficientnet_lite0, register_with_torchvision
 from training.baselines.cnn import CNN, CnnSettings, FineTunedCnnBaseline
 from training.baselines.probe import PROBE, ProbeBaseline, place_features, probe_objects
+from training.baselines.type_prior import baseline_report, type_prior_baseline
 from training.data.dataset import from_yolo_folder
 from training.data.examples import condition_examples
-from training.eval.gate import baseline_report, type_prior_baseline
 
 CONDITIONS_DATA = PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
 

@@ -9,16 +9,11 @@ from PIL import Image
 from core.conditions import ConditionModel
 from core.settings import PROJECT_ROOT
 from core.types import LabelledPhoto
+from training.baselines.type_prior import BASELINE, baseline_report, type_prior_baseline, type_prior_confidence
 from training.data.condition_data import DatasetSettings, build_condition_dataset
 from training.data.dataset import from_yolo_folder
 from training.data.examples import ConditionExample, crops_from_photos, score_answers
-from training.eval.gate import (
-    BASELINE,
-    baseline_report,
-    gate,
-    type_prior_baseline,
-    type_prior_confidence,
-)
+from training.eval.gate import gate
 
 CONDITIONS_DATA = PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
 # Two val photos whose objects are mostly damaged (6 rock toes, 3 of 5 slope drains): a model
