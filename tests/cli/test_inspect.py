@@ -5,6 +5,8 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 from cli.main import main
 from core.settings import PROJECT_ROOT
 from tests.cli.conftest import record_condition_copy
@@ -76,6 +78,7 @@ def test_human_output_lists_objects(val_images, capsys, inspector):
     assert "objects" in out.splitlines()[0]
 
 
+@pytest.mark.slow  # a subprocess loads the models
 def test_a_real_subprocess_loads_the_shipped_models(val_images, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "cli", "inspect", str(val_images[0]), "--json"],

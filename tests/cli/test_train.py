@@ -19,6 +19,8 @@ from storage.registry import served_version, versions
 from tests.conftest import DATA_DIR
 from tests.training.conftest import CONDITIONS_DATA, copy_photos
 
+pytestmark = pytest.mark.slow  # real training, subprocesses or a browser: `pytest -m "not slow"` skips them
+
 
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):

@@ -75,6 +75,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # a subprocess loads the models
 def test_the_app_starts_in_demo_mode_from_a_read_only_checkout():
     """A copy of the checkout that cannot be written (file modes; for root, who ignores them, a
     read-only bind mount in a private mount namespace): the app answers, and nothing is written

@@ -16,6 +16,8 @@ from storage import registry
 from storage.db import Database
 from storage.formats.yolo_import import import_yolo_folder
 
+pytestmark = pytest.mark.slow  # real training, subprocesses or a browser: `pytest -m "not slow"` skips them
+
 SHARED = PROJECT_ROOT.parent / "shared" / "data"
 
 

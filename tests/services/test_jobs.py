@@ -15,6 +15,8 @@ from services.job_spec import JobSpec
 from storage import registry
 from storage.db import Database
 
+pytestmark = pytest.mark.slow  # real training, subprocesses or a browser: `pytest -m "not slow"` skips them
+
 CONDITIONS_DIR = PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
 
 

@@ -15,7 +15,10 @@ from lifecycle.server import ModelServer
 from storage.db import Database
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
+    pytest.mark.slow,  # a real browser: `pytest -m "not slow"` skips it
+]
 SCREENSHOT = Path(tempfile.gettempdir()) / "slope-inspect-browser-test.png"
 RESULT_SHOT = Path(tempfile.gettempdir()) / "slope-inspect-result.png"
 REPORT_SHOT = Path(tempfile.gettempdir()) / "slope-inspect-report.png"

@@ -29,7 +29,10 @@ from tests.conftest import DATA_DIR
 from tests.ui.test_browser import CHROMIUM, CHROMIUM_ARGS
 from ui.review_editor import display_scale, label_band
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
+    pytest.mark.slow,  # a real browser: `pytest -m "not slow"` skips it
+]
 SCREENSHOT = Path(tempfile.gettempdir()) / "slope-review-tab.png"  # after the correction
 OPENED_SHOT = Path(tempfile.gettempdir()) / "slope-review-tab-opened.png"  # the first photo, as opened
 PASSWORD = "rita-password"

@@ -17,6 +17,8 @@ from storage.formats.export import export
 from storage.formats.yolo_import import import_yolo_folder, parse_label_file
 from tests.conftest import DATA_DIR
 
+pytestmark = pytest.mark.slow  # real training, subprocesses or a browser: `pytest -m "not slow"` skips them
+
 
 def label_set(db):
     """Reviewed labels as comparable tuples: (image sha, type, condition, rounded box)."""

@@ -13,6 +13,8 @@ from training.baselines.type_prior import baseline_report, type_prior_baseline
 from training.data.dataset import from_yolo_folder
 from training.data.examples import condition_examples
 
+pytestmark = pytest.mark.slow  # real training, subprocesses or a browser: `pytest -m "not slow"` skips them
+
 CONDITIONS_DATA = PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
 
 

@@ -16,6 +16,8 @@ from training.condition.tiny_qwen2vl import build_model, build_processor
 from training.data.dataset import from_yolo_folder
 from training.data.examples import crops_from_photos
 
+pytestmark = pytest.mark.slow  # real training, subprocesses or a browser: `pytest -m "not slow"` skips them
+
 
 def quiet(_: str) -> None:
     pass

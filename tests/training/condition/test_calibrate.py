@@ -12,6 +12,8 @@ from core.taxonomy import ALLOWED_CONDITIONS
 from tests.training.condition.test_finetune import PARENT, real_examples
 from training.condition.calibrate import calibrate, calibrated_candidate, fit_temperature
 
+pytestmark = pytest.mark.slow  # real training, subprocesses or a browser: `pytest -m "not slow"` skips them
+
 
 def test_the_fit_finds_the_temperature_that_made_the_scores_overconfident():
     rng = np.random.default_rng(0)

@@ -19,6 +19,8 @@ from training.detector.build import (
     training_history,
 )
 
+pytestmark = pytest.mark.slow  # real training, subprocesses or a browser: `pytest -m "not slow"` skips them
+
 
 def _one_epoch(data, registry, **settings) -> DetectorTrainSettings:
     """One epoch at 64 px: seconds on a CPU, and every step of the trainer still runs."""
