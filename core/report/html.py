@@ -2,8 +2,9 @@
 
 Self-contained means inline CSS and every image embedded as a base64 JPEG data URI, so the page
 reads the same offline, mailed, or opened years later. Everything that comes from a person
-(photo names, survey, inspector, title, error texts) goes through ``html.escape``: a photo named
-``<script>…</script>.jpg`` must show as text, never run.
+(photo names, survey, inspector, title, error texts) is escaped by the template
+(``templates/report.html.j2``, Jinja2 with autoescape): a photo named ``<script>…</script>.jpg``
+must show as text, never run.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from html import escape
 from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from PIL import Image
 
 from core.report.narrative import label, narrative
@@ -45,6 +47,8 @@ DATA_CREDIT_HTML = (
     f'<a href="{DATA_SOURCE_URL}">Roboflow Universe, conditional-classes / my-first-project-q51lx</a>, '
     f'licensed <a href="{LICENSE_URL}">CC BY 4.0</a>.'
 )
+# Autoescaped: a value from a person is always text in the page, whatever it contains.
+_TEMPLATES = Environment(loader=PackageLoader("core.report", "templates"), autoescape=select_autoescape(["j2"]))
 # Card fields shown per model: which version, what it learned from, and what its figures mean.
 MODEL_FIELDS = {
     "version": "Version",
@@ -131,173 +135,132 @@ def _crop(photo: ReportPhoto, finding: Finding) -> Image.Image:
     return crop
 
 
-def _condition_html(finding: Finding) -> str:
-    css = "uncertain" if is_uncertain(finding) else finding.condition
-    return f'<span class="{css}">{escape(condition_text(finding))}</span>'
+def _condition(finding: Finding) -> dict[str, str]:
+    return {"css": "uncertain" if is_uncertain(finding) else finding.condition, "text": condition_text(finding)}
 
 
-def _summary(photos: list[ReportPhoto]) -> str:
-    inspected = [p for p in photos if p.inspection is not None]
-    failed = [p for p in photos if p.inspection is None]
-    findings = [(i, n, f) for i, p in enumerate(photos) if p.inspection for n, f in enumerate(p.inspection.findings, 1)]
-    empty = sum(1 for p in inspected if not p.inspection.findings)
-    parts = [
-        "<section id='summary'><h2>Summary</h2>",
-        f"<p>{counted(len(photos), 'photo')}: {len(inspected)} inspected, {len(failed)} failed, "
-        f"{empty} with no object detected; {counted(len(findings), 'finding')}.</p>",
+def _cards(photos: list[ReportPhoto], items: list[tuple[int, int, Finding]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "number": i + 1,
+            "thumb": _jpeg_data_uri(_crop(photos[i], f)) if photos[i].image is not None else None,
+            "label": label(n, f),
+            "condition": _condition(f),
+            "confidence": f"{f.condition_confidence:.0%}",
+            "name": photos[i].name,
+            "short_name": short_name(photos[i].name),
+        }
+        for i, n, f in items
     ]
+
+
+def _summary(photos: list[ReportPhoto]) -> dict[str, Any]:
+    inspected = [p for p in photos if p.inspection is not None]
+    findings = [(i, n, f) for i, p in enumerate(photos) if p.inspection for n, f in enumerate(p.inspection.findings, 1)]
     # Counts by object type and the condition the model chose; the uncertain ones among them
     # are counted apart too, so a near-even call is not read as a settled one.
     counts = Counter((f.object_type, f.condition) for _, _, f in findings)
     unsure = Counter(f.object_type for _, _, f in findings if is_uncertain(f))
     types = list(OBJECT_TYPES) + sorted({t for t, _ in counts} - set(OBJECT_TYPES))
-    head = "".join(f"<th>{escape(c.capitalize())}</th>" for c in CONDITIONS)
-    rows = []
-    for t in types:
-        total = sum(counts[(t, c)] for c in CONDITIONS)
-        cells = "".join(
-            f'<td class="num" data-count="{escape(t)}:{c}">{counts[(t, c)]}</td>'
-            if c in ALLOWED_CONDITIONS.get(t, CONDITIONS)
-            else "<td class='num'>–</td>"
-            for c in CONDITIONS
-        )
-        rows.append(
-            f"<tr><th>{escape(object_word(t))}</th>{cells}<td class='num' data-count='{escape(t)}:uncertain'>"
-            f"{unsure[t]}</td><td class='num' data-count='{escape(t)}:total'>{total}</td></tr>"
-        )
-    parts.append(
-        f"<table class='counts'><tr><th>Object</th>{head}<th>of which uncertain</th><th>Total</th></tr>"
-        + "".join(rows)
-        + "</table>"
-    )
+    rows = [
+        {
+            "type": t,
+            "word": object_word(t),
+            "cells": [(c, counts[(t, c)] if c in ALLOWED_CONDITIONS.get(t, CONDITIONS) else None) for c in CONDITIONS],
+            "uncertain": unsure[t],
+            "total": sum(counts[(t, c)] for c in CONDITIONS),
+        }
+        for t in types
+    ]
     # What needs action first: confident problems (most certain first), then undecided ones.
     sure = sorted(
         ((i, n, f) for i, n, f in findings if f.condition != "normal" and not is_uncertain(f)),
         key=lambda item: -item[2].condition_confidence,
     )
-    undecided = [(i, n, f) for i, n, f in findings if is_uncertain(f)]
-    parts.append("<h3>Needs action</h3>")
-    parts.append(_cards(photos, sure) if sure else "<p>No object was judged blocked or damaged with confidence.</p>")
-    if undecided:
-        parts.append(
-            f"<h3>Uncertain (conditions within {UNCERTAIN_MARGIN:.2f} of each other: check by eye)</h3>"
-            + _cards(photos, undecided)
-        )
-    if failed:
-        items = "".join(
-            f"<li><a href='#photo-{photos.index(p) + 1}'>{escape(p.name)}</a>: "
-            # The loader's messages begin with the file's name, already the link's text.
-            f"{escape((p.error or 'failed').removeprefix(f'{p.name}: '))}</li>"
-            for p in failed
-        )
-        parts.append(f"<h3>Failed photos</h3><ul>{items}</ul>")
-    parts.append("<h3>Where</h3>" + _map(photos))
-    parts.append("</section>")
-    return "".join(parts)
+    failed = [
+        # The loader's messages begin with the file's name, already the link's text.
+        {"number": i + 1, "name": p.name, "error": (p.error or "failed").removeprefix(f"{p.name}: ")}
+        for i, p in enumerate(photos)
+        if p.inspection is None
+    ]
+    return {
+        "photos": counted(len(photos), "photo"),
+        "inspected": len(inspected),
+        "failed": failed,
+        "empty": sum(1 for p in inspected if not p.inspection.findings),
+        "findings": counted(len(findings), "finding"),
+        "counts": rows,
+        "sure": _cards(photos, sure),
+        "undecided": _cards(photos, [(i, n, f) for i, n, f in findings if is_uncertain(f)]),
+        "margin": f"{UNCERTAIN_MARGIN:.2f}",
+        "map": _map(photos),
+    }
 
 
 def _needs_action(photo: ReportPhoto) -> bool:
     return photo.inspection is not None and any(f.condition != "normal" for f in photo.inspection.findings)
 
 
-def _map(photos: list[ReportPhoto], width: int = 640, height: int = 360, pad: int = 24) -> str:
+def _map(photos: list[ReportPhoto], width: int = 640, height: int = 360, pad: int = 24) -> dict[str, Any] | None:
     """Where the photos were taken, from their GPS positions: an SVG plot (no map tiles: the
-    report is self-contained and offline), red where a finding needs action."""
+    report is self-contained and offline), red where a finding needs action. None: no position."""
     located = [(i, p) for i, p in enumerate(photos) if p.position is not None]
     if not located:
-        return "<p>No photo carries a GPS position.</p>"
+        return None
     lats = [p.position[0] for _, p in located]
     lons = [p.position[1] for _, p in located]
     # Local equirectangular projection: a degree of longitude is cos(latitude) of one of latitude.
     squeeze = max(math.cos(math.radians(sum(lats) / len(lats))), 1e-6)
     span = max((max(lons) - min(lons)) * squeeze, max(lats) - min(lats), 1e-6)
     scale = min(width - 2 * pad, height - 2 * pad) / span
-    dots = []
-    for i, p in located:
-        x = pad + (p.position[1] - min(lons)) * squeeze * scale
-        y = height - pad - (p.position[0] - min(lats)) * scale
-        colour = CONDITION_COLOURS["damaged"] if _needs_action(p) else "#4a6a8a"
-        dots.append(
-            f"<a href='#photo-{i + 1}'><circle cx='{x:.1f}' cy='{y:.1f}' r='6' fill='{colour}'>"
-            f"<title>{i + 1}. {escape(p.name)} ({p.position[0]:.6f}, {p.position[1]:.6f})</title></circle></a>"
-        )
+    dots = [
+        {
+            "number": i + 1,
+            "x": f"{pad + (p.position[1] - min(lons)) * squeeze * scale:.1f}",
+            "y": f"{height - pad - (p.position[0] - min(lats)) * scale:.1f}",
+            "colour": CONDITION_COLOURS["damaged"] if _needs_action(p) else "#4a6a8a",
+            "title": f"{i + 1}. {p.name} ({p.position[0]:.6f}, {p.position[1]:.6f})",
+        }
+        for i, p in located
+    ]
     extent_m = span * 111_320  # metres per degree of latitude
-    return (
-        f"<p>{len(located)} of {counted(len(photos), 'photo')} carry a GPS position; red: a finding needs action. "
-        f"The plot spans about {extent_m:,.0f} m, north up.</p>"
-        f"<svg class='map' viewBox='0 0 {width} {height}' width='{width}' height='{height}' role='img' "
-        f"aria-label='photo positions'><rect width='{width}' height='{height}' fill='#f7f9fb' stroke='#ccd'/>"
-        + "".join(dots)
-        + "</svg>"
-    )
+    return {"located": len(located), "extent": f"{extent_m:,.0f}", "width": width, "height": height, "dots": dots}
 
 
-def _cards(photos: list[ReportPhoto], items: list[tuple[int, int, Finding]]) -> str:
-    cards = []
-    for i, n, f in items:
-        photo = photos[i]
-        thumb = f"<img src='{_jpeg_data_uri(_crop(photo, f))}' alt=''>" if photo.image is not None else ""
-        cards.append(
-            f"<div class='card'><a href='#photo-{i + 1}'>{thumb}</a>"
-            f"<b>{escape(label(n, f))}</b> · {_condition_html(f)} {f.condition_confidence:.0%}<br>"
-            f"<a href='#photo-{i + 1}' title='{escape(photo.name)}'>{escape(short_name(photo.name))}</a></div>"
-        )
-    return "<div class='cards'>" + "".join(cards) + "</div>"
-
-
-def _findings_table(inspection: Inspection) -> str:
-    head = "".join(f"<th>{escape(c.capitalize())}</th>" for c in CONDITIONS)
-    rows = []
-    for n, f in enumerate(inspection.findings, 1):
-        probs = "".join(
-            f"<td class='num'>{f.condition_probs[c]:.2f}</td>" if c in f.condition_probs else "<td class='num'>–</td>"
-            for c in CONDITIONS
-        )
-        rows.append(
-            f"<tr><td class='num'>{n}</td><td>{escape(object_word(f.object_type))}</td><td>{_condition_html(f)}</td>"
-            f"{probs}<td class='num'>{f.confidence:.2f}</td><td>{escape(f.context.describe())}</td></tr>"
-        )
-    return (
-        f"<table class='findings'><tr><th>Box</th><th>Object</th><th>Condition</th>{head}"
-        f"<th>Detector conf.</th><th>Position</th></tr>{''.join(rows)}</table>"
-    )
-
-
-def _photo_section(number: int, photo: ReportPhoto) -> str:
-    parts = [f"<section id='photo-{number}'><h2>{number}. {escape(photo.name)}</h2>"]
-    if photo.inspection is None:
-        parts.append(f"<p class='error'>Not inspected: {escape(photo.error or 'unknown error')}</p>")
-        if photo.image is not None:
-            parts.append(f"<img class='photo' src='{_jpeg_data_uri(_fit_width(photo.image))}' alt='photo {number}'>")
-        return "".join(parts) + "</section>"
+def _photo(number: int, photo: ReportPhoto) -> dict[str, Any]:
+    view: dict[str, Any] = {"number": number, "name": photo.name, "error": None, "image": None}
     ins = photo.inspection
+    if ins is None:
+        view["error"] = photo.error or "unknown error"
+        view["image"] = _jpeg_data_uri(_fit_width(photo.image)) if photo.image is not None else None
+        return view
     if photo.image is not None:
-        parts.append(f"<img class='photo' src='{_jpeg_data_uri(_annotated(photo))}' alt='photo {number}, annotated'>")
-    if ins.findings:
-        parts.append(_findings_table(ins))
-    else:
-        parts.append("<p>No objects were detected.</p>")
-    parts.append(f"<p class='narrative'>{escape(narrative(ins))}</p>")
-    if photo.position is not None:
-        parts.append(f"<p class='meta'>GPS: {photo.position[0]:.6f}, {photo.position[1]:.6f}</p>")
-    versions = ", ".join(f"{escape(k)} {escape(str(v))}" for k, v in sorted(ins.models.items()))
-    if versions:
-        parts.append(f"<p class='meta'>Models: {versions}</p>")
-    return "".join(parts) + "</section>"
+        view["image"] = _jpeg_data_uri(_annotated(photo))
+    view["findings"] = [
+        {
+            "number": n,
+            "word": object_word(f.object_type),
+            "condition": _condition(f),
+            "probs": [f"{f.condition_probs[c]:.2f}" if c in f.condition_probs else None for c in CONDITIONS],
+            "confidence": f"{f.confidence:.2f}",
+            "position": f.context.describe(),
+        }
+        for n, f in enumerate(ins.findings, 1)
+    ]
+    view["narrative"] = narrative(ins)
+    view["gps"] = f"{photo.position[0]:.6f}, {photo.position[1]:.6f}" if photo.position is not None else None
+    view["versions"] = ", ".join(f"{k} {v}" for k, v in sorted(ins.models.items()))
+    return view
 
 
-def _models_section(models: dict[str, dict[str, Any]]) -> str:
-    parts = ["<section id='models'><h2>Models</h2>"]
-    if not models:
-        parts.append("<p>No model information was given.</p>")
-    for kind, card in models.items():
-        rows = "".join(
-            f"<tr><th>{label_}</th><td>{escape(str(card[key]))}</td></tr>"
-            for key, label_ in MODEL_FIELDS.items()
-            if card.get(key)
-        )
-        parts.append(f"<h3>{escape(kind.capitalize())}</h3><table>{rows or '<tr><td>no card</td></tr>'}</table>")
-    return "".join(parts) + "</section>"
+def _models(models: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": kind.capitalize(),
+            "rows": [(name, str(card[key])) for key, name in MODEL_FIELDS.items() if card.get(key)],
+        }
+        for kind, card in models.items()
+    ]
 
 
 def model_info(sources: dict[str, str | Path]) -> dict[str, dict[str, Any]]:
@@ -322,19 +285,18 @@ def html_report(photos: list[ReportPhoto], title: str, meta: ReportMeta, models:
         ("Inspector", meta.inspector),
         ("Inspected", _readable_time(meta.inspected_at)),
     ]
-    header = (
-        f"<header><h1>{escape(title)}</h1><p class='meta'>"
-        + "".join(f"<span>{key}: <b>{escape(value)}</b></span>" for key, value in facts if value)
-        + "</p></header>"
-    )
-    sections = "".join(_photo_section(i, p) for i, p in enumerate(photos, 1))
     return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
-        f"{header}{_summary(photos)}<section id='photos'>{sections}</section>{_models_section(models)}"
-        f"<footer><p>{DATA_CREDIT_HTML}</p><p>Conditions come from a model and every finding should be "
-        "reviewed by a person before it is acted on.</p></footer></body></html>\n"
+        _TEMPLATES.get_template("report.html.j2").render(
+            title=title,
+            css=Markup(CSS),
+            facts=[(key, value) for key, value in facts if value],
+            conditions=CONDITIONS,
+            summary=_summary(photos),
+            photos=[_photo(i, p) for i, p in enumerate(photos, 1)],
+            models=_models(models),
+            credit=Markup(DATA_CREDIT_HTML),
+        )
+        + "\n"
     )
 
 
