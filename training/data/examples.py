@@ -188,8 +188,9 @@ def score_answers(
     if not len(truth) == len(answers) == len(confidence):
         raise ValueError(f"{len(truth)} truths, {len(answers)} answers, {len(confidence)} confidences")
     labels = [c for c in CLASS_NAMES if not c.startswith("vegetation")]
-    matrix = confusion_matrix([class_name(*t) for t in truth], [class_name(*a) for a in answers], labels)
-    report = classification_report(matrix, labels)
+    truth_names, answer_names = [class_name(*t) for t in truth], [class_name(*a) for a in answers]
+    matrix = confusion_matrix(truth_names, answer_names, labels)
+    report = classification_report(truth_names, answer_names, labels)
     correct = [t == a for t, a in zip(truth, answers, strict=True)]
 
     def accuracy_by(position: int, values: Sequence[str]) -> dict[str, GroupAccuracy]:

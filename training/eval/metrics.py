@@ -1,4 +1,5 @@
-"""Metrics as plain functions on numpy arrays and ``sv.Detections`` (boxes xyxy, ``class_id``,
+"""Metrics as plain functions on numpy arrays and ``sv.Detections``; the classification ones are
+scikit-learn's (boxes xyxy, ``class_id``,
 ``confidence`` for predictions), each checked against hand-computed cases in tests.
 
 Detection AP follows the all-points interpolation (area under the monotone precision envelope,
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import supervision as sv
+from sklearn import metrics as sk_metrics
 
 IOU_THRESHOLDS = np.round(np.arange(0.5, 0.96, 0.05), 2)
 
@@ -105,25 +107,26 @@ def detection_metrics(
 
 
 def confusion_matrix(truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> np.ndarray:
-    """Rows are the truth, columns the prediction, in ``labels`` order."""
-    index = {label: i for i, label in enumerate(labels)}
-    matrix = np.zeros((len(labels), len(labels)), dtype=int)
-    for t, p in zip(truth, predicted, strict=True):
-        matrix[index[t], index[p]] += 1
-    return matrix
+    """Rows are the truth, columns the prediction, in ``labels`` order (scikit-learn's)."""
+    if not len(truth):
+        return np.zeros((len(labels), len(labels)), dtype=int)
+    return sk_metrics.confusion_matrix(truth, predicted, labels=list(labels))
 
 
-def classification_report(matrix: np.ndarray, labels: Sequence[str]) -> dict:
-    """Accuracy, macro-F1 over classes present in the truth, and per-class precision/recall/F1."""
-    tp = np.diag(matrix).astype(float)
-    support = matrix.sum(axis=1)
-    predicted = matrix.sum(axis=0)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=(precision + recall) > 0)
+def classification_report(truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> dict:
+    """Accuracy, macro-F1 over the classes present in the truth, and per-class precision / recall
+    / F1 (scikit-learn's; 0 where a class was never predicted or never true)."""
+    if not len(truth):
+        zero = np.zeros(len(labels))
+        precision = recall = f1 = zero
+        support = zero.astype(int)
+    else:
+        precision, recall, f1, support = sk_metrics.precision_recall_fscore_support(
+            truth, predicted, labels=list(labels), zero_division=0
+        )
     present = support > 0
     return {
-        "accuracy": float(tp.sum() / max(1, matrix.sum())),
+        "accuracy": float(sk_metrics.accuracy_score(truth, predicted)) if len(truth) else 0.0,
         "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
         "per_class": {
             label: {

@@ -91,7 +91,7 @@ def test_confusion_matrix_and_report():
     pred = ["a", "b", "b", "b", "a"]
     matrix = confusion_matrix(truth, pred, ["a", "b", "c"])
     assert matrix.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
-    report = classification_report(matrix, ["a", "b", "c"])
+    report = classification_report(truth, pred, ["a", "b", "c"])
     assert report["accuracy"] == pytest.approx(0.6)
     assert report["per_class"]["b"] == {
         "precision": pytest.approx(2 / 3),
@@ -100,6 +100,11 @@ def test_confusion_matrix_and_report():
         "n": 2,
     }
     assert report["macro_f1"] == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+    # a class never true is left out of the macro average; nothing at all is no accuracy
+    assert classification_report(["a", "a"], ["a", "b"], ["a", "b", "c"])["macro_f1"] == pytest.approx(2 / 3)
+    assert confusion_matrix([], [], ["a", "b"]).tolist() == [[0, 0], [0, 0]]
+    empty = classification_report([], [], ["a", "b"])
+    assert empty["accuracy"] == 0.0 and np.isnan(empty["macro_f1"]) and empty["per_class"]["a"]["n"] == 0
 
 
 def test_expected_calibration_error():
