@@ -14,13 +14,13 @@ from dataclasses import dataclass, field, replace
 
 from core.spatial import ObjectContext
 from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES, counted, object_word
+from core.types import Box
 from storage import errors as errors_store
 from storage import labels as labels_store
 from storage import review as review_store
 from storage.db import Database
 from storage.review import LabelChange, NewBox, PhotoView
 
-Box = tuple[float, float, float, float]
 STATUS_CHOICES = tuple(review_store.STATUS_GROUPS)  # "to review", "reviewed", "all", then each status
 BOX_MATCH_PX = 1.5  # the editor rounds boxes to whole pixels
 

@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.taxonomy import ALLOWED_CONDITIONS, check_pair
-from core.types import LabelledBox
+from core.types import Box, LabelledBox
 from storage import models as m
 from storage.db import Database
 from storage.errors import ConflictError, NotFoundError
@@ -113,7 +113,7 @@ def snapshot(label: m.Label) -> dict[str, Any]:
 def new_label(
     session: Session,
     image_id: int,
-    box: tuple[float, float, float, float] | list[float],
+    box: Box | list[float],
     object_type: str,
     condition: str | None,
     status: str,
@@ -230,7 +230,7 @@ def relabel(
     return _edit(db, label_id, version, actor, "relabel", changes)
 
 
-def move(db: Database, label_id: int, version: int, actor: str, box: tuple[float, float, float, float]) -> int:
+def move(db: Database, label_id: int, version: int, actor: str, box: Box) -> int:
     return _edit(db, label_id, version, actor, "move", {"box": [float(v) for v in box], "status": "corrected"})
 
 
@@ -241,7 +241,7 @@ def delete(db: Database, label_id: int, version: int, actor: str) -> int:
 def add_label(
     db: Database,
     image_id: int,
-    box: tuple[float, float, float, float],
+    box: Box,
     object_type: str,
     condition: str | None,
     actor: str,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, aliased
 
 from core.statuses import REVIEWED
 from core.taxonomy import ALLOWED_CONDITIONS
+from core.types import Box
 from storage import models as m
 from storage.db import Database
 from storage.errors import NotFoundError
@@ -30,7 +31,7 @@ STATUS_GROUPS: dict[str, tuple[str, ...] | None] = {
 class PhotoLabel:
     label_id: int
     version: int
-    box: tuple[float, float, float, float]
+    box: Box
     object_type: str
     condition: str | None
     status: str
@@ -68,7 +69,7 @@ class LabelChange:
 
     label_id: int
     version: int
-    box: tuple[float, float, float, float] | None = None
+    box: Box | None = None
     object_type: str | None = None
     condition: str | None = None
     reset_condition: bool = False  # set the condition to None (unknown) explicitly
@@ -78,7 +79,7 @@ class LabelChange:
 
 @dataclass(frozen=True)
 class NewBox:
-    box: tuple[float, float, float, float]
+    box: Box
     object_type: str
     condition: str | None
 

@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.images import IMAGE_SUFFIXES, ImageLoadError, load_image
+from core.types import Box
 from core.yolo_labels import parse_label_file, read_class_map
 from storage import models as m
 from storage.db import Database
@@ -57,7 +58,7 @@ class ImportConflict:
     """An imported object that disagrees with an existing label, which was left as it is."""
 
     file: str
-    box: tuple[float, float, float, float]  # the imported box, image pixels
+    box: Box  # the imported box, image pixels
     label_id: int
     author: str  # who last set the existing label
     existing: tuple[str, str | None]  # (object_type, condition) in the store
@@ -123,7 +124,7 @@ class ImportReport:
 
 @dataclass(frozen=True)
 class _Object:
-    box: tuple[float, float, float, float]  # image pixels
+    box: Box  # image pixels
     object_type: str
     condition: str | None
 
