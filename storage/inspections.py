@@ -13,6 +13,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from core.spatial import ObjectContext
+from core.statuses import LabelStatus
 from core.types import Finding
 from core.types import Inspection as CoreInspection
 from storage import models as m
@@ -82,7 +83,7 @@ def save_inspection(
                     finding.box_xyxy,
                     finding.object_type,
                     finding.condition,
-                    "pending",
+                    LabelStatus.PENDING,
                     author="model",
                     actor=user,
                     action="create",
@@ -106,11 +107,11 @@ class Upload:
 
 def uploads_of(db: Database, username: str, limit: int = 100) -> list[Upload]:
     """The photos ``username`` uploaded (an inspector's own work), newest first."""
-    pending = func.sum(case((m.Label.status == "pending", 1), else_=0))
+    pending = func.sum(case((m.Label.status == LabelStatus.PENDING, 1), else_=0))
     query = (
         select(m.Image.id, m.Image.original_name, m.Survey.name, m.Image.uploaded_at, func.count(m.Label.id), pending)
         .outerjoin(m.Survey, m.Image.survey_id == m.Survey.id)
-        .outerjoin(m.Label, (m.Label.image_id == m.Image.id) & (m.Label.status != "deleted"))
+        .outerjoin(m.Label, (m.Label.image_id == m.Image.id) & (m.Label.status != LabelStatus.DELETED))
         .where(m.Image.uploaded_by == username)
         .group_by(m.Image.id, m.Survey.name)
         .order_by(m.Image.uploaded_at.desc(), m.Image.id.desc())

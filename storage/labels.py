@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from core.statuses import LabelStatus
 from core.taxonomy import ALLOWED_CONDITIONS, check_pair
 from core.types import Box, LabelledBox
 from storage import models as m
@@ -45,7 +46,7 @@ def review_queue(
     survey: str | None = None,
     object_type: str | None = None,
     condition: str | None = None,
-    status: str | None = "pending",
+    status: str | None = LabelStatus.PENDING,
     page: int = 0,
     page_size: int = 50,
     after: tuple[float, int] | None = None,
@@ -211,7 +212,7 @@ def validate_state(state: dict[str, Any]) -> None:
 
 
 def accept(db: Database, label_id: int, version: int, actor: str) -> int:
-    return _edit(db, label_id, version, actor, "accept", {"status": "accepted"})
+    return _edit(db, label_id, version, actor, "accept", {"status": LabelStatus.ACCEPTED})
 
 
 def relabel(
@@ -222,7 +223,7 @@ def relabel(
     object_type: str | None = None,
     condition: str | None = None,
 ) -> int:
-    changes: dict[str, Any] = {"status": "corrected"}
+    changes: dict[str, Any] = {"status": LabelStatus.CORRECTED}
     if object_type is not None:
         changes["object_type"] = object_type
     if condition is not None:
@@ -231,11 +232,13 @@ def relabel(
 
 
 def move(db: Database, label_id: int, version: int, actor: str, box: Box) -> int:
-    return _edit(db, label_id, version, actor, "move", {"box": [float(v) for v in box], "status": "corrected"})
+    return _edit(
+        db, label_id, version, actor, "move", {"box": [float(v) for v in box], "status": LabelStatus.CORRECTED}
+    )
 
 
 def delete(db: Database, label_id: int, version: int, actor: str) -> int:
-    return _edit(db, label_id, version, actor, "delete", {"status": "deleted"})
+    return _edit(db, label_id, version, actor, "delete", {"status": LabelStatus.DELETED})
 
 
 def add_label(
@@ -245,7 +248,7 @@ def add_label(
     object_type: str,
     condition: str | None,
     actor: str,
-    status: str = "added",
+    status: str = LabelStatus.ADDED,
 ) -> int:
     """A label a person drew (no prediction behind it). Returns its id."""
     state = {
@@ -279,7 +282,7 @@ def undo(db: Database, label_id: int, version: int, actor: str) -> int:
             break
     if target is None or target.action == "create":
         raise ValueError(f"label {label_id} has no change to undo")
-    restored = target.before if target.before is not None else {"status": "deleted"}  # undo of an add
+    restored = target.before if target.before is not None else {"status": LabelStatus.DELETED}  # undo of an add
     return _edit(db, label_id, version, actor, "undo", dict(restored))
 
 

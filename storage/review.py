@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from core.statuses import REVIEWED
+from core.statuses import REVIEWED, LabelStatus
 from core.taxonomy import ALLOWED_CONDITIONS
 from core.types import Box
 from storage import models as m
@@ -20,7 +20,7 @@ from storage.errors import NotFoundError
 from storage.labels import new_label, snapshot, validate_state, write_versioned
 
 STATUS_GROUPS: dict[str, tuple[str, ...] | None] = {
-    "to review": ("pending",),
+    "to review": (LabelStatus.PENDING,),
     "reviewed": REVIEWED,
     "all": None,
     **{status: (status,) for status in m.LABEL_STATUSES},
@@ -101,7 +101,7 @@ class SaveResult:
 
 def _status_filter(query, statuses: tuple[str, ...] | None):
     if statuses is None:
-        return query.where(m.Label.status != "deleted")
+        return query.where(m.Label.status != LabelStatus.DELETED)
     return query.where(m.Label.status.in_(statuses))
 
 
@@ -146,7 +146,11 @@ def photo_queue(
             earlier.certainty < m.Label.certainty, and_(earlier.certainty == m.Label.certainty, earlier.id < m.Label.id)
         ),
     )
-    inner = inner.where(earlier.status != "deleted") if statuses is None else inner.where(earlier.status.in_(statuses))
+    inner = (
+        inner.where(earlier.status != LabelStatus.DELETED)
+        if statuses is None
+        else inner.where(earlier.status.in_(statuses))
+    )
     if object_type is not None:
         inner = inner.where(earlier.object_type == object_type)
     if condition is not None:
@@ -172,7 +176,7 @@ def review_counts(
     query = _label_filters(select(m.Label.status, func.count()), survey, object_type, condition)
     # Photos by image with a correlated EXISTS (an index search per photo): a DISTINCT over every
     # pending label costs several times more at 100k labels.
-    pending = select(m.Label.id).where(m.Label.image_id == m.Image.id, m.Label.status == "pending")
+    pending = select(m.Label.id).where(m.Label.image_id == m.Image.id, m.Label.status == LabelStatus.PENDING)
     if object_type is not None:
         pending = pending.where(m.Label.object_type == object_type)
     if condition is not None:
@@ -184,9 +188,9 @@ def review_counts(
         counts = dict(session.execute(query.group_by(m.Label.status)).all())
         pending_photos = session.scalar(photos) or 0
     return {
-        "to_review": counts.get("pending", 0),
+        "to_review": counts.get(LabelStatus.PENDING, 0),
         "reviewed": sum(counts.get(s, 0) for s in REVIEWED),
-        "total": sum(v for k, v in counts.items() if k != "deleted"),
+        "total": sum(v for k, v in counts.items() if k != LabelStatus.DELETED),
         "photos_to_review": pending_photos,
     }
 
@@ -204,7 +208,7 @@ def photo_view(db: Database, image_id: int) -> PhotoView:
     query = (
         select(m.Label, m.Prediction.condition_probs, m.Prediction.relations, m.Prediction.confidence)
         .outerjoin(m.Prediction, m.Label.prediction_id == m.Prediction.id)
-        .where(m.Label.image_id == image_id, m.Label.status != "deleted")
+        .where(m.Label.image_id == image_id, m.Label.status != LabelStatus.DELETED)
         .order_by(m.Label.certainty, m.Label.id)
     )
     with db.read() as session:
@@ -268,7 +272,7 @@ def save_photo(
             if label is None or label.image_id != image_id:
                 raise NotFoundError(f"label {change.label_id} is not on image {image_id}")
             accept_only = change.accept and not change.delete and _describe(change) == "accept"
-            if label.version != change.version and accept_only and label.status != "pending":
+            if label.version != change.version and accept_only and label.status != LabelStatus.PENDING:
                 continue  # someone else reviewed it already: nothing of ours is lost
             if label.version != change.version:
                 last = session.scalar(
@@ -287,7 +291,7 @@ def save_photo(
             before = snapshot(label)
             state = dict(before)
             if change.delete:
-                action, state["status"] = "delete", "deleted"
+                action, state["status"] = "delete", LabelStatus.DELETED
             else:
                 edited = []
                 moved = change.box is not None and any(
@@ -308,9 +312,9 @@ def save_photo(
                 if (state["object_type"], state["condition"]) != (before["object_type"], before["condition"]):
                     edited.append("relabel")
                 if edited:
-                    action, state["status"] = "+".join(edited), "corrected"
-                elif change.accept and before["status"] == "pending":
-                    action, state["status"] = "accept", "accepted"
+                    action, state["status"] = "+".join(edited), LabelStatus.CORRECTED
+                elif change.accept and before["status"] == LabelStatus.PENDING:
+                    action, state["status"] = "accept", LabelStatus.ACCEPTED
                 else:
                     continue  # nothing to write
             if not write_versioned(session, label, change.version, state, actor, action):
@@ -320,9 +324,9 @@ def save_photo(
             result.changed.append(label.id)
         for box in new_boxes:
             state = {"box": [float(v) for v in box.box], "object_type": box.object_type, "condition": box.condition}
-            validate_state({**state, "status": "added"})
+            validate_state({**state, "status": LabelStatus.ADDED})
             label = new_label(
-                session, image_id, state["box"], box.object_type, box.condition, "added", actor, actor, "add"
+                session, image_id, state["box"], box.object_type, box.condition, LabelStatus.ADDED, actor, actor, "add"
             )
             result.changed.append(label.id)
     return result

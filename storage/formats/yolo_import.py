@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.images import IMAGE_SUFFIXES, ImageLoadError, load_image
+from core.statuses import LabelStatus
 from core.types import Box
 from core.yolo_labels import parse_label_file, read_class_map
 from storage import models as m
@@ -199,8 +200,8 @@ def _import_one(
 def _merge(
     session: Session, image_id: int, name: str, objects: list[_Object], existing: list[m.Label], report: ImportReport
 ) -> None:
-    live = [label for label in existing if label.status != "deleted"]
-    deleted = [label for label in existing if label.status == "deleted"]
+    live = [label for label in existing if label.status != LabelStatus.DELETED]
+    deleted = [label for label in existing if label.status == LabelStatus.DELETED]
     left = list(range(len(objects)))
 
     # 1. Same object type: the object's condition goes to the label. Clear overlaps first, then
@@ -233,7 +234,7 @@ def _merge(
             obj.box,
             obj.object_type,
             obj.condition,
-            "accepted",
+            LabelStatus.ACCEPTED,
             author=IMPORT_AUTHOR,
             actor=IMPORT_AUTHOR,
             action="import",
@@ -305,7 +306,7 @@ def _unpaired(objects: list[int], labels: list[m.Label], pairs: list[_Pair]) -> 
 
 def _apply_condition(session: Session, name: str, obj: _Object, label: m.Label, report: ImportReport) -> None:
     """Give a matched label the object's condition, unless a person set a different one."""
-    if obj.condition is None or (label.condition == obj.condition and label.status != "pending"):
+    if obj.condition is None or (label.condition == obj.condition and label.status != LabelStatus.PENDING):
         report.unchanged += 1  # nothing to add: a 4-class object, or the condition is already there
         return
     if label.condition not in (None, obj.condition) and label.author not in MACHINE_AUTHORS:
@@ -313,7 +314,7 @@ def _apply_condition(session: Session, name: str, obj: _Object, label: m.Label, 
         return
     # An imported condition is a person's review: a pending label becomes accepted, while a box a
     # reviewer corrected or drew keeps saying so.
-    status = "accepted" if label.status in ("pending", "accepted") else label.status
+    status = LabelStatus.ACCEPTED if label.status in (LabelStatus.PENDING, LabelStatus.ACCEPTED) else label.status
     # A reviewer's concurrent edit wins (the versioned update then writes nothing).
     changes = {"condition": obj.condition, "status": status}
     if not write_versioned(session, label, label.version, changes, IMPORT_AUTHOR, IMPORT_CONDITION_ACTION):
