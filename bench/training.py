@@ -94,7 +94,7 @@ def main() -> None:
     phases["gate (candidate and served on the held-out objects)"] = time.perf_counter() - clock
     clock = time.perf_counter()
     if decision.passed:
-        registry.promote(db, "condition", candidate.version)
+        registry.serve(db, "condition", candidate.version, "bench", "passed the gate")
     phases["promotion"] = time.perf_counter() - clock
     clock = time.perf_counter()
     quantized = quantize_candidate(folder, "int8", dataset.held_out, "held-out objects", registry=work / "q")

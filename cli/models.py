@@ -1,8 +1,8 @@
 """``slope models``: the model versions on record and which one serves.
 
 slope models list
-slope models promote VERSION
-slope models rollback [--kind condition|detector]
+slope models promote VERSION [--reason TEXT]
+slope models rollback [--kind condition|detector] [--reason TEXT]
 slope models status [--json]
 """
 
@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+ACTOR = "cli"  # who promotions from the command line are recorded as (jobs started there too)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -21,9 +23,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     pro = model_commands.add_parser("promote", help="serve this version from the next request on")
     pro.add_argument("version", help="a version on record (see list)")
+    pro.add_argument("--reason", default="promoted with slope models promote", help="why: kept on its record")
     pro.set_defaults(run=serve_command)
     rb = model_commands.add_parser("rollback", help="serve again the version that served before the current one")
     rb.add_argument("--kind", choices=("condition", "detector"), default="condition")
+    rb.add_argument("--reason", default="rolled back with slope models rollback", help="why: kept on its record")
     rb.set_defaults(run=serve_command)
     st = model_commands.add_parser("status", help="served versions, candidates, the running job")
     st.add_argument("--json", action="store_true")
@@ -38,7 +42,7 @@ def _db():
 
 
 def list_command(args: argparse.Namespace, inspector=None) -> int:
-    from storage import registry
+    from lifecycle import registry
 
     for v in registry.versions(_db()):
         print(f"{v.kind:<10} {v.status:<10} {v.name:<40} {v.folder}")
@@ -47,16 +51,16 @@ def list_command(args: argparse.Namespace, inspector=None) -> int:
 
 def serve_command(args: argparse.Namespace, inspector=None) -> int:
     """``promote`` and ``rollback``: which version serves is one record, changed by either."""
-    from storage import registry
+    from lifecycle import registry
     from storage.errors import NotFoundError
 
     db = _db()
     try:
         if args.model_command == "promote":
             row = registry.find_version(db, args.version)
-            row, again = registry.promote(db, row.kind, row.name), ""
+            row, again = registry.promote(db, row.kind, row.name, actor=ACTOR, reason=args.reason), ""
         else:
-            row, again = registry.rollback(db, args.kind), " again"
+            row, again = registry.rollback(db, args.kind, actor=ACTOR, reason=args.reason), " again"
     except (NotFoundError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -65,18 +69,15 @@ def serve_command(args: argparse.Namespace, inspector=None) -> int:
 
 
 def status_command(args: argparse.Namespace, inspector=None) -> int:
-    from core.statuses import ModelStatus
+    from lifecycle import registry
     from services import jobs
-    from storage import registry
 
     db = _db()
-    rows = registry.versions(db)
+    now = registry.status(db)
     running = [r for r in jobs.runs(db) if r.status in jobs.ACTIVE]
     status = {
-        "served": {v.kind: v.name for v in rows if v.status == ModelStatus.SERVED},
-        "candidates": [
-            {"kind": v.kind, "version": v.name, "metrics": v.metrics} for v in rows if v.status == ModelStatus.CANDIDATE
-        ],
+        "served": {kind: v.name for kind, v in now.served.items()},
+        "candidates": [{"kind": v.kind, "version": v.name, "metrics": v.metrics} for v in now.candidates],
         "running_job": {"id": running[0].id, "kind": running[0].kind, "progress": running[0].progress}
         if running
         else None,

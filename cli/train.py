@@ -192,7 +192,7 @@ def finetune(args: argparse.Namespace, inspector=None) -> int:
         if dataset := given_settings(DatasetSettings, args, only=HELD_OUT):
             job["dataset"] = dataset
     elif args.hours is not None:
-        job["hours"] = args.hours
+        job["detector"] = {"hours": args.hours}
     if args.margin is not None:
         job["margin"] = args.margin
     return _follow_job(args.kind, job, args.json)
@@ -209,6 +209,7 @@ def _follow_job(kind: str, job: dict, as_json: bool) -> int:
     import time
 
     from core.settings import Settings
+    from core.statuses import RunStatus
     from services import jobs
     from services.job_spec import JobSpec
     from storage.db import Database
@@ -236,7 +237,7 @@ def _follow_job(kind: str, job: dict, as_json: bool) -> int:
             jobs.wait(db, run_id, timeout_s=120)
         print(decoder.decode(log.read(), final=True), end="", file=sys.stderr)
     run = jobs.get_run(db, run_id)
-    if run.status != "succeeded":
+    if run.status != RunStatus.SUCCEEDED:
         print(f"job {run_id}: {run.status}" + (f" ({run.error})" if run.error else ""), file=sys.stderr)
         return 1
     produced = next(v for v in versions(db) if v.id == run.produced_version_id)

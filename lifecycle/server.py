@@ -16,8 +16,9 @@ from pathlib import Path
 from core.model_card import ModelCard, model_version, read_card
 from core.pipeline import Inspector
 from core.settings import Settings
+from core.statuses import ModelStatus
 from storage.db import Database, database_url
-from storage.registry import promote, record_version, served_version
+from storage.registry import record_version, serve, served_version
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ def card_of(kind: str, source: str) -> ModelCard:
     return ModelCard(kind=kind, version=model_version(source), metrics_data="no card: metrics unknown")
 
 
+CONFIGURATION = "configuration"  # who serves what the settings name at start
+
+
 def register_configured_models(db: Database, settings: Settings) -> None:
     """Put the configured models on record at start. The shipped defaults become the served
     version 0 only where nothing is served yet; a model configured explicitly (an environment
@@ -47,10 +51,11 @@ def register_configured_models(db: Database, settings: Settings) -> None:
         served = served_version(db, kind)
         explicit = source != _default(f"{kind}_model")
         if served is None:
-            record_version(db, card, source, status="served")
+            why = "configured at start" if explicit else "the shipped default, served where nothing was"
+            record_version(db, card, source, ModelStatus.SERVED, actor=CONFIGURATION, reason=why)
         elif explicit and served.name != card.version:
             record_version(db, card, source)
-            promote(db, kind, card.version)
+            serve(db, kind, card.version, CONFIGURATION, "configured at start")
 
 
 def open_store_if_present(settings: Settings) -> Database | None:

@@ -23,3 +23,9 @@ class NotLoggedIn(ServiceError):
 
 class NotAllowed(ServiceError):
     title = "Not allowed"
+
+
+class TrainingOff(ServiceError, PermissionError):
+    """Training asked of an app where it is switched off (the public demo)."""
+
+    title = "Not allowed"

@@ -12,11 +12,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from core.model_card import read_card
+from lifecycle import registry
 from lifecycle.server import ModelServer
 from services.job_spec import JobSpec
 from services.jobs import JobContext
-from storage import registry
 
 
 def _served(context: JobContext):
@@ -37,8 +36,7 @@ def improve_condition(job: JobSpec, context: JobContext) -> str | None:
     ``job``: data, dataset and finetune (the settings given), margin, metric, promote."""
     from core.conditions import ConditionModel, card_crop_margin
     from training.condition.finetune import finetune_condition_model
-    from training.condition.finetune_settings import FinetuneSettings
-    from training.data.condition_data import DatasetSettings, build_condition_dataset
+    from training.data.condition_data import build_condition_dataset
     from training.eval.gate import gate
 
     served_folder = _served(context).condition
@@ -46,16 +44,14 @@ def improve_condition(job: JobSpec, context: JobContext) -> str | None:
     # Crops as the served model was trained and serves them (its card's margin). Rare conditions
     # are balanced by class weights in the loss by default; oversampling instead is a setting,
     # never both (that would correct twice).
-    dataset_settings = DatasetSettings(
-        **{"crop_margin": card_crop_margin(served_folder), "oversample": False, **job.dataset}
-    )
+    dataset_settings = job.dataset_settings(crop_margin=card_crop_margin(served_folder), oversample=False)
     dataset = build_condition_dataset(photos, dataset_settings)
     context.log(
         f"{len(dataset.train)} train examples ({dataset.train_counts}), {len(dataset.held_out)} held-out real objects "
         f"on {len(dataset.held_out_photos)} photos ({dataset.held_out_counts}); {dataset.provenance}"
     )
     _warn_if_few(context, len(dataset.held_out))
-    settings = FinetuneSettings(**{"use_class_weights": not dataset_settings.oversample, **job.finetune})
+    settings = job.finetune_settings(use_class_weights=not dataset_settings.oversample)
     folder = finetune_condition_model(
         served_folder,
         dataset.train,
@@ -71,8 +67,7 @@ def improve_condition(job: JobSpec, context: JobContext) -> str | None:
         progress=lambda step, total, values: context.progress(step, total, values),
         should_stop=context.should_stop,
     )
-    card = read_card(folder)
-    registry.record_version(context.db, card, folder)
+    card = registry.record(context.db, folder)
     decision = gate(
         ConditionModel(str(folder)),
         ConditionModel(served_folder),
@@ -117,10 +112,11 @@ def _gate_figures(decision) -> dict[str, Any]:
 
 def _conclude(context: JobContext, kind: str, version: str, passed: bool, job: JobSpec, figures: dict) -> str:
     """Record the gate's figures; promote or reject."""
-    status = "candidate" if passed else "rejected"
-    registry.update_version(context.db, kind, version, metrics=figures, status=status)
+    registry.judge(context.db, kind, version, passed, figures)
     if passed and job.promote:
-        registry.promote(context.db, kind, version)
+        gate = figures.get("gate") or f"accuracy retention {figures['accuracy_retention']:.4f}"
+        reason = f"job {context.run_id} passed its gate: {gate}"
+        registry.promote(context.db, kind, version, actor=context.actor, reason=reason)
         context.log(f"{kind} {version} promoted: served from the next request on")
     elif passed:
         context.log(f"{kind} {version} passed the gate; left as a candidate (promote was off)")
@@ -135,7 +131,7 @@ def quantize_version(job: JobSpec, context: JobContext) -> str | None:
     retention >= ``min_retention`` (0.99) and ``promote``."""
     from core.conditions import card_crop_margin
     from training.condition.quantize import DEFAULT_MIN_RETENTION, quantize_candidate
-    from training.data.condition_data import DatasetSettings, build_condition_dataset
+    from training.data.condition_data import build_condition_dataset
 
     if job.version:
         record = registry.find_version(context.db, job.version)
@@ -145,8 +141,7 @@ def quantize_version(job: JobSpec, context: JobContext) -> str | None:
     else:
         served_folder = _served(context).condition
     photos, source = _photos(job.data, context)
-    settings = {"crop_margin": card_crop_margin(served_folder), **job.dataset}
-    dataset = build_condition_dataset(photos, DatasetSettings(**settings))
+    dataset = build_condition_dataset(photos, job.dataset_settings(crop_margin=card_crop_margin(served_folder)))
     _warn_if_few(context, len(dataset.held_out))
     min_retention = DEFAULT_MIN_RETENTION if job.min_retention is None else job.min_retention
     result = quantize_candidate(
@@ -157,8 +152,7 @@ def quantize_version(job: JobSpec, context: JobContext) -> str | None:
         registry=_registry(context),
         min_retention=min_retention,
     )
-    card = read_card(result.folder)
-    registry.record_version(context.db, card, result.folder, quantization=job.quantization)
+    card = registry.record(context.db, result.folder, quantization=job.quantization)
     context.log(f"accuracy retention {result.retention:.4f} (threshold {min_retention})")
     figures = {"accuracy_retention": result.retention, "size_bytes": card.metrics["size_bytes"]}
     return _conclude(context, "condition", card.version, result.servable, job, figures)
@@ -168,7 +162,7 @@ def improve_detector(job: JobSpec, context: JobContext) -> str | None:
     """Fine-tune the served detector on the reviewed boxes and gate it on mAP@0.5 over the
     held-out reviewed photos (the export's val split), measured the same way for both models.
 
-    ``job``: hours, epochs, imgsz, batch, margin, promote."""
+    ``job``: detector (hours, epochs, imgsz, batch, workers), margin, promote."""
     from core.detector import Detector, resolve_weights
     from storage.formats.export import export
     from training.data.dataset import from_yolo_folder
@@ -192,19 +186,14 @@ def improve_detector(job: JobSpec, context: JobContext) -> str | None:
                 data_name="the reviewed boxes in the store",
                 init_from=weights,
                 registry=_registry(context),
-                hours=job.hours,
-                epochs=job.epochs,
-                imgsz=job.imgsz,
-                batch=job.batch,
-                workers=job.workers,
+                **job.detector_settings(),
             ),
             progress=lambda step, total, values: context.progress(step, total, values),
             should_stop=context.should_stop,
         )
         candidate = evaluate_detector(Detector(folder), held_out)
         served = evaluate_detector(Detector(served_folder), held_out)
-    card = read_card(folder)
-    registry.record_version(context.db, card, folder)
+    card = registry.record(context.db, folder)
     margin = job.margin
     passed = candidate.map50 >= served.map50 - margin
     line = (

@@ -3,19 +3,32 @@ app's Train tab, ``slope train finetune|quantize`` and the job itself read the s
 run row keeps it as JSON (``to_dict``) and the job's process reads it back (``from_dict``).
 
 The model settings themselves stay in their dataclasses (``FinetuneSettings``,
-``DatasetSettings``): a spec carries only the fields a person gave, so their defaults are
-never repeated here."""
+``DatasetSettings``, ``DetectorTrainSettings``): a spec carries only the fields a person gave,
+checked against those dataclasses when the spec is made, and the job builds its settings from
+them over what it learns as it runs (the served model's crop margin, the exported data). So no
+dataclass default is repeated here; the only defaults of its own are the short detector
+fine-tune of a job (``DETECTOR_JOB``)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lifecycle.gate import METRICS
 
+if TYPE_CHECKING:  # the settings modules import numpy, PIL, cv2: loaded when a spec has settings
+    from training.condition.finetune_settings import FinetuneSettings
+    from training.data.condition_data import DatasetSettings
+
 JOB_KINDS = ("condition", "detector", "quantize")
 QUANTIZATIONS = ("int8", "nf4")
+# The detector's fine-tune as a job (the Train tab, ``slope train finetune --kind detector``): short
+# by default, so a reviewer sees a result today. Every other DetectorTrainSettings default stands.
+DETECTOR_JOB: dict[str, Any] = {"hours": 0.25, "epochs": 30}
+# The DetectorTrainSettings fields a job may be given; the data, the weights it starts from and
+# the registry are the job's own.
+DETECTOR_FIELDS = ("hours", "epochs", "imgsz", "batch", "workers")
 
 
 @dataclass(frozen=True)
@@ -27,12 +40,7 @@ class JobSpec:
     metric: str = "macro_f1"  # the condition gate's metric
     finetune: dict[str, Any] = field(default_factory=dict)  # FinetuneSettings fields given
     dataset: dict[str, Any] = field(default_factory=dict)  # DatasetSettings fields given
-    # The detector's fine-tune from the Train tab: short by default, so a reviewer sees a result today.
-    hours: float = 0.25
-    epochs: int = 30
-    imgsz: int = 320
-    batch: int = 16
-    workers: int = 2
+    detector: dict[str, Any] = field(default_factory=dict)  # DetectorTrainSettings fields given (DETECTOR_FIELDS)
     version: str | None = None  # quantize: the condition version to quantize (None: the served one)
     quantization: str = "int8"
     min_retention: float | None = None  # quantize: accuracy kept to be servable (None: the quantizer's own)
@@ -46,8 +54,33 @@ class JobSpec:
             raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
         if self.quantization not in QUANTIZATIONS:
             raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)}, got {self.quantization!r}")
-        if not (math.isfinite(self.hours) and self.hours > 0):
-            raise ValueError(f"hours must be a positive number, got {self.hours!r}")
+        unknown = sorted(set(self.detector) - set(DETECTOR_FIELDS))
+        if unknown:
+            raise ValueError(f"a detector job takes {', '.join(DETECTOR_FIELDS)}, not {', '.join(unknown)}")
+        hours = self.detector_settings()["hours"]
+        if isinstance(hours, bool) or not (isinstance(hours, int | float) and math.isfinite(hours) and hours > 0):
+            raise ValueError(f"hours must be a positive number, got {hours!r}")
+        # Made once now, so a bad value is refused when the job is asked for, not minutes into it.
+        if self.finetune:
+            self.finetune_settings()
+        if self.dataset:
+            self.dataset_settings()
+
+    def detector_settings(self) -> dict[str, Any]:
+        """The DetectorTrainSettings fields this job sets: a job's short defaults, then what was given."""
+        return {**DETECTOR_JOB, **self.detector}
+
+    def finetune_settings(self, **run_time: Any) -> FinetuneSettings:
+        """``run_time`` (what the job learns as it runs) under the fields given."""
+        from training.condition.finetune_settings import FinetuneSettings
+
+        return _made(FinetuneSettings, {**run_time, **self.finetune})
+
+    def dataset_settings(self, **run_time: Any) -> DatasetSettings:
+        """``run_time`` (the served model's crop margin...) under the fields given."""
+        from training.data.condition_data import DatasetSettings
+
+        return _made(DatasetSettings, {**run_time, **self.dataset})
 
     def to_dict(self) -> dict[str, Any]:
         """The fields but ``kind`` (the run row has its own column for it)."""
@@ -61,3 +94,12 @@ class JobSpec:
         if unknown:
             raise ValueError(f"the job's settings have unknown fields: {', '.join(unknown)}")
         return cls(kind=kind, **values)
+
+
+def _made(settings_class: type, values: dict[str, Any]):
+    """The settings dataclass made of ``values``; a field it does not have is a ValueError too
+    (what the Train tab and the CLI show as a refusal), naming the field."""
+    unknown = sorted(set(values) - {f.name for f in fields(settings_class)})
+    if unknown:
+        raise ValueError(f"{settings_class.__name__} has no field {', '.join(unknown)}")
+    return settings_class(**values)

@@ -31,6 +31,7 @@ from lifecycle.folders import (
     TrainingCancelled,  # a job asked to stop raises it: the run is 'cancelled'
     discard_half_written,
 )
+from services.errors import TrainingOff
 from services.job_spec import JobSpec
 from storage import runs as run_store
 from storage.db import Database
@@ -56,7 +57,7 @@ def jobs_dir(settings: Settings) -> Path:
 def start_job(db: Database, settings: Settings, spec: JobSpec, actor: str) -> int:
     """Record a queued run and start its process; returns the run id."""
     if settings.demo_mode:
-        raise PermissionError("training is switched off in the public demo")
+        raise TrainingOff("training is switched off in the public demo")
     fail_orphaned_runs(db, settings)
     run_id = run_store.queue_run(db, spec.kind, spec.to_dict(), actor)
     folder = jobs_dir(settings)
@@ -121,6 +122,7 @@ class JobContext:
     db: Database
     settings: Settings
     run_id: int
+    actor: str = ""  # who started the job: a promotion it makes is recorded as theirs
     _last_poll: float = 0.0
     _cancelled: bool = False
 
@@ -142,8 +144,8 @@ class JobContext:
 
 def run_job(db: Database, settings: Settings, run_id: int) -> str:
     """Run a recorded job in this process; returns its final status."""
-    kind, values = run_store.take_run(db, run_id, os.getpid())
-    context = JobContext(db, settings, run_id)
+    kind, values, actor = run_store.take_run(db, run_id, os.getpid())
+    context = JobContext(db, settings, run_id, actor)
     module, function = JOBS[kind].split(":")
     job: Callable[[JobSpec, JobContext], str | None] = getattr(importlib.import_module(module), function)
     status, error, produced = RunStatus.SUCCEEDED, None, None

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from core.spatial import ObjectContext
 from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES, counted, object_word
 from core.types import Box
+from services.errors import ServiceError
 from storage import errors as errors_store
 from storage import labels as labels_store
 from storage import review as review_store
@@ -23,6 +24,10 @@ from storage.review import LabelChange, NewBox, PhotoView
 
 STATUS_CHOICES = tuple(review_store.STATUS_GROUPS)  # "to review", "reviewed", "all", then each status
 BOX_MATCH_PX = 1.5  # the editor rounds boxes to whole pixels
+
+
+class FilterError(ServiceError, ValueError):
+    """A queue filter no photo can match (a ValueError too, for callers that check values)."""
 
 
 @dataclass(frozen=True)
@@ -34,9 +39,9 @@ class Filters:
 
     def __post_init__(self) -> None:
         if self.object_type is not None and self.object_type not in OBJECT_TYPES:
-            raise ValueError(f"unknown object type {self.object_type!r}; expected one of {OBJECT_TYPES}")
+            raise FilterError(f"unknown object type {self.object_type!r}; expected one of {OBJECT_TYPES}")
         if self.status not in review_store.STATUS_GROUPS:
-            raise ValueError(f"status must be one of {', '.join(STATUS_CHOICES)}, got {self.status!r}")
+            raise FilterError(f"status must be one of {', '.join(STATUS_CHOICES)}, got {self.status!r}")
 
 
 @dataclass

@@ -175,9 +175,12 @@ class ModelVersion(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     quantization: Mapped[str | None] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="candidate")
+    status: Mapped[str] = mapped_column(String(16), default=ModelStatus.CANDIDATE)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     served_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last put into service
+    # Who last put it into service and why (a promotion, a rollback, the configuration at start).
+    served_by: Mapped[str | None] = mapped_column(String(80))
+    served_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class TrainingRun(Base):
@@ -186,7 +189,7 @@ class TrainingRun(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     log: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

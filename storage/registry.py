@@ -1,9 +1,10 @@
-"""The model registry: every model version on record, and which one of each kind is served.
+"""The model registry's rows: every model version on record, and which one of each kind is served.
 
 A version is recorded from its card (``core.model_card``) as a candidate, or as served when it
-is put into service. Serving is a record: promoting a version retires the one served before it,
+is put into service. Serving is a record: serving a version retires the one served before it,
 in one transaction, and the serving service (``lifecycle.server``) loads whatever is recorded
-as served for the next request. Promoting an older version again is a rollback.
+as served for the next request. The use cases (promote, rollback, status) are
+``lifecycle.registry``'s; this module is their SQL.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from core.model_card import ModelCard
+from core.statuses import ModelStatus
 from storage import models as m
 from storage.db import Database
 from storage.errors import NotFoundError
@@ -36,12 +38,18 @@ def _built_at(card: ModelCard) -> datetime:
 
 
 def record_version(
-    db: Database, card: ModelCard, folder: str | Path, status: str = "candidate", quantization: str | None = None
+    db: Database,
+    card: ModelCard,
+    folder: str | Path,
+    status: ModelStatus = ModelStatus.CANDIDATE,
+    quantization: str | None = None,
+    *,
+    actor: str | None = None,
+    reason: str | None = None,
 ) -> int:
     """The row for this version (kind + version name are unique: recording it again returns the
-    existing id and changes nothing)."""
-    if status not in m.MODEL_STATUSES:
-        raise ValueError(f"status must be one of {m.MODEL_STATUSES}, got {status!r}")
+    existing id and changes nothing). Recorded as served, it says who served it and why."""
+    status = ModelStatus(status)  # ValueError names a misspelt status
     with db.write() as session:
         existing = session.scalar(
             select(m.ModelVersion).where(m.ModelVersion.kind == card.kind, m.ModelVersion.name == card.version)
@@ -53,7 +61,8 @@ def record_version(
             parent = session.scalar(
                 select(m.ModelVersion.id).where(m.ModelVersion.kind == card.kind, m.ModelVersion.name == card.parent)
             )
-        if status == "served":
+        serving = status == ModelStatus.SERVED
+        if serving:
             _retire_served(session, card.kind)
         row = m.ModelVersion(
             kind=card.kind,
@@ -63,7 +72,9 @@ def record_version(
             status=status,
             parent_id=parent,
             quantization=quantization,
-            served_at=m.utcnow() if status == "served" else None,
+            served_at=m.utcnow() if serving else None,
+            served_by=actor if serving else None,
+            served_reason=reason if serving else None,
             created_at=_built_at(card),
         )
         session.add(row)
@@ -84,13 +95,14 @@ def served_version(db: Database, kind: str) -> m.ModelVersion | None:
     with db.read() as session:
         return session.scalar(
             select(m.ModelVersion)
-            .where(m.ModelVersion.kind == kind, m.ModelVersion.status == "served")
+            .where(m.ModelVersion.kind == kind, m.ModelVersion.status == ModelStatus.SERVED)
             .order_by(m.ModelVersion.id.desc())
         )
 
 
-def promote(db: Database, kind: str, name: str) -> m.ModelVersion:
-    """Serve ``name`` from the next request on; the version served until now is retired."""
+def serve(db: Database, kind: str, name: str, actor: str, reason: str) -> m.ModelVersion:
+    """Serve ``name`` from the next request on, recording who and why; the version served until
+    now is retired (one transaction)."""
     with db.write() as session:
         row = session.scalar(select(m.ModelVersion).where(m.ModelVersion.kind == kind, m.ModelVersion.name == name))
         if row is None:
@@ -98,24 +110,24 @@ def promote(db: Database, kind: str, name: str) -> m.ModelVersion:
         if not Path(row.folder).exists():
             raise FileNotFoundError(f"{kind} version {name!r}: its folder {row.folder} is gone")
         _retire_served(session, kind)
-        row.status, row.served_at = "served", m.utcnow()
+        row.status, row.served_at = ModelStatus.SERVED, m.utcnow()
+        row.served_by, row.served_reason = actor, reason
         session.flush()
         return row
 
 
-def rollback(db: Database, kind: str) -> m.ModelVersion:
-    """Serve again the version of ``kind`` that served most recently before the current one."""
+def previously_served(db: Database, kind: str) -> m.ModelVersion | None:
+    """The retired version of ``kind`` that served most recently (what a rollback serves again)."""
     with db.read() as session:
-        previous = session.scalar(
+        return session.scalar(
             select(m.ModelVersion)
             .where(
-                m.ModelVersion.kind == kind, m.ModelVersion.status == "retired", m.ModelVersion.served_at.is_not(None)
+                m.ModelVersion.kind == kind,
+                m.ModelVersion.status == ModelStatus.RETIRED,
+                m.ModelVersion.served_at.is_not(None),
             )
             .order_by(m.ModelVersion.served_at.desc(), m.ModelVersion.id.desc())
         )
-    if previous is None:
-        raise NotFoundError(f"no earlier {kind} version has served: nothing to roll back to")
-    return promote(db, kind, previous.name)
 
 
 def find_version(db: Database, name: str) -> m.ModelVersion:
@@ -129,22 +141,22 @@ def find_version(db: Database, name: str) -> m.ModelVersion:
 
 def _retire_served(session, kind: str) -> None:
     for row in session.scalars(
-        select(m.ModelVersion).where(m.ModelVersion.kind == kind, m.ModelVersion.status == "served")
+        select(m.ModelVersion).where(m.ModelVersion.kind == kind, m.ModelVersion.status == ModelStatus.SERVED)
     ):
-        row.status = "retired"
+        row.status = ModelStatus.RETIRED
 
 
 def update_version(
-    db: Database, kind: str, name: str, *, metrics: dict | None = None, status: str | None = None
+    db: Database, kind: str, name: str, *, metrics: dict | None = None, status: ModelStatus | None = None
 ) -> None:
-    """Add figures to a version's record (e.g. the gate's) and set its status (``rejected``)."""
-    if status is not None and status not in m.MODEL_STATUSES:
-        raise ValueError(f"status must be one of {m.MODEL_STATUSES}, got {status!r}")
+    """Add figures to a version's record (e.g. the gate's) and set its status (``rejected``); a
+    served version keeps its status."""
+    status = None if status is None else ModelStatus(status)
     with db.write() as session:
         row = session.scalar(select(m.ModelVersion).where(m.ModelVersion.kind == kind, m.ModelVersion.name == name))
         if row is None:
             raise NotFoundError(f"no {kind} version named {name!r} on record")
         if metrics:
             row.metrics = {**row.metrics, **metrics}
-        if status is not None and row.status != "served":
+        if status is not None and row.status != ModelStatus.SERVED:
             row.status = status

@@ -78,14 +78,14 @@ def fail_orphans(db: Database, alive: Callable[[int], bool], starting_s: float) 
     return failed
 
 
-def take_run(db: Database, run_id: int, pid: int) -> tuple[str, dict[str, Any]]:
-    """Mark a queued run running in process ``pid``; returns its kind and settings."""
+def take_run(db: Database, run_id: int, pid: int) -> tuple[str, dict[str, Any], str]:
+    """Mark a queued run running in process ``pid``; returns its kind, settings and who started it."""
     with db.write() as session:
         run = session.get(m.TrainingRun, run_id)
         if run is None or run.status != RunStatus.QUEUED:
             raise RuntimeError(f"training run {run_id} is not queued")
         run.status, run.started_at, run.pid = RunStatus.RUNNING, m.utcnow(), pid
-        return run.kind, dict(run.settings)
+        return run.kind, dict(run.settings), run.created_by
 
 
 def finish_run(db: Database, run_id: int, status: RunStatus, error: str | None, produced: str | None = None) -> None:

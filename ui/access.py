@@ -3,13 +3,14 @@ and every ``ServiceError`` turned into the ``gr.Error`` a person sees (its messa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from html import escape
 
 import gradio as gr
 
 from services import auth
-from services.auth import Account
+from services.auth import OPEN_ACCOUNT, Account  # noqa: F401  (tabs import the open account from here)
 from services.errors import ServiceError
 from storage.db import Database
 from storage.users import user_role
@@ -23,12 +24,19 @@ def shown(error: ServiceError) -> gr.Error:
     return gr.Error(error.message, title=error.title)
 
 
-def require(request: gr.Request | None, db: Database | None, role: str) -> Account:
-    """The logged-in account if its role is ``role`` or higher; otherwise ``gr.Error`` saying why."""
+@contextmanager
+def refusals_shown() -> Iterator[None]:
+    """Around a use case's call: a ``ServiceError`` it raises reaches the person as ``gr.Error``."""
     try:
-        return auth.require(username_of(request), db, role)
+        yield
     except ServiceError as error:
         raise shown(error) from None
+
+
+def require(request: gr.Request | None, db: Database | None, role: str) -> Account:
+    """The logged-in account if its role is ``role`` or higher; otherwise ``gr.Error`` saying why."""
+    with refusals_shown():
+        return auth.require(username_of(request), db, role)
 
 
 def guard(db: Database | None, role: str) -> Callable[[gr.Request | None], Account]:

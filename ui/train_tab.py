@@ -11,10 +11,10 @@ import gradio as gr
 
 from core.model_card import model_version
 from core.settings import Settings
+from lifecycle import registry
 from lifecycle.server import ModelServer
 from services import jobs
 from services.job_spec import JobSpec
-from storage import registry
 from storage.db import Database
 from storage.errors import NotFoundError
 from storage.labels import labels_fingerprint
@@ -156,7 +156,7 @@ def start(
                 kind, margin=float(margin), promote=bool(promote), finetune={"method": method, "steps": int(steps)}
             )
         else:
-            spec = JobSpec(kind, margin=float(margin), promote=bool(promote), hours=float(hours))
+            spec = JobSpec(kind, margin=float(margin), promote=bool(promote), detector={"hours": float(hours)})
         run_id = jobs.start_job(db, settings, spec, actor)
     except (jobs.JobBusyError, ValueError) as exc:
         return f"Not started: {exc}"
@@ -171,12 +171,12 @@ def cancel(db: Database) -> str:
     return f"Job {active[0].id} was asked to stop; it stops after its current step and leaves nothing behind."
 
 
-def serve(db: Database, choice: str | None) -> str:
+def serve(db: Database, choice: str | None, actor: str) -> str:
     if not choice:
         return "Choose a version to serve."
     kind, name = choice.split(" ", 1)
     try:
-        registry.promote(db, kind, name)
+        registry.promote(db, kind, name, actor=actor, reason="served from the Train tab")
     except (NotFoundError, FileNotFoundError) as exc:
         return f"Not served: {exc}"
     return f"{kind} {name} serves from the next request on."
@@ -296,8 +296,8 @@ def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> No
         return cancel(db)
 
     def serve_handler(choice: str | None, request: gr.Request) -> str:
-        admin(request)
-        return serve(db, choice)
+        user = admin(request)
+        return serve(db, choice, user.username)
 
     outputs = [served, dataset, bar, runs_table, log, versions, choice]
     timer.tick(refresh, outputs=outputs, show_progress="hidden")

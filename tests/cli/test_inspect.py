@@ -99,7 +99,7 @@ def test_the_cli_serves_what_the_store_records_as_served(val_images, tmp_path, s
     from storage import registry
 
     record_condition_copy(store, settings, tmp_path / "promoted", "condition-tiny-promoted")
-    registry.promote(store, "condition", "condition-tiny-promoted")
+    registry.serve(store, "condition", "condition-tiny-promoted", "test", "a test")
 
     assert main(["inspect", str(val_images[0]), "--json"]) == 0
     [entry] = json.loads(capsys.readouterr().out)

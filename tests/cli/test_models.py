@@ -18,3 +18,12 @@ def test_models_cli_lists_and_promotes(tmp_path, store, settings, capsys):
     assert registry.served_version(store, "condition").name == "condition-tiny-next"
     assert main(["models", "promote", "nope"]) == 2
     assert "no model version named 'nope'" in capsys.readouterr().err
+    served = registry.served_version(store, "condition")
+    assert (served.served_by, served.served_reason) == ("cli", "promoted with slope models promote")
+
+    assert main(["models", "rollback", "--reason", "worse on the north slopes"]) == 0
+    assert "serves again from the next request on" in capsys.readouterr().out
+    served = registry.served_version(store, "condition")
+    assert served.name != "condition-tiny-next" and served.served_reason == "worse on the north slopes"
+    assert main(["models", "status", "--json"]) == 0
+    assert '"candidates": []' in capsys.readouterr().out  # the promoted one was retired, not a candidate again

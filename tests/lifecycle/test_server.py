@@ -50,7 +50,7 @@ def test_a_promotion_reaches_the_next_request_without_a_restart(store, inspector
     card, folder = candidate_copy(settings, tmp_path, "condition-tiny-candidate")
     registry.record_version(db, card, folder)
     assert server.inspector() is inspector  # a candidate is not served
-    registry.promote(db, "condition", card.version)
+    registry.serve(db, "condition", card.version, "test", "a test")
 
     swapped = server.inspector()
     assert swapped is not inspector
@@ -61,7 +61,7 @@ def test_a_promotion_reaches_the_next_request_without_a_restart(store, inspector
     statuses = {v.name: v.status for v in registry.versions(db, "condition")}
     assert statuses == {"condition-tiny-candidate": "served", read_card(settings.condition_model).version: "retired"}
 
-    registry.promote(db, "condition", read_card(settings.condition_model).version)  # roll back
+    registry.serve(db, "condition", read_card(settings.condition_model).version, "test", "roll back")
     assert server.inspector().models["condition"] == inspector.condition_model.version
 
 
@@ -72,7 +72,7 @@ def test_a_broken_promoted_folder_keeps_the_current_models_serving(store, inspec
     card, folder = candidate_copy(settings, tmp_path, "condition-tiny-broken")
     (folder / "model.safetensors").write_bytes(b"not weights")
     registry.record_version(db, card, folder)
-    registry.promote(db, "condition", card.version)
+    registry.serve(db, "condition", card.version, "test", "a test")
     assert server.inspector() is inspector
     assert "condition-tiny-broken" in registry.served_version(db, "condition").name
     assert server.load_error is not None
@@ -92,12 +92,12 @@ def test_an_explicitly_configured_model_is_promoted_at_start(store, tmp_path):
 def test_promoting_an_unknown_or_missing_version_is_refused(store, tmp_path):
     settings, db = store
     with pytest.raises(LookupError, match="no condition version named 'nope'"):
-        registry.promote(db, "condition", "nope")
+        registry.serve(db, "condition", "nope", "test", "a test")
     card, folder = candidate_copy(settings, tmp_path, "condition-tiny-gone")
     registry.record_version(db, card, folder)
     shutil.rmtree(folder)
     with pytest.raises(FileNotFoundError, match="is gone"):
-        registry.promote(db, "condition", card.version)
+        registry.serve(db, "condition", card.version, "test", "a test")
 
 
 def test_a_served_folder_gone_at_start_falls_back_to_the_configured_models(store, tmp_path):
@@ -105,7 +105,7 @@ def test_a_served_folder_gone_at_start_falls_back_to_the_configured_models(store
     register_configured_models(db, settings)
     card, folder = candidate_copy(settings, tmp_path, "condition-tiny-moved")
     registry.record_version(db, card, folder)
-    registry.promote(db, "condition", card.version)
+    registry.serve(db, "condition", card.version, "test", "a test")
     shutil.rmtree(folder)  # e.g. the data volume was not mounted
     server = ModelServer(settings, db)
     assert server.inspector().models["condition"] == read_card(settings.condition_model).version

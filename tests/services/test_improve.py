@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import PROJECT_ROOT, Settings
+from core.statuses import ModelStatus, RunStatus
 from lifecycle.server import ModelServer, register_configured_models
 from services.improve import improve_condition, improve_detector
 from services.job_spec import JobSpec
@@ -39,11 +40,11 @@ def reviewed_store(tmp_path):
     (folder / "data.yaml").write_text((source / "data.yaml").read_text())
     import_yolo_folder(db, settings.data_dir, folder)
     with db.write() as session:
-        run = m.TrainingRun(kind="condition", status="running", settings={}, log="")
+        run = m.TrainingRun(kind="condition", status=RunStatus.RUNNING, settings={}, log="", created_by="ada")
         session.add(run)
         session.flush()
         run_id = run.id
-    return settings, db, JobContext(db, settings, run_id)
+    return settings, db, JobContext(db, settings, run_id, actor="ada")
 
 
 def test_a_condition_candidate_is_gated_recorded_and_served_only_if_it_passes(reviewed_store):
@@ -60,29 +61,33 @@ def test_a_condition_candidate_is_gated_recorded_and_served_only_if_it_passes(re
     assert set(record.metrics) >= {"candidate_macro_f1", "served_macro_f1", "baseline_macro_f1", "gate"}
     assert record.metrics["gate"].startswith("PASSED")
     assert Path(record.folder).parent == Path(settings.data_dir) / "models" / "condition"  # the job's registry
-    assert registry.served_version(db, "condition").name == version
+    served = registry.served_version(db, "condition")
+    assert (served.name, served.served_by) == (version, "ada")  # who started the job promoted it
+    assert served.served_reason.startswith(f"job {context.run_id} passed its gate: PASSED")
     assert ModelServer(settings, db).inspector().condition_model.version == version
     assert "promoted: served from the next request on" in db_log(db, context)
     assert "too few to judge a model by" not in db_log(db, context)  # 33 held-out objects
 
-    registry.promote(db, "condition", shipped)
+    registry.serve(db, "condition", shipped, "test", "a test")
     # must beat served by 1.0: impossible; and on 2 held-out photos, which the log warns of
     version = improve_condition(replace(job, margin=-1.0, dataset={"held_out_fraction": 0.15}), context)
     assert "too few to judge a model by" in db_log(db, context)
     record = next(v for v in registry.versions(db, "condition") if v.name == version)
-    assert record.status == "rejected" and record.metrics["gate"].startswith("FAILED")
+    assert record.status == ModelStatus.REJECTED and record.metrics["gate"].startswith("FAILED")
     assert registry.served_version(db, "condition").name == shipped
 
 
 def test_a_detector_candidate_is_measured_against_the_served_one_on_held_out_photos(reviewed_store):
     settings, db, context = reviewed_store
     shipped = registry.served_version(db, "detector").name
-    version = improve_detector(JobSpec("detector", hours=0.001, epochs=1, imgsz=64, batch=4, workers=0), context)
+    version = improve_detector(
+        JobSpec("detector", detector={"hours": 0.001, "epochs": 1, "imgsz": 64, "batch": 4, "workers": 0}), context
+    )
     record = next(v for v in registry.versions(db, "detector") if v.name == version)
     assert {"candidate_map50", "served_map50"} <= set(record.metrics)
     assert Path(record.folder).parent == Path(settings.data_dir) / "models" / "detector"  # the job's registry
     passed = record.metrics["candidate_map50"] >= record.metrics["served_map50"]
-    assert record.status == ("served" if passed else "rejected")
+    assert record.status == (ModelStatus.SERVED if passed else ModelStatus.REJECTED)
     assert registry.served_version(db, "detector").name == (version if passed else shipped)
 
 

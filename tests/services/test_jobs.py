@@ -11,7 +11,7 @@ import pytest
 from core.settings import PROJECT_ROOT, Settings
 from lifecycle.server import register_configured_models
 from services import jobs
-from services.job_spec import JobSpec
+from services.job_spec import DETECTOR_JOB, JobSpec
 from storage import registry
 from storage.db import Database
 
@@ -142,3 +142,26 @@ def test_a_spec_round_trips_through_its_run_row_and_refuses_unknown_fields():
     assert "kind" not in spec.to_dict()  # the row's own column says it
     with pytest.raises(ValueError, match="unknown fields: hourz"):
         JobSpec.from_dict("detector", {"hourz": 1})
+
+
+def test_a_detector_job_has_its_short_defaults_in_one_place_and_takes_only_its_fields():
+    assert JobSpec("detector").detector_settings() == DETECTOR_JOB
+    given = JobSpec("detector", detector={"hours": 0.5, "imgsz": 64})
+    assert given.detector_settings() == {**DETECTOR_JOB, "hours": 0.5, "imgsz": 64}
+    assert JobSpec.from_dict("detector", given.to_dict()) == given
+    with pytest.raises(ValueError, match="hours must be a positive number"):
+        JobSpec("detector", detector={"hours": 0})
+    with pytest.raises(ValueError, match="a detector job takes hours, epochs, imgsz, batch, workers, not data_dir"):
+        JobSpec("detector", detector={"data_dir": "/elsewhere"})
+
+
+def test_settings_a_spec_is_given_are_checked_by_their_dataclasses_when_it_is_made():
+    with pytest.raises(ValueError, match="FinetuneSettings has no field stepz"):
+        JobSpec("condition", finetune={"stepz": 5})
+    with pytest.raises(ValueError, match="method must be one of"):
+        JobSpec("condition", finetune={"method": "magic"})
+    with pytest.raises(ValueError, match="held_out_fraction must be between 0 and 1"):
+        JobSpec("condition", dataset={"held_out_fraction": 2})
+    spec = JobSpec("condition", finetune={"steps": 7})
+    settings = spec.finetune_settings(use_class_weights=False, steps=1)  # the given value wins over the job's
+    assert (settings.steps, settings.use_class_weights) == (7, False)

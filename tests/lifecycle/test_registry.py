@@ -1,0 +1,80 @@
+"""The registry's use cases: a version recorded from its card, judged by its gate, promoted and
+rolled back with who and why kept on its record."""
+
+import shutil
+
+import pytest
+
+from core.model_card import read_card
+from core.settings import Settings
+from core.statuses import ModelStatus
+from lifecycle import registry
+from lifecycle.server import CONFIGURATION, register_configured_models
+from storage.db import Database
+from storage.errors import NotFoundError
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A fresh store serving the shipped models, as the app's first start leaves it."""
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    register_configured_models(db := Database.from_settings(settings), settings)
+    return settings, db
+
+
+def published(settings: Settings, tmp_path, version: str):
+    """A condition-model folder with its card, as a training run publishes it."""
+    folder = tmp_path / "registry" / "condition" / version
+    shutil.copytree(settings.condition_model, folder)
+    read_card(folder).replace(version=version, parent=read_card(settings.condition_model).version).write(folder)
+    return folder
+
+
+def test_a_version_is_recorded_from_its_card_as_a_candidate_once(store, tmp_path):
+    settings, db = store
+    folder = published(settings, tmp_path, "condition-tiny-a")
+    card = registry.record(db, folder, quantization="int8")
+    assert card.version == "condition-tiny-a"
+    assert registry.record(db, folder).version == card.version  # again: nothing changes
+    row = registry.find_version(db, "condition-tiny-a")
+    assert (row.status, row.quantization, row.folder) == (ModelStatus.CANDIDATE, "int8", str(folder))
+    assert [v.name for v in registry.status(db).candidates] == ["condition-tiny-a"]
+    with pytest.raises(FileNotFoundError, match="no card.json"):
+        registry.record(db, tmp_path)
+
+
+def test_the_gate_keeps_its_figures_and_rejects_what_it_fails(store, tmp_path):
+    settings, db = store
+    for name, passed in (("condition-tiny-pass", True), ("condition-tiny-fail", False)):
+        registry.record(db, published(settings, tmp_path, name))
+        registry.judge(db, "condition", name, passed, {"gate": f"{name} judged"})
+    assert registry.find_version(db, "condition-tiny-pass").status == ModelStatus.CANDIDATE
+    failed = registry.find_version(db, "condition-tiny-fail")
+    assert failed.status == ModelStatus.REJECTED and failed.metrics["gate"] == "condition-tiny-fail judged"
+    assert [v.name for v in registry.status(db).candidates] == ["condition-tiny-pass"]
+
+
+def test_promote_and_rollback_record_who_and_why(store, tmp_path):
+    settings, db = store
+    shipped = registry.served_version(db, "condition")
+    assert (shipped.served_by, shipped.status) == (CONFIGURATION, ModelStatus.SERVED)
+    registry.record(db, published(settings, tmp_path, "condition-tiny-b"))
+
+    row = registry.promote(db, "condition", "condition-tiny-b", actor="ada", reason="passed its gate")
+    assert (row.name, row.served_by, row.served_reason) == ("condition-tiny-b", "ada", "passed its gate")
+    assert registry.status(db).served["condition"].name == "condition-tiny-b"
+    assert registry.find_version(db, shipped.name).status == ModelStatus.RETIRED
+
+    back = registry.rollback(db, "condition", actor="bob", reason="worse on the new survey")
+    assert (back.name, back.served_by, back.served_reason) == (shipped.name, "bob", "worse on the new survey")
+    assert registry.find_version(db, "condition-tiny-b").status == ModelStatus.RETIRED
+    status = registry.status(db)
+    assert {kind: v.name for kind, v in status.served.items()}["condition"] == shipped.name
+
+
+def test_nothing_to_roll_back_to_and_unknown_versions_are_refused(store):
+    _, db = store
+    with pytest.raises(NotFoundError, match="nothing to roll back to"):
+        registry.rollback(db, "detector", actor="ada", reason="why not")
+    with pytest.raises(NotFoundError, match="no condition version named 'nope'"):
+        registry.promote(db, "condition", "nope", actor="ada", reason="why not")
