@@ -80,7 +80,10 @@ def place_tags(boxes: np.ndarray, sizes: list[tuple[int, int]], image_size: tupl
     """Where each box's label tag (``sizes``: width, height) goes, all on the photo: above the
     box's top-left corner, else inside it, below it or at its right end, wherever it covers the
     least of the tags placed before it. (Tags above boxes at the photo's top edge were pushed
-    down onto each other, hiding the numbers that link the boxes to the table.)"""
+    down onto each other, hiding the numbers that link the boxes to the table.) Kept instead of
+    supervision 0.31's ``RichLabelAnnotator(smart_position=True)``: on the 45 val photos (shipped
+    models, 720 px drawings) its tags overlapped in 10 pairs on 5 photos, these in 3 pairs on 2,
+    and it still covers a top-edge tag's number on the example ``slope_dji_0015.jpg``."""
     placed: list[Rect] = []
     for (x1, y1, x2, y2), (w, h) in zip(np.asarray(boxes).round().astype(int).tolist(), sizes, strict=True):
         spots = [(x1, y1 - h), (x1, y1), (x1, y2), (x1, y2 - h), (x2 - w, y1 - h), (x2 - w, y1), (x2 - w, y2)]

@@ -1,4 +1,4 @@
-"""Where inspected photos go: the store, drawings, a CSV file, JSON entries, collected results.
+"""Where inspected photos go: the store, drawings, the report (CSV and HTML), JSON entries, collected results.
 
 Each sink takes every ``PhotoOutcome`` of a batch in order and ignores what it has no use for
 (a CSV has no row for an unreadable file; the JSON list has an ``{image, error}`` entry).
@@ -6,17 +6,15 @@ Each sink takes every ``PhotoOutcome`` of a batch in order and ignores what it h
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from PIL import Image
 
 from core.images import capture_time, gps_position
 from core.render import render
-from core.report.html import MAX_WIDTH, ReportPhoto
-from core.report.rows import REPORT_COLUMNS, ReportMeta, report_rows
 from core.types import Inspection
 from services.inspection import PhotoOutcome
+from services.survey_report import ReportWriter
 from storage.db import Database
 from storage.images import file_under_survey
 from storage.inspections import save_inspection
@@ -87,25 +85,6 @@ class RenderSink:
         self.drawings.append((render(image, outcome.inspection), caption))
 
 
-class CsvSink:
-    """The downloadable CSV report: every finding with survey, inspector, time and model
-    versions, and one row for each photo where nothing was detected. Written as each photo
-    finishes (a long survey's file grows as it runs)."""
-
-    purpose = "writing the CSV report"
-
-    def __init__(self, path: str | Path, meta: ReportMeta) -> None:
-        self.path, self.meta = Path(path), meta
-        with self.path.open("w", newline="") as f:
-            csv.writer(f).writerow(REPORT_COLUMNS)
-
-    def add(self, outcome: PhotoOutcome) -> None:
-        if outcome.inspection is None:
-            return
-        with self.path.open("a", newline="") as f:
-            csv.writer(f).writerows(report_rows(outcome.name, outcome.inspection, self.meta))
-
-
 class JsonSink:
     """The JSON contract of ``slope inspect --json``: per source ``{image, width, height,
     findings, timings_ms, models}``, or ``{image, error}``; ``image`` is where it came from."""
@@ -122,19 +101,15 @@ class JsonSink:
             self.entries.append({"image": outcome.source.origin, **outcome.inspection.as_dict()})
 
 
-class HtmlReportSink:
-    """Every photo for the HTML report (``core.report.html``), kept at report size so a batch of
-    full-resolution photos fits in memory; failed photos are listed with their error."""
+class ReportSink:
+    """Every photo into the report's CSV and HTML page (``services.survey_report.ReportWriter``,
+    the writer ``slope report`` uses too); failed photos are listed in the page with their error."""
 
-    purpose = "preparing the HTML report"
+    purpose = "writing the report"
 
-    def __init__(self) -> None:
-        self.photos: list[ReportPhoto] = []
+    def __init__(self, writer: ReportWriter) -> None:
+        self.writer = writer
 
     def add(self, outcome: PhotoOutcome) -> None:
-        image = None
-        if outcome.image is not None:
-            image = outcome.image.copy()
-            image.thumbnail((MAX_WIDTH, MAX_WIDTH))  # the report embeds at most this wide
         position = gps_position(outcome.data) if outcome.data is not None else None
-        self.photos.append(ReportPhoto(outcome.name, image, outcome.inspection, outcome.error, position))
+        self.writer.add(outcome.name, outcome.inspection, outcome.image, error=outcome.error, position=position)

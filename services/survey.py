@@ -1,6 +1,9 @@
 """A survey: a named set of photos from one site and day, inspected through the one batch path,
 stored for review, and resumable: photos already inspected (same bytes, same model versions) are
 not inspected again, so a survey interrupted half-way, or run twice, costs only what is new.
+
+``slope survey`` and the Inspect tab both run it; the tab's uploads may have no survey name (then
+they are stored under none) and its report files come from ``services.survey_report``'s writer.
 """
 
 from __future__ import annotations
@@ -8,15 +11,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core.pipeline import Inspector
+from core.report.html import model_info
+from core.report.rows import ReportMeta
 from core.settings import Settings
 from core.sources import expand_sources
 from core.types import Inspection
 from services.inspection import BatchResult, LoadLimits, Progress, Sink, inspect_batch
-from services.sinks import CollectSink, StoreSink
+from services.sinks import CollectSink, ReportSink, StoreSink
+from services.survey_report import ReportFiles, ReportWriter
 from storage.db import Database
 from storage.images import get_or_create_survey
 from storage.inspections import stored_inspection
@@ -24,11 +30,12 @@ from storage.inspections import stored_inspection
 
 @dataclass
 class SurveyRun:
-    name: str
+    name: str | None
     photos: int
     batch: BatchResult
     problems: list[str] = field(default_factory=list)  # sources refused and photos that failed
     inspections: dict[str, Inspection] = field(default_factory=dict)
+    report: ReportFiles | None = None  # when asked for and a photo was inspected
 
     def summary(self) -> str:
         """One line: what was done and what needs action."""
@@ -55,8 +62,11 @@ def survey_date(text: str | None) -> str | None:
     return text
 
 
-def record_survey(db: Database, name: str, inspector: str, site: str | None, date: str | None) -> None:
-    """The survey's row, created or completed (a later run may add the site or date)."""
+def record_survey(
+    db: Database, name: str, inspector: str, site: str | None, date: str | None
+) -> tuple[str | None, str | None]:
+    """The survey's row, created or completed (a later run may add the site or date); its site
+    and date as stored (with what earlier runs gave)."""
     if not name.strip():
         raise ValueError("a survey needs a name")
     date = survey_date(date)
@@ -64,33 +74,55 @@ def record_survey(db: Database, name: str, inspector: str, site: str | None, dat
         survey = get_or_create_survey(session, name, site=site, date=date, inspector=inspector)
         survey.site, survey.date = site or survey.site, date or survey.date
         survey.inspector = survey.inspector or inspector
+        return survey.site, survey.date
 
 
 def run_survey(
-    db: Database,
+    db: Database | None,
     settings: Settings,
     inspector: Inspector,
     paths: Iterable[str | Path],
-    name: str,
+    name: str | None,
     user: str,
     *,
     site: str | None = None,
     date: str | None = None,
+    conf: float | None = None,
     max_photos: int | None = None,
     progress: Progress | None = None,
     sinks: Sequence[Sink] = (),
+    report_to: str | Path | None = None,
 ) -> SurveyRun:
-    """Inspect every photo under ``paths`` (files, folders, zips) as survey ``name``; extra
-    ``sinks`` (drawings, a CSV) see every photo too."""
-    record_survey(db, name, user, site, date)
+    """Inspect every photo under ``paths`` (files, folders, zips) as survey ``name`` (None: not
+    under a survey); with a ``db`` each is stored for review and a photo already inspected by
+    these models is read back, not inspected again. Extra ``sinks`` (drawings) see every photo
+    too; with ``report_to``, the CSV and HTML report are written into that folder."""
+    date = survey_date(date)  # refused before anything is stored or inspected
+    if db is not None and name is not None:  # a blank name is refused there
+        site, date = record_survey(db, name, user, site, date)
     sources, problems = expand_sources(paths, max_bytes=settings.max_upload_bytes, max_photos=max_photos)
     collected = CollectSink()
+    every = [collected, *sinks]
+    if db is not None:
+        every.insert(0, StoreSink(db, settings.data_dir, user, name))
+    writer = None
+    if report_to is not None:
+        meta = ReportMeta(user, datetime.now(UTC).isoformat(timespec="seconds"), name, site, date)
+        writer = ReportWriter(report_to, meta)
+        every.append(ReportSink(writer))
     batch = inspect_batch(
         sources,
         inspector,
-        [StoreSink(db, settings.data_dir, user, name), collected, *sinks],
+        every,
+        conf=conf,
         limits=LoadLimits(settings.max_image_pixels, settings.max_upload_bytes),
         progress=progress,
-        previous=lambda data, models: stored_inspection(db, data, models),
+        previous=(lambda data, models: stored_inspection(db, data, models)) if db is not None else None,
     )
-    return SurveyRun(name, len(sources), batch, problems + batch.problems, collected.inspections)
+    report = writer.finish(model_info(served_folders(inspector))) if writer and collected.inspections else None
+    return SurveyRun(name, len(sources), batch, problems + batch.problems, collected.inspections, report)
+
+
+def served_folders(inspector: Inspector) -> dict[str, str]:
+    """Where the inspector's models come from (folders or hub ids), for the report's model section."""
+    return {"detector": str(inspector.detector.weights.parent), "condition": inspector.condition_model.source}

@@ -1,7 +1,7 @@
-"""A survey's report from the store: a self-contained HTML page (annotated photos, findings,
-narratives, model versions and their data, credit) and the CSV of findings.
-
-    slope report SURVEY --out DIR
+"""The one writer of reports: a self-contained HTML page (annotated photos, findings, narratives,
+model versions and their data, credit) and the CSV of findings, for the Inspect tab's downloads
+(fed photo by photo as a batch runs, through ``services.sinks.ReportSink``) and for a stored
+survey (``slope report SURVEY --out DIR``, read back from the store).
 """
 
 from __future__ import annotations
@@ -10,10 +10,14 @@ import csv
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from PIL import Image
 
 from core.images import DEFAULT_MAX_BYTES, ImageLoadError, gps_position, load_image, read_image_bytes
 from core.report.html import MAX_WIDTH, ReportPhoto, model_info, write_html_report
 from core.report.rows import REPORT_COLUMNS, ReportMeta, report_rows
+from core.types import Inspection
 from storage import registry
 from storage.db import Database, as_utc
 from storage.errors import NotFoundError
@@ -30,51 +34,76 @@ class ReportFiles:
     findings: int
 
 
+class ReportWriter:
+    """``findings.csv`` and ``report.html`` in ``out``. The CSV has every finding with survey,
+    inspector, time and model versions, and one row for each photo where nothing was detected; it
+    grows as each photo is added (a long survey's file can be read while it runs). The page needs
+    every photo, so ``finish`` writes it; photos are kept at report size until then, so a batch of
+    full-resolution photos fits in memory."""
+
+    def __init__(self, out: str | Path, meta: ReportMeta) -> None:
+        self.out, self.meta = Path(out), meta
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.csv = self.out / "findings.csv"
+        with self.csv.open("w", newline="") as f:
+            csv.writer(f).writerow(REPORT_COLUMNS)
+        self.photos: list[ReportPhoto] = []
+        self.findings = 0
+
+    def add(
+        self,
+        name: str,
+        inspection: Inspection | None,
+        image: Image.Image | None = None,
+        *,
+        error: str | None = None,
+        position: tuple[float, float] | None = None,
+        meta: ReportMeta | None = None,
+    ) -> None:
+        """One photo: its rows (under ``meta``, else the report's) when inspected, and its place
+        in the page; a photo without ``inspection`` is listed with its ``error``."""
+        if image is not None and max(image.size) > REPORT_SIDE:
+            image = image.copy()  # the caller's photo stays whole (it is drawn for the gallery too)
+            image.thumbnail((REPORT_SIDE, REPORT_SIDE))
+        self.photos.append(ReportPhoto(name, image, inspection, error, position))
+        if inspection is None:
+            return
+        self.findings += len(inspection.findings)
+        with self.csv.open("a", newline="") as f:
+            csv.writer(f).writerows(report_rows(name, inspection, meta or self.meta))
+
+    def finish(self, models: dict[str, dict[str, Any]]) -> ReportFiles:
+        """The page, titled after the survey (if any); ``models`` as ``model_info`` gives them."""
+        title = "Slope drainage inspection" + (f": {self.meta.survey}" if self.meta.survey else "")
+        html = write_html_report(self.out / "report.html", self.photos, title=title, meta=self.meta, models=models)
+        return ReportFiles(html, self.csv, len(self.photos), self.findings)
+
+
 def write_survey_report(db: Database, data_dir: str | Path, survey: str, out: str | Path) -> ReportFiles:
-    """``report.html`` and ``findings.csv`` for the survey into ``out``."""
+    """``report.html`` and ``findings.csv`` for the stored survey into ``out``."""
     stored = survey_photos(db, data_dir, survey)
     if not stored:
         raise NotFoundError(f"survey {survey!r} has no photos")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    photos, versions = [], {}
-    for photo in stored:
-        try:
-            # Kept at report size: a survey of full-resolution photos must fit in memory whole.
-            data = read_image_bytes(photo.path, Path(photo.path).name, DEFAULT_MAX_BYTES)  # once: pixels and GPS
-            image = load_image(data, name=Path(photo.path).name)
-            image.thumbnail((REPORT_SIDE, REPORT_SIDE))
-        except ImageLoadError as exc:  # a stored file gone missing: say so, keep the rest
-            photos.append(ReportPhoto(photo.name, None, photo.inspection, error=str(exc)))
-            continue
-        error = None if photo.inspection is not None else "stored but never inspected"
-        position = gps_position(data)
-        photos.append(ReportPhoto(photo.name, image, photo.inspection, error=error, position=position))
-        if photo.inspection is not None:
-            versions.update({kind: name for kind, name in photo.inspection.models.items()})
     inspectors = sorted({p.uploaded_by for p in stored})
     latest = max((p.inspected_at for p in stored if p.inspected_at), default=None)
     site, date = survey_details(db, survey)
     whole = ReportMeta(", ".join(inspectors), _iso(latest), survey, site, date)
-    html = write_html_report(
-        out / "report.html",
-        photos,
-        title=f"Slope drainage inspection: {survey}",
-        meta=whole,
-        models=model_info({kind: _folder(db, name) for kind, name in versions.items()}),
-    )
-    findings = 0
-    csv_path = out / "findings.csv"
-    with csv_path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(REPORT_COLUMNS)
-        for photo in stored:
-            if photo.inspection is None:
-                continue
-            findings += len(photo.inspection.findings)
-            meta = replace(whole, inspector=photo.uploaded_by, inspected_at=_iso(photo.inspected_at))
-            writer.writerows(report_rows(photo.name, photo.inspection, meta))
-    return ReportFiles(html, csv_path, len(stored), findings)
+    writer, versions = ReportWriter(out, whole), {}
+    for photo in stored:
+        # Each row says who inspected that photo and when; the page's header, the whole survey.
+        meta = replace(whole, inspector=photo.uploaded_by, inspected_at=_iso(photo.inspected_at))
+        try:
+            data = read_image_bytes(photo.path, Path(photo.path).name, DEFAULT_MAX_BYTES)  # once: pixels and GPS
+            image = load_image(data, name=Path(photo.path).name)
+        except ImageLoadError as exc:  # a stored file gone missing: say so, keep the rest
+            writer.add(photo.name, photo.inspection, error=str(exc), meta=meta)
+            continue
+        image.thumbnail((REPORT_SIDE, REPORT_SIDE))  # at report size at once: only one full photo in memory
+        error = None if photo.inspection is not None else "stored but never inspected"
+        writer.add(photo.name, photo.inspection, image, error=error, position=gps_position(data), meta=meta)
+        if photo.inspection is not None:
+            versions.update(photo.inspection.models)
+    return writer.finish(model_info({kind: _folder(db, name) for kind, name in versions.items()}))
 
 
 def _iso(moment: datetime | None) -> str:

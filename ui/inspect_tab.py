@@ -4,24 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import gradio as gr
 from PIL import Image
 
 from core.pipeline import Inspector
-from core.report.html import model_info, write_html_report
-from core.report.rows import TABLE_COLUMNS, ReportMeta, short_name, summarize, table_rows
+from core.report.rows import TABLE_COLUMNS, short_name, summarize, table_rows
 from core.settings import PROJECT_ROOT, Settings
-from core.sources import expand_sources
 from core.taxonomy import counted
-from services.auth import OPEN_ACCOUNT
-from services.inspection import LoadLimits, Progress, inspect_batch
-from services.sinks import CollectSink, CsvSink, HtmlReportSink, RenderSink, StoreSink
-from services.survey import record_survey, survey_date
+from services.inspection import Progress
+from services.sinks import RenderSink
+from services.survey import run_survey, survey_date
 from storage.db import Database
-from storage.inspections import stored_inspection, survey_details, uploads_of
-from ui.access import require
+from storage.inspections import uploads_of
+from ui.access import OPEN_ACCOUNT, require
 from ui.scratch import lifetime_s, scratch_folder
 from ui.zero_gpu import on_zero_gpu
 
@@ -71,66 +67,46 @@ def inspect_uploads(
     site: str | None = None,
     date: str | None = None,
 ) -> InspectResult:
-    """Inspect every uploaded photo through the one batch path; bad files become lines in the
-    summary, not failures. With a ``db``, each inspection is stored for review, under ``survey``
-    (with its site and date) when named."""
+    """Inspect every uploaded photo through the survey use case (``services.survey.run_survey``);
+    bad files become lines in the summary, not failures. With a ``db``, each inspection is stored
+    for review, under ``survey`` (with its site and date) when named."""
     if not paths:
         return InspectResult([], [], "Upload one or more slope photos (JPEG, PNG, WebP, BMP, TIFF) or a zip.", None)
-    date = survey_date(date)  # refused before anything is inspected
-    if db is not None and survey:
-        record_survey(db, survey, user, site, date)
-        site, date = survey_details(db, survey)  # with what earlier runs gave
-    sources, problems = expand_sources(paths, max_bytes=settings.max_upload_bytes, max_photos=MAX_PHOTOS)
-    report_path = scratch_folder("inspection-report", lifetime_s(settings)) / "findings.csv"
-    meta = ReportMeta(user, datetime.now(UTC).isoformat(timespec="seconds"), survey or None, site or None, date)
-    collected, drawings, pages = CollectSink(), RenderSink(), HtmlReportSink()
-    sinks = [collected, drawings, pages, CsvSink(report_path, meta)]
-    if db is not None:
-        sinks.insert(0, StoreSink(db, settings.data_dir, user, survey))
-    result = inspect_batch(
-        sources,
+    drawings = RenderSink()
+    run = run_survey(
+        db,
+        settings,
         inspector,
-        sinks,
+        paths,
+        survey,
+        user,
+        site=site,
+        date=date,  # refused before anything is inspected
         conf=conf,
-        limits=LoadLimits(settings.max_image_pixels, settings.max_upload_bytes),
+        max_photos=MAX_PHOTOS,
         progress=progress,
-        # A photo already inspected by these models is shown from the store, not inspected again.
-        previous=(lambda data, models: stored_inspection(db, data, models)) if db is not None else None,
+        sinks=[drawings],
+        report_to=scratch_folder("inspection-report", lifetime_s(settings)),
     )
-    problems += result.problems
-    summary = summarize(collected.inspections)
-    if result.reused:
+    summary = summarize(run.inspections)
+    if run.batch.reused:
         summary += (
-            f"\n\n{counted(result.reused, 'photo')} had been inspected by these models before: their stored "
+            f"\n\n{counted(run.batch.reused, 'photo')} had been inspected by these models before: their stored "
             "findings are shown (reviewers' corrections are in the Review tab)."
         )
-    if problems:
-        summary += "\n\n**Problems:**\n" + "\n".join(f"- {p}" for p in problems)
-    owned = [(name, row) for name, ins in collected.inspections.items() for row in table_rows(name, ins)]
+    if run.problems:
+        summary += "\n\n**Problems:**\n" + "\n".join(f"- {p}" for p in run.problems)
+    owned = [(name, row) for name, ins in run.inspections.items() for row in table_rows(name, ins)]
     # RenderSink captions read "<name>: <n> objects"; the name is what the table filters on.
     photos = [caption.rsplit(": ", 1)[0] for _, caption in drawings.drawings]
     gallery = [
-        (image, f"{short_name(name)}: {_objects(len(collected.inspections[name].findings))}")
+        (image, f"{short_name(name)}: {_objects(len(run.inspections[name].findings))}")
         for (image, _), name in zip(drawings.drawings, photos, strict=True)
     ]
-    report = str(report_path) if collected.inspections else None
-    html = None
-    if collected.inspections:
-        html = str(
-            write_html_report(
-                report_path.with_name("report.html"),
-                pages.photos,
-                title="Slope drainage inspection" + (f": {survey}" if survey else ""),
-                meta=meta,
-                models=model_info(_served_folders(inspector)),
-            )
-        )
+    report = str(run.report.csv) if run.report else None
+    html = str(run.report.html) if run.report else None
     rows = [row for _, row in owned]
     return InspectResult(gallery, rows, summary, report, html, photos, [name for name, _ in owned])
-
-
-def _served_folders(inspector: Inspector) -> dict[str, str]:
-    return {"detector": str(inspector.detector.weights.parent), "condition": inspector.condition_model.source}
 
 
 def _objects(n: int) -> str:

@@ -10,7 +10,8 @@ from core.images import load_image
 from core.report.rows import ReportMeta
 from core.sources import PhotoSource, expand_sources
 from services.inspection import PhotoOutcome, inspect_batch
-from services.sinks import DRAWING_SIDE, CollectSink, CsvSink, JsonSink, RenderSink, StoreSink
+from services.sinks import DRAWING_SIDE, CollectSink, JsonSink, RenderSink, ReportSink, StoreSink
+from services.survey_report import ReportWriter
 from storage import labels as labels_store
 from storage.db import Database
 
@@ -50,12 +51,12 @@ def test_every_sink_gets_every_photo_in_order(inspector, sources, tmp_path):
     db = Database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
     db.upgrade()
     collected, drawings, as_json = CollectSink(), RenderSink(), JsonSink()
-    csv_sink = CsvSink(tmp_path / "findings.csv", ReportMeta("ines", "2026-11-23T10:00:00+00:00", "north"))
+    report = ReportSink(ReportWriter(tmp_path / "report", ReportMeta("ines", "2026-11-23T10:00:00+00:00", "north")))
     progress = []
     result = inspect_batch(
         sources,
         inspector,
-        [StoreSink(db, settings_dir, "ines", "north"), collected, drawings, csv_sink, as_json],
+        [StoreSink(db, settings_dir, "ines", "north"), collected, drawings, report, as_json],
         progress=lambda done, total, name: progress.append((done, total, name)),
     )
     assert (result.inspected, result.failed) == (3, 1)
@@ -63,9 +64,12 @@ def test_every_sink_gets_every_photo_in_order(inspector, sources, tmp_path):
     assert [e["image"] for e in as_json.entries] == [s.origin for s in sources]
     assert list(collected.inspections) == [sources[0].name, sources[2].name, sources[3].name]
     assert [caption.split(":")[0] for _, caption in drawings.drawings] == list(collected.inspections)
-    rows = list(csv.reader((tmp_path / "findings.csv").open()))
+    rows = list(csv.reader((tmp_path / "report" / "findings.csv").open()))
     assert len(rows) == 1 + sum(max(1, len(i.findings)) for i in collected.inspections.values())  # "none" rows
     assert progress == [(n, 4, s.name) for n, s in enumerate(sources, 1)]
+    # the report's page lists every photo, the unreadable one with its error
+    assert [p.name for p in report.writer.photos] == [s.name for s in sources]
+    assert [p.error is not None for p in report.writer.photos] == [False, True, False, False]
     stored = labels_store.review_queue(db, survey="north", page_size=500)
     assert len(stored) == sum(len(i.findings) for i in collected.inspections.values())
 

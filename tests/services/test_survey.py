@@ -110,3 +110,28 @@ def test_the_survey_report_matches_the_store_and_narrates_every_finding(
             assert re.search(rf"{finding.object_type.replace('_', ' ')} {number}\b", text, re.IGNORECASE)
     assert main(["report", "nope", "--out", str(tmp_path / "x")]) == 1
     assert "no survey named 'nope'" in capsys.readouterr().err
+
+
+def test_uploads_under_no_survey_and_without_a_store_get_the_report_files_from_the_same_writer(
+    val_images, tmp_path, inspector
+):
+    """The Inspect tab's path through the survey use case: no name (stored under none), here no
+    store either; the CSV and HTML come from the writer ``slope report`` uses."""
+    import csv
+
+    from services.survey import run_survey
+
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    run = run_survey(None, settings, inspector, val_images[:2], None, "ines", conf=0.4, report_to=tmp_path / "r")
+    assert (run.batch.inspected, run.problems) == (2, []) and not (tmp_path / "data").exists()
+    rows = list(csv.DictReader(run.report.csv.open()))
+    assert {(row["survey"], row["inspector"]) for row in rows} == {("", "ines")}
+    assert (
+        run.report.findings
+        == sum(len(i.findings) for i in run.inspections.values())
+        == sum(r["object"] != "" for r in rows)
+    )
+    assert "<title>Slope drainage inspection</title>" in run.report.html.read_text()
+    (tmp_path / "notes.txt").write_text("not a photo")
+    nothing = run_survey(None, settings, inspector, [tmp_path / "notes.txt"], None, "ines", report_to=tmp_path / "r2")
+    assert nothing.report is None and nothing.problems  # nothing inspected: no report to download
