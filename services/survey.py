@@ -24,7 +24,7 @@ from services.inspection import BatchResult, LoadLimits, Progress, Sink, inspect
 from services.sinks import CollectSink, ReportSink, StoreSink
 from services.survey_report import ReportFiles, ReportWriter
 from storage.db import Database
-from storage.images import get_or_create_survey
+from storage.images import complete_survey
 from storage.inspections import stored_inspection
 
 
@@ -69,12 +69,7 @@ def record_survey(
     and date as stored (with what earlier runs gave)."""
     if not name.strip():
         raise ValueError("a survey needs a name")
-    date = survey_date(date)
-    with db.write() as session:
-        survey = get_or_create_survey(session, name, site=site, date=date, inspector=inspector)
-        survey.site, survey.date = site or survey.site, date or survey.date
-        survey.inspector = survey.inspector or inspector
-        return survey.site, survey.date
+    return complete_survey(db, name, inspector, site, survey_date(date))
 
 
 def run_survey(

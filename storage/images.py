@@ -44,6 +44,18 @@ def get_or_create_survey(session: Session, name: str, **fields: Any) -> m.Survey
     return survey
 
 
+def complete_survey(
+    db: Database, name: str, inspector: str, site: str | None, date: str | None
+) -> tuple[str | None, str | None]:
+    """The survey ``name``, created or completed: a site or date given now fills or replaces the
+    stored one, the first inspector stays. Returns its site and date as stored."""
+    with db.write() as session:
+        survey = get_or_create_survey(session, name, site=site, date=date, inspector=inspector)
+        survey.site, survey.date = site or survey.site, date or survey.date
+        survey.inspector = survey.inspector or inspector
+        return survey.site, survey.date
+
+
 def add_image(
     session: Session,
     data_dir: str | Path,

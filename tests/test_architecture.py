@@ -84,6 +84,13 @@ def test_services_use_no_gradio_and_no_sql(module: str) -> None:
     names |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert {name.split(".")[0] for name in names} & {"gradio", "sqlalchemy"} == set()
     assert "storage.models" not in _imports(SOURCES[module], module)  # the ORM rows are storage's
+    # nor open a session of their own: a transaction is storage's to shape
+    sessions = [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in ("read", "write") and getattr(node.value, "id", "") == "db"
+    ]
+    assert sessions == []
 
 
 def test_every_module_reads_in_one_sitting() -> None:
