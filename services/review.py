@@ -17,7 +17,6 @@ from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES, counted, object_word
 from core.types import Box
 from services.errors import ServiceError
 from storage import errors as errors_store
-from storage import labels as labels_store
 from storage import review as review_store
 from storage.db import Database
 from storage.review import LabelChange, NewBox, PhotoView
@@ -271,11 +270,8 @@ def undo_last(db: Database, actor: str, photo: PhotoView) -> Outcome:
     if event is None:
         return Outcome(review_store.photo_view(db, photo.image_id), "Nothing to undo on this photo.")
     loaded = {label.label_id: label.version for label in photo.labels}
-    version = loaded.get(event.label_id)
-    if version is None:  # a deleted label is not shown; undo restores it from the store's version
-        version = labels_store.get_label(db, event.label_id).version
     try:
-        labels_store.undo(db, event.label_id, version, actor)
+        review_store.undo(db, event.label_id, loaded.get(event.label_id), actor)
     except errors_store.ConflictError:
         fresh = review_store.photo_view(db, photo.image_id)
         return Outcome(fresh, f"Not undone: #{event.box_number} changed since you loaded it; fresh state shown.")

@@ -1,21 +1,20 @@
-"""Labels one at a time: their state, the events that record every change (who, what, before,
-after), and ONE versioned update (optimistic concurrency: an edit made on a stale copy is refused
-and nothing is written). The per-photo review in ``storage.review`` writes through it."""
+"""What every writer of labels shares: a label's state as its events record it, the one function
+that appends a label event (who, what, before, after), a new label with its first event, and ONE
+versioned update (optimistic concurrency: an edit made on a stale copy is refused and nothing is
+written). The per-photo review (``storage.review``), the inspections and the YOLO import write
+through them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core.statuses import LabelStatus
 from core.taxonomy import ALLOWED_CONDITIONS, check_pair
-from core.types import Box, LabelledBox
+from core.types import Box
 from storage import models as m
 from storage.db import Database
-from storage.errors import ConflictError, NotFoundError
 
 
 def labels_fingerprint(db: Database) -> tuple:
@@ -25,81 +24,6 @@ def labels_fingerprint(db: Database) -> tuple:
         return tuple(
             session.execute(select(func.count(m.Label.id), func.max(m.Label.id), func.max(m.Label.updated_at))).one()
         )
-
-
-@dataclass(frozen=True)
-class QueueItem:
-    label_id: int
-    version: int
-    image_id: int
-    image_path: str
-    labelled: LabelledBox
-    status: str
-    certainty: float
-    condition_probs: dict[str, float] | None
-    detector_confidence: float | None
-
-
-def review_queue(
-    db: Database,
-    *,
-    survey: str | None = None,
-    object_type: str | None = None,
-    condition: str | None = None,
-    status: str | None = LabelStatus.PENDING,
-    page: int = 0,
-    page_size: int = 50,
-    after: tuple[float, int] | None = None,
-) -> list[QueueItem]:
-    """Labels to review, least certain first (condition margin x detector confidence), paged.
-
-    ``after`` = (certainty, label_id) of the last item seen gives the next page by keyset, which
-    costs the same at any depth; ``page`` (offset) is for jumping to a page number."""
-    if page < 0 or not 1 <= page_size <= 500:
-        raise ValueError(f"page must be >= 0 and page_size in 1..500, got {page}, {page_size}")
-    query = (
-        select(m.Label, m.Image.path, m.Prediction.condition_probs, m.Prediction.confidence)
-        .join(m.Image, m.Label.image_id == m.Image.id)
-        .outerjoin(m.Prediction, m.Label.prediction_id == m.Prediction.id)
-    )
-    if survey is not None:
-        query = query.join(m.Survey, m.Image.survey_id == m.Survey.id).where(m.Survey.name == survey)
-    if object_type is not None:
-        query = query.where(m.Label.object_type == object_type)
-    if condition is not None:
-        query = query.where(m.Label.condition == condition)
-    if status is not None:
-        query = query.where(m.Label.status == status)
-    if after is not None:
-        certainty, label_id = after
-        query = query.where(
-            or_(m.Label.certainty > certainty, and_(m.Label.certainty == certainty, m.Label.id > label_id))
-        )
-    query = query.order_by(m.Label.certainty, m.Label.id).offset(page * page_size).limit(page_size)
-    with db.read() as session:
-        return [
-            QueueItem(
-                label_id=label.id,
-                version=label.version,
-                image_id=label.image_id,
-                image_path=path,
-                labelled=LabelledBox((label.x1, label.y1, label.x2, label.y2), label.object_type, label.condition),
-                status=label.status,
-                certainty=label.certainty,
-                condition_probs=probs,
-                detector_confidence=confidence,
-            )
-            for label, path, probs, confidence in session.execute(query)
-        ]
-
-
-def status_counts(db: Database, survey: str | None = None) -> dict[str, int]:
-    query = select(m.Label.status, func.count()).group_by(m.Label.status)
-    if survey is not None:
-        query = query.join(m.Image, m.Label.image_id == m.Image.id).join(m.Survey).where(m.Survey.name == survey)
-    with db.read() as session:
-        counts = dict(session.execute(query).all())
-    return {status: counts.get(status, 0) for status in m.LABEL_STATUSES}
 
 
 def snapshot(label: m.Label) -> dict[str, Any]:
@@ -184,22 +108,6 @@ def write_versioned(
     return True
 
 
-def _edit(db: Database, label_id: int, version: int, actor: str, action: str, changes: dict[str, Any]) -> int:
-    """Apply ``changes`` if the label is still at ``version``; returns the new version."""
-    with db.write() as session:
-        label = session.get(m.Label, label_id)
-        if label is None:
-            raise NotFoundError(f"label {label_id} does not exist")
-        if label.version != version:
-            raise ConflictError(
-                f"label {label_id} is at version {label.version}, not {version}: "
-                f"someone changed it since you loaded it; reload and try again"
-            )
-        if not write_versioned(session, label, version, changes, actor, action):
-            raise ConflictError(f"label {label_id} changed while saving; reload and try again")
-        return label.version
-
-
 def validate_state(state: dict[str, Any]) -> None:
     x1, y1, x2, y2 = state["box"]
     if not (x2 > x1 and y2 > y1):
@@ -209,93 +117,3 @@ def validate_state(state: dict[str, Any]) -> None:
             raise ValueError(f"unknown object type {state['object_type']!r}")
     else:
         check_pair(state["object_type"], state["condition"])
-
-
-def accept(db: Database, label_id: int, version: int, actor: str) -> int:
-    return _edit(db, label_id, version, actor, "accept", {"status": LabelStatus.ACCEPTED})
-
-
-def relabel(
-    db: Database,
-    label_id: int,
-    version: int,
-    actor: str,
-    object_type: str | None = None,
-    condition: str | None = None,
-) -> int:
-    changes: dict[str, Any] = {"status": LabelStatus.CORRECTED}
-    if object_type is not None:
-        changes["object_type"] = object_type
-    if condition is not None:
-        changes["condition"] = condition
-    return _edit(db, label_id, version, actor, "relabel", changes)
-
-
-def move(db: Database, label_id: int, version: int, actor: str, box: Box) -> int:
-    return _edit(
-        db, label_id, version, actor, "move", {"box": [float(v) for v in box], "status": LabelStatus.CORRECTED}
-    )
-
-
-def delete(db: Database, label_id: int, version: int, actor: str) -> int:
-    return _edit(db, label_id, version, actor, "delete", {"status": LabelStatus.DELETED})
-
-
-def add_label(
-    db: Database,
-    image_id: int,
-    box: Box,
-    object_type: str,
-    condition: str | None,
-    actor: str,
-    status: str = LabelStatus.ADDED,
-) -> int:
-    """A label a person drew (no prediction behind it). Returns its id."""
-    state = {
-        "box": [float(v) for v in box],
-        "object_type": object_type,
-        "condition": condition,
-        "status": status,
-    }
-    validate_state(state)
-    with db.write() as session:
-        if session.get(m.Image, image_id) is None:
-            raise NotFoundError(f"image {image_id} does not exist")
-        return new_label(session, image_id, state["box"], object_type, condition, status, actor, actor, "add").id
-
-
-def undo(db: Database, label_id: int, version: int, actor: str) -> int:
-    """Revert the label's latest change that is not yet undone (undo twice reverts two)."""
-    with db.read() as session:
-        events = session.scalars(
-            select(m.LabelEvent).where(m.LabelEvent.label_id == label_id).order_by(m.LabelEvent.id.desc())
-        ).all()
-    skip = 0
-    target = None
-    for event in events:
-        if event.action == "undo":
-            skip += 1
-        elif skip:
-            skip -= 1
-        else:
-            target = event
-            break
-    if target is None or target.action == "create":
-        raise ValueError(f"label {label_id} has no change to undo")
-    restored = target.before if target.before is not None else {"status": LabelStatus.DELETED}  # undo of an add
-    return _edit(db, label_id, version, actor, "undo", dict(restored))
-
-
-def label_history(db: Database, label_id: int) -> list[m.LabelEvent]:
-    with db.read() as session:
-        return list(
-            session.scalars(select(m.LabelEvent).where(m.LabelEvent.label_id == label_id).order_by(m.LabelEvent.id))
-        )
-
-
-def get_label(db: Database, label_id: int) -> m.Label:
-    with db.read() as session:
-        label = session.get(m.Label, label_id)
-        if label is None:
-            raise NotFoundError(f"label {label_id} does not exist")
-        return label

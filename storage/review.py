@@ -16,7 +16,7 @@ from core.taxonomy import ALLOWED_CONDITIONS
 from core.types import Box
 from storage import models as m
 from storage.db import Database
-from storage.errors import NotFoundError
+from storage.errors import ConflictError, NotFoundError
 from storage.labels import new_label, snapshot, validate_state, write_versioned
 
 STATUS_GROUPS: dict[str, tuple[str, ...] | None] = {
@@ -364,11 +364,11 @@ def photo_history(db: Database, image_id: int, limit: int = 100) -> list[PhotoEv
         ]
 
 
-def last_undoable_on_photo(db: Database, image_id: int) -> PhotoEvent | None:
-    """The photo's latest change that is not yet undone (what ``undo`` of its label reverts),
-    or None when only the model's or an import's own labels are left."""
+def _latest_undoable(events_newest_first):
+    """The newest event not yet undone (each ``undo`` of a label cancels that label's next older
+    change), or None when only the model's or an import's own labels are left."""
     skips: dict[int, int] = {}
-    for event in photo_history(db, image_id, limit=10_000):
+    for event in events_newest_first:
         if event.action == "undo":
             skips[event.label_id] = skips.get(event.label_id, 0) + 1
         elif skips.get(event.label_id):
@@ -376,3 +376,29 @@ def last_undoable_on_photo(db: Database, image_id: int) -> PhotoEvent | None:
         elif event.action != "create":
             return event
     return None
+
+
+def last_undoable_on_photo(db: Database, image_id: int) -> PhotoEvent | None:
+    """The photo's latest change that is not yet undone (what ``undo`` of its label reverts)."""
+    return _latest_undoable(photo_history(db, image_id, limit=10_000))
+
+
+def undo(db: Database, label_id: int, version: int | None, actor: str) -> int:
+    """Revert the label's latest change not yet undone (undo twice reverts two) if the label is
+    still at ``version``, the one the reviewer loaded; returns the new version. A deleted label is
+    not shown to the reviewer, so ``version=None`` takes the store's. ``ConflictError`` when the
+    label moved on meanwhile; ``ValueError`` when it has no change to undo."""
+    with db.write() as session:
+        label = session.get(m.Label, label_id)
+        if label is None:
+            raise NotFoundError(f"label {label_id} does not exist")
+        events = session.scalars(
+            select(m.LabelEvent).where(m.LabelEvent.label_id == label_id).order_by(m.LabelEvent.id.desc())
+        )
+        target = _latest_undoable(events)
+        if target is None:
+            raise ValueError(f"label {label_id} has no change to undo")
+        restored = target.before if target.before is not None else {"status": LabelStatus.DELETED}  # undo of an add
+        if not write_versioned(session, label, label.version if version is None else version, restored, actor, "undo"):
+            raise ConflictError(f"label {label_id} changed since it was loaded; reload and try again")
+        return label.version

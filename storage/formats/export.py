@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from sqlalchemy import select
 
-from core.statuses import REVIEWED as REVIEWED_STATUSES
+from core.statuses import REVIEWED
 from core.taxonomy import CLASS_NAMES, OBJECT_TYPES, class_name
 from core.types import LabelledBox, LabelledPhoto
 from storage import models as m
@@ -36,7 +36,7 @@ def reviewed_images(db: Database, data_dir: str | Path) -> list[LabelledPhoto]:
         rows = session.execute(
             select(m.Image, m.Label)
             .join(m.Label, m.Label.image_id == m.Image.id)
-            .where(m.Label.status.in_(REVIEWED_STATUSES))
+            .where(m.Label.status.in_(REVIEWED))
             .order_by(m.Image.id, m.Label.id)
         ).all()
     images: dict[int, tuple[m.Image, list[LabelledBox]]] = {}

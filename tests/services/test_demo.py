@@ -21,8 +21,7 @@ from services.job_spec import JobSpec
 from storage import models as m
 from storage.db import Database
 from storage.inspections import save_inspection
-from storage.labels import review_queue
-from storage.review import LabelChange, save_photo
+from storage.review import LabelChange, photo_queue, photo_view, review_counts, save_photo
 
 
 def _count(db: Database, table) -> int:
@@ -35,14 +34,13 @@ def test_a_reset_leaves_only_the_example_photos_as_the_served_models_see_them(tm
     db.upgrade()
     examples = len(list(EXAMPLES_DIR.glob("*.jpg")))
     assert reset_demo_store(db, tmp_path, inspector) == examples
-    first = review_queue(db)
+    first = review_counts(db)["to_review"]
     assert first and _count(db, m.Image) == examples
 
     # A visitor's correction and another's stored photo...
-    label = first[0]
-    result = save_photo(
-        db, label.image_id, "demo", [LabelChange(label.label_id, label.version, condition=None, accept=True)]
-    )
+    [(image_id, _, _)] = photo_queue(db)
+    label = photo_view(db, image_id).labels[0]
+    result = save_photo(db, image_id, "demo", [LabelChange(label.label_id, label.version, condition=None, accept=True)])
     assert not result.conflicts
     data = val_images[0].read_bytes()
     save_inspection(db, tmp_path, data, "visitor.jpg", inspector.inspect(Image_open(val_images[0])), "demo")
@@ -51,7 +49,7 @@ def test_a_reset_leaves_only_the_example_photos_as_the_served_models_see_them(tm
     # ...are gone after the next reset, files included; the example photos are back as predicted.
     assert reset_demo_store(db, tmp_path, inspector) == examples
     assert _count(db, m.Image) == examples
-    assert len(review_queue(db)) == len(first)
+    assert review_counts(db)["to_review"] == first
     assert len(list((tmp_path / "images").rglob("*.*"))) == examples
 
 

@@ -12,7 +12,7 @@ from core.sources import PhotoSource, expand_sources
 from services.inspection import PhotoOutcome, inspect_batch
 from services.sinks import DRAWING_SIDE, CollectSink, JsonSink, RenderSink, ReportSink, StoreSink
 from services.survey_report import ReportWriter
-from storage import labels as labels_store
+from storage import review as review_store
 from storage.db import Database
 
 
@@ -70,8 +70,8 @@ def test_every_sink_gets_every_photo_in_order(inspector, sources, tmp_path):
     # the report's page lists every photo, the unreadable one with its error
     assert [p.name for p in report.writer.photos] == [s.name for s in sources]
     assert [p.error is not None for p in report.writer.photos] == [False, True, False, False]
-    stored = labels_store.review_queue(db, survey="north", page_size=500)
-    assert len(stored) == sum(len(i.findings) for i in collected.inspections.values())
+    stored = review_store.review_counts(db, survey="north")["to_review"]
+    assert stored == sum(len(i.findings) for i in collected.inspections.values())
 
 
 def _message(as_json) -> str:

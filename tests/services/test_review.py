@@ -9,10 +9,10 @@ from core.types import Finding, Inspection
 from services import review
 from services.review import EditorBox, Filters, LabelEdit
 from storage import inspections as inspections_store
-from storage import labels as labels_store
 from storage import models as m
 from storage import review as review_store
 from tests.storage import conftest as storage_fixtures
+from tests.storage.helpers import label_events, stored_label
 
 # The storage tests' fixtures: a fresh SQLite file and a fresh PostgreSQL database per test.
 db_url = storage_fixtures.db_url
@@ -48,7 +48,7 @@ def photos(db, data_dir):
 
 
 def events(db, label_id):
-    return [(e.action, e.actor) for e in labels_store.label_history(db, label_id)]
+    return [(e.action, e.actor) for e in label_events(db, label_id)]
 
 
 def test_queue_is_photos_least_certain_first_with_filters_and_counts(db, photos):
@@ -88,7 +88,7 @@ def test_save_applies_moves_relabels_deletes_new_boxes_and_accepts_the_rest(db, 
     assert (fresh["slope_drain"].condition, fresh["slope_drain"].status) == ("blocked", "corrected")
     assert fresh["vegetation"].status == "accepted"
     assert (fresh["rock_toe"].status, fresh["rock_toe"].author) == ("added", "rita")
-    assert labels_store.get_label(db, toe).status == "deleted"
+    assert stored_label(db, toe).status == "deleted"
     assert events(db, drain) == [("create", "ines"), ("move+relabel", "rita")]
     assert events(db, toe)[-1] == ("delete", "rita")
     assert events(db, veg)[-1] == ("accept", "rita")
@@ -114,8 +114,8 @@ def test_changing_the_type_resets_a_condition_it_does_not_allow(db, photos):
     drain = photo.labels[0]  # slope_drain, normal
     review.save(db, "rita", photo, edits={drain.label_id: LabelEdit("vegetation", None)})
     assert (
-        labels_store.get_label(db, drain.label_id).object_type,
-        labels_store.get_label(db, drain.label_id).condition,
+        stored_label(db, drain.label_id).object_type,
+        stored_label(db, drain.label_id).condition,
     ) == (
         "vegetation",
         "normal",  # the only condition vegetation allows
@@ -123,7 +123,7 @@ def test_changing_the_type_resets_a_condition_it_does_not_allow(db, photos):
     photo = review.start(db, Filters(status="all")).photo
     toe = next(lb for lb in photo.labels if lb.object_type == "toe_drain")
     review.save(db, "rita", photo, edits={toe.label_id: LabelEdit("rock_toe", None)})
-    assert labels_store.get_label(db, toe.label_id).condition == "normal"  # normal is allowed for rock toes: kept
+    assert stored_label(db, toe.label_id).condition == "normal"  # normal is allowed for rock toes: kept
     outcome = review.save(
         db,
         "rita",
@@ -145,7 +145,7 @@ def test_a_second_reviewer_gets_a_conflict_and_the_fresh_state(db, photos):
     assert fresh[drain].condition == "damaged"  # bob's change stands
     assert fresh[toe].status == "accepted"  # rita's other change is written
     again = review.save(db, "rita", outcome.photo, edits={drain: LabelEdit("slope_drain", "blocked")})
-    assert again.conflicts == [] and labels_store.get_label(db, drain).condition == "blocked"
+    assert again.conflicts == [] and stored_label(db, drain).condition == "blocked"
 
 
 def test_undo_walks_back_the_photos_changes_newest_first(db, photos):
@@ -154,9 +154,9 @@ def test_undo_walks_back_the_photos_changes_newest_first(db, photos):
     photo = review.save(db, "rita", photo, edits={drain: LabelEdit("slope_drain", "blocked")}).photo
     photo = review.save(db, "rita", photo, delete=(toe,)).photo
     outcome = review.undo_last(db, "rita", photo)
-    assert labels_store.get_label(db, toe).status == "pending"
+    assert stored_label(db, toe).status == "pending"
     outcome = review.undo_last(db, "rita", outcome.photo)
-    assert (labels_store.get_label(db, drain).condition, labels_store.get_label(db, drain).status) == (
+    assert (stored_label(db, drain).condition, stored_label(db, drain).status) == (
         "normal",
         "pending",
     )
@@ -169,4 +169,4 @@ def test_a_new_box_without_a_type_saves_nothing(db, photos):
     boxes = [EditorBox(lb.label_id, lb.box) for lb in photo.labels] + [EditorBox(None, (1.0, 1.0, 50.0, 50.0))]
     outcome = review.save(db, "rita", photo, boxes=boxes)
     assert outcome.message.startswith("Nothing saved: a new box has no object type")
-    assert all(len(labels_store.label_history(db, lb.label_id)) == 1 for lb in photo.labels)
+    assert all(len(label_events(db, lb.label_id)) == 1 for lb in photo.labels)

@@ -12,9 +12,9 @@ from core.model_card import read_card
 from core.report.rows import short_name
 from core.settings import Settings
 from lifecycle.server import ModelServer, register_configured_models
-from storage import labels as labels_store
 from storage import models as m
 from storage import registry
+from storage import review as review_store
 from storage.db import Database
 from ui.dashboard_tab import analysis_view
 
@@ -67,8 +67,8 @@ def test_inspect_photos_returns_drawings_table_summary_and_report(client, store,
     assert page.count("data:image/jpeg;base64") >= 2 and "broken.jpg" in page and "north slope" in page
     assert "Route 9, km 12 &lt;east&gt;" in page and "Survey date: <b>2026-11-20</b>" in page
     # both photos were stored with their predictions, as pending labels for review
-    queue = labels_store.review_queue(store[1], survey="north slope", page_size=500)
-    assert len(queue) == sum(1 for row in rows if row[1] != "")  # "no objects" rows are not findings
+    pending = review_store.review_counts(store[1], survey="north slope")["to_review"]
+    assert pending == sum(1 for row in rows if row[1] != "")  # "no objects" rows are not findings
     with store[1].read() as session:
         survey = session.scalar(select(m.Survey).where(m.Survey.name == "north slope"))
         assert (survey.site, survey.date) == ("Route 9, km 12 <east>", "2026-11-20")

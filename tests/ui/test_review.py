@@ -17,13 +17,13 @@ from core.types import Inspection
 from services import review
 from services.auth import auth_function
 from storage import inspections as inspections_store
-from storage import labels as labels_store
 from storage import models as m
 from storage import review as review_store
 from storage.db import Database
 from storage.review import PhotoLabel, PhotoView
 from storage.users import add_user
 from tests.services.test_review import PHOTO_A, PHOTO_B
+from tests.storage.helpers import label_events, stored_label, untouched
 from ui.review_editor import CLASS_LABELS, editor_boxes, editor_value, label_band
 from ui.review_tab import build_review_tab
 
@@ -71,11 +71,11 @@ def login(app, user):
 
 
 def label(db, label_id):
-    return labels_store.get_label(db, label_id)
+    return stored_label(db, label_id)
 
 
 def actions(db, label_id):
-    return [e.action for e in labels_store.label_history(db, label_id)]
+    return [e.action for e in label_events(db, label_id)]
 
 
 def editor_payload(editor, boxes=None):
@@ -155,9 +155,7 @@ def test_the_labels_own_condition_button_confirms_it_and_a_turned_photo_saves_no
     turned = {**editor_payload(editor, [{**b, "xmin": 5, "xmax": 60} for b in editor["boxes"]]), "orientation": 1}
     out = client.predict(turned, drain, "slope_drain", "blocked", api_name="/review_blocked")
     assert out[-1].startswith("Nothing saved: the photo was turned in the editor")
-    assert all(
-        len(labels_store.label_history(db, q.label_id)) == 1 for q in labels_store.review_queue(db)
-    )  # nothing written
+    assert untouched(db)  # nothing written
     # Without a type beside it (the panel not filled in yet) a condition button confirms nothing.
     out = client.predict(editor_payload(out[0]), drain, None, None, api_name="/review_damaged")
     assert (label(db, drain).condition, label(db, drain).status) == ("normal", "pending")
@@ -213,7 +211,7 @@ def test_an_inspector_may_not_review(app, store, api_name):
     }.get(api_name, (None, None, None, None))
     with pytest.raises(Exception, match="ines is an inspector; this action needs a reviewer"):
         client.predict(*args, api_name=api_name)
-    assert all(len(labels_store.label_history(db, q.label_id)) == 1 for q in labels_store.review_queue(db))
+    assert untouched(db)
 
 
 def test_without_a_login_review_is_refused(store):

@@ -19,13 +19,13 @@ from core.settings import Settings
 from lifecycle.server import ModelServer
 from services.auth import auth_function
 from storage import images as images_store
-from storage import labels as labels_store
 from storage import models as m
 from storage import review as review_store
 from storage.db import Database
 from storage.formats.yolo_import import import_yolo_folder
 from storage.users import add_user
 from tests.conftest import DATA_DIR
+from tests.storage.helpers import label_events, stored_label
 from tests.ui.test_browser import CHROMIUM, CHROMIUM_ARGS
 from ui.review_editor import display_scale, label_band
 
@@ -127,11 +127,11 @@ def photo_of(db, stem):
 
 
 def labels_of(db, stem):
-    return [labels_store.get_label(db, label.label_id) for label in photo_of(db, stem).labels]
+    return [stored_label(db, label.label_id) for label in photo_of(db, stem).labels]
 
 
 def events(db, label_id):
-    return [(e.actor, e.action) for e in labels_store.label_history(db, label_id)]
+    return [(e.actor, e.action) for e in label_events(db, label_id)]
 
 
 def test_a_reviewer_corrects_a_photo_in_a_browser(app_url, store):
@@ -187,11 +187,11 @@ def test_a_reviewer_corrects_a_photo_in_a_browser(app_url, store):
         expect(info).to_contain_text(f"{second}.jpg")
         expect(page.locator("#review-message")).to_contain_text("Saved")
 
-        label = labels_store.get_label(db, drain1.id)
+        label = stored_label(db, drain1.id)
         assert (label.condition, label.status) == ("blocked", "corrected")
-        moved = labels_store.get_label(db, drain3.id)
+        moved = stored_label(db, drain3.id)
         assert moved.x1 == pytest.approx(drain3.x1 + 30, abs=2) and moved.y1 == pytest.approx(drain3.y1, abs=1)
-        assert labels_store.get_label(db, drain2.id).status == "accepted"
+        assert stored_label(db, drain2.id).status == "accepted"
         assert events(db, drain1.id) == [("import", "import"), ("rita", "relabel")]
         assert events(db, drain2.id) == [("import", "import"), ("rita", "accept")]
         assert events(db, drain3.id) == [("import", "import"), ("rita", "move")]
@@ -206,8 +206,8 @@ def test_a_reviewer_corrects_a_photo_in_a_browser(app_url, store):
         page.locator("#review-counts").click()  # the page, not a field, has the focus
         page.keyboard.press("3")
         expect(page.locator("#review-message")).to_contain_text("Saved 1")
-        assert (labels_store.get_label(db, toe.id).condition, events(db, toe.id)[-1][0]) == ("damaged", "rita")
-        assert labels_store.get_label(db, drain.id).status == "pending"
+        assert (stored_label(db, toe.id).condition, events(db, toe.id)[-1][0]) == ("damaged", "rita")
+        assert stored_label(db, drain.id).status == "pending"
         page.wait_for_timeout(500)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         print(f"screenshots: {SCREENSHOT} {OPENED_SHOT}")

@@ -9,8 +9,8 @@ from core.model_card import read_card
 from core.settings import Settings
 from lifecycle.server import ModelServer, register_configured_models
 from services.auth import auth_function
-from storage import labels as labels_store
 from storage import registry
+from storage import review as review_store
 from storage.db import Database
 from storage.users import add_user
 
@@ -38,7 +38,7 @@ def test_an_inspector_inspects_as_itself_and_may_not_train(app, val_images):
     demo, db, settings = app
     client = login(demo, "ines")
     client.predict([handle_file(str(val_images[0]))], 0.25, "east", "", "", api_name="/inspect")
-    [image] = [item.image_id for item in labels_store.review_queue(db, survey="east", page_size=5)][:1]
+    [(image, _, _)] = review_store.photo_queue(db, survey="east")
     with db.read() as session:
         from storage import models as m
 

@@ -14,13 +14,17 @@ import pytest
 from sqlalchemy import func, select
 
 from core.images import load_image
+from core.statuses import LabelStatus
 from core.taxonomy import ALLOWED_CONDITIONS
 from core.yolo_labels import parse_label_file, read_class_map
 from storage import images as images_store
 from storage import labels as labels_store
 from storage import models as m
+from storage import review as review_store
 from storage.formats.yolo_import import IMPORT_AUTHOR, import_yolo_folder
+from storage.review import LabelChange
 from tests.conftest import DATA_DIR
+from tests.storage.helpers import label_events, stored_label
 
 CONDITIONS_DIR = DATA_DIR.parent / "slope-conditions"
 # 20 objects; R5_0116's slope drain is drawn at IoU 0.30 in the two folders (a weak match).
@@ -64,7 +68,7 @@ def nine_objects(nine: Path) -> list[tuple[str, str]]:
 
 def live_labels(db) -> list[m.Label]:
     with db.read() as s:
-        return list(s.scalars(select(m.Label).where(m.Label.status != "deleted").order_by(m.Label.id)))
+        return list(s.scalars(select(m.Label).where(m.Label.status != LabelStatus.DELETED).order_by(m.Label.id)))
 
 
 def count_events(db, action: str) -> int:
@@ -86,7 +90,7 @@ def test_nine_class_import_sets_conditions_on_four_class_labels_once(db, data_di
     assert sorted((x.object_type, x.condition) for x in labels) == sorted(objects)
     assert {(x.author, x.status, x.version) for x in labels} == {(IMPORT_AUTHOR, "accepted", 2)}
     assert count_events(db, "import-condition") == 20
-    event = labels_store.label_history(db, labels[0].id)[-1]
+    event = label_events(db, labels[0].id)[-1]
     assert (event.actor, event.before["condition"], event.after["condition"]) == ("import", None, labels[0].condition)
 
     again = import_yolo_folder(db, data_dir, nine)
@@ -119,7 +123,8 @@ def test_a_reviewers_different_condition_is_a_conflict_and_is_kept(db, data_dir,
     drain = next(x for x in live_labels(db) if x.object_type == "slope_drain")
     imported = folder_condition(db, nine, drain)
     other = next(c for c in ALLOWED_CONDITIONS["slope_drain"] if c != imported)
-    labels_store.relabel(db, drain.id, drain.version, "reviewer-ann", condition=other)
+    change = LabelChange(drain.id, drain.version, condition=other)
+    assert review_store.save_photo(db, drain.image_id, "reviewer-ann", [change]).changed == [drain.id]
 
     report = import_yolo_folder(db, data_dir, nine)
     [conflict] = report.conflicts
@@ -127,7 +132,7 @@ def test_a_reviewers_different_condition_is_a_conflict_and_is_kept(db, data_dir,
     assert (conflict.existing, conflict.imported) == (("slope_drain", other), ("slope_drain", imported))
     assert f"label {drain.id} is slope_drain/{other} (by reviewer-ann)" in report.summary()
     assert (report.conditions_set, report.labels_added) == (19, 0)
-    kept = labels_store.get_label(db, drain.id)
+    kept = stored_label(db, drain.id)
     assert (kept.condition, kept.status, kept.author, kept.version) == (other, "corrected", "reviewer-ann", 2)
     assert len(live_labels(db)) == 20
 
@@ -160,7 +165,8 @@ def test_pending_model_labels_take_the_imported_condition(db, data_dir, nine):
             object_type, _ = classes[cls]
             wrong = "damaged" if object_type != "vegetation" else "normal"
             shifted = (box * np.array(size * 2) + 2).tolist()  # the model's box is a few pixels off
-            labels_store.new_label(s, image.id, shifted, object_type, wrong, "pending", "model", "ann", "create", 0.3)
+            pending = LabelStatus.PENDING
+            labels_store.new_label(s, image.id, shifted, object_type, wrong, pending, "model", "ann", "create", 0.3)
     report = import_yolo_folder(db, data_dir, nine)
     # 5 pending labels matched (vegetation had its condition already: accepted all the same); the
     # two other photos are new.
@@ -179,7 +185,7 @@ def test_nine_class_import_into_an_empty_store(db, data_dir, nine):
 def test_a_deleted_label_is_not_brought_back_by_a_second_import(db, data_dir, four):
     import_yolo_folder(db, data_dir, four)
     label = live_labels(db)[0]
-    labels_store.delete(db, label.id, label.version, "reviewer-ann")
+    review_store.save_photo(db, label.image_id, "reviewer-ann", [LabelChange(label.id, label.version, delete=True)])
     report = import_yolo_folder(db, data_dir, four)
     assert (report.labels_added, report.left_deleted, report.unchanged) == (0, 1, 19)
     assert len(live_labels(db)) == 19
