@@ -31,12 +31,11 @@ from lifecycle.folders import (
     TrainingCancelled,  # a job asked to stop raises it: the run is 'cancelled'
     discard_half_written,
 )
-from services.errors import TrainingOff
+from services.errors import ServiceError, TrainingOff
 from services.job_spec import JobSpec
 from storage import runs as run_store
 from storage.db import Database
-from storage.runs import RunBusyError as JobBusyError  # noqa: F401  (callers catch it by this name)
-from storage.runs import TrainingRun
+from storage.runs import RunBusyError, TrainingRun
 
 # kind -> "module:function"; each function is ``(spec: JobSpec, context: JobContext) -> str | None``
 # and returns the version it produced, if any. Imported in the job's process only.
@@ -50,6 +49,11 @@ CANCEL_POLL_S = 1.0
 STARTING_S = 60  # a queued run without a pid yet is being started, not orphaned
 
 
+class JobBusyError(ServiceError, RuntimeError):
+    """Another job is queued or running: jobs go one at a time. (Storage's ``RunBusyError`` as a
+    refusal the UI shows like any other; storage cannot raise a service's error itself.)"""
+
+
 def jobs_dir(settings: Settings) -> Path:
     return Path(settings.data_dir) / "jobs"
 
@@ -59,7 +63,10 @@ def start_job(db: Database, settings: Settings, spec: JobSpec, actor: str) -> in
     if settings.demo_mode:
         raise TrainingOff("training is switched off in the public demo")
     fail_orphaned_runs(db, settings)
-    run_id = run_store.queue_run(db, spec.kind, spec.to_dict(), actor)
+    try:
+        run_id = run_store.queue_run(db, spec.kind, spec.to_dict(), actor)
+    except RunBusyError as busy:
+        raise JobBusyError(str(busy)) from None
     folder = jobs_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
     # The job must use the same store and data directory as its caller, whatever the environment.

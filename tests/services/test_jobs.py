@@ -11,8 +11,10 @@ import pytest
 from core.settings import PROJECT_ROOT, Settings
 from lifecycle.server import register_configured_models
 from services import jobs
+from services.errors import ServiceError
 from services.job_spec import DETECTOR_JOB, JobSpec
 from storage import registry
+from storage import runs as run_store
 from storage.db import Database
 
 pytestmark = pytest.mark.slow  # real training, subprocesses or a browser: `pytest -m "not slow"` skips them
@@ -99,6 +101,15 @@ def test_jobs_run_one_at_a_time_and_a_cancelled_one_leaves_nothing(store, condit
     assert [v.name for v in registry.versions(db, "condition")] == [before["condition"]]
     assert staging_left(settings) == []
     assert served(db) == before
+
+
+def test_a_second_job_is_refused_as_a_service_error_and_records_nothing(store):
+    settings, db = store
+    busy = run_store.queue_run(db, "condition", {}, "ada")  # queued just now: being started, not orphaned
+    with pytest.raises(ServiceError, match=f"job {busy} \\(condition\\) is queued: one job at a time") as refused:
+        jobs.start_job(db, settings, JobSpec("quantize"), "bob")
+    assert isinstance(refused.value, jobs.JobBusyError)
+    assert [run.id for run in jobs.runs(db)] == [busy]
 
 
 def test_a_crashing_job_fails_with_its_reason(store, tmp_path):
