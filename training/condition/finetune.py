@@ -10,28 +10,21 @@ optionally weighting each example by its class so rare conditions count. Two met
 - ``full``: every parameter trains. The shipped model has 1.6 M parameters, where adapters may
   be too narrow: both are measured and the promotion gate decides.
 
-The run reads as set_up (parent, adapters, optimizer) -> fit (the loop, held-out accuracy every
-``eval_every`` steps, progress and cancellation each step) -> merge -> evaluate -> save (a new
-candidate folder with its card, published into the registry). The parent folder is only read,
-and a run that fails or is cancelled leaves nothing behind.
+The run reads as set_up (``finetune_setup``: parent, adapters, class weights) -> fit
+(``finetune_loop``: the loop, held-out accuracy every ``eval_every`` steps, progress and
+cancellation each step) -> merge -> evaluate -> save (here: a new candidate folder with its
+card, published into the registry). The parent folder is only read, and a run that fails or
+is cancelled leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from core.conditions import TRAINING_PHOTO_SIDE, ConditionModel, card_crop_margin
+from core.conditions import TRAINING_PHOTO_SIDE, ConditionModel
 from core.model_card import ModelCard, model_version, read_card
-from core.taxonomy import CONDITIONS, class_name
 from lifecycle.folders import (
     Progress,
     ShouldStop,
@@ -45,13 +38,10 @@ from lifecycle.folders import (
     staging_folder,
 )
 from training.condition.calibrate import CALIBRATED_ECE, calibrate, calibrated_ece
+from training.condition.finetune_loop import fit
 from training.condition.finetune_settings import FinetuneSettings
-from training.data.examples import ConditionExample, answer_batch, evaluate_conditions
-
-if TYPE_CHECKING:
-    import torch
-    from peft import PeftModel
-    from transformers import Qwen2VLForConditionalGeneration
+from training.condition.finetune_setup import FinetuneRun, examples_hash, resolve_class_weights, set_up
+from training.data.examples import ConditionExample, evaluate_conditions
 
 
 def finetune_condition_model(
@@ -131,251 +121,6 @@ def finetune_condition_model(
         metrics_data=description + CALIBRATED_ECE,
     )
     return save(merged, card, registry)
-
-
-# ------------------------------------------------------------------ setup
-
-
-@dataclass
-class FinetuneRun:
-    """What the loop works on. ``model`` is the Qwen2-VL itself (for lora with adapter layers
-    injected in place, so ``scorer`` scores with the weights being trained)."""
-
-    model: Any  # Qwen2VLForConditionalGeneration
-    peft_model: Any | None  # the peft wrapper (lora), for merge_and_unload
-    processor: Any  # Qwen2VLProcessor
-    scorer: ConditionModel
-    crop_margin: float
-    version: str
-    device: str
-    dtype: Any  # torch.dtype used for autocast
-    trainable_parameters: int
-    steps: int = 0  # resolved by fit (settings.steps, or from epochs)
-    fit_seconds: float = 0.0
-
-
-def set_up(parent: str | Path, settings: FinetuneSettings, version: str) -> FinetuneRun:
-    """The parent's weights and processor, with adapters (lora) or all weights trainable (full)."""
-    import torch
-    from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
-    from transformers.utils import logging as hf_logging
-
-    if settings.device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {settings.device!r} was asked for but torch sees no CUDA device")
-    hf_logging.disable_progress_bar()
-    torch.manual_seed(settings.seed)  # adapters' init and dropout
-    compute_dtype = getattr(torch, settings.dtype)
-    # Full training keeps fp32 master weights (fp16 weights lose small updates); lora may keep the
-    # frozen base in the compute dtype, which is what saves memory on a real checkpoint.
-    load_dtype = compute_dtype if settings.method == "lora" else torch.float32
-    processor = AutoProcessor.from_pretrained(parent)
-    model = Qwen2VLForConditionalGeneration.from_pretrained(parent, dtype=load_dtype).to(settings.device)
-    peft_model = None
-    if settings.method == "lora":
-        peft_model = add_adapters(model, settings)
-    else:
-        for name, parameter in model.named_parameters():
-            parameter.requires_grad_(settings.vision_lr_scale > 0 or not _in_vision_tower(name))
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    margin = card_crop_margin(str(parent))
-    # Also sets the tokenizer to pad left, which the answer mask in ``answer_batch`` relies on.
-    scorer = ConditionModel.from_loaded(model, processor, version, margin, settings.device)
-    return FinetuneRun(model, peft_model, processor, scorer, margin, version, settings.device, compute_dtype, trainable)
-
-
-def _in_vision_tower(name: str) -> bool:
-    """Whether a parameter name (plain or inside peft's wrapper) belongs to the vision tower."""
-    return ".visual." in f".{name}"
-
-
-def add_adapters(model: Qwen2VLForConditionalGeneration, settings: FinetuneSettings) -> PeftModel:
-    """LoRA adapters on ``settings.target_modules``, injected into ``model`` in place; returns
-    the peft wrapper. A target that matches no module is refused (peft would skip it silently)."""
-    from peft import LoraConfig, get_peft_model
-
-    names = [name for name, _ in model.named_modules()]
-    for target in settings.target_modules:
-        if not any(name == target or name.endswith("." + target) for name in names):
-            raise ValueError(f"target module {target!r} matches no module of the parent model")
-    config = LoraConfig(
-        r=settings.r,
-        lora_alpha=settings.alpha,
-        lora_dropout=settings.dropout,
-        target_modules=list(settings.target_modules),
-        bias="none",
-    )
-    return get_peft_model(model, config)
-
-
-def resolve_class_weights(train: Sequence[ConditionExample], given: dict[str, float] | None = None) -> dict[str, float]:
-    """A loss weight per 9-class name present in ``train``. Given weights may name a class or a
-    condition (the class wins); classes they leave out weigh 1. Without any: inverse class
-    frequency, scaled so the mean weight over the train examples is 1 (the loss keeps its size)."""
-    counts = Counter(class_name(e.object_type, e.condition) for e in train)
-    if given is not None:
-        for key, value in given.items():
-            if not value >= 0:
-                raise ValueError(f"class weight for {key!r} must be 0 or more, got {value!r}")
-        conditions = {class_name(e.object_type, e.condition): e.condition for e in train}
-        return {name: float(given.get(name, given.get(conditions[name], 1.0))) for name in sorted(counts)}
-    raw = {name: 1.0 / n for name, n in counts.items()}
-    mean = sum(raw[name] * n for name, n in counts.items()) / sum(counts.values())
-    return {name: raw[name] / mean for name in sorted(counts)}
-
-
-def examples_hash(examples: Sequence[ConditionExample]) -> str:
-    """A content hash of examples (pixels, type, context, condition) for a caller without a data hash."""
-    digest = hashlib.sha256()
-    for e in examples:
-        digest.update(e.crop.tobytes() + repr((e.crop.size, e.object_type, e.context, e.condition)).encode())
-    return "sha256:" + digest.hexdigest()
-
-
-# ------------------------------------------------------------------ loss
-
-
-def answer_loss(
-    logits: torch.Tensor,
-    labels: torch.Tensor,
-    row_weights: torch.Tensor | None = None,
-    teacher: torch.Tensor | None = None,
-    condition_ids: Sequence[int] | None = None,
-) -> torch.Tensor:
-    """Mean cross-entropy over the answer tokens of each row, then a weighted mean over rows.
-
-    ``logits`` [B, T, V] predict the next token; ``labels`` [B, T] are -100 except the answer.
-    Each row is first averaged over its own answer tokens, so a two-token answer counts as much
-    as a one-token one, and a weight then applies to the whole example (the model's own loss
-    averages over all tokens of the batch, where a per-example weight cannot go).
-
-    ``teacher`` [B, C]: probabilities over the conditions whose first tokens are
-    ``condition_ids``, NaN in rows without any. In a row with them, the answer's first token (the
-    one serving scores) is scored by the KL divergence of the model's softmax over those tokens
-    from the teacher's, instead of by the cross-entropy of a single answer."""
-    import torch
-    import torch.nn.functional as F
-
-    targets = labels[:, 1:]  # [B, T-1]: token t+1 is predicted at position t
-    token_loss = F.cross_entropy(
-        logits[:, :-1].float().transpose(1, 2), targets, ignore_index=-100, reduction="none"
-    )  # [B, T-1]
-    answer = targets != -100
-    if teacher is not None:
-        rows, first = torch.arange(len(targets)), answer.int().argmax(1)  # each row's first answer token
-        scores = logits[rows, first][:, condition_ids].float().log_softmax(-1)  # [B, C]
-        taught = ~teacher.isnan().any(1)
-        wanted = teacher.nan_to_num(0.0).to(scores)
-        divergence = (wanted * (wanted.clamp_min(1e-8).log() - scores)).sum(1)  # [B]
-        at_first = torch.zeros_like(answer)
-        at_first[rows, first] = True
-        swap = at_first & taught[:, None]
-        token_loss = torch.where(swap, divergence[:, None].expand_as(token_loss), token_loss)
-    mask = answer.float()
-    per_row = (token_loss * mask).sum(1) / mask.sum(1).clamp(min=1)  # [B]
-    if row_weights is None:
-        return per_row.mean()
-    row_weights = row_weights.to(per_row)
-    return (per_row * row_weights).sum() / row_weights.sum().clamp(min=1e-8)
-
-
-# ------------------------------------------------------------------ fit
-
-
-def fit(
-    run: FinetuneRun,
-    train: Sequence[ConditionExample],
-    held_out: Sequence[ConditionExample],
-    settings: FinetuneSettings,
-    class_weights: dict[str, float] | None = None,
-    progress: Progress | None = None,
-    should_stop: ShouldStop | None = None,
-) -> list[dict[str, float]]:
-    """The optimizer loop. Held-out accuracy at step 0 (the parent), every ``eval_every`` steps
-    and at the end. Returns the history ``[{"step", "loss", "held_out_accuracy", "held_out_macro_f1"}]``."""
-    import torch
-
-    per_step = settings.batch_size * settings.grad_accumulation
-    steps = settings.steps if settings.epochs is None else max(1, round(settings.epochs * len(train) / per_step))
-    run.steps = steps
-    trainable = [(name, p) for name, p in run.model.named_parameters() if p.requires_grad]
-    parameters = [p for _, p in trainable]
-    vision = [p for name, p in trainable if _in_vision_tower(name)]
-    rest = [p for name, p in trainable if not _in_vision_tower(name)]
-    groups = [{"params": rest, "lr": settings.learning_rate}]
-    if vision:  # the schedule scales each group's own rate
-        groups.append({"params": vision, "lr": settings.learning_rate * settings.vision_lr_scale})
-    optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
-    warmup = max(1, settings.warmup_steps)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / steps)))
-    )
-    device_type = "cuda" if run.device.startswith("cuda") else "cpu"
-    half = run.dtype != torch.float32
-    # fp16 gradients underflow without loss scaling; bf16 has fp32's range and needs none.
-    scaler = torch.amp.GradScaler(device_type, enabled=run.dtype == torch.float16)
-
-    def autocast():
-        return torch.autocast(device_type, dtype=run.dtype, enabled=half)
-
-    def evaluate(step: int, loss: float | None) -> dict[str, float]:
-        run.model.eval()
-        with autocast():
-            report = evaluate_conditions(run.scorer, held_out)
-        entry = {"step": step, "held_out_accuracy": report.accuracy, "held_out_macro_f1": report.macro_f1}
-        if loss is not None:
-            entry["loss"] = round(loss, 4)
-        history.append(entry)
-        return entry
-
-    condition_ids = [run.scorer.condition_token_ids[c] for c in CONDITIONS]
-    rng = np.random.default_rng(settings.seed)
-    order: list[int] = []
-    history: list[dict[str, float]] = []
-    evaluate(0, None)
-    started = time.time()
-    for step in range(1, steps + 1):
-        if should_stop is not None and should_stop():
-            raise TrainingCancelled(f"fine-tuning cancelled at step {step} of {steps}")
-        run.model.train()
-        optimizer.zero_grad()
-        step_loss = 0.0
-        for _ in range(settings.grad_accumulation):
-            if len(order) < settings.batch_size:  # a new pass over the data, freshly shuffled
-                order += rng.permutation(len(train)).tolist()
-            batch = [train[i] for i in order[: settings.batch_size]]
-            del order[: settings.batch_size]
-            inputs, labels = answer_batch(run.scorer, batch)
-            inputs, labels = inputs.to(run.device), labels.to(run.device)
-            weights = None
-            if class_weights is not None:
-                weights = torch.tensor(
-                    [class_weights.get(class_name(e.object_type, e.condition), 1.0) for e in batch],
-                    device=run.device,
-                )
-            teacher = None
-            if any(e.target is not None for e in batch):
-                none = (float("nan"),) * len(condition_ids)
-                teacher = torch.tensor([e.target or none for e in batch], device=run.device)
-            with autocast():
-                logits = run.model(**inputs, use_cache=False).logits  # [B, T, V]
-            loss = answer_loss(logits, labels, weights, teacher, condition_ids) / settings.grad_accumulation
-            scaler.scale(loss).backward()
-            step_loss += loss.item()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        scaler.step(optimizer)
-        scaler.update()
-        schedule.step()
-        values = {"loss": step_loss}
-        if step % settings.eval_every == 0 or step == steps:
-            run.fit_seconds += time.time() - started
-            values |= evaluate(step, step_loss)
-            started = time.time()
-        if progress is not None:
-            progress(step, steps, values)
-    run.fit_seconds += time.time() - started
-    run.model.eval()
-    return history
 
 
 # ------------------------------------------------------------------ merge and save

@@ -12,8 +12,10 @@ from core.conditions import ConditionModel
 from core.model_card import read_card
 from core.settings import PROJECT_ROOT
 from lifecycle.folders import TrainingCancelled
-from training.condition.finetune import answer_loss, finetune_condition_model, fit, merge, resolve_class_weights, set_up
+from training.condition.finetune import finetune_condition_model, merge
+from training.condition.finetune_loop import answer_loss, fit
 from training.condition.finetune_settings import DEFAULT_TARGET_MODULES, FinetuneSettings
+from training.condition.finetune_setup import resolve_class_weights, set_up
 from training.data.dataset import from_yolo_folder
 from training.data.examples import ConditionExample, answer_batch, crops_from_photos, evaluate_conditions
 
