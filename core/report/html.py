@@ -70,11 +70,12 @@ img.photo{max-width:100%;height:auto;border:1px solid #ccc}
 .cards{display:flex;flex-wrap:wrap;gap:.8em}
 .card{border:1px solid #ddd;border-radius:6px;padding:.4em;width:170px;font-size:.88em}
 .card img{display:block;max-width:100%;margin-bottom:.3em}
-.uncertain{color:#555;font-style:italic} .error{background:#fdecee;border:1px solid #d7263d;
+.uncertain{color:#555;font-style:italic} .error{background:#fdecee;border:1px solid;
  padding:.6em;border-radius:4px} .narrative{background:#f7f9fb;padding:.6em;border-radius:4px}
 svg.map{max-width:100%;height:auto} footer{margin-top:3em;font-size:.88em;color:#555}
 """
-# Words of a problem condition in the palette's text shades (core.taxonomy).
+# A failed photo's box in the palette's red; words of a problem condition in its text shades (core.taxonomy).
+CSS += f".error{{border-color:{CONDITION_COLOURS['damaged']}}} "
 CSS += " ".join(
     f".{condition}{{color:{colour};font-weight:600}}" for condition, colour in CONDITION_TEXT_COLOURS.items()
 )

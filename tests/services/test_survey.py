@@ -135,3 +135,28 @@ def test_uploads_under_no_survey_and_without_a_store_get_the_report_files_from_t
     (tmp_path / "notes.txt").write_text("not a photo")
     nothing = run_survey(None, settings, inspector, [tmp_path / "notes.txt"], None, "ines", report_to=tmp_path / "r2")
     assert nothing.report is None and nothing.problems  # nothing inspected: no report to download
+
+
+def test_the_writer_escapes_a_survey_and_photo_named_like_a_script(tmp_path):
+    """Names come from people: through the one writer they show as text in the page and the CSV
+    keeps them as given."""
+    import csv
+
+    from PIL import Image
+
+    from core.report.rows import ReportMeta
+    from core.types import Inspection
+    from services.survey_report import ReportWriter
+
+    evil = "<script>alert(1)</script>"
+    writer = ReportWriter(tmp_path, ReportMeta("ines", "2026-11-23T10:00:00+00:00", evil, "Km 12 <b>", None))
+    nothing = Inspection(width=64, height=48, findings=(), models={})
+    writer.add(f"{evil}.jpg", nothing, Image.new("RGB", (64, 48), "grey"))
+    writer.add("broken.jpg", None, error=f"cannot read {evil}")
+    files = writer.finish({})
+    page = files.html.read_text()
+    assert "<script" not in page.lower() and page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3
+    assert "<title>Slope drainage inspection: &lt;script&gt;" in page and "Km 12 &lt;b&gt;" in page
+    rows = list(csv.DictReader(files.csv.open()))
+    assert [(r["survey"], r["image"]) for r in rows] == [(evil, f"{evil}.jpg")]
+    assert (files.photos, files.findings) == (2, 0)
