@@ -43,6 +43,7 @@ from training.data.condition_data import kfold_by_photo  # noqa: E402
 from training.data.dataset import from_yolo_folder  # noqa: E402
 from training.data.examples import objects_with_a_choice  # noqa: E402
 from training.eval.evaluate import evaluate_detector  # noqa: E402
+from training.eval.metrics import MAP_METHOD  # noqa: E402
 
 SIZES = {
     "312x312 (as trained)": None,
@@ -129,7 +130,7 @@ def main() -> None:
     args = parser.parse_args()
     photos = from_yolo_folder(args.data, "val")[: args.photos]
     if args.detector:
-        print(f"{len(photos)} val photos of {args.data}; mAP@0.5 (all-points AP, conf >= 0.001)\n")
+        print(f"{len(photos)} val photos of {args.data}; mAP@0.5 ({MAP_METHOD}, conf >= 0.001)\n")
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "detector").mkdir()
         sets = sized_sets(photos, Path(tmp) / "detector")

@@ -159,7 +159,7 @@ def test_dashboard_analysis_and_served_models(client, store):
     assert "### Served models" in models
     # "@" as an entity: a bare one would be rendered as a mail link
     assert "mAP&#64;0.5" in models and "mAP@" not in models
-    assert "Measured on: ultralytics val on the 45 real val photos" in models
+    assert "Measured on: COCO 101-point, supervision on the 45 real val photos" in models
     recipe = read_card(settings.detector_model).training["recipe"]  # "...; optimizer=AdamW, lr0=0.001, ..."
     assert f"Training: {recipe.split(';')[0]}; `optimizer=AdamW`, `lr0=0.001`" in models  # settings as code
     # The condition model's cross-validation stands beside the type prior a user gets for free.

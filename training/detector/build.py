@@ -41,6 +41,7 @@ from lifecycle.folders import (
 )
 from training.backbone import WEIGHTS_ORIGIN, register_with_torchvision
 from training.data.dataset import DATA_CREDIT, DEFAULT_DATA, from_yolo_folder
+from training.eval.metrics import MAP_METHOD
 
 # Short names for the architectures this project ships; anything else is an ultralytics yaml.
 ARCHITECTURES = {
@@ -250,9 +251,7 @@ def _train(
             verbose=False,
             **recipe,
         )
-    return publish_run(
-        Path(model.trainer.save_dir), staging, settings, version, time.time() - started, recipe, data_yaml
-    )
+    return publish_run(Path(model.trainer.save_dir), staging, settings, version, time.time() - started, recipe)
 
 
 def publish_run(
@@ -262,7 +261,6 @@ def publish_run(
     version: str,
     train_seconds: float,
     recipe: dict,
-    data_yaml: Path,
 ) -> Path:
     """An ultralytics run folder (its ``weights/best.pt`` and ``results.csv``) as a new candidate:
     the weights, their ONNX export and the card, validated on val, published from ``staging``."""
@@ -270,7 +268,7 @@ def publish_run(
     if not (run / "weights" / "best.pt").is_file() or not history:
         raise FileNotFoundError(f"{run} holds no finished epoch (weights/best.pt and results.csv)")
     shutil.copyfile(run / "weights" / "best.pt", staging / "model.pt")
-    metrics = ultralytics_val_metrics(staging / "model.pt", data_yaml, settings.imgsz, settings.device)
+    metrics = val_metrics(staging / "model.pt", settings.data_dir, settings.imgsz, settings.device)
     export_onnx(staging / "model.pt", settings.imgsz)
     parent = model_version(settings.init_from) if settings.init_from else None
     architecture, start = _lineage(settings, parent)
@@ -296,8 +294,9 @@ def publish_run(
         },
         history=history,
         metrics=metrics,
-        metrics_data=f"ultralytics val on the {_val_photos(settings.data_dir)} real val photos of {source} "
-        f"(human boxes){BEST_EPOCH}",
+        metrics_data=f"{MAP_METHOD} on the {_val_photos(settings.data_dir)} real val photos of {source} "
+        "(human boxes), detected as served (precision and recall at the serving threshold; the history is "
+        f"ultralytics' own val per epoch){BEST_EPOCH}",
     )
     card.write_readme(staging)  # the folder documents itself wherever it is copied
     return publish_candidate(staging, settings.registry, card)
@@ -325,18 +324,14 @@ def publish_finished_run(run: Path, settings: DetectorTrainSettings) -> Path:
     a new candidate, through the same validation, export and card. ``settings.architecture``
     must name what the run trained; its own ``args.yaml`` stays the record of its schedule."""
     run = Path(run)
-    work = Path(tempfile.mkdtemp(prefix="detector-publish-"))
     staging = staging_folder(settings.registry, "detector")
     try:
         version = new_version("detector", settings.architecture.removesuffix(".yaml"))
-        data_yaml = _data_yaml(settings.data_dir, work)
         recipe = {"run": f"published from its run folder (args.yaml: {_schedule(run)})"}
-        return publish_run(run, staging, settings, version, _run_seconds(run), recipe, data_yaml)
+        return publish_run(run, staging, settings, version, _run_seconds(run), recipe)
     except BaseException:
         discard(staging)
         raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _schedule(run: Path) -> str:
@@ -380,30 +375,34 @@ def training_history(results_csv: Path) -> list[dict[str, float]]:
     return history
 
 
-def ultralytics_val_metrics(weights: Path, data_yaml: Path, imgsz: int, device: str = "cpu") -> dict:
-    """mAP@0.5 and mAP@0.5:0.95 on val, overall and per class."""
-    prepare_offline()
-    from ultralytics import YOLO
+def val_metrics(weights: Path, data_dir: Path, imgsz: int, device: str = "cpu") -> dict:
+    """mAP@0.5 and mAP@0.5:0.95 on the val photos, overall and per class, measured as
+    ``slope train evaluate`` and the gate measure a detector (``MAP_METHOD``, the served
+    detection path), so a card and an evaluation of the same weights agree. Precision and recall
+    at the serving threshold, overall the mean over the classes with val boxes."""
+    from core.detector import Detector
+    from training.eval.evaluate import evaluate_detector
 
-    result = YOLO(str(weights)).val(
-        data=str(data_yaml), split="val", imgsz=imgsz, device=device, plots=False, verbose=False
-    )
-    per_class = {}
-    for index, name in result.names.items():
-        present = list(result.box.ap_class_index)
-        # class_result takes a position among the classes present in val, not a class id.
-        p, r, ap50, ap = result.box.class_result(present.index(index)) if index in present else (0,) * 4
-        per_class[name] = {
-            "precision": round(float(p), 4),
-            "recall": round(float(r), 4),
-            "map50": round(float(ap50), 4),
-            "map50_95": round(float(ap), 4),
+    report = evaluate_detector(Detector(weights, imgsz=imgsz, device=device), from_yolo_folder(data_dir, "val"))
+    present = [v for v in report.per_class.values() if v.n > 0]
+
+    def figure(value: float) -> float:  # 0 where there is nothing to measure: a card holds no NaN
+        return round(float(value), 4) if value == value else 0.0
+
+    per_class = {
+        name: {
+            "precision": figure(v.precision),
+            "recall": figure(v.recall),
+            "map50": figure(v.ap50),
+            "map50_95": figure(v.ap50_95),
         }
+        for name, v in report.per_class.items()
+    }
     return {
-        "map50": round(float(result.box.map50), 4),
-        "map50_95": round(float(result.box.map), 4),
-        "precision": round(float(result.box.mp), 4),
-        "recall": round(float(result.box.mr), 4),
+        "map50": figure(report.map50),
+        "map50_95": figure(report.map50_95),
+        "precision": figure(sum(v.precision for v in present) / len(present)) if present else 0.0,
+        "recall": figure(sum(v.recall for v in present) / len(present)) if present else 0.0,
         "per_class": per_class,
     }
 

@@ -222,7 +222,8 @@ def _by_object_type(detections: sv.Detections) -> sv.Detections:
 
 
 def evaluate_detector(detector: Detector, photos: Sequence[LabelledPhoto]) -> DetectorReport:
-    """All-points AP per object type, and precision/recall at the detector's own threshold."""
+    """AP per object type (``metrics.MAP_METHOD``), and precision/recall at the detector's own
+    threshold."""
     predictions = [_by_object_type(detector.detect(load_image(p.path), conf=AP_CONF)) for p in photos]
     truths = [p.detections() for p in photos]
     metrics = detection_metrics(predictions, truths, OBJECT_TYPES, detector.conf)

@@ -1,10 +1,13 @@
-"""Metrics as plain functions on numpy arrays and ``sv.Detections``; the classification ones are
-scikit-learn's (boxes xyxy, ``class_id``,
-``confidence`` for predictions), each checked against hand-computed cases in tests.
+"""Metrics as plain functions on numpy arrays and ``sv.Detections`` (boxes xyxy, ``class_id``,
+``confidence`` for predictions), each checked against hand-computed cases in tests. The
+classification ones are scikit-learn's; detection AP is supervision's COCO evaluator.
 
-Detection AP follows the all-points interpolation (area under the monotone precision envelope,
-as in PASCAL VOC 2010+ and COCO without the 101-point sampling); mAP@0.5:0.95 averages it over
-IoU thresholds 0.50, 0.55, ..., 0.95.
+One mAP in the project, the COCO definition: precision interpolated at 101 recall points, at
+most 100 detections per photo and class, mAP@0.5:0.95 averaged over IoU 0.50, 0.55, ..., 0.95.
+The detector's card, ``slope train evaluate`` and the retraining gate all measure it here, on
+the served detection path. Only the per-epoch history in a card is ultralytics' own val (it
+picks best.pt during training; it reads the envelope linearly, so it differs). ``MAP_METHOD`` is
+what every report that shows an mAP of ours says it is.
 """
 
 from __future__ import annotations
@@ -15,16 +18,7 @@ import numpy as np
 import supervision as sv
 from sklearn import metrics as sk_metrics
 
-IOU_THRESHOLDS = np.round(np.arange(0.5, 0.96, 0.05), 2)
-
-
-def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
-    """Area under the precision-recall curve after making precision monotone (all points)."""
-    r = np.concatenate([[0.0], recall, [1.0]])
-    p = np.concatenate([[1.0], precision, [0.0]])
-    p = np.flip(np.maximum.accumulate(np.flip(p)))
-    changes = np.where(r[1:] != r[:-1])[0]
-    return float(np.sum((r[changes + 1] - r[changes]) * p[changes + 1]))
+MAP_METHOD = "COCO 101-point, supervision"
 
 
 def match_greedy(pred: sv.Detections, truth: sv.Detections, iou_threshold: float, same_class: bool = True) -> list[int]:
@@ -47,35 +41,30 @@ def match_greedy(pred: sv.Detections, truth: sv.Detections, iou_threshold: float
     return matches
 
 
-def detection_ap(
+def precision_recall_at(
     predictions: Sequence[sv.Detections],
     truths: Sequence[sv.Detections],
     class_id: int,
     iou_threshold: float,
-    at_confidence: float = 0.0,
-) -> tuple[float, float, float]:
-    """(AP, precision, recall) for one class over a dataset (predictions with confidence, truths
-    without); precision and recall count the predictions scoring at least ``at_confidence`` (a
-    serving threshold). NaN for a class with no truth boxes."""
-    records: list[tuple[float, bool]] = []
-    total = 0
+    at_confidence: float,
+) -> tuple[float, float]:
+    """Precision and recall of one class over a dataset counting only the predictions scored at
+    least ``at_confidence`` (a serving threshold), matched greedily; NaN for a class with no
+    truth boxes."""
+    hits = kept = total = 0
     for pred, truth in zip(predictions, truths, strict=True):
-        p, t = pred[pred.class_id == class_id], truth[truth.class_id == class_id]
+        p, t = pred[(pred.class_id == class_id) & (pred.confidence >= at_confidence)], truth[truth.class_id == class_id]
         total += len(t)
-        for score, match in zip(p.confidence, match_greedy(p, t, iou_threshold), strict=True):
-            records.append((float(score), match >= 0))
+        kept += len(p)
+        hits += sum(match >= 0 for match in match_greedy(p, t, iou_threshold))
     if total == 0:
-        return float("nan"), float("nan"), float("nan")
-    if not records:
-        return 0.0, 0.0, 0.0
-    records.sort(key=lambda r: -r[0])
-    hits = np.array([r[1] for r in records], float)
-    tp = np.cumsum(hits)
-    recall = tp / total
-    precision = tp / np.arange(1, len(hits) + 1)
-    kept = sum(score >= at_confidence for score, _ in records)
-    at = (float(precision[kept - 1]), float(recall[kept - 1])) if kept else (0.0, 0.0)
-    return average_precision(recall, precision), *at
+        return float("nan"), float("nan")
+    return (hits / kept if kept else 0.0), hits / total
+
+
+def _score(value: float) -> float:
+    """supervision's -1 sentinel (nothing to score: no truth box) as NaN."""
+    return float("nan") if value < 0 else float(value)
 
 
 def detection_metrics(
@@ -84,24 +73,28 @@ def detection_metrics(
     class_names: Sequence[str],
     at_confidence: float = 0.0,
 ) -> dict:
-    """mAP@0.5, mAP@0.5:0.95, and per class AP50, AP50-95, and precision and recall at IoU 0.5
-    counting predictions scored at least ``at_confidence``. ``class_id`` indexes ``class_names``."""
+    """mAP@0.5, mAP@0.5:0.95 (``MAP_METHOD``), and per class AP50, AP50-95, and precision and
+    recall at IoU 0.5 counting predictions scored at least ``at_confidence``. ``class_id``
+    indexes ``class_names``. A class without truth boxes has NaN AP and does not count in the
+    means (COCO's rule)."""
+    result = sv.metrics.MeanAveragePrecision().update(list(predictions), list(truths)).compute()
+    ap = {int(k): row for k, row in zip(result.matched_classes, result.ap_per_class, strict=True)}
     per_class = {}
     for k, name in enumerate(class_names):
-        ap50, precision, recall = detection_ap(predictions, truths, k, 0.5, at_confidence)
-        aps = [detection_ap(predictions, truths, k, t)[0] for t in IOU_THRESHOLDS]
+        precision, recall = precision_recall_at(predictions, truths, k, 0.5, at_confidence)
+        row = ap.get(k)
+        valid = row[row >= 0] if row is not None else np.array([])
         per_class[name] = {
-            "ap50": ap50,
-            "ap50_95": float(np.mean(aps)),
+            "ap50": _score(row[0]) if row is not None else float("nan"),
+            "ap50_95": float(valid.mean()) if len(valid) else float("nan"),
             "precision": precision,
             "recall": recall,
             "n": int(sum((t.class_id == k).sum() for t in truths)),
         }
-    present = [v for v in per_class.values() if v["n"] > 0]
     return {
         "precision_recall_at_confidence": at_confidence,
-        "map50": float(np.mean([v["ap50"] for v in present])) if present else float("nan"),
-        "map50_95": float(np.mean([v["ap50_95"] for v in present])) if present else float("nan"),
+        "map50": _score(result.map50),
+        "map50_95": _score(result.map50_95),
         "per_class": per_class,
     }
 

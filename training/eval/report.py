@@ -8,6 +8,7 @@ from pathlib import Path
 
 from training.data.examples import ConditionReport
 from training.eval.evaluate import AP_CONF, EvaluationReport
+from training.eval.metrics import MAP_METHOD
 from training.eval.plots import confusion_plot
 
 # Report section -> (plot file, the title of its Markdown section)
@@ -47,7 +48,7 @@ def evaluation_markdown(report: EvaluationReport, plots: list[str] | tuple[str, 
         "",
         f"## Detector ({d.model})",
         "",
-        f"mAP@0.5 **{d.map50:.3f}**, mAP@0.5:0.95 **{d.map50_95:.3f}** (all-points AP, conf >= {AP_CONF}).",
+        f"mAP@0.5 **{d.map50:.3f}**, mAP@0.5:0.95 **{d.map50_95:.3f}** ({MAP_METHOD}, conf >= {AP_CONF}).",
         "",
         f"| class | n | AP50 | AP50-95 | precision at conf {d.precision_recall_at_confidence:.2f} | recall |",
         "| --- | --- | --- | --- | --- | --- |",

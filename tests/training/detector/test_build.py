@@ -18,6 +18,7 @@ from training.detector.build import (
     train_detector,
     training_history,
 )
+from training.eval.metrics import MAP_METHOD
 
 pytestmark = pytest.mark.slow  # real training, subprocesses or a browser: `pytest -m "not slow"` skips them
 
@@ -43,7 +44,7 @@ def test_a_short_run_publishes_weights_onnx_and_a_card(tiny_data, tmp_path, arch
     assert card.version.startswith(f"detector-{architecture}-") and card.image_size == 64
     assert start in card.architecture
     assert "CC BY 4.0" in card.data_credit and card.data_hash.startswith("sha256:")
-    assert card.metrics_data.startswith("ultralytics val on the 1 real val photos")
+    assert card.metrics_data.startswith(f"{MAP_METHOD} on the 1 real val photos")  # as `slope train evaluate`
     assert card.metrics_data.endswith("(kept by ultralytics as best.pt)")  # which epoch the figures are
     assert set(card.metrics["per_class"]) == {"rock_toe", "slope_drain", "toe_drain", "vegetation"}
     assert 0 <= card.metrics["map50_95"] <= card.metrics["map50"] <= 1

@@ -6,13 +6,12 @@ import pytest
 import supervision as sv
 
 from training.eval.metrics import (
-    average_precision,
     classification_report,
     confusion_matrix,
-    detection_ap,
     detection_metrics,
     expected_calibration_error,
     match_greedy,
+    precision_recall_at,
 )
 
 
@@ -37,32 +36,37 @@ def test_the_iou_the_metrics_match_with(a, b, iou):
     assert sv.box_iou_batch(np.array([a]), np.array([b]))[0, 0] == pytest.approx(iou)
 
 
-def test_ap_of_a_known_ranking():
-    # 2 truth boxes; predictions by score: hit, miss, hit -> P 1, .5, .67 at R .5, .5, 1
-    # envelope: 1 up to R .5, then .667 -> AP = .5 * 1 + .5 * 2/3
+def ap50(predictions, truths, class_id=0):
+    return detection_metrics(predictions, truths, ["a", "b"])["per_class"]["ab"[class_id]]["ap50"]
+
+
+def test_ap_of_a_known_ranking_is_cocos_101_point_sample():
+    # 2 truth boxes; predictions by score: hit, miss, hit -> P 1, .5, .67 at R .5, .5, 1.
+    # Envelope: 1 up to R .5, then 2/3. All points (the hand-written AP this replaced): .5 + .5 * 2/3;
+    # COCO samples it at R = 0, .01, ..., 1: 51 points at 1 and 50 at 2/3, over 101.
     truth = boxes([[0, 0, 10, 10], [20, 0, 30, 10]], [0, 0])
     pred = boxes([[0, 0, 10, 10], [50, 50, 60, 60], [20, 0, 30, 10]], [0, 0, 0], [0.9, 0.8, 0.7])
-    ap, precision, recall = detection_ap([pred], [truth], 0, 0.5)
-    assert ap == pytest.approx(0.5 + 0.5 * 2 / 3)
-    assert (precision, recall) == (pytest.approx(2 / 3), 1.0)
-    assert detection_ap([pred], [truth], 0, 0.5, at_confidence=0.85)[1:] == (1.0, 0.5)  # only the top one
-    assert detection_ap([pred], [truth], 0, 0.5, at_confidence=0.95)[1:] == (0.0, 0.0)
-    assert average_precision(np.array([0.5, 1.0]), np.array([1.0, 1.0])) == pytest.approx(1.0)
+    assert ap50([pred], [truth]) == pytest.approx((51 + 50 * 2 / 3) / 101)
+    assert ap50([pred], [truth]) != pytest.approx(0.5 + 0.5 * 2 / 3, abs=1e-4)
+    assert precision_recall_at([pred], [truth], 0, 0.5, 0.0) == (pytest.approx(2 / 3), 1.0)
+    assert precision_recall_at([pred], [truth], 0, 0.5, 0.85) == (1.0, 0.5)  # only the top one
+    assert precision_recall_at([pred], [truth], 0, 0.5, 0.95) == (0.0, 0.0)
+    assert all(np.isnan(precision_recall_at([pred], [truth], 1, 0.5, 0.0)))  # no truth of class 1
 
 
 def test_ap_rules_duplicates_wrong_class_and_iou_threshold():
     truth = boxes([[0, 0, 10, 10]], [0])
     duplicate = boxes([[0, 0, 10, 10], [0, 0, 10, 10]], [0, 0], [0.9, 0.8])
-    assert detection_ap([duplicate], [truth], 0, 0.5)[0] == pytest.approx(1.0)  # 2nd is a FP after the TP
+    assert ap50([duplicate], [truth]) == pytest.approx(1.0)  # 2nd is a FP after the TP
     wrong_class = boxes([[0, 0, 10, 10]], [1], [0.9])
-    assert detection_ap([wrong_class], [truth], 0, 0.5)[0] == 0.0
+    assert ap50([wrong_class], [truth]) == 0.0
     shifted = boxes([[3, 0, 13, 10]], [0], [0.9])  # IoU 70/130 = 0.54
-    assert detection_ap([shifted], [truth], 0, 0.5)[0] == 1.0
-    assert detection_ap([shifted], [truth], 0, 0.6)[0] == 0.0
     metrics = detection_metrics([shifted], [truth], ["a", "b"])
     assert metrics["map50"] == 1.0  # class b has no truth and does not count
     assert metrics["map50_95"] == pytest.approx(0.1)  # a hit only at the 0.50 threshold of 10
-    assert np.isnan(metrics["per_class"]["b"]["ap50"])
+    assert metrics["per_class"]["a"]["ap50_95"] == pytest.approx(0.1)
+    assert np.isnan(metrics["per_class"]["b"]["ap50"]) and np.isnan(metrics["per_class"]["b"]["ap50_95"])
+    assert metrics["per_class"]["a"]["n"] == 1 and metrics["per_class"]["b"]["n"] == 0
 
 
 def test_greedy_matching_takes_the_most_confident_first_and_each_truth_once():
@@ -81,9 +85,24 @@ def test_greedy_matching_takes_the_most_confident_first_and_each_truth_once():
 def test_ap_over_photos_with_nothing_detected_or_nothing_labelled():
     truth = boxes([[0, 0, 10, 10]], [0])
     hit = boxes([[0, 0, 10, 10]], [0], [0.9])
-    assert detection_ap([sv.Detections.empty(), hit], [truth, truth], 0, 0.5)[0] == pytest.approx(0.5)
-    assert detection_ap([hit, hit], [truth, sv.Detections.empty()], 0, 0.5)[0] == pytest.approx(1.0)  # 2nd is a FP
-    assert detection_ap([sv.Detections.empty()], [truth], 0, 0.5) == (0.0, 0.0, 0.0)
+    assert ap50([sv.Detections.empty(), hit], [truth, truth]) == pytest.approx(51 / 101)  # recall .5 at P 1
+    assert ap50([hit, hit], [truth, sv.Detections.empty()]) == pytest.approx(1.0)  # 2nd is a FP after the TP
+    assert ap50([sv.Detections.empty()], [truth]) == 0.0
+    nothing = detection_metrics([hit], [sv.Detections.empty()], ["a"])
+    assert np.isnan(nothing["map50"]) and np.isnan(nothing["map50_95"])
+
+
+def test_ultralytics_per_epoch_ap_reads_the_envelope_otherwise():
+    """Why the cards' per-epoch history (ultralytics' own val) is labelled apart from every other
+    mAP of ours: ultralytics interpolates the envelope linearly between its points and integrates
+    101 samples by trapezoids, COCO takes the step and averages them (0.828 vs 0.835 here)."""
+    from ultralytics.utils.metrics import compute_ap
+
+    recall, precision = np.array([0.5, 0.5, 1.0]), np.array([1.0, 0.5, 2 / 3])
+    ap, _, _ = compute_ap(recall, precision)
+    truth = boxes([[0, 0, 10, 10], [20, 0, 30, 10]], [0, 0])
+    pred = boxes([[0, 0, 10, 10], [50, 50, 60, 60], [20, 0, 30, 10]], [0, 0, 0], [0.9, 0.8, 0.7])
+    assert ap == pytest.approx(ap50([pred], [truth]), abs=1e-2)
 
 
 def test_confusion_matrix_and_report():
