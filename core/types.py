@@ -9,6 +9,7 @@ inside those conversions, so importing this module (as storage does) stays light
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.spatial import ObjectContext
-from core.taxonomy import OBJECT_TYPES, class_name
+from core.taxonomy import OBJECT_TYPES, check_pair, class_name
 
 if TYPE_CHECKING:
     import supervision as sv
@@ -106,13 +107,42 @@ class Inspection:
         }
 
 
+INSIDE_TOLERANCE_PX = 0.5  # a box may overshoot its photo by rounding, not more
+
+
 @dataclass(frozen=True)
 class LabelledBox:
-    """A box a person drew or accepted (or a source dataset holds)."""
+    """A box with its object type and condition: what a person drew, corrected or accepted, or a
+    source dataset holds. It cannot be made invalid: the box is four finite numbers with x2 > x1
+    and y2 > y1, the type is one of ``OBJECT_TYPES`` and the condition one the type allows (or
+    None: nobody has said). Whether it lies inside its photo needs the photo: ``check_inside``."""
 
     box: Box  # pixels, xyxy
     object_type: str
-    condition: str | None = None  # None: nobody has said
+    condition: str | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            box = tuple(float(v) for v in self.box)
+        except (TypeError, ValueError):
+            raise ValueError(f"box {self.box!r} is not four numbers (x1, y1, x2, y2)") from None
+        if len(box) != 4 or not all(math.isfinite(v) for v in box):
+            raise ValueError(f"box {list(self.box)} is not four finite numbers (x1, y1, x2, y2)")
+        if not (box[2] > box[0] and box[3] > box[1]):
+            raise ValueError(f"box {list(box)} is empty: x2 must exceed x1 and y2 exceed y1")
+        if self.condition is None:
+            if self.object_type not in OBJECT_TYPES:
+                raise ValueError(f"unknown object type {self.object_type!r}; expected one of {OBJECT_TYPES}")
+        else:
+            check_pair(self.object_type, self.condition)
+        object.__setattr__(self, "box", box)
+
+    def check_inside(self, width: int, height: int) -> None:
+        """``ValueError`` when the box reaches outside a ``width`` x ``height`` photo."""
+        x1, y1, x2, y2 = self.box
+        slack = INSIDE_TOLERANCE_PX
+        if x1 < -slack or y1 < -slack or x2 > width + slack or y2 > height + slack:
+            raise ValueError(f"box {[round(v, 1) for v in self.box]} reaches outside the {width}x{height} photo")
 
 
 @dataclass(frozen=True)
@@ -125,6 +155,10 @@ class LabelledPhoto:
     width: int
     height: int
     objects: tuple[LabelledBox, ...]
+
+    def __post_init__(self) -> None:
+        for labelled in self.objects:
+            labelled.check_inside(self.width, self.height)
 
     @property
     def boxes(self) -> np.ndarray:

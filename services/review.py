@@ -14,12 +14,12 @@ from dataclasses import dataclass, field, replace
 
 from core.spatial import ObjectContext
 from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES, counted, object_word
-from core.types import Box
+from core.types import Box, LabelledBox
 from services.errors import ServiceError
 from storage import errors as errors_store
 from storage import review as review_store
 from storage.db import Database
-from storage.review import LabelChange, NewBox, PhotoView
+from storage.review import LabelChange, PhotoView
 
 STATUS_CHOICES = tuple(review_store.STATUS_GROUPS)  # "to review", "reviewed", "all", then each status
 BOX_MATCH_PX = 1.5  # the editor rounds boxes to whole pixels
@@ -146,7 +146,7 @@ def reload(db: Database, session: ReviewSession) -> ReviewSession:
 
 def diff_editor(
     photo: PhotoView, boxes: list[EditorBox]
-) -> tuple[dict[int, Box], dict[int, LabelEdit], list[int], list[NewBox], list[str]]:
+) -> tuple[dict[int, Box], dict[int, LabelEdit], list[int], list[LabelledBox], list[str]]:
     """Compare the editor's boxes with the photo as loaded: (moved boxes by label id, relabels
     from the editor's label picker, label ids removed, new boxes, problems)."""
     loaded = {label.label_id: label for label in photo.labels}
@@ -176,7 +176,13 @@ def diff_editor(
         elif box.object_type is None:
             problems.append("a new box has no object type: pick one in the box's label list")
         else:
-            new_boxes.append(NewBox(box.box, box.object_type, box.condition))
+            try:
+                labelled = LabelledBox(box.box, box.object_type, box.condition)
+                labelled.check_inside(photo.width, photo.height)
+            except ValueError as bad:
+                problems.append(f"a new {object_word(box.object_type)} box was refused: {bad}")
+                continue
+            new_boxes.append(labelled)
     return moved, relabels, missing, new_boxes, problems
 
 

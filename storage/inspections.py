@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from core.spatial import ObjectContext
 from core.statuses import LabelStatus
-from core.types import Finding
+from core.types import Finding, LabelledBox
 from core.types import Inspection as CoreInspection
 from storage import models as m
 from storage.db import Database
@@ -80,9 +80,7 @@ def save_inspection(
                 new_label(
                     session,
                     image.id,
-                    finding.box_xyxy,
-                    finding.object_type,
-                    finding.condition,
+                    LabelledBox(finding.box_xyxy, finding.object_type, finding.condition),
                     LabelStatus.PENDING,
                     author="model",
                     actor=user,

@@ -11,8 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core.taxonomy import ALLOWED_CONDITIONS, check_pair
-from core.types import Box
+from core.types import LabelledBox
 from storage import models as m
 from storage.db import Database
 
@@ -38,9 +37,7 @@ def snapshot(label: m.Label) -> dict[str, Any]:
 def new_label(
     session: Session,
     image_id: int,
-    box: Box | list[float],
-    object_type: str,
-    condition: str | None,
+    labelled: LabelledBox,
     status: str,
     author: str,
     actor: str,
@@ -48,8 +45,11 @@ def new_label(
     certainty: float = 1.0,
     prediction_id: int | None = None,
 ) -> m.Label:
-    """Insert a label at version 1 with its first event, inside the caller's transaction."""
-    x1, y1, x2, y2 = (float(v) for v in box)
+    """Insert a label at version 1 with its first event, inside the caller's transaction.
+    ``ValueError`` when the box reaches outside its photo."""
+    image = session.get(m.Image, image_id)
+    labelled.check_inside(image.width, image.height)
+    x1, y1, x2, y2 = labelled.box
     label = m.Label(
         image_id=image_id,
         prediction_id=prediction_id,
@@ -57,8 +57,8 @@ def new_label(
         y1=y1,
         x2=x2,
         y2=y2,
-        object_type=object_type,
-        condition=condition,
+        object_type=labelled.object_type,
+        condition=labelled.condition,
         status=status,
         certainty=certainty,
         author=author,
@@ -83,7 +83,8 @@ def write_versioned(
     UPDATE) match no row instead of overwriting: then nothing is written and this returns False."""
     before = snapshot(label)
     state = {**before, **changes}
-    validate_state(state)
+    image = session.get(m.Image, label.image_id)
+    validate_state(state, (image.width, image.height))
     x1, y1, x2, y2 = state["box"]
     result = session.execute(
         update(m.Label)
@@ -108,12 +109,9 @@ def write_versioned(
     return True
 
 
-def validate_state(state: dict[str, Any]) -> None:
-    x1, y1, x2, y2 = state["box"]
-    if not (x2 > x1 and y2 > y1):
-        raise ValueError(f"box {state['box']} is empty: x2 must exceed x1 and y2 exceed y1")
-    if state["condition"] is None:
-        if state["object_type"] not in ALLOWED_CONDITIONS:
-            raise ValueError(f"unknown object type {state['object_type']!r}")
-    else:
-        check_pair(state["object_type"], state["condition"])
+def validate_state(state: dict[str, Any], size: tuple[int, int] | None = None) -> None:
+    """``ValueError`` unless ``state`` is a valid labelled box (``LabelledBox``'s rules), inside a
+    photo of ``size`` (width, height) when given."""
+    labelled = LabelledBox(tuple(state["box"]), state["object_type"], state["condition"])
+    if size is not None:
+        labelled.check_inside(*size)

@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session, aliased
 
 from core.statuses import REVIEWED, LabelStatus
 from core.taxonomy import ALLOWED_CONDITIONS
-from core.types import Box
+from core.types import Box, LabelledBox
 from storage import models as m
 from storage.db import Database
 from storage.errors import ConflictError, NotFoundError
-from storage.labels import new_label, snapshot, validate_state, write_versioned
+from storage.labels import new_label, snapshot, write_versioned
 
 STATUS_GROUPS: dict[str, tuple[str, ...] | None] = {
     "to review": (LabelStatus.PENDING,),
@@ -75,13 +75,6 @@ class LabelChange:
     reset_condition: bool = False  # set the condition to None (unknown) explicitly
     accept: bool = False
     delete: bool = False
-
-
-@dataclass(frozen=True)
-class NewBox:
-    box: Box
-    object_type: str
-    condition: str | None
 
 
 @dataclass(frozen=True)
@@ -256,13 +249,13 @@ def save_photo(
     image_id: int,
     actor: str,
     changes: list[LabelChange] = (),
-    new_boxes: list[NewBox] = (),
+    new_boxes: list[LabelledBox] = (),
 ) -> SaveResult:
     """Apply a reviewer's changes to one photo in one transaction. A label whose version moved
     since the reviewer loaded it is left as the other reviewer saved it and comes back as a
     ``Conflict`` (with the change that was not applied); every other change is written, each
-    with its event. Invalid input (an empty box, a condition the type does not allow) raises
-    ``ValueError`` and writes nothing."""
+    with its event. Invalid input (an empty box, one outside the photo, a condition the type does
+    not allow) raises ``ValueError`` and writes nothing."""
     result = SaveResult([], [])
     with db.write() as session:
         if session.get(m.Image, image_id) is None:
@@ -322,13 +315,8 @@ def save_photo(
                 result.conflicts.append(Conflict(label.id, _describe(change), label.author, None, snapshot(label)))
                 continue
             result.changed.append(label.id)
-        for box in new_boxes:
-            state = {"box": [float(v) for v in box.box], "object_type": box.object_type, "condition": box.condition}
-            validate_state({**state, "status": LabelStatus.ADDED})
-            label = new_label(
-                session, image_id, state["box"], box.object_type, box.condition, LabelStatus.ADDED, actor, actor, "add"
-            )
-            result.changed.append(label.id)
+        for labelled in new_boxes:
+            result.changed.append(new_label(session, image_id, labelled, LabelStatus.ADDED, actor, actor, "add").id)
     return result
 
 

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from core.images import IMAGE_SUFFIXES, ImageLoadError, load_image
 from core.statuses import LabelStatus
-from core.types import Box
+from core.types import Box, LabelledBox
 from core.yolo_labels import parse_label_file, read_class_map
 from storage import models as m
 from storage.db import Database
@@ -123,13 +123,6 @@ class ImportReport:
         return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class _Object:
-    box: Box  # image pixels
-    object_type: str
-    condition: str | None
-
-
 def import_yolo_folder(
     db: Database, data_dir: str | Path, folder: str | Path, survey: str | None = None
 ) -> ImportReport:
@@ -179,7 +172,7 @@ def _import_one(
         if x2 - x1 < 1 or y2 - y1 < 1:
             report.skipped.append((f"{label_path.name}", f"a box under 1 px was left out: {box.round(4).tolist()}"))
             continue
-        objects.append(_Object((x1, y1, x2, y2), *classes[cls]))
+        objects.append(LabelledBox((x1, y1, x2, y2), *classes[cls]))  # parse_label_file kept it in 0..1
     with db.write() as session:
         row, created = add_image(
             session, data_dir, data, image_path.name, image.size, IMPORT_AUTHOR, survey=survey, split=split
@@ -198,7 +191,12 @@ def _import_one(
 
 
 def _merge(
-    session: Session, image_id: int, name: str, objects: list[_Object], existing: list[m.Label], report: ImportReport
+    session: Session,
+    image_id: int,
+    name: str,
+    objects: list[LabelledBox],
+    existing: list[m.Label],
+    report: ImportReport,
 ) -> None:
     live = [label for label in existing if label.status != LabelStatus.DELETED]
     deleted = [label for label in existing if label.status == LabelStatus.DELETED]
@@ -227,13 +225,10 @@ def _merge(
     left, _ = _unpaired(left, deleted, pairs)
 
     for i in left:
-        obj = objects[i]
         new_label(
             session,
             image_id,
-            obj.box,
-            obj.object_type,
-            obj.condition,
+            objects[i],
             LabelStatus.ACCEPTED,
             author=IMPORT_AUTHOR,
             actor=IMPORT_AUTHOR,
@@ -253,7 +248,7 @@ class _Overlaps:
 _Pair = tuple[int, m.Label, float]  # (object index, label, IoU)
 
 
-def _overlaps(objects: list[_Object], rows: list[int], labels: list[m.Label], *, same_type: bool) -> _Overlaps:
+def _overlaps(objects: list[LabelledBox], rows: list[int], labels: list[m.Label], *, same_type: bool) -> _Overlaps:
     """IoU of the objects ``rows`` with ``labels``, kept only for equal object types
     (``same_type``) or only for different ones."""
     if not rows or not labels:
@@ -304,7 +299,7 @@ def _unpaired(objects: list[int], labels: list[m.Label], pairs: list[_Pair]) -> 
     return [i for i in objects if i not in paired_objects], [x for x in labels if id(x) not in paired_labels]
 
 
-def _apply_condition(session: Session, name: str, obj: _Object, label: m.Label, report: ImportReport) -> None:
+def _apply_condition(session: Session, name: str, obj: LabelledBox, label: m.Label, report: ImportReport) -> None:
     """Give a matched label the object's condition, unless a person set a different one."""
     if obj.condition is None or (label.condition == obj.condition and label.status != LabelStatus.PENDING):
         report.unchanged += 1  # nothing to add: a 4-class object, or the condition is already there
@@ -323,7 +318,7 @@ def _apply_condition(session: Session, name: str, obj: _Object, label: m.Label, 
     report.conditions_set += 1
 
 
-def _conflict(name: str, obj: _Object, label: m.Label, reason: str) -> ImportConflict:
+def _conflict(name: str, obj: LabelledBox, label: m.Label, reason: str) -> ImportConflict:
     return ImportConflict(
         file=name,
         box=obj.box,

@@ -58,3 +58,30 @@ def test_labelled_boxes_round_trip_through_detections(tmp_path):
     empty = LabelledPhoto("q.jpg", tmp_path / "q.jpg", "val", 100, 100, ())
     assert photo.boxes.shape == (2, 4) and empty.boxes.shape == (0, 4)
     assert labelled_from_detections(empty.detections()) == []
+
+
+@pytest.mark.parametrize(
+    "box, object_type, condition, error",
+    [
+        ((10, 10, 5, 20), "rock_toe", None, "is empty"),
+        ((10, 10, 10, 20), "rock_toe", None, "is empty"),
+        ((0, 0, float("nan"), 20), "rock_toe", None, "finite"),
+        ((0, 0, 5), "rock_toe", None, "four finite numbers"),
+        (("a", 0, 5, 5), "rock_toe", None, "not four numbers"),
+        ((0, 0, 5, 5), "culvert", None, "unknown object type"),
+        ((0, 0, 5, 5), "vegetation", "blocked", "not allowed for vegetation"),
+    ],
+)
+def test_a_labelled_box_cannot_be_made_invalid(box, object_type, condition, error):
+    with pytest.raises(ValueError, match=error):
+        LabelledBox(box, object_type, condition)
+
+
+def test_a_labelled_box_knows_whether_it_is_inside_its_photo(tmp_path):
+    box = LabelledBox((0, 0, 100.4, 50), "toe_drain", "blocked")
+    assert box.box == (0.0, 0.0, 100.4, 50.0)  # floats, whatever it was given
+    box.check_inside(100, 50)  # half a pixel of rounding is allowed
+    with pytest.raises(ValueError, match="reaches outside the 99x50 photo"):
+        box.check_inside(99, 50)
+    with pytest.raises(ValueError, match="reaches outside"):
+        LabelledPhoto("p.jpg", tmp_path / "p.jpg", "val", 99, 50, (box,))

@@ -170,3 +170,17 @@ def test_a_new_box_without_a_type_saves_nothing(db, photos):
     outcome = review.save(db, "rita", photo, boxes=boxes)
     assert outcome.message.startswith("Nothing saved: a new box has no object type")
     assert all(len(label_events(db, lb.label_id)) == 1 for lb in photo.labels)
+
+
+def test_a_new_box_that_is_empty_or_outside_the_photo_saves_nothing(db, photos):
+    photo = review.start(db, Filters()).photo
+    kept = [EditorBox(lb.label_id, lb.box) for lb in photo.labels]
+    for bad, why in [
+        ((30.0, 30.0, 30.0, 80.0), "is empty"),
+        ((10.0, 10.0, photo.width + 40.0, 60.0), f"reaches outside the {photo.width}x{photo.height} photo"),
+    ]:
+        outcome = review.save(db, "rita", photo, boxes=[*kept, EditorBox(None, bad, "toe_drain", "blocked")])
+        assert outcome.message.startswith("Nothing saved: a new toe drain box was refused: box ")
+        assert why in outcome.message
+    assert all(len(label_events(db, lb.label_id)) == 1 for lb in photo.labels)
+    assert len(review_store.photo_view(db, photo.image_id).labels) == len(photo.labels)

@@ -6,10 +6,11 @@ import threading
 
 import pytest
 
+from core.types import LabelledBox
 from storage import errors as errors_store
 from storage import models as m
 from storage import review as review_store
-from storage.review import LabelChange, NewBox
+from storage.review import LabelChange
 from tests.storage.helpers import label_events, save, stored_label
 
 
@@ -79,7 +80,7 @@ def test_delete_and_add(db, data_dir):
         image,
         "rita",
         [LabelChange(label.label_id, label.version, delete=True)],
-        [NewBox((1, 1, 50, 60), "toe_drain", "damaged")],
+        [LabelledBox((1, 1, 50, 60), "toe_drain", "damaged")],
     )
     added = result.changed[1]
     assert result.changed[0] == label.label_id and not result.conflicts
@@ -104,7 +105,8 @@ def test_delete_and_add(db, data_dir):
         ),
         (lambda i: [LabelChange(i.label_id, i.version, box=(50, 50, 40, 60))], [], "is empty"),
         (lambda i: [LabelChange(999999, 1, condition="normal")], [], "is not on image"),
-        (lambda i: [], [NewBox((0, 0, 5, 5), "culvert", None)], "unknown object type"),
+        (lambda i: [LabelChange(i.label_id, i.version, box=(10, 10, 9000, 60))], [], "reaches outside the"),
+        (lambda i: [], [LabelledBox((0, 0, 5, 9000), "toe_drain", None)], "reaches outside the"),
     ],
 )
 def test_invalid_edits_are_refused_and_write_nothing(db, data_dir, changes, new_boxes, error):

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from core.images import load_image
 from core.statuses import LabelStatus
 from core.taxonomy import ALLOWED_CONDITIONS
+from core.types import LabelledBox
 from core.yolo_labels import parse_label_file, read_class_map
 from storage import images as images_store
 from storage import labels as labels_store
@@ -164,9 +165,9 @@ def test_pending_model_labels_take_the_imported_condition(db, data_dir, nine):
         for cls, box in rows:
             object_type, _ = classes[cls]
             wrong = "damaged" if object_type != "vegetation" else "normal"
-            shifted = (box * np.array(size * 2) + 2).tolist()  # the model's box is a few pixels off
-            pending = LabelStatus.PENDING
-            labels_store.new_label(s, image.id, shifted, object_type, wrong, pending, "model", "ann", "create", 0.3)
+            shifted = np.clip(box * np.array(size * 2) + 2, 0, size * 2)  # the model's box is a few pixels off
+            model_box = LabelledBox(tuple(shifted), object_type, wrong)
+            labels_store.new_label(s, image.id, model_box, LabelStatus.PENDING, "model", "ann", "create", 0.3)
     report = import_yolo_folder(db, data_dir, nine)
     # 5 pending labels matched (vegetation had its condition already: accepted all the same); the
     # two other photos are new.
