@@ -18,6 +18,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from cli import data, inspect, models
+from core.statuses import RunStatus
 
 if TYPE_CHECKING:
     from core.pipeline import Inspector
@@ -52,7 +53,7 @@ def run_worker(args: argparse.Namespace, inspector=None) -> int:
 
     prepare_offline()
     settings = Settings.from_env()
-    return 0 if run_job(Database.from_settings(settings), settings, args.run_id) == "succeeded" else 1
+    return 0 if run_job(Database.from_settings(settings), settings, args.run_id) == RunStatus.SUCCEEDED else 1
 
 
 def _interrupt(signum: int, frame: object) -> None:

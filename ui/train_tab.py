@@ -11,13 +11,15 @@ import gradio as gr
 
 from core.model_card import model_version
 from core.settings import Settings
+from core.statuses import ModelStatus
 from lifecycle import registry
 from lifecycle.server import ModelServer
 from services import jobs
-from services.job_spec import JobSpec
+from services.job_spec import DETECTOR_JOB, JobSpec
 from storage.db import Database
 from storage.errors import NotFoundError
 from storage.labels import labels_fingerprint
+from training.condition.finetune_settings import FinetuneSettings
 from ui.access import guard
 
 RUN_HEADERS = ["Run", "Job", "Status", "Progress", "Started by", "Started", "Ended", "Produced", "Error"]
@@ -130,7 +132,7 @@ def version_rows(db: Database) -> list[list]:
 
 
 def version_choices(db: Database) -> list[str]:
-    return [f"{v.kind} {v.name}" for v in registry.versions(db) if v.status != "served"]
+    return [f"{v.kind} {v.name}" for v in registry.versions(db) if v.status != ModelStatus.SERVED]
 
 
 def start(
@@ -225,11 +227,11 @@ def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> No
                     value="lora",
                     label="Method (condition model)",
                 )
-                steps = gr.Number(300, precision=0, label="Steps (condition model)")
-                hours = gr.Number(0.25, label="Hours (detector)")
+                steps = gr.Number(FinetuneSettings.steps, precision=0, label="Steps (condition model)")
+                hours = gr.Number(DETECTOR_JOB["hours"], label="Hours (detector)")
             with gr.Row():
                 margin = gr.Number(
-                    0.0,
+                    JobSpec.margin,
                     label="Gate margin: how much lower a candidate's score (macro-F1, or mAP@0.5 for the detector, "
                     "0 to 1) may be than the served model's",
                 )
