@@ -44,25 +44,29 @@ def main() -> None:
                 photo, label = s.photo, s.photo.labels[0]
                 allowed = {"rock_toe": "damaged", "vegetation": "normal"}.get(label.object_type, "blocked")
                 if action == "condition":
-                    review.save(db, "bench", photo, edits={label.label_id: LabelEdit(label.object_type, allowed)})
-                elif action == "move":
-                    boxes = [EditorBox(lb.label_id, lb.box) for lb in photo.labels]
-                    boxes[0] = EditorBox(label.label_id, (5.0, 5.0, 60.0, 60.0))
-                    review.save(db, "bench", photo, boxes=boxes)
-                elif action == "accept":
-                    review.save(db, "bench", photo, accept=(label.label_id,))
-                elif action == "delete":
-                    review.save(db, "bench", photo, delete=(label.label_id,))
-                elif action == "add box":
-                    boxes = [EditorBox(lb.label_id, lb.box) for lb in photo.labels]
                     review.save(
-                        db, "bench", photo, boxes=[*boxes, EditorBox(None, (1.0, 1.0, 9.0, 9.0), "toe_drain", "normal")]
+                        db,
+                        "bench",
+                        photo,
+                        review.as_loaded(photo),
+                        edits={label.label_id: LabelEdit(label.object_type, allowed)},
                     )
+                elif action == "move":
+                    boxes = review.as_loaded(photo)
+                    boxes[0] = EditorBox(label.label_id, (5.0, 5.0, 60.0, 60.0))
+                    review.save(db, "bench", photo, boxes)
+                elif action == "accept":
+                    review.save(db, "bench", photo, review.as_loaded(photo), accept=(label.label_id,))
+                elif action == "delete":
+                    review.save(db, "bench", photo, review.as_loaded(photo), delete=(label.label_id,))
+                elif action == "add box":
+                    new = EditorBox(None, (1.0, 1.0, 9.0, 9.0), "toe_drain", "normal")
+                    review.save(db, "bench", photo, [*review.as_loaded(photo), new])
                 elif action == "save & next":
-                    review.save(db, "bench", photo, accept_rest=True)
+                    review.save(db, "bench", photo, review.as_loaded(photo), accept_rest=True)
                     review.next_photo(db, s)
                 elif action == "undo":
-                    review.save(db, "bench", photo, accept=(label.label_id,))
+                    review.save(db, "bench", photo, review.as_loaded(photo), accept=(label.label_id,))
                     review.undo_last(db, "bench", review.reload(db, s).photo)
                 review.history_rows(db, photo.image_id)  # the tab shows the history after each action
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from core.spatial import ObjectContext
+from core.statuses import LabelStatus
 from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES, counted, object_word
 from core.types import Box, LabelledBox
 from services.errors import ServiceError
@@ -190,24 +191,56 @@ def _differs(a: Box, b: Box) -> bool:
     return any(abs(x - y) > BOX_MATCH_PX for x, y in zip(a, b, strict=True))
 
 
+MAX_NEW_BOXES = 100  # per save: more is not a reviewer drawing but a client flooding the store
+
+
+def as_loaded(photo: PhotoView) -> list[EditorBox]:
+    """The photo's boxes as loaded, in the editor's form: what a save sends when the reviewer
+    moved, drew and removed nothing."""
+    return [EditorBox(label.label_id, label.box) for label in photo.labels]
+
+
+def in_scope(label: review_store.PhotoLabel, filters: Filters) -> bool:
+    """Whether a label is one the queue's filters put in front of the reviewer (type and
+    condition; the survey and status choose photos, not labels)."""
+    return filters.object_type in (None, label.object_type) and filters.condition in (None, label.condition)
+
+
 def save(
     db: Database,
     actor: str,
     photo: PhotoView,
+    boxes: list[EditorBox] | None,
     *,
-    boxes: list[EditorBox] | None = None,
     edits: dict[int, LabelEdit] | None = None,
     accept: tuple[int, ...] = (),
     delete: tuple[int, ...] = (),
     accept_rest: bool = False,
+    filters: Filters | None = None,
 ) -> Outcome:
     """Save everything a reviewer did on ``photo`` in one transaction: the editor's boxes (moved,
     drawn, removed), type/condition edits, accepted and deleted labels, and with
-    ``accept_rest`` every label still pending. Returns the fresh photo and a message."""
+    ``accept_rest`` every label still pending that the queue's ``filters`` show. Returns the
+    fresh photo and a message.
+
+    The rules that make a reviewed label mean a person saw it hold here, whatever the client:
+    ``boxes`` (the editor's boxes, ``as_loaded`` when untouched) must come with every save, so a
+    save without them (or with none left, on a photo with labels) is refused instead of read as
+    "every box removed": the last box goes with ``delete``; a label is accepted
+    only if its box was among them (on the reviewer's screen), and "accept the rest" leaves the
+    labels outside the filters pending; at most ``MAX_NEW_BOXES`` new boxes per save."""
+    if not boxes and photo.labels:
+        # An API payload without boxes arrives as an empty list: never read it as "remove them all".
+        return Outcome(
+            photo,
+            "Nothing saved: the photo's boxes did not come with the save (reload the photo). "
+            "To remove the last box, select it and press Delete label (d).",
+        )
+    filters = filters or Filters()
     loaded = {label.label_id: label for label in photo.labels}
-    moved, relabels, removed, new_boxes, problems = ({}, {}, [], [], [])
-    if boxes is not None:
-        moved, relabels, removed, new_boxes, problems = diff_editor(photo, boxes)
+    moved, relabels, removed, new_boxes, problems = diff_editor(photo, boxes)
+    if len(new_boxes) > MAX_NEW_BOXES:
+        problems.append(f"{len(new_boxes)} new boxes in one save, at most {MAX_NEW_BOXES}")
     if problems:
         return Outcome(photo, "Nothing saved: " + "; ".join(problems) + ".")
     wanted: dict[int, LabelEdit] = {**relabels, **(edits or {})}
@@ -215,7 +248,12 @@ def save(
         if label_id not in loaded:
             return Outcome(photo, "Nothing saved: a label you changed is not on this photo (reload it).")
     deleted = set(removed) | set(delete)
+    unseen = [label_id for label_id in accept if label_id in removed]
+    if unseen:
+        numbers = ", ".join(f"#{photo.number(i)}" for i in unseen)
+        return Outcome(photo, f"Nothing saved: {numbers} cannot be accepted, its box was not on your screen.")
     changes = []
+    left_pending = 0
     for label_id, label in loaded.items():
         if label_id in deleted:
             changes.append(LabelChange(label_id, label.version, delete=True))
@@ -228,7 +266,9 @@ def save(
             # A new type keeps the condition only if the type allows it (else "unknown", or the
             # only one allowed); the side panel may also have picked a condition for it.
             reset = label.condition not in ALLOWED_CONDITIONS.get(object_type, ())
-        wants_accept = label_id in accept or (accept_rest and label.status == "pending")
+        rest = accept_rest and label.status == LabelStatus.PENDING
+        left_pending += rest and not in_scope(label, filters) and label_id not in accept
+        wants_accept = label_id in accept or (rest and in_scope(label, filters))
         if label_id in moved or object_type or condition or reset or wants_accept:
             changes.append(
                 LabelChange(
@@ -239,6 +279,7 @@ def save(
                     condition=condition,
                     reset_condition=reset and len(ALLOWED_CONDITIONS.get(object_type, ())) != 1,
                     accept=wants_accept,
+                    seen=(label.object_type, label.condition),
                 )
             )
     if not changes and not new_boxes:
@@ -248,7 +289,10 @@ def save(
     except ValueError as exc:
         return Outcome(photo, f"Nothing saved: {exc}.")
     fresh = review_store.photo_view(db, photo.image_id)
-    return Outcome(fresh, _message(result, fresh), result.conflicts, result.changed)
+    message = _message(result, fresh)
+    if left_pending:
+        message += f" {counted(left_pending, 'label')} outside the filters left pending."
+    return Outcome(fresh, message, result.conflicts, result.changed)
 
 
 def _message(result: review_store.SaveResult, fresh: PhotoView) -> str:

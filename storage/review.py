@@ -75,6 +75,15 @@ class LabelChange:
     reset_condition: bool = False  # set the condition to None (unknown) explicitly
     accept: bool = False
     delete: bool = False
+    # (type, condition) as the reviewer saw it: a stale accept of what is still there is no
+    # conflict (nothing of theirs is lost); of something another reviewer changed, it is one.
+    seen: tuple[str, str | None] | None = None
+
+    @property
+    def accept_only(self) -> bool:
+        """Accepts the label as it is and changes nothing."""
+        edits = (self.box, self.object_type, self.condition)
+        return self.accept and not self.delete and not self.reset_condition and edits == (None, None, None)
 
 
 @dataclass(frozen=True)
@@ -240,7 +249,7 @@ def _describe(change: LabelChange) -> str:
     if change.box is not None:
         parts.append("box -> [" + ", ".join(f"{v:.0f}" for v in change.box) + "]")
     if change.accept and not parts:
-        parts.append("accept")
+        parts.append(f"accept as {change.seen[1] or 'condition unknown'}" if change.seen else "accept")
     return ", ".join(parts) or "no change"
 
 
@@ -264,9 +273,10 @@ def save_photo(
             label = session.get(m.Label, change.label_id)
             if label is None or label.image_id != image_id:
                 raise NotFoundError(f"label {change.label_id} is not on image {image_id}")
-            accept_only = change.accept and not change.delete and _describe(change) == "accept"
-            if label.version != change.version and accept_only and label.status != LabelStatus.PENDING:
-                continue  # someone else reviewed it already: nothing of ours is lost
+            as_seen = change.seen == (label.object_type, label.condition)
+            reviewed_as_seen = label.status != LabelStatus.PENDING and as_seen
+            if label.version != change.version and change.accept_only and reviewed_as_seen:
+                continue  # someone else reviewed it as it was: nothing of ours is lost
             if label.version != change.version:
                 last = session.scalar(
                     select(m.LabelEvent).where(m.LabelEvent.label_id == label.id).order_by(m.LabelEvent.id.desc())

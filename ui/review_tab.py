@@ -189,7 +189,7 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
             with gr.Row():
                 save = gr.Button("Save (s)", elem_id="review-save")
                 save_next = gr.Button("Save & next (n)", elem_id="review-save-next", variant="primary")
-            accept_all = gr.Button("Accept all remaining (Shift+A)", elem_id="review-accept-all")
+            accept_all = gr.Button("Accept all remaining shown (Shift+A)", elem_id="review-accept-all")
             with gr.Row():
                 prev = gr.Button("◀ Previous ([)", elem_id="review-prev", size="sm")
                 nxt = gr.Button("Next ▶ (])", elem_id="review-next", size="sm")
@@ -259,11 +259,12 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
                 db,
                 user.username,
                 photo,
-                boxes=boxes,
+                boxes,
                 edits=edits,
                 accept=(selected,) if confirms else (),
                 delete=(selected,) if action == "delete" else (),
                 accept_rest=action in ("accept_all", "save_next"),
+                filters=session.filters,
             )
             session.photo = outcome.photo
             if action == "save_next" and not outcome.conflicts and not outcome.message.startswith("Nothing saved"):

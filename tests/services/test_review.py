@@ -79,7 +79,7 @@ def test_save_applies_moves_relabels_deletes_new_boxes_and_accepts_the_rest(db, 
         EditorBox(None, (50.0, 400.0, 150.0, 470.0), "rock_toe", "damaged"),  # drawn now
     ]
     outcome = review.save(
-        db, "rita", photo, boxes=boxes, edits={drain: LabelEdit("slope_drain", "blocked")}, accept_rest=True
+        db, "rita", photo, boxes, edits={drain: LabelEdit("slope_drain", "blocked")}, accept_rest=True
     )
     assert outcome.conflicts == []
     fresh = {lb.object_type: lb for lb in outcome.photo.labels}
@@ -112,7 +112,7 @@ def test_box_numbers_start_at_one_on_each_photo(db, photos):
 def test_changing_the_type_resets_a_condition_it_does_not_allow(db, photos):
     photo = review.start(db, Filters()).photo
     drain = photo.labels[0]  # slope_drain, normal
-    review.save(db, "rita", photo, edits={drain.label_id: LabelEdit("vegetation", None)})
+    review.save(db, "rita", photo, review.as_loaded(photo), edits={drain.label_id: LabelEdit("vegetation", None)})
     assert (
         stored_label(db, drain.label_id).object_type,
         stored_label(db, drain.label_id).condition,
@@ -122,13 +122,11 @@ def test_changing_the_type_resets_a_condition_it_does_not_allow(db, photos):
     )
     photo = review.start(db, Filters(status="all")).photo
     toe = next(lb for lb in photo.labels if lb.object_type == "toe_drain")
-    review.save(db, "rita", photo, edits={toe.label_id: LabelEdit("rock_toe", None)})
+    review.save(db, "rita", photo, review.as_loaded(photo), edits={toe.label_id: LabelEdit("rock_toe", None)})
     assert stored_label(db, toe.label_id).condition == "normal"  # normal is allowed for rock toes: kept
+    photo = review.start(db, Filters(status="all")).photo
     outcome = review.save(
-        db,
-        "rita",
-        review.start(db, Filters(status="all")).photo,
-        edits={toe.label_id: LabelEdit("rock_toe", "blocked")},
+        db, "rita", photo, review.as_loaded(photo), edits={toe.label_id: LabelEdit("rock_toe", "blocked")}
     )
     assert outcome.message.startswith("Nothing saved: condition 'blocked' is not allowed for rock_toe")
 
@@ -137,22 +135,28 @@ def test_a_second_reviewer_gets_a_conflict_and_the_fresh_state(db, photos):
     mine = review.start(db, Filters()).photo
     theirs = review.start(db, Filters()).photo
     drain, toe = mine.labels[0].label_id, mine.labels[1].label_id
-    review.save(db, "bob", theirs, edits={drain: LabelEdit("slope_drain", "damaged")})
-    outcome = review.save(db, "rita", mine, edits={drain: LabelEdit("slope_drain", "blocked")}, accept=(toe,))
+    review.save(db, "bob", theirs, review.as_loaded(theirs), edits={drain: LabelEdit("slope_drain", "damaged")})
+    outcome = review.save(
+        db, "rita", mine, review.as_loaded(mine), edits={drain: LabelEdit("slope_drain", "blocked")}, accept=(toe,)
+    )
     assert [c.label_id for c in outcome.conflicts] == [drain]
     assert "bob changed it" in outcome.message and "condition -> blocked" in outcome.message
     fresh = {lb.label_id: lb for lb in outcome.photo.labels}
     assert fresh[drain].condition == "damaged"  # bob's change stands
     assert fresh[toe].status == "accepted"  # rita's other change is written
-    again = review.save(db, "rita", outcome.photo, edits={drain: LabelEdit("slope_drain", "blocked")})
+    again = review.save(
+        db, "rita", outcome.photo, review.as_loaded(outcome.photo), edits={drain: LabelEdit("slope_drain", "blocked")}
+    )
     assert again.conflicts == [] and stored_label(db, drain).condition == "blocked"
 
 
 def test_undo_walks_back_the_photos_changes_newest_first(db, photos):
     photo = review.start(db, Filters()).photo
     drain, toe = photo.labels[0].label_id, photo.labels[1].label_id
-    photo = review.save(db, "rita", photo, edits={drain: LabelEdit("slope_drain", "blocked")}).photo
-    photo = review.save(db, "rita", photo, delete=(toe,)).photo
+    photo = review.save(
+        db, "rita", photo, review.as_loaded(photo), edits={drain: LabelEdit("slope_drain", "blocked")}
+    ).photo
+    photo = review.save(db, "rita", photo, review.as_loaded(photo), delete=(toe,)).photo
     outcome = review.undo_last(db, "rita", photo)
     assert stored_label(db, toe).status == "pending"
     outcome = review.undo_last(db, "rita", outcome.photo)
@@ -167,7 +171,7 @@ def test_undo_walks_back_the_photos_changes_newest_first(db, photos):
 def test_a_new_box_without_a_type_saves_nothing(db, photos):
     photo = review.start(db, Filters()).photo
     boxes = [EditorBox(lb.label_id, lb.box) for lb in photo.labels] + [EditorBox(None, (1.0, 1.0, 50.0, 50.0))]
-    outcome = review.save(db, "rita", photo, boxes=boxes)
+    outcome = review.save(db, "rita", photo, boxes)
     assert outcome.message.startswith("Nothing saved: a new box has no object type")
     assert all(len(label_events(db, lb.label_id)) == 1 for lb in photo.labels)
 
@@ -179,8 +183,66 @@ def test_a_new_box_that_is_empty_or_outside_the_photo_saves_nothing(db, photos):
         ((30.0, 30.0, 30.0, 80.0), "is empty"),
         ((10.0, 10.0, photo.width + 40.0, 60.0), f"reaches outside the {photo.width}x{photo.height} photo"),
     ]:
-        outcome = review.save(db, "rita", photo, boxes=[*kept, EditorBox(None, bad, "toe_drain", "blocked")])
+        outcome = review.save(db, "rita", photo, [*kept, EditorBox(None, bad, "toe_drain", "blocked")])
         assert outcome.message.startswith("Nothing saved: a new toe drain box was refused: box ")
         assert why in outcome.message
     assert all(len(label_events(db, lb.label_id)) == 1 for lb in photo.labels)
     assert len(review_store.photo_view(db, photo.image_id).labels) == len(photo.labels)
+
+
+def test_save_next_under_a_filter_accepts_only_the_filtered_labels(db, photos):
+    filters = Filters(object_type="toe_drain")
+    photo = review.start(db, filters).photo
+    drain, toe, veg = (lb.label_id for lb in photo.labels)
+    outcome = review.save(db, "rita", photo, review.as_loaded(photo), accept_rest=True, filters=filters)
+    assert outcome.changed == [toe]
+    assert "2 labels outside the filters left pending" in outcome.message
+    assert [stored_label(db, i).status for i in (drain, toe, veg)] == ["pending", "accepted", "pending"]
+    assert events(db, drain) == [("create", "ines")]  # not even looked at: no event
+
+
+def test_a_save_without_the_photos_boxes_is_refused_not_read_as_remove_all(db, photos):
+    photo = review.start(db, Filters()).photo
+    for boxes in (None, []):
+        outcome = review.save(db, "rita", photo, boxes, accept_rest=True)
+        assert outcome.message.startswith("Nothing saved: the photo's boxes did not come with the save")
+    assert all(len(label_events(db, lb.label_id)) == 1 for lb in photo.labels)
+    # The last box of a photo goes by an explicit delete.
+    (only,) = review_store.photo_view(db, photos[1]).labels
+    single = review_store.photo_view(db, photos[1])
+    assert review.save(db, "rita", single, review.as_loaded(single), delete=(only.label_id,)).changed == [only.label_id]
+
+
+def test_a_label_whose_box_was_not_on_screen_cannot_be_accepted(db, photos):
+    photo = review.start(db, Filters()).photo
+    drain, toe, _ = (lb.label_id for lb in photo.labels)
+    without_toe = [box for box in review.as_loaded(photo) if box.label_id != toe]
+    outcome = review.save(db, "rita", photo, without_toe, accept=(toe,))
+    assert outcome.message == "Nothing saved: #2 cannot be accepted, its box was not on your screen."
+    assert stored_label(db, toe).status == "pending" and stored_label(db, drain).status == "pending"
+
+
+def test_a_stale_confirm_of_a_condition_someone_changed_is_a_conflict(db, photos):
+    mine = review.start(db, Filters()).photo
+    theirs = review.start(db, Filters()).photo
+    drain = mine.labels[0]  # slope drain, normal (the model's)
+    review.save(
+        db, "bob", theirs, review.as_loaded(theirs), edits={drain.label_id: LabelEdit("slope_drain", "damaged")}
+    )
+    outcome = review.save(db, "rita", mine, review.as_loaded(mine), accept=(drain.label_id,))
+    assert [c.label_id for c in outcome.conflicts] == [drain.label_id]
+    assert "bob changed it" in outcome.message and "Your change (accept as normal) was not applied" in outcome.message
+    assert (stored_label(db, drain.label_id).condition, stored_label(db, drain.label_id).author) == ("damaged", "bob")
+    # A stale accept of what another reviewer accepted unchanged loses nothing: no conflict.
+    toe = mine.labels[1]
+    review.save(db, "bob", outcome.photo, review.as_loaded(outcome.photo), accept=(toe.label_id,))
+    again = review.save(db, "rita", mine, review.as_loaded(mine), accept=(toe.label_id,))
+    assert again.conflicts == [] and stored_label(db, toe.label_id).author == "bob"
+
+
+def test_one_save_may_add_at_most_max_new_boxes(db, photos):
+    photo = review.start(db, Filters()).photo
+    flood = [EditorBox(None, (1.0 + i % 500, 1.0, 5.0 + i % 500, 5.0), "toe_drain", "normal") for i in range(101)]
+    outcome = review.save(db, "rita", photo, [*review.as_loaded(photo), *flood])
+    assert outcome.message == f"Nothing saved: 101 new boxes in one save, at most {review.MAX_NEW_BOXES}."
+    assert len(review_store.photo_view(db, photo.image_id).labels) == 3
