@@ -21,19 +21,31 @@ import gradio as gr  # noqa: E402
 
 from core.settings import Settings  # noqa: E402
 from lifecycle.server import ModelServer, register_configured_models  # noqa: E402
-from services.auth import CREATE_USER_HINT, auth_function, ensure_demo_account, ensure_first_admin  # noqa: E402
+from services.auth import (  # noqa: E402
+    DEMO_USER,
+    auth_function,
+    ensure_demo_account,
+    ensure_first_admin,
+    ignored_admin_variables,
+)
 from services.demo import keep_resetting, reset_demo_store  # noqa: E402
 from services.jobs import fail_orphaned_runs  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.users import has_users  # noqa: E402
-from ui.access import account_line, refusal  # noqa: E402
+from ui.access import account_line, login_switched_on, refusal  # noqa: E402
 from ui.dashboard_tab import build_dashboard_tab  # noqa: E402
+from ui.first_run import build_first_run  # noqa: E402
 from ui.inspect_tab import build_inspect_tab  # noqa: E402
 from ui.review_tab import build_review_tab  # noqa: E402
 from ui.scratch import gradio_cache_policy, keep_pruning  # noqa: E402
 from ui.train_tab import build_train_tab  # noqa: E402
 
 TITLE = "Slope drainage inspection"
+LOGIN_MESSAGE = "Log in with your slope-inspection account."
+FIRST_RUN_HINT = (
+    "No account exists yet: inspecting is open to everyone. Open the app in a browser on this machine "
+    "to create the first admin (a form at the top of the page), or run `slope users add NAME --role admin`."
+)
 DEMO_NOTICE = (
     "**Public demo.** Photos you inspect are not stored and nobody else sees them. The Review tab holds "
     "only the example photos; corrections there are shared and wiped every {minutes} minutes. "
@@ -67,6 +79,7 @@ def build_app(settings: Settings, server: ModelServer, db: Database | None = Non
             "and judges each object's condition (normal / blocked / damaged)."
         )
         account = gr.HTML("", elem_id="account-line", padding=False)
+        first_run, first_run_shown = build_first_run(db) if db is not None else (None, None)
         if settings.demo_mode:
             gr.Markdown(DEMO_NOTICE.format(minutes=f"{settings.demo_reset_minutes:g}"))
         with gr.Tab("Inspect"):
@@ -89,14 +102,17 @@ def build_app(settings: Settings, server: ModelServer, db: Database | None = Non
         # Gradio cannot hide a tab after the page is built, so a tab whose role the account lacks
         # shows why in place of its controls.
         def for_account(request: gr.Request) -> list:
-            updates = [account_line(request, db)]
+            switched = login_switched_on(request, db)  # accounts were made while the app ran
+            line = "Accounts exist now: reload the page to log in." if switched else account_line(request, db)
+            updates = [line] + ([first_run_shown(request)] if first_run is not None else [])
             for _, _, role in by_role:
                 why = refusal(request, db, role)
                 text = f"This tab is not open to your account: {why}" if why else ""
                 updates += [gr.Markdown(text, visible=why is not None), gr.Column(visible=why is None)]
             return updates
 
-        outputs = [account, *(block for text, controls, _ in by_role for block in (text, controls))]
+        outputs = [account, *([first_run] if first_run is not None else [])]
+        outputs += [block for text, controls, _ in by_role for block in (text, controls)]
         demo.load(for_account, outputs=outputs, show_progress="hidden", api_visibility="private")
     return demo
 
@@ -125,20 +141,23 @@ def main() -> None:
     created = ensure_first_admin(db)  # SLOPE_ADMIN_USER / SLOPE_ADMIN_PASSWORD at first start
     if created:
         print(f"Created the first admin account {created!r} from the environment.")
-    message = "Log in with your slope-inspection account."
+    elif ignored := ignored_admin_variables(db):
+        print(ignored)
+    login: dict = {"auth": auth_function(db) if has_users(db) else None, "auth_message": LOGIN_MESSAGE}
     if settings.demo_mode:
-        message = ensure_demo_account(db)
+        ensure_demo_account(db)
+        # No login on the public demo: every visitor acts as the demo reviewer, never as an admin.
+        login = {"auth_dependency": lambda request: DEMO_USER}
         stored = reset_demo_store(db, settings.data_dir, server.inspector())
         print(
             f"Demo mode: the review store holds the {stored} example photos, reset every "
             f"{settings.demo_reset_minutes:g} minutes."
         )
         keep_resetting(db, settings.data_dir, server.inspector, settings.demo_reset_minutes)
+    elif login["auth"] is None:
+        print(FIRST_RUN_HINT)
     keep_pruning(settings)
-    auth = auth_function(db) if has_users(db) else None
-    if auth is None:
-        print(CREATE_USER_HINT)
-    build_app(settings, server, db).launch(max_file_size=settings.largest_upload, auth=auth, auth_message=message)
+    build_app(settings, server, db).launch(max_file_size=settings.largest_upload, **login)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ Roles are ordered: admin >= reviewer >= inspector (an admin may review, a review
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -21,11 +22,6 @@ from storage.users import add_user, authenticate, has_users, user_role
 ROLE_RANK: dict[str, int] = {"inspector": 1, "reviewer": 2, "admin": 3}
 ADMIN_USER_ENV = "SLOPE_ADMIN_USER"
 ADMIN_PASSWORD_ENV = "SLOPE_ADMIN_PASSWORD"
-CREATE_USER_HINT = (
-    "No user accounts exist yet, so nobody can log in. Create the first admin with\n"
-    "    slope users add NAME --role admin\n"
-    f"or start the app once with {ADMIN_USER_ENV}=NAME {ADMIN_PASSWORD_ENV}=... set."
-)
 
 
 @dataclass(frozen=True)
@@ -95,7 +91,8 @@ def auth_function(db: Database) -> Callable[[str, str], bool]:
 def ensure_first_admin(db: Database, environ: Mapping[str, str] | None = None) -> str | None:
     """At first start (no user at all), create an admin from ``SLOPE_ADMIN_USER`` /
     ``SLOPE_ADMIN_PASSWORD`` when both are set. Returns the name created, else None. Later
-    starts ignore the variables: they never reset a password or add a second admin."""
+    starts ignore the variables (``ignored_admin_variables`` says so): they never reset a
+    password or add a second admin."""
     environ = os.environ if environ is None else environ
     username, password = environ.get(ADMIN_USER_ENV, "").strip(), environ.get(ADMIN_PASSWORD_ENV, "")
     if not username or not password or has_users(db):
@@ -104,15 +101,50 @@ def ensure_first_admin(db: Database, environ: Mapping[str, str] | None = None) -
     return username
 
 
-DEMO_USER, DEMO_PASSWORD = "demo", "demo-password"
+def ignored_admin_variables(db: Database, environ: Mapping[str, str] | None = None) -> str | None:
+    """The line to print when ``SLOPE_ADMIN_USER`` is set but accounts exist already (None else)."""
+    environ = os.environ if environ is None else environ
+    if not environ.get(ADMIN_USER_ENV, "").strip() or not has_users(db):
+        return None
+    return (
+        f"{ADMIN_USER_ENV} is set but accounts exist already, so it was ignored: "
+        "`slope users list|add|role|passwd` manage them."
+    )
 
 
-def ensure_demo_account(db: Database) -> str:
-    """The demo mode's visible account (a reviewer: it may inspect and review, not train or
-    manage users); returns the line the login page shows."""
+class FirstRunClosed(ServiceError):
+    title = "First run"
+
+
+def create_first_admin(db: Database, username: str, password: str, repeated: str, local: bool) -> str:
+    """The first account of a fresh install, made from the app's first-run form: an admin. Only
+    while no account exists, and only for a browser on the machine running the app (``local``):
+    anyone else reaching a fresh install must not make themselves its admin."""
+    if not local:
+        raise FirstRunClosed(
+            "The first admin account can only be created from a browser on the machine running the app "
+            "(or with `slope users add NAME --role admin` there)."
+        )
+    if has_users(db):
+        raise FirstRunClosed("An account exists already: reload the page and log in.")
+    if password != repeated:
+        raise ServiceError("The two passwords differ; type the same password twice.")
+    try:
+        add_user(db, username.strip(), "admin", password)
+    except ValueError as bad:  # an empty name or a short password, said plainly
+        raise ServiceError(f"Not created: {bad}.") from None
+    return username.strip()
+
+
+DEMO_USER = "demo"  # the account every visitor of the public demo acts as (a reviewer)
+
+
+def ensure_demo_account(db: Database) -> None:
+    """The demo mode's account (a reviewer: it may inspect and review, not train or manage
+    users). Nobody logs in as it: the demo app treats every visitor as this account. Its
+    password is random and never shown."""
     if user_role(db, DEMO_USER) is None:
-        add_user(db, DEMO_USER, "reviewer", DEMO_PASSWORD)
-    return f"Demo: log in as {DEMO_USER} / {DEMO_PASSWORD}."
+        add_user(db, DEMO_USER, "reviewer", secrets.token_urlsafe(24))
 
 
 def _a(role: str) -> str:

@@ -3,6 +3,8 @@ and every ``ServiceError`` turned into the ``gr.Error`` a person sees (its messa
 
 from __future__ import annotations
 
+import ipaddress
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from html import escape
@@ -11,9 +13,9 @@ import gradio as gr
 
 from services import auth
 from services.auth import OPEN_ACCOUNT, Account  # noqa: F401  (tabs import the open account from here)
-from services.errors import ServiceError
+from services.errors import NotLoggedIn, ServiceError
 from storage.db import Database
-from storage.users import user_role
+from storage.users import has_users, user_role
 
 
 def username_of(request: gr.Request | None) -> str | None:
@@ -36,7 +38,48 @@ def refusals_shown() -> Iterator[None]:
 def require(request: gr.Request | None, db: Database | None, role: str) -> Account:
     """The logged-in account if its role is ``role`` or higher; otherwise ``gr.Error`` saying why."""
     with refusals_shown():
+        if login_switched_on(request, db):
+            raise NotLoggedIn("Accounts exist now, so this app asks for a login: reload the page and log in.")
         return auth.require(username_of(request), db, role)
+
+
+LOGIN_SWITCH_DELAY_S = 2.0
+
+
+def _server(request: gr.Request | None):
+    """The Gradio server app that answered ``request`` (None outside a request)."""
+    return getattr(getattr(request, "request", None), "app", None)
+
+
+def login_switched_on(request: gr.Request | None, db: Database | None) -> bool:
+    """An app started without accounts serves without a login. Once the first account exists
+    (made in the first-run form, or with ``slope users add`` while the app runs), it asks for one
+    from the next page load on, without a restart. True when this call switched it on."""
+    server = _server(request)
+    if server is None or db is None or server.auth is not None or server.auth_dependency is not None:
+        return False
+    if getattr(server.state, "login_coming", False) or not has_users(db):
+        return False
+    server.state.login_coming = True
+
+    def switch_on() -> None:
+        server.auth = auth.auth_function(db)
+
+    # Not at once: the answer to this very request (its message) still has to reach the page,
+    # and Gradio checks the login on every step of a request's stream.
+    threading.Timer(LOGIN_SWITCH_DELAY_S, switch_on).start()
+    return True
+
+
+def from_this_machine(request: gr.Request | None) -> bool:
+    """Whether the browser runs on the machine serving the app: a loopback address, reached
+    directly (a request through a proxy carries forwarding headers: the proxy is local, the
+    visitor may not be)."""
+    inner = getattr(request, "request", None)
+    if inner is None or inner.client is None:
+        return False
+    forwarded = any(name in inner.headers for name in ("x-forwarded-for", "forwarded", "x-real-ip"))
+    return not forwarded and ipaddress.ip_address(inner.client.host).is_loopback
 
 
 def guard(db: Database | None, role: str) -> Callable[[gr.Request | None], Account]:
@@ -56,6 +99,8 @@ def account_line(request: gr.Request | None, db: Database | None) -> str:
     username = username_of(request)
     if not username or db is None:
         return ""
+    if _server(request) is not None and _server(request).auth_dependency is not None:  # the public demo
+        return f"Public demo: you act as <b>{escape(username)}</b> ({user_role(db, username)})"
     who = f"<b>{escape(username)}</b> ({user_role(db, username) or 'no longer an account'})"
     # In this tab (a Markdown link opens a new one, which leaves this page logged in), and only this
     # browser's session: Gradio's /logout ends every session of the account by default.

@@ -1,5 +1,6 @@
 """Roles checked on the server: require() with Gradio's request, the login check, the first admin."""
 
+import time
 from types import SimpleNamespace
 
 import gradio as gr
@@ -101,16 +102,67 @@ def _empty(db):
     return db
 
 
-def test_demo_mode_has_a_visible_reviewer_account(tmp_path):
+def test_demo_mode_has_a_reviewer_account_nobody_logs_in_as(tmp_path):
     from core.settings import Settings
-    from services.auth import DEMO_PASSWORD, DEMO_USER, ensure_demo_account
+    from services.auth import DEMO_USER, ensure_demo_account
     from storage.db import Database
-    from storage.users import authenticate
+    from storage.users import user_role
 
     assert Settings.from_env({"SLOPE_DEMO_MODE": "true"}).demo_mode is True
     db = Database(f"sqlite:///{tmp_path / 'demo.sqlite3'}")
     db.upgrade()
-    line = ensure_demo_account(db)
-    assert line == f"Demo: log in as {DEMO_USER} / {DEMO_PASSWORD}."
-    assert ensure_demo_account(db) == line  # once
-    assert authenticate(db, DEMO_USER, DEMO_PASSWORD).role == "reviewer"
+    ensure_demo_account(db)
+    ensure_demo_account(db)  # once
+    assert user_role(db, DEMO_USER) == "reviewer"
+    assert auth_function(db)(DEMO_USER, "demo-password") is False  # no known password
+
+
+def test_the_first_admin_comes_from_this_machine_only_and_only_once(db):
+    from services.auth import FirstRunClosed, create_first_admin, ignored_admin_variables
+    from services.errors import ServiceError
+
+    fresh = _empty(db)
+    with pytest.raises(FirstRunClosed, match="only be created from a browser on the machine running the app"):
+        create_first_admin(fresh, "boss", "long-enough", "long-enough", local=False)
+    with pytest.raises(ServiceError, match="The two passwords differ"):
+        create_first_admin(fresh, "boss", "long-enough", "long-enougH", local=True)
+    with pytest.raises(ServiceError, match="Not created: password must have at least 8 characters."):
+        create_first_admin(fresh, "boss", "short", "short", local=True)
+    assert not has_users(fresh)
+    assert create_first_admin(fresh, " boss ", "long-enough", "long-enough", local=True) == "boss"
+    assert auth_function(fresh)("boss", "long-enough") is True
+    with pytest.raises(FirstRunClosed, match="An account exists already"):
+        create_first_admin(fresh, "eve", "long-enough", "long-enough", local=True)
+    assert ignored_admin_variables(fresh, {"SLOPE_ADMIN_USER": "eve"}).startswith("SLOPE_ADMIN_USER is set but")
+    assert ignored_admin_variables(fresh, {}) is None
+
+
+def _http(host, headers=(), auth=None):
+    """A Gradio request as a running server hands it over: client address, headers, the app."""
+    app = SimpleNamespace(auth=auth, auth_dependency=None, state=SimpleNamespace())
+    inner = SimpleNamespace(client=SimpleNamespace(host=host), headers=dict(headers), app=app)
+    return SimpleNamespace(username=None, request=inner), app
+
+
+def test_only_a_direct_loopback_browser_counts_as_this_machine():
+    from ui.access import from_this_machine
+
+    assert from_this_machine(_http("127.0.0.1")[0]) and from_this_machine(_http("::1")[0])
+    assert not from_this_machine(_http("192.168.1.20")[0])
+    assert not from_this_machine(_http("127.0.0.1", {"x-forwarded-for": "203.0.113.9"})[0])  # via a local proxy
+    assert not from_this_machine(None)
+
+
+def test_an_app_started_without_accounts_asks_for_a_login_once_one_exists(db):
+    from ui.access import LOGIN_SWITCH_DELAY_S, login_switched_on
+
+    fresh = _empty(db)
+    req, app = _http("127.0.0.1")
+    assert require(req, fresh, "inspector").username == "anonymous"  # open while no account exists
+    assert not login_switched_on(req, fresh) and app.auth is None
+    add_user(fresh, "boss", "admin", "long-enough")  # e.g. `slope users add` while the app runs
+    with pytest.raises(gr.Error, match="Accounts exist now, so this app asks for a login: reload the page"):
+        require(req, fresh, "inspector")
+    assert not login_switched_on(req, fresh)  # once
+    time.sleep(LOGIN_SWITCH_DELAY_S + 0.5)  # after the answer to the request that switched it on
+    assert app.auth("boss", "long-enough") is True  # the login is on for the next page load
