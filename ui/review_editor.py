@@ -82,6 +82,106 @@ if (!window.__slopeReviewTags) {
 }
 """
 
+# Clicking a box on the photo selects its label, and the selected label's box is drawn distinctly
+# (a thick white-and-dark dashed outline, on a canvas over the editor's): the component (0.5.6)
+# keeps its own selection to itself. The boxes are recorded as the component draws them (each box's outline as
+# a path ``rect``, then its "#number" tag), in canvas pixels through the drawing's transform, so a click maps to a
+# box at any zoom or pan; the smallest box under the click wins (a drain inside a rock toe).
+# The number goes to the hidden ``#review-clicked`` field ("2@<time>"), whose change event selects
+# the label on the server (keys and buttons act on it). Loaded after LABEL_TAG_JS, so it sees unshifted boxes.
+SELECT_JS = """
+if (!window.__slopeReviewSelect) {
+  window.__slopeReviewSelect = true;
+  const P = CanvasRenderingContext2D.prototype;
+  const rect = P.rect, strokeRect = P.strokeRect, fillText = P.fillText, clearRect = P.clearRect;
+  let outline = null, drawn = {}, painting = false;
+  const editorCanvas = () => document.querySelector("#review-editor canvas.canvas-annotator");
+  const inEditor = (ctx) => ctx.canvas === editorCanvas();
+  const selected = () => {
+    const m = (document.querySelector("#review-pick input")?.value || "").match(/^#(\\d+) /);
+    return m ? m[1] : null;
+  };
+  // The selection is drawn on a canvas of its own over the editor's: the editor redraws only on
+  // its own events, and a label picked from the list or with j/k must show at once.
+  const paint = () => {
+    painting = false;
+    const c = editorCanvas();
+    if (!c) return;
+    let o = c.parentElement.querySelector("canvas.slope-selection");
+    if (!o) {
+      o = document.createElement("canvas");
+      o.className = "slope-selection";
+      o.style.cssText = "position:absolute;pointer-events:none;";
+      c.parentElement.style.position = "relative";
+      c.parentElement.appendChild(o);
+    }
+    if (o.width !== c.width || o.height !== c.height) { o.width = c.width; o.height = c.height; }
+    Object.assign(o.style, {left: `${c.offsetLeft}px`, top: `${c.offsetTop}px`,
+                            width: `${c.clientWidth}px`, height: `${c.clientHeight}px`});
+    const ctx = o.getContext("2d"), box = drawn[selected()];
+    clearRect.call(ctx, 0, 0, o.width, o.height);
+    if (!box) return;
+    const [x1, y1, x2, y2] = box;
+    ctx.lineWidth = 7; ctx.strokeStyle = "#ffffff";
+    strokeRect.call(ctx, x1, y1, x2 - x1, y2 - y1);
+    ctx.setLineDash([9, 6]); ctx.lineWidth = 4; ctx.strokeStyle = "#111827";
+    strokeRect.call(ctx, x1, y1, x2 - x1, y2 - y1);
+  };
+  P.clearRect = function (...args) {
+    if (inEditor(this)) {  // a new frame of the editor
+      drawn = {};
+      if (!painting) { painting = true; requestAnimationFrame(paint); }
+    }
+    return clearRect.apply(this, args);
+  };
+  P.rect = function (x, y, w, h) {
+    if (inEditor(this)) {  // a box's outline (its tag is a fillRect and a strokeRect)
+      const t = this.getTransform(), a = t.transformPoint({x, y}), b = t.transformPoint({x: x + w, y: y + h});
+      outline = [Math.min(a.x, b.x), Math.min(a.y, b.y), Math.max(a.x, b.x), Math.max(a.y, b.y)];
+    }
+    return rect.call(this, x, y, w, h);
+  };
+  P.fillText = function (text, ...rest) {
+    const m = typeof text === "string" && inEditor(this) && text.match(/^#(\\d+) /);
+    if (m && outline) drawn[m[1]] = outline;
+    outline = null;
+    return fillText.call(this, text, ...rest);
+  };
+  setInterval(paint, 200);  // the list, j/k and the server change the selection too
+  document.addEventListener("pointerdown", (e) => {
+    const c = e.target;
+    if (c !== editorCanvas()) return;
+    const r = c.getBoundingClientRect();
+    const x = (e.clientX - r.left) * c.width / r.width, y = (e.clientY - r.top) * c.height / r.height;
+    let best = null, area = Infinity;
+    for (const [n, [x1, y1, x2, y2]] of Object.entries(drawn)) {
+      const size = (x2 - x1) * (y2 - y1);
+      if (x >= x1 && x <= x2 && y >= y1 && y <= y2 && size < area) { best = n; area = size; }
+    }
+    const field = document.querySelector("#review-clicked textarea, #review-clicked input");
+    if (best === null || !field) return;
+    field.value = `${best}@${Date.now()}`;  // a new value each click: the field's change event fires
+    field.dispatchEvent(new Event("input", {bubbles: true}));
+  }, true);
+}
+"""
+
+# The editor keeps its tool (drag or create) from photo to photo, so on the next photo a drag
+# meant to move a box drew a new one. Each new photo (its line in ``#review-info`` changes)
+# starts in "Drag boxes".
+DRAG_ON_NEW_PHOTO_JS = """
+if (!window.__slopeReviewDrag) {
+  window.__slopeReviewDrag = true;
+  let shown = null;
+  setInterval(() => {
+    const line = document.querySelector("#review-info")?.textContent || "";
+    if (line === shown) return;
+    shown = line;
+    document.querySelector('#review-editor button[aria-label="Drag boxes"]')?.click();
+  }, 300);
+}
+"""
+
 
 def _rgb(condition: str | None) -> str:
     """The palette's colour as the editor wants it: "rgb(r, g, b)"."""
@@ -159,7 +259,9 @@ def editor_value(photo: PhotoView | None, data_dir: str | Path) -> dict | None:
                 "label": f"#{photo.number(label.label_id)} {review.label_text(label.object_type, label.condition)}",
                 "color": _rgb(label.condition),
             }
-            for label in photo.labels
+            # Smallest first: the editor grabs the first box under a click, and a drain inside a
+            # rock toe must stay reachable (SELECT_JS picks the smallest too).
+            for label in sorted(photo.labels, key=lambda lb: (lb.box[2] - lb.box[0]) * (lb.box[3] - lb.box[1]))
         ],
     }
 

@@ -23,8 +23,10 @@ from storage.review import PhotoView
 from ui.access import require
 from ui.review_editor import (
     CLASS_LABELS,
+    DRAG_ON_NEW_PHOTO_JS,
     HIDE_ROTATE_JS,
     LABEL_TAG_JS,
+    SELECT_JS,
     TURNED,
     condition_hex,
     editor_boxes,
@@ -212,7 +214,10 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
         column_widths=["16%", "8%", "7%", "9%", "30%", "30%"],
     )
     gr.Markdown(SHORTCUTS_MD)
-    gr.HTML("", js_on_load=SHORTCUTS_JS + LABEL_TAG_JS + HIDE_ROTATE_JS, padding=False)
+    # The box a click on the photo picked, "number@time" (``SELECT_JS`` writes it; nobody types here).
+    clicked = gr.Textbox(visible="hidden", elem_id="review-clicked")
+    page_js = SHORTCUTS_JS + LABEL_TAG_JS + SELECT_JS + DRAG_ON_NEW_PHOTO_JS + HIDE_ROTATE_JS
+    gr.HTML("", js_on_load=page_js, padding=False)
 
     outputs = [state, editor, counts, info, pick, kind, cond, table, history, message]
 
@@ -343,3 +348,20 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
     label_next.click(step_label(1), [state, pick], [pick, kind, cond], **private)
     label_prev.click(step_label(-1), [state, pick], [pick, kind, cond], **private)
     kind.input(type_changed, [kind, cond], [cond], **private)
+    # A condition picked in the list is saved at once, as the 1/2/3 buttons do: a click on another
+    # box (which selects it) must not drop it.
+    cond.input(saver("save"), action_inputs, outputs, api_name="review_condition")
+
+    def box_clicked(session, click):
+        number = str(click or "").partition("@")[0]  # "2@<time>": box 2
+        if session is None or session.photo is None or not number.isdigit():
+            return gr.update(), gr.update(), gr.update()
+        return show_label(session, session.photo.label_id(int(number)))
+
+    def row_clicked(session, event: gr.SelectData):
+        if session is None or session.photo is None or not 0 <= event.index[0] < len(session.photo.labels):
+            return gr.update(), gr.update(), gr.update()
+        return show_label(session, session.photo.labels[event.index[0]].label_id)
+
+    clicked.change(box_clicked, [state, clicked], [pick, kind, cond], **private)
+    table.select(row_clicked, [state], [pick, kind, cond], **private)

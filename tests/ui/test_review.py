@@ -279,18 +279,19 @@ def test_a_box_at_the_top_edge_leaves_room_for_its_label_and_reads_back_in_photo
         assert shown.getpixel((5, band // 2)) != shown.getpixel((5, band + 5))
         # room for the 20-px tag even where the whole shown image is fitted into 360 canvas px
         assert band * 360 / max(shown.size) >= 20
-    assert value["boxes"][0]["ymin"] == band
-    back = editor_boxes(value, photo)
-    for got, label in zip(back, labels, strict=True):
-        assert got.box == pytest.approx(label.box)
+    top = next(box for box in value["boxes"] if box["label"].startswith("#1 "))
+    assert top["ymin"] == band
+    back = {box.label_id: box for box in editor_boxes(value, photo)}
+    for label in labels:
+        assert back[label.label_id].box == pytest.approx(label.box)
     # the editor rounds boxes to whole shown pixels: still no box reads as moved
     for box in value["boxes"]:
         box.update({k: round(box[k]) for k in ("xmin", "ymin", "xmax", "ymax")})
     moved, relabels, removed, new_boxes, problems = review.diff_editor(photo, editor_boxes(value, photo))
     assert (moved, relabels, removed, new_boxes, problems) == ({}, {}, [], [], [])
     # a box dragged up into the band ends at the photo's top edge
-    value["boxes"][0]["ymin"] = 0
-    assert editor_boxes(value, photo)[0].box[1] == 0.0
+    top["ymin"] = 0
+    assert next(box for box in editor_boxes(value, photo) if box.label_id == 1).box[1] == 0.0
 
 
 def test_only_the_newest_shown_copies_are_kept(tmp_path, monkeypatch):
@@ -306,3 +307,14 @@ def test_only_the_newest_shown_copies_are_kept(tmp_path, monkeypatch):
         # Written a minute apart: copies made within one clock tick of the file system share a time.
         os.utime(shown[-1], (time.time() - 60 * (3 - n),) * 2)
     assert [path.exists() for path in shown] == [False, True, True]
+
+
+def test_the_editor_gets_the_smallest_box_first_so_a_click_reaches_a_box_inside_another(tmp_path):
+    Image.new("RGB", (400, 300), (90, 120, 60)).save(tmp_path / "photo.jpg")
+    big, small = (0.0, 0.0, 300.0, 300.0), (20.0, 20.0, 60.0, 200.0)  # a drain on a rock toe
+    labels = tuple(
+        PhotoLabel(n, 1, box, kind, "normal", "pending", 0.5, "model", None, None, 0.9)
+        for n, (box, kind) in enumerate([(big, "rock_toe"), (small, "slope_drain")], start=1)
+    )
+    value = editor_value(PhotoView(1, "photo.jpg", "photo.jpg", 400, 300, None, labels, {1: 1, 2: 2}), tmp_path)
+    assert [box["label"][:2] for box in value["boxes"]] == ["#2", "#1"]

@@ -4,6 +4,7 @@ photos of the val split with pending labels: log in as a reviewer through Gradio
 change a label's condition, drag a box in the annotator canvas, press "Save & next", use a
 keyboard shortcut, and find each change in the database with the reviewer as its actor."""
 
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -43,6 +44,7 @@ PHOTOS = {
     "0b172076bc7fc52f_jpg.rf.9f1fc09a3285df1a037d3ab713ba570c": 0.10,  # reviewed first
     "0eca27bc9224a5ec_jpg.rf.9f539a1327e09985ee365901f335d5b4": 0.20,
 }
+CANVAS_DRAWN_JS = "() => document.querySelector('#review-editor canvas.canvas-annotator')?.height > 0"
 # Where the photo lies in the annotator's canvas, in page pixels: the canvas is as wide as its
 # frame and as high as the drawn image (the photo under its label band of ``band`` photo pixels),
 # which is centred in it.
@@ -154,10 +156,8 @@ def test_a_reviewer_corrects_a_photo_in_a_browser(app_url, store):
         info = page.locator("#review-info")
         expect(info).to_contain_text(f"{first}.jpg")
         expect(page.locator("#review-counts")).to_contain_text("To review: 5 labels on 2 photos")
-        canvas = page.locator("#review-editor canvas")
-        page.wait_for_function(
-            "() => { const c = document.querySelector('#review-editor canvas'); return c && c.height > 0; }"
-        )
+        canvas = page.locator("#review-editor canvas.canvas-annotator")
+        page.wait_for_function(CANVAS_DRAWN_JS)
         page.wait_for_timeout(500)  # the photo decodes and the boxes are drawn
         page.screenshot(path=str(OPENED_SHOT), full_page=True)
         # The component's rotate buttons are there, hidden: a turn saved every box wrong.
@@ -287,3 +287,51 @@ def test_the_label_of_a_box_at_the_right_edge_stays_on_the_canvas(tmp_path):
         db.dispose()
     assert all(0 <= t["x"] and t["x"] + t["w"] <= t["canvas"] + 0.5 for t in tags), tags
     assert any(abs(t["x"] + t["w"] - t["canvas"]) < 0.5 for t in tags), tags  # the right-edge drain's
+
+
+def test_a_click_on_a_box_selects_it_and_a_filtered_queue_accepts_only_what_it_shows(app_url, store):
+    """Click box #2 on the canvas, press 3, then n: #2 (not the pre-selected #1) is damaged. With
+    the queue filtered to slope drains, n accepts the drains shown and leaves the rock toe
+    pending; Enter after a button click means save & next, not that button again."""
+    from playwright.sync_api import expect, sync_playwright
+
+    _, db = store
+    first, second = PHOTOS
+    drain1, drain2, drain3 = labels_of(db, first)
+    toe, drain = labels_of(db, second)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = logged_in_page(browser, app_url, "rita", PASSWORD)
+        page.get_by_role("tab", name="Review").click()
+        page.get_by_role("combobox", name="Object type").first.click()  # the queue's filter
+        page.get_by_role("option", name="slope drain", exact=True).click()
+        page.locator("#review-load").click()
+        expect(page.locator("#review-info")).to_contain_text(f"{first}.jpg")
+        pick = page.locator("#review-pick input")
+        expect(pick).to_have_value(re.compile(r"^#1 slope drain"))
+        page.wait_for_function(CANVAS_DRAWN_JS)
+        page.wait_for_timeout(500)  # the photo decodes and the boxes are drawn
+        photo = photo_of(db, first)
+        number = photo.number(drain2.id)
+        band = label_band(photo) / display_scale(photo)
+        shown = page.locator("#review-editor canvas.canvas-annotator").evaluate(PHOTO_ON_PAGE_JS, [224, 224, band])
+        s = shown["scale"]
+        x, y = (drain2.x1 + drain2.x2) / 2, (drain2.y1 + drain2.y2) / 2
+        page.mouse.click(shown["left"] + x * s, shown["top"] + y * s)
+        expect(pick).to_have_value(re.compile(rf"^#{number} slope drain"))
+        page.wait_for_timeout(1000)  # the outline follows at the next frame
+        page.screenshot(path=str(Path(tempfile.gettempdir()) / "slope-review-selected.png"))
+        page.keyboard.press("3")  # right after the click: 3 actions for a correction, with n
+        expect(page.locator("#review-message")).to_contain_text("Saved 1")
+        assert (stored_label(db, drain2.id).condition, events(db, drain2.id)[-1]) == ("damaged", ("rita", "relabel"))
+        assert stored_label(db, drain1.id).condition == "normal"
+        page.keyboard.press("n")  # the focus is on the photo: the editor takes it after a save
+        expect(page.locator("#review-info")).to_contain_text(f"{second}.jpg")
+        assert [stored_label(db, i).status for i in (drain1.id, drain3.id)] == ["accepted", "accepted"]
+        # The rock toe is on this photo but outside the filter: Enter (after a button) saves & moves on.
+        page.locator("#review-label-next").click()
+        page.keyboard.press("Enter")
+        expect(page.locator("#review-message")).to_contain_text("1 label outside the filters left pending")
+        assert stored_label(db, drain.id).status == "accepted"
+        assert stored_label(db, toe.id).status == "pending" and events(db, toe.id) == [("import", "import")]
+        browser.close()
