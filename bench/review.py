@@ -68,11 +68,15 @@ def main() -> None:
                 elif action == "undo":
                     review.save(db, "bench", photo, review.as_loaded(photo), accept=(label.label_id,))
                     review.undo_last(db, "bench", review.reload(db, s).photo)
+                elif action == "undo + redo":  # the redo is what this adds to "undo"
+                    review.save(db, "bench", photo, review.as_loaded(photo), accept=(label.label_id,))
+                    review.undo_last(db, "bench", review.reload(db, s).photo)
+                    review.redo_last(db, "bench", review.reload(db, s).photo)
                 review.history_rows(db, photo.image_id)  # the tab shows the history after each action
 
             return run
 
-        for action in ("condition", "move", "accept", "delete", "add box", "undo", "save & next"):
+        for action in ("condition", "move", "accept", "delete", "add box", "undo", "undo + redo", "save & next"):
             results[action + " (+open)"] = timed(act(action), n)
         db.dispose()
     print(f"{args.labels} labels, SQLite; median ms over {args.repeats} runs; target <= 300 ms")

@@ -18,6 +18,7 @@ from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES, counted, object_word
 from core.types import Box, LabelledBox
 from services.errors import ServiceError
 from storage import errors as errors_store
+from storage import history as history_store
 from storage import review as review_store
 from storage.db import Database
 from storage.review import LabelChange, PhotoView
@@ -314,19 +315,29 @@ def _message(result: review_store.SaveResult, fresh: PhotoView) -> str:
 
 
 def undo_last(db: Database, actor: str, photo: PhotoView) -> Outcome:
-    """Revert the photo's latest change not yet undone (any reviewer's), checked against the
-    version this reviewer loaded."""
-    event = review_store.last_undoable_on_photo(db, photo.image_id)
-    if event is None:
-        return Outcome(review_store.photo_view(db, photo.image_id), "Nothing to undo on this photo.")
-    loaded = {label.label_id: label.version for label in photo.labels}
+    """Revert the photo's last action not yet undone (any reviewer's save, however many labels
+    it touched), unless a label of it changed since."""
+    return _revert(db, actor, photo, history_store.undo_last, "undo", "Undid")
+
+
+def redo_last(db: Database, actor: str, photo: PhotoView) -> Outcome:
+    """Bring back the photo's last undone action, if nothing was saved on the photo since."""
+    return _revert(db, actor, photo, history_store.redo_last, "redo", "Redid")
+
+
+def _revert(db: Database, actor: str, photo: PhotoView, revert, verb: str, done: str) -> Outcome:
     try:
-        review_store.undo(db, event.label_id, loaded.get(event.label_id), actor)
+        action = revert(db, photo.image_id, actor)
     except errors_store.ConflictError:
         fresh = review_store.photo_view(db, photo.image_id)
-        return Outcome(fresh, f"Not undone: #{event.box_number} changed since you loaded it; fresh state shown.")
+        return Outcome(fresh, f"Not {verb}ne: a label of that action changed since; fresh state shown.")
     fresh = review_store.photo_view(db, photo.image_id)
-    return Outcome(fresh, f"Undid {event.actor}'s {event.action} of #{event.box_number}.", changed=[event.label_id])
+    if action is None:
+        return Outcome(fresh, f"Nothing to {verb} on this photo.")
+    what = {"undo": "undo", "redo": "redo"}.get(action.kind, "save")
+    boxes = ", ".join(f"#{n}" for n in action.boxes)
+    changed = sorted({e.label_id for e in action.events})
+    return Outcome(fresh, f"{done} {action.actor}'s {what} of {boxes}.", changed=changed)
 
 
 # ---------------------------------------------------------------- presentation helpers
@@ -354,7 +365,7 @@ def history_rows(db: Database, image_id: int, limit: int = 50) -> list[list[str]
             describe_state(e.before),
             describe_state(e.after),
         ]
-        for e in review_store.photo_history(db, image_id, limit)
+        for e in history_store.photo_history(db, image_id, limit)
     ]
 
 

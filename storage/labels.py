@@ -44,6 +44,7 @@ def new_label(
     action: str,
     certainty: float = 1.0,
     prediction_id: int | None = None,
+    save_id: str | None = None,
 ) -> m.Label:
     """Insert a label at version 1 with its first event, inside the caller's transaction.
     ``ValueError`` when the box reaches outside its photo."""
@@ -66,16 +67,34 @@ def new_label(
     )
     session.add(label)
     session.flush()
-    record_event(session, label, actor, action, None)
+    record_event(session, label, actor, action, None, save_id)
     return label
 
 
-def record_event(session: Session, label: m.Label, actor: str, action: str, before: dict | None) -> None:
-    session.add(m.LabelEvent(label_id=label.id, actor=actor, action=action, before=before, after=snapshot(label)))
+def record_event(
+    session: Session,
+    label: m.Label,
+    actor: str,
+    action: str,
+    before: dict | None,
+    save_id: str | None = None,
+    reverts: str | None = None,
+) -> None:
+    """Append the label's event; ``save_id`` groups the events of one save (``storage.history``)."""
+    event = m.LabelEvent(label_id=label.id, actor=actor, action=action, before=before, after=snapshot(label))
+    event.save_id, event.reverts = save_id, reverts
+    session.add(event)
 
 
 def write_versioned(
-    session: Session, label: m.Label, version: int, changes: dict[str, Any], actor: str, action: str
+    session: Session,
+    label: m.Label,
+    version: int,
+    changes: dict[str, Any],
+    actor: str,
+    action: str,
+    save_id: str | None = None,
+    reverts: str | None = None,
 ) -> bool:
     """The one versioned update: write ``changes`` (any of object_type, condition, status, box)
     over ``label`` only if it is still at ``version``, bump the version and append the event.
@@ -105,7 +124,7 @@ def write_versioned(
     session.refresh(label)
     if result.rowcount != 1:
         return False
-    record_event(session, label, actor, action, before)
+    record_event(session, label, actor, action, before, save_id, reverts)
     return True
 
 

@@ -158,6 +158,10 @@ class LabelEvent(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The save (one reviewer's action on a photo) that wrote the event, and for an undo or a redo
+    # the save it reverts; None on events of single changes (the model's, an import's, before 0004).
+    save_id: Mapped[str | None] = mapped_column(String(32))
+    reverts: Mapped[str | None] = mapped_column(String(32))
 
 
 class ModelVersion(Base):

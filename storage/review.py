@@ -4,6 +4,7 @@ update; a stale label comes back as a conflict), its history and undo."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,7 @@ from core.taxonomy import ALLOWED_CONDITIONS
 from core.types import Box, LabelledBox
 from storage import models as m
 from storage.db import Database
-from storage.errors import ConflictError, NotFoundError
+from storage.errors import NotFoundError
 from storage.labels import new_label, snapshot, write_versioned
 
 STATUS_GROUPS: dict[str, tuple[str, ...] | None] = {
@@ -266,6 +267,7 @@ def save_photo(
     with its event. Invalid input (an empty box, one outside the photo, a condition the type does
     not allow) raises ``ValueError`` and writes nothing."""
     result = SaveResult([], [])
+    save_id = uuid.uuid4().hex  # the events of this save are one action: one undo reverts them all
     with db.write() as session:
         if session.get(m.Image, image_id) is None:
             raise NotFoundError(f"image {image_id} does not exist")
@@ -320,83 +322,12 @@ def save_photo(
                     action, state["status"] = "accept", LabelStatus.ACCEPTED
                 else:
                     continue  # nothing to write
-            if not write_versioned(session, label, change.version, state, actor, action):
+            if not write_versioned(session, label, change.version, state, actor, action, save_id):
                 # a concurrent writer on PostgreSQL got there first
                 result.conflicts.append(Conflict(label.id, _describe(change), label.author, None, snapshot(label)))
                 continue
             result.changed.append(label.id)
         for labelled in new_boxes:
-            result.changed.append(new_label(session, image_id, labelled, LabelStatus.ADDED, actor, actor, "add").id)
+            added = new_label(session, image_id, labelled, LabelStatus.ADDED, actor, actor, "add", save_id=save_id)
+            result.changed.append(added.id)
     return result
-
-
-@dataclass(frozen=True)
-class PhotoEvent:
-    event_id: int
-    label_id: int
-    box_number: int  # the label's number on the photo (``box_numbers``)
-    actor: str
-    action: str
-    at: datetime
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-
-
-def photo_history(db: Database, image_id: int, limit: int = 100) -> list[PhotoEvent]:
-    """The photo's label events, newest first."""
-    query = (
-        select(m.LabelEvent)
-        .join(m.Label, m.LabelEvent.label_id == m.Label.id)
-        .where(m.Label.image_id == image_id)
-        .order_by(m.LabelEvent.id.desc())
-        .limit(limit)
-    )
-    with db.read() as session:
-        events = list(session.scalars(query))
-        # Numbered after the events are read, so a label made meanwhile by another reviewer is
-        # numbered too (labels are never removed from the table).
-        numbers = box_numbers(session, image_id)
-        return [
-            PhotoEvent(e.id, e.label_id, numbers[e.label_id], e.actor, e.action, e.at, e.before, e.after)
-            for e in events
-        ]
-
-
-def _latest_undoable(events_newest_first):
-    """The newest event not yet undone (each ``undo`` of a label cancels that label's next older
-    change), or None when only the model's or an import's own labels are left."""
-    skips: dict[int, int] = {}
-    for event in events_newest_first:
-        if event.action == "undo":
-            skips[event.label_id] = skips.get(event.label_id, 0) + 1
-        elif skips.get(event.label_id):
-            skips[event.label_id] -= 1
-        elif event.action != "create":
-            return event
-    return None
-
-
-def last_undoable_on_photo(db: Database, image_id: int) -> PhotoEvent | None:
-    """The photo's latest change that is not yet undone (what ``undo`` of its label reverts)."""
-    return _latest_undoable(photo_history(db, image_id, limit=10_000))
-
-
-def undo(db: Database, label_id: int, version: int | None, actor: str) -> int:
-    """Revert the label's latest change not yet undone (undo twice reverts two) if the label is
-    still at ``version``, the one the reviewer loaded; returns the new version. A deleted label is
-    not shown to the reviewer, so ``version=None`` takes the store's. ``ConflictError`` when the
-    label moved on meanwhile; ``ValueError`` when it has no change to undo."""
-    with db.write() as session:
-        label = session.get(m.Label, label_id)
-        if label is None:
-            raise NotFoundError(f"label {label_id} does not exist")
-        events = session.scalars(
-            select(m.LabelEvent).where(m.LabelEvent.label_id == label_id).order_by(m.LabelEvent.id.desc())
-        )
-        target = _latest_undoable(events)
-        if target is None:
-            raise ValueError(f"label {label_id} has no change to undo")
-        restored = target.before if target.before is not None else {"status": LabelStatus.DELETED}  # undo of an add
-        if not write_versioned(session, label, label.version if version is None else version, restored, actor, "undo"):
-            raise ConflictError(f"label {label_id} changed since it was loaded; reload and try again")
-        return label.version

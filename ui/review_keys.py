@@ -22,7 +22,8 @@ SHORTCUTS = {
     "k": ("review-label-prev", "select the previous label"),
     "]": ("review-next", "next photo without saving"),
     "[": ("review-prev", "previous photo without saving"),
-    "u": ("review-undo", "undo the photo's last change"),
+    "u": ("review-undo", "undo the photo's last action (a whole save)"),
+    "r": ("review-redo", "redo what was undone"),
 }
 SHORTCUTS_MD = (
     "**Keys:** "

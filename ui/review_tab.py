@@ -139,7 +139,8 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
     state = gr.State(None)
     gr.Markdown(
         "Reviewing needs a **reviewer** or **admin** account. Open the queue, correct boxes, types and "
-        "conditions: each change is saved at once, with who made it, and can be undone."
+        "conditions: each change is saved at once, with who made it, and can be undone (a whole save at a "
+        "time) and redone."
     )
     with gr.Row():
         survey = gr.Dropdown(
@@ -195,7 +196,8 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
             with gr.Row():
                 prev = gr.Button("◀ Previous ([)", elem_id="review-prev", size="sm")
                 nxt = gr.Button("Next ▶ (])", elem_id="review-next", size="sm")
-                undo = gr.Button("Undo last change (u)", elem_id="review-undo", size="sm")
+                undo = gr.Button("Undo (u)", elem_id="review-undo", size="sm")
+                redo = gr.Button("Redo (r)", elem_id="review-redo", size="sm")
             message = gr.Markdown(elem_id="review-message")
     table = gr.Dataframe(
         headers=TABLE_HEADERS,
@@ -289,12 +291,15 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
 
         return handler
 
-    def undo_handler(session, request: gr.Request):
-        user = require(request, db, ROLE)
-        session = current(session)
-        outcome = review.undo_last(db, user.username, session.photo)
-        session.photo = outcome.photo
-        return render(db, data_dir, session, outcome.message, outcome.changed[0] if outcome.changed else None)
+    def reverter(revert):
+        def handler(session, request: gr.Request):
+            user = require(request, db, ROLE)
+            session = current(session)
+            outcome = revert(db, user.username, session.photo)
+            session.photo = outcome.photo
+            return render(db, data_dir, session, outcome.message, outcome.changed[0] if outcome.changed else None)
+
+        return handler
 
     def step_label(step: int):
         def handler(session, selected):
@@ -342,7 +347,8 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
         button.click(saver(action), action_inputs, outputs, api_name=f"review_{action}")
     nxt.click(move(1), [state], outputs, api_name="review_next")
     prev.click(move(-1), [state], outputs, api_name="review_previous")
-    undo.click(undo_handler, [state], outputs, api_name="review_undo")
+    undo.click(reverter(review.undo_last), [state], outputs, api_name="review_undo")
+    redo.click(reverter(review.redo_last), [state], outputs, api_name="review_redo")
     private = {"api_visibility": "private", "queue": False}
     pick.input(lambda s, v: show_label(s, v), [state, pick], [pick, kind, cond], **private)
     label_next.click(step_label(1), [state, pick], [pick, kind, cond], **private)

@@ -246,3 +246,28 @@ def test_one_save_may_add_at_most_max_new_boxes(db, photos):
     outcome = review.save(db, "rita", photo, [*review.as_loaded(photo), *flood])
     assert outcome.message == f"Nothing saved: 101 new boxes in one save, at most {review.MAX_NEW_BOXES}."
     assert len(review_store.photo_view(db, photo.image_id).labels) == 3
+
+
+def test_one_undo_reverts_a_whole_save_and_redo_brings_it_back(db, photos):
+    photo = review.start(db, Filters()).photo
+    ids = [lb.label_id for lb in photo.labels]
+    saved = review.save(db, "rita", photo, review.as_loaded(photo), accept_rest=True)  # n: 3 labels
+    assert sorted(saved.changed) == sorted(ids)
+    undone = review.undo_last(db, "rita", saved.photo)
+    assert undone.message == "Undid rita's save of #1, #2, #3." and sorted(undone.changed) == sorted(ids)
+    assert [stored_label(db, i).status for i in ids] == ["pending"] * 3
+    redone = review.redo_last(db, "bob", undone.photo)
+    assert redone.message == "Redid rita's undo of #1, #2, #3."
+    assert [stored_label(db, i).status for i in ids] == ["accepted"] * 3
+    assert review.redo_last(db, "bob", redone.photo).message == "Nothing to redo on this photo."
+    # A new save after an undo ends what there is to redo.
+    again = review.undo_last(db, "rita", redone.photo)
+    fresh = review.save(db, "rita", again.photo, review.as_loaded(again.photo), accept=(ids[0],))
+    assert review.redo_last(db, "rita", fresh.photo).message == "Nothing to redo on this photo."
+    assert [(e.action, e.actor) for e in label_events(db, ids[1])] == [
+        ("create", "ines"),
+        ("accept", "rita"),
+        ("undo", "rita"),
+        ("redo", "bob"),
+        ("undo", "rita"),
+    ]

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from core.spatial import ObjectContext
 from core.types import Finding, Inspection
+from storage import history as history_store
 from storage import inspections as inspections_store
 from storage import models as m
-from storage import review as review_store
 from storage.db import Database
 
 
@@ -58,9 +58,9 @@ def stored_label(db: Database, label_id: int) -> m.Label:
         return session.get_one(m.Label, label_id)  # raises when there is no such label
 
 
-def label_events(db: Database, label_id: int) -> list[review_store.PhotoEvent]:
+def label_events(db: Database, label_id: int) -> list[history_store.PhotoEvent]:
     """The label's events, oldest first."""
-    history = review_store.photo_history(db, stored_label(db, label_id).image_id, limit=10_000)
+    history = history_store.photo_history(db, stored_label(db, label_id).image_id, limit=10_000)
     return [event for event in reversed(history) if event.label_id == label_id]
 
 

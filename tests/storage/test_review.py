@@ -8,6 +8,7 @@ import pytest
 
 from core.types import LabelledBox
 from storage import errors as errors_store
+from storage import history as history_store
 from storage import models as m
 from storage import review as review_store
 from storage.review import LabelChange
@@ -55,17 +56,18 @@ def test_every_edit_writes_its_event_and_undo_walks_back(db, data_dir):
     assert history[3].before["box"] == [10, 10, 100, 100] and history[3].after["box"] == [12, 12, 90, 95]
     stored = stored_label(db, i)
     assert (stored.status, stored.author, stored.version) == ("corrected", "rita", 4)
-    assert review_store.last_undoable_on_photo(db, image).action == "move"
-    assert review_store.undo(db, i, 4, "sam") == 5  # undo move
+    # Each save is one action: undo walks them back newest first, redo brings the last one back.
+    assert history_store.undo_last(db, image, "sam").events[0].action == "move"
     assert stored_label(db, i).x2 == 100
-    review_store.undo(db, i, 5, "sam")  # undo relabel
+    history_store.undo_last(db, image, "sam")  # the relabel
     assert (stored_label(db, i).condition, stored_label(db, i).status) == ("normal", "accepted")
-    review_store.undo(db, i, 6, "sam")  # undo accept
+    assert history_store.redo_last(db, image, "sam").kind == "undo"  # the relabel again
+    assert stored_label(db, i).condition == "blocked"
+    history_store.undo_last(db, image, "sam")  # the redo
+    history_store.undo_last(db, image, "sam")  # the accept
     assert stored_label(db, i).status == "pending"
-    assert [e.action for e in label_events(db, i)][-3:] == ["undo"] * 3
-    assert review_store.last_undoable_on_photo(db, image) is None
-    with pytest.raises(ValueError, match="no change to undo"):
-        review_store.undo(db, i, 7, "sam")
+    assert [e.action for e in label_events(db, i)][-5:] == ["undo", "undo", "redo", "undo", "undo"]
+    assert history_store.undo_last(db, image, "sam") is None  # only the model's own label is left
     # predictions are never touched by review
     with db.read() as s:
         prediction = s.get(m.Prediction, stored.prediction_id)
@@ -89,10 +91,13 @@ def test_delete_and_add(db, data_dir):
     assert [(e.action, e.before) for e in label_events(db, added)] == [("add", None)]
     assert review_store.review_counts(db) == {"to_review": 3, "reviewed": 1, "total": 4, "photos_to_review": 1}
     assert label.label_id not in {lb.label_id for lb in review_store.photo_view(db, image).labels}
-    assert review_store.undo(db, added, 1, "rita") == 2  # undo of an add deletes the label
+    # One undo reverts the whole save: the add (the label is deleted) and the delete.
+    action = history_store.undo_last(db, image, "rita")
+    assert sorted(e.action for e in action.events) == ["add", "delete"]
     assert stored_label(db, added).status == "deleted"
-    review_store.undo(db, label.label_id, None, "rita")  # a deleted label is undone at the store's version
     assert stored_label(db, label.label_id).status == "pending"
+    history_store.redo_last(db, image, "rita")
+    assert (stored_label(db, added).status, stored_label(db, label.label_id).status) == ("added", "deleted")
 
 
 @pytest.mark.parametrize(
@@ -135,9 +140,17 @@ def test_a_stale_version_is_a_conflict_and_writes_nothing(db, data_dir):
     stored = stored_label(db, label.label_id)
     assert (stored.status, stored.condition, stored.author) == ("accepted", "normal", "first")
     assert [e.actor for e in label_events(db, label.label_id)] == ["ines", "first"]
+
+
+def test_an_undo_whose_label_changed_since_is_a_conflict_and_writes_nothing(db, data_dir):
+    image = save(db, data_dir)
+    label = first_label(db, image)
+    review_store.save_photo(db, image, "first", [LabelChange(label.label_id, label.version, condition="blocked")])
+    with db.write() as s:  # a writer between reading the history and reverting it
+        s.get(m.Label, label.label_id).condition = "damaged"
     with pytest.raises(errors_store.ConflictError, match="reload and try again"):
-        review_store.undo(db, label.label_id, label.version, "second")
-    assert len(label_events(db, label.label_id)) == 2
+        history_store.undo_last(db, image, "second")
+    assert len(label_events(db, label.label_id)) == 2 and stored_label(db, label.label_id).condition == "damaged"
 
 
 def test_eight_threads_editing_one_label_one_winner_per_version(db, data_dir):

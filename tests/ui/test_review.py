@@ -199,6 +199,8 @@ def test_a_second_reviewer_gets_a_conflict_message_and_the_fresh_state(app, stor
         "/review_next",
         "/review_previous",
         "/review_undo",
+        "/review_redo",
+        "/review_condition",
     ],
 )
 def test_an_inspector_may_not_review(app, store, api_name):
@@ -209,6 +211,7 @@ def test_an_inspector_may_not_review(app, store, api_name):
         "/review_next": (),
         "/review_previous": (),
         "/review_undo": (),
+        "/review_redo": (),
     }.get(api_name, (None, None, None, None))
     with pytest.raises(Exception, match="ines is an inspector; this action needs a reviewer"):
         client.predict(*args, api_name=api_name)
