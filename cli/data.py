@@ -3,6 +3,7 @@
 slope import DIR [--survey NAME]
 slope export --format yolo|yolo9|coco|hf OUT
 slope users add NAME --role inspector|reviewer|admin [--password-stdin]
+slope users list | role NAME ROLE | disable NAME | enable NAME | passwd NAME [--password-stdin]
 """
 
 from __future__ import annotations
@@ -33,6 +34,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--role", required=True, choices=("inspector", "reviewer", "admin"))
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add.set_defaults(run=add_user_command)
+    user_commands.add_parser("list", help="list the accounts").set_defaults(run=list_users_command)
+    role = user_commands.add_parser("role", help="change an account's role")
+    role.add_argument("name")
+    role.add_argument("role", choices=("inspector", "reviewer", "admin"))
+    role.set_defaults(run=lambda args, inspector=None: _update(args, role=args.role))
+    for verb, disabled in (("disable", True), ("enable", False)):
+        switch = user_commands.add_parser(verb, help=f"{verb} an account (it keeps its name in the history)")
+        switch.add_argument("name")
+        switch.set_defaults(run=lambda args, inspector=None, disabled=disabled: _update(args, disabled=disabled))
+    passwd = user_commands.add_parser("passwd", help="set an account's password (asked for, or read from stdin)")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    passwd.set_defaults(run=lambda args, inspector=None: _update(args, password=_password(args)))
 
 
 def _store():
@@ -59,11 +73,38 @@ def export_command(args: argparse.Namespace, inspector=None) -> int:
     return 0
 
 
+def _password(args: argparse.Namespace) -> str:
+    return sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
+
+
+def list_users_command(args: argparse.Namespace, inspector=None) -> int:
+    from storage.users import list_users
+
+    db, _ = _store()
+    for account in list_users(db):
+        state = "disabled" if account.disabled else "enabled"
+        print(f"{account.username:<24}{account.role:<12}{state:<10}since {account.created_at:%Y-%m-%d}")
+    return 0
+
+
+def _update(args: argparse.Namespace, **change) -> int:
+    from storage.users import update_user
+
+    db, _ = _store()
+    try:
+        update_user(db, args.name, **change)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"account {args.name}: {args.user_command} done")
+    return 0
+
+
 def add_user_command(args: argparse.Namespace, inspector=None) -> int:
     from storage.users import add_user
 
     db, _ = _store()
-    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
+    password = _password(args)
     try:
         user_id = add_user(db, args.name, args.role, password)
     except ValueError as exc:

@@ -55,7 +55,7 @@ def require(username: str | None, db: Database | None, role: str) -> Account:
         raise ServiceError("This app has no user store, so no one can be checked for this action.")
     found = user_role(db, username)
     if found is None:
-        raise NotLoggedIn(f"Account {username!r} no longer exists; log in again.")
+        raise NotLoggedIn(f"Account {username!r} is disabled or no longer exists.")
     account = Account(username, found)
     if not account.may(role):
         raise NotAllowed(

@@ -6,6 +6,8 @@ import base64
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 
@@ -50,15 +52,57 @@ def add_user(db: Database, username: str, role: str, password: str) -> int:
 
 
 def authenticate(db: Database, username: str, password: str) -> m.User | None:
+    """The account if the password is its own and it is not disabled."""
     with db.read() as session:
-        user = session.scalar(select(m.User).where(m.User.username == username))
+        user = session.scalar(select(m.User).where(m.User.username == username, ~m.User.disabled))
     return user if user is not None and verify_password(password, user.password_hash) else None
 
 
 def user_role(db: Database, username: str) -> str | None:
-    """The account's role, or None where no such account exists."""
+    """The account's role, or None where no such account exists or it is disabled."""
     with db.read() as session:
-        return session.scalar(select(m.User.role).where(m.User.username == username))
+        return session.scalar(select(m.User.role).where(m.User.username == username, ~m.User.disabled))
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    role: str
+    disabled: bool
+    created_at: datetime
+
+
+def list_users(db: Database) -> list[Account]:
+    with db.read() as session:
+        users = session.scalars(select(m.User).order_by(m.User.username))
+        return [Account(u.username, u.role, u.disabled, u.created_at) for u in users]
+
+
+def update_user(
+    db: Database, username: str, *, role: str | None = None, disabled: bool | None = None, password: str | None = None
+) -> None:
+    """Change an account's role, disable or enable it, or set its password. ``ValueError`` for
+    an unknown account or role, a short password, or a change that would leave no enabled admin
+    (nobody could then manage the accounts or train)."""
+    if role is not None and role not in m.ROLES:
+        raise ValueError(f"role must be one of {', '.join(m.ROLES)}, got {role!r}")
+    if password is not None and len(password) < 8:
+        raise ValueError("password must have at least 8 characters")
+    with db.write() as session:
+        user = session.scalar(select(m.User).where(m.User.username == username).with_for_update())
+        if user is None:
+            raise ValueError(f"no account named {username!r}")
+        admins = select(func.count()).select_from(m.User).where(m.User.role == "admin", ~m.User.disabled)
+        had_admins = session.scalar(admins) > 0
+        if role is not None:
+            user.role = role
+        if disabled is not None:
+            user.disabled = disabled
+        if password is not None:
+            user.password_hash = hash_password(password)
+        session.flush()
+        if had_admins and session.scalar(admins) == 0:
+            raise ValueError("that would leave no enabled admin account")  # rolled back: nothing changes
 
 
 def has_users(db: Database) -> bool:

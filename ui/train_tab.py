@@ -21,6 +21,7 @@ from storage.errors import NotFoundError
 from storage.labels import labels_fingerprint
 from training.condition.finetune_settings import FinetuneSettings
 from ui.access import guard
+from ui.accounts_panel import build_accounts_panel
 
 RUN_HEADERS = ["Run", "Job", "Status", "Progress", "Started by", "Started", "Ended", "Produced", "Error"]
 VERSION_HEADERS = ["Kind", "Version", "Status", "Created (UTC)", "Figures"]
@@ -262,6 +263,7 @@ def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> No
         wrap=True,
         column_widths=VERSION_WIDTHS,
     )
+    build_accounts_panel(db)
     timer = gr.Timer(2.0)
     admin = guard(db, "admin")
     # The reviewed-data summary reads and hashes every reviewed photo: built again only when the

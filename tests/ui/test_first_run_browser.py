@@ -89,3 +89,38 @@ def test_the_public_demo_opens_on_the_app_as_the_demo_reviewer(tmp_path):
         demo.close()
         db.dispose()
     assert has_users(db)
+
+
+def test_an_admin_disables_an_account_in_the_app(tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    from services.auth import auth_function
+    from storage.users import add_user, authenticate
+
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    db = Database.from_settings(settings)
+    add_user(db, "ada", "admin", "admin-pass-1")
+    add_user(db, "rita", "reviewer", "rita-pass-1")
+    demo = build_app(settings, ModelServer(settings, db), db)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, auth=auth_function(db))
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(demo.local_url)
+            page.get_by_label("username").fill("ada")
+            page.get_by_label("password").fill("admin-pass-1")
+            page.get_by_role("button", name="Login").click()
+            page.get_by_role("tab", name="Train").click()
+            page.get_by_role("button", name="Accounts").click()
+            page.locator("#accounts-name input").click()
+            page.get_by_role("option", name="rita").click()
+            page.get_by_role("button", name="Disable").click()
+            expect(page.get_by_text("rita is disabled: it can no longer log in")).to_be_visible()
+            expect(page.get_by_role("row", name="rita reviewer disabled")).to_be_visible()
+            browser.close()
+    finally:
+        demo.close()
+    assert authenticate(db, "rita", "rita-pass-1") is None
+    db.dispose()
