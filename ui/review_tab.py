@@ -21,6 +21,7 @@ from storage.db import Database
 from storage.images import survey_names
 from storage.review import PhotoView
 from ui.access import require
+from ui.export_panel import build_export_panel
 from ui.review_editor import (
     CLASS_LABELS,
     DRAG_ON_NEW_PHOTO_JS,
@@ -216,6 +217,7 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
         column_widths=["16%", "8%", "7%", "9%", "30%", "30%"],
     )
     gr.Markdown(SHORTCUTS_MD)
+    build_export_panel(db, data_dir)
     # The box a click on the photo picked, "number@time" (``SELECT_JS`` writes it; nobody types here).
     clicked = gr.Textbox(visible="hidden", elem_id="review-clicked")
     page_js = SHORTCUTS_JS + LABEL_TAG_JS + SELECT_JS + DRAG_ON_NEW_PHOTO_JS + HIDE_ROTATE_JS

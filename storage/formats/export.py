@@ -29,16 +29,20 @@ def stable_split(sha256: str) -> str:
     return "val" if int(sha256[:8], 16) / 0xFFFFFFFF < VAL_FRACTION else "train"
 
 
-def reviewed_images(db: Database, data_dir: str | Path) -> list[LabelledPhoto]:
-    """Every image with at least one reviewed label, and its reviewed labels, in id order. Each
-    photo's name is unique: its sha256 prefix and original suffix (the export's file name)."""
+def reviewed_images(db: Database, data_dir: str | Path, survey: str | None = None) -> list[LabelledPhoto]:
+    """Every image (of ``survey``, if named) with at least one reviewed label, and its reviewed
+    labels, in id order. Each photo's name is unique: its sha256 prefix and original suffix (the
+    export's file name)."""
+    query = (
+        select(m.Image, m.Label)
+        .join(m.Label, m.Label.image_id == m.Image.id)
+        .where(m.Label.status.in_(REVIEWED))
+        .order_by(m.Image.id, m.Label.id)
+    )
+    if survey is not None:
+        query = query.join(m.Survey, m.Image.survey_id == m.Survey.id).where(m.Survey.name == survey)
     with db.read() as session:
-        rows = session.execute(
-            select(m.Image, m.Label)
-            .join(m.Label, m.Label.image_id == m.Image.id)
-            .where(m.Label.status.in_(REVIEWED))
-            .order_by(m.Image.id, m.Label.id)
-        ).all()
+        rows = session.execute(query).all()
     images: dict[int, tuple[m.Image, list[LabelledBox]]] = {}
     for image, label in rows:
         images.setdefault(image.id, (image, []))[1].append(
@@ -57,12 +61,13 @@ def reviewed_images(db: Database, data_dir: str | Path) -> list[LabelledPhoto]:
     ]
 
 
-def export(db: Database, data_dir: str | Path, fmt: str, out: str | Path) -> dict:
-    """Write the export to ``out`` (replaced if present); returns counts."""
+def export(db: Database, data_dir: str | Path, fmt: str, out: str | Path, survey: str | None = None) -> dict:
+    """Write the export (of ``survey``'s photos, if named) to ``out`` (replaced if present);
+    returns counts."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out)
-    images = reviewed_images(db, data_dir)
+    images = reviewed_images(db, data_dir, survey)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:

@@ -201,6 +201,7 @@ def test_a_second_reviewer_gets_a_conflict_message_and_the_fresh_state(app, stor
         "/review_undo",
         "/review_redo",
         "/review_condition",
+        "/export_reviewed",
     ],
 )
 def test_an_inspector_may_not_review(app, store, api_name):
@@ -212,6 +213,7 @@ def test_an_inspector_may_not_review(app, store, api_name):
         "/review_previous": (),
         "/review_undo": (),
         "/review_redo": (),
+        "/export_reviewed": ("(the whole store)", "YOLO (4 object types)"),
     }.get(api_name, (None, None, None, None))
     with pytest.raises(Exception, match="ines is an inspector; this action needs a reviewer"):
         client.predict(*args, api_name=api_name)
@@ -321,3 +323,17 @@ def test_the_editor_gets_the_smallest_box_first_so_a_click_reaches_a_box_inside_
     )
     value = editor_value(PhotoView(1, "photo.jpg", "photo.jpg", 400, 300, None, labels, {1: 1, 2: 2}), tmp_path)
     assert [box["label"][:2] for box in value["boxes"]] == ["#2", "#1"]
+
+
+def test_a_reviewer_downloads_the_reviewed_labels_as_a_zip(app, store):
+    import zipfile
+
+    client = login(app, "rita")
+    out = client.predict("(any)", "(any)", "(any)", "to review", api_name="/review_open")
+    drain = out[3]["value"]
+    client.predict(editor_payload(out[0]), drain, "slope_drain", "normal", api_name="/review_save_next")
+    archive, line = client.predict(
+        "(the whole store)", "COCO JSON (condition as an attribute)", api_name="/export_reviewed"
+    )
+    assert line.startswith("Exported 1 photo with ") and line.endswith("of the whole store.")
+    assert any(name.endswith(".json") for name in zipfile.ZipFile(archive).namelist())

@@ -1,0 +1,47 @@
+"""Reviewed labels as a download: the store's export (``storage.formats.export``) of one survey or
+of everything, zipped, for reviewers and admins in the app (``slope export`` writes the folder)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from core.taxonomy import counted
+from services.errors import ServiceError
+from storage.db import Database
+from storage.formats.export import export, reviewed_images
+
+# What a person picks -> the export format and the words for it.
+FORMATS = {
+    "YOLO (4 object types)": "yolo",
+    "YOLO (9 classes: type and condition)": "yolo9",
+    "COCO JSON (condition as an attribute)": "coco",
+    "Hugging Face dataset (save_to_disk)": "hf",
+}
+
+
+def export_zip(
+    db: Database, data_dir: str | Path, choice: str, survey: str | None, folder: str | Path
+) -> tuple[Path, str]:
+    """The reviewed labels of ``survey`` (None: the whole store) in the format ``choice`` names,
+    as a zip in ``folder``; returns it and a line of counts. Nothing reviewed: a refusal."""
+    fmt = FORMATS.get(choice)
+    if fmt is None:
+        raise ServiceError(f"Pick a format: {', '.join(FORMATS)}.")
+    photos = reviewed_images(db, data_dir, survey)
+    where = f"survey {survey}" if survey else "the whole store"
+    if not photos:
+        raise ServiceError(f"Nothing to export: no reviewed label in {where} yet.")
+    work = Path(tempfile.mkdtemp(prefix="export-", dir=folder))
+    name = f"reviewed-labels-{fmt}" + (f"-{_safe(survey)}" if survey else "")
+    export(db, data_dir, fmt, work / name, survey)
+    archive = Path(shutil.make_archive(str(work / name), "zip", root_dir=work, base_dir=name))
+    shutil.rmtree(work / name, ignore_errors=True)
+    objects = sum(len(photo.objects) for photo in photos)
+    return archive, f"Exported {counted(len(photos), 'photo')} with {counted(objects, 'reviewed label')} of {where}."
+
+
+def _safe(name: str) -> str:
+    """A survey name as part of a file name."""
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name).strip("-")[:60] or "survey"
