@@ -95,6 +95,7 @@ def survey_command(args: argparse.Namespace, inspector: Inspector | None) -> int
 
     from core.settings import Settings
     from lifecycle.server import ModelServer
+    from services.errors import ServiceError
     from services.survey import run_survey, survey_date
     from storage.db import Database
 
@@ -111,17 +112,21 @@ def survey_command(args: argparse.Namespace, inspector: Inspector | None) -> int
     def progress(done: int, total: int, name: str) -> None:
         print(f"photo {done} of {total}: {name}", file=sys.stderr, flush=True)
 
-    run = run_survey(
-        db,
-        settings,
-        inspector,
-        args.paths,
-        args.name,
-        getpass.getuser(),
-        site=args.site,
-        date=args.date,
-        progress=progress,
-    )
+    try:
+        run = run_survey(
+            db,
+            settings,
+            inspector,
+            args.paths,
+            args.name,
+            getpass.getuser(),
+            site=args.site,
+            date=args.date,
+            progress=progress,
+        )
+    except ServiceError as refused:
+        print(f"error: {refused.message}", file=sys.stderr)
+        return 2
     for problem in run.problems:
         print(f"error: {problem}", file=sys.stderr)
     print(run.summary())

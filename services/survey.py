@@ -20,12 +20,14 @@ from core.report.rows import ReportMeta
 from core.settings import Settings
 from core.sources import expand_sources
 from core.types import Inspection
+from services.errors import ServiceError
 from services.inspection import BatchResult, LoadLimits, Progress, Sink, inspect_batch
 from services.sinks import CollectSink, ReportSink, StoreSink
 from services.survey_report import ReportFiles, ReportWriter
 from storage.db import Database
 from storage.images import complete_survey
 from storage.inspections import stored_inspection
+from storage.users import user_role
 
 
 @dataclass
@@ -62,6 +64,12 @@ def survey_date(text: str | None) -> str | None:
     return text
 
 
+class SurveyOwned(ServiceError, ValueError):
+    """Another inspector's survey: its site and date are theirs (or an admin's) to change."""
+
+    title = "Survey"
+
+
 def record_survey(
     db: Database, name: str, inspector: str, site: str | None, date: str | None
 ) -> tuple[str | None, str | None]:
@@ -69,7 +77,10 @@ def record_survey(
     and date as stored (with what earlier runs gave)."""
     if not name.strip():
         raise ValueError("a survey needs a name")
-    return complete_survey(db, name, inspector, site, survey_date(date))
+    try:
+        return complete_survey(db, name, inspector, site, survey_date(date), admin=user_role(db, inspector) == "admin")
+    except PermissionError as refused:
+        raise SurveyOwned(str(refused)) from None
 
 
 def run_survey(

@@ -45,12 +45,20 @@ def get_or_create_survey(session: Session, name: str, **fields: Any) -> m.Survey
 
 
 def complete_survey(
-    db: Database, name: str, inspector: str, site: str | None, date: str | None
+    db: Database, name: str, inspector: str, site: str | None, date: str | None, *, admin: bool = False
 ) -> tuple[str | None, str | None]:
-    """The survey ``name``, created or completed: a site or date given now fills or replaces the
-    stored one, the first inspector stays. Returns its site and date as stored."""
+    """The survey ``name``, created or completed: a site or date given now fills a missing one;
+    replacing a stored one is for the survey's owner (its first inspector) or an ``admin``
+    (``PermissionError`` otherwise, nothing written). Returns its site and date as stored."""
     with db.write() as session:
         survey = get_or_create_survey(session, name, site=site, date=date, inspector=inspector)
+        replacing = (site and survey.site and site != survey.site) or (date and survey.date and date != survey.date)
+        owner = survey.inspector or inspector
+        if replacing and owner != inspector and not admin:
+            raise PermissionError(
+                f"Survey {name!r} is {owner}'s (site {survey.site or '-'}, date {survey.date or '-'}): only "
+                f"{owner} or an admin may change its site or date. Leave them empty to add photos to it."
+            )
         survey.site, survey.date = site or survey.site, date or survey.date
         survey.inspector = survey.inspector or inspector
         return survey.site, survey.date
@@ -71,7 +79,7 @@ def add_image(
     sha, relative = store_image_file(data_dir, data, Path(original_name).suffix)
     image = session.scalar(select(m.Image).where(m.Image.sha256 == sha))
     if image is not None:
-        _join_survey(session, image, survey)
+        join_survey(session, image, survey)
         return image, False
     image = m.Image(
         sha256=sha,
@@ -86,29 +94,55 @@ def add_image(
     )
     session.add(image)
     session.flush()
+    join_survey(session, image, survey)
     return image, True
 
 
 def file_under_survey(db: Database, data: bytes, survey: str) -> bool:
     """A stored photo handed in again under a named survey (and shown from the store, not
-    inspected again) joins that survey if it was filed under none; one already in another
-    survey stays there. True when it is in ``survey``."""
+    inspected again) joins that survey too. True when the photo is stored."""
     with db.write() as session:
         image = session.scalar(select(m.Image).where(m.Image.sha256 == hashlib.sha256(data).hexdigest()))
-        return image is not None and _join_survey(session, image, survey)
+        return image is not None and join_survey(session, image, survey)
 
 
-def _join_survey(session: Session, image: m.Image, survey: str | None) -> bool:
+def join_survey(session: Session, image: m.Image, survey: str | None) -> bool:
+    """``image`` in ``survey`` too (a photo may be in several); the first survey it joins stays
+    its own (``images.survey_id``). True when it is in ``survey`` now."""
     if not survey:
         return False
     target = get_or_create_survey(session, survey)
     if image.survey_id is None:
         image.survey_id = target.id
-    return image.survey_id == target.id
+    if session.get(m.ImageSurvey, (image.id, target.id)) is None:
+        session.add(m.ImageSurvey(image_id=image.id, survey_id=target.id))
+        session.flush()
+    return True
+
+
+def survey_members(survey: str):
+    """The ids of the photos in ``survey``: a subquery for the filters of the queue, the counts,
+    the export and the survey report."""
+    return (
+        select(m.ImageSurvey.image_id)
+        .join(m.Survey, m.ImageSurvey.survey_id == m.Survey.id)
+        .where(m.Survey.name == survey)
+    )
+
+
+def survey_names_of(session: Session, image_id: int) -> list[str]:
+    """The surveys a photo is in, first joined first."""
+    query = (
+        select(m.Survey.name)
+        .join(m.ImageSurvey, m.ImageSurvey.survey_id == m.Survey.id)
+        .where(m.ImageSurvey.image_id == image_id)
+        .order_by(m.Survey.id)
+    )
+    return list(session.scalars(query))
 
 
 # Photo tables, children first; users, model versions and training runs are not photos.
-_PHOTO_TABLES = (m.LabelEvent, m.Label, m.Prediction, m.Inspection, m.Image, m.Survey)
+_PHOTO_TABLES = (m.LabelEvent, m.Label, m.Prediction, m.Inspection, m.ImageSurvey, m.Image, m.Survey)
 
 
 def delete_all_photos(db: Database, data_dir: str | Path) -> None:

@@ -19,7 +19,7 @@ from core.types import Inspection as CoreInspection
 from storage import models as m
 from storage.db import Database
 from storage.errors import NotFoundError
-from storage.images import add_image
+from storage.images import add_image, survey_members
 from storage.labels import new_label
 
 
@@ -168,7 +168,8 @@ def survey_photos(db: Database, data_dir: str | Path, survey: str) -> list[Surve
         if found is None:
             raise NotFoundError(f"no survey named {survey!r}")
         photos = []
-        for image in session.scalars(select(m.Image).where(m.Image.survey_id == found.id).order_by(m.Image.id)):
+        members = select(m.Image).where(m.Image.id.in_(survey_members(survey))).order_by(m.Image.id)
+        for image in session.scalars(members):
             latest = session.scalar(
                 select(m.Inspection).where(m.Inspection.image_id == image.id).order_by(m.Inspection.id.desc()).limit(1)
             )

@@ -71,6 +71,15 @@ class Survey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ImageSurvey(Base):
+    """A photo's membership of a survey (a photo inspected under two surveys is in both)."""
+
+    __tablename__ = "image_surveys"
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), primary_key=True, index=True)
+
+
 class Image(Base):
     __tablename__ = "images"
 

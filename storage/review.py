@@ -18,6 +18,7 @@ from core.types import Box, LabelledBox
 from storage import models as m
 from storage.db import Database
 from storage.errors import NotFoundError
+from storage.images import survey_members, survey_names_of
 from storage.labels import new_label, snapshot, write_versioned
 
 STATUS_GROUPS: dict[str, tuple[str, ...] | None] = {
@@ -110,11 +111,7 @@ def _status_filter(query, statuses: tuple[str, ...] | None):
 
 def _label_filters(query, survey: str | None, object_type: str | None, condition: str | None):
     if survey is not None:
-        query = query.where(
-            m.Label.image_id.in_(
-                select(m.Image.id).join(m.Survey, m.Image.survey_id == m.Survey.id).where(m.Survey.name == survey)
-            )
-        )
+        query = query.where(m.Label.image_id.in_(survey_members(survey)))
     if object_type is not None:
         query = query.where(m.Label.object_type == object_type)
     if condition is not None:
@@ -186,7 +183,7 @@ def review_counts(
         pending = pending.where(m.Label.condition == condition)
     photos = select(func.count()).select_from(m.Image).where(pending.exists())
     if survey is not None:
-        photos = photos.where(m.Image.survey_id.in_(select(m.Survey.id).where(m.Survey.name == survey)))
+        photos = photos.where(m.Image.id.in_(survey_members(survey)))
     with db.read() as session:
         counts = dict(session.execute(query.group_by(m.Label.status)).all())
         pending_photos = session.scalar(photos) or 0
@@ -218,7 +215,7 @@ def photo_view(db: Database, image_id: int) -> PhotoView:
         image = session.get(m.Image, image_id)
         if image is None:
             raise NotFoundError(f"image {image_id} does not exist")
-        survey = session.get(m.Survey, image.survey_id).name if image.survey_id else None
+        survey = ", ".join(survey_names_of(session, image.id)) or None
         labels = tuple(
             PhotoLabel(
                 label_id=label.id,

@@ -17,7 +17,7 @@ from services.sinks import RenderSink
 from services.survey import run_survey, survey_date
 from storage.db import Database
 from storage.inspections import uploads_of
-from ui.access import OPEN_ACCOUNT, require
+from ui.access import OPEN_ACCOUNT, refusals_shown, require
 from ui.scratch import lifetime_s, scratch_folder
 from ui.zero_gpu import on_zero_gpu
 
@@ -204,18 +204,19 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
             when = survey_date(date_text)
         except ValueError as exc:  # refused before any photo is inspected
             raise gr.Error(str(exc), title="Survey date") from None
-        result = inspect_uploads(
-            get_inspector(),
-            settings,
-            paths,
-            threshold,
-            db=db,
-            user=user,
-            survey=survey_name.strip() or None,
-            progress=lambda done, total, _name: progress((done, total), desc=f"photo {done} of {total}"),
-            site=site_name.strip() or None,
-            date=when,
-        )
+        with refusals_shown():  # e.g. another inspector's survey: its site and date are theirs
+            result = inspect_uploads(
+                get_inspector(),
+                settings,
+                paths,
+                threshold,
+                db=db,
+                user=user,
+                survey=survey_name.strip() or None,
+                progress=lambda done, total, _name: progress((done, total), desc=f"photo {done} of {total}"),
+                site=site_name.strip() or None,
+                date=when,
+            )
         kept = InspectResult(
             [], result.rows, result.summary, result.report_path, result.html_path, result.photos, result.row_photos
         )

@@ -20,6 +20,7 @@ from core.taxonomy import CLASS_NAMES, OBJECT_TYPES, class_name
 from core.types import LabelledBox, LabelledPhoto
 from storage import models as m
 from storage.db import Database
+from storage.images import survey_members
 
 FORMATS = ("yolo", "yolo9", "coco", "hf")
 VAL_FRACTION = 0.15
@@ -40,7 +41,7 @@ def reviewed_images(db: Database, data_dir: str | Path, survey: str | None = Non
         .order_by(m.Image.id, m.Label.id)
     )
     if survey is not None:
-        query = query.join(m.Survey, m.Image.survey_id == m.Survey.id).where(m.Survey.name == survey)
+        query = query.where(m.Image.id.in_(survey_members(survey)))
     with db.read() as session:
         rows = session.execute(query).all()
     images: dict[int, tuple[m.Image, list[LabelledBox]]] = {}

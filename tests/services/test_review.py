@@ -271,3 +271,12 @@ def test_one_undo_reverts_a_whole_save_and_redo_brings_it_back(db, photos):
         ("redo", "bob"),
         ("undo", "rita"),
     ]
+
+
+def test_a_photo_inspected_again_under_another_survey_is_in_both(db, data_dir, photos):
+    a, _ = photos
+    assert store(db, data_dir, b"a", PHOTO_A, survey="east") == a  # the same bytes: the same photo
+    east = review.start(db, Filters(survey="east")).photo
+    assert east.image_id == a and east.survey == "north, east"
+    assert review.start(db, Filters(survey="north")).photo.image_id == a
+    assert review.counts(db, Filters(survey="east"))["to_review"] == 3

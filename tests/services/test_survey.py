@@ -160,3 +160,21 @@ def test_the_writer_escapes_a_survey_and_photo_named_like_a_script(tmp_path):
     rows = list(csv.DictReader(files.csv.open()))
     assert [(r["survey"], r["image"]) for r in rows] == [(evil, f"{evil}.jpg")]
     assert (files.photos, files.findings) == (2, 0)
+
+
+def test_only_the_surveys_owner_or_an_admin_changes_its_site_and_date(tmp_path):
+    from services.survey import SurveyOwned, record_survey
+    from storage.db import Database
+    from storage.users import add_user
+
+    db = Database(f"sqlite:///{tmp_path / 'owners.sqlite3'}")
+    db.upgrade()
+    add_user(db, "ada", "admin", "admin-pass-1")
+    assert record_survey(db, "Km 12", "ines", "north cut", "2026-11-23") == ("north cut", "2026-11-23")
+    assert record_survey(db, "Km 12", "otto", None, None) == ("north cut", "2026-11-23")  # adds photos: fine
+    assert record_survey(db, "Km 12", "otto", "north cut", None) == ("north cut", "2026-11-23")  # the same: fine
+    with pytest.raises(SurveyOwned, match="Survey 'Km 12' is ines's .* only ines or an admin may change"):
+        record_survey(db, "Km 12", "otto", "south cut", None)
+    assert record_survey(db, "Km 12", "ines", None, "2026-11-24") == ("north cut", "2026-11-24")  # the owner
+    assert record_survey(db, "Km 12", "ada", "south cut", None) == ("south cut", "2026-11-24")  # an admin
+    db.dispose()
