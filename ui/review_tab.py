@@ -358,7 +358,7 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
     kind.input(type_changed, [kind, cond], [cond], **private)
     # A condition picked in the list is saved at once, as the 1/2/3 buttons do: a click on another
     # box (which selects it) must not drop it.
-    cond.input(saver("save"), action_inputs, outputs, api_name="review_condition")
+    cond.select(saver("save"), action_inputs, outputs, api_name="review_condition")
 
     def box_clicked(session, click):
         number = str(click or "").partition("@")[0]  # "2@<time>": box 2

@@ -168,10 +168,13 @@ def test_a_reviewer_corrects_a_photo_in_a_browser(app_url, store):
             f"#{photo_of(db, first).number(drain1.id)} slope drain · normal (pending, {drain1.certainty:.2f})"
         )
 
-        # The typical correction: the selected drain is blocked (condition dropdown: 2 clicks),
-        # another drain's box sits too far left (1 drag), then "Save & next" (1 click).
+        # The typical correction: the selected drain is blocked (condition dropdown: 2 clicks, saved
+        # at once), another drain's box sits too far left (1 drag), then "Save & next" (1 click).
         page.locator("#review-condition input").click()
         page.get_by_role("option", name="blocked", exact=True).click()
+        # Saved at once; the photo is drawn again with it (a drag meanwhile would be drawn over).
+        expect(page.locator("#review-message")).to_contain_text("Saved 1 label change")
+        page.wait_for_timeout(500)
         photo = photo_of(db, first)
         band = label_band(photo) / display_scale(photo)  # in the photo's pixels
         shown = canvas.evaluate(PHOTO_ON_PAGE_JS, [224, 224, band])  # the photo's size in pixels
