@@ -137,6 +137,29 @@ def previous_photo(db: Database, session: ReviewSession) -> ReviewSession:
     return replace(session, pos=pos, photo=review_store.photo_view(db, session.trail[pos][0]))
 
 
+def overview(db: Database, filters: Filters, name_contains: str | None = None) -> list[review_store.OverviewRow]:
+    """The queue under ``filters`` at a glance (searchable by file name), least certain first."""
+    return review_store.queue_overview(
+        db,
+        survey=filters.survey,
+        object_type=filters.object_type,
+        condition=filters.condition,
+        status=filters.status,
+        name_contains=(name_contains or "").strip() or None,
+    )
+
+
+def jump_to(db: Database, session: ReviewSession, image_id: int) -> ReviewSession:
+    """Open photo ``image_id`` next in this session: "next" then goes on in the queue after it,
+    "previous" back to where the reviewer was."""
+    f = session.filters
+    key = review_store.photo_key(db, image_id, object_type=f.object_type, condition=f.condition)
+    if key is None:
+        raise ServiceError("That photo has no label under these filters any more; refresh the overview.")
+    trail = [*session.trail[: session.pos + 1], (image_id, *key)]
+    return replace(session, trail=trail, pos=len(trail) - 1, photo=review_store.photo_view(db, image_id))
+
+
 def reload(db: Database, session: ReviewSession) -> ReviewSession:
     if session.photo is None:
         return session

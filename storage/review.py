@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from core.statuses import REVIEWED, LabelStatus
@@ -328,3 +328,62 @@ def save_photo(
             added = new_label(session, image_id, labelled, LabelStatus.ADDED, actor, actor, "add", save_id=save_id)
             result.changed.append(added.id)
     return result
+
+
+@dataclass(frozen=True)
+class OverviewRow:
+    image_id: int
+    name: str
+    to_review: int
+    reviewed: int
+    total: int  # labels not deleted, under the type/condition filters
+    key: float  # the least certainty among its labels in the status group (the queue's order)
+
+
+def queue_overview(
+    db: Database,
+    *,
+    survey: str | None = None,
+    object_type: str | None = None,
+    condition: str | None = None,
+    status: str = "to review",
+    name_contains: str | None = None,
+    limit: int = 200,
+) -> list[OverviewRow]:
+    """The queue's photos in its order, each with its counts: the overview a reviewer jumps from.
+    ``name_contains`` searches the file names (case-insensitive)."""
+    statuses = STATUS_GROUPS[status]
+    in_group = m.Label.status != LabelStatus.DELETED if statuses is None else m.Label.status.in_(statuses)
+    key = func.min(case((in_group, m.Label.certainty)))
+    query = (
+        select(
+            m.Image.id,
+            m.Image.original_name,
+            func.sum(case((m.Label.status == LabelStatus.PENDING, 1), else_=0)),
+            func.sum(case((m.Label.status.in_(REVIEWED), 1), else_=0)),
+            func.count(m.Label.id),
+            key,
+        )
+        .join(m.Label, m.Label.image_id == m.Image.id)
+        .where(m.Label.status != LabelStatus.DELETED)
+    )
+    query = _label_filters(query, survey, object_type, condition)
+    if name_contains:
+        query = query.where(func.lower(m.Image.original_name).contains(name_contains.lower(), autoescape=True))
+    query = query.group_by(m.Image.id, m.Image.original_name).having(key.is_not(None))
+    with db.read() as session:
+        rows = session.execute(query.order_by(key, m.Image.id).limit(limit)).all()
+    return [OverviewRow(i, name, int(p or 0), int(r or 0), int(t), float(k)) for i, name, p, r, t, k in rows]
+
+
+def photo_key(
+    db: Database, image_id: int, *, object_type: str | None = None, condition: str | None = None, status: str = "all"
+) -> tuple[float, int] | None:
+    """A photo's place in the queue: (certainty, label id) of its least certain label under the
+    filters (what ``photo_queue`` orders and pages by); None when none matches."""
+    statuses = STATUS_GROUPS[status]
+    query = _status_filter(select(m.Label.certainty, m.Label.id).where(m.Label.image_id == image_id), statuses)
+    query = _label_filters(query, None, object_type, condition)
+    with db.read() as session:
+        row = session.execute(query.order_by(m.Label.certainty, m.Label.id).limit(1)).first()
+    return (float(row[0]), row[1]) if row else None

@@ -20,7 +20,7 @@ from services import review
 from storage.db import Database
 from storage.images import survey_names
 from storage.review import PhotoView
-from ui.access import require
+from ui.access import refusals_shown, require
 from ui.export_panel import build_export_panel
 from ui.review_editor import (
     CLASS_LABELS,
@@ -40,6 +40,7 @@ ANY = "(any)"
 # Dropdown choices as (what the reviewer reads, the stored type).
 TYPE_CHOICES = [(object_word(t), t) for t in OBJECT_TYPES]
 TABLE_HEADERS = ["Box", "Object", "Condition", "Status", "Certainty", "Model's condition probabilities", "Where"]
+OVERVIEW_HEADERS = ["Photo", "To review", "Reviewed", "Labels", "Least certainty"]
 HISTORY_HEADERS = ["When (UTC)", "Who", "Box", "Action", "Before", "After"]
 
 
@@ -200,6 +201,17 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
                 undo = gr.Button("Undo (u)", elem_id="review-undo", size="sm")
                 redo = gr.Button("Redo (r)", elem_id="review-redo", size="sm")
             message = gr.Markdown(elem_id="review-message")
+    with gr.Accordion("Queue overview: every photo under the filters", open=False) as overview_panel:
+        with gr.Row():
+            search = gr.Textbox(label="Search by file name", scale=3, elem_id="review-search")
+            refresh_overview = gr.Button("Refresh", size="sm", scale=1)
+        overview_ids = gr.State([])
+        overview_table = gr.Dataframe(
+            headers=OVERVIEW_HEADERS,
+            label="Click a photo to open it (least certain first; up to 200)",
+            interactive=False,
+            elem_id="review-overview",
+        )
     table = gr.Dataframe(
         headers=TABLE_HEADERS,
         label="Labels on this photo",
@@ -372,4 +384,25 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
         return show_label(session, session.photo.labels[event.index[0]].label_id)
 
     clicked.change(box_clicked, [state, clicked], [pick, kind, cond], **private)
+
+    def overview_rows(session, s, t, c, st, text, request: gr.Request):
+        require(request, db, ROLE)
+        filters = session.filters if session is not None else _filters(s, t, c, st)
+        rows = review.overview(db, filters, text)
+        table_rows = [[r.name, r.to_review, r.reviewed, r.total, round(r.key, 3)] for r in rows]
+        return [r.image_id for r in rows], table_rows
+
+    def open_from_overview(session, ids, event: gr.SelectData, request: gr.Request):
+        require(request, db, ROLE)
+        session = current(session)
+        if not 0 <= event.index[0] < len(ids):
+            return render(db, data_dir, session, "")
+        with refusals_shown():
+            session = review.jump_to(db, session, ids[event.index[0]])
+        return render(db, data_dir, session, "")
+
+    overview_inputs = [state, *filters, search]
+    for trigger in (overview_panel.expand, refresh_overview.click, search.submit):
+        trigger(overview_rows, overview_inputs, [overview_ids, overview_table], **private)
+    overview_table.select(open_from_overview, [state, overview_ids], outputs, **private)
     table.select(row_clicked, [state], [pick, kind, cond], **private)

@@ -280,3 +280,23 @@ def test_a_photo_inspected_again_under_another_survey_is_in_both(db, data_dir, p
     assert east.image_id == a and east.survey == "north, east"
     assert review.start(db, Filters(survey="north")).photo.image_id == a
     assert review.counts(db, Filters(survey="east"))["to_review"] == 3
+
+
+def test_the_overview_lists_the_queue_and_a_jump_opens_a_photo_then_next_goes_on(db, data_dir, photos):
+    a, b = photos
+    c = store(db, data_dir, b"c", [finding([10, 10, 50, 50], "toe_drain", 0.9, {"normal": 0.95, "blocked": 0.05})])
+    rows = review.overview(db, Filters())
+    assert [(r.image_id, r.to_review, r.total) for r in rows] == [(a, 3, 3), (b, 1, 1), (c, 1, 1)]
+    assert [r.name for r in review.overview(db, Filters(), " B.JP")] == ["b.jpg"]  # a search by file name
+    assert [r.image_id for r in review.overview(db, Filters(object_type="toe_drain"))] == [a, c]
+    session = review.start(db, Filters())
+    jumped = review.jump_to(db, session, c)
+    assert jumped.photo.image_id == c
+    assert review.previous_photo(db, jumped).photo.image_id == a  # back where the reviewer was
+    assert review.next_photo(db, jumped).photo is None  # c is the last in the queue's order
+    photo = jumped.photo
+    review.save(db, "rita", photo, review.as_loaded(photo), accept_rest=True)
+    assert [r.image_id for r in review.overview(db, Filters())] == [a, b]  # reviewed: out of the queue
+    toe_drains = review.start(db, Filters(object_type="toe_drain"))
+    with pytest.raises(review.ServiceError, match="no label under these filters"):
+        review.jump_to(db, toe_drains, b)  # its only label is a rock toe

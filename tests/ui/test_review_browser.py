@@ -338,3 +338,25 @@ def test_a_click_on_a_box_selects_it_and_a_filtered_queue_accepts_only_what_it_s
         assert stored_label(db, drain.id).status == "accepted"
         assert stored_label(db, toe.id).status == "pending" and events(db, toe.id) == [("import", "import")]
         browser.close()
+
+
+def test_the_queue_overview_finds_a_photo_by_name_and_opens_it(app_url, store):
+    from playwright.sync_api import expect, sync_playwright
+
+    first, second = PHOTOS
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = logged_in_page(browser, app_url, "rita", PASSWORD)
+        page.get_by_role("tab", name="Review").click()
+        page.locator("#review-load").click()
+        expect(page.locator("#review-info")).to_contain_text(f"{first}.jpg")
+        page.get_by_role("button", name="Queue overview: every photo under the filters").click()
+        overview = page.locator("#review-overview")
+        expect(overview).to_contain_text(f"{second}.jpg")
+        page.get_by_label("Search by file name").fill(second[:10])
+        page.get_by_label("Search by file name").press("Enter")
+        expect(overview).not_to_contain_text(f"{first}.jpg")
+        overview.locator("span.text", has_text=second).first.click()  # the cell, not its hidden twin
+        expect(page.locator("#review-info")).to_contain_text(f"{second}.jpg")
+        page.screenshot(path=str(Path(tempfile.gettempdir()) / "slope-review-overview.png"), full_page=True)
+        browser.close()
