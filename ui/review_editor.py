@@ -20,6 +20,9 @@ from storage.review import PhotoView
 from ui.styles import style_js
 
 CLASS_LABELS = [review.label_text(t, c) for t in OBJECT_TYPES for c in (*ALLOWED_CONDITIONS[t], None)]
+# What a box drawn just now is called until it is saved: it then takes the class the reviewer
+# chose before drawing (the Review tab's "New boxes are"), with no dialog for every box.
+NEW_BOX_LABEL = "new box"
 _BOX_LABEL = re.compile(r"^\s*(?:#(\d+)\s+)?([a-z_ ]+?)\s*·\s*([a-z]+|\?)\s*$")
 
 # The editor draws a photo at its own size when it fits (it only ever shrinks one), so a small
@@ -278,15 +281,20 @@ def editor_boxes(value: dict | None, photo: PhotoView) -> list[review.EditorBox]
     boxes = []
     for box in value.get("boxes") or []:
         match = _BOX_LABEL.match(box.get("label") or "")
-        label_id = object_type = condition = None
-        if match:
-            label_id = photo.label_id(int(match[1])) if match[1] else None
-            object_type = _type_of(match[2])
-            condition = match[3] if match[3] in CONDITIONS else None
+        label_id = photo.label_id(int(match[1])) if match and match[1] else None
+        object_type, condition = class_of(box.get("label"))
         shown = (box["xmin"], float(box["ymin"]) - band, box["xmax"], float(box["ymax"]) - band)
         coords = tuple(min(max(float(v) / scale, 0.0), limit) for v, limit in zip(shown, limits, strict=True))
         boxes.append(review.EditorBox(label_id, coords, object_type, condition))
     return boxes
+
+
+def class_of(text: str | None) -> tuple[str | None, str | None]:
+    """(object type, condition) of a class as the editor writes it ("toe drain · blocked")."""
+    match = _BOX_LABEL.match(text or "")
+    if not match:
+        return None, None
+    return _type_of(match[2]), match[3] if match[3] in CONDITIONS else None
 
 
 def _type_of(words: str) -> str | None:

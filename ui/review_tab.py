@@ -10,6 +10,7 @@ label list.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -27,8 +28,10 @@ from ui.review_editor import (
     DRAG_ON_NEW_PHOTO_JS,
     HIDE_ROTATE_JS,
     LABEL_TAG_JS,
+    NEW_BOX_LABEL,
     SELECT_JS,
     TURNED,
+    class_of,
     condition_hex,
     editor_boxes,
     editor_value,
@@ -42,6 +45,27 @@ TYPE_CHOICES = [(object_word(t), t) for t in OBJECT_TYPES]
 TABLE_HEADERS = ["Box", "Object", "Condition", "Status", "Certainty", "Model's condition probabilities", "Where"]
 OVERVIEW_HEADERS = ["Photo", "To review", "Reviewed", "Labels", "Least certainty"]
 HISTORY_HEADERS = ["When (UTC)", "Who", "Box", "Action", "Before", "After"]
+
+
+DEFAULT_NEW_CLASS = review.label_text("slope_drain", None)
+# The editor's classes: first what a new box is called until saved (``use_default_label``).
+EDITOR_LABELS = [NEW_BOX_LABEL, *CLASS_LABELS]
+EDITOR_COLOURS = [
+    condition_hex(t.split(" · ")[1] if " · " in t and not t.endswith("?") else None) for t in EDITOR_LABELS
+]
+
+
+def with_new_class(boxes: list[review.EditorBox] | None, chosen: str | None) -> list[review.EditorBox] | None:
+    """Boxes drawn just now (a "new box", no class picked) with the class chosen before drawing."""
+    object_type, condition = class_of(chosen)
+    if boxes is None or object_type is None:
+        return boxes
+    return [
+        replace(box, object_type=object_type, condition=condition)
+        if box.label_id is None and box.object_type is None
+        else box
+        for box in boxes
+    ]
 
 
 def _selected(photo: PhotoView | None, wanted: int | None) -> int | None:
@@ -163,8 +187,11 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
             editor = image_annotator(
                 label="Photo",
                 show_label=False,  # its floating label would hide the top of the photo
-                label_list=CLASS_LABELS,
-                label_colors=[condition_hex(t.split(" · ")[1] if not t.endswith("?") else None) for t in CLASS_LABELS],
+                # A new box is a "new box" until saved, then the class chosen in "New boxes are":
+                # no dialog for every box (its label can still be picked: E, or a double click).
+                use_default_label=True,
+                label_list=EDITOR_LABELS,
+                label_colors=EDITOR_COLOURS,
                 image_type="filepath",
                 sources=[],
                 show_clear_button=False,
@@ -174,6 +201,12 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
                 elem_id="review-editor",
             )
         with gr.Column(scale=2):
+            new_class = gr.Dropdown(
+                CLASS_LABELS,
+                value=DEFAULT_NEW_CLASS,
+                label="New boxes are (kept from photo to photo)",
+                elem_id="review-new-class",
+            )
             pick = gr.Dropdown(
                 label="Selected label (least certain first)", choices=[], elem_id="review-pick", allow_custom_value=True
             )
@@ -249,14 +282,14 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
         return session
 
     def saver(action: str):
-        def handler(session, value, selected, object_type, condition, request: gr.Request):
+        def handler(session, value, selected, object_type, condition, new_class, request: gr.Request):
             user = require(request, db, ROLE)
             session = current(session)
             photo = session.photo
             selected = int(selected) if selected not in (None, "") else None
             if value and value.get("orientation"):
                 return render(db, data_dir, session, TURNED, selected)
-            boxes = editor_boxes(value, photo)
+            boxes = with_new_class(editor_boxes(value, photo), new_class)
             edits = {}
             if selected is not None and object_type:
                 wanted = condition or None
@@ -347,7 +380,7 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
     load.click(open_queue, filters, outputs, api_name="review_open")
     # Surveys are named on the Inspect tab while this one is open: list them fresh on each look.
     survey.focus(lambda: gr.update(choices=[ANY, *survey_names(db)]), None, survey, api_name="review_surveys")
-    action_inputs = [state, editor, pick, kind, cond]
+    action_inputs = [state, editor, pick, kind, cond, new_class]
     for button, action in [
         (save, "save"),
         (save_next, "save_next"),

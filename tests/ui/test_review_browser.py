@@ -360,3 +360,41 @@ def test_the_queue_overview_finds_a_photo_by_name_and_opens_it(app_url, store):
         expect(page.locator("#review-info")).to_contain_text(f"{second}.jpg")
         page.screenshot(path=str(Path(tempfile.gettempdir()) / "slope-review-overview.png"), full_page=True)
         browser.close()
+
+
+def test_a_box_drawn_takes_the_class_chosen_before_drawing_without_a_dialog(app_url, store):
+    from playwright.sync_api import expect, sync_playwright
+
+    _, db = store
+    first, _ = PHOTOS
+    before = {label.id for label in labels_of(db, first)}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = logged_in_page(browser, app_url, "rita", PASSWORD)
+        page.get_by_role("tab", name="Review").click()
+        page.locator("#review-load").click()
+        expect(page.locator("#review-info")).to_contain_text(f"{first}.jpg")
+        chooser = page.locator("#review-new-class input")
+        chooser.click()
+        chooser.fill("toe drain · bl")  # typed to filter the list, then picked with Enter
+        chooser.press("Enter")
+        expect(chooser).to_have_value("toe drain · blocked")
+        page.wait_for_function(CANVAS_DRAWN_JS)
+        page.wait_for_timeout(500)
+        photo = photo_of(db, first)
+        band = label_band(photo) / display_scale(photo)
+        shown = page.locator("#review-editor canvas.canvas-annotator").evaluate(PHOTO_ON_PAGE_JS, [224, 224, band])
+        s = shown["scale"]
+        page.locator('#review-editor button[aria-label="Create box"]').click()
+        x, y = shown["left"] + 110 * s, shown["top"] + 180 * s  # empty ground below the middle
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + 40 * s, y + 25 * s, steps=8)
+        page.mouse.up()
+        expect(page.locator(".modal")).to_have_count(0)  # no dialog asked for the class
+        page.locator("#review-save").click()
+        expect(page.locator("#review-message")).to_contain_text("Saved 1 label change")
+        browser.close()
+    (added,) = [label for label in labels_of(db, first) if label.id not in before]
+    assert (added.object_type, added.condition, added.status, added.author) == ("toe_drain", "blocked", "added", "rita")
+    assert added.x1 == pytest.approx(110, abs=2) and added.y2 == pytest.approx(205, abs=2)
