@@ -10,6 +10,7 @@ import math
 import os
 import re
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image, ImageColor, ImageOps
@@ -64,22 +65,29 @@ if (!window.__slopeReviewTags) {
   const P = CanvasRenderingContext2D.prototype;
   const fillRect = P.fillRect, strokeRect = P.strokeRect, fillText = P.fillText;
   let shift = 0, pending = 0;  // the open tag's shift, for its stroke and its text
+  const hidden = () => window.__slopeHideTags === true;  // "Box labels" unticked: tags not drawn
   P.fillRect = function (x, y, w, h) {
     pending = 0;
     if (h === 20 && this.fillStyle === "#ffffff" && this.canvas.closest?.("#review-editor")) {
       shift = Math.max(-x, Math.min(0, this.canvas.width - (x + w)));
       pending = 2;
       x += shift;
+      if (hidden()) return;
     }
     return fillRect.call(this, x, y, w, h);
   };
   P.strokeRect = function (x, y, w, h) {
-    if (pending === 2 && h === 20) { pending = 1; x += shift; } else pending = 0;
+    if (pending === 2 && h === 20) {
+      pending = 1; x += shift;
+      if (hidden()) return;
+    } else pending = 0;
     return strokeRect.call(this, x, y, w, h);
   };
   P.fillText = function (text, x, ...rest) {
-    if (pending === 1) x += shift;
+    const tag = pending === 1;
+    if (tag) x += shift;
     pending = 0;
+    if (tag && hidden()) return;
     return fillText.call(this, text, x, ...rest);
   };
 }
@@ -168,6 +176,14 @@ if (!window.__slopeReviewSelect) {
   }, true);
 }
 """
+
+# The editor redraws on its own events only; its space key fits the photo and redraws it. The
+# "Fit photo" button and the "Box labels" switch (tags hidden on a crowded photo) press it.
+FIT_JS = """() => {
+  const box = document.querySelector("#review-editor .annotator-container");
+  box?.dispatchEvent(new KeyboardEvent("keydown", {key: " ", bubbles: true}));
+}"""
+TAGS_JS = "(shown) => { window.__slopeHideTags = !shown; (" + FIT_JS + ")(); return shown; }"
 
 # The editor keeps its tool (drag or create) from photo to photo, so on the next photo a drag
 # meant to move a box drew a new one. Each new photo (its line in ``#review-info`` changes)
@@ -302,3 +318,25 @@ def _type_of(words: str) -> str | None:
         return parse_class_name(words)[0]
     except ValueError:
         return None
+
+
+# The editor's classes: first what a new box is called until saved (``use_default_label``).
+EDITOR_LABELS = [NEW_BOX_LABEL, *CLASS_LABELS]
+
+
+def editor_colours() -> list[str]:
+    """Each of ``EDITOR_LABELS``' colour: its condition's (grey where unknown or new)."""
+    return [condition_hex(class_of(text)[1]) for text in EDITOR_LABELS]
+
+
+def with_new_class(boxes: list[review.EditorBox] | None, chosen: str | None) -> list[review.EditorBox] | None:
+    """Boxes drawn just now (a "new box", no class picked) with the class chosen before drawing."""
+    object_type, condition = class_of(chosen)
+    if boxes is None or object_type is None:
+        return boxes
+    return [
+        replace(box, object_type=object_type, condition=condition)
+        if box.label_id is None and box.object_type is None
+        else box
+        for box in boxes
+    ]

@@ -10,7 +10,6 @@ label list.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -26,15 +25,17 @@ from ui.export_panel import build_export_panel
 from ui.review_editor import (
     CLASS_LABELS,
     DRAG_ON_NEW_PHOTO_JS,
+    EDITOR_LABELS,
+    FIT_JS,
     HIDE_ROTATE_JS,
     LABEL_TAG_JS,
-    NEW_BOX_LABEL,
     SELECT_JS,
+    TAGS_JS,
     TURNED,
-    class_of,
-    condition_hex,
     editor_boxes,
+    editor_colours,
     editor_value,
+    with_new_class,
 )
 from ui.review_keys import SHORTCUTS_JS, SHORTCUTS_MD
 
@@ -48,24 +49,6 @@ HISTORY_HEADERS = ["When (UTC)", "Who", "Box", "Action", "Before", "After"]
 
 
 DEFAULT_NEW_CLASS = review.label_text("slope_drain", None)
-# The editor's classes: first what a new box is called until saved (``use_default_label``).
-EDITOR_LABELS = [NEW_BOX_LABEL, *CLASS_LABELS]
-EDITOR_COLOURS = [
-    condition_hex(t.split(" · ")[1] if " · " in t and not t.endswith("?") else None) for t in EDITOR_LABELS
-]
-
-
-def with_new_class(boxes: list[review.EditorBox] | None, chosen: str | None) -> list[review.EditorBox] | None:
-    """Boxes drawn just now (a "new box", no class picked) with the class chosen before drawing."""
-    object_type, condition = class_of(chosen)
-    if boxes is None or object_type is None:
-        return boxes
-    return [
-        replace(box, object_type=object_type, condition=condition)
-        if box.label_id is None and box.object_type is None
-        else box
-        for box in boxes
-    ]
 
 
 def _selected(photo: PhotoView | None, wanted: int | None) -> int | None:
@@ -191,7 +174,7 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
                 # no dialog for every box (its label can still be picked: E, or a double click).
                 use_default_label=True,
                 label_list=EDITOR_LABELS,
-                label_colors=EDITOR_COLOURS,
+                label_colors=editor_colours(),
                 image_type="filepath",
                 sources=[],
                 show_clear_button=False,
@@ -200,6 +183,10 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
                 height=560,
                 elem_id="review-editor",
             )
+            with gr.Row():
+                fit = gr.Button("Fit photo (space)", size="sm", elem_id="review-fit")
+                tags = gr.Checkbox(value=True, label="Box labels on the photo", elem_id="review-tags")
+                gr.Markdown("Wheel: zoom · drag on empty ground: pan")
         with gr.Column(scale=2):
             new_class = gr.Dropdown(
                 CLASS_LABELS,
@@ -417,6 +404,8 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
         return show_label(session, session.photo.labels[event.index[0]].label_id)
 
     clicked.change(box_clicked, [state, clicked], [pick, kind, cond], **private)
+    fit.click(None, js=FIT_JS)
+    tags.input(None, [tags], None, js=TAGS_JS)
 
     def overview_rows(session, s, t, c, st, text, request: gr.Request):
         require(request, db, ROLE)

@@ -398,3 +398,43 @@ def test_a_box_drawn_takes_the_class_chosen_before_drawing_without_a_dialog(app_
     (added,) = [label for label in labels_of(db, first) if label.id not in before]
     assert (added.object_type, added.condition, added.status, added.author) == ("toe_drain", "blocked", "added", "rita")
     assert added.x1 == pytest.approx(110, abs=2) and added.y2 == pytest.approx(205, abs=2)
+
+
+def test_box_labels_can_be_hidden_and_boxes_still_select_and_fit(app_url, store):
+    from playwright.sync_api import expect, sync_playwright
+
+    _, db = store
+    first, _ = PHOTOS
+    _, drain2, _ = labels_of(db, first)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.add_init_script(RECORD_TAGS_JS)
+        page.set_default_timeout(60_000)
+        page.goto(app_url)
+        page.get_by_label("username").fill("rita")
+        page.get_by_label("password").fill(PASSWORD)
+        page.get_by_role("button", name="Login").click()
+        page.get_by_role("tab", name="Review").click()
+        page.locator("#review-load").click()
+        page.wait_for_function(CANVAS_DRAWN_JS)
+        page.wait_for_timeout(500)
+        page.get_by_label("Box labels on the photo").uncheck()
+        page.wait_for_timeout(300)
+        page.evaluate("() => { window.__tags = []; }")
+        page.locator("#review-fit").click()  # draws the photo again
+        page.wait_for_timeout(300)
+        assert page.evaluate("() => window.__tags.length") == 0  # no tag drawn
+        photo = photo_of(db, first)
+        band = label_band(photo) / display_scale(photo)
+        page.evaluate("() => window.scrollTo(0, 0)")  # the switch under the photo scrolled the page
+        shown = page.locator("#review-editor canvas.canvas-annotator").evaluate(PHOTO_ON_PAGE_JS, [224, 224, band])
+        s = shown["scale"]
+        page.mouse.click(
+            shown["left"] + (drain2.x1 + drain2.x2) / 2 * s, shown["top"] + (drain2.y1 + drain2.y2) / 2 * s
+        )
+        expect(page.locator("#review-pick input")).to_have_value(re.compile(rf"^#{photo.number(drain2.id)} "))
+        page.get_by_label("Box labels on the photo").check()
+        page.wait_for_timeout(300)
+        assert page.evaluate("() => window.__tags.length") > 0
+        browser.close()
