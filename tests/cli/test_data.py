@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from core.settings import PROJECT_ROOT
 from storage.db import Database
 from storage.users import authenticate
@@ -26,6 +28,7 @@ def test_users_cli(tmp_path):
     db.dispose()
 
 
+@pytest.mark.slow  # nine subprocesses
 def test_users_list_role_disable_enable_and_passwd(tmp_path):
     from storage.users import add_user, user_role
 

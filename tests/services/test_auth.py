@@ -153,8 +153,11 @@ def test_only_a_direct_loopback_browser_counts_as_this_machine():
     assert not from_this_machine(None)
 
 
-def test_an_app_started_without_accounts_asks_for_a_login_once_one_exists(db):
-    from ui.access import LOGIN_SWITCH_DELAY_S, login_switched_on
+def test_an_app_started_without_accounts_asks_for_a_login_once_one_exists(db, monkeypatch):
+    import ui.access
+    from ui.access import login_switched_on
+
+    monkeypatch.setattr(ui.access, "LOGIN_SWITCH_DELAY_S", 0.1)
 
     fresh = _empty(db)
     req, app = _http("127.0.0.1")
@@ -164,5 +167,5 @@ def test_an_app_started_without_accounts_asks_for_a_login_once_one_exists(db):
     with pytest.raises(gr.Error, match="Accounts exist now, so this app asks for a login: reload the page"):
         require(req, fresh, "inspector")
     assert not login_switched_on(req, fresh)  # once
-    time.sleep(LOGIN_SWITCH_DELAY_S + 0.5)  # after the answer to the request that switched it on
+    time.sleep(0.6)  # after the answer to the request that switched it on
     assert app.auth("boss", "long-enough") is True  # the login is on for the next page load

@@ -24,7 +24,6 @@ from storage.review import PhotoLabel, PhotoView
 from storage.users import add_user
 from tests.services.test_review import PHOTO_A, PHOTO_B
 from tests.storage.helpers import label_events, stored_label, untouched
-from ui.access import LOGIN_SWITCH_DELAY_S
 from ui.review_editor import CLASS_LABELS, editor_boxes, editor_value, label_band
 from ui.review_tab import build_review_tab
 
@@ -220,7 +219,10 @@ def test_an_inspector_may_not_review(app, store, api_name):
     assert untouched(db)
 
 
-def test_without_a_login_review_is_refused(store):
+def test_without_a_login_review_is_refused(store, monkeypatch):
+    import ui.access
+
+    monkeypatch.setattr(ui.access, "LOGIN_SWITCH_DELAY_S", 0.2)
     demo = review_app(*store)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)  # no auth=
     try:
@@ -229,7 +231,7 @@ def test_without_a_login_review_is_refused(store):
         client = Client(demo.local_url, verbose=False)
         with pytest.raises(Exception, match="Accounts exist now, so this app asks for a login"):
             client.predict("(any)", "(any)", "(any)", "to review", api_name="/review_open")
-        time.sleep(LOGIN_SWITCH_DELAY_S + 1)
+        time.sleep(1.0)
         with pytest.raises(Exception, match="401 Unauthorized"):
             client.predict(None, None, None, None, api_name="/review_accept_all")
     finally:
