@@ -5,6 +5,8 @@ And the public demo opens on the app itself, as the demo reviewer, with no login
 
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,74 +27,69 @@ pytestmark = [
 SCREENSHOT = Path(tempfile.gettempdir()) / "slope-first-run.png"
 
 
-def test_a_newcomer_creates_the_admin_in_the_browser_and_logs_in(tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+@contextmanager
+def app_page(settings: Settings, db: Database, **launch) -> Iterator:
+    """The real app on ``db`` launched with ``launch`` (a login or not), and a Chromium page on it."""
+    from playwright.sync_api import sync_playwright
 
-    settings = Settings(data_dir=str(tmp_path / "data"))
-    db = Database.from_settings(settings)
     demo = build_app(settings, ModelServer(settings, db), db)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)  # no accounts: no login
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(60_000)
             page.goto(demo.local_url)
-            expect(page.get_by_text("First run: create the admin account")).to_be_visible()
-            page.get_by_label("Admin name").fill("boss")
-            page.get_by_label("Password (8 characters or more)").fill("long-enough")
-            page.get_by_label("Password again").fill("long-enough")
-            page.screenshot(path=str(SCREENSHOT))
-            page.locator("#first-run-create").click()
-            expect(page.locator("#first-run-message")).to_contain_text("Admin account boss created. Reload the page")
-            assert user_role(db, "boss") == "admin"
-            time.sleep(LOGIN_SWITCH_DELAY_S + 0.5)  # a person reads the message first
-            page.reload()
-            page.get_by_label("username").fill("boss")
-            page.get_by_label("password").fill("long-enough")
-            page.get_by_role("button", name="Login").click()
-            expect(page.locator("#account-line")).to_contain_text("Logged in as boss (admin)")
-            expect(page.get_by_text("First run: create the admin account")).to_be_hidden()
+            yield page
             browser.close()
     finally:
         demo.close()
-        db.dispose()
+
+
+def test_a_newcomer_creates_the_admin_in_the_browser_and_logs_in(tmp_path):
+    from playwright.sync_api import expect
+
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    db = Database.from_settings(settings)
+    with app_page(settings, db) as page:  # no accounts: no login
+        expect(page.get_by_text("First run: create the admin account")).to_be_visible()
+        page.get_by_label("Admin name").fill("boss")
+        page.get_by_label("Password (8 characters or more)").fill("long-enough")
+        page.get_by_label("Password again").fill("long-enough")
+        page.screenshot(path=str(SCREENSHOT))
+        page.locator("#first-run-create").click()
+        expect(page.locator("#first-run-message")).to_contain_text("Admin account boss created. Reload the page")
+        assert user_role(db, "boss") == "admin"
+        time.sleep(LOGIN_SWITCH_DELAY_S + 0.5)  # a person reads the message first
+        page.reload()
+        page.get_by_label("username").fill("boss")
+        page.get_by_label("password").fill("long-enough")
+        page.get_by_role("button", name="Login").click()
+        expect(page.locator("#account-line")).to_contain_text("Logged in as boss (admin)")
+        expect(page.get_by_text("First run: create the admin account")).to_be_hidden()
+    db.dispose()
 
 
 def test_the_public_demo_opens_on_the_app_as_the_demo_reviewer(tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     settings = Settings(data_dir=str(tmp_path / "data"), demo_mode=True)
     db = Database.from_settings(settings)
     ensure_demo_account(db)
-    demo = build_app(settings, ModelServer(settings, db), db)
-    demo.launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, auth_dependency=lambda request: DEMO_USER
-    )
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(60_000)
-            page.goto(demo.local_url)
-            expect(page.locator("#account-line")).to_contain_text("Public demo: you act as demo (reviewer)")
-            assert page.get_by_label("username").count() == 0  # no login form
-            page.get_by_role("tab", name="Review").click()
-            page.locator("#review-load").click()
-            expect(page.locator("#review-message")).to_contain_text(
-                "Nothing to review under these filters."
-            )  # not refused
-            expect(page.get_by_text("First run: create the admin account")).to_be_hidden()
-            assert page.get_by_role("tab", name="Train").count() == 0
-            browser.close()
-    finally:
-        demo.close()
-        db.dispose()
+    with app_page(settings, db, auth_dependency=lambda request: DEMO_USER) as page:
+        expect(page.locator("#account-line")).to_contain_text("Public demo: you act as demo (reviewer)")
+        assert page.get_by_label("username").count() == 0  # no login form
+        page.get_by_role("tab", name="Review").click()
+        page.locator("#review-load").click()
+        expect(page.locator("#review-message")).to_contain_text("Nothing to review under these filters.")  # not refused
+        expect(page.get_by_text("First run: create the admin account")).to_be_hidden()
+        assert page.get_by_role("tab", name="Train").count() == 0
     assert has_users(db)
+    db.dispose()
 
 
 def test_an_admin_disables_an_account_in_the_app(tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from services.auth import auth_function
     from storage.users import add_user, authenticate
@@ -101,26 +98,16 @@ def test_an_admin_disables_an_account_in_the_app(tmp_path):
     db = Database.from_settings(settings)
     add_user(db, "ada", "admin", "admin-pass-1")
     add_user(db, "rita", "reviewer", "rita-pass-1")
-    demo = build_app(settings, ModelServer(settings, db), db)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, auth=auth_function(db))
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(60_000)
-            page.goto(demo.local_url)
-            page.get_by_label("username").fill("ada")
-            page.get_by_label("password").fill("admin-pass-1")
-            page.get_by_role("button", name="Login").click()
-            page.get_by_role("tab", name="Train").click()
-            page.get_by_role("button", name="Accounts").click()
-            page.locator("#accounts-name input").click()
-            page.get_by_role("option", name="rita").click()
-            page.get_by_role("button", name="Disable").click()
-            expect(page.get_by_text("rita is disabled: it can no longer log in")).to_be_visible()
-            expect(page.get_by_role("row", name="rita reviewer disabled")).to_be_visible()
-            browser.close()
-    finally:
-        demo.close()
+    with app_page(settings, db, auth=auth_function(db)) as page:
+        page.get_by_label("username").fill("ada")
+        page.get_by_label("password").fill("admin-pass-1")
+        page.get_by_role("button", name="Login").click()
+        page.get_by_role("tab", name="Train").click()
+        page.get_by_role("button", name="Accounts").click()
+        page.locator("#accounts-name input").click()
+        page.get_by_role("option", name="rita").click()
+        page.get_by_role("button", name="Disable").click()
+        expect(page.get_by_text("rita is disabled: it can no longer log in")).to_be_visible()
+        expect(page.get_by_role("row", name="rita reviewer disabled")).to_be_visible()
     assert authenticate(db, "rita", "rita-pass-1") is None
     db.dispose()

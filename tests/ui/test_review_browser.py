@@ -122,6 +122,19 @@ def logged_in_page(browser, url: str, user: str, password: str, init_script: str
     return page
 
 
+def review_page(browser, url: str, stem: str, init_script: str | None = None):
+    """A reviewer's page on the Review tab with the queue open at photo ``stem``, drawn."""
+    from playwright.sync_api import expect
+
+    page = logged_in_page(browser, url, "rita", PASSWORD, init_script)
+    page.get_by_role("tab", name="Review").click()
+    page.locator("#review-load").click()
+    expect(page.locator("#review-info")).to_contain_text(f"{stem}.jpg")
+    page.wait_for_function(CANVAS_DRAWN_JS)
+    page.wait_for_timeout(500)  # the photo decodes and the boxes are drawn
+    return page
+
+
 def photo_of(db, stem):
     with db.read() as s:
         image_id = s.scalar(select(m.Image.id).where(m.Image.original_name == f"{stem}.jpg"))
@@ -346,10 +359,7 @@ def test_the_queue_overview_finds_a_photo_by_name_and_opens_it(app_url, store):
     first, second = PHOTOS
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = logged_in_page(browser, app_url, "rita", PASSWORD)
-        page.get_by_role("tab", name="Review").click()
-        page.locator("#review-load").click()
-        expect(page.locator("#review-info")).to_contain_text(f"{first}.jpg")
+        page = review_page(browser, app_url, first)
         page.get_by_role("button", name="Queue overview: every photo under the filters").click()
         overview = page.locator("#review-overview")
         expect(overview).to_contain_text(f"{second}.jpg")
@@ -370,10 +380,7 @@ def test_a_box_drawn_takes_the_class_chosen_before_drawing_without_a_dialog(app_
     before = {label.id for label in labels_of(db, first)}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = logged_in_page(browser, app_url, "rita", PASSWORD)
-        page.get_by_role("tab", name="Review").click()
-        page.locator("#review-load").click()
-        expect(page.locator("#review-info")).to_contain_text(f"{first}.jpg")
+        page = review_page(browser, app_url, first)
         chooser = page.locator("#review-new-class input")
         chooser.click()
         chooser.fill("toe drain · bl")  # typed to filter the list, then picked with Enter
@@ -408,17 +415,7 @@ def test_box_labels_can_be_hidden_and_boxes_still_select_and_fit(app_url, store)
     _, drain2, _ = labels_of(db, first)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.add_init_script(RECORD_TAGS_JS)
-        page.set_default_timeout(60_000)
-        page.goto(app_url)
-        page.get_by_label("username").fill("rita")
-        page.get_by_label("password").fill(PASSWORD)
-        page.get_by_role("button", name="Login").click()
-        page.get_by_role("tab", name="Review").click()
-        page.locator("#review-load").click()
-        page.wait_for_function(CANVAS_DRAWN_JS)
-        page.wait_for_timeout(500)
+        page = review_page(browser, app_url, first, RECORD_TAGS_JS)
         page.get_by_label("Box labels on the photo").uncheck()
         page.wait_for_timeout(300)
         page.evaluate("() => { window.__tags = []; }")
