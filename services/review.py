@@ -340,27 +340,27 @@ def _message(result: review_store.SaveResult, fresh: PhotoView) -> str:
 def undo_last(db: Database, actor: str, photo: PhotoView) -> Outcome:
     """Revert the photo's last action not yet undone (any reviewer's save, however many labels
     it touched), unless a label of it changed since."""
-    return _revert(db, actor, photo, history_store.undo_last, "undo", "Undid")
+    return _revert(db, actor, photo, history_store.undo_last, ("undo", "Undid", "Not undone"))
 
 
 def redo_last(db: Database, actor: str, photo: PhotoView) -> Outcome:
     """Bring back the photo's last undone action, if nothing was saved on the photo since."""
-    return _revert(db, actor, photo, history_store.redo_last, "redo", "Redid")
+    return _revert(db, actor, photo, history_store.redo_last, ("redo", "Redid", "Not redone"))
 
 
-def _revert(db: Database, actor: str, photo: PhotoView, revert, verb: str, done: str) -> Outcome:
+def _revert(db: Database, actor: str, photo: PhotoView, revert, words: tuple[str, str, str]) -> Outcome:
+    verb, done, refused = words
     try:
         action = revert(db, photo.image_id, actor)
     except errors_store.ConflictError:
         fresh = review_store.photo_view(db, photo.image_id)
-        return Outcome(fresh, f"Not {verb}ne: a label of that action changed since; fresh state shown.")
+        return Outcome(fresh, f"{refused}: a label of that action changed since; fresh state shown.")
     fresh = review_store.photo_view(db, photo.image_id)
     if action is None:
         return Outcome(fresh, f"Nothing to {verb} on this photo.")
-    what = {"undo": "undo", "redo": "redo"}.get(action.kind, "save")
     boxes = ", ".join(f"#{n}" for n in action.boxes)
     changed = sorted({e.label_id for e in action.events})
-    return Outcome(fresh, f"{done} {action.actor}'s {what} of {boxes}.", changed=changed)
+    return Outcome(fresh, f"{done} {action.actor}'s {action.kind} of {boxes}.", changed=changed)
 
 
 # ---------------------------------------------------------------- presentation helpers
