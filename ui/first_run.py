@@ -19,8 +19,8 @@ def build_first_run(db: Database) -> tuple[gr.Column, object]:
         gr.Markdown(
             "### First run: create the admin account\n"
             "No account exists yet. The admin reviews, trains and promotes models, and adds the other "
-            "accounts (`slope users add NAME --role reviewer`). This form shows only in a browser on "
-            "the machine running the app."
+            "accounts (Train tab, *Accounts*; or `slope users add NAME --role reviewer`). This form shows "
+            "only in a browser on the machine running the app."
         )
         with gr.Row():
             name = gr.Textbox(label="Admin name", elem_id="first-run-name")

@@ -150,7 +150,7 @@ def test_only_a_direct_loopback_browser_counts_as_this_machine():
     assert from_this_machine(_http("127.0.0.1")[0]) and from_this_machine(_http("::1")[0])
     assert not from_this_machine(_http("192.168.1.20")[0])
     assert not from_this_machine(_http("127.0.0.1", {"x-forwarded-for": "203.0.113.9"})[0])  # via a local proxy
-    assert not from_this_machine(None)
+    assert not from_this_machine(None) and not from_this_machine(_http("testclient")[0])
 
 
 def test_an_app_started_without_accounts_asks_for_a_login_once_one_exists(db, monkeypatch):
