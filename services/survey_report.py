@@ -15,13 +15,14 @@ from typing import Any
 from PIL import Image
 
 from core.images import DEFAULT_MAX_BYTES, ImageLoadError, gps_position, load_image, read_image_bytes
+from core.render import render
 from core.report.html import MAX_WIDTH, ReportPhoto, model_info, write_html_report
 from core.report.rows import REPORT_COLUMNS, ReportMeta, report_rows
 from core.types import Inspection
 from storage import registry
 from storage.db import Database, as_utc
 from storage.errors import NotFoundError
-from storage.inspections import survey_details, survey_photos
+from storage.inspections import SurveyPhoto, survey_details, survey_photos, uploaded_photo
 
 REPORT_SIDE = MAX_WIDTH  # the report embeds photos at most this wide
 
@@ -87,7 +88,27 @@ def write_survey_report(db: Database, data_dir: str | Path, survey: str, out: st
     inspectors = sorted({p.uploaded_by for p in stored})
     latest = max((p.inspected_at for p in stored if p.inspected_at), default=None)
     site, date = survey_details(db, survey)
-    whole = ReportMeta(", ".join(inspectors), _iso(latest), survey, site, date)
+    return _write(db, stored, ReportMeta(", ".join(inspectors), _iso(latest), survey, site, date), out)
+
+
+def open_upload(
+    db: Database, data_dir: str | Path, image_id: int, user: str, out: str | Path
+) -> tuple[Image.Image | None, ReportFiles]:
+    """One photo ``user`` uploaded, from its stored inspection ("My uploads"): the photo drawn
+    with its findings (None when never inspected or unreadable) and its report files in ``out``.
+    ``NotFoundError`` for a photo that is not theirs."""
+    photo = uploaded_photo(db, data_dir, image_id, user)
+    files = _write(db, [photo], ReportMeta(user, _iso(photo.inspected_at), None, None, None), out)
+    drawing = None
+    if photo.inspection is not None:
+        try:
+            drawing = render(load_image(read_image_bytes(photo.path, photo.name, DEFAULT_MAX_BYTES)), photo.inspection)
+        except ImageLoadError:
+            pass  # the report says the stored file is gone
+    return drawing, files
+
+
+def _write(db: Database, stored: list[SurveyPhoto], whole: ReportMeta, out: str | Path) -> ReportFiles:
     writer, versions = ReportWriter(out, whole), {}
     for photo in stored:
         # Each row says who inspected that photo and when; the page's header, the whole survey.

@@ -167,22 +167,31 @@ def survey_photos(db: Database, data_dir: str | Path, survey: str) -> list[Surve
         found = session.scalar(select(m.Survey).where(m.Survey.name == survey))
         if found is None:
             raise NotFoundError(f"no survey named {survey!r}")
-        photos = []
         members = select(m.Image).where(m.Image.id.in_(survey_members(survey))).order_by(m.Image.id)
-        for image in session.scalars(members):
-            latest = session.scalar(
-                select(m.Inspection).where(m.Inspection.image_id == image.id).order_by(m.Inspection.id.desc()).limit(1)
-            )
-            photos.append(
-                SurveyPhoto(
-                    image.original_name,
-                    Path(data_dir) / image.path,
-                    _rebuilt(session, latest, image) if latest is not None else None,
-                    image.uploaded_by,
-                    latest.created_at if latest is not None else None,
-                )
-            )
-        return photos
+        return [_with_latest(session, image, data_dir) for image in session.scalars(members)]
+
+
+def uploaded_photo(db: Database, data_dir: str | Path, image_id: int, username: str) -> SurveyPhoto:
+    """A photo ``username`` uploaded, with its latest inspection; ``NotFoundError`` for a photo
+    that is not theirs (nobody reads another's uploads this way)."""
+    with db.read() as session:
+        image = session.get(m.Image, image_id)
+        if image is None or image.uploaded_by != username:
+            raise NotFoundError(f"no photo {image_id} uploaded by {username}")
+        return _with_latest(session, image, data_dir)
+
+
+def _with_latest(session: Session, image: m.Image, data_dir: str | Path) -> SurveyPhoto:
+    latest = session.scalar(
+        select(m.Inspection).where(m.Inspection.image_id == image.id).order_by(m.Inspection.id.desc()).limit(1)
+    )
+    return SurveyPhoto(
+        image.original_name,
+        Path(data_dir) / image.path,
+        _rebuilt(session, latest, image) if latest is not None else None,
+        image.uploaded_by,
+        latest.created_at if latest is not None else None,
+    )
 
 
 def _rebuilt(session: Session, inspection: m.Inspection, image: m.Image) -> CoreInspection:

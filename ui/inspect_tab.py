@@ -15,6 +15,7 @@ from core.taxonomy import counted
 from services.inspection import Progress
 from services.sinks import RenderSink
 from services.survey import run_survey, survey_date
+from services.survey_report import open_upload
 from storage.db import Database
 from storage.inspections import uploads_of
 from ui.access import OPEN_ACCOUNT, refusals_shown, require
@@ -179,7 +180,14 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
     show_all = gr.Button("Show the findings of every photo", size="sm")
     with gr.Accordion("My uploads", open=False):
         mine_button = gr.Button("Show the photos I uploaded", size="sm")
-        mine = gr.Dataframe(headers=UPLOAD_HEADERS, interactive=False, wrap=True)
+        mine = gr.Dataframe(
+            headers=UPLOAD_HEADERS,
+            label="Click a photo for its findings, drawn, and its report (from the store)",
+            interactive=False,
+            wrap=True,
+            elem_id="my-uploads",
+        )
+        mine_ids = gr.State([])
     with gr.Row():
         report = gr.File(label="Report (CSV: every finding, with survey, inspector, date and model versions)")
         html_report = gr.File(
@@ -245,16 +253,29 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
         api_name=False,
     )
 
-    def my_uploads(request: gr.Request) -> list[list]:
+    def my_uploads(request: gr.Request) -> tuple[list[list], list[tuple[int, str]]]:
         if db is None:
-            return []
+            return [], []
         user = require(request, db, "inspector")
-        return [
-            [u.name, u.survey or "", u.uploaded_at.strftime("%Y-%m-%d %H:%M"), u.labels, u.to_review]
-            for u in uploads_of(db, user.username)
+        uploads = uploads_of(db, user.username)
+        rows = [
+            [u.name, u.survey or "", u.uploaded_at.strftime("%Y-%m-%d %H:%M"), u.labels, u.to_review] for u in uploads
         ]
+        return rows, [(u.image_id, u.name) for u in uploads]
 
-    mine_button.click(my_uploads, outputs=[mine], api_name="my_uploads")
+    def open_mine(uploads: list[tuple[int, str]], event: gr.SelectData, request: gr.Request):
+        user = require(request, db, "inspector")
+        if not 0 <= event.index[0] < len(uploads):
+            return gr.update(), gr.update(), gr.update()
+        image_id, name = uploads[event.index[0]]
+        out = scratch_folder("upload-report", lifetime_s(settings))
+        with refusals_shown():
+            drawing, files = open_upload(db, settings.data_dir, image_id, user.username, out)
+        shown = [(drawing, short_name(name))] if drawing is not None else []
+        return shown, str(files.csv), str(files.html)
+
+    mine_button.click(my_uploads, outputs=[mine, mine_ids], api_name="my_uploads")
+    mine.select(open_mine, [mine_ids], [gallery, report, html_report], api_name=False)
     gallery.select(only_photo, inputs=[state], outputs=[table], api_name=False)
     show_all.click(every_photo, inputs=[state], outputs=[table], api_name=False)
     # Results belong to the files they came from: new files clear them before anything is read.

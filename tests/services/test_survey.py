@@ -178,3 +178,26 @@ def test_only_the_surveys_owner_or_an_admin_changes_its_site_and_date(tmp_path):
     assert record_survey(db, "Km 12", "ines", None, "2026-11-24") == ("north cut", "2026-11-24")  # the owner
     assert record_survey(db, "Km 12", "ada", "south cut", None) == ("south cut", "2026-11-24")  # an admin
     db.dispose()
+
+
+def test_my_uploads_open_as_the_stored_drawing_and_report_for_their_uploader_only(val_images, tmp_path, inspector):
+    import csv
+
+    from services.survey import run_survey
+    from services.survey_report import open_upload
+    from storage.errors import NotFoundError
+    from storage.inspections import uploads_of
+
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    db = Database.from_settings(settings)
+    run = run_survey(db, settings, inspector, val_images[:1], None, "ines", conf=0.4)
+    (upload,) = uploads_of(db, "ines")
+    drawing, files = open_upload(db, settings.data_dir, upload.image_id, "ines", tmp_path / "mine")
+    (inspection,) = run.inspections.values()
+    assert drawing is not None and min(drawing.size) >= min(inspection.width, inspection.height)
+    rows = [row for row in csv.DictReader(files.csv.open()) if row["object"]]
+    assert len(rows) == len(inspection.findings) and {row["inspector"] for row in rows} == {"ines"}
+    assert upload.name in files.html.read_text()
+    with pytest.raises(NotFoundError, match="uploaded by otto"):
+        open_upload(db, settings.data_dir, upload.image_id, "otto", tmp_path / "theirs")
+    db.dispose()

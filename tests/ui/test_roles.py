@@ -1,6 +1,8 @@
 """Roles checked on the server for every tab, through gradio_client on the real app with a login:
 an inspector inspects (as itself) but may not train; an admin may; nobody acts without a login."""
 
+import re
+
 import pytest
 from gradio_client import Client, handle_file
 
@@ -112,3 +114,28 @@ def test_an_inspector_sees_its_own_uploads(app, val_images):
     assert val_images[2].name in {row[0] for row in rows}
     assert {row[1] for row in rows} >= {"west"}
     assert login(demo, "bob").predict(api_name="/my_uploads")["data"] == []  # the admin uploaded nothing
+
+
+@pytest.mark.slow  # a real browser
+def test_a_click_on_one_of_my_uploads_shows_its_findings_and_report(app, val_images):
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.ui.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    demo, _, _ = app
+    login(demo, "ines").predict([handle_file(str(val_images[3]))], 0.25, "", "", "", api_name="/inspect")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(demo.local_url)
+        page.get_by_label("username").fill("ines")
+        page.get_by_label("password").fill(PASSWORDS["ines"])
+        page.get_by_role("button", name="Login").click()
+        page.get_by_role("button", name="My uploads").click()
+        page.get_by_role("button", name="Show the photos I uploaded").click()
+        mine = page.locator("#my-uploads")
+        mine.locator("span.text", has_text=val_images[3].name[:12]).first.click()
+        expect(page.locator("#inspect-html-report")).to_contain_text(re.compile(r"report\s*\.html"))
+        expect(page.locator("#inspect-gallery img").first).to_be_visible()
+        browser.close()
