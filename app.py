@@ -91,7 +91,7 @@ def build_app(settings: Settings, server: ModelServer, db: Database | None = Non
         if db is not None:
             with gr.Tab("Review"):
                 with gr.Column() as review:
-                    build_review_tab(db, settings.data_dir)
+                    build_review_tab(db, settings.data_dir, settings.max_new_boxes)
                 by_role.append((gr.Markdown(visible=False), review, "reviewer"))
         if db is not None and not settings.demo_mode:
             with gr.Tab("Train"):

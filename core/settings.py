@@ -71,6 +71,9 @@ class Settings:
         default=30.0, metadata={"help": "Demo mode: how often the review store is wiped and seeded again."}
     )
     database_url: str = field(default="", metadata={"help": "SQLAlchemy URL; empty means SQLite in data_dir."})
+    max_new_boxes: int = field(
+        default=100, metadata={"help": "Review: the most boxes one save may add (more is refused, nothing saved)."}
+    )
 
     @property
     def largest_upload(self) -> int:
@@ -84,6 +87,8 @@ class Settings:
             raise ValueError(f"detector_conf must be in [0, 1], got {self.detector_conf}")
         if not 0.0 < self.detector_iou <= 1.0:
             raise ValueError(f"detector_iou must be in (0, 1], got {self.detector_iou}")
+        if self.max_new_boxes < 1:
+            raise ValueError(f"max_new_boxes must be at least 1, got {self.max_new_boxes}")
         if self.demo_reset_minutes <= 0:
             raise ValueError(f"demo_reset_minutes must be positive, got {self.demo_reset_minutes}")
         if self.detector_imgsz and (self.detector_imgsz < 32 or self.detector_imgsz % 32):

@@ -215,7 +215,7 @@ def _differs(a: Box, b: Box) -> bool:
     return any(abs(x - y) > BOX_MATCH_PX for x, y in zip(a, b, strict=True))
 
 
-MAX_NEW_BOXES = 100  # per save: more is not a reviewer drawing but a client flooding the store
+MAX_NEW_BOXES = 100  # per save, unless told (Settings.max_new_boxes): more is a client flooding the store
 
 
 def as_loaded(photo: PhotoView) -> list[EditorBox]:
@@ -241,6 +241,7 @@ def save(
     delete: tuple[int, ...] = (),
     accept_rest: bool = False,
     filters: Filters | None = None,
+    max_new_boxes: int = MAX_NEW_BOXES,
 ) -> Outcome:
     """Save everything a reviewer did on ``photo`` in one transaction: the editor's boxes (moved,
     drawn, removed), type/condition edits, accepted and deleted labels, and with
@@ -252,7 +253,7 @@ def save(
     save without them (or with none left, on a photo with labels) is refused instead of read as
     "every box removed": the last box goes with ``delete``; a label is accepted
     only if its box was among them (on the reviewer's screen), and "accept the rest" leaves the
-    labels outside the filters pending; at most ``MAX_NEW_BOXES`` new boxes per save."""
+    labels outside the filters pending; at most ``max_new_boxes`` new boxes per save."""
     if not boxes and photo.labels:
         # An API payload without boxes arrives as an empty list: never read it as "remove them all".
         return Outcome(
@@ -263,8 +264,8 @@ def save(
     filters = filters or Filters()
     loaded = {label.label_id: label for label in photo.labels}
     moved, relabels, removed, new_boxes, problems = diff_editor(photo, boxes)
-    if len(new_boxes) > MAX_NEW_BOXES:
-        problems.append(f"{len(new_boxes)} new boxes in one save, at most {MAX_NEW_BOXES}")
+    if len(new_boxes) > max_new_boxes:
+        problems.append(f"{len(new_boxes)} new boxes in one save, at most {max_new_boxes}")
     if problems:
         return Outcome(photo, "Nothing saved: " + "; ".join(problems) + ".")
     wanted: dict[int, LabelEdit] = {**relabels, **(edits or {})}

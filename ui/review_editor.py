@@ -94,12 +94,13 @@ if (!window.__slopeReviewTags) {
 """
 
 # Clicking a box on the photo selects its label, and the selected label's box is drawn distinctly
-# (a thick white-and-dark dashed outline, on a canvas over the editor's): the component (0.5.6)
-# keeps its own selection to itself. The boxes are recorded as the component draws them (each box's outline as
-# a path ``rect``, then its "#number" tag), in canvas pixels through the drawing's transform, so a click maps to a
-# box at any zoom or pan; the smallest box under the click wins (a drain inside a rock toe).
-# The number goes to the hidden ``#review-clicked`` field ("2@<time>"), whose change event selects
-# the label on the server (keys and buttons act on it). Loaded after LABEL_TAG_JS, so it sees unshifted boxes.
+# (a thick white-and-dark dashed outline, the rest of the photo dimmed, on a canvas over the
+# editor's): the component (0.5.6) keeps its own selection to itself. The boxes are recorded as
+# the component draws them (each box's outline as a path ``rect``, then its "#number" tag), in
+# canvas pixels through the drawing's transform, so a click maps to a box at any zoom or pan; the
+# smallest box under the click wins (a drain inside a rock toe). The number goes to the hidden
+# ``#review-clicked`` field ("2@<time>"), whose change event selects the label on the server
+# (keys and buttons act on it). Loaded after LABEL_TAG_JS, so it sees unshifted boxes.
 SELECT_JS = """
 if (!window.__slopeReviewSelect) {
   window.__slopeReviewSelect = true;
@@ -133,6 +134,9 @@ if (!window.__slopeReviewSelect) {
     clearRect.call(ctx, 0, 0, o.width, o.height);
     if (!box) return;
     const [x1, y1, x2, y2] = box;
+    ctx.fillStyle = "rgba(255, 255, 255, 0.22)";  // the rest of the photo, dimmed a little
+    ctx.fillRect(0, 0, o.width, o.height);
+    clearRect.call(ctx, x1, y1, x2 - x1, y2 - y1);
     ctx.lineWidth = 7; ctx.strokeStyle = "#ffffff";
     strokeRect.call(ctx, x1, y1, x2 - x1, y2 - y1);
     ctx.setLineDash([9, 6]); ctx.lineWidth = 4; ctx.strokeStyle = "#111827";

@@ -143,7 +143,7 @@ def _filters(survey: str | None, object_type: str | None, condition: str | None,
         raise gr.Error(str(exc)) from exc
 
 
-def build_review_tab(db: Database, data_dir: str | Path) -> None:
+def build_review_tab(db: Database, data_dir: str | Path, max_new_boxes: int = review.MAX_NEW_BOXES) -> None:
     """The tab's components and wiring; call inside a ``gr.Blocks``."""
     state = gr.State(None)
     gr.Markdown(
@@ -306,6 +306,7 @@ def build_review_tab(db: Database, data_dir: str | Path) -> None:
                 delete=(selected,) if action == "delete" else (),
                 accept_rest=action in ("accept_all", "save_next"),
                 filters=session.filters,
+                max_new_boxes=max_new_boxes,
             )
             session.photo = outcome.photo
             if action == "save_next" and not outcome.conflicts and not outcome.message.startswith("Nothing saved"):

@@ -246,6 +246,8 @@ def test_one_save_may_add_at_most_max_new_boxes(db, photos):
     outcome = review.save(db, "rita", photo, [*review.as_loaded(photo), *flood])
     assert outcome.message == f"Nothing saved: 101 new boxes in one save, at most {review.MAX_NEW_BOXES}."
     assert len(review_store.photo_view(db, photo.image_id).labels) == 3
+    few = review.save(db, "rita", photo, [*review.as_loaded(photo), *flood[:3]], max_new_boxes=2)  # a setting
+    assert few.message == "Nothing saved: 3 new boxes in one save, at most 2."
 
 
 def test_one_undo_reverts_a_whole_save_and_redo_brings_it_back(db, photos):
