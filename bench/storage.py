@@ -54,6 +54,8 @@ def fill(db: Database, labels: int, per_image: int = 10) -> None:
                 for k in range(1, images + 1)
             ],
         )
+        # Each photo in its survey (the membership the filters read; ``survey_id`` is the first one).
+        s.execute(insert(m.ImageSurvey), [{"image_id": k, "survey_id": 1 + k % 10} for k in range(1, images + 1)])
         s.execute(
             insert(m.Inspection),
             [
