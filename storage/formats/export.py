@@ -46,9 +46,15 @@ def reviewed_images(db: Database, data_dir: str | Path, survey: str | None = Non
         rows = session.execute(query).all()
     images: dict[int, tuple[m.Image, list[LabelledBox]]] = {}
     for image, label in rows:
-        images.setdefault(image.id, (image, []))[1].append(
-            LabelledBox((label.x1, label.y1, label.x2, label.y2), label.object_type, label.condition)
-        )
+        objects = images.setdefault(image.id, (image, []))[1]
+        # Labels stored before boxes were checked against their photo may reach past its edge:
+        # clipped to it here; one left empty by that is dropped rather than failing the export.
+        box = (min(max(label.x1, 0), image.width), min(max(label.y1, 0), image.height))
+        box += (min(max(label.x2, 0), image.width), min(max(label.y2, 0), image.height))
+        try:
+            objects.append(LabelledBox(box, label.object_type, label.condition))
+        except ValueError:
+            continue
     return [
         LabelledPhoto(
             name=f"{image.sha256[:16]}{Path(image.path).suffix}",
@@ -59,6 +65,7 @@ def reviewed_images(db: Database, data_dir: str | Path, survey: str | None = Non
             objects=tuple(objects),
         )
         for image, objects in images.values()
+        if objects
     ]
 
 
