@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.storage import fill, timed  # noqa: E402
 from services import review  # noqa: E402
 from services.review import EditorBox, Filters, LabelEdit  # noqa: E402
+from storage import review as review_store  # noqa: E402
 from storage.db import Database  # noqa: E402
 
 
@@ -36,6 +37,11 @@ def main() -> None:
         }
         session = review.start(db, Filters())
         results["next photo"] = timed(lambda: review.next_photo(db, session), n)
+        # "photo N of M": its cost grows with N (the walk stops at the photo)
+        deep = review_store.photo_queue(db, limit=min(5000, args.labels // 20))[-1][0]
+        deep_session = review.jump_to(db, review.start(db, Filters()), deep)
+        results["place, 1st photo"] = timed(lambda: review.place(db, session), n)
+        results[f"place, {min(5000, args.labels // 20)}th"] = timed(lambda: review.place(db, deep_session), n)
 
         def act(action):
             # each call works on the queue's current first photo, as a reviewer would

@@ -137,6 +137,21 @@ def previous_photo(db: Database, session: ReviewSession) -> ReviewSession:
     return replace(session, pos=pos, photo=review_store.photo_view(db, session.trail[pos][0]))
 
 
+def place(db: Database, session: ReviewSession) -> int | None:
+    """The shown photo's place in the queue under the session's filters (1: first), or None when
+    it is not in the queue now (all its labels reviewed)."""
+    if session.photo is None:
+        return None
+    f = session.filters
+    key = review_store.photo_key(
+        db, session.photo.image_id, object_type=f.object_type, condition=f.condition, status=f.status
+    )
+    if key is None:
+        return None
+    filters = {"survey": f.survey, "object_type": f.object_type, "condition": f.condition, "status": f.status}
+    return 1 + review_store.photos_before(db, key, **filters)
+
+
 def overview(db: Database, filters: Filters, name_contains: str | None = None) -> list[review_store.OverviewRow]:
     """The queue under ``filters`` at a glance (searchable by file name), least certain first."""
     return review_store.queue_overview(

@@ -131,7 +131,39 @@ def photo_queue(
 ) -> list[tuple[int, float, int]]:
     """Photos with labels matching the filters, least certain first, as (image_id, key, label_id):
     a photo's key is its least certain matching label (certainty, label id). ``after`` = the last
-    (key, label_id) seen gives the next ones (keyset).
+    (key, label_id) seen gives the next ones (keyset)."""
+    query = _photo_keys(survey, object_type, condition, status)
+    if after is not None:
+        certainty, label_id = after
+        query = query.where(
+            or_(m.Label.certainty > certainty, and_(m.Label.certainty == certainty, m.Label.id > label_id))
+        )
+    query = query.order_by(m.Label.certainty, m.Label.id).limit(limit)
+    with db.read() as session:
+        return [(image_id, float(key), label_id) for image_id, key, label_id in session.execute(query)]
+
+
+def photos_before(
+    db: Database,
+    key: tuple[float, int],
+    *,
+    survey: str | None = None,
+    object_type: str | None = None,
+    condition: str | None = None,
+    status: str = "to review",
+) -> int:
+    """How many photos of the queue come before the one whose key is ``key`` (its place, less
+    one). The walk stops at ``key``, so it costs what the photos before it cost."""
+    certainty, label_id = key
+    query = _photo_keys(survey, object_type, condition, status).where(
+        or_(m.Label.certainty < certainty, and_(m.Label.certainty == certainty, m.Label.id < label_id))
+    )
+    with db.read() as session:
+        return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+def _photo_keys(survey: str | None, object_type: str | None, condition: str | None, status: str):
+    """Each queue photo's key label (image_id, certainty, id) under the filters.
 
     Walks the labels in queue-index order and keeps a label only when no matching label of its
     photo comes before it, so the first rows found are the photos' own keys: the cost does not
@@ -157,15 +189,7 @@ def photo_queue(
         inner = inner.where(earlier.condition == condition)
     query = select(m.Label.image_id, m.Label.certainty, m.Label.id)
     query = _label_filters(_status_filter(query, statuses), survey, object_type, condition)
-    query = query.where(~inner.exists())
-    if after is not None:
-        certainty, label_id = after
-        query = query.where(
-            or_(m.Label.certainty > certainty, and_(m.Label.certainty == certainty, m.Label.id > label_id))
-        )
-    query = query.order_by(m.Label.certainty, m.Label.id).limit(limit)
-    with db.read() as session:
-        return [(image_id, float(key), label_id) for image_id, key, label_id in session.execute(query)]
+    return query.where(~inner.exists())
 
 
 def review_counts(

@@ -90,7 +90,8 @@ def render(
     info = (
         f"**{photo.original_name}** ({photo.width}×{photo.height})"
         + (f" · survey {photo.survey}" if photo.survey else "")
-        + f" · photo {session.pos + 1} of this session · image id {photo.image_id}"
+        + _place(review.place(db, session), c["photos_to_review"] if session.filters.status == "to review" else None)
+        + f" · image id {photo.image_id}"
     )
     choices = [
         (
@@ -127,6 +128,13 @@ def render(
         review.history_rows(db, photo.image_id),
         message,
     )
+
+
+def _place(n: int | None, of: int | None) -> str:
+    """' · photo 3 of 17 in the queue' (of the photos to review), or that it left the queue."""
+    if n is None:
+        return " · no longer in the queue (reviewed)"
+    return f" · photo {n}" + (f" of {of}" if of else "") + " in the queue"
 
 
 def _count(n: int, noun: str) -> str:
@@ -391,7 +399,17 @@ def build_review_tab(db: Database, data_dir: str | Path, max_new_boxes: int = re
     kind.input(type_changed, [kind, cond], [cond], **private)
     # A condition picked in the list is saved at once, as the 1/2/3 buttons do: a click on another
     # box (which selects it) must not drop it.
-    cond.select(saver("save"), action_inputs, outputs, api_name="review_condition")
+    save_handler = saver("save")
+
+    def condition_picked(
+        session, value, selected, object_type, condition, new_class, request: gr.Request, event: gr.SelectData = None
+    ):
+        # The option picked, from the event (the list's own value may not have reached us yet);
+        picked = event.value if event is not None else condition
+        return save_handler(session, value, selected, object_type, picked, new_class, request)
+
+    # Not an API endpoint: a client sets a condition with /review_save (a select event needs the page).
+    cond.select(condition_picked, action_inputs, outputs, api_visibility="private")
 
     def box_clicked(session, click):
         number = str(click or "").partition("@")[0]  # "2@<time>": box 2

@@ -302,3 +302,14 @@ def test_the_overview_lists_the_queue_and_a_jump_opens_a_photo_then_next_goes_on
     toe_drains = review.start(db, Filters(object_type="toe_drain"))
     with pytest.raises(review.ServiceError, match="no label under these filters"):
         review.jump_to(db, toe_drains, b)  # its only label is a rock toe
+
+
+def test_the_shown_photo_says_its_place_in_the_queue(db, photos):
+    session = review.start(db, Filters())
+    assert review.place(db, session) == 1
+    following = review.next_photo(db, session)
+    assert review.place(db, following) == 2 and review.counts(db, Filters())["photos_to_review"] == 2
+    photo = following.photo
+    following.photo = review.save(db, "rita", photo, review.as_loaded(photo), accept_rest=True).photo
+    assert review.place(db, following) is None  # reviewed: it left the queue
+    assert review.place(db, review.start(db, Filters(object_type="vegetation"))) == 1

@@ -199,7 +199,6 @@ def test_a_second_reviewer_gets_a_conflict_message_and_the_fresh_state(app, stor
         "/review_previous",
         "/review_undo",
         "/review_redo",
-        "/review_condition",
         "/export_reviewed",
     ],
 )

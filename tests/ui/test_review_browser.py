@@ -360,6 +360,7 @@ def test_the_queue_overview_finds_a_photo_by_name_and_opens_it(app_url, store):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = review_page(browser, app_url, first)
+        expect(page.locator("#review-info")).to_contain_text("photo 1 of 2 in the queue")
         page.get_by_role("button", name="Queue overview: every photo under the filters").click()
         overview = page.locator("#review-overview")
         expect(overview).to_contain_text(f"{second}.jpg")
@@ -368,6 +369,7 @@ def test_the_queue_overview_finds_a_photo_by_name_and_opens_it(app_url, store):
         expect(overview).not_to_contain_text(f"{first}.jpg")
         overview.locator("span.text", has_text=second).first.click()  # the cell, not its hidden twin
         expect(page.locator("#review-info")).to_contain_text(f"{second}.jpg")
+        expect(page.locator("#review-info")).to_contain_text("photo 2 of 2 in the queue")
         page.screenshot(path=str(Path(tempfile.gettempdir()) / "slope-review-overview.png"), full_page=True)
         browser.close()
 
