@@ -10,7 +10,7 @@ from pathlib import Path
 from core.taxonomy import counted
 from services.errors import ServiceError
 from storage.db import Database
-from storage.formats.export import export, reviewed_images
+from storage.formats.export import reviewed_images, write_export
 
 # What a person picks -> the export format and the words for it.
 FORMATS = {
@@ -35,7 +35,7 @@ def export_zip(
         raise ServiceError(f"Nothing to export: no reviewed label in {where} yet.")
     work = Path(tempfile.mkdtemp(prefix="export-", dir=folder))
     name = f"reviewed-labels-{fmt}" + (f"-{_safe(survey)}" if survey else "")
-    export(db, data_dir, fmt, work / name, survey)
+    write_export(photos, fmt, work / name)  # the photos read above, not read again
     archive = Path(shutil.make_archive(str(work / name), "zip", root_dir=work, base_dir=name))
     shutil.rmtree(work / name, ignore_errors=True)
     objects = sum(len(photo.objects) for photo in photos)

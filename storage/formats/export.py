@@ -72,10 +72,14 @@ def reviewed_images(db: Database, data_dir: str | Path, survey: str | None = Non
 def export(db: Database, data_dir: str | Path, fmt: str, out: str | Path, survey: str | None = None) -> dict:
     """Write the export (of ``survey``'s photos, if named) to ``out`` (replaced if present);
     returns counts."""
+    return write_export(reviewed_images(db, data_dir, survey), fmt, out)
+
+
+def write_export(images: list[LabelledPhoto], fmt: str, out: str | Path) -> dict:
+    """Write photos already read (``reviewed_images``) as an export to ``out``; returns counts."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out)
-    images = reviewed_images(db, data_dir, survey)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
