@@ -1,8 +1,8 @@
 """``slope models``: the model versions on record and which one serves.
 
 slope models list
-slope models promote VERSION [--reason TEXT]
-slope models rollback [--kind condition|detector] [--reason TEXT]
+slope models promote VERSION --reason TEXT
+slope models rollback [--kind condition|detector] --reason TEXT
 slope models status [--json]
 """
 
@@ -23,11 +23,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     pro = model_commands.add_parser("promote", help="serve this version from the next request on")
     pro.add_argument("version", help="a version on record (see list)")
-    pro.add_argument("--reason", default="promoted with slope models promote", help="why: kept on its record")
+    pro.add_argument("--reason", required=True, help="why (required): kept with the change, for everyone to read")
     pro.set_defaults(run=serve_command)
     rb = model_commands.add_parser("rollback", help="serve again the version that served before the current one")
     rb.add_argument("--kind", choices=("condition", "detector"), default="condition")
-    rb.add_argument("--reason", default="rolled back with slope models rollback", help="why: kept on its record")
+    rb.add_argument("--reason", required=True, help="why (required): kept with the change, for everyone to read")
     rb.set_defaults(run=serve_command)
     st = model_commands.add_parser("status", help="served versions, candidates, the running job")
     st.add_argument("--json", action="store_true")
@@ -61,7 +61,7 @@ def serve_command(args: argparse.Namespace, inspector=None) -> int:
             row, again = registry.promote(db, row.kind, row.name, actor=ACTOR, reason=args.reason), ""
         else:
             row, again = registry.rollback(db, args.kind, actor=ACTOR, reason=args.reason), " again"
-    except (NotFoundError, FileNotFoundError) as exc:
+    except (NotFoundError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{row.kind} {row.name} serves{again} from the next request on")

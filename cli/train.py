@@ -7,7 +7,7 @@ build and fine-tune commands are generated from their settings dataclasses
         [--init-from WEIGHTS] [--registry DIR] [--resume RUN | --from-run RUN]
     slope train build-condition [--steps N] [--distil-steps N] [--distilled DIR | --keep-distilled DIR]
     slope train finetune [--kind condition|detector] [--method lora|full] [--steps N] [--hours H]
-        [--data db|FOLDER (conditions)] [--margin M] [--promote] [--json]
+        [--data db|FOLDER (conditions)] [--margin M --min-per-condition N ...] [--promote] [--json]
     slope train quantize VERSION int8|nf4 [--promote] [--json]
     slope train calibrate FOLDER [--data DIR] [--registry DIR]
     slope train analyze|evaluate|crossval ...    (cli/evaluate.py)
@@ -30,6 +30,7 @@ HELD_OUT = ("held_out_fraction", "held_out_seed", "synthesized_per_real")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
+    from lifecycle.gate import GateRule
     from training.condition.build import ConditionTrainSettings
     from training.condition.finetune_settings import FinetuneSettings
     from training.data.condition_data import DatasetSettings
@@ -68,12 +69,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     ft.add_argument("--hours", type=float, default=None, help="detector fine-tuning budget (default: the job's)")
     ft.add_argument(
-        "--margin", type=float, default=None, help="how much worse than served a candidate may be (default: the job's)"
+        "--promote", action="store_true", help="serve the candidate if it passes the gate (default: a person decides)"
     )
-    ft.add_argument("--promote", action="store_true", help="serve the candidate if it passes the gate")
     ft.add_argument("--json", action="store_true", help="print one JSON object with version and metrics")
     add_settings_arguments(ft, FinetuneSettings)
     add_settings_arguments(ft, DatasetSettings, only=HELD_OUT)
+    add_settings_arguments(ft, GateRule)
     ft.set_defaults(run=finetune, parser=ft)
 
     qu = commands.add_parser("quantize", help="a job: a bitsandbytes-quantized candidate of a condition version")
@@ -176,6 +177,7 @@ def calibrate(args: argparse.Namespace, inspector=None) -> int:
 
 
 def finetune(args: argparse.Namespace, inspector=None) -> int:
+    from lifecycle.gate import GateRule
     from training.condition.finetune_settings import FinetuneSettings
     from training.data.condition_data import DatasetSettings
 
@@ -193,8 +195,9 @@ def finetune(args: argparse.Namespace, inspector=None) -> int:
             job["dataset"] = dataset
     elif args.hours is not None:
         job["detector"] = {"hours": args.hours}
-    if args.margin is not None:
-        job["margin"] = args.margin
+    settings_from_args(GateRule, args, args.parser)
+    if gate := given_settings(GateRule, args):
+        job["gate"] = gate
     return _follow_job(args.kind, job, args.json)
 
 

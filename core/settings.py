@@ -74,6 +74,13 @@ class Settings:
     max_new_boxes: int = field(
         default=100, metadata={"help": "Review: the most boxes one save may add (more is refused, nothing saved)."}
     )
+    auto_promote: bool = field(
+        default=False,
+        metadata={
+            "help": "Train tab: improvement jobs serve what passes their gate without asking (off: a person "
+            "confirms every promotion)."
+        },
+    )
 
     @property
     def largest_upload(self) -> int:

@@ -32,21 +32,32 @@ def record(db: Database, folder: str | Path, quantization: str | None = None) ->
     return card
 
 
-def judge(db: Database, kind: str, name: str, passed: bool, figures: dict[str, Any]) -> None:
-    """Keep the gate's figures on the version's record; a version the gate failed is rejected."""
-    status = ModelStatus.CANDIDATE if passed else ModelStatus.REJECTED
+def judge(db: Database, kind: str, name: str, passed: bool, figures: dict[str, Any], judged: bool = True) -> None:
+    """Keep the gate's figures on the version's record; a version the gate failed is rejected,
+    one it could not judge (too few held-out photos) stays a candidate."""
+    status = ModelStatus.CANDIDATE if passed or not judged else ModelStatus.REJECTED
     rows.update_version(db, kind, name, metrics=figures, status=status)
+
+
+def _why(reason: str) -> str:
+    """A change of what every inspector gets is a decision with a reason: never a blank one."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("say why: a promotion or rollback needs a reason, kept with it")
+    return reason
 
 
 def promote(db: Database, kind: str, name: str, *, actor: str, reason: str) -> ModelVersion:
     """Serve the ``kind`` version ``name`` from the next request on; the one served until now is
-    retired. ``actor`` and ``reason`` are kept on its record. ``NotFoundError`` for an unknown
-    version, ``FileNotFoundError`` when its folder is gone."""
-    return rows.serve(db, kind, name, actor, reason)
+    retired. Recorded as an event (who, when, from, to, why, the version's gate report).
+    ``NotFoundError`` for an unknown version, ``FileNotFoundError`` when its folder is gone,
+    ``ValueError`` without a reason."""
+    return rows.serve(db, kind, name, actor, _why(reason))
 
 
 def rollback(db: Database, kind: str, *, actor: str, reason: str) -> ModelVersion:
     """Serve again the version of ``kind`` that served most recently before the current one."""
+    reason = _why(reason)
     previous = rows.previously_served(db, kind)
     if previous is None:
         raise NotFoundError(f"no earlier {kind} version has served: nothing to roll back to")
@@ -68,5 +79,6 @@ def status(db: Database) -> RegistryStatus:
 
 
 versions = rows.versions
+events = rows.events
 served_version = rows.served_version
 find_version = rows.find_version

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle import registry
+from lifecycle.gate import TOO_FEW, GateDecision
 from lifecycle.server import ModelServer
 from services.job_spec import JobSpec
 from services.jobs import JobContext
@@ -33,12 +34,12 @@ def _photos(data: str, context: JobContext):
 def improve_condition(job: JobSpec, context: JobContext) -> str | None:
     """Fine-tune the served condition model on the reviewed conditions and gate it.
 
-    ``job``: data, dataset and finetune (the settings given), margin, metric, promote."""
+    ``job``: data, dataset and finetune (the settings given), gate (the rule), promote."""
     from core.conditions import ConditionModel, card_crop_margin
-    from training.condition.finetune import finetune_condition_model
     from training.data.condition_data import build_condition_dataset
-    from training.eval.gate import gate
+    from training.eval.gate import held_out_answers, judge_conditions
 
+    rule = job.gate_rule()
     served_folder = _served(context).condition
     photos, source = _photos(job.data, context)
     # Crops as the served model was trained and serves them (its card's margin). Rare conditions
@@ -50,46 +51,80 @@ def improve_condition(job: JobSpec, context: JobContext) -> str | None:
         f"{len(dataset.train)} train examples ({dataset.train_counts}), {len(dataset.held_out)} held-out real objects "
         f"on {len(dataset.held_out_photos)} photos ({dataset.held_out_counts}); {dataset.provenance}"
     )
-    _warn_if_few(context, len(dataset.held_out))
-    settings = job.finetune_settings(use_class_weights=not dataset_settings.oversample)
-    folder = finetune_condition_model(
-        served_folder,
+    folder = _finetune(job, context, served_folder, dataset, source, show_progress=True)
+    card = registry.record(context.db, folder)
+    served = ConditionModel(served_folder)
+    answers = held_out_answers(ConditionModel(str(folder)), served, dataset.held_out, dataset.train)
+    decision = judge_conditions(answers, rule, "real objects")
+    if decision.verdict == TOO_FEW and rule.folds:
+        # Too few held-out photos on one split: every photo is held out once, in k folds (the
+        # candidate's split is the first), before the verdict.
+        answers = _folds(job, context, photos, dataset, served_folder, answers, source)
+        if answers is not None:
+            decision = judge_conditions(answers, rule, f"real objects, each held out once in {rule.folds} folds")
+    for line in decision.reasons:
+        context.log(line)
+    return _conclude(context, "condition", card.version, decision, job)
+
+
+def _finetune(job: JobSpec, context: JobContext, parent: str, dataset, source: str, show_progress: bool, registry=None):
+    from training.condition.finetune import finetune_condition_model
+
+    return finetune_condition_model(
+        parent,
         dataset.train,
         dataset.held_out,
-        settings,
+        job.finetune_settings(use_class_weights=not dataset.settings.oversample),
         class_weights=None,  # per 9-class name, from the (real, not oversampled) train examples
-        registry=_registry(context),
+        registry=registry or _registry(context),
         data_hash=dataset.data_hash,
         data_provenance=f"{source}: {dataset.provenance}",
         held_out_description=f"{len(dataset.held_out)} held-out real objects on "
         f"{len(dataset.held_out_photos)} photos of {source} (split by photo, held_out_hash "
         f"{dataset.held_out_hash[:19]})",
-        progress=lambda step, total, values: context.progress(step, total, values),
+        progress=(lambda step, total, values: context.progress(step, total, values)) if show_progress else None,
         should_stop=context.should_stop,
     )
-    card = registry.record(context.db, folder)
-    decision = gate(
-        ConditionModel(str(folder)),
-        ConditionModel(served_folder),
-        dataset.held_out,
-        dataset.train,
-        margin=job.margin,
-        metric=job.metric,
-    )
-    for line in decision.reasons:
-        context.log(line)
-    return _conclude(context, "condition", card.version, decision.passed, job, _gate_figures(decision))
 
 
-FEW_HELD_OUT = 30  # below this, one object moves the gate's accuracy by more than 3 points
+def _folds(job: JobSpec, context: JobContext, photos, dataset, served_folder: str, first, source: str):
+    """The answers of ``rule.folds`` folds by photo: the candidate's own split, then the other
+    folds dealt from its train photos, each a model fine-tuned without them. None when the
+    photos cannot make the folds. The served model may have learned some of these photos in an
+    earlier round: that favours it, so the folds can only make the gate stricter."""
+    from core.conditions import ConditionModel
+    from training.data.condition_data import build_condition_dataset, kfold_by_photo
+    from training.eval.gate import evidence, held_out_answers
 
-
-def _warn_if_few(context: JobContext, held_out: int) -> None:
-    if held_out < FEW_HELD_OUT:
-        context.log(
-            f"warning: only {held_out} held-out objects, too few to judge a model by (one object is "
-            f"{100 / max(held_out, 1):.0f}% of the accuracy): review more photos for a gate worth trusting"
-        )
+    rule = job.gate_rule()
+    every = [e for e in [*dataset.train, *dataset.held_out] if not e.synthesized and not e.repeat]
+    short = evidence([e.photo for e in every], [(e.object_type, e.condition) for e in every], "").shortfalls(rule)
+    if short:
+        context.log("no folds: even every reviewed photo together falls short (" + ", ".join(short) + ")")
+        return None
+    train_names = set(dataset.train_photos)
+    train_photos = [p for p in photos if p.name in train_names]
+    try:
+        seed = dataset.settings.held_out_seed
+        folds = [([], train_photos)] if rule.folds == 2 else kfold_by_photo(train_photos, rule.folds - 1, seed)
+    except ValueError as exc:
+        context.log(f"no folds: {exc}")
+        return None
+    answers, served = first, ConditionModel(served_folder)
+    with tempfile.TemporaryDirectory(prefix="gate-folds-") as work:
+        for k, (_, held) in enumerate(folds, start=2):
+            try:
+                fold = build_condition_dataset(photos, dataset.settings, held_out_names={p.name for p in held})
+            except ValueError as exc:  # e.g. no train object with a condition left
+                context.log(f"fold {k} of {rule.folds} skipped: {exc}")
+                continue
+            if not fold.held_out:
+                continue
+            folder = _finetune(job, context, served_folder, fold, source, False, Path(work))
+            model = ConditionModel(str(folder))
+            answers = answers.joined(held_out_answers(model, served, fold.held_out, fold.train))
+            context.log(f"fold {k} of {rule.folds}: {len(fold.held_out)} held-out objects answered")
+    return answers
 
 
 def _registry(context: JobContext) -> Path:
@@ -100,26 +135,39 @@ def _registry(context: JobContext) -> Path:
     return registry_root(context.settings.data_dir)
 
 
-def _gate_figures(decision) -> dict[str, Any]:
-    figures = {}
-    for who in ("candidate", "served", "baseline"):
-        report = getattr(decision, who)
-        figures[f"{who}_accuracy"] = report.accuracy
-        figures[f"{who}_macro_f1"] = report.macro_f1
-    figures["gate"] = decision.reasons[0]
+def _gate_figures(decision: GateDecision) -> dict[str, Any]:
+    """What the version's record keeps of the verdict: its first line (shown in the versions
+    table), the whole report (shown when a person is asked to serve it) and the figures."""
+    figures: dict[str, Any] = {
+        "gate": decision.reasons[0],
+        "gate_report": decision.report(),
+        "gate_verdict": decision.verdict,
+        f"candidate_{decision.metric}": decision.candidate,
+        f"served_{decision.metric}": decision.served,
+    }
+    if decision.baseline is not None:
+        figures[f"type_prior_{decision.metric}"] = decision.baseline
+    if decision.interval is not None:
+        figures["difference_low"], figures["difference_high"] = decision.interval.low, decision.interval.high
     return figures
 
 
-def _conclude(context: JobContext, kind: str, version: str, passed: bool, job: JobSpec, figures: dict) -> str:
-    """Record the gate's figures; promote or reject."""
-    registry.judge(context.db, kind, version, passed, figures)
+def _conclude(context: JobContext, kind: str, version: str, decision: GateDecision, job: JobSpec) -> str:
+    """Record the verdict; promote only a passed candidate, and only when the job was asked to."""
+    return _record(context, kind, version, decision.passed, _gate_figures(decision), job)
+
+
+def _record(context: JobContext, kind: str, version: str, passed: bool, figures: dict, job: JobSpec) -> str:
+    judged = figures.get("gate_verdict") != TOO_FEW
+    registry.judge(context.db, kind, version, passed, figures, judged=judged)
     if passed and job.promote:
-        gate = figures.get("gate") or f"accuracy retention {figures['accuracy_retention']:.4f}"
-        reason = f"job {context.run_id} passed its gate: {gate}"
+        reason = f"job {context.run_id} asked to serve what passes its gate: {figures['gate']}"
         registry.promote(context.db, kind, version, actor=context.actor, reason=reason)
         context.log(f"{kind} {version} promoted: served from the next request on")
     elif passed:
-        context.log(f"{kind} {version} passed the gate; left as a candidate (promote was off)")
+        context.log(f"{kind} {version} passed the gate; it waits for a person to serve it (Train tab)")
+    elif not judged:
+        context.log(f"{kind} {version} kept as a candidate, not judged; the served model stays")
     else:
         context.log(f"{kind} {version} rejected by the gate; the served model stays")
     return version
@@ -142,7 +190,6 @@ def quantize_version(job: JobSpec, context: JobContext) -> str | None:
         served_folder = _served(context).condition
     photos, source = _photos(job.data, context)
     dataset = build_condition_dataset(photos, job.dataset_settings(crop_margin=card_crop_margin(served_folder)))
-    _warn_if_few(context, len(dataset.held_out))
     min_retention = DEFAULT_MIN_RETENTION if job.min_retention is None else job.min_retention
     result = quantize_candidate(
         served_folder,
@@ -153,30 +200,37 @@ def quantize_version(job: JobSpec, context: JobContext) -> str | None:
         min_retention=min_retention,
     )
     card = registry.record(context.db, result.folder, quantization=job.quantization)
-    context.log(f"accuracy retention {result.retention:.4f} (threshold {min_retention})")
-    figures = {"accuracy_retention": result.retention, "size_bytes": card.metrics["size_bytes"]}
-    return _conclude(context, "condition", card.version, result.servable, job, figures)
+    verdict = "Passed" if result.servable else "Failed"
+    line = f"{verdict}: keeps {result.retention:.1%} of the accuracy (needs {min_retention:.0%})"
+    context.log(line)
+    figures = {"accuracy_retention": result.retention, "size_bytes": card.metrics["size_bytes"], "gate": line}
+    return _record(context, "condition", card.version, result.servable, figures, job)
 
 
 def improve_detector(job: JobSpec, context: JobContext) -> str | None:
     """Fine-tune the served detector on the reviewed boxes and gate it on mAP@0.5 over the
     held-out reviewed photos (the export's val split), measured the same way for both models.
 
-    ``job``: detector (hours, epochs, imgsz, batch, workers), margin, promote."""
+    ``job``: detector (hours, epochs, imgsz, batch, workers), gate, promote. Too few held-out
+    photos to judge by: refused before any training (hours of it could never be served)."""
     from core.detector import Detector, resolve_weights
     from storage.formats.export import export
     from training.data.dataset import from_yolo_folder
     from training.detector.build import DetectorTrainSettings, train_detector
-    from training.eval.evaluate import evaluate_detector
+    from training.eval.gate import gate_detector
 
+    rule = job.gate_rule()
     served_folder = _served(context).detector
     with tempfile.TemporaryDirectory(prefix="reviewed-boxes-") as work:
         data = Path(work) / "yolo"
         counts = export(context.db, context.settings.data_dir, "yolo", data)
         context.log(f"reviewed boxes exported: {counts}")
         held_out = from_yolo_folder(data, "val") if (data / "val").is_dir() else []
-        if not held_out:
-            raise ValueError("no held-out reviewed photos (val split): review more photos before retraining")
+        if len(held_out) < max(rule.min_photos, 1):
+            raise ValueError(
+                f"too few to judge: {len(held_out)} held-out reviewed photos, the gate needs {rule.min_photos} "
+                "(about one reviewed photo in five is held out): review more photos before retraining"
+            )
         weights = resolve_weights(served_folder)
         if weights.suffix != ".pt":
             weights = weights.with_suffix(".pt")
@@ -191,15 +245,8 @@ def improve_detector(job: JobSpec, context: JobContext) -> str | None:
             progress=lambda step, total, values: context.progress(step, total, values),
             should_stop=context.should_stop,
         )
-        candidate = evaluate_detector(Detector(folder), held_out)
-        served = evaluate_detector(Detector(served_folder), held_out)
+        decision = gate_detector(Detector(folder), Detector(served_folder), held_out, rule)
     card = registry.record(context.db, folder)
-    margin = job.margin
-    passed = candidate.map50 >= served.map50 - margin
-    line = (
-        f"{'PASSED' if passed else 'FAILED'}: candidate mAP@0.5 {candidate.map50:.3f} vs served {served.map50:.3f} "
-        f"on {len(held_out)} held-out reviewed photos (needs >= served - {margin:g})"
-    )
-    context.log(line)
-    figures = {"candidate_map50": candidate.map50, "served_map50": served.map50, "gate": line}
-    return _conclude(context, "detector", card.version, passed, job, figures)
+    for line in decision.reasons:
+        context.log(line)
+    return _conclude(context, "detector", card.version, decision, job)

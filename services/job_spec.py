@@ -15,7 +15,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from lifecycle.gate import METRICS
+from lifecycle.gate import DETECTOR_METRIC, GateRule
 
 if TYPE_CHECKING:  # the settings modules import numpy, PIL, cv2: loaded when a spec has settings
     from training.condition.finetune_settings import FinetuneSettings
@@ -35,9 +35,10 @@ DETECTOR_FIELDS = ("hours", "epochs", "imgsz", "batch", "workers")
 class JobSpec:
     kind: str  # condition (fine-tune the condition model), detector (fine-tune the detector) or quantize
     data: str = "db"  # "db": the store's reviewed labels; or a YOLO folder with 9-class labels
-    promote: bool = True  # serve the candidate when the gate passes it
-    margin: float = 0.0  # the candidate may be at most this much worse than the served model (negative: must beat it)
-    metric: str = "macro_f1"  # the condition gate's metric
+    # Serve the candidate when the gate passes it. Off by default: promotion is a person's
+    # decision (the Train tab's confirmation); a site may ask its jobs to promote.
+    promote: bool = False
+    gate: dict[str, Any] = field(default_factory=dict)  # GateRule fields given (margin, minimums...)
     finetune: dict[str, Any] = field(default_factory=dict)  # FinetuneSettings fields given
     dataset: dict[str, Any] = field(default_factory=dict)  # DatasetSettings fields given
     detector: dict[str, Any] = field(default_factory=dict)  # DetectorTrainSettings fields given (DETECTOR_FIELDS)
@@ -48,10 +49,7 @@ class JobSpec:
     def __post_init__(self) -> None:
         if self.kind not in JOB_KINDS:
             raise ValueError(f"unknown job kind {self.kind!r}; choose one of {', '.join(JOB_KINDS)}")
-        if not math.isfinite(self.margin):
-            raise ValueError(f"margin must be a finite number, got {self.margin!r}")
-        if self.metric not in METRICS:
-            raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
+        self.gate_rule()  # a bad margin or minimum is refused now
         if self.quantization not in QUANTIZATIONS:
             raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)}, got {self.quantization!r}")
         unknown = sorted(set(self.detector) - set(DETECTOR_FIELDS))
@@ -65,6 +63,11 @@ class JobSpec:
             self.finetune_settings()
         if self.dataset:
             self.dataset_settings()
+
+    def gate_rule(self) -> GateRule:
+        """The gate's rule: the fields given over the team's defaults; a detector is judged on mAP@0.5."""
+        values = {**self.gate, **({"metric": DETECTOR_METRIC} if self.kind == "detector" else {})}
+        return _made(GateRule, values)
 
     def detector_settings(self) -> dict[str, Any]:
         """The DetectorTrainSettings fields this job sets: a job's short defaults, then what was given."""

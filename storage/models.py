@@ -198,6 +198,22 @@ class ModelVersion(Base):
     served_reason: Mapped[str | None] = mapped_column(Text)
 
 
+class ModelEvent(Base):
+    """A change of the served version of a kind: promoted, rolled back, or configured at start."""
+
+    __tablename__ = "model_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))
+    from_version: Mapped[str | None] = mapped_column(String(200))  # None: nothing served before
+    to_version: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text)
+    gate_report: Mapped[str] = mapped_column(Text, default="")  # the verdict the person saw
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
 class TrainingRun(Base):
     __tablename__ = "training_runs"
     __table_args__ = (CheckConstraint(_in("status", RUN_STATUSES), name="ck_training_runs_status"),)

@@ -62,8 +62,7 @@ def record_version(
                 select(m.ModelVersion.id).where(m.ModelVersion.kind == card.kind, m.ModelVersion.name == card.parent)
             )
         serving = status == ModelStatus.SERVED
-        if serving:
-            _retire_served(session, card.kind)
+        before = _retire_served(session, card.kind) if serving else None
         row = m.ModelVersion(
             kind=card.kind,
             name=card.version,
@@ -78,6 +77,8 @@ def record_version(
             created_at=_built_at(card),
         )
         session.add(row)
+        if serving:
+            _event(session, row, "configured", before, actor or "configuration", reason or "")
         session.flush()
         return row.id
 
@@ -101,17 +102,20 @@ def served_version(db: Database, kind: str) -> m.ModelVersion | None:
 
 
 def serve(db: Database, kind: str, name: str, actor: str, reason: str) -> m.ModelVersion:
-    """Serve ``name`` from the next request on, recording who and why; the version served until
-    now is retired (one transaction)."""
+    """Serve ``name`` from the next request on, recording who and why on its row and as an
+    event ("rolled back" to a version that served before, else "promoted"); the version served
+    until now is retired (one transaction)."""
     with db.write() as session:
         row = session.scalar(select(m.ModelVersion).where(m.ModelVersion.kind == kind, m.ModelVersion.name == name))
         if row is None:
             raise NotFoundError(f"no {kind} version named {name!r} on record")
         if not Path(row.folder).exists():
             raise FileNotFoundError(f"{kind} version {name!r}: its folder {row.folder} is gone")
-        _retire_served(session, kind)
+        action = "rolled back" if row.served_at is not None else "promoted"
+        before = _retire_served(session, kind)
         row.status, row.served_at = ModelStatus.SERVED, m.utcnow()
         row.served_by, row.served_reason = actor, reason
+        _event(session, row, action, before, actor, reason)
         session.flush()
         return row
 
@@ -139,11 +143,37 @@ def find_version(db: Database, name: str) -> m.ModelVersion:
     return row
 
 
-def _retire_served(session, kind: str) -> None:
+def _retire_served(session, kind: str) -> str | None:
+    """Retire the served version of ``kind``; its name (None when none served)."""
+    name = None
     for row in session.scalars(
         select(m.ModelVersion).where(m.ModelVersion.kind == kind, m.ModelVersion.status == ModelStatus.SERVED)
     ):
-        row.status = ModelStatus.RETIRED
+        row.status, name = ModelStatus.RETIRED, row.name
+    return name
+
+
+def _event(session, row: m.ModelVersion, action: str, before: str | None, actor: str, reason: str) -> None:
+    report = (row.metrics or {}).get("gate_report") or (row.metrics or {}).get("gate") or ""
+    session.add(
+        m.ModelEvent(
+            kind=row.kind,
+            action=action,
+            from_version=before,
+            to_version=row.name,
+            actor=actor,
+            reason=reason,
+            gate_report=report,
+            at=m.utcnow(),
+        )
+    )
+
+
+def events(db: Database, limit: int = 100) -> list[m.ModelEvent]:
+    """Changes of the served models, newest first."""
+    with db.read() as session:
+        query = select(m.ModelEvent).order_by(m.ModelEvent.at.desc(), m.ModelEvent.id.desc()).limit(limit)
+        return list(session.scalars(query))
 
 
 def update_version(

@@ -13,6 +13,7 @@ from core.taxonomy import object_word
 from lifecycle.server import ModelServer, ServedFolders
 from storage.db import Database
 from ui.access import require
+from ui.promotion_panel import event_rows, events_table
 from ui.scratch import scratch_folder
 from ui.train_tab import VERSION_HEADERS, VERSION_WIDTHS, version_rows
 
@@ -165,7 +166,7 @@ def analysis_view(source_name: str, settings: Settings) -> tuple[str, list[tuple
 
 
 def build_dashboard_tab(settings: Settings, server: ModelServer, db: Database | None = None) -> None:
-    models = gr.Markdown(served_models_markdown(server.served()))
+    models = gr.Markdown(served_models_markdown(server.served()), elem_id="dashboard-models")
     # contain + preview: a plot thumbnail shows whole (axes and titles), a click enlarges it.
     training = gr.Gallery(
         value=training_plots(server.served()),
@@ -184,6 +185,8 @@ def build_dashboard_tab(settings: Settings, server: ModelServer, db: Database | 
         wrap=True,
         column_widths=VERSION_WIDTHS,
     )
+    gr.Markdown("### Changes of the served models")
+    events = events_table(db, show_label=False, elem_id="dashboard-events")
     gr.Markdown("### Dataset analysis")
     sources = list(analysis_sources())
     with gr.Row():
@@ -192,6 +195,10 @@ def build_dashboard_tab(settings: Settings, server: ModelServer, db: Database | 
     summary = gr.Markdown()
     plots = gr.Gallery(label="Analysis", columns=4, height="auto", object_fit="contain", allow_preview=True)
     refresh = gr.Button("Refresh models and versions", size="sm")
+    # The page follows promotions by itself; the training plots are sent again only when what
+    # serves changed (they are images).
+    timer = gr.Timer(10.0)
+    shown = {"served": server.served()}
 
     def analyse(name: str, request: gr.Request):
         require(request, db, "inspector")
@@ -200,11 +207,21 @@ def build_dashboard_tab(settings: Settings, server: ModelServer, db: Database | 
     def refreshed(request: gr.Request):
         require(request, db, "inspector")
         rows = version_rows(db) if db is not None else []
-        return served_models_markdown(server.served()), training_plots(server.served()), rows
+        served = shown["served"] = server.served()
+        return served_models_markdown(served), training_plots(served), rows, event_rows(db) if db else []
+
+    def ticked(request: gr.Request):
+        try:
+            require(request, db, "inspector")
+        except gr.Error:  # logged out: the timer asks quietly
+            return gr.update(), gr.update(), gr.update(), gr.update()
+        served = server.served()
+        plots = gr.update() if served == shown["served"] else training_plots(served)
+        shown["served"] = served
+        rows = version_rows(db) if db is not None else []
+        return served_models_markdown(served), plots, rows, event_rows(db) if db else []
 
     run.click(analyse, inputs=[source], outputs=[summary, plots], api_name="analyze")
-    refresh.click(
-        refreshed,
-        outputs=[models, training, versions],
-        api_name="dashboard_refresh",
-    )
+    outputs = [models, training, versions, events]
+    refresh.click(refreshed, outputs=outputs, api_name="dashboard_refresh")
+    timer.tick(ticked, outputs=outputs, show_progress="hidden", api_name=False)

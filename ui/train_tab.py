@@ -1,6 +1,7 @@
 """The Train tab, for maintainers: start an improvement job (fine-tune on the reviewed labels,
 gated against the served model), follow it, stop it; see every version on record and serve any
-of them (promotion, or roll back by serving an older one).
+of them after a confirmation (``ui.promotion_panel``: promotion, or roll back by serving an
+older one).
 
 Jobs run in their own process (``services.jobs``), so the app keeps answering while one trains.
 """
@@ -11,17 +12,17 @@ import gradio as gr
 
 from core.model_card import model_version
 from core.settings import Settings
-from core.statuses import ModelStatus
 from lifecycle import registry
+from lifecycle.gate import GateRule
 from lifecycle.server import ModelServer
 from services import jobs
 from services.job_spec import DETECTOR_JOB, JobSpec
 from storage.db import Database
-from storage.errors import NotFoundError
 from storage.labels import labels_fingerprint
 from training.condition.finetune_settings import FinetuneSettings
 from ui.access import guard
 from ui.accounts_panel import build_accounts_panel
+from ui.promotion_panel import build_promotion_panel, event_rows, events_table, version_choices
 
 RUN_HEADERS = ["Run", "Job", "Status", "Progress", "Started by", "Started", "Ended", "Produced", "Error"]
 VERSION_HEADERS = ["Kind", "Version", "Status", "Created (UTC)", "Figures"]
@@ -132,10 +133,6 @@ def version_rows(db: Database) -> list[list]:
     return [[v.kind, v.name, v.status, _when(v.created_at), _figures(v.metrics)] for v in registry.versions(db)]
 
 
-def version_choices(db: Database) -> list[str]:
-    return [f"{v.kind} {v.name}" for v in registry.versions(db) if v.status != ModelStatus.SERVED]
-
-
 def start(
     db: Database,
     settings: Settings,
@@ -154,12 +151,11 @@ def start(
     if kind == "detector" and (hours is None or hours < 0.01):
         return "Not started: Hours (detector) must be at least 0.01."
     try:
+        given = {"promote": bool(promote), "gate": {"margin": float(margin)}}
         if kind == "condition":
-            spec = JobSpec(
-                kind, margin=float(margin), promote=bool(promote), finetune={"method": method, "steps": int(steps)}
-            )
+            spec = JobSpec(kind, finetune={"method": method, "steps": int(steps)}, **given)
         else:
-            spec = JobSpec(kind, margin=float(margin), promote=bool(promote), detector={"hours": float(hours)})
+            spec = JobSpec(kind, detector={"hours": float(hours)}, **given)
         run_id = jobs.start_job(db, settings, spec, actor)
     except (jobs.JobBusyError, ValueError) as exc:
         return f"Not started: {exc}"
@@ -172,17 +168,6 @@ def cancel(db: Database) -> str:
         return "No job is running."
     jobs.request_cancel(db, active[0].id)
     return f"Job {active[0].id} was asked to stop; it stops after its current step and leaves nothing behind."
-
-
-def serve(db: Database, choice: str | None, actor: str) -> str:
-    if not choice:
-        return "Choose a version to serve."
-    kind, name = choice.split(" ", 1)
-    try:
-        registry.promote(db, kind, name, actor=actor, reason="served from the Train tab")
-    except (NotFoundError, FileNotFoundError) as exc:
-        return f"Not served: {exc}"
-    return f"{kind} {name} serves from the next request on."
 
 
 def _when(moment) -> str:
@@ -216,6 +201,7 @@ NOT_ADMIN = "### Training\nLog in with an admin account to train, promote or rol
 def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> None:
     """Every handler checks for an admin on the server; the page fills in on its first refresh
     (every 2 s), so nothing is shown to who may not see it."""
+    admin = guard(db, "admin")
     served = gr.Markdown(NOT_ADMIN)
     dataset = gr.Markdown()
     with gr.Row():
@@ -232,21 +218,22 @@ def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> No
                 hours = gr.Number(DETECTOR_JOB["hours"], label="Hours (detector)")
             with gr.Row():
                 margin = gr.Number(
-                    JobSpec.margin,
-                    label="Gate margin: how much lower a candidate's score (macro-F1, or mAP@0.5 for the detector, "
-                    "0 to 1) may be than the served model's",
+                    GateRule.margin,
+                    minimum=0,
+                    maximum=0.99,
+                    label="Gate margin: how much better than the served model a candidate must be shown to be "
+                    "(macro-F1, or mAP@0.5 for the detector; 0: better beyond chance)",
                 )
-                promote = gr.Checkbox(True, label="Serve the candidate if it passes the gate")
+                promote = gr.Checkbox(
+                    settings.auto_promote,
+                    label="Serve the candidate without asking me if it passes the gate",
+                )
             with gr.Row():
                 start_button = gr.Button("Start job", variant="primary", elem_id="train-start")
                 cancel_button = gr.Button("Stop the running job")
             message = gr.Markdown()
         with gr.Column():
-            gr.Markdown("### Versions on record")
-            # Custom values allowed: the choices change as jobs add versions; serve() checks the name.
-            choice = gr.Dropdown([], label="Version to serve (an older one rolls back)", allow_custom_value=True)
-            serve_button = gr.Button("Serve this version")
-            serve_message = gr.Markdown()
+            choice, served_event = build_promotion_panel(db, admin)
     bar = gr.HTML()
     runs_table = gr.Dataframe(
         headers=RUN_HEADERS,
@@ -263,9 +250,9 @@ def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> No
         wrap=True,
         column_widths=VERSION_WIDTHS,
     )
+    events = events_table(None)
     build_accounts_panel(db)
     timer = gr.Timer(2.0)
-    admin = guard(db, "admin")
     # The reviewed-data summary reads and hashes every reviewed photo: built again only when the
     # labels changed, not on every tick of the timer.
     summary: dict[str, object] = {"key": None, "text": ""}
@@ -280,7 +267,7 @@ def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> No
         try:
             admin(request)
         except gr.Error:  # the timer keeps asking; answer quietly with the login hint
-            return NOT_ADMIN, "", "", [], "", [], gr.update(choices=[])
+            return NOT_ADMIN, "", "", [], "", [], gr.update(choices=[]), []
         return (
             served_markdown(server),
             reviewed_data(),
@@ -289,6 +276,7 @@ def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> No
             latest_log(db),
             version_rows(db),
             gr.update(choices=version_choices(db)),
+            event_rows(db),
         )
 
     def start_handler(label, method, steps, hours, margin, promote, request: gr.Request) -> str:
@@ -299,16 +287,10 @@ def build_train_tab(settings: Settings, server: ModelServer, db: Database) -> No
         admin(request)
         return cancel(db)
 
-    def serve_handler(choice: str | None, request: gr.Request) -> str:
-        user = admin(request)
-        return serve(db, choice, user.username)
-
-    outputs = [served, dataset, bar, runs_table, log, versions, choice]
+    outputs = [served, dataset, bar, runs_table, log, versions, choice, events]
     timer.tick(refresh, outputs=outputs, show_progress="hidden")
     start_button.click(
         start_handler, inputs=[label, method, steps, hours, margin, promote], outputs=[message], api_name="start_job"
     ).then(refresh, outputs=outputs)
     cancel_button.click(cancel_handler, outputs=[message], api_name="cancel_job").then(refresh, outputs=outputs)
-    serve_button.click(serve_handler, inputs=[choice], outputs=[serve_message], api_name="serve_version").then(
-        refresh, outputs=outputs
-    )
+    served_event.then(refresh, outputs=outputs)

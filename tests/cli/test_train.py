@@ -214,14 +214,14 @@ def test_finetune_promote_status_and_rollback_from_the_command_line(tmp_path, mo
     assert result["version"].startswith("condition-full-") and "candidate_macro_f1" in result["metrics"]
     assert served_version(db, "condition").name == shipped  # no --promote: a candidate only
 
-    assert main(["models", "promote", result["version"]]) == 0
+    assert main(["models", "promote", result["version"], "--reason", "judged by hand"]) == 0
     assert served_version(db, "condition").name == result["version"]
     assert main(["models", "status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out.split("\n", 1)[1])  # after the promote line
     assert status["served"]["condition"] == result["version"] and status["running_job"] is None
-    assert main(["models", "rollback"]) == 0
+    assert main(["models", "rollback", "--reason", "back"]) == 0
     assert served_version(db, "condition").name == shipped
-    assert main(["models", "promote", "condition-none"]) == 2
+    assert main(["models", "promote", "condition-none", "--reason", "r"]) == 2
     assert "no model version named 'condition-none'" in capsys.readouterr().err
     # The detector learns from the store's reviewed boxes only: another --data is refused, not ignored.
     assert main(["train", "finetune", "--kind", "detector", "--data", str(tmp_path / "conditions")]) == 2

@@ -72,6 +72,43 @@ def test_promote_and_rollback_record_who_and_why(store, tmp_path):
     assert {kind: v.name for kind, v in status.served.items()}["condition"] == shipped.name
 
 
+def test_every_change_of_the_served_model_is_an_event_with_its_gate_report(store, tmp_path):
+    settings, db = store
+    shipped = registry.served_version(db, "condition").name
+    registry.record(db, published(settings, tmp_path, "condition-tiny-c"))
+    registry.judge(db, "condition", "condition-tiny-c", True, {"gate": "Passed: x", "gate_report": "Passed: x\ny"})
+    registry.promote(db, "condition", "condition-tiny-c", actor="ada", reason="better on blocked drains")
+    registry.rollback(db, "condition", actor="bob", reason="slower on the laptop")
+    back, forward, *configured = registry.events(db)
+    assert (forward.action, forward.from_version, forward.to_version) == ("promoted", shipped, "condition-tiny-c")
+    assert (forward.actor, forward.reason, forward.gate_report) == ("ada", "better on blocked drains", "Passed: x\ny")
+    assert (back.action, back.from_version, back.to_version, back.actor) == (
+        "rolled back",
+        "condition-tiny-c",
+        shipped,
+        "bob",
+    )
+    assert back.at >= forward.at
+    # The first start put the shipped models into service: on record too.
+    assert {(e.kind, e.action, e.from_version) for e in configured} == {
+        ("condition", "configured", None),
+        ("detector", "configured", None),
+    }
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_a_change_without_a_reason_is_refused_and_changes_nothing(store, tmp_path, reason):
+    settings, db = store
+    shipped = registry.served_version(db, "condition").name
+    registry.record(db, published(settings, tmp_path, "condition-tiny-d"))
+    with pytest.raises(ValueError, match="needs a reason"):
+        registry.promote(db, "condition", "condition-tiny-d", actor="ada", reason=reason)
+    with pytest.raises(ValueError, match="needs a reason"):
+        registry.rollback(db, "condition", actor="ada", reason=reason)
+    assert registry.served_version(db, "condition").name == shipped
+    assert len(registry.events(db)) == 2  # the two configured at start
+
+
 def test_nothing_to_roll_back_to_and_unknown_versions_are_refused(store):
     _, db = store
     with pytest.raises(NotFoundError, match="nothing to roll back to"):

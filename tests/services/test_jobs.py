@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import PROJECT_ROOT, Settings
+from lifecycle.gate import GateRule
 from lifecycle.server import register_configured_models
 from services import jobs
 from services.errors import ServiceError
@@ -141,18 +142,27 @@ def test_a_killed_job_is_marked_failed_at_the_next_start(store, conditions):
 def test_unknown_kinds_and_bad_settings_are_refused_before_anything_is_recorded():
     with pytest.raises(ValueError, match="unknown job kind 'gpu'"):
         JobSpec("gpu")
-    with pytest.raises(ValueError, match="margin must be a finite number"):
-        JobSpec("condition", margin=float("nan"))
+    with pytest.raises(ValueError, match="margin must be a number from 0"):
+        JobSpec("condition", gate={"margin": float("nan")})
+    with pytest.raises(ValueError, match="GateRule has no field min_objects"):
+        JobSpec("condition", gate={"min_objects": 3})
     with pytest.raises(ValueError, match="quantization must be one of int8, nf4"):
         JobSpec("quantize", quantization="int4")
 
 
 def test_a_spec_round_trips_through_its_run_row_and_refuses_unknown_fields():
-    spec = JobSpec("condition", finetune={"steps": 5}, margin=-0.01, promote=False)
+    spec = JobSpec("condition", finetune={"steps": 5}, gate={"margin": 0.01, "min_per_type": 20}, promote=True)
     assert JobSpec.from_dict("condition", spec.to_dict()) == spec
+    assert spec.gate_rule() == GateRule(margin=0.01, min_per_type=20)
     assert "kind" not in spec.to_dict()  # the row's own column says it
     with pytest.raises(ValueError, match="unknown fields: hourz"):
         JobSpec.from_dict("detector", {"hourz": 1})
+
+
+def test_a_job_never_promotes_unless_asked_and_a_detector_is_judged_on_map50():
+    assert JobSpec("condition").promote is False and JobSpec("detector").promote is False
+    assert JobSpec("detector", gate={"metric": "accuracy"}).gate_rule().metric == "map50"
+    assert JobSpec("condition").gate_rule() == GateRule()
 
 
 def test_a_detector_job_has_its_short_defaults_in_one_place_and_takes_only_its_fields():

@@ -155,7 +155,7 @@ def test_dashboard_analysis_and_served_models(client, store):
     assert "350 photos, 1476 objects" in summary
     assert "{" not in summary and "Dataset analysis" not in summary  # counts as text; heading once
     assert len(plots) == 4
-    models, training, rows = client.predict(api_name="/dashboard_refresh")
+    models, training, rows, events = client.predict(api_name="/dashboard_refresh")
     assert "### Served models" in models
     # "@" as an entity: a bare one would be rendered as a mail link
     assert "mAP&#64;0.5" in models and "mAP@" not in models
@@ -171,6 +171,8 @@ def test_dashboard_analysis_and_served_models(client, store):
         "Detector: val mAP by epoch",
     ]
     assert {row[0] for row in rows["data"]} == {"detector", "condition"}
+    # The shipped models were put into service at the first start: the first changes on record.
+    assert {(row[1], row[2]) for row in events["data"]} == {("detector", "configured"), ("condition", "configured")}
     # Only the names the server offers are analysed: a path from a client is refused.
     with pytest.raises(Exception, match="not in the list of choices"):
         client.predict("/etc", api_name="/analyze")

@@ -49,16 +49,15 @@ def test_an_inspector_inspects_as_itself_and_may_not_train(app, val_images):
     assert summary  # the Dashboard is open to inspectors
     shipped = registry.served_version(db, "condition").name
     with pytest.raises(Exception, match="ines is an inspector; this action needs an admin"):
-        client.predict(f"condition {shipped}", api_name="/serve_version")
+        client.predict(f"condition {shipped}", "why", True, api_name="/serve_version")
     with pytest.raises(Exception, match="needs an admin"):
         client.predict("Fine-tune the condition model", "lora", 5, 0.1, 0.0, False, api_name="/start_job")
 
 
-def test_an_admin_may_serve_a_version(app):
-    demo, db, _ = app
-    shipped = registry.served_version(db, "condition").name
-    message = login(demo, "bob").predict(f"condition {shipped}", api_name="/serve_version")
-    assert message == f"condition {shipped} serves from the next request on."
+def serve(client, choice: str, reason: str = "better on blocked drains", confirmed: bool = True) -> str:
+    """The confirmation's endpoint; its message (the other outputs clear the confirmation and
+    refresh the lists; the client leaves out the confirmation's group)."""
+    return client.predict(choice, reason, confirmed, api_name="/serve_version")[2]
 
 
 def test_nothing_answers_without_a_login(app):
@@ -79,13 +78,29 @@ def test_an_admin_serves_versions_and_is_refused_a_second_job(app, tmp_path):
     card.write(folder)
     registry.record_version(db, card, folder)
 
-    assert client.predict("condition condition-tiny-ui", api_name="/serve_version") == (
-        "condition condition-tiny-ui serves from the next request on."
+    # Promotion is a confirmed decision with a reason, through the API too.
+    preview, message = client.predict("condition condition-tiny-ui", api_name="/serve_preview")
+    assert "You are about to serve `condition-tiny-ui` for every inspector" in preview
+    assert "no gate report" in preview and message == ""
+    message = serve(client, "condition condition-tiny-ui", confirmed=False)
+    assert message == "Not served: tick the confirmation first (every inspector gets this version)."
+    message = serve(client, "condition condition-tiny-ui", reason="  ")
+    assert message == "Not served: say why: a promotion or rollback needs a reason, kept with it."
+    assert registry.served_version(db, "condition").name == shipped
+
+    assert serve(client, "condition condition-tiny-ui") == (
+        "condition `condition-tiny-ui` serves from the next request on. Recorded: bob, “better on blocked drains”."
     )
     assert registry.served_version(db, "condition").name == "condition-tiny-ui"
-    assert client.predict(f"condition {shipped}", api_name="/serve_version").startswith("condition ")  # roll back
+    assert "roll back to" in client.predict(f"condition {shipped}", api_name="/serve_preview")[0]
+    assert serve(client, f"condition {shipped}", "worse on the north slopes").startswith("condition ")
     assert registry.served_version(db, "condition").name == shipped
-    assert client.predict("condition nope", api_name="/serve_version").startswith("Not served: no condition version")
+    assert serve(client, "condition nope").startswith("Not served: no condition version")
+    events = registry.events(db)
+    assert [(e.action, e.to_version, e.actor) for e in events[:2]] == [
+        ("rolled back", shipped, "bob"),
+        ("promoted", "condition-tiny-ui", "bob"),
+    ]
 
     assert client.predict(api_name="/cancel_job") == "No job is running."
     # A bad number is refused by name, and nothing starts.

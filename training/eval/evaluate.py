@@ -214,7 +214,7 @@ def _with_memory(report: ConditionReport, model: ConditionModel) -> ConditionRep
 # ------------------------------------------------------------------ detector
 
 
-def _by_object_type(detections: sv.Detections) -> sv.Detections:
+def by_object_type(detections: sv.Detections) -> sv.Detections:
     """``class_id`` as the index in ``OBJECT_TYPES`` (a 9-class checkpoint has other ids)."""
     types = detections.data.get("object_type", [])
     detections.class_id = np.array([OBJECT_TYPES.index(str(t)) for t in types], dtype=int)
@@ -224,7 +224,7 @@ def _by_object_type(detections: sv.Detections) -> sv.Detections:
 def evaluate_detector(detector: Detector, photos: Sequence[LabelledPhoto]) -> DetectorReport:
     """AP per object type (``metrics.MAP_METHOD``), and precision/recall at the detector's own
     threshold."""
-    predictions = [_by_object_type(detector.detect(load_image(p.path), conf=AP_CONF)) for p in photos]
+    predictions = [by_object_type(detector.detect(load_image(p.path), conf=AP_CONF)) for p in photos]
     truths = [p.detections() for p in photos]
     metrics = detection_metrics(predictions, truths, OBJECT_TYPES, detector.conf)
     return DetectorReport(

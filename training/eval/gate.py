@@ -1,34 +1,132 @@
-"""The evaluation gate, measured: the candidate, the served model and the type-prior baseline
-scored on the same held-out real objects, then ``lifecycle.gate.decide`` says whether the
-candidate may replace the served model (not worse on the metric) and why.
+"""The evaluation gate, measured: the candidate, the served model and the type prior answer the
+same held-out real objects (a detector: find the boxes of the same held-out photos), then
+``lifecycle.gate.decide`` says whether the candidate may replace the served model, and why.
 
-One scoring path: the models (``examples.evaluate_conditions``) and the baseline are scored by
-``examples.score_answers`` on (truth, answer, confidence) lists.
+The gate reads answers, not models: answers pooled over the folds of a cross-validation by photo
+(``HeldOutAnswers.joined``) are judged exactly as one split's. Every resample of the bootstrap
+scores both models on the same photos with the one scorer (``training.eval.metrics``).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import supervision as sv
 
 from core.conditions import ConditionModel
-from core.taxonomy import CONDITIONS
-from lifecycle.gate import GateDecision, check_rule, decide
-from training.baselines.type_prior import baseline_report, type_prior_baseline, type_prior_confidence
-from training.data.examples import ConditionExample, evaluate_conditions
+from core.detector import Detector
+from core.images import load_image
+from core.taxonomy import ALLOWED_CONDITIONS, CLASS_NAMES, CONDITIONS, class_name
+from core.types import LabelledPhoto
+from lifecycle.gate import Evidence, GateDecision, GateRule, decide
+from training.baselines.type_prior import type_prior_baseline
+from training.data.examples import ConditionExample, Pair, model_answers
+from training.eval.evaluate import AP_CONF, by_object_type
+from training.eval.metrics import classification_report, map50
+
+PRIOR = "type prior"
+LABELS = [c for c in CLASS_NAMES if not c.startswith("vegetation")]
 
 
-def _what(held_out: Sequence[ConditionExample]) -> str:
-    """'230 held-out real objects' where the examples say they are real (``DatasetExample``)."""
-    flags = [getattr(e, "synthesized", None) for e in held_out]
-    if all(f is False for f in flags):
-        kind = "real objects"
-    elif all(f is True for f in flags):
-        kind = "SYNTHESIZED examples"
-    elif any(f is True for f in flags):
-        kind = f"examples ({sum(f is True for f in flags)} SYNTHESIZED)"
-    else:
-        kind = "examples"
-    return f"{len(held_out)} held-out {kind}"
+@dataclass(frozen=True)
+class HeldOutAnswers:
+    """Per held-out object: its photo, the truth, and the answers of the candidate, the served
+    model and the type prior (fitted on the train objects of the same fold)."""
+
+    photos: tuple[str, ...]
+    truth: tuple[Pair, ...]
+    candidate: tuple[Pair, ...]
+    served: tuple[Pair, ...]
+    prior: tuple[Pair, ...]
+
+    def joined(self, other: HeldOutAnswers) -> HeldOutAnswers:
+        """Both folds' answers (each object is held out in one fold only)."""
+        return HeldOutAnswers(*(a + b for a, b in zip(_fields(self), _fields(other), strict=True)))
+
+
+def _fields(answers: HeldOutAnswers) -> tuple[tuple, ...]:
+    return answers.photos, answers.truth, answers.candidate, answers.served, answers.prior
+
+
+def held_out_answers(
+    candidate: ConditionModel,
+    served: ConditionModel,
+    held_out: Sequence[ConditionExample],
+    train: Sequence[ConditionExample],
+    served_answers: Sequence[Pair] | None = None,
+) -> HeldOutAnswers:
+    """The three answers to each of ``held_out``; the type prior is fitted on ``train``'s real
+    examples. ``served_answers``: the served model's, where already known."""
+    if not held_out:
+        raise ValueError("no held-out examples: nothing to compare the models on")
+    truth, answers, _ = model_answers(candidate, held_out)
+    if served_answers is None:
+        served_answers = answers if served is candidate else model_answers(served, held_out)[1]
+    prior = type_prior_baseline(train)
+    return HeldOutAnswers(
+        tuple(getattr(e, "photo", "") or f"example {i}" for i, e in enumerate(held_out)),
+        tuple(truth),
+        tuple(answers),
+        tuple(served_answers),
+        tuple((e.object_type, prior[e.object_type]) for e in held_out),
+    )
+
+
+def _score(metric: str, truth: Sequence[Pair], answers: Sequence[Pair]) -> float:
+    report = classification_report([class_name(*t) for t in truth], [class_name(*a) for a in answers], LABELS)
+    return report[metric]
+
+
+def evidence(photos: Sequence[str], truth: Sequence[Pair], what: str) -> Evidence:
+    """The photos, and the objects per condition and per object type, of objects on ``photos``
+    with conditions ``truth``."""
+    by_condition, by_type = Counter(c for _, c in truth), Counter(t for t, _ in truth)
+    return Evidence(
+        f"{len(truth)} {what} on {len(set(photos))} photos",
+        len(set(photos)),
+        {c: by_condition.get(c, 0) for c in CONDITIONS},
+        {t: by_type.get(t, 0) for t, allowed in ALLOWED_CONDITIONS.items() if len(allowed) > 1},
+    )
+
+
+def judge_conditions(answers: HeldOutAnswers, rule: GateRule, description: str) -> GateDecision:
+    """The verdict on the answers: minimums per condition and per object type, then above the
+    type prior, then the bootstrap over the held-out photos. ``description`` says what the
+    objects are ("real objects", "objects of 5 folds by photo")."""
+    photo_names = sorted(set(answers.photos))
+    objects_of = [np.array([i for i, p in enumerate(answers.photos) if p == name]) for name in photo_names]
+    truth, candidate, served = np.array(answers.truth), np.array(answers.candidate), np.array(answers.served)
+
+    def difference(sample: np.ndarray) -> float:
+        rows = np.concatenate([objects_of[i] for i in sample])
+        return _score(rule.metric, truth[rows], candidate[rows]) - _score(rule.metric, truth[rows], served[rows])
+
+    return decide(
+        rule,
+        evidence(answers.photos, answers.truth, f"held-out {description}"),
+        _score(rule.metric, answers.truth, answers.candidate),
+        _score(rule.metric, answers.truth, answers.served),
+        difference,
+        baseline=_score(rule.metric, answers.truth, answers.prior),
+        baseline_name=PRIOR,
+        details=[_per_condition(answers)],
+    )
+
+
+def _per_condition(answers: HeldOutAnswers) -> str:
+    parts = []
+    for condition in CONDITIONS:
+        rows = [i for i, (_, c) in enumerate(answers.truth) if c == condition]
+        if rows:
+            right = [
+                np.mean([getattr(answers, who)[i] == answers.truth[i] for i in rows])
+                for who in ("candidate", "served", "prior")
+            ]
+            parts.append(f"{condition} " + " / ".join(f"{r:.2f}" for r in right) + f" of {len(rows)}")
+    return "Accuracy per condition, candidate / served / type prior: " + ", ".join(parts) + "."
 
 
 def gate(
@@ -36,28 +134,34 @@ def gate(
     served: ConditionModel,
     held_out: Sequence[ConditionExample],
     train: Sequence[ConditionExample],
-    margin: float = 0.0,
-    metric: str = "macro_f1",
+    rule: GateRule | None = None,
 ) -> GateDecision:
-    """Promote ``candidate`` only if its ``metric`` on ``held_out`` is at least the served
-    model's minus ``margin`` (0: not worse; negative: must be better by that much). ``train``
-    gives the type-prior baseline, reported beside both (it does not decide)."""
-    check_rule(metric, margin)
-    if not held_out:
-        raise ValueError("no held-out examples: nothing to compare the models on")
-    candidate_report = evaluate_conditions(candidate, held_out)
-    # The same model object scores the same: no second pass (e.g. re-gating the served model).
-    served_report = candidate_report if served is candidate else evaluate_conditions(served, held_out)
-    prior = type_prior_baseline(train)
-    base = baseline_report(prior, held_out, type_prior_confidence(train, prior))
-    rule = "the most common condition per type: " + ", ".join(f"{t} {c}" for t, c in prior.items())
-    return decide(
-        candidate_report,
-        served_report,
-        base,
-        conditions=CONDITIONS,
-        held_out=_what(held_out),
-        baseline_rule=rule,
-        margin=margin,
-        metric=metric,
-    )
+    """One split's verdict: ``candidate`` against ``served`` on ``held_out``, the type prior
+    fitted on ``train``."""
+    real = all(getattr(e, "synthesized", None) is False for e in held_out)
+    answers = held_out_answers(candidate, served, held_out, train)
+    return judge_conditions(answers, rule or GateRule(), "real objects" if real else "examples")
+
+
+# ------------------------------------------------------------------ detector
+
+
+def _predictions(detector: Detector, photos: Sequence[LabelledPhoto]) -> list[sv.Detections]:
+    return [by_object_type(detector.detect(load_image(p.path), conf=AP_CONF)) for p in photos]
+
+
+def gate_detector(
+    candidate: Detector, served: Detector, photos: Sequence[LabelledPhoto], rule: GateRule
+) -> GateDecision:
+    """mAP@0.5 of both detectors on the held-out reviewed ``photos``, the bootstrap over them.
+    There is no free baseline for boxes: the served detector is the one to beat."""
+    truths = [p.detections() for p in photos]
+    found, before = _predictions(candidate, photos), _predictions(served, photos)
+
+    def difference(sample: np.ndarray) -> float:
+        chosen = [truths[i] for i in sample]
+        return map50([found[i] for i in sample], chosen) - map50([before[i] for i in sample], chosen)
+
+    boxes = sum(len(t) for t in truths)
+    evidence = Evidence(f"{boxes} reviewed boxes on {len(photos)} held-out photos", len(photos))
+    return decide(rule, evidence, map50(found, truths), map50(before, truths), difference)

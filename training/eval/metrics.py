@@ -67,6 +67,11 @@ def _score(value: float) -> float:
     return float("nan") if value < 0 else float(value)
 
 
+def map50(predictions: Sequence[sv.Detections], truths: Sequence[sv.Detections]) -> float:
+    """mAP@0.5 alone (``MAP_METHOD``): what the detector's gate compares on every resample."""
+    return _score(sv.metrics.MeanAveragePrecision().update(list(predictions), list(truths)).compute().map50)
+
+
 def detection_metrics(
     predictions: Sequence[sv.Detections],
     truths: Sequence[sv.Detections],
