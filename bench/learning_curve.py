@@ -100,9 +100,12 @@ def run(args: argparse.Namespace) -> dict:
         "curves": [],
     }
     rounds = min(args.rounds, len(pool) // args.round)
+    results["curves"] = finished(args, results, rounds)
     with tempfile.TemporaryDirectory(prefix="learning-curve-") as registry:
         for seed in args.seeds:
             for order in ORDERS:
+                if any(p["seed"] == seed and p["order"] == order for p in results["curves"]):
+                    continue  # done by an earlier run with the same settings
                 rng = np.random.default_rng(seed)
                 revealed: list[int] = []
                 model = parent
@@ -125,6 +128,25 @@ def run(args: argparse.Namespace) -> dict:
                     print(json.dumps(point), flush=True)
                     args.out.write_text(json.dumps(results, indent=1))
     return results
+
+
+def finished(args: argparse.Namespace, results: dict, rounds: int) -> list[dict]:
+    """The whole curves (every round up to ``rounds``) of an earlier run into ``--out`` with the
+    same data, parent and settings: a long run stopped part way goes on where it stopped."""
+    if not args.out.is_file():
+        return []
+    earlier = json.loads(args.out.read_text())
+    same = ("data", "parent", "round_size", "steps", "method")
+    if any(earlier.get(key) != results[key] for key in same):
+        return []
+    kept = []
+    for seed in args.seeds:
+        for order in ORDERS:
+            points = [p for p in earlier["curves"] if (p["seed"], p["order"]) == (seed, order)]
+            points = [p for p in points if p["corrections"] <= rounds * args.round]
+            if len(points) == rounds:
+                kept += points
+    return kept
 
 
 def mean(points: list[dict], who: str, figure: str) -> float:

@@ -67,7 +67,11 @@ def improve_condition(job: JobSpec, context: JobContext) -> str | None:
     return _conclude(context, "condition", card.version, decision, job)
 
 
-def _finetune(job: JobSpec, context: JobContext, parent: str, dataset, source: str, show_progress: bool, registry=None):
+def _finetune(
+    job: JobSpec, context: JobContext, parent: str, dataset, source: str, show_progress: bool, into: Path | None = None
+) -> Path:
+    """The job's fine-tune of ``parent`` on ``dataset``, published into ``into`` (default: the
+    job's registry; a fold's model goes to a throwaway folder)."""
     from training.condition.finetune import finetune_condition_model
 
     return finetune_condition_model(
@@ -76,7 +80,7 @@ def _finetune(job: JobSpec, context: JobContext, parent: str, dataset, source: s
         dataset.held_out,
         job.finetune_settings(use_class_weights=not dataset.settings.oversample),
         class_weights=None,  # per 9-class name, from the (real, not oversampled) train examples
-        registry=registry or _registry(context),
+        registry=into or _registry(context),
         data_hash=dataset.data_hash,
         data_provenance=f"{source}: {dataset.provenance}",
         held_out_description=f"{len(dataset.held_out)} held-out real objects on "

@@ -198,7 +198,8 @@ def build_dashboard_tab(settings: Settings, server: ModelServer, db: Database | 
     # The page follows promotions by itself; the training plots are sent again only when what
     # serves changed (they are images).
     timer = gr.Timer(10.0)
-    shown = {"served": server.served()}
+    built = server.served()  # what the page's first plots show
+    shown = gr.State((built.detector, built.condition))  # this page's served folders, as its plots show them
 
     def analyse(name: str, request: gr.Request):
         require(request, db, "inspector")
@@ -207,21 +208,21 @@ def build_dashboard_tab(settings: Settings, server: ModelServer, db: Database | 
     def refreshed(request: gr.Request):
         require(request, db, "inspector")
         rows = version_rows(db) if db is not None else []
-        served = shown["served"] = server.served()
+        served = server.served()
         return served_models_markdown(served), training_plots(served), rows, event_rows(db) if db else []
 
-    def ticked(request: gr.Request):
+    def ticked(before: tuple | None, request: gr.Request):
         try:
             require(request, db, "inspector")
         except gr.Error:  # logged out: the timer asks quietly
-            return gr.update(), gr.update(), gr.update(), gr.update()
+            return gr.update(), gr.update(), gr.update(), gr.update(), before
         served = server.served()
-        plots = gr.update() if served == shown["served"] else training_plots(served)
-        shown["served"] = served
+        now = (served.detector, served.condition)
+        plots = gr.update() if now == before else training_plots(served)
         rows = version_rows(db) if db is not None else []
-        return served_models_markdown(served), plots, rows, event_rows(db) if db else []
+        return served_models_markdown(served), plots, rows, event_rows(db) if db else [], now
 
     run.click(analyse, inputs=[source], outputs=[summary, plots], api_name="analyze")
     outputs = [models, training, versions, events]
     refresh.click(refreshed, outputs=outputs, api_name="dashboard_refresh")
-    timer.tick(ticked, outputs=outputs, show_progress="hidden", api_name=False)
+    timer.tick(ticked, inputs=[shown], outputs=[*outputs, shown], show_progress="hidden", api_name=False)

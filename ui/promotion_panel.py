@@ -74,7 +74,9 @@ def serve(db: Database, choice: str | None, reason: str, confirmed: bool, actor:
     try:
         kind, name = _chosen(choice)
         row = registry.promote(db, kind, name, actor=actor, reason=reason)
-    except (NotFoundError, FileNotFoundError, ValueError) as exc:
+    except FileNotFoundError:  # its message names a server folder
+        return "Not served: the files of this version are gone from the server."
+    except (NotFoundError, ValueError) as exc:
         return f"Not served: {exc}."
     return f"{row.kind} `{row.name}` serves from the next request on. Recorded: {actor}, “{row.served_reason}”."
 

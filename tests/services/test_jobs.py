@@ -77,7 +77,7 @@ def test_a_quantize_job_runs_in_its_own_process_and_records_its_candidate(store,
     run = jobs.wait(db, run_id, timeout_s=300)
     assert run.status == "succeeded", run.error
     assert run.pid not in (None, os.getpid())  # it ran in another process
-    assert "accuracy retention" in run.log
+    assert "of the accuracy (needs 99%)" in run.log
     [candidate] = [v for v in registry.versions(db, "condition") if v.quantization == "int8"]
     assert run.produced_version_id == candidate.id
     assert Path(candidate.folder).is_relative_to(Path(settings.data_dir) / "models")  # the job's registry
