@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.images import read_image_bytes, too_big_message
+from core.images import ImageLoadError, read_image_bytes, too_big_message
 from core.taxonomy import counted
 
 
@@ -75,6 +76,8 @@ def _add_zip_members(path: Path, max_bytes: int, add: Callable[[str, str, Callab
             members = archive.infolist()
     except (zipfile.BadZipFile, OSError) as exc:
         return [f"{path.name}: the zip file could not be read ({exc})"]
+    except UnicodeDecodeError:  # a name flagged UTF-8 that is not: Python cannot list the zip
+        return [f"{path.name}: the zip file could not be read (a member's name is not valid UTF-8)"]
     refused = _unsafe_zip(members)
     if refused:
         return [f"{path.name}: refused, nothing in it was read: {refused}"]
@@ -89,7 +92,8 @@ def _add_zip_members(path: Path, max_bytes: int, add: Callable[[str, str, Callab
         if info.file_size > max_bytes:
             problems.append(too_big_message(name, info.file_size, max_bytes))
             continue
-        add(name, f"{path}/{info.filename}", functools.partial(_read_member, path, info.filename))
+        # The member itself, not its name: a zip may hold two members of one name, each read once.
+        add(name, f"{path}/{info.filename}", functools.partial(_read_member, path, info, name))
     if not files:
         problems.append(f"{path.name}: the zip holds no files")
     return problems
@@ -116,6 +120,17 @@ def _hidden(relative: Path) -> bool:
     return any(part.startswith(".") for part in relative.parts)
 
 
-def _read_member(archive_path: Path, member: str) -> bytes:
-    with zipfile.ZipFile(archive_path) as archive:
-        return archive.read(member)
+def _read_member(archive_path: Path, member: zipfile.ZipInfo, name: str) -> bytes:
+    """The member's bytes; ``ImageLoadError`` naming it when they cannot be had, so the batch
+    goes on with the next photo."""
+    try:
+        with zipfile.ZipFile(archive_path) as archive, archive.open(member) as file:
+            return file.read()
+    except RuntimeError as exc:  # zipfile's word for an encrypted member
+        why = "it is encrypted" if "encrypted" in str(exc) else str(exc)
+        raise ImageLoadError(f"{name}: could not be unpacked ({why})") from None
+    except NotImplementedError as exc:  # a compression method zipfile does not have
+        raise ImageLoadError(f"{name}: could not be unpacked ({exc})") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        why = "its data does not match its checksum" if "CRC" in str(exc) else "its compressed data is corrupt"
+        raise ImageLoadError(f"{name}: could not be unpacked: the zip member is damaged ({why})") from None

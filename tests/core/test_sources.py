@@ -6,6 +6,7 @@ import pytest
 
 from core.images import ImageLoadError
 from core.sources import expand_sources
+from tests.bad_zips import ONE_BAD_MEMBER, bad_utf8_name, duplicate_names
 
 
 @pytest.fixture
@@ -89,3 +90,29 @@ def test_a_zip_with_too_many_members_is_refused(tmp_path, monkeypatch):
             archive.writestr(f"{n}.jpg", b"x")
     sources, problems = expand_sources([tmp_path / "many.zip"], max_bytes=1000)
     assert sources == [] and problems == ["many.zip: refused, nothing in it was read: 4 members, over the limit of 3"]
+
+
+@pytest.mark.parametrize("case", sorted(ONE_BAD_MEMBER))
+def test_one_unreadable_member_fails_alone_with_its_name(tmp_path, case):
+    make, message = ONE_BAD_MEMBER[case]
+    photo = bytes(range(256)) * 4
+    sources, problems = expand_sources([make(tmp_path / "s.zip", photo)], max_bytes=10_000)
+    assert problems == [] and [s.name for s in sources] == ["s.zip/a.jpg", "s.zip/b.jpg"]
+    with pytest.raises(ImageLoadError) as refused:
+        sources[0].read()
+    assert str(refused.value).startswith(f"s.zip/{message}")
+    assert sources[1].read() == photo  # the next member is read as if nothing happened
+
+
+def test_a_zip_python_cannot_list_is_one_problem_and_the_other_inputs_go_on(tmp_path):
+    (tmp_path / "good.jpg").write_bytes(b"G")
+    broken = bad_utf8_name(tmp_path / "u.zip", b"x" * 300)
+    sources, problems = expand_sources([broken, tmp_path / "good.jpg"], max_bytes=10_000)
+    assert problems == ["u.zip: the zip file could not be read (a member's name is not valid UTF-8)"]
+    assert [s.name for s in sources] == ["good.jpg"]
+
+
+def test_two_members_of_one_name_are_each_read_once(tmp_path):
+    sources, _ = expand_sources([duplicate_names(tmp_path / "d.zip", b"first", b"second")], max_bytes=100)
+    assert [s.name for s in sources] == ["d.zip/a.jpg", "d.zip/a.jpg (2)"]
+    assert [s.read() for s in sources] == [b"first", b"second"]
