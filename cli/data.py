@@ -61,7 +61,12 @@ def import_command(args: argparse.Namespace, inspector=None) -> int:
     from storage.formats.yolo_import import import_yolo_folder
 
     db, settings = _store()
-    print(import_yolo_folder(db, settings.data_dir, args.folder, survey=args.survey).summary())
+    try:
+        report = import_yolo_folder(db, settings.data_dir, args.folder, survey=args.survey)
+    except (FileNotFoundError, ValueError) as exc:  # no data.yaml, or one without class names
+        print(f"slope import: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary())
     return 0
 
 

@@ -12,6 +12,21 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+# The file name a stored photo gets, from what its bytes are (never from the uploader's name).
+FORMAT_SUFFIXES = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
+
+
+def stored_suffix(data: bytes) -> str:
+    """``.jpg``, ``.png``... for the image format the bytes are, ``.bin`` for anything else: a file
+    named ``x.html`` that is a JPEG is stored as one, and a name's 300-character "extension" is
+    never a file name on the server."""
+    try:
+        with _unpatched_open()(io.BytesIO(data)) as image:
+            return FORMAT_SUFFIXES.get(image.format or "", ".bin")
+    except (UnidentifiedImageError, OSError, ValueError):
+        return ".bin"
+
+
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "MPO"})
 # Full-resolution survey cameras fit: DJI Zenmuse P1 45 MP, Sony A7R 61 MP, Phase One iXM-100
 # 102 MP (inspecting one of these took 0.9 GB over the process's 1.0 GB; one photo at a time).

@@ -8,6 +8,8 @@ Importing into the store and reading a folder for training both parse it here.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -16,21 +18,32 @@ import yaml
 from core.taxonomy import parse_class_name
 
 
-def read_class_map(data_dir: Path) -> list[tuple[str, str | None]]:
-    """(object_type, condition) per class index. A bare type name means 'normal' when the set
-    has conditional names (the 9-class export), and 'unknown' in a 4-class set."""
-    spec = yaml.safe_load((data_dir / "data.yaml").read_text())
-    names = spec["names"]
-    names = [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
-    parsed = [parse_class_name(n) for n in names]
-    conditional = any(condition is not None for _, condition in parsed)
-    return [parse_class_name(n, bare_condition="normal" if conditional else None) for n in names]
+def read_class_map(data_dir: Path) -> dict[int, tuple[str, str | None]]:
+    """(object_type, condition) per class index, as ``data.yaml`` numbers them (a ``names`` map
+    may skip numbers: ``{0: ..., 5: ...}`` has no class 1). A bare type name means 'normal' when
+    the set has conditional names (the 9-class export), and 'unknown' in a 4-class set.
+    ``ValueError`` saying what is wrong with a ``data.yaml`` that is not YAML or has no names."""
+    try:
+        spec = yaml.safe_load((data_dir / "data.yaml").read_text(encoding="utf-8-sig"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ValueError(f"data.yaml is not readable YAML ({type(exc).__name__})") from None
+    names = spec.get("names") if isinstance(spec, dict) else None
+    if isinstance(names, list):
+        names = dict(enumerate(names))
+    if not isinstance(names, dict) or not names or not all(isinstance(k, int) and k >= 0 for k in names):
+        raise ValueError("data.yaml has no class names: it needs 'names', a list or a map from class number to name")
+    parsed = {k: parse_class_name(str(n)) for k, n in names.items()}
+    conditional = any(condition is not None for _, condition in parsed.values())
+    return {k: parse_class_name(str(n), bare_condition="normal" if conditional else None) for k, n in names.items()}
 
 
-def parse_label_file(text: str, classes: int) -> list[tuple[int, np.ndarray]]:
-    """(class index, normalized xyxy) per row. Polygon rows become their bounding box."""
+def parse_label_file(text: str, classes: int | Collection[int]) -> list[tuple[int, np.ndarray]]:
+    """(class index, normalized xyxy) per row. Polygon rows become their bounding box.
+    ``classes``: the class numbers data.yaml names (a count: 0 to count - 1). A byte-order mark
+    (some Windows tools write one) is not part of the first row."""
+    known = range(classes) if isinstance(classes, int) else classes
     rows = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), 1):
         values = line.split()
         if not values:
             continue
@@ -38,8 +51,10 @@ def parse_label_file(text: str, classes: int) -> list[tuple[int, np.ndarray]]:
             cls, coords = int(values[0]), np.array([float(v) for v in values[1:]])
         except ValueError:
             raise ValueError(f"line {number} is not numbers: {line!r}") from None
-        if not 0 <= cls < classes:
-            raise ValueError(f"line {number}: class {cls} is not in data.yaml's {classes} names")
+        if cls not in known:
+            raise ValueError(f"line {number}: class {cls} is not one of data.yaml's class numbers")
+        if not all(math.isfinite(v) for v in coords):
+            raise ValueError(f"line {number} has a coordinate that is not a finite number: {line!r}")
         if len(coords) == 4:
             cx, cy, w, h = coords
             box = np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])

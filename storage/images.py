@@ -14,15 +14,17 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from core.images import stored_suffix
 from storage import models as m
 from storage.db import Database
 
 
-def store_image_file(data_dir: str | Path, data: bytes, suffix: str) -> tuple[str, str]:
-    """Content-addressed copy under ``data_dir/images``: returns (sha256, path relative to
-    data_dir). Written to a temporary name, then renamed, so a crash never leaves half a file."""
+def store_image_file(data_dir: str | Path, data: bytes) -> tuple[str, str]:
+    """Content-addressed copy under ``data_dir/images``, named by its hash and the format its
+    bytes are: returns (sha256, path relative to data_dir). Written to a temporary name, then
+    renamed, so a crash never leaves half a file."""
     sha = hashlib.sha256(data).hexdigest()
-    relative = Path("images") / sha[:2] / f"{sha}{suffix.lower() or '.bin'}"
+    relative = Path("images") / sha[:2] / f"{sha}{stored_suffix(data)}"
     target = Path(data_dir) / relative
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -75,12 +77,13 @@ def add_image(
     split: str | None = None,
     captured_at: datetime | None = None,
 ) -> tuple[m.Image, bool]:
-    """The image row for these bytes, created if new. Returns (image, created)."""
-    sha, relative = store_image_file(data_dir, data, Path(original_name).suffix)
-    image = session.scalar(select(m.Image).where(m.Image.sha256 == sha))
+    """The image row for these bytes, created if new. Returns (image, created). The file is
+    written only for a new image (a stored one keeps its file, whatever it was named then)."""
+    image = session.scalar(select(m.Image).where(m.Image.sha256 == hashlib.sha256(data).hexdigest()))
     if image is not None:
         join_survey(session, image, survey)
         return image, False
+    sha, relative = store_image_file(data_dir, data)
     image = m.Image(
         sha256=sha,
         path=relative,

@@ -142,7 +142,16 @@ def import_yolo_folder(
                     report.skipped.append((str(image_path.relative_to(folder)), "not an image file name"))
                 continue
             _import_one(db, data_dir, folder, split, image_path, classes, survey, report, seen)
+        report.skipped += _labels_without_image(folder, split_dir)
     return report
+
+
+def _labels_without_image(folder: Path, split_dir: Path) -> list[tuple[str, str]]:
+    """Label files no image of the split is named for: their objects went nowhere."""
+    stems = {p.stem for p in (split_dir / "images").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    labels = split_dir / "labels"
+    orphans = sorted(p for p in labels.glob("*.txt") if p.stem not in stems) if labels.is_dir() else []
+    return [(str(p.relative_to(folder)), "a label file without its image: not imported") for p in orphans]
 
 
 def _import_one(
@@ -151,7 +160,7 @@ def _import_one(
     folder: Path,
     split: str,
     image_path: Path,
-    classes: list[tuple[str, str | None]],
+    classes: dict[int, tuple[str, str | None]],
     survey: str | None,
     report: ImportReport,
     seen: dict[int, str],
@@ -161,7 +170,10 @@ def _import_one(
     try:
         data = image_path.read_bytes()
         image = load_image(data, name=name)
-        rows = parse_label_file(label_path.read_text(), len(classes)) if label_path.is_file() else []
+        rows = parse_label_file(label_path.read_text(encoding="utf-8-sig"), classes) if label_path.is_file() else []
+    except UnicodeDecodeError:
+        report.skipped.append((name, "the label file is not UTF-8 text"))
+        return
     except (ImageLoadError, ValueError, OSError) as exc:
         report.skipped.append((name, str(exc).removeprefix(f"{name}: ")))
         return

@@ -40,7 +40,7 @@ def from_yolo_folder(folder: str | Path, split: str | None = None) -> list[Label
             with Image.open(path) as image:  # header only: size without decoding
                 width, height = image.size
             label = folder / name / "labels" / f"{path.stem}.txt"
-            rows = parse_label_file(label.read_text(), len(classes)) if label.is_file() else []
+            rows = parse_label_file(label.read_text(encoding="utf-8-sig"), classes) if label.is_file() else []
             scale = np.array([width, height, width, height], dtype=np.float64)
             objects = tuple(
                 LabelledBox(tuple((box * scale).tolist()), *classes[cls])
