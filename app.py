@@ -23,7 +23,6 @@ from core.settings import Settings  # noqa: E402
 from lifecycle.server import ModelServer, register_configured_models  # noqa: E402
 from services.auth import (  # noqa: E402
     DEMO_USER,
-    auth_function,
     ensure_demo_account,
     ensure_first_admin,
     ignored_admin_variables,
@@ -39,6 +38,7 @@ from ui.inspect_tab import build_inspect_tab  # noqa: E402
 from ui.review_tab import build_review_tab  # noqa: E402
 from ui.scratch import gradio_cache_policy, keep_pruning  # noqa: E402
 from ui.train_tab import build_train_tab  # noqa: E402
+from ui.web_guard import MIDDLEWARE, login_check  # noqa: E402
 
 TITLE = "Slope drainage inspection"
 LOGIN_MESSAGE = "Log in with your slope-inspection account."
@@ -143,7 +143,7 @@ def main() -> None:
         print(f"Created the first admin account {created!r} from the environment.")
     elif ignored := ignored_admin_variables(db):
         print(ignored)
-    login: dict = {"auth": auth_function(db) if has_users(db) else None, "auth_message": LOGIN_MESSAGE}
+    login: dict = {"auth": login_check(db) if has_users(db) else None, "auth_message": LOGIN_MESSAGE}
     if settings.demo_mode:
         ensure_demo_account(db)
         # No login on the public demo: every visitor acts as the demo reviewer, never as an admin.
@@ -157,7 +157,9 @@ def main() -> None:
     elif login["auth"] is None:
         print(FIRST_RUN_HINT)
     keep_pruning(settings)
-    build_app(settings, server, db).launch(max_file_size=settings.largest_upload, **login)
+    build_app(settings, server, db).launch(
+        max_file_size=settings.largest_upload, app_kwargs={"middleware": MIDDLEWARE}, **login
+    )
 
 
 if __name__ == "__main__":

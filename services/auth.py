@@ -14,10 +14,11 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
-from services.errors import NotAllowed, NotLoggedIn, ServiceError
+from services.errors import NotAllowed, NotLoggedIn, ServiceError, TooManyFailures
 from storage.db import Database
-from storage.users import add_user, authenticate, has_users, user_role
+from storage.users import add_user, authenticate, has_users, recent_failures, record_failure, user_role
 
 ROLE_RANK: dict[str, int] = {"inspector": 1, "reviewer": 2, "admin": 3}
 ADMIN_USER_ENV = "SLOPE_ADMIN_USER"
@@ -79,11 +80,35 @@ def refusal(username: str | None, db: Database | None, role: str) -> str | None:
     return None
 
 
-def auth_function(db: Database) -> Callable[[str, str], bool]:
-    """The callable for ``launch(auth=...)``: checks the password against the users table."""
+# Guessing is slowed down for everyone sharing the store: after this many failures within the
+# window, a name (whichever password) or an address (whichever name) is refused until they age out.
+LOGIN_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_NAME = 5
+MAX_FAILURES_PER_ADDRESS = 30
+
+
+def log_in(db: Database, username: str, password: str, address: str = "") -> bool:
+    """Whether ``password`` is ``username``'s; every wrong one is counted against the name and
+    the address (``""``: unknown, counted against the name only). ``TooManyFailures`` while
+    either has failed too often: even the right password waits, so guessing cannot go on."""
+    by_name, by_address = recent_failures(db, username, address, LOGIN_WINDOW)
+    minutes = int(LOGIN_WINDOW.total_seconds() // 60)
+    if by_name >= MAX_FAILURES_PER_NAME:
+        raise TooManyFailures(f"Too many failed logins for this name: try again in {minutes} minutes.")
+    if address and by_address >= MAX_FAILURES_PER_ADDRESS:
+        raise TooManyFailures(f"Too many failed logins from this address: try again in {minutes} minutes.")
+    if authenticate(db, username, password) is not None:
+        return True
+    record_failure(db, username, address)
+    return False
+
+
+def auth_function(db: Database, address: Callable[[], str] = lambda: "") -> Callable[[str, str], bool]:
+    """The callable for ``launch(auth=...)``: ``log_in`` with the address ``address()`` gives
+    (the web layer knows it; Gradio passes only the name and password)."""
 
     def check(username: str, password: str) -> bool:
-        return authenticate(db, username, password) is not None
+        return log_in(db, username, password, address())
 
     return check
 

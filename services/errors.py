@@ -29,3 +29,9 @@ class TrainingOff(ServiceError, PermissionError):
     """Training asked of an app where it is switched off (the public demo)."""
 
     title = "Not allowed"
+
+
+class TooManyFailures(ServiceError):
+    """Logins refused for a while after too many wrong passwords (for a name or an address)."""
+
+    title = "Too many failed logins"

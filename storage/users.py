@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from storage import models as m
 from storage.db import Database
 
-# scrypt cost: 16 MiB of memory and ~50 ms per hash on these CPUs; stored with the hash.
-_N, _R, _P = 2**14, 8, 1
+# scrypt cost at OWASP's current guidance (N=2^15, r=8, p=3: 32 MiB, ~0.3 s here), stored with
+# each hash; a hash made with other parameters is made again at its next successful login.
+SCRYPT_COST = (2**15, 8, 3)  # (N, r, p)
+_MAXMEM = 2**26  # hashlib's default allowance (32 MiB) is just under what N=2^15, r=8 needs
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=max(_MAXMEM, 2 * 128 * r * n))
 
 
 def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
-    return f"scrypt${_N}${_R}${_P}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+    salt, (n, r, p) = secrets.token_bytes(16), SCRYPT_COST
+    digest = _scrypt(password, salt, n, r, p)
+    return f"scrypt${n}${r}${p}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
 def verify_password(password: str, stored: str) -> bool:
@@ -31,8 +38,20 @@ def verify_password(password: str, stored: str) -> bool:
         return False
     if scheme != "scrypt":
         return False
-    candidate = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32)
+    candidate = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p))
     return hmac.compare_digest(candidate, base64.b64decode(digest))
+
+
+def needs_rehash(stored: str) -> bool:
+    n, r, p = SCRYPT_COST
+    return not stored.startswith(f"scrypt${n}${r}${p}$")
+
+
+@functools.cache
+def _no_account_hash() -> str:
+    """What a name without an account is checked against: the same work as a real account, so
+    the time of an answer does not tell which names exist."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def add_user(db: Database, username: str, role: str, password: str) -> int:
@@ -52,10 +71,34 @@ def add_user(db: Database, username: str, role: str, password: str) -> int:
 
 
 def authenticate(db: Database, username: str, password: str) -> m.User | None:
-    """The account if the password is its own and it is not disabled."""
+    """The account if the password is its own and it is not disabled. A name with no account
+    costs one hash too; a hash of older parameters is made again."""
     with db.read() as session:
         user = session.scalar(select(m.User).where(m.User.username == username, ~m.User.disabled))
-    return user if user is not None and verify_password(password, user.password_hash) else None
+    if user is None:
+        verify_password(password, _no_account_hash())
+        return None
+    if not verify_password(password, user.password_hash):
+        return None
+    if needs_rehash(user.password_hash):
+        with db.write() as session:
+            session.get(m.User, user.id).password_hash = hash_password(password)
+    return user
+
+
+def record_failure(db: Database, username: str, address: str) -> None:
+    with db.write() as session:
+        session.add(m.LoginFailure(username=username[:200], address=address[:64], at=m.utcnow()))
+
+
+def recent_failures(db: Database, username: str, address: str, window: timedelta) -> tuple[int, int]:
+    """Failed logins within ``window``: (of this name, from this address). Older ones are dropped."""
+    since = m.utcnow() - window
+    with db.write() as session:
+        session.execute(delete(m.LoginFailure).where(m.LoginFailure.at < since))
+        by_name = select(func.count()).select_from(m.LoginFailure).where(m.LoginFailure.username == username[:200])
+        by_address = select(func.count()).select_from(m.LoginFailure).where(m.LoginFailure.address == address[:64])
+        return session.scalar(by_name) or 0, session.scalar(by_address) or 0
 
 
 def user_role(db: Database, username: str) -> str | None:

@@ -17,6 +17,15 @@ FINDING_KEYS = {"object_type", "condition", "class_name", "confidence", "conditi
 VAL_IMAGES = sorted((DATA_DIR / "val" / "images").glob("*.jpg"))
 
 
+@pytest.fixture(autouse=True)
+def cheaper_password_hashes(monkeypatch):
+    """Real scrypt at a cost a test suite can afford (hundreds of accounts are made): the
+    production cost is checked by its own test. Apps started as subprocesses keep the real one."""
+    import storage.users
+
+    monkeypatch.setattr(storage.users, "SCRYPT_COST", (2**10, 8, 1))
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return Settings()

@@ -16,6 +16,7 @@ from services.auth import OPEN_ACCOUNT, Account  # noqa: F401  (tabs import the 
 from services.errors import NotLoggedIn, ServiceError
 from storage.db import Database
 from storage.users import has_users, user_role
+from ui.web_guard import login_check
 
 
 def username_of(request: gr.Request | None) -> str | None:
@@ -63,7 +64,7 @@ def login_switched_on(request: gr.Request | None, db: Database | None) -> bool:
     server.state.login_coming = True
 
     def switch_on() -> None:
-        server.auth = auth.auth_function(db)
+        server.auth = login_check(db)
 
     # Not at once: the answer to this very request (its message) still has to reach the page,
     # and Gradio checks the login on every step of a request's stream.

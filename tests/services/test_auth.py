@@ -1,6 +1,7 @@
 """Roles checked on the server: require() with Gradio's request, the login check, the first admin."""
 
 import time
+from datetime import timedelta
 from types import SimpleNamespace
 
 import gradio as gr
@@ -8,7 +9,7 @@ import pytest
 
 from services import auth
 from services.auth import ROLE_RANK, auth_function, ensure_first_admin
-from services.errors import NotAllowed, NotLoggedIn
+from services.errors import NotAllowed, NotLoggedIn, TooManyFailures
 from storage.users import add_user, has_users
 from tests.storage import conftest as storage_fixtures
 from ui.access import guard, require
@@ -169,3 +170,34 @@ def test_an_app_started_without_accounts_asks_for_a_login_once_one_exists(db, mo
     assert not login_switched_on(req, fresh)  # once
     time.sleep(0.6)  # after the answer to the request that switched it on
     assert app.auth("boss", "long-enough") is True  # the login is on for the next page load
+
+
+def test_too_many_wrong_passwords_lock_the_name_even_for_the_right_one(users):
+    for _ in range(auth.MAX_FAILURES_PER_NAME):
+        assert auth.log_in(users, "rita", "guess", "10.0.0.1") is False
+    with pytest.raises(TooManyFailures, match="Too many failed logins for this name: try again in 15 minutes"):
+        auth.log_in(users, "rita", "rita-password", "10.0.0.2")  # another address: still the name's limit
+    assert auth.log_in(users, "ada", "ada-password", "10.0.0.1") is True  # another name from that address: fine
+
+
+def test_too_many_failures_from_one_address_lock_it_for_every_name(users):
+    for n in range(auth.MAX_FAILURES_PER_ADDRESS):
+        assert auth.log_in(users, f"name-{n}", "guess", "10.0.0.9") is False  # a different name each time
+    with pytest.raises(TooManyFailures, match="from this address"):
+        auth.log_in(users, "ada", "ada-password", "10.0.0.9")
+    assert auth.log_in(users, "ada", "ada-password", "10.0.0.10") is True
+
+
+def test_failures_age_out_of_the_window(users, monkeypatch):
+    for _ in range(auth.MAX_FAILURES_PER_NAME):
+        auth.log_in(users, "rita", "guess", "10.0.0.1")
+    monkeypatch.setattr(auth, "LOGIN_WINDOW", timedelta(seconds=0))
+    assert auth.log_in(users, "rita", "rita-password", "10.0.0.1") is True
+
+
+def test_a_name_without_an_account_costs_a_hash_like_a_real_one(users):
+    from storage import users as accounts
+
+    accounts._no_account_hash.cache_clear()
+    assert auth.log_in(users, "nobody", "whatever-password") is False
+    assert accounts._no_account_hash.cache_info().currsize == 1  # a password was checked for nobody

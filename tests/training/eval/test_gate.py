@@ -9,12 +9,12 @@ from PIL import Image
 from core.conditions import ConditionModel
 from core.settings import PROJECT_ROOT
 from core.types import LabelledPhoto
+from lifecycle.gate import FAILED, PASSED, TOO_FEW, GateRule
 from training.baselines.type_prior import BASELINE, baseline_report, type_prior_baseline, type_prior_confidence
+from training.condition.tiny_qwen2vl import build_model
 from training.data.condition_data import DatasetSettings, build_condition_dataset
 from training.data.dataset import from_yolo_folder
 from training.data.examples import ConditionExample, crops_from_photos, score_answers
-from lifecycle.gate import FAILED, PASSED, TOO_FEW, GateRule
-from training.condition.tiny_qwen2vl import build_model
 from training.eval.gate import gate
 
 CONDITIONS_DATA = PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
