@@ -29,10 +29,11 @@ from services.auth import (  # noqa: E402
 )
 from services.demo import keep_resetting, reset_demo_store  # noqa: E402
 from services.jobs import fail_orphaned_runs  # noqa: E402
-from storage.db import Database  # noqa: E402
+from storage.db import Database, start_up_problem  # noqa: E402
 from storage.users import has_users  # noqa: E402
 from ui.access import account_line, login_switched_on, refusal  # noqa: E402
 from ui.dashboard_tab import build_dashboard_tab  # noqa: E402
+from ui.errors import plain_errors  # noqa: E402
 from ui.first_run import build_first_run  # noqa: E402
 from ui.inspect_tab import build_inspect_tab  # noqa: E402
 from ui.review_tab import build_review_tab  # noqa: E402
@@ -114,7 +115,7 @@ def build_app(settings: Settings, server: ModelServer, db: Database | None = Non
         outputs = [account, *([first_run] if first_run is not None else [])]
         outputs += [block for text, controls, _ in by_role for block in (text, controls)]
         demo.load(for_account, outputs=outputs, show_progress="hidden", api_visibility="private")
-    return demo
+    return plain_errors(demo)
 
 
 def writable_settings(settings: Settings) -> Settings:
@@ -133,6 +134,8 @@ def writable_settings(settings: Settings) -> Settings:
 
 def main() -> None:
     settings = writable_settings(Settings.from_env())
+    if problem := start_up_problem(settings):
+        raise SystemExit(f"Not started: {problem}")
     db = Database.from_settings(settings)  # creates or upgrades the schema
     register_configured_models(db, settings)
     fail_orphaned_runs(db, settings)  # a job that was running when the app stopped did not finish

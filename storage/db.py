@@ -41,6 +41,21 @@ def database_url(settings: Settings) -> str:
     return f"sqlite:///{Path(settings.data_dir) / 'inspections.sqlite3'}"
 
 
+def start_up_problem(settings: Settings) -> str | None:
+    """Why the app cannot keep what it is given, in a sentence (None: it can), beyond a data
+    folder it may not write (``app.writable_settings``): a data "folder" that is a file, or a
+    SQLite store that is read-only (it would open, then refuse every label)."""
+    import os
+
+    folder = Path(settings.data_dir)
+    if folder.exists() and not folder.is_dir():
+        return f"The data folder {folder} is a file, not a folder: set SLOPE_DATA_DIR to a folder."
+    store = folder / "inspections.sqlite3"
+    if not settings.database_url and store.exists() and not os.access(store, os.W_OK):
+        return f"The store {store} is read-only for this user: make it writable (labels could not be saved)."
+    return None
+
+
 def make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)

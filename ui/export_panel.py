@@ -4,7 +4,6 @@ survey or of the whole store, in the format a training tool wants."""
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 import gradio as gr
@@ -13,9 +12,10 @@ from services.export import FORMATS, export_zip
 from storage.db import Database
 from storage.images import survey_names
 from ui.access import guard, refusals_shown
+from ui.scratch import made_private, private_folder
 
 WHOLE_STORE = "(the whole store)"
-EXPORTS = Path(tempfile.gettempdir()) / "slope-exports"
+EXPORTS = private_folder("slope-exports")
 EXPORTS_KEPT = 10  # the newest exports stay on disk; Gradio serves its own copy of each
 
 
@@ -35,7 +35,7 @@ def build_export_panel(db: Database, data_dir: str | Path) -> None:
 
     def run(chosen_survey, choice, request: gr.Request):
         reviewer(request)
-        EXPORTS.mkdir(parents=True, exist_ok=True)
+        made_private(EXPORTS)
         _prune(EXPORTS, EXPORTS_KEPT - 1)
         with refusals_shown():
             archive, line = export_zip(

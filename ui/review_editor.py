@@ -9,7 +9,6 @@ import hashlib
 import math
 import os
 import re
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from PIL import Image, ImageColor, ImageOps
 from core.taxonomy import ALLOWED_CONDITIONS, CONDITION_COLOURS, CONDITIONS, OBJECT_TYPES, parse_class_name
 from services import review
 from storage.review import PhotoView
+from ui.scratch import made_private, private_folder
 from ui.styles import style_js
 
 CLASS_LABELS = [review.label_text(t, c) for t in OBJECT_TYPES for c in (*ALLOWED_CONDITIONS[t], None)]
@@ -40,7 +40,7 @@ DISPLAY_MAX_SIDE = 2048
 # the editor gives the shown photo's long side at least 340 px.
 LABEL_BAND_SHARE = 0.06
 LABEL_BAND_COLOUR = (226, 232, 240)
-SHOWN_DIR = Path(tempfile.gettempdir()) / "slope-review-photos"
+SHOWN_DIR = private_folder("slope-review-photos")
 SHOWN_KEEP = 400  # shown copies kept (the most recently written; ~0.7 MB each at most)
 
 # The editor's rotate buttons turn the boxes' coordinates with the photo, while the store, the
@@ -238,7 +238,7 @@ def display_image(photo: PhotoView, data_dir: str | Path) -> str:
     key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
     out = SHOWN_DIR / f"{path.stem}-{key}-{size[0]}x{size[1]}-top{band}.jpg"
     if not out.is_file():
-        SHOWN_DIR.mkdir(parents=True, exist_ok=True)
+        made_private(SHOWN_DIR)
         with Image.open(path) as image:
             image = ImageOps.exif_transpose(image).convert("RGB")
             if image.size != size:

@@ -17,8 +17,19 @@ from pathlib import Path
 
 from core.settings import Settings
 
-# One per user: another user's instance on the machine neither prunes nor blocks this one.
-SCRATCH_DIR = Path(tempfile.gettempdir()) / f"slope-inspection-downloads-{getpass.getuser()}"
+
+def private_folder(name: str) -> Path:
+    """``name`` in the temporary folder, one per OS user (``name-user``), readable by that user
+    only: another user's instance on the machine neither reads, prunes nor blocks this one's."""
+    return Path(tempfile.gettempdir()) / f"{name}-{getpass.getuser()}"
+
+
+def made_private(folder: Path) -> Path:
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
+
+
+SCRATCH_DIR = private_folder("slope-inspection-downloads")
 LIFETIME_S = 24 * 3600  # a report downloaded the day it was made still works
 DEMO_LIFETIME_S = 3600  # a demo visitor's photos and results are gone within the hour
 
@@ -42,7 +53,7 @@ def scratch_folder(prefix: str, lifetime: int = LIFETIME_S) -> Path:
 
 def prune(lifetime: int) -> None:
     """Delete the request folders older than ``lifetime`` seconds."""
-    SCRATCH_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    made_private(SCRATCH_DIR)
     cutoff = time.time() - lifetime
     for old in SCRATCH_DIR.iterdir():
         try:

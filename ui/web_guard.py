@@ -1,10 +1,13 @@
 """What the web server does before Gradio sees a request: it knows the caller's address (login
 throttling counts failures per address, and Gradio passes its login check only a name and a
-password), and it keeps the login page from carrying the app's API description.
+password), it keeps the login page from carrying the app's API description, and a logout ends
+the browser's session whichever of its cookies came.
 
 Gradio renders its API description (every endpoint, and component values such as survey names)
 into every page, the login page included, while ``/gradio_api/info`` itself asks for a login:
-the page of a visitor not logged in gets an empty one.
+the page of a visitor not logged in gets an empty one. Gradio's logout of one session ends the
+token of its secure cookie only, which a browser on plain HTTP never sends: the token of the
+other cookie stayed valid.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import re
 from collections.abc import Callable
+from http.cookies import SimpleCookie
 
 from fastapi import HTTPException
 from starlette.middleware import Middleware
@@ -50,6 +54,8 @@ class WebGuard:
             await self.app(scope, receive, send)
             return
         CLIENT_ADDRESS.set((scope.get("client") or ("",))[0] or "")
+        if scope.get("path", "").endswith("/logout"):
+            _end_session(scope)
         if scope.get("method") != "GET":
             await self.app(scope, receive, send)
             return
@@ -79,6 +85,19 @@ class WebGuard:
             await send({"type": "http.response.body", "body": page})
 
         await self.app(scope, receive, held)
+
+
+def _end_session(scope) -> None:
+    """Forget every login token this request's cookies carry (Gradio then clears the cookies)."""
+    tokens = getattr(scope.get("app"), "tokens", None)
+    header = dict(scope.get("headers") or []).get(b"cookie", b"").decode("latin-1")
+    if tokens is None or not header:
+        return
+    cookies = SimpleCookie()
+    cookies.load(header)
+    for name, morsel in cookies.items():
+        if name.startswith("access-token-"):
+            tokens.pop(morsel.value, None)
 
 
 MIDDLEWARE = [Middleware(WebGuard)]

@@ -1,6 +1,6 @@
-"""The web server in front of the login, as ``app.py`` launches it (with ``MIDDLEWARE``): the
-login page carries no API description, guessing is cut off with a reason, and the address is
-the caller's."""
+"""The web server in front of the app, as ``app.py`` launches it (with ``MIDDLEWARE``): the
+login page carries no API description, guessing is cut off with a reason, the address is the
+caller's, a logout ends the session, and a failure nobody foresaw reads as a plain sentence."""
 
 import httpx
 import pytest
@@ -70,3 +70,32 @@ def test_failures_are_counted_against_the_callers_address(app_url):
 
     with db.read() as session:
         assert session.scalar(select(m.LoginFailure.address)) == "127.0.0.1"
+
+
+def test_logging_out_over_plain_http_ends_the_session(app_url):
+    url, _ = app_url
+    with httpx.Client() as client:
+        assert client.post(url + "/login", data={"username": "ada", "password": "ada-password-123"}).is_success
+        # Over plain HTTP only the non-secure cookie comes back (the secure one is never sent).
+        [cookie] = [(name, value) for name, value in client.cookies.items() if name.startswith("access-token-unsecure")]
+        assert client.get(url + "/gradio_api/info").status_code == 200
+        client.get(url + "/logout?all_session=false")  # this browser's session only, as the page's link does
+    with httpx.Client(cookies=dict([cookie])) as replay:  # the cookie kept, say by a copy of the browser profile
+        assert replay.get(url + "/gradio_api/info").status_code == 401
+
+
+def test_an_unforeseen_failure_reads_as_a_plain_sentence_with_an_id(app_url, caplog):
+    from gradio_client import Client
+    from sqlalchemy import text
+
+    url, db = app_url
+    client = Client(url, auth=("ada", "ada-password-123"), verbose=False)
+    with db.write() as session:  # a damaged store: a table gone
+        session.execute(text("DROP TABLE model_events"))
+    with pytest.raises(Exception) as failed:
+        client.predict(api_name="/dashboard_refresh")
+    message = str(failed.value)
+    assert "Something went wrong on the server: nothing more was done. (error " in message
+    assert "SQL" not in message and "model_events" not in message and "/tmp" not in message
+    error_id = message.split("(error ", 1)[1].split(":", 1)[0]
+    assert any(error_id in record.getMessage() and record.exc_info for record in caplog.records)

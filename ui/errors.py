@@ -1,0 +1,89 @@
+"""What a person reads when a handler fails in a way nobody foresaw: a plain sentence and an id,
+never a stack trace, an SQL statement or a server path. The details go to the server's log under
+that id, where an administrator finds them.
+
+Refusals (``gr.Error``, which ``ui.access`` makes of every ``ServiceError``) pass as they are:
+they were written for the person. Every other exception of every handler is turned into one
+here, by wrapping the app's functions once it is built (``plain_errors``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import secrets
+from collections.abc import Callable
+
+import gradio as gr
+
+LOG = logging.getLogger("slope.errors")
+SEE_LOG = "(error {id}: the administrator finds the details in the server log under this id)"
+
+
+def plain(exc: BaseException) -> gr.Error:
+    """The error to show for ``exc``, logged with its traceback under a new id."""
+    if isinstance(exc, gr.Error):
+        return exc
+    error_id = secrets.token_hex(4)
+    LOG.error("error %s", error_id, exc_info=exc)
+    text = str(exc).lower()
+    if "database is locked" in text or "could not obtain lock" in text:
+        sentence = "The store is busy (another program is writing to it): nothing was saved. Try again in a moment."
+    elif "value too long" in text or "string data right truncation" in text or "nul (0x00)" in text:
+        sentence = "A value is too long, or holds a character the store does not accept: nothing was saved."
+    else:
+        sentence = "Something went wrong on the server: nothing more was done."
+    return gr.Error(f"{sentence} {SEE_LOG.format(id=error_id)}", title="Server error", print_exception=False)
+
+
+def _wrapped(fn: Callable) -> Callable:
+    """``fn`` of the same kind (Gradio inspects it: coroutine, generator...), raising ``plain``."""
+    if inspect.isasyncgenfunction(fn):
+
+        @functools.wraps(fn)
+        async def agen(*args, **kwargs):
+            try:
+                async for item in fn(*args, **kwargs):
+                    yield item
+            except Exception as exc:
+                raise plain(exc) from None
+
+        return agen
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def gen(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:
+                raise plain(exc) from None
+
+        return gen
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def coroutine(*args, **kwargs):
+            try:
+                return await fn(*args, **kwargs)
+            except Exception as exc:
+                raise plain(exc) from None
+
+        return coroutine
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise plain(exc) from None
+
+    return call
+
+
+def plain_errors(demo: gr.Blocks) -> gr.Blocks:
+    """Wrap every Python function of ``demo`` (events of the browser's own JavaScript have none)."""
+    for block_fn in demo.fns.values():
+        if block_fn.fn is not None:
+            block_fn.fn = _wrapped(block_fn.fn)
+    return demo
