@@ -96,11 +96,14 @@ def survey_command(args: argparse.Namespace, inspector: Inspector | None) -> int
     from core.settings import Settings
     from lifecycle.server import ModelServer
     from services.errors import ServiceError
-    from services.survey import run_survey, survey_date
+    from services.survey import run_survey, survey_date, survey_text
     from storage.db import Database
 
-    try:
-        survey_date(args.date)  # refused before the models load
+    try:  # refused before the models load
+        survey_date(args.date)
+        survey_text(args.site, "site")
+        if survey_text(args.name, "survey name") is None:
+            raise ValueError("a survey needs a name: --name cannot be empty")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

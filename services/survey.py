@@ -58,10 +58,26 @@ def survey_date(text: str | None) -> str | None:
     if not text:
         return None
     try:
-        datetime.strptime(text, "%Y-%m-%d")
+        day = datetime.strptime(text, "%Y-%m-%d")
     except ValueError:
         raise ValueError(f"The date {text!r} is not a date like 2026-11-23.") from None
-    return text
+    return day.strftime("%Y-%m-%d")  # "2026-1-1" is stored as 2026-01-01: dates sort as text
+
+
+MAX_TEXT = 200  # the store's width for a survey's name and site
+
+
+def survey_text(value: str | None, what: str) -> str | None:
+    """A survey's name or site as stored: trimmed, None when empty; too long, or holding a
+    control character (a NUL, a tab: no store keeps one in a name), it is refused by name."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if len(value) > MAX_TEXT:
+        raise ValueError(f"The {what} is {len(value)} characters long: at most {MAX_TEXT}.")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"The {what} holds a control character (a tab, a NUL...): type it without.")
+    return value
 
 
 class SurveyOwned(ServiceError, ValueError):
@@ -75,7 +91,8 @@ def record_survey(
 ) -> tuple[str | None, str | None]:
     """The survey's row, created or completed (a later run may add the site or date); its site
     and date as stored (with what earlier runs gave)."""
-    if not name.strip():
+    name, site = survey_text(name, "survey name"), survey_text(site, "site")
+    if name is None:
         raise ValueError("a survey needs a name")
     try:
         return complete_survey(db, name, inspector, site, survey_date(date), admin=user_role(db, inspector) == "admin")
@@ -104,7 +121,8 @@ def run_survey(
     these models is read back, not inspected again. Extra ``sinks`` (drawings) see every photo
     too; with ``report_to``, the CSV and HTML report are written into that folder."""
     date = survey_date(date)  # refused before anything is stored or inspected
-    if db is not None and name is not None:  # a blank name is refused there
+    name, site = survey_text(name, "survey name") if name is not None else None, survey_text(site, "site")
+    if db is not None and name is not None:
         site, date = record_survey(db, name, user, site, date)
     sources, problems = expand_sources(paths, max_bytes=settings.max_upload_bytes, max_photos=max_photos)
     collected = CollectSink()

@@ -84,10 +84,12 @@ def add_image(
         join_survey(session, image, survey)
         return image, False
     sha, relative = store_image_file(data_dir, data)
+    # A name as a zip may hold it: control characters dropped, its end kept within the column.
+    shown = "".join(c for c in original_name if c.isprintable())[-500:]
     image = m.Image(
         sha256=sha,
         path=relative,
-        original_name=original_name,
+        original_name=shown,
         width=size[0],
         height=size[1],
         survey_id=get_or_create_survey(session, survey).id if survey else None,

@@ -306,3 +306,61 @@ def test_the_inspect_api_says_what_is_wrong_stores_only_the_good_photo(case, app
         assert session.scalar(select(func.count()).select_from(m.Image)) == 1  # the good photo, once
     files = [p for p in (Path(settings.data_dir) / "images").rglob("*") if p.is_file()]
     assert [p.suffix for p in files] == [".jpg"]
+
+
+# ------------------------------------------------------------------ slope survey
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--name", ""], "a survey needs a name: --name cannot be empty"),
+        (["--name", "   "], "a survey needs a name: --name cannot be empty"),
+        (["--name", "n" * 201], "The survey name is 201 characters long: at most 200."),
+        (["--name", "north\x00slope"], "The survey name holds a control character"),
+        (["--name", "north", "--site", "s" * 300], "The site is 300 characters long: at most 200."),
+        (["--name", "north", "--site", "a\tb"], "The site holds a control character"),
+        (["--name", "north", "--date", "2026-13-01"], "The date '2026-13-01' is not a date like 2026-11-23."),
+        (["--name", "north", "--date", "yesterday"], "The date 'yesterday' is not a date like 2026-11-23."),
+    ],
+)
+def test_slope_survey_refuses_bad_names_sites_and_dates_before_anything(
+    arguments, message, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("SLOPE_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "a.jpg").write_bytes(b"never read")
+    assert main(["survey", str(tmp_path / "a.jpg"), *arguments]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not (tmp_path / "data").exists()  # nothing stored, not even a store
+
+
+def test_a_date_written_without_zeros_is_stored_with_them():
+    from services.survey import survey_date
+
+    assert survey_date("2026-1-1") == "2026-01-01"
+
+
+@pytest.mark.slow  # a running app
+@pytest.mark.parametrize(
+    "survey, site, date, message",
+    [
+        ("n" * 201, "", "", "The survey name is 201 characters long: at most 200."),
+        ("north\x00slope", "", "", "The survey name holds a control character"),
+        ("north", "s" * 300, "", "The site is 300 characters long: at most 200."),
+        ("north", "", "2026-02-30", "The date '2026-02-30' is not a date like 2026-11-23."),
+    ],
+)
+def test_the_inspect_api_refuses_bad_survey_fields_before_anything(
+    survey, site, date, message, app_store, photo, tmp_path
+):
+    from gradio_client import handle_file
+
+    client, _, db = app_store
+    (tmp_path / "good.jpg").write_bytes(photo)
+    with db.read() as session:
+        before = session.scalar(select(func.count()).select_from(m.Survey))
+    with pytest.raises(Exception, match=message.replace(".", r"\.")):
+        client.predict([handle_file(str(tmp_path / "good.jpg"))], 0.25, survey, site, date, api_name="/inspect")
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(m.Survey)) == before

@@ -14,7 +14,7 @@ from core.settings import PROJECT_ROOT, Settings
 from core.taxonomy import counted
 from services.inspection import Progress
 from services.sinks import RenderSink
-from services.survey import run_survey, survey_date
+from services.survey import run_survey, survey_date, survey_text
 from services.survey_report import open_upload
 from storage.db import Database
 from storage.inspections import uploads_of
@@ -208,10 +208,11 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
     ) -> tuple:
         # Who inspects is the logged-in account, checked on the server (open while no account exists).
         user = require(request, db, "inspector").username if db is not None else OPEN_ACCOUNT
-        try:
+        try:  # refused before any photo is inspected
             when = survey_date(date_text)
-        except ValueError as exc:  # refused before any photo is inspected
-            raise gr.Error(str(exc), title="Survey date") from None
+            survey_name, site_name = survey_text(survey_name, "survey name"), survey_text(site_name, "site")
+        except ValueError as exc:
+            raise gr.Error(str(exc), title="Survey") from None
         with refusals_shown():  # e.g. another inspector's survey: its site and date are theirs
             result = inspect_uploads(
                 get_inspector(),
@@ -220,9 +221,9 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
                 threshold,
                 db=db,
                 user=user,
-                survey=survey_name.strip() or None,
+                survey=survey_name,
                 progress=lambda done, total, _name: progress((done, total), desc=f"photo {done} of {total}"),
-                site=site_name.strip() or None,
+                site=site_name,
                 date=when,
             )
         kept = InspectResult(
