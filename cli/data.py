@@ -12,6 +12,7 @@ import argparse
 import getpass
 import json
 import sys
+from pathlib import Path
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -73,6 +74,9 @@ def import_command(args: argparse.Namespace, inspector=None) -> int:
 def export_command(args: argparse.Namespace, inspector=None) -> int:
     from storage.formats.export import export
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        print(f"slope export: {args.out} is a file: give a folder to write the export into", file=sys.stderr)
+        return 2
     db, settings = _store()
     print(json.dumps(export(db, settings.data_dir, args.format, args.out), indent=2))
     return 0

@@ -364,3 +364,12 @@ def test_the_inspect_api_refuses_bad_survey_fields_before_anything(
         client.predict([handle_file(str(tmp_path / "good.jpg"))], 0.25, survey, site, date, api_name="/inspect")
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(m.Survey)) == before
+
+
+def test_slope_export_into_a_file_is_refused_plainly(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SLOPE_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "out.zip").write_bytes(b"an earlier export")
+    assert main(["export", "--format", "yolo", str(tmp_path / "out.zip")]) == 2
+    err = capsys.readouterr().err
+    assert "is a file: give a folder to write the export into" in err and "Traceback" not in err
+    assert (tmp_path / "out.zip").read_bytes() == b"an earlier export"  # untouched
