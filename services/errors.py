@@ -4,6 +4,11 @@ know nothing of Gradio: the UI turns a ``ServiceError`` into ``gr.Error`` in one
 
 from __future__ import annotations
 
+import logging
+import secrets
+
+LOG = logging.getLogger("slope.errors")
+
 
 class ServiceError(Exception):
     """A refusal to show as it is: ``message`` says what was wrong, ``title`` heads it."""
@@ -35,3 +40,19 @@ class TooManyFailures(ServiceError):
     """Logins refused for a while after too many wrong passwords (for a name or an address)."""
 
     title = "Too many failed logins"
+
+
+def plain_reason(exc: BaseException) -> str:
+    """What a person reads of a failure nobody foresaw: a sentence and an id, never the
+    exception's own text (it may carry SQL, a stack or a server path), which is logged under
+    that id for an administrator."""
+    error_id = secrets.token_hex(4)
+    LOG.error("error %s", error_id, exc_info=exc)
+    text = str(exc).lower()
+    if "database is locked" in text or "could not obtain lock" in text:
+        sentence = "the store is busy (another program is writing to it): nothing was saved, try again in a moment"
+    elif "value too long" in text or "string data right truncation" in text or "nul (0x00)" in text:
+        sentence = "a value is too long, or holds a character the store does not accept: nothing was saved"
+    else:
+        sentence = "something went wrong on the server"
+    return f"{sentence} (error {error_id}: the administrator finds the details in the server log under this id)"

@@ -18,6 +18,7 @@ from core.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageLoadError, l
 from core.pipeline import Inspector
 from core.sources import PhotoSource
 from core.types import Inspection
+from services.errors import plain_reason
 
 # progress(done, total, name of the photo just finished)
 Progress = Callable[[int, int, str], None]
@@ -91,9 +92,7 @@ def inspect_batch(
             try:
                 sink.add(outcome)
             except Exception as exc:  # the photo's result stands; the message says what is missing
-                result.problems.append(
-                    f"{source.name}: inspected, but {sink.purpose} failed ({type(exc).__name__}: {exc})"
-                )
+                result.problems.append(f"{source.name}: inspected, but {sink.purpose} failed: {plain_reason(exc)}")
         if progress is not None:
             progress(done, len(sources), source.name)
     return result
@@ -118,6 +117,6 @@ def _inspect_one(
         inspection = inspector.inspect(image, conf=conf)
     except Exception as exc:  # a model failure on one photo must not end a survey
         return PhotoOutcome(
-            source, data=data, image=image, error=f"{source.name}: inspection failed ({type(exc).__name__}: {exc})"
+            source, data=data, image=image, error=f"{source.name}: inspection failed: {plain_reason(exc)}"
         )
     return PhotoOutcome(source, data, image, inspection)

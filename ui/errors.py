@@ -11,30 +11,19 @@ from __future__ import annotations
 
 import functools
 import inspect
-import logging
-import secrets
 from collections.abc import Callable
 
 import gradio as gr
 
-LOG = logging.getLogger("slope.errors")
-SEE_LOG = "(error {id}: the administrator finds the details in the server log under this id)"
+from services.errors import plain_reason
 
 
 def plain(exc: BaseException) -> gr.Error:
-    """The error to show for ``exc``, logged with its traceback under a new id."""
+    """The error to show for ``exc`` (``services.errors.plain_reason``: logged under an id)."""
     if isinstance(exc, gr.Error):
         return exc
-    error_id = secrets.token_hex(4)
-    LOG.error("error %s", error_id, exc_info=exc)
-    text = str(exc).lower()
-    if "database is locked" in text or "could not obtain lock" in text:
-        sentence = "The store is busy (another program is writing to it): nothing was saved. Try again in a moment."
-    elif "value too long" in text or "string data right truncation" in text or "nul (0x00)" in text:
-        sentence = "A value is too long, or holds a character the store does not accept: nothing was saved."
-    else:
-        sentence = "Something went wrong on the server: nothing more was done."
-    return gr.Error(f"{sentence} {SEE_LOG.format(id=error_id)}", title="Server error", print_exception=False)
+    reason = plain_reason(exc)
+    return gr.Error(reason[0].upper() + reason[1:] + ".", title="Server error", print_exception=False)
 
 
 def _wrapped(fn: Callable) -> Callable:
