@@ -47,8 +47,8 @@ def served_markdown(server: ModelServer) -> str:
 
 
 def dataset_markdown(db: Database, settings: Settings) -> str:
-    """What a condition job would learn from: reviewed labels per class, and the held-out photos
-    (split by photo, the same fixed rule the job uses)."""
+    """What a condition job would learn from: reviewed labels per class, the held-out photos
+    (split by photo, the same fixed rule the job uses), and whether the gate could judge on them."""
     from collections import Counter
 
     from core.taxonomy import class_name, class_words, counted
@@ -63,13 +63,30 @@ def dataset_markdown(db: Database, settings: Settings) -> str:
     defaults = DatasetSettings()
     _, held_out = split_by_photo(photos, defaults.held_out_fraction, defaults.held_out_seed)
     held = {p.name for p in held_out}
-    held_objects = sum(p.name in held for p, _ in known)
+    held_known = [(p, o) for p, o in known if p.name in held]
+    verdict = _gate_outlook(held_known, known)
     return (
         f"### Reviewed data\n{counted(len(known), 'reviewed object')} with a condition on "
         f"{counted(len({p.name for p, _ in known}), 'photo')}; held out for the gate: "
-        f"{counted(held_objects, 'object')} on {counted(len(held), 'photo')} (split by photo, fixed).\n\n"
-        + " · ".join(f"{class_words(name)} {n}" for name, n in sorted(counts.items()))
+        f"{counted(len(held_known), 'object')} on {counted(len(held), 'photo')} (split by photo, fixed): "
+        f"{verdict}\n\n" + " · ".join(f"{class_words(name)} {n}" for name, n in sorted(counts.items()))
     )
+
+
+def _gate_outlook(held: list, every: list) -> str:
+    """Whether the gate, at its default minimums, could judge a candidate on these (photo, object)."""
+    from training.eval.gate import evidence
+
+    def shortfalls(pairs: list) -> list[str]:
+        found = evidence([p.name for p, _ in pairs], [(o.object_type, o.condition) for _, o in pairs], "")
+        return found.shortfalls(rule)
+
+    rule = GateRule()
+    if not (short := shortfalls(held)):
+        return "enough for the gate to judge on this split."
+    if not shortfalls(every):
+        return f"short of the gate's minimums on this split ({', '.join(short)}): it judges by {rule.folds} folds."
+    return f"too few for the gate even with every photo ({', '.join(shortfalls(every))}): review more photos."
 
 
 _FULL_BAR = "<progress value='1' max='1' style='width:100%'></progress>"

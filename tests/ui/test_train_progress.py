@@ -45,3 +45,34 @@ def test_version_figures_read_as_words(db):
     [row] = version_rows(db)
     assert "macro-F1 0." in row[4] and "calibration error (ECE) 0." in row[4]
     assert "macro f1" not in row[4] and "ece " not in row[4] and "ECE before calibration 0." in row[4]
+
+
+@pytest.mark.parametrize(
+    "photos, outlook",
+    [
+        (14, "too few for the gate even with every photo ("),
+        (217, "held out for the gate: 196 objects on 48 photos (split by photo, fixed): enough for the gate to judge"),
+    ],
+)
+def test_the_reviewed_data_says_whether_the_gate_could_judge(tmp_path, photos, outlook):
+    """On the real condition photos: 14 are too few even together; all of them are enough."""
+    from core.settings import PROJECT_ROOT
+    from storage.formats.yolo_import import import_yolo_folder
+    from ui.train_tab import dataset_markdown
+
+    source = PROJECT_ROOT.parent / "shared" / "data" / "slope-conditions"
+    folder = tmp_path / "conditions"
+    images = sorted((source / "train" / "images").iterdir())[:photos] + sorted((source / "val" / "images").iterdir())
+    for image in images[:photos]:
+        split = image.parent.parent.name
+        for sub in ("images", "labels"):
+            (folder / split / sub).mkdir(parents=True, exist_ok=True)
+        (folder / split / "images" / image.name).write_bytes(image.read_bytes())
+        label = source / split / "labels" / f"{image.stem}.txt"
+        (folder / split / "labels" / label.name).write_text(label.read_text())
+    (folder / "data.yaml").write_text((source / "data.yaml").read_text())
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    db = Database.from_settings(settings)
+    import_yolo_folder(db, settings.data_dir, folder)
+    text = dataset_markdown(db, settings)
+    assert "held out for the gate:" in text and outlook in text
