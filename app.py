@@ -23,6 +23,8 @@ from core.settings import Settings  # noqa: E402
 from lifecycle.server import ModelServer, register_configured_models  # noqa: E402
 from services.auth import (  # noqa: E402
     DEMO_USER,
+    LOGIN_WINDOW,
+    MAX_FAILURES_PER_NAME,
     ensure_demo_account,
     ensure_first_admin,
     ignored_admin_variables,
@@ -42,7 +44,11 @@ from ui.train_tab import build_train_tab  # noqa: E402
 from ui.web_guard import MIDDLEWARE, login_check  # noqa: E402
 
 TITLE = "Slope drainage inspection"
-LOGIN_MESSAGE = "Log in with your slope-inspection account."
+# Gradio's login page answers every refusal "Incorrect Credentials": the rule is said up front.
+LOGIN_MESSAGE = (
+    f"Log in with your slope-inspection account. After {MAX_FAILURES_PER_NAME} wrong passwords, a name "
+    f"waits {LOGIN_WINDOW.total_seconds() / 60:.0f} minutes before it can log in again."
+)
 FIRST_RUN_HINT = (
     "No account exists yet: inspecting is open to everyone. Open the app in a browser on this machine "
     "to create the first admin (a form at the top of the page), or run `slope users add NAME --role admin`."
