@@ -162,7 +162,8 @@ def table(results: dict) -> str:
     lines = [
         f"Test: {results['test_objects']} real objects on {results['test_photos']} held-out photos; pool "
         f"{results['pool_objects']} objects; parent `{results['parent']}` (no condition label seen); "
-        f"{results['method']} fine-tune, {results['steps']} steps per round; mean over seeds {results['seeds']}.",
+        f"{results['method']} fine-tune, {results['steps']} steps per round; mean over seeds "
+        f"{sorted({p['seed'] for p in curves})}.",
         "",
         "| order | corrections | accuracy | macro-F1 | normal vs problem | type prior (acc / macro-F1 / n-v-p) |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -191,7 +192,11 @@ def table(results: dict) -> str:
                 if (pts := [p for p in curves if p["order"] == order and p["corrections"] == n])
                 and mean(pts, "model", "macro_f1") >= target
             ]
-            needed = f"{reached[0]} ({1 - reached[0] / final_n:+.0%} vs random)" if reached else "not reached"
+            if reached:
+                saved = 1 - reached[0] / final_n
+                needed = f"{reached[0]} ({abs(saved):.0%} {'fewer' if saved >= 0 else 'more'} than random)"
+            else:
+                needed = f"not reached in {final_n}"
             lines.append(f"- {order}: {needed}")
     return "\n".join(lines)
 
