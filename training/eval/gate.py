@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import supervision as sv
@@ -44,11 +44,7 @@ class HeldOutAnswers:
 
     def joined(self, other: HeldOutAnswers) -> HeldOutAnswers:
         """Both folds' answers (each object is held out in one fold only)."""
-        return HeldOutAnswers(*(a + b for a, b in zip(_fields(self), _fields(other), strict=True)))
-
-
-def _fields(answers: HeldOutAnswers) -> tuple[tuple, ...]:
-    return answers.photos, answers.truth, answers.candidate, answers.served, answers.prior
+        return HeldOutAnswers(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
 
 def held_out_answers(
@@ -56,15 +52,13 @@ def held_out_answers(
     served: ConditionModel,
     held_out: Sequence[ConditionExample],
     train: Sequence[ConditionExample],
-    served_answers: Sequence[Pair] | None = None,
 ) -> HeldOutAnswers:
     """The three answers to each of ``held_out``; the type prior is fitted on ``train``'s real
-    examples. ``served_answers``: the served model's, where already known."""
+    examples."""
     if not held_out:
         raise ValueError("no held-out examples: nothing to compare the models on")
     truth, answers, _ = model_answers(candidate, held_out)
-    if served_answers is None:
-        served_answers = answers if served is candidate else model_answers(served, held_out)[1]
+    served_answers = answers if served is candidate else model_answers(served, held_out)[1]
     prior = type_prior_baseline(train)
     return HeldOutAnswers(
         tuple(getattr(e, "photo", "") or f"example {i}" for i, e in enumerate(held_out)),
@@ -75,9 +69,13 @@ def held_out_answers(
     )
 
 
-def _score(metric: str, truth: Sequence[Pair], answers: Sequence[Pair]) -> float:
-    report = classification_report([class_name(*t) for t in truth], [class_name(*a) for a in answers], LABELS)
-    return report[metric]
+def _names(answers: Sequence[Pair]) -> np.ndarray:
+    return np.array([class_name(*a) for a in answers])
+
+
+def _score(metric: str, truth: np.ndarray, answers: np.ndarray) -> float:
+    """``metric`` of 9-class names ``answers`` against ``truth`` (the one scorer, scikit-learn's)."""
+    return classification_report(truth, answers, LABELS)[metric]
 
 
 def evidence(photos: Sequence[str], truth: Sequence[Pair], what: str) -> Evidence:
@@ -98,7 +96,9 @@ def judge_conditions(answers: HeldOutAnswers, rule: GateRule, description: str) 
     objects are ("real objects", "objects of 5 folds by photo")."""
     photo_names = sorted(set(answers.photos))
     objects_of = [np.array([i for i, p in enumerate(answers.photos) if p == name]) for name in photo_names]
-    truth, candidate, served = np.array(answers.truth), np.array(answers.candidate), np.array(answers.served)
+    truth, candidate, served, prior = (
+        _names(getattr(answers, who)) for who in ("truth", "candidate", "served", "prior")
+    )
 
     def difference(sample: np.ndarray) -> float:
         rows = np.concatenate([objects_of[i] for i in sample])
@@ -107,10 +107,10 @@ def judge_conditions(answers: HeldOutAnswers, rule: GateRule, description: str) 
     return decide(
         rule,
         evidence(answers.photos, answers.truth, f"held-out {description}"),
-        _score(rule.metric, answers.truth, answers.candidate),
-        _score(rule.metric, answers.truth, answers.served),
+        _score(rule.metric, truth, candidate),
+        _score(rule.metric, truth, served),
         difference,
-        baseline=_score(rule.metric, answers.truth, answers.prior),
+        baseline=_score(rule.metric, truth, prior),
         baseline_name=PRIOR,
         details=[_per_condition(answers)],
     )
