@@ -15,13 +15,16 @@ from collections.abc import Callable
 
 import gradio as gr
 
-from services.errors import plain_reason
+from services.errors import ServiceError, plain_reason
 
 
 def plain(exc: BaseException) -> gr.Error:
-    """The error to show for ``exc`` (``services.errors.plain_reason``: logged under an id)."""
+    """The error to show for ``exc``: a refusal as written, anything else as
+    ``services.errors.plain_reason`` (logged under an id)."""
     if isinstance(exc, gr.Error):
         return exc
+    if isinstance(exc, ServiceError):  # written for the person, whether or not the handler caught it
+        return gr.Error(exc.message, title=exc.title)
     reason = plain_reason(exc)
     return gr.Error(reason[0].upper() + reason[1:] + ".", title="Server error", print_exception=False)
 
