@@ -92,7 +92,7 @@ def test_nine_class_names_polygons_and_mixed_files(db, data_dir, tmp_path):
     report = import_yolo_folder(db, data_dir, folder)
     assert report.labels_added == 3
     skipped = dict(report.skipped)
-    assert "class 12 is not in data.yaml's 9 names" in skipped[f"train/images/{photos[2].name}"]
+    assert "class 12 is not one of data.yaml's class numbers" in skipped[f"train/images/{photos[2].name}"]
     assert skipped["train/images/notes.txt"] == "not an image file name"
     found = {(t, c) for _, t, c, _ in label_set(db)}
     assert found == {("toe_drain", "blocked"), ("rock_toe", "damaged"), ("slope_drain", "normal")}
