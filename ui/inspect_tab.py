@@ -158,7 +158,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
             with gr.Row():
                 survey = gr.Textbox(label="Survey name (optional)", max_lines=1, scale=2)
                 site = gr.Textbox(label="Site", max_lines=1, scale=2)
-                date = gr.Textbox(label="Date (YYYY-MM-DD)", max_lines=1, scale=1, placeholder="2026-11-23")
+                date = gr.Textbox(label="Date (YYYY-MM-DD)", max_lines=1, scale=1, placeholder="e.g. 2026-11-23")
             run = gr.Button("Inspect", variant="primary")
             examples = sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg"))
             if examples:
