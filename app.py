@@ -166,9 +166,14 @@ def main() -> None:
     elif login["auth"] is None:
         print(FIRST_RUN_HINT)
     keep_pruning(settings)
-    build_app(settings, server, db).launch(
-        max_file_size=settings.largest_upload, app_kwargs={"middleware": MIDDLEWARE}, **login
-    )
+    launch(build_app(settings, server, db), settings, **login)
+
+
+def launch(demo: gr.Blocks, settings: Settings, **options) -> None:
+    """Serve ``demo`` as the app is served: behind the web guard (the caller's address for login
+    throttling, no API description on the login page, logout ending the session), uploads up to
+    the survey zip's cap. ``options``: more of ``launch``'s (the login, a test's loopback port)."""
+    demo.launch(max_file_size=settings.largest_upload, app_kwargs={"middleware": MIDDLEWARE}, **options)
 
 
 if __name__ == "__main__":

@@ -34,13 +34,13 @@ prepare_offline()
 
 from gradio_client import Client, handle_file  # noqa: E402
 
-from app import build_app  # noqa: E402
+from app import build_app, launch  # noqa: E402
 from core.images import load_image  # noqa: E402
 from core.settings import PROJECT_ROOT, Settings  # noqa: E402
 from lifecycle.server import ModelServer, register_configured_models  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.users import add_user  # noqa: E402
-from ui.web_guard import MIDDLEWARE, login_check  # noqa: E402
+from ui.web_guard import login_check  # noqa: E402
 
 PHOTOS = sorted((PROJECT_ROOT.parent / "shared" / "data" / "slopes" / "val" / "images").glob("*.jpg"))
 ACCOUNT = ("bench", "bench-password-1")
@@ -115,13 +115,7 @@ def main() -> None:
         server = ModelServer(settings, db)
         per_photo = models_alone(server)
         demo = build_app(settings, server, db)
-        demo.launch(
-            prevent_thread_lock=True,
-            server_name="127.0.0.1",
-            quiet=True,
-            auth=login_check(db),
-            app_kwargs={"middleware": MIDDLEWARE},
-        )
+        launch(demo, settings, auth=login_check(db), prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
         try:
             one = sequential(demo.local_url, args.sequential)
             times, failed, wall = concurrent(demo.local_url, args.users, args.each, deadline)

@@ -59,7 +59,7 @@ def improve_condition(job: JobSpec, context: JobContext) -> str | None:
     if decision.verdict == TOO_FEW and rule.folds:
         # Too few held-out photos on one split: every photo is held out once, in k folds (the
         # candidate's split is the first), before the verdict.
-        answers = _folds(job, context, photos, dataset, served_folder, answers, source)
+        answers = _folds(job, context, rule, photos, dataset, served_folder, answers, source)
         if answers is not None:
             decision = judge_conditions(answers, rule, f"real objects, each held out once in {rule.folds} folds")
     for line in decision.reasons:
@@ -91,7 +91,7 @@ def _finetune(
     )
 
 
-def _folds(job: JobSpec, context: JobContext, photos, dataset, served_folder: str, first, source: str):
+def _folds(job: JobSpec, context: JobContext, rule, photos, dataset, served_folder: str, first, source: str):
     """The answers of ``rule.folds`` folds by photo: the candidate's own split, then the other
     folds dealt from its train photos, each a model fine-tuned without them. None when the
     photos cannot make the folds. The served model may have learned some of these photos in an
@@ -100,7 +100,6 @@ def _folds(job: JobSpec, context: JobContext, photos, dataset, served_folder: st
     from training.data.condition_data import build_condition_dataset, kfold_by_photo
     from training.eval.gate import evidence, held_out_answers
 
-    rule = job.gate_rule()
     every = [e for e in [*dataset.train, *dataset.held_out] if not e.synthesized and not e.repeat]
     short = evidence([e.photo for e in every], [(e.object_type, e.condition) for e in every], "").shortfalls(rule)
     if short:

@@ -19,11 +19,10 @@ from storage import models as m
 from storage.db import Database
 
 
-def store_image_file(data_dir: str | Path, data: bytes) -> tuple[str, str]:
-    """Content-addressed copy under ``data_dir/images``, named by its hash and the format its
-    bytes are: returns (sha256, path relative to data_dir). Written to a temporary name, then
-    renamed, so a crash never leaves half a file."""
-    sha = hashlib.sha256(data).hexdigest()
+def store_image_file(data_dir: str | Path, data: bytes, sha: str) -> str:
+    """Content-addressed copy under ``data_dir/images``, named by ``sha`` (the bytes' sha256) and
+    the format the bytes are: returns its path relative to data_dir. Written to a temporary
+    name, then renamed, so a crash never leaves half a file."""
     relative = Path("images") / sha[:2] / f"{sha}{stored_suffix(data)}"
     target = Path(data_dir) / relative
     if not target.exists():
@@ -34,7 +33,7 @@ def store_image_file(data_dir: str | Path, data: bytes) -> tuple[str, str]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, target)
-    return sha, str(relative)
+    return str(relative)
 
 
 def get_or_create_survey(session: Session, name: str, **fields: Any) -> m.Survey:
@@ -79,11 +78,12 @@ def add_image(
 ) -> tuple[m.Image, bool]:
     """The image row for these bytes, created if new. Returns (image, created). The file is
     written only for a new image (a stored one keeps its file, whatever it was named then)."""
-    image = session.scalar(select(m.Image).where(m.Image.sha256 == hashlib.sha256(data).hexdigest()))
+    sha = hashlib.sha256(data).hexdigest()  # once: a survey photo is tens of MB
+    image = session.scalar(select(m.Image).where(m.Image.sha256 == sha))
     if image is not None:
         join_survey(session, image, survey)
         return image, False
-    sha, relative = store_image_file(data_dir, data)
+    relative = store_image_file(data_dir, data, sha)
     # A name as a zip may hold it: control characters dropped, its end kept within the column.
     shown = "".join(c for c in original_name if c.isprintable())[-500:]
     image = m.Image(

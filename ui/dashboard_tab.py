@@ -205,11 +205,14 @@ def build_dashboard_tab(settings: Settings, server: ModelServer, db: Database | 
         require(request, db, "inspector")
         return analysis_view(name, settings)
 
+    def view(served: ServedFolders, plots) -> tuple:
+        rows = version_rows(db) if db is not None else []
+        return served_models_markdown(served), plots, rows, event_rows(db) if db is not None else []
+
     def refreshed(request: gr.Request):
         require(request, db, "inspector")
-        rows = version_rows(db) if db is not None else []
         served = server.served()
-        return served_models_markdown(served), training_plots(served), rows, event_rows(db) if db else []
+        return view(served, training_plots(served))
 
     def ticked(before: tuple | None, request: gr.Request):
         try:
@@ -218,9 +221,7 @@ def build_dashboard_tab(settings: Settings, server: ModelServer, db: Database | 
             return gr.update(), gr.update(), gr.update(), gr.update(), before
         served = server.served()
         now = (served.detector, served.condition)
-        plots = gr.update() if now == before else training_plots(served)
-        rows = version_rows(db) if db is not None else []
-        return served_models_markdown(served), plots, rows, event_rows(db) if db else [], now
+        return *view(served, gr.update() if now == before else training_plots(served)), now
 
     run.click(analyse, inputs=[source], outputs=[summary, plots], api_name="analyze")
     outputs = [models, training, versions, events]

@@ -1,17 +1,17 @@
-"""The web server in front of the app, as ``app.py`` launches it (with ``MIDDLEWARE``): the
+"""The web server in front of the app, as ``app.py`` launches it (``app.launch``): the
 login page carries no API description, guessing is cut off with a reason, the address is the
 caller's, a logout ends the session, and a failure nobody foresaw reads as a plain sentence."""
 
 import httpx
 import pytest
 
-from app import build_app
+from app import build_app, launch
 from core.settings import Settings
 from lifecycle.server import ModelServer, register_configured_models
 from services import auth
 from storage.db import Database
 from storage.users import add_user
-from ui.web_guard import MIDDLEWARE, login_check
+from ui.web_guard import login_check
 
 
 @pytest.fixture
@@ -25,13 +25,7 @@ def app_url(tmp_path, inspector):
 
         session.add(m.Survey(name="north-embankment-secret"))
     demo = build_app(settings, ModelServer(settings, db, inspector), db)
-    demo.launch(
-        prevent_thread_lock=True,
-        server_name="127.0.0.1",
-        quiet=True,
-        auth=login_check(db),
-        app_kwargs={"middleware": MIDDLEWARE},
-    )
+    launch(demo, settings, auth=login_check(db), prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     yield demo.local_url.rstrip("/"), db
     demo.close()
 
