@@ -4,7 +4,7 @@ build and fine-tune commands are generated from their settings dataclasses
 (``slope train COMMAND --help`` lists them all):
 
     slope train build-detector [--architecture efficientnet-lite0|yolo11n|YAML] [--hours H] [--epochs N]
-        [--init-from WEIGHTS] [--registry DIR] [--resume RUN | --from-run RUN]
+        [--init-from WEIGHTS] [--registry DIR] [--resume RUN | --from-run RUN [--last-epoch]]
     slope train build-condition [--steps N] [--distil-steps N] [--distilled DIR | --keep-distilled DIR]
     slope train finetune [--kind condition|detector] [--method lora|full] [--steps N] [--hours H]
         [--data db|FOLDER (conditions)] [--margin M --min-per-condition N ...] [--promote] [--json]
@@ -44,6 +44,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         metavar="DIR",
         default=None,
         help="publish this finished ultralytics run folder (weights/best.pt, results.csv) instead of training",
+    )
+    det.add_argument(
+        "--last-epoch",
+        action="store_true",
+        help="with --from-run: publish the schedule's last epoch (weights/last.pt), not the one val liked best",
     )
     det.set_defaults(run=build_detector, parser=det)
 
@@ -134,7 +139,10 @@ def build_detector(args: argparse.Namespace, inspector=None) -> int:
 
     settings = settings_from_args(DetectorTrainSettings, args, args.parser)
     try:
-        folder = train_detector(settings) if args.from_run is None else publish_finished_run(args.from_run, settings)
+        if args.from_run is None:
+            folder = train_detector(settings)
+        else:
+            folder = publish_finished_run(args.from_run, settings, "last.pt" if args.last_epoch else "best.pt")
     except DetectorRunInterrupted as stopped:
         # The same options: publishing validates and exports at --imgsz and cards --init-from.
         run = shlex.quote(str(stopped.run))

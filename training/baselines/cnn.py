@@ -46,6 +46,7 @@ class CnnSettings:
     backbone_lr: float = 1e-4
     head_lr: float = 1e-3
     seed: int = 0
+    device: str = "cpu"  # or a CUDA device: the teacher of build-condition answers many views
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch < 1 or self.backbone_lr <= 0 or self.head_lr <= 0:
@@ -64,7 +65,7 @@ class _CropsAndPlace(nn.Module):
 
 
 def _inputs(
-    objects: Sequence[ProbeObject], rng: np.random.Generator | None = None
+    objects: Sequence[ProbeObject], rng: np.random.Generator | None = None, device: str = "cpu"
 ) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Each margin's crops as a batch, and the place features; with ``rng``, augmented."""
     mirror = rng.random(len(objects)) < 0.5 if rng is not None else np.zeros(len(objects), bool)
@@ -77,7 +78,7 @@ def _inputs(
         shift = torch.from_numpy(rng.uniform(-0.1, 0.1, (len(objects), 1, 1, 1))).float()
         crops = [(c * gain + shift).clamp(-1, 1) for c in crops]
     place = torch.from_numpy(np.stack([place_features(o) for o in objects]))
-    return crops, place
+    return [c.to(device) for c in crops], place.to(device)
 
 
 def _keep_batch_norm_statistics(model: nn.Module) -> None:
@@ -99,10 +100,10 @@ class FineTunedCnnBaseline:
             raise ValueError("no object with a known condition to fit the CNN on")
         torch.manual_seed(s.seed)
         rng = np.random.default_rng(s.seed)
-        labels = torch.tensor([CONDITIONS.index(o.condition) for o in objects])
+        labels = torch.tensor([CONDITIONS.index(o.condition) for o in objects], device=s.device)
         counts = torch.bincount(labels, minlength=len(CONDITIONS)).float()
         weight = counts.sum() / (len(CONDITIONS) * counts.clamp(min=1))
-        self.model = _CropsAndPlace(len(place_features(objects[0])))
+        self.model = _CropsAndPlace(len(place_features(objects[0]))).to(s.device)
         optimizer = torch.optim.AdamW(
             [
                 {"params": self.model.backbone.parameters(), "lr": s.backbone_lr},
@@ -120,7 +121,7 @@ class FineTunedCnnBaseline:
             order = rng.permutation(len(objects))
             for start in range(0, len(order), s.batch):
                 chosen = order[start : start + s.batch]
-                crops, place = _inputs([objects[i] for i in chosen], rng)
+                crops, place = _inputs([objects[i] for i in chosen], rng, s.device)
                 loss = F.cross_entropy(self.model(crops, place), labels[chosen], weight=weight)
                 optimizer.zero_grad()
                 loss.backward()
@@ -135,8 +136,8 @@ class FineTunedCnnBaseline:
         the type allows), for objects labelled or not."""
         rows = []
         for start in range(0, len(objects), 64):
-            crops, place = _inputs(objects[start : start + 64])
-            rows.append(F.softmax(self.model(crops, place), dim=1).numpy())
+            crops, place = _inputs(objects[start : start + 64], device=self.settings.device)
+            rows.append(F.softmax(self.model(crops, place), dim=1).cpu().numpy())
         return np.concatenate(rows) if rows else np.zeros((0, len(CONDITIONS)), np.float32)
 
     def report(self, photos: Sequence[LabelledPhoto]) -> ConditionReport:

@@ -78,6 +78,9 @@ class ConditionTrainSettings:
         default=0.15, metadata={"help": "Context margin around each crop; written into the card for serving."}
     )
     seed: int = field(default=0, metadata={"help": "Seeds the weights, the views and the example order."})
+    device: str = field(
+        default="cpu", metadata={"help": "Where the teacher and the Qwen2-VL train: 'cpu' or a CUDA device ('cuda')."}
+    )
     distilled: Path | None = field(
         default=None, metadata={"help": "Start from this distilled model folder instead of distilling anew."}
     )
@@ -147,7 +150,8 @@ def teach_candidate(
     views of the objects of ``train_photos`` and ``pool`` (photos without condition labels), then
     measured on ``held_out`` and published into ``registry``; ``card``: more of
     ``finetune_condition_model``'s card arguments."""
-    teacher = FineTunedCnnBaseline(CnnSettings(epochs=settings.cnn_epochs, seed=settings.seed)).fit(train_photos)
+    cnn = CnnSettings(epochs=settings.cnn_epochs, seed=settings.seed, device=settings.device)
+    teacher = FineTunedCnnBaseline(cnn).fit(train_photos)
     margin = card_crop_margin(str(parent))
     examples = teaching_examples(teacher, [*train_photos, *pool], margin, settings.views, settings.seed)
     provenance = (
@@ -210,6 +214,7 @@ def condition_recipe(settings: ConditionTrainSettings) -> tuple[DatasetSettings,
         seed=settings.seed,
         use_class_weights=False,
         eval_every=max(1, settings.steps // 4),
+        device=settings.device,
     )
     return dataset, finetune
 

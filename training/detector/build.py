@@ -52,6 +52,9 @@ DATA_PROVENANCE = "real drone photos with human-drawn boxes for the 4 object typ
 # The pinned ultralytics keeps as best.pt the epoch with the best mAP@0.5:0.95 alone (its
 # DetMetrics.fitness weights), so a card's mAP@0.5 can be below the best of its history.
 BEST_EPOCH = ", of the epoch with the best val mAP50-95 (kept by ultralytics as best.pt)"
+# A schedule fixed in advance and its last epoch: val measures the weights but chose nothing.
+LAST_EPOCH = ", of the last epoch of a schedule fixed in advance (last.pt; val chose no epoch)"
+WEIGHTS = {"best.pt": BEST_EPOCH, "last.pt": LAST_EPOCH}
 # ultralytics' results.csv column -> the card's history key
 HISTORY_COLUMNS = {
     "metrics/mAP50(B)": "map50",
@@ -183,14 +186,27 @@ def _train(
     progress: Progress | None,
     should_stop: ShouldStop | None,
 ) -> Path:
+    version = new_version("detector", settings.architecture.removesuffix(".yaml"))
+    started = time.time()
+    run, recipe = train_run(work, settings, progress, should_stop)
+    return publish_run(run, staging, settings, version, time.time() - started, recipe)
+
+
+def train_run(
+    work: Path,
+    settings: DetectorTrainSettings,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+) -> tuple[Path, dict]:
+    """ultralytics' training alone, into ``work / "run"``: the run folder (``weights/best.pt``,
+    ``weights/last.pt``, ``results.csv``, ``args.yaml``) and the recipe's words for the card.
+    ``publish_run`` makes a candidate of it; a GPU machine runs only this (``bench/gpu.py``)."""
     prepare_offline()
     from ultralytics import YOLO
 
     register_with_torchvision()  # the pretrained architecture's yaml names the backbone
     data_yaml = _data_yaml(settings.data_dir, work)
     yaml_file = ARCHITECTURES.get(settings.architecture, settings.architecture)
-    version = new_version("detector", settings.architecture.removesuffix(".yaml"))
-    started = time.time()
     if settings.resume is not None:
         model = YOLO(str(settings.resume / "weights" / "last.pt"))
         recipe = {"run": f"resumed run (args.yaml: {_schedule(settings.resume)})"}
@@ -251,7 +267,7 @@ def _train(
             verbose=False,
             **recipe,
         )
-    return publish_run(Path(model.trainer.save_dir), staging, settings, version, time.time() - started, recipe)
+    return Path(model.trainer.save_dir), recipe
 
 
 def publish_run(
@@ -261,13 +277,17 @@ def publish_run(
     version: str,
     train_seconds: float,
     recipe: dict,
+    weights: str = "best.pt",
 ) -> Path:
-    """An ultralytics run folder (its ``weights/best.pt`` and ``results.csv``) as a new candidate:
-    the weights, their ONNX export and the card, validated on val, published from ``staging``."""
+    """An ultralytics run folder (its ``weights/<weights>`` and ``results.csv``) as a new candidate:
+    the weights, their ONNX export and the card, validated on val, published from ``staging``.
+    ``weights``: ``best.pt`` (the epoch val liked best) or ``last.pt`` (the schedule's end)."""
     history = training_history(run / "results.csv")
-    if not (run / "weights" / "best.pt").is_file() or not history:
-        raise FileNotFoundError(f"{run} holds no finished epoch (weights/best.pt and results.csv)")
-    shutil.copyfile(run / "weights" / "best.pt", staging / "model.pt")
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+    if not (run / "weights" / weights).is_file() or not history:
+        raise FileNotFoundError(f"{run} holds no finished epoch (weights/{weights} and results.csv)")
+    shutil.copyfile(run / "weights" / weights, staging / "model.pt")
     metrics = val_metrics(staging / "model.pt", settings.data_dir, settings.imgsz, settings.device)
     export_onnx(staging / "model.pt", settings.imgsz)
     parent = model_version(settings.init_from) if settings.init_from else None
@@ -296,7 +316,7 @@ def publish_run(
         metrics=metrics,
         metrics_data=f"{MAP_METHOD} on the {_val_photos(settings.data_dir)} real val photos of {source} "
         "(human boxes), detected as served (precision and recall at the serving threshold; the history is "
-        f"ultralytics' own val per epoch){BEST_EPOCH}",
+        f"ultralytics' own val per epoch){WEIGHTS[weights]}",
     )
     card.write_readme(staging)  # the folder documents itself wherever it is copied
     return publish_candidate(staging, settings.registry, card)
@@ -319,16 +339,17 @@ def _lineage(settings: DetectorTrainSettings, parent: str | None) -> tuple[str, 
     return f"ultralytics {settings.architecture} ({start})", start
 
 
-def publish_finished_run(run: Path, settings: DetectorTrainSettings) -> Path:
+def publish_finished_run(run: Path, settings: DetectorTrainSettings, weights: str = "best.pt") -> Path:
     """A run trained outside this trainer (resumed after an interruption, or on a GPU machine) as
     a new candidate, through the same validation, export and card. ``settings.architecture``
-    must name what the run trained; its own ``args.yaml`` stays the record of its schedule."""
+    must name what the run trained; its own ``args.yaml`` stays the record of its schedule.
+    ``weights``: as ``publish_run``'s."""
     run = Path(run)
     staging = staging_folder(settings.registry, "detector")
     try:
         version = new_version("detector", settings.architecture.removesuffix(".yaml"))
         recipe = {"run": f"published from its run folder (args.yaml: {_schedule(run)})"}
-        return publish_run(run, staging, settings, version, _run_seconds(run), recipe)
+        return publish_run(run, staging, settings, version, _run_seconds(run), recipe, weights)
     except BaseException:
         discard(staging)
         raise
@@ -361,6 +382,12 @@ def _results_rows(results_csv: Path) -> list[dict[str, str]]:
         return []
     with results_csv.open(newline="") as f:
         return [{k.strip(): v.strip() for k, v in row.items() if k is not None} for row in csv.DictReader(f)]
+
+
+def results_columns(results_csv: Path) -> dict[str, list[float]]:
+    """``results.csv`` as ultralytics keeps it in a checkpoint (column -> values); empty if missing."""
+    rows = _results_rows(results_csv)
+    return {column: [float(row[column]) for row in rows] for column in rows[0]} if rows else {}
 
 
 def training_history(results_csv: Path) -> list[dict[str, float]]:

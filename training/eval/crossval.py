@@ -18,7 +18,7 @@ import math
 import shutil
 import statistics
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,17 @@ class CrossValReport:
     def to_dict(self) -> dict:
         return {**asdict(self), "summary": self.summary()}
 
+    @classmethod
+    def joined(cls, parts: Sequence[dict]) -> CrossValReport:
+        """One report from the ``to_dict`` of runs that each did some folds of the same
+        cross-validation (``only_folds``, e.g. one process per fold on a GPU machine)."""
+        if not parts or len({(p["data"], p["parent"], p["method"]) for p in parts}) != 1:
+            raise ValueError("the parts are not folds of one cross-validation (data, parent and method differ)")
+        folds = sorted((FoldResult(**fold) for part in parts for fold in part["folds"]), key=lambda f: f.fold)
+        if len({f.fold for f in folds}) != len(folds):
+            raise ValueError("a fold appears in more than one part")
+        return cls(parts[0]["data"], parts[0]["parent"], parts[0]["method"], folds)
+
 
 def crossval_condition(
     photos: list[LabelledPhoto],
@@ -121,13 +132,16 @@ def crossval_condition(
     cnn: CnnSettings | None = None,
     teach: ConditionTrainSettings | None = None,
     keep_models: Path | None = None,
+    only_folds: Collection[int] | None = None,
 ) -> CrossValReport:
     """``finetune`` None: no fine-tuning, the parent and the baselines only; ``cnn`` None: no
     fine-tuned CNN baseline (it trains a network per fold: minutes each on 2 cores). ``teach``:
     build-condition's recipe instead of ``finetune`` (a teacher fitted per fold on its train
     photos; the views also come from ``teach.distil_data``'s photos without condition labels).
     ``keep_models``: each fold's model is kept there as ``fold-K`` (to measure serving choices on
-    the photos it never saw without training it again) rather than deleted."""
+    the photos it never saw without training it again) rather than deleted. ``only_folds``: run
+    these folds (numbered from 0) of the same split and skip the others (``CrossValReport.joined``
+    puts the parts together)."""
     pool = distil_photos(teach.distil_data, photos) if teach is not None else []
     margin = card_crop_margin(parent)
     oversample = finetune is None or not finetune.use_class_weights
@@ -136,6 +150,8 @@ def crossval_condition(
     probe = ProbeBaseline()  # one backbone for every fold: its crop features are remembered
     results = []
     for k, (train_photos, held_out_photos) in enumerate(kfold_by_photo(photos, folds, seed)):
+        if only_folds is not None and k not in only_folds:
+            continue
         fold_data = build_condition_dataset(photos, dataset, held_out_names={p.name for p in held_out_photos})
         reports = {
             "baseline": type_prior_report(fold_data.train, fold_data.held_out),

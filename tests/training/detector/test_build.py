@@ -194,6 +194,25 @@ def test_a_finished_run_folder_is_published_like_a_trained_one(tiny_data, tmp_pa
     assert [p.name for p in (registry / "detector").iterdir()] == [folder.name]
 
 
+def test_a_run_is_published_from_its_last_epoch_when_asked(tiny_data, tmp_path):
+    """A schedule fixed in advance (a GPU run's wall-clock schedule) publishes last.pt, and the
+    card says val chose no epoch; best.pt is not needed then, and a third name is refused."""
+    run = tmp_path / "run"
+    (run / "weights").mkdir(parents=True)
+    (run / "weights" / "last.pt").write_bytes((PROJECT_ROOT / "models" / "detector" / "model.pt").read_bytes())
+    (run / "args.yaml").write_text("epochs: 2\nimgsz: 320\n")
+    header = "epoch,time,metrics/precision(B),metrics/recall(B),metrics/mAP50(B),metrics/mAP50-95(B)\n"
+    (run / "results.csv").write_text(header + "1,100,0.1,0.1,0.1,0.05\n2,200,0.2,0.2,0.2,0.1\n")
+    settings = DetectorTrainSettings(data_dir=tiny_data, registry=tmp_path / "registry")
+    with pytest.raises(FileNotFoundError, match="best.pt"):
+        publish_finished_run(run, settings)
+    with pytest.raises(ValueError, match="weights must be one of"):
+        publish_finished_run(run, settings, "epoch7.pt")
+    card = read_card(publish_finished_run(run, settings, "last.pt"))
+    assert "last epoch of a schedule fixed in advance" in card.metrics_data
+    assert "best val" not in card.metrics_data
+
+
 def test_run_time_sums_each_session_even_with_padded_column_names(tmp_path):
     (tmp_path / "results.csv").write_text("  epoch,      time\n1,  50\n2,  95\n3,  40\n4,  70\n")
     assert _run_seconds(tmp_path) == 95 + 70  # resumed after epoch 2
