@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import secrets
 
+from storage.errors import StoreBusy
+
 LOG = logging.getLogger("slope.errors")
 
 
@@ -49,7 +51,7 @@ def plain_reason(exc: BaseException) -> str:
     error_id = secrets.token_hex(4)
     LOG.error("error %s", error_id, exc_info=exc)
     text = str(exc).lower()
-    if "database is locked" in text or "could not obtain lock" in text:
+    if isinstance(exc, StoreBusy) or "database is locked" in text or "could not obtain lock" in text:
         sentence = "the store is busy (another program is writing to it): nothing was saved, try again in a moment"
     elif "value too long" in text or "string data right truncation" in text or "nul (0x00)" in text:
         sentence = "a value is too long, or holds a character the store does not accept: nothing was saved"

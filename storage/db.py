@@ -3,20 +3,28 @@
 SQLite (a file in the data directory) by default: WAL so readers never wait for the writer,
 foreign keys on, a busy timeout, ``synchronous=FULL`` so a committed label survives a power cut,
 and write transactions that take the write lock up front (``BEGIN IMMEDIATE``) so two writers
-queue instead of failing half-way. ``DATABASE_URL`` selects PostgreSQL with no code change.
+queue instead of failing half-way. A writer that finds the lock held retries for up to
+``WRITE_WAIT_S`` with growing pauses (another process may hold it for a while: a backup, a
+migration, a long import), then gives up with ``StoreBusy`` having written nothing. Files a
+transaction wrote for new rows (``new_file``) are removed when it rolls back, so a failed
+transaction leaves no photo without its row. ``DATABASE_URL`` selects PostgreSQL with no code change.
 """
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings
+from storage.errors import StoreBusy
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -26,7 +34,18 @@ def as_utc(moment: datetime) -> datetime:
 
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-BUSY_TIMEOUT_MS = 10_000
+BUSY_TIMEOUT_MS = 2_000  # SQLite's own wait for the lock, per attempt
+WRITE_WAIT_S = 30.0  # a writer's whole wait for the lock, attempts and pauses together
+NEW_FILES = "slope.new_files"  # session.info key: files this transaction wrote for new rows
+
+
+def new_file(session: Session, path: Path) -> None:
+    """``path`` was written for a row of this transaction: removed if the transaction fails."""
+    session.info.setdefault(NEW_FILES, []).append(Path(path))
+
+
+def _is_busy(exc: OperationalError) -> bool:
+    return "database is locked" in str(exc.orig).lower()
 
 
 def database_url(settings: Settings) -> str:
@@ -108,9 +127,41 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """One short transaction holding the write lock; committed on success, else rolled back."""
-        with self._writes.begin() as session:
+        """One short transaction holding the write lock; committed on success, else rolled back
+        (and the files it wrote for new rows removed, before the rollback lets another writer in)."""
+        session = self._locked()
+        try:
             yield session
+            session.commit()
+        except BaseException:
+            for path in session.info.pop(NEW_FILES, []):
+                path.unlink(missing_ok=True)
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def _locked(self) -> Session:
+        """A session whose transaction has begun: on SQLite it holds the write lock (BEGIN
+        IMMEDIATE), asked for again with growing, jittered pauses while another process holds it."""
+        deadline, pause = time.monotonic() + WRITE_WAIT_S, 0.05
+        while True:
+            session = self._writes()
+            session.begin()
+            try:
+                session.connection()  # emits BEGIN now, not at the first statement
+                return session
+            except OperationalError as exc:
+                session.close()
+                if not _is_busy(exc):
+                    raise
+                if time.monotonic() + pause > deadline:
+                    raise StoreBusy(
+                        f"the store stayed busy for {WRITE_WAIT_S:g} s (another program is writing to it): "
+                        "nothing was saved, try again in a moment"
+                    ) from exc
+                time.sleep(pause * random.uniform(0.5, 1.5))
+                pause = min(pause * 2, 2.0)
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (a no-op when it is already there)."""

@@ -1,4 +1,5 @@
-"""What the storage functions raise for a caller to handle: a stale edit and a missing row."""
+"""What the storage functions raise for a caller to handle: a stale edit, a missing row and a
+store that stayed busy."""
 
 from __future__ import annotations
 
@@ -9,3 +10,8 @@ class ConflictError(RuntimeError):
 
 class NotFoundError(LookupError):
     pass
+
+
+class StoreBusy(RuntimeError):
+    """Another program held the store's write lock for longer than a writer waits (retrying with
+    backoff); nothing of the transaction was written."""

@@ -16,24 +16,34 @@ from sqlalchemy.orm import Session
 
 from core.images import stored_suffix
 from storage import models as m
-from storage.db import Database
+from storage.db import Database, new_file
 
 
-def store_image_file(data_dir: str | Path, data: bytes, sha: str) -> str:
-    """Content-addressed copy under ``data_dir/images``, named by ``sha`` (the bytes' sha256) and
-    the format the bytes are: returns its path relative to data_dir. Written to a temporary
-    name, then renamed, so a crash never leaves half a file."""
-    relative = Path("images") / sha[:2] / f"{sha}{stored_suffix(data)}"
-    target = Path(data_dir) / relative
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+def image_file_path(data: bytes, sha: str) -> Path:
+    """Where the store keeps these bytes, relative to its data folder: content-addressed, named
+    by ``sha`` (the bytes' sha256) and the format the bytes are."""
+    return Path("images") / sha[:2] / f"{sha}{stored_suffix(data)}"
+
+
+def store_image_file(data_dir: str | Path, data: bytes, sha: str) -> Path | None:
+    """The bytes written at ``image_file_path`` under ``data_dir``; the path written, or None
+    when the file was there already. Written to a temporary name, then renamed, so a crash never
+    leaves half a file, and a failed write (a full disk) leaves no temporary file either."""
+    target = Path(data_dir) / image_file_path(data, sha)
+    if target.exists():
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+    try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, target)
-    return str(relative)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
 
 
 def get_or_create_survey(session: Session, name: str, **fields: Any) -> m.Survey:
@@ -83,12 +93,11 @@ def add_image(
     if image is not None:
         join_survey(session, image, survey)
         return image, False
-    relative = store_image_file(data_dir, data, sha)
     # A name as a zip may hold it: control characters dropped, its end kept within the column.
     shown = "".join(c for c in original_name if c.isprintable())[-500:]
     image = m.Image(
         sha256=sha,
-        path=relative,
+        path=str(image_file_path(data, sha)),
         original_name=shown,
         width=size[0],
         height=size[1],
@@ -98,7 +107,12 @@ def add_image(
         uploaded_by=uploaded_by,
     )
     session.add(image)
+    # The row first: on PostgreSQL a second writer of the same photo waits here until this
+    # transaction ends, so it never finds a file this one is about to remove on a rollback.
     session.flush()
+    written = store_image_file(data_dir, data, sha)
+    if written is not None:
+        new_file(session, written)
     join_survey(session, image, survey)
     return image, True
 
