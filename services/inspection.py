@@ -19,6 +19,7 @@ from core.pipeline import Inspector
 from core.sources import PhotoSource
 from core.types import Inspection
 from services.errors import plain_reason
+from storage.errors import StoreBusy
 
 # progress(done, total, name of the photo just finished)
 Progress = Callable[[int, int, str], None]
@@ -80,6 +81,9 @@ def inspect_batch(
     inspection of the same bytes by the same model versions: that photo is not inspected again."""
     sinks = list(sinks)
     result = BatchResult()
+    # A sink that found the store busy (after waiting for it) is not asked again in this batch:
+    # every later photo would wait as long. The results still show; a second run stores them.
+    busy: dict[int, int] = {}  # sink index -> photos it did not get
     for done, source in enumerate(sources, 1):
         outcome = _inspect_one(source, inspector, conf, limits, previous)
         if outcome.error is None:
@@ -88,13 +92,24 @@ def inspect_batch(
         else:
             result.failed += 1
             result.problems.append(outcome.error)
-        for sink in sinks:
+        for index, sink in enumerate(sinks):
+            if index in busy:
+                busy[index] += 1
+                continue
             try:
                 sink.add(outcome)
             except Exception as exc:  # the photo's result stands; the message says what is missing
                 result.problems.append(f"{source.name}: inspected, but {sink.purpose} failed: {plain_reason(exc)}")
+                if isinstance(exc, StoreBusy):
+                    busy[index] = 0
         if progress is not None:
             progress(done, len(sources), source.name)
+    for index, skipped in busy.items():
+        if skipped:
+            result.problems.append(
+                f"{skipped} later photos: inspected, but {sinks[index].purpose} was not tried (the store was busy); "
+                "hand in the same photos again to save them (those saved already are not inspected twice)"
+            )
     return result
 
 

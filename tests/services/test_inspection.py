@@ -14,6 +14,7 @@ from services.sinks import DRAWING_SIDE, CollectSink, JsonSink, RenderSink, Repo
 from services.survey_report import ReportWriter
 from storage import review as review_store
 from storage.db import Database
+from storage.errors import StoreBusy
 
 
 class BrokenSink:
@@ -90,6 +91,28 @@ def test_a_failing_sink_or_model_costs_one_photo_only(inspector, sources, caplog
     logged = "\n".join(str(r.exc_info[1]) for r in caplog.records if r.exc_info)
     assert "out of memory" in logged and "disk full" in logged  # the details, for an administrator
     assert list(collected.inspections) == [sources[0].name, sources[3].name]
+
+
+class BusyStoreSink:
+    """A store another program holds: the first photo waits and is refused (``StoreBusy``)."""
+
+    purpose = "saving to the store"
+
+    def __init__(self):
+        self.calls = 0
+
+    def add(self, outcome):
+        self.calls += 1
+        raise StoreBusy("the store stayed busy for 30 s")
+
+
+def test_a_busy_store_is_waited_for_once_per_batch_and_the_results_still_show(inspector, sources):
+    busy, collected = BusyStoreSink(), CollectSink()
+    result = inspect_batch(sources, inspector, [busy, collected])
+    assert busy.calls == 1  # not asked again: each later photo would wait as long
+    assert list(collected.inspections) == [sources[0].name, sources[2].name, sources[3].name]
+    assert f"{sources[0].name}: inspected, but saving to the store failed: the store is busy" in result.problems[0]
+    assert result.problems[-1].startswith("3 later photos: inspected, but saving to the store was not tried")
 
 
 def test_a_full_resolution_photo_is_drawn_at_screen_size_with_its_boxes_in_place(inspector, val_images):
