@@ -65,11 +65,13 @@ class ObjectContext:
             relations=tuple(Relation(r["relation"], int(r["other"]), r["other_type"]) for r in values["relations"]),
         )
 
-    def describe(self) -> str:
+    def describe(self, numbered: bool = False) -> str:
         """One plain sentence for the prompt, e.g. 'bottom-center of the photo, at the foot of a
         slope drain, below a rock toe'. Each other object is named once, by its most specific
         relation (a domain relation, then overlapping, then a direction), so a toe drain just
-        below a rock toe is not also listed as "above" and "overlapping" it."""
+        below a rock toe is not also listed as "above" and "overlapping" it. ``numbered``: each
+        other object by the number drawn on its box ('below rock toe 4'), for the tables and
+        reports a person reads beside the drawing; the prompt keeps the words the model learned."""
         best: dict[int, Relation] = {}
         for r in self.relations:
             if r.other not in best or _SPECIFICITY.get(r.relation, 9) < _SPECIFICITY.get(best[r.other].relation, 9):
@@ -78,8 +80,11 @@ class ObjectContext:
         # Most specific first; among equals, the order relations() gave (nearest first).
         for r in sorted(best.values(), key=lambda r: _SPECIFICITY.get(r.relation, 9)):
             other = object_word(r.other_type)
-            # "right of vegetation": a mass noun takes no article
-            phrase = f"{relation_phrase(r.relation)} {other if other == 'vegetation' else 'a ' + other}"
+            if numbered:
+                named = f"{other} {r.other + 1}"
+            else:  # "right of vegetation": a mass noun takes no article
+                named = other if other == "vegetation" else "a " + other
+            phrase = f"{relation_phrase(r.relation)} {named}"
             if phrase not in parts:
                 parts.append(phrase)
         return ", ".join(parts)

@@ -78,6 +78,7 @@ class Inspection:
     findings: tuple[Finding, ...]
     models: dict[str, str]  # {"detector": version, "condition": version}
     timings_ms: dict[str, float] = field(default_factory=dict)
+    inspected_at: str | None = None  # ISO 8601 when taken from the store; None: made just now
 
     def detections(self) -> sv.Detections:
         """The findings as ``sv.Detections``: ``class_id`` is the object type's index in
@@ -104,6 +105,7 @@ class Inspection:
             "findings": [f.as_dict() for f in self.findings],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "models": dict(self.models),
+            **({"inspected_at": self.inspected_at} if self.inspected_at else {}),
         }
 
 

@@ -6,6 +6,7 @@ Each sink takes every ``PhotoOutcome`` of a batch in order and ignores what it h
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image
@@ -112,4 +113,9 @@ class ReportSink:
 
     def add(self, outcome: PhotoOutcome) -> None:
         position = gps_position(outcome.data) if outcome.data is not None else None
-        self.writer.add(outcome.name, outcome.inspection, outcome.image, error=outcome.error, position=position)
+        meta = None
+        if outcome.inspection is not None and outcome.inspection.inspected_at:  # taken from the store
+            meta = replace(self.writer.meta, inspected_at=outcome.inspection.inspected_at)
+        self.writer.add(
+            outcome.name, outcome.inspection, outcome.image, error=outcome.error, position=position, meta=meta
+        )

@@ -17,7 +17,7 @@ from core.statuses import LabelStatus
 from core.types import Finding, LabelledBox
 from core.types import Inspection as CoreInspection
 from storage import models as m
-from storage.db import Database
+from storage.db import Database, as_utc
 from storage.errors import NotFoundError
 from storage.images import add_image, survey_members
 from storage.labels import new_label
@@ -211,4 +211,5 @@ def _rebuilt(session: Session, inspection: m.Inspection, image: m.Image) -> Core
         for p in predictions
     )
     models = {"detector": inspection.detector_version, "condition": inspection.condition_version}
-    return CoreInspection(image.width, image.height, findings, models, dict(inspection.timings_ms))
+    when = as_utc(inspection.created_at).isoformat(timespec="seconds")
+    return CoreInspection(image.width, image.height, findings, models, dict(inspection.timings_ms), when)

@@ -14,7 +14,6 @@ import io
 import math
 import os
 import tempfile
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +24,7 @@ from markupsafe import Markup
 from PIL import Image
 
 from core.report.narrative import label, narrative
-from core.report.rows import UNCERTAIN_MARGIN, ReportMeta, condition_text, is_uncertain, short_name
+from core.report.rows import UNCERTAIN_MARGIN, ReportMeta, Tally, condition_text, is_uncertain, short_name
 from core.taxonomy import (
     ALLOWED_CONDITIONS,
     CONDITION_COLOURS,
@@ -156,28 +155,21 @@ def _cards(photos: list[ReportPhoto], items: list[tuple[int, int, Finding]]) -> 
 
 
 def _summary(photos: list[ReportPhoto]) -> dict[str, Any]:
-    inspected = [p for p in photos if p.inspection is not None]
-    findings = [(i, n, f) for i, p in enumerate(photos) if p.inspection for n, f in enumerate(p.inspection.findings, 1)]
-    # Counts by object type and the condition the model chose; the uncertain ones among them
-    # are counted apart too, so a near-even call is not read as a settled one.
-    counts = Counter((f.object_type, f.condition) for _, _, f in findings)
-    unsure = Counter(f.object_type for _, _, f in findings if is_uncertain(f))
-    types = list(OBJECT_TYPES) + sorted({t for t, _ in counts} - set(OBJECT_TYPES))
+    tally = Tally.of({i: p.inspection for i, p in enumerate(photos)})
+    # Sure calls by object type and condition, the uncertain ones in a column of their own: the
+    # page's summary counts the same way (``Tally``), so both say the same numbers.
+    sure, unsure = tally.sure_by(), tally.uncertain_by_type()
+    types = list(OBJECT_TYPES) + sorted(set(tally.by_type()) - set(OBJECT_TYPES))
     rows = [
         {
             "type": t,
             "word": object_word(t),
-            "cells": [(c, counts[(t, c)] if c in ALLOWED_CONDITIONS.get(t, CONDITIONS) else None) for c in CONDITIONS],
+            "cells": [(c, sure[(t, c)] if c in ALLOWED_CONDITIONS.get(t, CONDITIONS) else None) for c in CONDITIONS],
             "uncertain": unsure[t],
-            "total": sum(counts[(t, c)] for c in CONDITIONS),
+            "total": tally.by_type()[t],
         }
         for t in types
     ]
-    # What needs action first: confident problems (most certain first), then undecided ones.
-    sure = sorted(
-        ((i, n, f) for i, n, f in findings if f.condition != "normal" and not is_uncertain(f)),
-        key=lambda item: -item[2].condition_confidence,
-    )
     failed = [
         # The loader's messages begin with the file's name, already the link's text.
         {"number": i + 1, "name": p.name, "error": (p.error or "failed").removeprefix(f"{p.name}: ")}
@@ -186,13 +178,13 @@ def _summary(photos: list[ReportPhoto]) -> dict[str, Any]:
     ]
     return {
         "photos": counted(len(photos), "photo"),
-        "inspected": len(inspected),
+        "inspected": tally.photos - len(failed),
         "failed": failed,
-        "empty": sum(1 for p in inspected if not p.inspection.findings),
-        "findings": counted(len(findings), "finding"),
+        "empty": tally.empty,
+        "findings": counted(len(tally.findings), "finding"),
         "counts": rows,
-        "sure": _cards(photos, sure),
-        "undecided": _cards(photos, [(i, n, f) for i, n, f in findings if is_uncertain(f)]),
+        "sure": _cards(photos, tally.problems),
+        "undecided": _cards(photos, list(tally.uncertain)),
         "margin": f"{UNCERTAIN_MARGIN:.2f}",
         "map": _map(photos),
     }
@@ -244,7 +236,7 @@ def _photo(number: int, photo: ReportPhoto) -> dict[str, Any]:
             "condition": _condition(f),
             "probs": [f"{f.condition_probs[c]:.2f}" if c in f.condition_probs else None for c in CONDITIONS],
             "confidence": f"{f.confidence:.2f}",
-            "position": f.context.describe(),
+            "position": f.context.describe(numbered=True),
         }
         for n, f in enumerate(ins.findings, 1)
     ]

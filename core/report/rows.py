@@ -9,6 +9,7 @@ app: words for headers, short photo names, box numbers matching the drawing).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.taxonomy import CONDITIONS, counted, object_word
@@ -102,7 +103,7 @@ def finding_rows(name: str, inspection: Inspection) -> list[list]:
             *(round(f.condition_probs[c], 3) if c in f.condition_probs else "" for c in CONDITIONS),
             round(f.confidence, 3),
             *(round(v) for v in f.box_xyxy),
-            f.context.describe(),
+            f.context.describe(numbered=True),
             *_models(inspection),
         ]
         for number, f in enumerate(inspection.findings, 1)
@@ -142,7 +143,7 @@ def table_rows(name: str, inspection: Inspection) -> list[list]:
             condition_text(f),
             *(f"{f.condition_probs[c]:.2f}" if c in f.condition_probs else "–" for c in CONDITIONS),
             f"{f.confidence:.2f}",
-            f.context.describe(),
+            f.context.describe(numbered=True),
         ]
         for number, f in enumerate(inspection.findings, 1)
     ]
@@ -153,35 +154,72 @@ def _where(name: str, number: int, f: Finding) -> str:
     return f"{object_word(f.object_type)} #{number} in {short_name(name)}, {f.context.band}"
 
 
+@dataclass(frozen=True)
+class Tally:
+    """The counts of a set of inspections, made once for every summary that shows them (the
+    page's sentences, the HTML report's table and lists), so they never disagree. A finding is a
+    *sure* call or an *uncertain* one (``is_uncertain``), never both: counts by condition are of
+    sure calls, and the uncertain ones are counted apart; sure + uncertain = every finding. The
+    CSV's ``uncertain`` column splits its rows the same way. A photo is keyed by its name (the
+    page) or its place in the report."""
+
+    photos: int
+    empty: int  # inspected photos with no finding
+    findings: tuple[tuple[object, int, Finding], ...]  # (photo key, box number, finding)
+
+    @classmethod
+    def of(cls, inspections: Mapping[object, Inspection | None]) -> Tally:
+        """``inspections`` by photo key; None for a photo that was not inspected (it counts as a
+        photo, not as an empty one)."""
+        done = [(key, ins) for key, ins in inspections.items() if ins is not None]
+        return cls(
+            len(inspections),
+            sum(1 for _, ins in done if not ins.findings),
+            tuple((key, n, f) for key, ins in done for n, f in enumerate(ins.findings, 1)),
+        )
+
+    @property
+    def sure(self) -> tuple[tuple[object, int, Finding], ...]:
+        return tuple(item for item in self.findings if not is_uncertain(item[2]))
+
+    @property
+    def uncertain(self) -> tuple[tuple[object, int, Finding], ...]:
+        return tuple(item for item in self.findings if is_uncertain(item[2]))
+
+    @property
+    def problems(self) -> list[tuple[object, int, Finding]]:
+        """Sure blocked or damaged calls, the most confident first: what to check first."""
+        return sorted((i for i in self.sure if i[2].condition != "normal"), key=lambda i: -i[2].condition_confidence)
+
+    def by_type(self) -> Counter[str]:
+        return Counter(f.object_type for _, _, f in self.findings)
+
+    def sure_by(self) -> Counter[tuple[str, str]]:
+        """Sure calls by (object type, condition)."""
+        return Counter((f.object_type, f.condition) for _, _, f in self.sure)
+
+    def uncertain_by_type(self) -> Counter[str]:
+        return Counter(f.object_type for _, _, f in self.uncertain)
+
+
 def summarize(inspections: dict[str, Inspection]) -> str:
     """A few sentences: what was found, which objects need attention first (the most certain
     problems), and which the model could not decide (never counted as certain)."""
     if not inspections:
         return "No photos inspected."
-    findings = [(name, n, f) for name, ins in inspections.items() for n, f in enumerate(ins.findings, 1)]
-    empty = sum(1 for ins in inspections.values() if not ins.findings)
-    if not findings:
-        return f"{counted(len(inspections), 'photo')} inspected; no rock toes, drains or vegetation were detected."
-    counts = Counter(f.object_type for _, _, f in findings)
-    found = ", ".join(counted(n, object_word(t)) for t, n in counts.most_common())
-    lines = [f"{counted(len(inspections), 'photo')} inspected: {found}."]
-    if empty:
-        lines.append(f"{counted(empty, 'photo')} with no objects detected.")
-    uncertain = [item for item in findings if is_uncertain(item[2])]
-    problems = sorted(
-        (item for item in findings if item[2].condition != "normal" and not is_uncertain(item[2])),
-        key=lambda item: -item[2].condition_confidence,
-    )
-    # Uncertain blocked/damaged calls are left out of the counts but named, so that with them the
-    # counts add up to the reports' (which count every call, "of which uncertain").
-    unsure = sum(1 for _, _, f in uncertain if f.condition != "normal")
-    besides = f" (besides {counted(unsure, 'uncertain blocked or damaged call')})" if unsure else ""
+    tally = Tally.of(inspections)
+    if not tally.findings:
+        return f"{counted(tally.photos, 'photo')} inspected; no rock toes, drains or vegetation were detected."
+    found = ", ".join(counted(n, object_word(t)) for t, n in tally.by_type().most_common())
+    lines = [f"{counted(tally.photos, 'photo')} inspected: {found}."]
+    if tally.empty:
+        lines.append(f"{counted(tally.empty, 'photo')} with no objects detected.")
+    problems, uncertain = tally.problems, tally.uncertain
     if problems:
         by_condition = Counter(f.condition for _, _, f in problems)
         lines.append(
             "Needs attention: "
             + ", ".join(f"{n} {c}" for c, n in by_condition.most_common())
-            + besides
             # "Check first", not "most certain": on a photo with few problems the top of this
             # list may be a 55% call, which is a problem to check, not a certain one.
             + ". Check first: "
@@ -196,7 +234,8 @@ def summarize(inspections: dict[str, Inspection]) -> str:
         lines.append("No object was judged blocked or damaged with confidence.")
     if uncertain:
         lines.append(
-            f"Uncertain (conditions within {UNCERTAIN_MARGIN:.2f} of each other, check by eye): "
+            f"Uncertain, {counted(len(uncertain), 'object')} (conditions within {UNCERTAIN_MARGIN:.2f} of each "
+            "other, check by eye): "
             + "; ".join(f"{_where(name, n, f)}" for name, n, f in uncertain[:5])
             + (f"; and {len(uncertain) - 5} more" if len(uncertain) > 5 else "")
             + "."

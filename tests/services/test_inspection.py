@@ -146,3 +146,24 @@ def test_a_photo_shown_from_the_store_joins_each_survey_it_is_handed_in_under(in
     inspect_batch(sources, inspector, [StoreSink(db, tmp_path, "ines", "east")], previous=previous)
     assert [p.name for p in survey_photos(db, tmp_path, "east")] == [sources[0].name]
     assert len(survey_photos(db, tmp_path, "west")) == 1
+
+
+def test_a_result_taken_from_the_store_reports_when_it_was_made(inspector, val_images, tmp_path):
+    """The CSV's inspected_at of a photo shown from the store is the stored inspection's time,
+    not the time of the run that showed it again."""
+    from storage.inspections import stored_inspection
+
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    db.upgrade()
+    sources, _ = expand_sources([val_images[0]], max_bytes=50_000_000)
+    previous = lambda data, models: stored_inspection(db, data, models)  # noqa: E731
+    inspect_batch(sources, inspector, [StoreSink(db, tmp_path, "ines")], previous=previous)
+    stored = stored_inspection(db, val_images[0].read_bytes(), inspector.models)
+    meta = ReportMeta("ines", "2030-01-01T00:00:00+00:00")  # the later run
+    writer = ReportWriter(tmp_path / "report", meta)
+    inspect_batch(sources, inspector, [ReportSink(writer)], previous=previous)
+    writer.finish({})
+    with (tmp_path / "report" / "findings.csv").open(newline="") as f:
+        times = {row["inspected_at"] for row in csv.DictReader(f)}
+    assert times == {stored.inspected_at} and stored.inspected_at.startswith("20")
+    assert stored.inspected_at != meta.inspected_at

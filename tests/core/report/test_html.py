@@ -11,7 +11,7 @@ from PIL import Image
 
 from core.model_card import ModelCard
 from core.report.html import ReportPhoto, html_report, model_info, write_html_report
-from core.report.rows import UNCERTAIN_MARGIN, ReportMeta
+from core.report.rows import UNCERTAIN_MARGIN, ReportMeta, summarize
 from core.types import Inspection
 from tests.core.report.test_narrative import ROCK, SCENE, SLOPE, VEG, photo
 
@@ -141,12 +141,25 @@ def test_summary_counts_equal_the_findings(photos, parsed):
             expected = len(of_type)
         elif what == "uncertain":
             expected = sum(f.condition_margin < UNCERTAIN_MARGIN for f in of_type)
-        else:
-            expected = sum(f.condition == what for f in of_type)
+        else:  # sure calls only: the uncertain ones have their own column
+            expected = sum(f.condition == what and f.condition_margin >= UNCERTAIN_MARGIN for f in of_type)
         assert value == expected, key
     assert sum(v for k, v in parsed.counts.items() if k.endswith(":total")) == len(findings) == 7
+    for object_type in {key.split(":")[0] for key in parsed.counts}:  # sure + uncertain = every finding
+        parts = [v for k, v in parsed.counts.items() if k.startswith(f"{object_type}:") and not k.endswith(":total")]
+        assert sum(parts) == parsed.counts[f"{object_type}:total"]
     assert parsed.counts["slope_drain:blocked"] == 2
     assert parsed.counts["toe_drain:uncertain"] == 1
+
+
+def test_the_page_summary_and_the_report_count_alike(photos, parsed):
+    """The same inspections: the page's "Needs attention" and "Uncertain" numbers are the report's."""
+    page = summarize({p.name: p.inspection for p in photos if p.inspection})
+    for condition in ("blocked", "damaged"):
+        in_report = sum(v for k, v in parsed.counts.items() if k.endswith(f":{condition}"))
+        assert (f"{in_report} {condition}" in page) == (in_report > 0)
+    uncertain = sum(v for k, v in parsed.counts.items() if k.endswith(":uncertain"))
+    assert f"Uncertain, {uncertain} object" in page
 
 
 def test_failed_and_empty_photos_appear(page, parsed):

@@ -87,8 +87,8 @@ def test_summary_never_calls_an_uncertain_finding_most_certain():
     assert "Check first: toe drain #1 in a.jpg" in certain and "slope drain" not in certain.split("Check first")[1]
     assert "slope drain #2 in a.jpg" in uncertain
     assert "1 photo with no objects detected" in text
-    # the reports count the uncertain call as damaged too: the summary says it left it out
-    assert "Needs attention: 1 blocked (besides 1 uncertain blocked or damaged call). Check first" in text
+    # the uncertain call is counted apart, as the reports count it, never among the damaged
+    assert "Needs attention: 1 blocked. Check first" in text and "Uncertain, 1 object (" in text
     only_uncertain = summarize({"a.jpg": inspection(NEAR_EVEN)})
     assert "Check first" not in only_uncertain and "Uncertain" in only_uncertain
 
@@ -116,6 +116,10 @@ def test_position_text_names_each_other_object_once_most_specific_first():
         ),
     )
     assert context.describe() == "bottom-center of the photo, just above a toe drain, left of a slope drain"
+    # the table and the reports name the box, as the drawing numbers it (the prompt keeps its words)
+    assert (
+        context.describe(numbered=True) == "bottom-center of the photo, just above toe drain 2, left of slope drain 3"
+    )
 
 
 def test_text_a_spreadsheet_would_run_is_kept_as_text():
