@@ -10,10 +10,15 @@ sets it up), then, on the 45 val photos of ``../shared/data/slopes`` taken in tu
 2. one photo per request through ``gradio_client``, one request after the other: ms per request,
    and its ratio to the models' time for a photo;
 3. ``--users`` clients at once, each sending ``--each`` single-photo requests: photos/s (and its
-   ratio to the models alone), p50 and p95 of a request.
+   ratio to the models alone), p50 and p95 of a request;
+4. a zip of 45 train photos (none sent before) in one request, its answers as they stream: seconds to the first answer
+   that shows a photo, to the one that shows every photo, and to the one with the reports.
 
 Every request has a timeout and the run stops at ``--max-seconds``; requests that fail are counted
-and said. No figure is compared with a threshold here: the note reads them.
+and said. The clients do not download the answers' files (drawings, reports), as a browser shows
+a drawing once and fetches a report only when asked; ``gradio_client`` would fetch every file of
+every answer, a streamed answer's drawings again at each answer. No figure is compared with a
+threshold here: the note reads them.
 """
 
 from __future__ import annotations
@@ -42,7 +47,10 @@ from storage.db import Database  # noqa: E402
 from storage.users import add_user  # noqa: E402
 from ui.web_guard import login_check  # noqa: E402
 
-PHOTOS = sorted((PROJECT_ROOT.parent / "shared" / "data" / "slopes" / "val" / "images").glob("*.jpg"))
+SLOPES = PROJECT_ROOT.parent / "shared" / "data" / "slopes"
+PHOTOS = sorted((SLOPES / "val" / "images").glob("*.jpg"))
+# The zip's photos: 45 the other measurements never sent (a stored result would be shown, not made).
+SURVEY = sorted((SLOPES / "train" / "images").glob("*.jpg"))[: len(PHOTOS)]
 ACCOUNT = ("bench", "bench-password-1")
 
 
@@ -64,7 +72,7 @@ def inspect_once(client: Client, photo: Path) -> float:
 
 
 def sequential(url: str, count: int) -> list[float]:
-    client = Client(url, auth=ACCOUNT, verbose=False)
+    client = Client(url, auth=ACCOUNT, verbose=False, download_files=False)
     inspect_once(client, PHOTOS[0])  # warm-up
     return [inspect_once(client, PHOTOS[i % len(PHOTOS)]) for i in range(count)]
 
@@ -74,7 +82,7 @@ def concurrent(url: str, users: int, each: int, deadline: float) -> tuple[list[f
     times: list[float] = []
     failures = [0]
     lock = threading.Lock()
-    clients = [Client(url, auth=ACCOUNT, verbose=False) for _ in range(users)]
+    clients = [Client(url, auth=ACCOUNT, verbose=False, download_files=False) for _ in range(users)]
 
     def user(k: int) -> None:
         for n in range(each):
@@ -98,6 +106,39 @@ def concurrent(url: str, users: int, each: int, deadline: float) -> tuple[list[f
     return times, failures[0], time.perf_counter() - started
 
 
+def zip_stream(url: str, folder: Path) -> tuple[float | None, float | None, float | None, int]:
+    """(first photo shown, every photo shown, reports given) in seconds from the request, and the
+    number of answers, for a zip of the ``SURVEY`` photos."""
+    import zipfile
+
+    survey = folder / "survey.zip"
+    with zipfile.ZipFile(survey, "w") as archive:
+        for photo in SURVEY:
+            archive.write(photo, photo.name)
+    client = Client(url, auth=ACCOUNT, verbose=False, download_files=False)
+    started = time.perf_counter()
+    first = every = reports = None
+    answers = 0
+    job = client.submit([handle_file(str(survey))], 0.25, "", "", "", api_name="/inspect")
+
+    def seen(answer: tuple) -> None:
+        nonlocal first, every, reports, answers
+        gallery, csv_file, took = answer[0], answer[3], time.perf_counter() - started
+        answers += 1
+        if gallery and first is None:
+            first = took
+        if gallery and len(gallery) == len(SURVEY) and every is None:
+            every = took
+        if csv_file and reports is None:
+            reports = took
+
+    for answer in job:  # a streamed answer, as it comes
+        seen(answer)
+    if not answers:  # an endpoint that answers once
+        seen(job.result())
+    return first, every, reports, answers
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=8)
@@ -119,6 +160,7 @@ def main() -> None:
         try:
             one = sequential(demo.local_url, args.sequential)
             times, failed, wall = concurrent(demo.local_url, args.users, args.each, deadline)
+            first, every, reports, answers = zip_stream(demo.local_url, Path(work))
         finally:
             demo.close()
 
@@ -137,6 +179,14 @@ def main() -> None:
         )
     else:
         print(f"{args.users} users x {args.each}: no request finished ({failed} failed)")
+
+    def seconds(value: float | None) -> str:
+        return f"{value:.1f} s" if value is not None else "never"
+
+    print(
+        f"a zip of {len(SURVEY)} photos, {answers} answers: first photo shown after {seconds(first)}, every photo "
+        f"after {seconds(every)}, the reports after {seconds(reports)}"
+    )
 
 
 if __name__ == "__main__":

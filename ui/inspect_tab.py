@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +16,8 @@ from core.pipeline import Inspector
 from core.report.rows import TABLE_COLUMNS, short_name, summarize, table_rows
 from core.settings import PROJECT_ROOT, Settings
 from core.taxonomy import counted
-from services.inspection import Progress
+from core.types import Inspection
+from services.inspection import PhotoOutcome
 from services.sinks import RenderSink
 from services.survey import run_survey, survey_date, survey_text
 from services.survey_report import open_upload
@@ -35,6 +39,10 @@ DATA_CREDIT_MD = (
     "check its conditions before acting on them."
 )
 MAX_PHOTOS = 200  # per request: a whole drone survey, but not an unbounded job
+# The thread batches run on while the page's thread shows their progress. One: a batch whose
+# page stopped listening (a closed tab) still runs to its end, and the next waits for it rather
+# than sharing the cores with it, as the Inspect event's queue serves one at a time.
+_BATCHES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inspect-batch")
 
 
 # Width per column (TABLE_COLUMNS order): the position text gets the room, the photo name no more
@@ -57,7 +65,30 @@ class InspectResult:
     row_photos: list[str] = field(default_factory=list)  # the full photo name of each row
 
 
-def inspect_uploads(
+class _ShownSink(RenderSink):
+    """The drawings, and the inspection of each, as the batch makes them: the page shows every
+    photo as soon as it is inspected (read from the handler's thread while the batch runs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown: list[tuple[str, Inspection]] = []  # in step with ``drawings``
+
+    def add(self, outcome: PhotoOutcome) -> None:
+        before = len(self.drawings)
+        super().add(outcome)
+        if len(self.drawings) > before:
+            self.shown.append((outcome.name, outcome.inspection))
+
+
+def inspect_uploads(*args, **kwargs) -> InspectResult:
+    """``inspect_uploads_live``'s last answer: the whole result, reports included."""
+    result = None
+    for result in inspect_uploads_live(*args, **kwargs):  # noqa: B007 - the last one is the answer
+        pass
+    return result
+
+
+def inspect_uploads_live(
     inspector: Inspector,
     settings: Settings,
     paths: list[str] | None,
@@ -65,18 +96,29 @@ def inspect_uploads(
     db: Database | None = None,
     user: str = "anonymous",
     survey: str | None = None,
-    progress: Progress | None = None,
     site: str | None = None,
     date: str | None = None,
-) -> InspectResult:
-    """Inspect every uploaded photo through the survey use case (``services.survey.run_survey``);
-    bad files become lines in the summary, not failures. With a ``db``, each inspection is stored
-    for review, under ``survey`` (with its site and date) when named."""
+    every_s: float = 0.4,
+) -> Iterator[InspectResult]:
+    """Inspect every uploaded photo through the survey use case (``services.survey.run_survey``),
+    answering as it goes: a result with the photos inspected so far (at most every ``every_s``
+    seconds), one with every photo while the reports are written, then the whole result with the
+    reports. Bad files become lines in the summary, not failures. With a ``db``, each inspection is
+    stored for review, under ``survey`` (with its site and date) when named."""
     if not paths:
-        return InspectResult([], [], "Upload one or more slope photos (JPEG, PNG, WebP, BMP, TIFF) or a zip.", None)
-    drawings = RenderSink()
+        yield InspectResult([], [], "Upload one or more slope photos (JPEG, PNG, WebP, BMP, TIFF) or a zip.", None)
+        return
+    shown = _ShownSink()
     out = scratch_folder("inspection-report", lifetime_s(settings))
-    run = run_survey(
+    counts = [0, 0]  # photos done, photos in all: the batch's progress
+    moved = threading.Event()  # a photo is done, or the batch is
+
+    def progress(done: int, total: int, _name: str) -> None:
+        counts[:] = [done, total]
+        moved.set()
+
+    batch = _BATCHES.submit(
+        run_survey,
         db,
         settings,
         inspector,
@@ -88,9 +130,27 @@ def inspect_uploads(
         conf=conf,
         max_photos=MAX_PHOTOS,
         progress=progress,
-        sinks=[drawings],
+        sinks=[shown],
         report_to=out,
     )
+    batch.add_done_callback(lambda _: moved.set())
+    gallery: list[tuple[str, str]] = []  # each drawing written once, as it arrives
+    said, last = 0, float("-inf")  # the first photo shows as soon as it is done
+    while not batch.done():
+        moved.wait(every_s)
+        moved.clear()
+        done, total = counts
+        # One photo gets one answer (its report takes milliseconds); from two on, each answer shows
+        # the photos done so far, and every photo shows at once while the reports are written.
+        all_done = done == total
+        fresh = total > 1 and len(shown.shown) > said and not batch.done()
+        if fresh and (all_done or time.monotonic() - last >= every_s):
+            said, last = len(shown.shown), time.monotonic()
+            gallery += _drawn(shown, len(gallery), out)
+            note = "writing the reports" if all_done else f"photo {done} of {total} inspected"
+            yield _result(shown, gallery, f"{summarize(dict(shown.shown))}\n\n*Working: {note}...*")
+    run = batch.result()  # its failure, raised here, in the page's thread
+    gallery += _drawn(shown, len(gallery), out)
     summary = summarize(run.inspections)
     if run.batch.reused:
         summary += (
@@ -99,32 +159,45 @@ def inspect_uploads(
         )
     if run.problems:
         summary += "\n\n**Problems:**\n" + "\n".join(f"- {p}" for p in run.problems)
-    owned = [(name, row) for name, ins in run.inspections.items() for row in table_rows(name, ins)]
-    # RenderSink captions read "<name>: <n> objects"; the name is what the table filters on.
-    photos = [caption.rsplit(": ", 1)[0] for _, caption in drawings.drawings]
-    gallery = saved_drawings(
-        [
-            (image, f"{short_name(name)}: {_objects(len(run.inspections[name].findings))}")
-            for (image, _), name in zip(drawings.drawings, photos, strict=True)
-        ],
-        out,
-    )
     report = str(run.report.csv) if run.report else None
     html = str(run.report.html) if run.report else None
+    yield _result(shown, gallery, summary, report, html)
+
+
+def _drawn(shown: _ShownSink, start: int, folder: Path) -> list[tuple[str, str]]:
+    """The drawings from ``start`` on, written as files, captioned with the short name."""
+    count = len(shown.shown)  # read once: the batch may add more meanwhile
+    drawings = [
+        (image, f"{short_name(name)}: {_objects(len(inspection.findings))}")
+        for (image, _), (name, inspection) in zip(shown.drawings[start:count], shown.shown[start:count], strict=True)
+    ]
+    return saved_drawings(drawings, folder, start)
+
+
+def _result(
+    shown: _ShownSink,
+    gallery: list[tuple[str, str]],
+    summary: str,
+    report: str | None = None,
+    html: str | None = None,
+) -> InspectResult:
+    photos = [name for name, _ in shown.shown[: len(gallery)]]
+    owned = [(name, row) for name, inspection in shown.shown[: len(gallery)] for row in table_rows(name, inspection)]
     rows = [row for _, row in owned]
-    return InspectResult(gallery, rows, summary, report, html, photos, [name for name, _ in owned])
+    return InspectResult(list(gallery), rows, summary, report, html, photos, [name for name, _ in owned])
 
 
 def _objects(n: int) -> str:
     return "no objects detected" if n == 0 else f"{n} object{'s' if n > 1 else ''}"
 
 
-def saved_drawings(drawings: list[tuple[Image.Image, str]], folder: Path) -> list[tuple[str, str]]:
-    """(file, caption) of each drawing written once as JPEG (quality 90) into ``folder``: Gradio
-    serves a file as it is, where it encodes a PIL image again for every answer (as PNG: 170 ms and
-    0.5 MB a 720 px drawing; as this JPEG 2 ms and 0.1 MB, lines and numbers still sharp)."""
+def saved_drawings(drawings: list[tuple[Image.Image, str]], folder: Path, start: int = 0) -> list[tuple[str, str]]:
+    """(file, caption) of each drawing written once as JPEG (quality 90) into ``folder``, numbered
+    from ``start``: Gradio serves a file as it is, where it encodes a PIL image again for every
+    answer (as PNG: 170 ms and 0.5 MB a 720 px drawing; as this JPEG 2 ms and 0.1 MB, lines and
+    numbers still sharp)."""
     files = []
-    for k, (image, caption) in enumerate(drawings):
+    for k, (image, caption) in enumerate(drawings, start):
         path = folder / f"drawing-{k}.jpg"
         image.save(path, "JPEG", quality=90)
         files.append((str(path), caption))
@@ -221,8 +294,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
         site_name: str,
         date_text: str,
         request: gr.Request,
-        progress=gr.Progress(),  # noqa: B008 - Gradio injects progress through this default
-    ) -> tuple:
+    ) -> Iterator[tuple]:
         # Who inspects is the logged-in account, checked on the server (open while no account exists).
         user = require(request, db, "inspector").username if db is not None else OPEN_ACCOUNT
         try:  # refused before any photo is inspected
@@ -231,7 +303,8 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
         except ValueError as exc:
             raise gr.Error(str(exc), title="Survey") from None
         with refusals_shown():  # e.g. another inspector's survey: its site and date are theirs
-            result = inspect_uploads(
+            # Each photo shows as soon as it is inspected; the reports come with the last answer.
+            for result in inspect_uploads_live(
                 get_inspector(),
                 settings,
                 paths,
@@ -239,14 +312,19 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
                 db=db,
                 user=user,
                 survey=survey_name,
-                progress=lambda done, total, _name: progress((done, total), desc=f"photo {done} of {total}"),
                 site=site_name,
                 date=when,
-            )
-        kept = InspectResult(
-            [], result.rows, result.summary, result.report_path, result.html_path, result.photos, result.row_photos
-        )
-        return result.gallery, result.summary, result.rows, result.report_path, result.html_path, kept
+            ):
+                kept = InspectResult(
+                    [],
+                    result.rows,
+                    result.summary,
+                    result.report_path,
+                    result.html_path,
+                    result.photos,
+                    result.row_photos,
+                )
+                yield result.gallery, result.summary, result.rows, result.report_path, result.html_path, kept
 
     def only_photo(kept: InspectResult | None, evt: gr.SelectData) -> gr.Dataframe:
         if kept is None:

@@ -100,6 +100,27 @@ def test_a_zip_of_a_survey_is_inspected_photo_by_photo(client, val_images, tmp_p
     assert "survey.zip/flight1/readme.txt: not a recognised image" in summary
 
 
+def test_a_batch_answers_photo_by_photo_and_the_reports_come_last(client, inspector, val_images, tmp_path):
+    """Streamed: every answer shows the photos inspected so far (in order, with their rows), the
+    reports come with the last; one photo gets one answer."""
+    from ui.inspect_tab import inspect_uploads_live
+
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    paths = [str(p) for p in val_images[12:16]]
+    answers = list(inspect_uploads_live(inspector, settings, paths, 0.25, every_s=0.0))
+    assert len(answers) >= 2 and [len(a.gallery) for a in answers] == sorted(len(a.gallery) for a in answers)
+    assert all(a.report_path is None for a in answers[:-1]) and answers[-1].report_path
+    assert len(answers[-1].gallery) == 4 and "Working" not in answers[-1].summary
+    for answer in answers[:-1]:
+        assert "*Working: " in answer.summary and set(answer.row_photos) <= set(answer.photos)
+    assert len(list(inspect_uploads_live(inspector, settings, paths[:1], 0.25, every_s=0.0))) == 1
+
+    # through the API: the answers as they stream, the last one whole
+    job = client.submit([handle_file(p) for p in paths], 0.25, "", "", "", api_name="/inspect")
+    streamed = list(job)
+    assert len(streamed[-1][0]) == 4 and streamed[-1][3]
+
+
 def test_a_survey_zip_may_be_larger_than_a_photo(store, inspector, val_images, tmp_path):
     """The web server's cap is the zip's (a drone survey is GBs), while each photo, alone or in the
     zip, is held to the photo cap with a message naming it; a zip over its own cap is refused."""
