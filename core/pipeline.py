@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from PIL import Image
@@ -19,6 +20,10 @@ class Inspector:
     def __init__(self, detector: Detector, condition_model: ConditionModel) -> None:
         self.detector = detector
         self.condition_model = condition_model
+        # The models answer one photo at a time: ultralytics' predictor and the tokenizer's
+        # padding state are not safe to share between threads. What callers do around them
+        # (drawing, storing, reports) runs in parallel.
+        self._models_busy = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Inspector:
@@ -43,21 +48,21 @@ class Inspector:
 
     def inspect(self, image: Image.Image, conf: float | None = None) -> Inspection:
         timings: dict[str, float] = {}
-        clock = time.perf_counter()
+        with self._models_busy:
+            clock = time.perf_counter()
+            detections = self.detector.detect(image, conf=conf)
+            timings["detect"] = _lap(clock)
 
-        detections = self.detector.detect(image, conf=conf)
-        timings["detect"] = _lap(clock)
+            clock = time.perf_counter()
+            object_types = [str(t) for t in detections.data.get("object_type", [])]
+            contexts = relations(detections.xyxy, object_types, image.size)
+            timings["relate"] = _lap(clock)
 
-        clock = time.perf_counter()
-        object_types = [str(t) for t in detections.data.get("object_type", [])]
-        contexts = relations(detections.xyxy, object_types, image.size)
-        timings["relate"] = _lap(clock)
-
-        clock = time.perf_counter()
-        probabilities = self.condition_model.classify(
-            image, detections.xyxy, object_types, [c.describe() for c in contexts]
-        )
-        timings["classify"] = _lap(clock)
+            clock = time.perf_counter()
+            probabilities = self.condition_model.classify(
+                image, detections.xyxy, object_types, [c.describe() for c in contexts]
+            )
+            timings["classify"] = _lap(clock)
         timings["total"] = sum(timings.values())
 
         findings = tuple(

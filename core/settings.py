@@ -74,6 +74,13 @@ class Settings:
     max_new_boxes: int = field(
         default=100, metadata={"help": "Review: the most boxes one save may add (more is refused, nothing saved)."}
     )
+    inspect_concurrency: int = field(
+        default=2,
+        metadata={
+            "help": "Inspect requests served at once: while one runs the models (one photo at a time), another "
+            "draws, stores and writes its reports."
+        },
+    )
     auto_promote: bool = field(
         default=False,
         metadata={
@@ -94,6 +101,8 @@ class Settings:
             raise ValueError(f"detector_conf must be in [0, 1], got {self.detector_conf}")
         if not 0.0 < self.detector_iou <= 1.0:
             raise ValueError(f"detector_iou must be in (0, 1], got {self.detector_iou}")
+        if self.inspect_concurrency < 1:
+            raise ValueError(f"inspect_concurrency must be at least 1, got {self.inspect_concurrency}")
         if self.max_new_boxes < 1:
             raise ValueError(f"max_new_boxes must be at least 1, got {self.max_new_boxes}")
         if self.demo_reset_minutes <= 0:

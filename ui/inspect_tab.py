@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,10 +39,11 @@ DATA_CREDIT_MD = (
     "check its conditions before acting on them."
 )
 MAX_PHOTOS = 200  # per request: a whole drone survey, but not an unbounded job
-# The thread batches run on while the page's thread shows their progress. One: a batch whose
-# page stopped listening (a closed tab) still runs to its end, and the next waits for it rather
-# than sharing the cores with it, as the Inspect event's queue serves one at a time.
-_BATCHES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inspect-batch")
+# The threads batches run on while the page's threads show their progress: as many as the Inspect
+# event serves at once (``Settings.inspect_concurrency``), so a batch whose page stopped listening
+# (a closed tab) still runs to its end and the next waits for a thread rather than crowding the
+# cores. Callers outside the app (benches) share this one thread.
+_ONE_AT_A_TIME = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inspect-batch")
 
 
 # Width per column (TABLE_COLUMNS order): the position text gets the room, the photo name no more
@@ -99,12 +100,14 @@ def inspect_uploads_live(
     site: str | None = None,
     date: str | None = None,
     every_s: float = 0.4,
+    batches: Executor = _ONE_AT_A_TIME,
 ) -> Iterator[InspectResult]:
     """Inspect every uploaded photo through the survey use case (``services.survey.run_survey``),
     answering as it goes: a result with the photos inspected so far (at most every ``every_s``
     seconds), one with every photo while the reports are written, then the whole result with the
     reports. Bad files become lines in the summary, not failures. With a ``db``, each inspection is
-    stored for review, under ``survey`` (with its site and date) when named."""
+    stored for review, under ``survey`` (with its site and date) when named. The batch runs on a
+    thread of ``batches``."""
     if not paths:
         yield InspectResult([], [], "Upload one or more slope photos (JPEG, PNG, WebP, BMP, TIFF) or a zip.", None)
         return
@@ -117,7 +120,7 @@ def inspect_uploads_live(
         counts[:] = [done, total]
         moved.set()
 
-    batch = _BATCHES.submit(
+    batch = batches.submit(
         run_survey,
         db,
         settings,
@@ -285,6 +288,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
         )
     gr.Markdown(DATA_CREDIT_MD)
     state = gr.State(None)  # the last InspectResult without its images: what the table filters
+    batches = ThreadPoolExecutor(max_workers=settings.inspect_concurrency, thread_name_prefix="inspect-batch")
 
     @on_zero_gpu
     def handler(
@@ -314,6 +318,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
                 survey=survey_name,
                 site=site_name,
                 date=when,
+                batches=batches,
             ):
                 kept = InspectResult(
                     [],
@@ -341,6 +346,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
         inputs=[files, conf, survey, site, date],
         outputs=[gallery, summary, table, report, html_report, state],
         api_name="inspect",
+        concurrency_limit=settings.inspect_concurrency,
     ).then(
         # A separate step, so /inspect's API output stays the plain list of drawings.
         lambda kept: gr.Gallery(selected_index=0 if kept is not None and kept.photos else None),

@@ -72,3 +72,39 @@ def test_summary_names_the_photo_count(inspections):
     assert summarize(by_name).startswith(f"{len(by_name)} photos inspected")
     one = dict(list(by_name.items())[:1])
     assert summarize(one).startswith("1 photo inspected")
+
+
+def test_requests_served_at_once_get_the_answers_of_one_at_a_time(inspector, val_images):
+    """The app serves two Inspect requests at once (``Settings.inspect_concurrency``): answers
+    from several threads must equal those of one thread (the models take turns)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    images = [load_image(p) for p in val_images[:6]]
+    alone = [inspector.inspect(image).findings for image in images]
+    inside, most = [0], [0]  # threads in the detector now, and at most
+    detect = inspector.detector.detect
+
+    def watched(*args, **kwargs):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        try:
+            return detect(*args, **kwargs)
+        finally:
+            inside[0] -= 1
+
+    inspector.detector.detect = watched
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            together = list(pool.map(lambda image: inspector.inspect(image).findings, images * 2))
+    finally:
+        del inspector.detector.detect  # the class's method again
+    assert together == alone * 2
+    assert most[0] == 1  # ultralytics' predictor is not safe to share between threads: never two at once
+
+
+def test_inspect_concurrency_is_at_least_one():
+    from core.settings import Settings
+
+    assert Settings.from_env({"SLOPE_INSPECT_CONCURRENCY": "3"}).inspect_concurrency == 3
+    with pytest.raises(ValueError, match="inspect_concurrency must be at least 1"):
+        Settings(inspect_concurrency=0)
