@@ -10,7 +10,8 @@ sets it up), then, on the 45 val photos of ``../shared/data/slopes`` taken in tu
 2. one photo per request through ``gradio_client``, one request after the other: ms per request,
    and its ratio to the models' time for a photo;
 3. ``--users`` clients at once, each sending ``--each`` single-photo requests: photos/s (and its
-   ratio to the models alone), p50 and p95 of a request;
+   ratio to the models alone), p50 and p95 of a request; beside them a reviewer opening the review
+   queue over and over, p50 and p95 of that, against the same with nothing else running;
 4. a zip of 45 train photos (none sent before) in one request, its answers as they stream: seconds to the first answer
    that shows a photo, to the one that shows every photo, and to the one with the reports.
 
@@ -52,6 +53,7 @@ PHOTOS = sorted((SLOPES / "val" / "images").glob("*.jpg"))
 # The zip's photos: 45 the other measurements never sent (a stored result would be shown, not made).
 SURVEY = sorted((SLOPES / "train" / "images").glob("*.jpg"))[: len(PHOTOS)]
 ACCOUNT = ("bench", "bench-password-1")
+REVIEWER = ("bench-reviewer", "bench-password-2")
 
 
 def models_alone(server: ModelServer) -> float:
@@ -77,12 +79,36 @@ def sequential(url: str, count: int) -> list[float]:
     return [inspect_once(client, PHOTOS[i % len(PHOTOS)]) for i in range(count)]
 
 
-def concurrent(url: str, users: int, each: int, deadline: float) -> tuple[list[float], int, float]:
-    """(request times, failures, wall seconds) of ``users`` clients sending ``each`` requests."""
+def open_queue(client: Client) -> float:
+    started = time.perf_counter()
+    client.predict(api_name="/review_open")  # every filter at its default: the photos to review
+    return time.perf_counter() - started
+
+
+def reviewing(url: str, until: threading.Event, times: list[float]) -> threading.Thread:
+    """A reviewer opening the review queue again and again until ``until`` is set."""
+    client = Client(url, auth=REVIEWER, verbose=False, download_files=False)
+
+    def loop() -> None:
+        while not until.is_set():
+            times.append(open_queue(client))
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread
+
+
+def concurrent(
+    url: str, users: int, each: int, deadline: float, review_times: list[float]
+) -> tuple[list[float], int, float]:
+    """(request times, failures, wall seconds) of ``users`` clients sending ``each`` requests,
+    while a reviewer opens the review queue (its times into ``review_times``)."""
     times: list[float] = []
     failures = [0]
     lock = threading.Lock()
     clients = [Client(url, auth=ACCOUNT, verbose=False, download_files=False) for _ in range(users)]
+    done = threading.Event()
+    reviewer = reviewing(url, done, review_times)
 
     def user(k: int) -> None:
         for n in range(each):
@@ -103,7 +129,10 @@ def concurrent(url: str, users: int, each: int, deadline: float) -> tuple[list[f
         thread.start()
     for thread in threads:
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    return times, failures[0], time.perf_counter() - started
+    wall = time.perf_counter() - started
+    done.set()
+    reviewer.join(timeout=30)
+    return times, failures[0], wall
 
 
 def zip_stream(url: str, folder: Path) -> tuple[float | None, float | None, float | None, int]:
@@ -149,17 +178,21 @@ def main() -> None:
     deadline = time.monotonic() + args.max_seconds
 
     with tempfile.TemporaryDirectory(prefix="app-load-") as work:
-        settings = Settings(data_dir=str(Path(work) / "data"))
+        settings = Settings.from_env(data_dir=str(Path(work) / "data"))  # SLOPE_INSPECT_CONCURRENCY too
         db = Database.from_settings(settings)
         register_configured_models(db, settings)
         add_user(db, ACCOUNT[0], "inspector", ACCOUNT[1])
+        add_user(db, REVIEWER[0], "reviewer", REVIEWER[1])
         server = ModelServer(settings, db)
         per_photo = models_alone(server)
         demo = build_app(settings, server, db)
         launch(demo, settings, auth=login_check(db), prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
         try:
             one = sequential(demo.local_url, args.sequential)
-            times, failed, wall = concurrent(demo.local_url, args.users, args.each, deadline)
+            reviewer = Client(demo.local_url, auth=REVIEWER, verbose=False, download_files=False)
+            review_idle = [open_queue(reviewer) for _ in range(10)]
+            review_busy: list[float] = []
+            times, failed, wall = concurrent(demo.local_url, args.users, args.each, deadline, review_busy)
             first, every, reports, answers = zip_stream(demo.local_url, Path(work))
         finally:
             demo.close()
@@ -179,6 +212,14 @@ def main() -> None:
         )
     else:
         print(f"{args.users} users x {args.each}: no request finished ({failed} failed)")
+
+    if review_busy:
+        busy, idle = statistics.median(review_busy), statistics.median(review_idle)
+        print(
+            f"a reviewer opening the queue: median {1000 * idle:.0f} ms alone, {1000 * busy:.0f} ms beside the "
+            f"{args.users} users ({busy / idle:.1f}x; {len(review_busy)} opened, "
+            f"the slowest {1000 * max(review_busy):.0f} ms)"
+        )
 
     def seconds(value: float | None) -> str:
         return f"{value:.1f} s" if value is not None else "never"

@@ -75,10 +75,11 @@ class Settings:
         default=100, metadata={"help": "Review: the most boxes one save may add (more is refused, nothing saved)."}
     )
     inspect_concurrency: int = field(
-        default=2,
+        default=1,
         metadata={
             "help": "Inspect requests served at once: while one runs the models (one photo at a time), another "
-            "draws, stores and writes its reports."
+            "draws, stores and writes its reports. On 2 cores two at once served no more photos/s (bench/app_load.py) "
+            "and slowed the review queue: raise it where there are more cores, or the models run on a GPU."
         },
     )
     auto_promote: bool = field(

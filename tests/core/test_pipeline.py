@@ -75,7 +75,7 @@ def test_summary_names_the_photo_count(inspections):
 
 
 def test_requests_served_at_once_get_the_answers_of_one_at_a_time(inspector, val_images):
-    """The app serves two Inspect requests at once (``Settings.inspect_concurrency``): answers
+    """The app may serve Inspect requests at once (``Settings.inspect_concurrency``): answers
     from several threads must equal those of one thread (the models take turns)."""
     from concurrent.futures import ThreadPoolExecutor
 
