@@ -71,6 +71,13 @@ class Settings:
         default=30.0, metadata={"help": "Demo mode: how often the review store is wiped and seeded again."}
     )
     database_url: str = field(default="", metadata={"help": "SQLAlchemy URL; empty means SQLite in data_dir."})
+    object_store: str = field(
+        default="",
+        metadata={
+            "help": "Where photo files are kept: empty for data_dir; s3://BUCKET[/PREFIX]?endpoint_url=URL for an "
+            "S3-compatible bucket shared by several app machines (storage/blobs.py)."
+        },
+    )
     max_new_boxes: int = field(
         default=100, metadata={"help": "Review: the most boxes one save may add (more is refused, nothing saved)."}
     )

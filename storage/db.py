@@ -6,7 +6,7 @@ and write transactions that take the write lock up front (``BEGIN IMMEDIATE``) s
 queue instead of failing half-way. A writer that finds the lock held retries for up to
 ``WRITE_WAIT_S`` with growing pauses (another process may hold it for a while: a backup, a
 migration, a long import), then gives up with ``StoreBusy`` having written nothing. Files a
-transaction wrote for new rows (``new_file``) are removed when it rolls back, so a failed
+transaction wrote for new rows (``undo_on_rollback``) are removed when it rolls back, so a failed
 transaction leaves no photo without its row. ``DATABASE_URL`` selects PostgreSQL with no code change.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,12 +36,12 @@ def as_utc(moment: datetime) -> datetime:
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 2_000  # SQLite's own wait for the lock, per attempt
 WRITE_WAIT_S = 30.0  # a writer's whole wait for the lock, attempts and pauses together
-NEW_FILES = "slope.new_files"  # session.info key: files this transaction wrote for new rows
+UNDO = "slope.undo"  # session.info key: what removes the files this transaction wrote for new rows
 
 
-def new_file(session: Session, path: Path) -> None:
-    """``path`` was written for a row of this transaction: removed if the transaction fails."""
-    session.info.setdefault(NEW_FILES, []).append(Path(path))
+def undo_on_rollback(session: Session, undo: Callable[[], object]) -> None:
+    """``undo`` (removing a file written for a row of this transaction) runs if it fails."""
+    session.info.setdefault(UNDO, []).append(undo)
 
 
 def _is_busy(exc: OperationalError) -> bool:
@@ -134,8 +134,8 @@ class Database:
             yield session
             session.commit()
         except BaseException:
-            for path in session.info.pop(NEW_FILES, []):
-                path.unlink(missing_ok=True)
+            for undo in session.info.pop(UNDO, []):
+                undo()
             session.rollback()
             raise
         finally:

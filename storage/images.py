@@ -4,9 +4,6 @@ and the surveys they are filed under."""
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,34 +13,14 @@ from sqlalchemy.orm import Session
 
 from core.images import stored_suffix
 from storage import models as m
-from storage.db import Database, new_file
+from storage.blobs import blobs_for
+from storage.db import Database, undo_on_rollback
 
 
 def image_file_path(data: bytes, sha: str) -> Path:
     """Where the store keeps these bytes, relative to its data folder: content-addressed, named
     by ``sha`` (the bytes' sha256) and the format the bytes are."""
     return Path("images") / sha[:2] / f"{sha}{stored_suffix(data)}"
-
-
-def store_image_file(data_dir: str | Path, data: bytes, sha: str) -> Path | None:
-    """The bytes written at ``image_file_path`` under ``data_dir``; the path written, or None
-    when the file was there already. Written to a temporary name, then renamed, so a crash never
-    leaves half a file, and a failed write (a full disk) leaves no temporary file either."""
-    target = Path(data_dir) / image_file_path(data, sha)
-    if target.exists():
-        return None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".part-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
 
 
 def get_or_create_survey(session: Session, name: str, **fields: Any) -> m.Survey:
@@ -110,9 +87,9 @@ def add_image(
     # The row first: on PostgreSQL a second writer of the same photo waits here until this
     # transaction ends, so it never finds a file this one is about to remove on a rollback.
     session.flush()
-    written = store_image_file(data_dir, data, sha)
-    if written is not None:
-        new_file(session, written)
+    blobs, key = blobs_for(data_dir), image.path
+    if blobs.put(key, data):
+        undo_on_rollback(session, lambda: blobs.delete(key))
     join_survey(session, image, survey)
     return image, True
 
@@ -170,7 +147,7 @@ def delete_all_photos(db: Database, data_dir: str | Path) -> None:
     with db.write() as session:
         for table in _PHOTO_TABLES:
             session.execute(delete(table))
-    shutil.rmtree(Path(data_dir) / "images", ignore_errors=True)
+    blobs_for(data_dir).clear("images")
 
 
 def survey_names(db: Database) -> list[str]:

@@ -17,6 +17,7 @@ from core.statuses import LabelStatus
 from core.types import Finding, LabelledBox
 from core.types import Inspection as CoreInspection
 from storage import models as m
+from storage.blobs import blobs_for
 from storage.db import Database, as_utc
 from storage.errors import NotFoundError
 from storage.images import add_image, survey_members
@@ -187,7 +188,7 @@ def _with_latest(session: Session, image: m.Image, data_dir: str | Path) -> Surv
     )
     return SurveyPhoto(
         image.original_name,
-        Path(data_dir) / image.path,
+        blobs_for(data_dir).path(image.path),
         _rebuilt(session, latest, image) if latest is not None else None,
         image.uploaded_by,
         latest.created_at if latest is not None else None,

@@ -16,6 +16,7 @@ from PIL import Image, ImageColor, ImageOps
 
 from core.taxonomy import ALLOWED_CONDITIONS, CONDITION_COLOURS, CONDITIONS, OBJECT_TYPES, parse_class_name
 from services import review
+from storage.blobs import blobs_for
 from storage.review import PhotoView
 from ui.scratch import made_private, private_folder
 from ui.styles import style_js
@@ -231,7 +232,7 @@ def label_band(photo: PhotoView) -> int:
 
 def display_image(photo: PhotoView, data_dir: str | Path) -> str:
     """The file the editor shows: the stored photo at ``display_scale`` under a label band."""
-    path = Path(data_dir) / photo.path
+    path = blobs_for(data_dir).path(photo.path)
     scale, band = display_scale(photo), label_band(photo)
     size = (round(photo.width * scale), round(photo.height * scale))
     # Named by the photo's full path: two surveys may hold photos with the same file name.

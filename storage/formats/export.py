@@ -19,6 +19,7 @@ from core.statuses import REVIEWED
 from core.taxonomy import CLASS_NAMES, OBJECT_TYPES, class_name
 from core.types import LabelledBox, LabelledPhoto
 from storage import models as m
+from storage.blobs import blobs_for
 from storage.db import Database
 from storage.images import survey_members
 
@@ -58,7 +59,7 @@ def reviewed_images(db: Database, data_dir: str | Path, survey: str | None = Non
     return [
         LabelledPhoto(
             name=f"{image.sha256[:16]}{Path(image.path).suffix}",
-            path=Path(data_dir) / image.path,
+            path=blobs_for(data_dir).path(image.path),
             split=image.split or stable_split(image.sha256),
             width=image.width,
             height=image.height,
