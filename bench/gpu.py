@@ -49,7 +49,7 @@ from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VL
 from core.conditions import MAX_PIXELS, MIN_PIXELS, condition_prompt, quantization_config  # noqa: E402
 from training.condition.finetune_settings import FinetuneSettings  # noqa: E402
 from training.condition.finetune_setup import add_adapters  # noqa: E402
-from training.condition.tiny_qwen2vl import SPECIAL_TOKENS, build_processor  # noqa: E402
+from training.condition.tiny_qwen2vl import build_processor, qwen2vl_config  # noqa: E402
 
 # Qwen2-VL-2B-Instruct's published configuration (config.json of the checkpoint).
 TEXT_2B = {"hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28, "num_attention_heads": 12}
@@ -61,34 +61,11 @@ CROP_SIZES = {"app (<= 112x112 px, 16 image tokens)": MAX_PIXELS, "448x448 px (2
 
 def real_size_config(processor, tiny: bool = False) -> Qwen2VLConfig:
     """Qwen2-VL-2B's shape around the app processor's token ids (the ids only name positions)."""
-    ids = {t: processor.tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     text, vision = (TEXT_TINY, VISION_TINY) if tiny else (TEXT_2B, VISION_2B)
     mrope = [4, 6, 6] if tiny else [16, 24, 24]  # halves of the head dimension: 128 / 12 heads -> 64
-    return Qwen2VLConfig(
-        text_config={
-            **text,
-            "vocab_size": 151936,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 32768,
-            "rms_norm_eps": 1e-6,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": mrope},
-            "bos_token_id": ids["<|endoftext|>"],
-            "eos_token_id": ids["<|im_end|>"],
-            "pad_token_id": ids["<|endoftext|>"],
-        },
-        vision_config={
-            **vision,
-            "hidden_size": text["hidden_size"],
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-        },
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=True,
-    )
+    rope = {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": mrope}
+    text = {**text, "vocab_size": 151936, "num_key_value_heads": 2, "max_position_embeddings": 32768}
+    return qwen2vl_config(processor, {**text, "rms_norm_eps": 1e-6, "rope_parameters": rope}, vision)
 
 
 def crops_batch(processor, batch: int, max_pixels: int, device: str, seed: int = 0):

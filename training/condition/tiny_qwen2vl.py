@@ -111,32 +111,20 @@ def build_processor(vocab_size: int = 1024) -> Qwen2VLProcessor:
     )
 
 
-def build_model(processor: Qwen2VLProcessor, seed: int = 0) -> Qwen2VLForConditionalGeneration:
-    """Random-initialised tiny Qwen2-VL (~2 M parameters) matching the processor's tokenizer."""
-    tokenizer = processor.tokenizer
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
-    hidden, heads = 128, 4
-    config = Qwen2VLConfig(
+def qwen2vl_config(processor: Qwen2VLProcessor, text: dict, vision: dict) -> Qwen2VLConfig:
+    """A ``Qwen2VLConfig`` of these language-model (``text``) and vision-tower (``vision``) sizes,
+    its special tokens those of ``processor``'s tokenizer; patches of 14 px merged 2x2, as Qwen2-VL's."""
+    ids = {t: processor.tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    return Qwen2VLConfig(
         text_config={
-            "vocab_size": len(tokenizer),
-            "hidden_size": hidden,
-            "intermediate_size": 4 * hidden,
-            "num_hidden_layers": 2,
-            "num_attention_heads": heads,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 4096,
-            # mrope sections (temporal, height, width) sum to half the head dimension.
-            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6]},
+            **text,
             "bos_token_id": ids["<|endoftext|>"],
             "eos_token_id": ids["<|im_end|>"],
             "pad_token_id": ids["<|endoftext|>"],
         },
         vision_config={
-            "depth": 4,
-            "embed_dim": 128,
-            "hidden_size": hidden,
-            "num_heads": 4,
-            "mlp_ratio": 2,
+            **vision,
+            "hidden_size": text["hidden_size"],
             "patch_size": 14,
             "spatial_merge_size": 2,
             "temporal_patch_size": 2,
@@ -147,6 +135,26 @@ def build_model(processor: Qwen2VLProcessor, seed: int = 0) -> Qwen2VLForConditi
         vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=True,
     )
+
+
+def build_model(processor: Qwen2VLProcessor, seed: int = 0) -> Qwen2VLForConditionalGeneration:
+    """Random-initialised tiny Qwen2-VL (~2 M parameters) matching the processor's tokenizer."""
+    tokenizer = processor.tokenizer
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    hidden, heads = 128, 4
+    text = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": hidden,
+        "intermediate_size": 4 * hidden,
+        "num_hidden_layers": 2,
+        "num_attention_heads": heads,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 4096,
+        # mrope sections (temporal, height, width) sum to half the head dimension.
+        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6]},
+    }
+    vision = {"depth": 4, "embed_dim": 128, "num_heads": 4, "mlp_ratio": 2}
+    config = qwen2vl_config(processor, text, vision)
     torch.manual_seed(seed)
     model = Qwen2VLForConditionalGeneration(config)
     model.generation_config.eos_token_id = ids["<|im_end|>"]
