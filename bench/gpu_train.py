@@ -38,7 +38,7 @@ prepare_offline()
 from training.condition.build import CONDITION_DATA, ConditionTrainSettings, condition_recipe  # noqa: E402
 from training.data.dataset import DEFAULT_DATA, from_yolo_folder  # noqa: E402
 
-# What the shipped condition model was taught with (its card), for the report's comparison.
+# The condition jobs' defaults: what the shipped condition model was taught with (its card).
 SHIPPED_TEACHING = {"steps": 1500, "views": 16, "batch_size": 32}
 
 
