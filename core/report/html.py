@@ -158,15 +158,15 @@ def _summary(photos: list[ReportPhoto]) -> dict[str, Any]:
     tally = Tally.of({i: p.inspection for i, p in enumerate(photos)})
     # Sure calls by object type and condition, the uncertain ones in a column of their own: the
     # page's summary counts the same way (``Tally``), so both say the same numbers.
-    sure, unsure = tally.sure_by(), tally.uncertain_by_type()
-    types = list(OBJECT_TYPES) + sorted(set(tally.by_type()) - set(OBJECT_TYPES))
+    sure, unsure, every = tally.sure_by(), tally.uncertain_by_type(), tally.by_type()
+    types = list(OBJECT_TYPES) + sorted(set(every) - set(OBJECT_TYPES))
     rows = [
         {
             "type": t,
             "word": object_word(t),
             "cells": [(c, sure[(t, c)] if c in ALLOWED_CONDITIONS.get(t, CONDITIONS) else None) for c in CONDITIONS],
             "uncertain": unsure[t],
-            "total": tally.by_type()[t],
+            "total": every[t],
         }
         for t in types
     ]

@@ -169,15 +169,29 @@ def test_settings_refuse_a_learning_rate_that_is_not_positive(tiny_data, tmp_pat
         DetectorTrainSettings(data_dir=tiny_data, registry=tmp_path, fine_tune_lr0=0.0)
 
 
+RESULTS_HEADER = "epoch,time,metrics/precision(B),metrics/recall(B),metrics/mAP50(B),metrics/mAP50-95(B)\n"
+
+
+def _run_folder(tmp_path, weights: str, args_yaml: str, rows: str):
+    """An ultralytics run folder as one trained elsewhere leaves it: the shipped weights under
+    ``weights/<weights>``, its args.yaml and results.csv (``rows`` under the header)."""
+    run = tmp_path / "run"
+    (run / "weights").mkdir(parents=True)
+    (run / "weights" / weights).write_bytes((PROJECT_ROOT / "models" / "detector" / "model.pt").read_bytes())
+    (run / "args.yaml").write_text(args_yaml)
+    (run / "results.csv").write_text(RESULTS_HEADER + rows)
+    return run
+
+
 def test_a_finished_run_folder_is_published_like_a_trained_one(tiny_data, tmp_path):
     """A run trained outside the trainer (resumed once: its time column restarts) becomes a
     candidate with ONNX, val metrics and a card that sums both sessions' time."""
-    run = tmp_path / "run"
-    (run / "weights").mkdir(parents=True)
-    (run / "weights" / "best.pt").write_bytes((PROJECT_ROOT / "models" / "detector" / "model.pt").read_bytes())
-    (run / "args.yaml").write_text("model: yolo11n.yaml\nepochs: 3\nimgsz: 320\nseed: 0\n")
-    header = "epoch,time,metrics/precision(B),metrics/recall(B),metrics/mAP50(B),metrics/mAP50-95(B)\n"
-    (run / "results.csv").write_text(header + "1,100,0.1,0.1,0.1,0.05\n2,210,0.2,0.2,0.2,0.1\n3,120,0.3,0.3,0.3,0.2\n")
+    run = _run_folder(
+        tmp_path,
+        "best.pt",
+        "model: yolo11n.yaml\nepochs: 3\nimgsz: 320\nseed: 0\n",
+        "1,100,0.1,0.1,0.1,0.05\n2,210,0.2,0.2,0.2,0.1\n3,120,0.3,0.3,0.3,0.2\n",
+    )
     registry = tmp_path / "registry"
     settings = DetectorTrainSettings(data_dir=tiny_data, registry=registry, architecture="yolo11n")
     folder = publish_finished_run(run, settings)
@@ -188,7 +202,7 @@ def test_a_finished_run_folder_is_published_like_a_trained_one(tiny_data, tmp_pa
     photo = load_image(next((tiny_data / "val" / "images").iterdir()))
     assert len(Detector(str(folder / "model.onnx"), conf=0.05).detect(photo)) > 0  # the export serves
 
-    (run / "results.csv").write_text(header)  # no finished epoch: refused, nothing published
+    (run / "results.csv").write_text(RESULTS_HEADER)  # no finished epoch: refused, nothing published
     with pytest.raises(FileNotFoundError, match="no finished epoch"):
         publish_finished_run(run, settings)
     assert [p.name for p in (registry / "detector").iterdir()] == [folder.name]
@@ -197,12 +211,7 @@ def test_a_finished_run_folder_is_published_like_a_trained_one(tiny_data, tmp_pa
 def test_a_run_is_published_from_its_last_epoch_when_asked(tiny_data, tmp_path):
     """A schedule fixed in advance (a GPU run's wall-clock schedule) publishes last.pt, and the
     card says val chose no epoch; best.pt is not needed then, and a third name is refused."""
-    run = tmp_path / "run"
-    (run / "weights").mkdir(parents=True)
-    (run / "weights" / "last.pt").write_bytes((PROJECT_ROOT / "models" / "detector" / "model.pt").read_bytes())
-    (run / "args.yaml").write_text("epochs: 2\nimgsz: 320\n")
-    header = "epoch,time,metrics/precision(B),metrics/recall(B),metrics/mAP50(B),metrics/mAP50-95(B)\n"
-    (run / "results.csv").write_text(header + "1,100,0.1,0.1,0.1,0.05\n2,200,0.2,0.2,0.2,0.1\n")
+    run = _run_folder(tmp_path, "last.pt", "epochs: 2\nimgsz: 320\n", "1,100,0.1,0.1,0.1,0.05\n2,200,0.2,0.2,0.2,0.1\n")
     settings = DetectorTrainSettings(data_dir=tiny_data, registry=tmp_path / "registry")
     with pytest.raises(FileNotFoundError, match="best.pt"):
         publish_finished_run(run, settings)
