@@ -1,7 +1,7 @@
 """``slope inspect``, ``slope survey``, ``slope report``: photos through the served models.
 
     slope inspect PATH... [--conf C] [--json]
-    slope survey PATH... --name NAME [--site SITE] [--date DATE]
+    slope survey PATH... --name NAME [--site SITE] [--date DATE] [--queue]
     slope report SURVEY --out DIR
 
 PATH may be image files, folders (searched recursively) or zips of a survey. With ``--json`` one
@@ -53,6 +53,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     survey.add_argument("--name", required=True, help="the survey's name, e.g. 'A3 km 12 north slope'")
     survey.add_argument("--site", default=None)
     survey.add_argument("--date", default=None, help="when the photos were taken, e.g. 2026-11-20")
+    survey.add_argument(
+        "--queue", action="store_true", help="hand the photos to the workers (SLOPE_BROKER_URL) instead of this process"
+    )
     survey.set_defaults(run=survey_command)
     report = commands.add_parser("report", help="a survey's HTML report and CSV of findings, from the store")
     report.add_argument("survey")
@@ -109,6 +112,10 @@ def survey_command(args: argparse.Namespace, inspector: Inspector | None) -> int
         return 2
     settings = Settings.from_env()
     db = Database.from_settings(settings)
+    if args.queue:
+        from cli.queue import queue_command
+
+        return queue_command(args, settings, db)
     if inspector is None:
         inspector = ModelServer(settings, db).inspector()
 

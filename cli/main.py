@@ -5,7 +5,9 @@ layers (nothing below imports it) and only parses arguments and calls the librar
     slope import|export|users ...          labels and people in the store (cli/data.py)
     slope train COMMAND ...                build, fine-tune, quantize, evaluate (cli/train.py)
     slope models list|promote|rollback|status   (cli/models.py)
-    slope worker RUN_ID                    runs one queued training job; the job runner starts it
+    slope queue [ID] [--cancel]            surveys queued with `slope survey --queue` (cli/queue.py)
+    slope worker [--name NAME]             takes queued survey chunks (SLOPE_BROKER_URL) until stopped
+    slope job RUN_ID                       runs one recorded training job; the job runner starts it
 
 ``python -m cli`` is the same command (the job runner uses it: no install needed).
 """
@@ -17,7 +19,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from cli import data, inspect, models
+from cli import data, inspect, models, queue
 from core.statuses import RunStatus
 
 if TYPE_CHECKING:
@@ -39,13 +41,38 @@ def parser(argv: list[str]) -> argparse.ArgumentParser:
     else:
         train.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     models.add_commands(commands)
-    worker = commands.add_parser("worker", help="run one queued training job (what the job runner starts)")
-    worker.add_argument("run_id", type=int)
+    queue.add_commands(commands)
+    worker = commands.add_parser("worker", help="take queued survey chunks from the broker (SLOPE_BROKER_URL)")
+    worker.add_argument("--name", default=None, help="how the worker is shown (default: worker<pid>@host)")
+    worker.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     worker.set_defaults(run=run_worker)
+    job = commands.add_parser("job", help="run one recorded training job (what the job runner starts)")
+    job.add_argument("run_id", type=int)
+    job.set_defaults(run=run_job)
     return top
 
 
 def run_worker(args: argparse.Namespace, inspector=None) -> int:
+    from core.offline import prepare_offline
+    from core.settings import Settings
+    from storage.db import Database
+
+    settings = Settings.from_env()
+    if not settings.broker_url:
+        print("error: no task queue: set SLOPE_BROKER_URL (e.g. redis://127.0.0.1:6379/0)", file=sys.stderr)
+        return 2
+    prepare_offline()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)  # one worker per core: each keeps to its own
+    from services.tasks import run_worker as take_tasks
+
+    take_tasks(settings, Database.from_settings(settings), args.name)
+    return 0
+
+
+def run_job(args: argparse.Namespace, inspector=None) -> int:
     from core.offline import prepare_offline
     from core.settings import Settings
     from services.jobs import run_job

@@ -78,6 +78,23 @@ class Settings:
             "S3-compatible bucket shared by several app machines (storage/blobs.py)."
         },
     )
+    broker_url: str = field(
+        default="",
+        metadata={
+            "help": "Task queue broker (redis://HOST:PORT/DB): named surveys run on `slope worker` processes, in "
+            "chunks, followed and cancelled from any app replica; empty runs everything in the app's process."
+        },
+    )
+    chunk_photos: int = field(
+        default=8, metadata={"help": "Queued surveys: photos per task (what a killed worker costs, at most, in time)."}
+    )
+    task_visibility_s: int = field(
+        default=300,
+        metadata={
+            "help": "Queued surveys: a task a worker took and did not finish in this time (the worker died) is "
+            "handed to another; longer than a chunk takes."
+        },
+    )
     max_new_boxes: int = field(
         default=100, metadata={"help": "Review: the most boxes one save may add (more is refused, nothing saved)."}
     )
@@ -111,6 +128,8 @@ class Settings:
             raise ValueError(f"detector_iou must be in (0, 1], got {self.detector_iou}")
         if self.inspect_concurrency < 1:
             raise ValueError(f"inspect_concurrency must be at least 1, got {self.inspect_concurrency}")
+        if self.chunk_photos < 1 or self.task_visibility_s < 1:
+            raise ValueError("chunk_photos and task_visibility_s must be at least 1")
         if self.max_new_boxes < 1:
             raise ValueError(f"max_new_boxes must be at least 1, got {self.max_new_boxes}")
         if self.demo_reset_minutes <= 0:

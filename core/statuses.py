@@ -1,4 +1,4 @@
-"""The states a label, a model version and a training run can be in: one ``StrEnum`` each, so a
+"""The states a label, a model version, a training run and a queued chunk can be in: one ``StrEnum`` each, so a
 misspelt status is an error where it is written, not a row no query finds. They compare equal to
 their strings (``LabelStatus.PENDING == "pending"``), which is what the database stores."""
 
@@ -35,3 +35,16 @@ class RunStatus(StrEnum):
 
 
 ACTIVE_RUNS = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class ChunkStatus(StrEnum):
+    """A queued survey's chunk of photos (one task on the queue)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+OPEN_CHUNKS = (ChunkStatus.QUEUED, ChunkStatus.RUNNING)

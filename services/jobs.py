@@ -1,7 +1,7 @@
 """Training jobs: one at a time, each in a process of its own, followed through ``TrainingRun``.
 
 The app (or a CLI) calls ``start_job``: it records a queued run and starts
-``python -m cli worker RUN_ID`` (``slope worker``) in a new process session, so a long training never slows the
+``python -m cli job RUN_ID`` (``slope job``) in a new process session, so a long training never slows the
 app's requests and survives neither more nor less than its own process. The job reports progress
 and log lines into its run row and checks for a cancel request between steps. What a job makes is a
 candidate; promotion is one short transaction at its very end. So a job that crashes, is killed,
@@ -74,7 +74,7 @@ def start_job(db: Database, settings: Settings, spec: JobSpec, actor: str) -> in
     try:
         with open(folder / f"{run_id}.log", "ab") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "cli", "worker", str(run_id)],
+                [sys.executable, "-m", "cli", "job", str(run_id)],
                 cwd=PROJECT_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,

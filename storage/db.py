@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -171,6 +171,10 @@ class Database:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as connection:
+            if not self.is_sqlite:
+                # Replicas and workers starting together: one migrates, the others wait, then find
+                # the schema current (two at once collide on Alembic's own table).
+                connection.execute(text("SELECT pg_advisory_xact_lock(772201)"))
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import case, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.spatial import ObjectContext
@@ -38,7 +39,28 @@ def save_inspection(
 
     The first inspection of a photo also opens one pending label per prediction for review.
     Later inspections (a new model) add predictions only, so reviewed labels are never doubled.
+    Idempotent: the same photo by the same model versions stored again (two workers handed the
+    same chunk) returns the stored inspection's id and adds nothing.
     """
+    try:
+        return _save_inspection(db, data_dir, data, original_name, inspection, user, survey, captured_at)
+    except IntegrityError:
+        # Another writer stored the same new photo first (PostgreSQL: this one waited on the
+        # photo's unique row, then collided). Once more: the photo is found stored now.
+        return _save_inspection(db, data_dir, data, original_name, inspection, user, survey, captured_at)
+
+
+def _save_inspection(
+    db: Database,
+    data_dir: str | Path,
+    data: bytes,
+    original_name: str,
+    inspection: CoreInspection,
+    user: str,
+    survey: str | None,
+    captured_at: datetime | None,
+) -> int:
+    models = (inspection.models.get("detector", ""), inspection.models.get("condition", ""))
     with db.write() as session:
         image, _ = add_image(
             session,
@@ -50,11 +72,22 @@ def save_inspection(
             survey=survey,
             captured_at=captured_at,
         )
+        # The photo's row locked (PostgreSQL) until the end: one writer at a time asks whether
+        # these models' inspection is stored.
+        session.execute(select(m.Image.id).where(m.Image.id == image.id).with_for_update())
+        stored = session.scalar(
+            select(m.Inspection.id)
+            .where(m.Inspection.image_id == image.id)
+            .where(m.Inspection.detector_version == models[0], m.Inspection.condition_version == models[1])
+            .limit(1)
+        )
+        if stored is not None:
+            return stored
         has_labels = session.scalar(select(func.count()).where(m.Label.image_id == image.id)) > 0
         row = m.Inspection(
             image_id=image.id,
-            detector_version=inspection.models.get("detector", ""),
-            condition_version=inspection.models.get("condition", ""),
+            detector_version=models[0],
+            condition_version=models[1],
             timings_ms=dict(inspection.timings_ms),
             created_by=user,
         )

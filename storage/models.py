@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from core.statuses import LabelStatus, ModelStatus, RunStatus
+from core.statuses import ChunkStatus, LabelStatus, ModelStatus, RunStatus
 from storage.db import as_utc  # noqa: F401  (rows' times are read through it: m.as_utc)
 
 LABEL_STATUSES = tuple(LabelStatus)
@@ -34,6 +34,7 @@ ROLES = ("inspector", "reviewer", "admin")
 MODEL_KINDS = ("detector", "condition")
 MODEL_STATUSES = tuple(ModelStatus)
 RUN_STATUSES = tuple(RunStatus)
+CHUNK_STATUSES = tuple(ChunkStatus)
 
 
 def utcnow() -> datetime:
@@ -245,3 +246,45 @@ class TrainingRun(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str] = mapped_column(String(80), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class QueuedSurvey(Base):
+    """Photos handed to the task queue as one survey (services.survey_queue): staged in the
+    object store and split into chunks, one task each, that any worker may take."""
+
+    __tablename__ = "queued_surveys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey: Mapped[str | None] = mapped_column(String(200))  # the survey's name (None: under none)
+    conf: Mapped[float | None] = mapped_column(Float)  # the detector threshold asked for (None: served)
+    photos: Mapped[int] = mapped_column(Integer, default=0)
+    problems: Mapped[list[Any]] = mapped_column(default=list)  # sources refused when it was queued
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SurveyChunk(Base):
+    """Some photos of a queued survey: one task. A worker that takes it writes its name and beats
+    (``heartbeat_at``) after each photo, so a chunk whose worker died is told from a slow one."""
+
+    __tablename__ = "survey_chunks"
+    __table_args__ = (
+        CheckConstraint(_in("status", CHUNK_STATUSES), name="ck_survey_chunks_status"),
+        UniqueConstraint("queued_survey_id", "position", name="uq_survey_chunks_position"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    queued_survey_id: Mapped[int] = mapped_column(ForeignKey("queued_surveys.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    photos: Mapped[list[Any]] = mapped_column(default=list)  # [{"name": shown name, "key": staged object}]
+    status: Mapped[str] = mapped_column(String(16), default=ChunkStatus.QUEUED)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    inspected: Mapped[int] = mapped_column(Integer, default=0)
+    reused: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    problems: Mapped[list[Any]] = mapped_column(default=list)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -27,12 +27,12 @@ def finding(box, object_type, confidence, probs):
     )
 
 
-def make_inspection(findings):
+def make_inspection(findings, condition="cond-v1"):
     return Inspection(
         640,
         480,
         tuple(findings),
-        {"detector": "det-v1", "condition": "cond-v1"},
+        {"detector": "det-v1", "condition": condition},
         {"detect": 10.0, "total": 12.0},
     )
 
@@ -46,9 +46,10 @@ FINDINGS = [
 ]
 
 
-def save(db, data_dir, content=b"photo-1", survey="north") -> int:
-    """Store ``content`` inspected with ``FINDINGS``; returns the image id."""
-    inspections_store.save_inspection(db, data_dir, content, "p.jpg", make_inspection(FINDINGS), "ines", survey=survey)
+def save(db, data_dir, content=b"photo-1", survey="north", condition="cond-v1") -> int:
+    """Store ``content`` inspected with ``FINDINGS`` (by condition model ``condition``); returns the image id."""
+    inspection = make_inspection(FINDINGS, condition)
+    inspections_store.save_inspection(db, data_dir, content, "p.jpg", inspection, "ines", survey=survey)
     with db.read() as session:
         return session.scalar(select(m.Image.id).where(m.Image.sha256 == hashlib.sha256(content).hexdigest()))
 

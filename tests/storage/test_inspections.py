@@ -2,6 +2,8 @@
 per finding (each with its creating event); a second inspection of the same photo adds
 predictions only."""
 
+import threading
+
 from sqlalchemy import func, select
 
 from storage import models as m
@@ -25,6 +27,31 @@ def test_saving_an_inspection_stores_image_predictions_and_pending_labels(db, da
     counts = {"to_review": 4, "reviewed": 0, "total": 4, "photos_to_review": 1}
     assert review_store.review_counts(db) == counts
     # A second inspection of the same bytes (a newer model) adds predictions, not labels.
-    assert save(db, data_dir) == image_id
+    assert save(db, data_dir, condition="cond-v2") == image_id
     assert (count(db, m.Image), count(db, m.Prediction), count(db, m.Label)) == (1, 8, 4)
     assert review_store.review_counts(db) == counts
+    # The same photo by the same models stored again (a task run twice) adds nothing.
+    assert save(db, data_dir, condition="cond-v2") == image_id
+    assert (count(db, m.Inspection), count(db, m.Prediction), count(db, m.Label)) == (2, 8, 4)
+
+
+def test_two_writers_storing_the_same_new_photo_at_once_store_one_inspection(db, data_dir):
+    """Two workers handed the same chunk: on PostgreSQL the second waits on the first's photo row,
+    then finds it stored; on SQLite writers take turns."""
+    start = threading.Barrier(4)
+    failures = []
+
+    def store_it():
+        start.wait()
+        try:
+            save(db, data_dir, content=b"photo-race")
+        except Exception as exc:  # noqa: BLE001 - any failure is the finding
+            failures.append(exc)
+
+    threads = [threading.Thread(target=store_it) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    assert (count(db, m.Image), count(db, m.Inspection), count(db, m.Label)) == (1, 1, 4)

@@ -1,0 +1,204 @@
+"""Queued surveys and their chunks: the rows every app replica and worker shares, so any of them
+can follow a survey, cancel it, or take over a chunk whose worker died. A chunk is claimed in one
+short transaction (its row locked on PostgreSQL), so two workers handed the same task never run
+it both: the second sees it done, cancelled, or still beating under the first."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from core.statuses import OPEN_CHUNKS, ChunkStatus
+from storage import models as m
+from storage.db import Database, as_utc
+from storage.errors import NotFoundError
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What the worker that took a chunk needs: its photos, and how the survey asked for them."""
+
+    chunk_id: int
+    queued_id: int
+    photos: list[dict[str, str]]  # [{"name", "key"}]
+    survey: str | None
+    user: str
+    conf: float | None
+
+
+@dataclass(frozen=True)
+class ChunkState:
+    id: int
+    position: int
+    photos: int
+    status: str
+    worker: str | None
+    attempts: int
+    inspected: int
+    reused: int
+    failed: int
+    problems: list[str]
+
+
+@dataclass(frozen=True)
+class QueuedSurveyState:
+    id: int
+    survey: str | None
+    created_by: str
+    created_at: datetime
+    photos: int
+    cancel_requested: bool
+    problems: list[str]
+    chunks: dict[str, int]  # status -> chunks in it
+    inspected: int
+    failed: int
+
+    @property
+    def open(self) -> bool:
+        return any(self.chunks.get(status, 0) for status in OPEN_CHUNKS)
+
+
+def add_queued_survey(
+    db: Database, survey: str | None, user: str, conf: float | None, photos: int, problems: list[str]
+) -> int:
+    with db.write() as session:
+        row = m.QueuedSurvey(survey=survey, created_by=user, conf=conf, photos=photos, problems=problems)
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def set_photos(db: Database, queued_id: int, photos: int, problems: list[str]) -> None:
+    """What staging found: the photos queued and the sources refused."""
+    with db.write() as session:
+        row = session.get(m.QueuedSurvey, queued_id)
+        row.photos, row.problems = photos, problems
+
+
+def add_chunks(db: Database, queued_id: int, chunks: list[list[dict[str, str]]]) -> list[int]:
+    """The chunks of a queued survey, in order; their ids (what each task carries)."""
+    with db.write() as session:
+        rows = [m.SurveyChunk(queued_survey_id=queued_id, position=n, photos=p) for n, p in enumerate(chunks)]
+        session.add_all(rows)
+        session.flush()
+        return [row.id for row in rows]
+
+
+def claim_chunk(db: Database, chunk_id: int, worker: str, now: datetime, stale_s: float) -> Claim | str:
+    """The chunk for ``worker`` to run, or why not: "done" (or failed, or cancelled: nothing to
+    do, the task may be dropped) or "busy" (another worker beat within ``stale_s``: it is alive,
+    ask again later). A cancelled survey's chunk is marked cancelled here."""
+    with db.write() as session:
+        chunk = session.scalar(select(m.SurveyChunk).where(m.SurveyChunk.id == chunk_id).with_for_update())
+        if chunk is None:
+            raise NotFoundError(f"no queued chunk {chunk_id}")
+        queued = session.get(m.QueuedSurvey, chunk.queued_survey_id)
+        if chunk.status not in OPEN_CHUNKS:
+            return "done"
+        if queued.cancel_requested:
+            chunk.status, chunk.finished_at = ChunkStatus.CANCELLED, now
+            return "done"
+        beat = as_utc(chunk.heartbeat_at) if chunk.heartbeat_at else None
+        if chunk.status == ChunkStatus.RUNNING and beat and now - beat < timedelta(seconds=stale_s):
+            return "busy"
+        chunk.status, chunk.worker, chunk.attempts = ChunkStatus.RUNNING, worker, chunk.attempts + 1
+        chunk.started_at = chunk.heartbeat_at = now
+        return Claim(chunk.id, queued.id, list(chunk.photos), queued.survey, queued.created_by, queued.conf)
+
+
+def beat(db: Database, chunk_id: int, worker: str, now: datetime) -> bool:
+    """The worker is alive; False when the chunk is no longer its own (taken over, cancelled)."""
+    with db.write() as session:
+        result = session.execute(
+            update(m.SurveyChunk)
+            .where(m.SurveyChunk.id == chunk_id, m.SurveyChunk.worker == worker)
+            .where(m.SurveyChunk.status == ChunkStatus.RUNNING)
+            .values(heartbeat_at=now)
+        )
+        return result.rowcount == 1
+
+
+def finish_chunk(db: Database, chunk_id: int, status: ChunkStatus, now: datetime, **counts: Any) -> None:
+    """The chunk's end: its status, counts (inspected, reused, failed) and problem lines."""
+    with db.write() as session:
+        chunk = session.get(m.SurveyChunk, chunk_id)
+        chunk.status, chunk.finished_at = status, now
+        for name, value in counts.items():
+            setattr(chunk, name, value)
+
+
+def request_cancel(db: Database, queued_id: int, now: datetime) -> int:
+    """Stop a queued survey: chunks not yet taken are cancelled now, a running one stops after
+    its current photo. Returns how many chunks were still to run."""
+    with db.write() as session:
+        queued = session.get(m.QueuedSurvey, queued_id)
+        if queued is None:
+            raise NotFoundError(f"no queued survey {queued_id}")
+        queued.cancel_requested = True
+        waiting = session.execute(
+            update(m.SurveyChunk)
+            .where(m.SurveyChunk.queued_survey_id == queued_id, m.SurveyChunk.status == ChunkStatus.QUEUED)
+            .values(status=ChunkStatus.CANCELLED, finished_at=now)
+        ).rowcount
+        running = session.scalar(
+            select(m.SurveyChunk.id)
+            .where(m.SurveyChunk.queued_survey_id == queued_id, m.SurveyChunk.status == ChunkStatus.RUNNING)
+            .limit(1)
+        )
+        return waiting + (running is not None)
+
+
+def cancel_requested(db: Database, chunk_id: int) -> bool:
+    with db.read() as session:
+        query = (
+            select(m.QueuedSurvey.cancel_requested)
+            .join(m.SurveyChunk, m.SurveyChunk.queued_survey_id == m.QueuedSurvey.id)
+            .where(m.SurveyChunk.id == chunk_id)
+        )
+        return bool(session.scalar(query))
+
+
+def queued_surveys(db: Database, limit: int = 20) -> list[QueuedSurveyState]:
+    """The latest queued surveys, newest first, with their chunks counted by status."""
+    with db.read() as session:
+        rows = session.scalars(select(m.QueuedSurvey).order_by(m.QueuedSurvey.id.desc()).limit(limit)).all()
+        return [_state(row, _chunks(session, row.id)) for row in rows]
+
+
+def queued_survey(db: Database, queued_id: int) -> tuple[QueuedSurveyState, list[ChunkState]]:
+    with db.read() as session:
+        row = session.get(m.QueuedSurvey, queued_id)
+        if row is None:
+            raise NotFoundError(f"no queued survey {queued_id}")
+        chunks = _chunks(session, queued_id)
+        return _state(row, chunks), chunks
+
+
+def _chunks(session, queued_id: int) -> list[ChunkState]:
+    query = select(m.SurveyChunk).where(m.SurveyChunk.queued_survey_id == queued_id).order_by(m.SurveyChunk.position)
+    return [
+        ChunkState(
+            c.id, c.position, len(c.photos), c.status, c.worker, c.attempts, c.inspected, c.reused, c.failed,
+            list(c.problems),
+        )
+        for c in session.scalars(query)
+    ]  # fmt: skip
+
+
+def _state(row: m.QueuedSurvey, chunks: list[ChunkState]) -> QueuedSurveyState:
+    return QueuedSurveyState(
+        row.id,
+        row.survey,
+        row.created_by,
+        as_utc(row.created_at),
+        row.photos,
+        row.cancel_requested,
+        list(row.problems),
+        dict(Counter(c.status for c in chunks)),
+        sum(c.inspected for c in chunks),
+        sum(c.failed for c in chunks),
+    )

@@ -1,0 +1,155 @@
+"""Queued surveys, in one process: the use cases behind the task queue (staging, chunks, claims,
+cancel) with the chunks run here in turn, so every rule is checked without a broker. The same
+code on real workers over Redis is ``tests/distributed``."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from core.settings import Settings
+from core.sources import PhotoSource
+from core.statuses import ChunkStatus
+from services.inspection import PhotoOutcome
+from services.sinks import StoreSink
+from services.survey_queue import CancelRefused, cancel_queued_survey, queue_survey, queued_survey, run_chunk
+from storage import models as m
+from storage import queue as queue_store
+from storage.db import Database
+from storage.users import add_user
+
+
+class ListQueue:
+    """A queue that only remembers what it was handed (the test runs the chunks)."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    def send_chunk(self, chunk_id: int, delay_s: float = 0.0) -> None:
+        self.sent.append(chunk_id)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.delenv("SLOPE_OBJECT_STORE", raising=False)
+    settings = Settings(data_dir=str(tmp_path / "data"), chunk_photos=4, task_visibility_s=60)
+    db = Database.from_settings(settings)
+    add_user(db, "ines", "inspector", "a long password")
+    add_user(db, "ravi", "reviewer", "a long password")
+    yield db, settings
+    db.dispose()
+
+
+def _photos(val_images, tmp_path, n):
+    folder = tmp_path / "flight"
+    folder.mkdir()
+    for path in val_images[:n]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "broken.jpg").write_bytes(b"not a photo")
+    return folder
+
+
+def _count(db, table):
+    with db.read() as session:
+        return session.scalar(select(func.count()).select_from(table))
+
+
+def test_a_queued_survey_runs_in_chunks_and_running_a_chunk_again_adds_nothing(store, val_images, tmp_path, inspector):
+    db, settings = store
+    queue = ListQueue()
+    state = queue_survey(db, settings, queue, [_photos(val_images, tmp_path, 10)], "north", "ines", site="A3")
+    assert (state.photos, state.chunks) == (11, {"queued": 3})  # 11 staged: the broken one fails on a worker
+    assert len(queue.sent) == 3
+    assert sorted(p.name for p in (tmp_path / "data" / "staged" / str(state.id)).iterdir())[0] == "000000.jpg"
+
+    assert [run_chunk(db, settings, lambda: inspector, c, "w1") for c in queue.sent] == ["done"] * 3
+    state, chunks = queued_survey(db, state.id)
+    assert state.chunks == {"done": 3} and (state.inspected, state.failed) == (10, 1)
+    assert any("broken.jpg: not a recognised image" in p for c in chunks for p in c.problems)
+    assert _count(db, m.Inspection) == 10
+    assert not (tmp_path / "data" / "staged" / str(state.id)).exists()  # staged photos go when all is done
+
+    # The broker handing a finished chunk again (a worker died after finishing, before acking)
+    assert run_chunk(db, settings, lambda: inspector, queue.sent[0], "w2") == "done"
+    assert _count(db, m.Inspection) == 10
+    with db.read() as session:
+        members = session.scalar(select(func.count()).select_from(m.ImageSurvey))
+    assert members == 10
+
+
+def test_a_chunk_whose_worker_died_is_taken_over_and_its_stored_photos_are_not_doubled(
+    store, val_images, tmp_path, inspector
+):
+    db, settings = store
+    queue = ListQueue()
+    queue_survey(db, settings, queue, [_photos(val_images, tmp_path, 3)], None, "ines")
+    chunk = queue.sent[0]
+    assert not isinstance(queue_store.claim_chunk(db, chunk, "dead", datetime.now(UTC), 30), str)
+    # Another worker handed the same task while the first still beats: it is told to wait.
+    assert run_chunk(db, settings, lambda: inspector, chunk, "w2") == "busy"
+    # The first worker stored one photo, then died (its beat goes stale).
+    first = val_images[0].read_bytes()
+    StoreSink(db, settings.data_dir, "ines").add(
+        PhotoOutcome(PhotoSource("a.jpg", "a.jpg", lambda: first), first, None, inspector.inspect(_open(first)))
+    )
+    with db.write() as session:
+        row = session.get(m.SurveyChunk, chunk)
+        row.heartbeat_at = row.heartbeat_at.replace(year=2020)
+    assert run_chunk(db, settings, lambda: inspector, chunk, "w2") == "done"
+    _, chunks = queued_survey(db, queue_store.queued_surveys(db)[0].id)
+    assert (chunks[0].status, chunks[0].worker, chunks[0].attempts) == ("done", "w2", 2)
+    assert chunks[0].reused == 1  # the dead worker's photo read back, not inspected again
+    assert _count(db, m.Inspection) == 3
+
+
+def _open(data):
+    return Image.open(io.BytesIO(data)).convert("RGB")
+
+
+def test_cancel_stops_the_chunks_not_yet_taken_and_only_the_owner_or_an_admin_may(
+    store, val_images, tmp_path, inspector
+):
+    db, settings = store
+    queue = ListQueue()
+    state = queue_survey(db, settings, queue, [_photos(val_images, tmp_path, 10)], "north", "ines")
+    assert run_chunk(db, settings, lambda: inspector, queue.sent[0], "w1") == "done"
+    with pytest.raises(CancelRefused, match="ines's: only they or an admin"):
+        cancel_queued_survey(db, settings, state.id, "ravi")
+    assert cancel_queued_survey(db, settings, state.id, "ines") == 2
+    assert [run_chunk(db, settings, lambda: inspector, c, "w1") for c in queue.sent[1:]] == ["done", "done"]
+    state, chunks = queued_survey(db, state.id)
+    assert [c.status for c in chunks] == [ChunkStatus.DONE, ChunkStatus.CANCELLED, ChunkStatus.CANCELLED]
+    assert state.cancel_requested and not state.open
+    assert _count(db, m.Inspection) == 4  # the cancelled chunks inspected nothing
+    assert not (tmp_path / "data" / "staged" / str(state.id)).exists()
+
+
+def test_a_survey_cancelled_while_its_chunk_runs_stops_after_the_photo_in_hand(
+    store, val_images, tmp_path, inspector, monkeypatch
+):
+    db, settings = store
+    queue = ListQueue()
+    state = queue_survey(db, settings, queue, [_photos(val_images, tmp_path, 3)], None, "ines")
+    real = inspector.inspect
+
+    def cancel_during_the_first(image, conf=None):
+        queue_store.request_cancel(db, state.id, datetime.now(UTC))
+        return real(image, conf=conf)
+
+    monkeypatch.setattr(inspector, "inspect", cancel_during_the_first)
+    assert run_chunk(db, settings, lambda: inspector, queue.sent[0], "w1") == "done"
+    _, chunks = queued_survey(db, state.id)
+    assert chunks[0].status == ChunkStatus.CANCELLED
+    assert _count(db, m.Inspection) == 1  # the photo in hand was stored, none after it
+
+
+def test_a_bad_survey_date_is_refused_before_anything_is_queued(store, val_images, tmp_path):
+    db, settings = store
+    queue = ListQueue()
+    with pytest.raises(ValueError, match="not a date like"):
+        queue_survey(db, settings, queue, [_photos(val_images, tmp_path, 2)], "north", "ines", date="yesterday")
+    assert queue.sent == [] and _count(db, m.QueuedSurvey) == 0
