@@ -15,6 +15,7 @@ layers (nothing below imports it) and only parses arguments and calls the librar
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 from typing import TYPE_CHECKING
@@ -44,7 +45,9 @@ def parser(argv: list[str]) -> argparse.ArgumentParser:
     queue.add_commands(commands)
     worker = commands.add_parser("worker", help="take queued survey chunks from the broker (SLOPE_BROKER_URL)")
     worker.add_argument("--name", default=None, help="how the worker is shown (default: worker<pid>@host)")
-    worker.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    worker.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for the models (default: SLOPE_MODEL_THREADS)"
+    )
     worker.set_defaults(run=run_worker)
     job = commands.add_parser("job", help="run one recorded training job (what the job runner starts)")
     job.add_argument("run_id", type=int)
@@ -62,10 +65,8 @@ def run_worker(args: argparse.Namespace, inspector=None) -> int:
         print("error: no task queue: set SLOPE_BROKER_URL (e.g. redis://127.0.0.1:6379/0)", file=sys.stderr)
         return 2
     prepare_offline()
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)  # one worker per core: each keeps to its own
+    if args.threads:  # one worker per core: each keeps to its own
+        settings = dataclasses.replace(settings, model_threads=args.threads)
     from services.tasks import run_worker as take_tasks
 
     take_tasks(settings, Database.from_settings(settings), args.name)

@@ -41,8 +41,10 @@ def queue_command(args: argparse.Namespace, settings: Settings, db: Database) ->
         return 2
     for problem in state.problems:
         print(f"error: {problem}", file=sys.stderr)
-    chunks = sum(state.chunks.values())
-    print(f"queued survey {state.id} ({args.name}): {state.photos} photos in {chunks} chunks; `slope queue {state.id}`")
+    from core.taxonomy import counted
+
+    photos, chunks = counted(state.photos, "photo"), counted(sum(state.chunks.values()), "chunk")
+    print(f"queued survey {state.id} ({args.name}): {photos} in {chunks}; `slope queue {state.id}`")
     return 0 if state.photos else 1
 
 

@@ -53,9 +53,11 @@ class Detector:
         imgsz: int | None = None,
         device: str = "cpu",
         stretch: bool = True,
+        threads: int = 0,
     ) -> None:
         """``imgsz`` None: the size the model's card gives (it was trained at), else 320.
-        ``stretch`` False: ultralytics' letterbox instead (kept to measure the difference)."""
+        ``stretch`` False: ultralytics' letterbox instead (kept to measure the difference).
+        ``threads``: CPU threads for an ONNX model (0: ONNX Runtime's own choice, every core)."""
         prepare_offline()
         from ultralytics import YOLO
 
@@ -68,6 +70,23 @@ class Detector:
         self.version = model_version(source)
         names = self.model.names
         self.class_to_type = {int(i): parse_class_name(n)[0] for i, n in names.items()}
+        if threads and self.weights.suffix == ".onnx" and device == "cpu":
+            self._limit_onnx_threads(threads)
+
+    def _limit_onnx_threads(self, threads: int) -> None:
+        """ONNX Runtime's session on ``threads`` threads that sleep when idle. By default it runs
+        on every core and its threads spin between calls: two workers on 2 cores then each took
+        twice as long a photo (bench/scale.py); with one sleeping thread each, both kept their
+        single-process speed. ultralytics takes no session options, so its session is replaced
+        once the predictor exists (a first prediction makes it)."""
+        import onnxruntime
+
+        self.model.predict(np.zeros((32, 32, 3), np.uint8), imgsz=self.imgsz, device=self.device, verbose=False)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        backend = self.model.predictor.model.backend
+        backend.session = onnxruntime.InferenceSession(str(self.weights), options, providers=["CPUExecutionProvider"])
 
     def detect(self, image: Image.Image, conf: float | None = None) -> sv.Detections:
         """Boxes in pixels of ``image``, with ``data["object_type"]``."""

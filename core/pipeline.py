@@ -39,7 +39,12 @@ class Inspector:
             iou=settings.detector_iou,
             imgsz=settings.detector_imgsz or None,
             device=settings.device,
+            threads=settings.model_threads,
         )
+        if settings.model_threads:
+            import torch
+
+            torch.set_num_threads(settings.model_threads)  # the condition model's (and the process's)
         return cls(detector, ConditionModel(condition_model, device=settings.device))
 
     @property

@@ -78,6 +78,13 @@ class Settings:
             "S3-compatible bucket shared by several app machines (storage/blobs.py)."
         },
     )
+    model_threads: int = field(
+        default=0,
+        metadata={
+            "help": "CPU threads the models use (0: the libraries' own choice, every core). Give each of N "
+            "processes sharing a machine (`slope worker`) cores/N: they then do not slow each other down."
+        },
+    )
     broker_url: str = field(
         default="",
         metadata={
@@ -88,11 +95,18 @@ class Settings:
     chunk_photos: int = field(
         default=8, metadata={"help": "Queued surveys: photos per task (what a killed worker costs, at most, in time)."}
     )
-    task_visibility_s: int = field(
-        default=300,
+    task_silent_s: float = field(
+        default=60.0,
         metadata={
-            "help": "Queued surveys: a task a worker took and did not finish in this time (the worker died) is "
-            "handed to another; longer than a chunk takes."
+            "help": "Queued surveys: a chunk whose worker has not reported for this long (it reports after every "
+            "photo) is handed to another worker; longer than the slowest photo takes."
+        },
+    )
+    task_visibility_s: int = field(
+        default=600,
+        metadata={
+            "help": "Queued surveys: the broker hands on a task not acknowledged in this time (the backstop when "
+            "no worker is left to notice a silent one); longer than a chunk takes."
         },
     )
     max_new_boxes: int = field(
@@ -128,8 +142,10 @@ class Settings:
             raise ValueError(f"detector_iou must be in (0, 1], got {self.detector_iou}")
         if self.inspect_concurrency < 1:
             raise ValueError(f"inspect_concurrency must be at least 1, got {self.inspect_concurrency}")
-        if self.chunk_photos < 1 or self.task_visibility_s < 1:
-            raise ValueError("chunk_photos and task_visibility_s must be at least 1")
+        if self.model_threads < 0:
+            raise ValueError(f"model_threads must be 0 (the libraries' choice) or more, got {self.model_threads}")
+        if self.chunk_photos < 1 or self.task_visibility_s < 1 or not self.task_silent_s > 0:
+            raise ValueError("chunk_photos, task_visibility_s and task_silent_s must be positive")
         if self.max_new_boxes < 1:
             raise ValueError(f"max_new_boxes must be at least 1, got {self.max_new_boxes}")
         if self.demo_reset_minutes <= 0:

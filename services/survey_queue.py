@@ -3,9 +3,10 @@ store, split into chunks of photos, and inspected by whichever ``slope worker`` 
 any replica follows it and may cancel it.
 
 Nothing is lost or doubled when a worker dies: a chunk it took is handed to another worker once
-the broker's visibility time runs out, the photos it had stored are read back rather than
-inspected again (``stored_inspection``), and storing one photo twice stores one inspection
-(``save_inspection`` is idempotent). So a killed worker costs, at most, its chunk's photos in time.
+it has been silent for ``task_silent_s`` (or the broker's visibility time ran out), the photos
+it had stored are read back rather than inspected again (``stored_inspection``), and storing one
+photo twice stores one inspection (``save_inspection`` is idempotent). So a killed worker costs
+its chunk's photos and the silent time, no data.
 
 The queue itself (Celery, ``services.tasks``) is behind ``TaskQueue``: these use cases only say
 which chunk is to run.
@@ -45,8 +46,9 @@ class CancelRefused(ServiceError, PermissionError):
     title = "Queued surveys"
 
 
-class ChunkCancelled(Exception):
-    """Raised between photos when the survey was cancelled: the chunk stops there."""
+class ChunkStopped(Exception):
+    """Raised between photos when the chunk is to stop there: "cancel" (the survey was
+    cancelled) or "lost" (it was handed to another worker)."""
 
 
 def now() -> datetime:
@@ -66,15 +68,20 @@ def queue_survey(
     conf: float | None = None,
     max_photos: int | None = None,
 ) -> QueuedSurveyState:
-    """Stage every photo under ``paths`` and queue it as chunks of ``settings.chunk_photos``.
-    Sources that cannot be read are named in the survey's problems; the rest are queued."""
+    """Stage every photo under ``paths`` in the object store and queue them in chunks of
+    ``settings.chunk_photos``, each as soon as it is full. Sources that cannot be read are named
+    in the survey's problems; the rest are queued."""
     date = survey_date(date)
     name, site = survey_text(name, "survey name"), survey_text(site, "site")
     if name is not None:
         record_survey(db, name, user, site, date)
     sources, problems = expand_sources(paths, max_bytes=settings.max_upload_bytes, max_photos=max_photos)
     queued_id = queue_store.add_queued_survey(db, name, user, conf, 0, [])
-    blobs, staged = blobs_for(settings.data_dir), []
+    blobs, chunk, chunks, photos = blobs_for(settings.data_dir), [], 0, 0
+
+    def send(chunk: list[dict[str, str]], position: int) -> None:
+        queue.send_chunk(queue_store.add_chunk(db, queued_id, position, chunk))
+
     for number, source in enumerate(sources):
         try:
             data = source.read()  # one photo in memory at a time: a drone survey is gigabytes
@@ -83,29 +90,32 @@ def queue_survey(
             continue
         key = f"{_staging(queued_id)}/{number:06d}{stored_suffix(data)}"
         blobs.put(key, data)
-        staged.append({"name": source.name, "key": key})
-    queue_store.set_photos(db, queued_id, len(staged), problems)
-    size = settings.chunk_photos
-    chunk_ids = queue_store.add_chunks(db, queued_id, [staged[i : i + size] for i in range(0, len(staged), size)])
-    for chunk_id in chunk_ids:
-        queue.send_chunk(chunk_id)
+        chunk.append({"name": source.name, "key": key})
+        photos += 1
+        if len(chunk) == settings.chunk_photos:  # queued at once: workers start while the rest is staged
+            send(chunk, chunks)
+            chunk, chunks = [], chunks + 1
+    if chunk:
+        send(chunk, chunks)
+    queue_store.staged(db, queued_id, photos, problems, now())
+    _tidy(db, blobs, queued_id)  # the workers may have finished every chunk already
     return queue_store.queued_survey(db, queued_id)[0]
 
 
 def run_chunk(db: Database, settings: Settings, inspector: Callable[[], Inspector], chunk_id: int, worker: str) -> str:
-    """Run one chunk as ``worker``: "done" (also when it was already done or cancelled), or
-    "busy" when another live worker holds it (the caller asks again later)."""
-    stale_s = settings.task_visibility_s / 2
-    claim = queue_store.claim_chunk(db, chunk_id, worker, now(), stale_s)
+    """Run one chunk as ``worker``: "done" (also when it was done, cancelled, or taken over by
+    another worker meanwhile), or "busy" when another live worker holds it (ask again later)."""
+    claim = queue_store.claim_chunk(db, chunk_id, worker, now(), settings.task_silent_s)
     if isinstance(claim, str):
         return claim
     blobs = blobs_for(settings.data_dir)
     sources = [PhotoSource(p["name"], p["key"], functools.partial(_staged, blobs, p["key"])) for p in claim.photos]
 
     def after_photo(done: int, total: int, name: str) -> None:
-        # Every photo: the worker is alive (its chunk is not handed on) and the survey not cancelled.
-        if queue_store.cancel_requested(db, chunk_id) or not queue_store.beat(db, chunk_id, worker, now()):
-            raise ChunkCancelled
+        # Every photo: the worker reports it is alive, and learns whether to go on.
+        answer = queue_store.beat(db, chunk_id, worker, now())
+        if answer != "ok":
+            raise ChunkStopped(answer)
 
     try:
         batch = inspect_batch(
@@ -117,15 +127,26 @@ def run_chunk(db: Database, settings: Settings, inspector: Callable[[], Inspecto
             progress=after_photo,
             previous=lambda data, models: stored_inspection(db, data, models),
         )
-    except ChunkCancelled:
-        queue_store.finish_chunk(db, chunk_id, ChunkStatus.CANCELLED, now())
+    except ChunkStopped as stopped:  # cancelled: say so; lost: the worker that has it now will
+        if str(stopped) == "cancel":
+            queue_store.finish_chunk(db, chunk_id, worker, ChunkStatus.CANCELLED, now())
     except Exception as exc:  # the store or the models failed for the whole chunk: say so, end it
-        queue_store.finish_chunk(db, chunk_id, ChunkStatus.FAILED, now(), problems=[plain_reason(exc)])
+        queue_store.finish_chunk(db, chunk_id, worker, ChunkStatus.FAILED, now(), problems=[plain_reason(exc)])
     else:
         counts = {"inspected": batch.inspected, "reused": batch.reused, "failed": batch.failed}
-        queue_store.finish_chunk(db, chunk_id, ChunkStatus.DONE, now(), problems=batch.problems, **counts)
+        queue_store.finish_chunk(db, chunk_id, worker, ChunkStatus.DONE, now(), problems=batch.problems, **counts)
     _tidy(db, blobs, claim.queued_id)
     return "done"
+
+
+def take_back_silent(db: Database, settings: Settings, queue: TaskQueue) -> list[int]:
+    """Hand on the chunks whose worker went silent (``settings.task_silent_s`` without a word
+    after a photo): sooner than the broker's visibility time, which must outlast a whole chunk.
+    Every worker calls it now and then; returns the chunks sent again."""
+    chunk_ids = queue_store.take_back_silent(db, now(), settings.task_silent_s)
+    for chunk_id in chunk_ids:
+        queue.send_chunk(chunk_id)
+    return chunk_ids
 
 
 def cancel_queued_survey(db: Database, settings: Settings, queued_id: int, user: str) -> int:

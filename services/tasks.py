@@ -2,9 +2,10 @@
 run their background work on Redis-backed queues.
 
 A task is acknowledged when it ends, not when a worker takes it (``task_acks_late``), and a
-worker holds only the task it runs (prefetch 1): when a worker dies, Redis hands its task to
-another worker once the visibility time runs out. Every task is idempotent (see
-``services.survey_queue``), so a task run twice stores its photos once.
+worker holds only the task it runs (prefetch 1). When a worker dies, the others notice that it
+went silent (it reports after every photo) and send its chunk again; Redis also hands the task
+on once the visibility time runs out, the backstop when no worker is left to notice. Every task
+is idempotent (see ``services.survey_queue``), so a task run twice stores its photos once.
 
 ``slope worker`` starts one worker process: it loads the served models once, checks the
 registry before every chunk (a promotion reaches the next chunk, as it reaches the app's next
@@ -13,18 +14,22 @@ request) and runs one task at a time (``--pool solo``): start one worker per cor
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
+import time
 from dataclasses import dataclass
 
 from celery import Celery
 
 from core.settings import Settings
 from lifecycle.server import ModelServer
-from services.survey_queue import run_chunk
+from services.survey_queue import run_chunk, take_back_silent
 from storage.db import Database
 
 app = Celery("slope_inspect", set_as_current=False)
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -35,6 +40,7 @@ class _Worker:
     settings: Settings
     server: ModelServer
     name: str
+    queue: CeleryQueue
 
 
 _worker: _Worker | None = None
@@ -79,8 +85,19 @@ def inspect_chunk(chunk_id: int) -> None:
     if _worker is None:
         raise RuntimeError("inspect_chunk runs in `slope worker`, which loads the models first")
     outcome = run_chunk(_worker.db, _worker.settings, _worker.server.inspector, chunk_id, _worker.name)
-    if outcome == "busy":  # another worker holds it and beats: ask again once its beat could go stale
-        CeleryQueue(_worker.settings).send_chunk(chunk_id, _worker.settings.task_visibility_s / 4)
+    if outcome == "busy":  # another worker holds it and reports: ask again once it could have gone silent
+        _worker.queue.send_chunk(chunk_id, _worker.settings.task_silent_s)
+
+
+def _watch(worker: _Worker) -> None:
+    """Hand on the chunks of silent workers, twice in every silent period, for as long as this
+    worker lives (a daemon thread: it ends with the process)."""
+    while True:
+        time.sleep(worker.settings.task_silent_s / 2)
+        try:
+            take_back_silent(worker.db, worker.settings, worker.queue)
+        except Exception:  # the store or broker away for a moment: look again next time
+            LOG.exception("looking for silent workers failed")
 
 
 def run_worker(settings: Settings, db: Database, name: str | None = None, loglevel: str = "INFO") -> None:
@@ -90,6 +107,7 @@ def run_worker(settings: Settings, db: Database, name: str | None = None, loglev
     server = ModelServer(settings, db)
     server.inspector()  # loaded now: the first chunk is not slower than the rest
     name = name or f"worker{os.getpid()}@{socket.gethostname()}"
-    _worker = _Worker(db, settings, server, name)
+    _worker = _Worker(db, settings, server, name, CeleryQueue(settings))
+    threading.Thread(target=_watch, args=(_worker,), name="silent-workers", daemon=True).start()
     options = ["--pool=solo", f"--hostname={name}", "--without-gossip", "--without-mingle", f"--loglevel={loglevel}"]
     configure(settings).worker_main(["worker", *options])

@@ -262,6 +262,8 @@ class QueuedSurvey(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Chunks are queued as their photos are staged; this is set once the last one is.
+    staged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class SurveyChunk(Base):

@@ -56,10 +56,11 @@ class QueuedSurveyState:
     chunks: dict[str, int]  # status -> chunks in it
     inspected: int
     failed: int
+    staged: bool  # every chunk is queued (more may come while photos are being staged)
 
     @property
     def open(self) -> bool:
-        return any(self.chunks.get(status, 0) for status in OPEN_CHUNKS)
+        return not self.staged or any(self.chunks.get(status, 0) for status in OPEN_CHUNKS)
 
 
 def add_queued_survey(
@@ -72,26 +73,26 @@ def add_queued_survey(
         return row.id
 
 
-def set_photos(db: Database, queued_id: int, photos: int, problems: list[str]) -> None:
-    """What staging found: the photos queued and the sources refused."""
+def staged(db: Database, queued_id: int, photos: int, problems: list[str], now: datetime) -> None:
+    """Every chunk is queued: the photos queued in all, and the sources refused."""
     with db.write() as session:
         row = session.get(m.QueuedSurvey, queued_id)
-        row.photos, row.problems = photos, problems
+        row.photos, row.problems, row.staged_at = photos, problems, now
 
 
-def add_chunks(db: Database, queued_id: int, chunks: list[list[dict[str, str]]]) -> list[int]:
-    """The chunks of a queued survey, in order; their ids (what each task carries)."""
+def add_chunk(db: Database, queued_id: int, position: int, photos: list[dict[str, str]]) -> int:
+    """One more chunk of a queued survey; its id (what its task carries)."""
     with db.write() as session:
-        rows = [m.SurveyChunk(queued_survey_id=queued_id, position=n, photos=p) for n, p in enumerate(chunks)]
-        session.add_all(rows)
+        row = m.SurveyChunk(queued_survey_id=queued_id, position=position, photos=photos)
+        session.add(row)
         session.flush()
-        return [row.id for row in rows]
+        return row.id
 
 
-def claim_chunk(db: Database, chunk_id: int, worker: str, now: datetime, stale_s: float) -> Claim | str:
+def claim_chunk(db: Database, chunk_id: int, worker: str, now: datetime, silent_s: float) -> Claim | str:
     """The chunk for ``worker`` to run, or why not: "done" (or failed, or cancelled: nothing to
-    do, the task may be dropped) or "busy" (another worker beat within ``stale_s``: it is alive,
-    ask again later). A cancelled survey's chunk is marked cancelled here."""
+    do, the task may be dropped) or "busy" (another worker reported within ``silent_s``: it is
+    alive, ask again later). A cancelled survey's chunk is marked cancelled here."""
     with db.write() as session:
         chunk = session.scalar(select(m.SurveyChunk).where(m.SurveyChunk.id == chunk_id).with_for_update())
         if chunk is None:
@@ -103,32 +104,53 @@ def claim_chunk(db: Database, chunk_id: int, worker: str, now: datetime, stale_s
             chunk.status, chunk.finished_at = ChunkStatus.CANCELLED, now
             return "done"
         beat = as_utc(chunk.heartbeat_at) if chunk.heartbeat_at else None
-        if chunk.status == ChunkStatus.RUNNING and beat and now - beat < timedelta(seconds=stale_s):
+        if chunk.status == ChunkStatus.RUNNING and beat and now - beat < timedelta(seconds=silent_s):
             return "busy"
         chunk.status, chunk.worker, chunk.attempts = ChunkStatus.RUNNING, worker, chunk.attempts + 1
         chunk.started_at = chunk.heartbeat_at = now
         return Claim(chunk.id, queued.id, list(chunk.photos), queued.survey, queued.created_by, queued.conf)
 
 
-def beat(db: Database, chunk_id: int, worker: str, now: datetime) -> bool:
-    """The worker is alive; False when the chunk is no longer its own (taken over, cancelled)."""
+def beat(db: Database, chunk_id: int, worker: str, now: datetime) -> str:
+    """The worker is alive (after a photo): "ok" to go on, "cancel" when the survey was cancelled,
+    "lost" when the chunk is no longer its own (handed to another worker: it went silent too long)."""
     with db.write() as session:
-        result = session.execute(
-            update(m.SurveyChunk)
-            .where(m.SurveyChunk.id == chunk_id, m.SurveyChunk.worker == worker)
-            .where(m.SurveyChunk.status == ChunkStatus.RUNNING)
-            .values(heartbeat_at=now)
-        )
-        return result.rowcount == 1
+        chunk = session.scalar(select(m.SurveyChunk).where(m.SurveyChunk.id == chunk_id).with_for_update())
+        if chunk is None or chunk.worker != worker or chunk.status != ChunkStatus.RUNNING:
+            return "lost"
+        if session.get(m.QueuedSurvey, chunk.queued_survey_id).cancel_requested:
+            return "cancel"
+        chunk.heartbeat_at = now
+        return "ok"
 
 
-def finish_chunk(db: Database, chunk_id: int, status: ChunkStatus, now: datetime, **counts: Any) -> None:
-    """The chunk's end: its status, counts (inspected, reused, failed) and problem lines."""
+def finish_chunk(db: Database, chunk_id: int, worker: str, status: ChunkStatus, now: datetime, **counts: Any) -> bool:
+    """The chunk's end, as ``worker`` ran it: its status, counts (inspected, reused, failed) and
+    problem lines. Nothing is written (False) when the chunk was handed to another worker."""
     with db.write() as session:
-        chunk = session.get(m.SurveyChunk, chunk_id)
+        chunk = session.scalar(select(m.SurveyChunk).where(m.SurveyChunk.id == chunk_id).with_for_update())
+        if chunk.worker != worker or chunk.status != ChunkStatus.RUNNING:
+            return False
         chunk.status, chunk.finished_at = status, now
         for name, value in counts.items():
             setattr(chunk, name, value)
+        return True
+
+
+def take_back_silent(db: Database, now: datetime, silent_s: float) -> list[int]:
+    """Running chunks whose worker has not reported for ``silent_s`` (it died, or its machine
+    did) are queued again; returns their ids, to be sent again. Done in one locked pass, so two
+    workers looking at once hand each chunk on once."""
+    with db.write() as session:
+        silent = session.scalars(
+            select(m.SurveyChunk)
+            .where(m.SurveyChunk.status == ChunkStatus.RUNNING)
+            .where(m.SurveyChunk.heartbeat_at < now - timedelta(seconds=silent_s))
+            .with_for_update(skip_locked=True)
+        ).all()
+        for chunk in silent:
+            chunk.status = ChunkStatus.QUEUED
+        return [chunk.id for chunk in silent]
 
 
 def request_cancel(db: Database, queued_id: int, now: datetime) -> int:
@@ -150,16 +172,6 @@ def request_cancel(db: Database, queued_id: int, now: datetime) -> int:
             .limit(1)
         )
         return waiting + (running is not None)
-
-
-def cancel_requested(db: Database, chunk_id: int) -> bool:
-    with db.read() as session:
-        query = (
-            select(m.QueuedSurvey.cancel_requested)
-            .join(m.SurveyChunk, m.SurveyChunk.queued_survey_id == m.QueuedSurvey.id)
-            .where(m.SurveyChunk.id == chunk_id)
-        )
-        return bool(session.scalar(query))
 
 
 def queued_surveys(db: Database, limit: int = 20) -> list[QueuedSurveyState]:
@@ -201,4 +213,5 @@ def _state(row: m.QueuedSurvey, chunks: list[ChunkState]) -> QueuedSurveyState:
         dict(Counter(c.status for c in chunks)),
         sum(c.inspected for c in chunks),
         sum(c.failed for c in chunks),
+        row.staged_at is not None,
     )

@@ -54,12 +54,13 @@ class Cluster:
             "DATABASE_URL": db_url,
             "SLOPE_DATA_DIR": str(data_dir),
             "SLOPE_BROKER_URL": broker_url,
-            "SLOPE_TASK_VISIBILITY_S": "6",  # a dead worker's task handed on after 6 s
+            "SLOPE_TASK_SILENT_S": "2",  # a dead worker's chunk handed on after 2 s of silence
             "SLOPE_CHUNK_PHOTOS": "3",
         }
         self.settings = Settings.from_env(self.env)
         self.db = Database.from_settings(self.settings)
         self.workers: dict[str, subprocess.Popen] = {}
+        self.apps: list[subprocess.Popen] = []  # app replicas (tests/distributed/test_replicas.py)
         self.logs = data_dir.parent
 
     def start_worker(self, name: str) -> subprocess.Popen:
@@ -79,10 +80,11 @@ class Cluster:
                 time.sleep(0.2)
 
     def stop(self) -> None:
-        for process in self.workers.values():
+        processes = [*self.workers.values(), *self.apps]
+        for process in processes:
             if process.poll() is None:
                 process.terminate()
-        for process in self.workers.values():
+        for process in processes:
             try:
                 process.wait(20)
             except subprocess.TimeoutExpired:

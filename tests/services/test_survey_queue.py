@@ -5,7 +5,7 @@ code on real workers over Redis is ``tests/distributed``."""
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from PIL import Image
@@ -16,7 +16,14 @@ from core.sources import PhotoSource
 from core.statuses import ChunkStatus
 from services.inspection import PhotoOutcome
 from services.sinks import StoreSink
-from services.survey_queue import CancelRefused, cancel_queued_survey, queue_survey, queued_survey, run_chunk
+from services.survey_queue import (
+    CancelRefused,
+    cancel_queued_survey,
+    queue_survey,
+    queued_survey,
+    run_chunk,
+    take_back_silent,
+)
 from storage import models as m
 from storage import queue as queue_store
 from storage.db import Database
@@ -81,7 +88,7 @@ def test_a_queued_survey_runs_in_chunks_and_running_a_chunk_again_adds_nothing(s
     assert members == 10
 
 
-def test_a_chunk_whose_worker_died_is_taken_over_and_its_stored_photos_are_not_doubled(
+def test_a_chunk_whose_worker_went_silent_is_handed_on_and_its_stored_photos_are_not_doubled(
     store, val_images, tmp_path, inspector
 ):
     db, settings = store
@@ -89,21 +96,30 @@ def test_a_chunk_whose_worker_died_is_taken_over_and_its_stored_photos_are_not_d
     queue_survey(db, settings, queue, [_photos(val_images, tmp_path, 3)], None, "ines")
     chunk = queue.sent[0]
     assert not isinstance(queue_store.claim_chunk(db, chunk, "dead", datetime.now(UTC), 30), str)
-    # Another worker handed the same task while the first still beats: it is told to wait.
+    # The same task handed to another worker while the first still reports: it is told to wait.
     assert run_chunk(db, settings, lambda: inspector, chunk, "w2") == "busy"
-    # The first worker stored one photo, then died (its beat goes stale).
+    assert take_back_silent(db, settings, queue) == []  # not silent yet
+    # The first worker stored one photo, then went silent (it died).
     first = val_images[0].read_bytes()
     StoreSink(db, settings.data_dir, "ines").add(
         PhotoOutcome(PhotoSource("a.jpg", "a.jpg", lambda: first), first, None, inspector.inspect(_open(first)))
     )
     with db.write() as session:
         row = session.get(m.SurveyChunk, chunk)
-        row.heartbeat_at = row.heartbeat_at.replace(year=2020)
+        row.heartbeat_at = row.heartbeat_at - timedelta(seconds=settings.task_silent_s + 1)
+    assert take_back_silent(db, settings, queue) == [chunk]
+    assert take_back_silent(db, settings, queue) == []  # handed on once
+    assert queue.sent[-1] == chunk
     assert run_chunk(db, settings, lambda: inspector, chunk, "w2") == "done"
     _, chunks = queued_survey(db, queue_store.queued_surveys(db)[0].id)
     assert (chunks[0].status, chunks[0].worker, chunks[0].attempts) == ("done", "w2", 2)
-    assert chunks[0].reused == 1  # the dead worker's photo read back, not inspected again
+    assert chunks[0].reused == 1  # the silent worker's photo read back, not inspected again
     assert _count(db, m.Inspection) == 3
+    # Had it been only slow, it learns at its next photo that the chunk is not its own any more,
+    # and its end changes nothing.
+    assert queue_store.beat(db, chunk, "dead", datetime.now(UTC)) == "lost"
+    assert not queue_store.finish_chunk(db, chunk, "dead", ChunkStatus.FAILED, datetime.now(UTC))
+    assert queued_survey(db, queue_store.queued_surveys(db)[0].id)[1][0].status == "done"
 
 
 def _open(data):

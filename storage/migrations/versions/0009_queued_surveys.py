@@ -20,6 +20,7 @@ def upgrade() -> None:
         sa.Column("cancel_requested", sa.Boolean(), nullable=False),
         sa.Column("created_by", sa.String(80), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("staged_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_table(
         "survey_chunks",
