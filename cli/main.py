@@ -6,7 +6,7 @@ layers (nothing below imports it) and only parses arguments and calls the librar
     slope train COMMAND ...                build, fine-tune, quantize, evaluate (cli/train.py)
     slope models list|promote|rollback|status   (cli/models.py)
     slope queue [ID] [--cancel]            surveys queued with `slope survey --queue` (cli/queue.py)
-    slope worker [--name NAME]             takes queued survey chunks (SLOPE_BROKER_URL) until stopped
+    slope worker [--queues surveys,training]  takes queued chunks and jobs (SLOPE_BROKER_URL) until stopped
     slope job RUN_ID                       runs one recorded training job; the job runner starts it
 
 ``python -m cli`` is the same command (the job runner uses it: no install needed).
@@ -48,6 +48,9 @@ def parser(argv: list[str]) -> argparse.ArgumentParser:
     worker.add_argument(
         "--threads", type=int, default=None, help="CPU threads for the models (default: SLOPE_MODEL_THREADS)"
     )
+    worker.add_argument(
+        "--queues", default="surveys,training", help="what to take: surveys (chunks), training (jobs), or both"
+    )
     worker.set_defaults(run=run_worker)
     job = commands.add_parser("job", help="run one recorded training job (what the job runner starts)")
     job.add_argument("run_id", type=int)
@@ -69,7 +72,7 @@ def run_worker(args: argparse.Namespace, inspector=None) -> int:
         settings = dataclasses.replace(settings, model_threads=args.threads)
     from services.tasks import run_worker as take_tasks
 
-    take_tasks(settings, Database.from_settings(settings), args.name)
+    take_tasks(settings, Database.from_settings(settings), args.name, args.queues)
     return 0
 
 

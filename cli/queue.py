@@ -50,6 +50,7 @@ def queue_command(args: argparse.Namespace, settings: Settings, db: Database) ->
 
 def status_command(args: argparse.Namespace, inspector=None) -> int:
     from core.settings import Settings
+    from core.taxonomy import counted
     from services.errors import ServiceError
     from services.survey_queue import cancel_queued_survey, queued_survey, queued_surveys
     from storage.db import Database
@@ -71,8 +72,8 @@ def status_command(args: argparse.Namespace, inspector=None) -> int:
         return 2
     print(_line(state))
     for c in chunks:
-        print(f"  chunk {c.position + 1}: {c.status}, {c.photos} photos, {c.inspected} inspected, {c.failed} failed, "
-              f"{c.attempts} attempts, {c.worker or '-'}")  # fmt: skip
+        counts = f"{counted(c.photos, 'photo')}, {c.inspected} inspected, {c.failed} failed, {c.attempts} attempts"
+        print(f"  chunk {c.position + 1}: {c.status}, {counts}, {c.worker or '-'}")
         for problem in c.problems:
             print(f"    {problem}")
     return 0

@@ -18,7 +18,8 @@ from core.pipeline import Inspector
 from core.settings import Settings
 from core.statuses import ModelStatus
 from storage.db import Database, database_url
-from storage.registry import record_version, serve, served_version
+from storage.models import ModelVersion
+from storage.registry import model_folder, record_version, serve, served_version
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,15 @@ def open_store_if_present(settings: Settings) -> Database | None:
     return Database.from_settings(settings)
 
 
+def _on_this_machine(version: ModelVersion) -> str:
+    """The served version's folder here: where it was published, or (published on another
+    machine) its copy fetched from the object store; the recorded path when neither exists."""
+    if Path(version.folder).exists():
+        return version.folder
+    fetched = model_folder(version.kind, version.name)
+    return str(fetched) if fetched is not None else version.folder
+
+
 class ModelServer:
     """Hands out the inspector to use for a request. Thread-safe: one load at a time, and a
     request never sees a half-swapped pair."""
@@ -92,8 +102,8 @@ class ModelServer:
             return configured
         detector, condition = served_version(self.db, "detector"), served_version(self.db, "condition")
         return ServedFolders(
-            detector.folder if detector is not None else configured.detector,
-            condition.folder if condition is not None else configured.condition,
+            _on_this_machine(detector) if detector is not None else configured.detector,
+            _on_this_machine(condition) if condition is not None else configured.condition,
         )
 
     def inspector(self) -> Inspector:

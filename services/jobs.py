@@ -1,8 +1,10 @@
 """Training jobs: one at a time, each in a process of its own, followed through ``TrainingRun``.
 
 The app (or a CLI) calls ``start_job``: it records a queued run and starts
-``python -m cli job RUN_ID`` (``slope job``) in a new process session, so a long training never slows the
-app's requests and survives neither more nor less than its own process. The job reports progress
+``python -m cli job RUN_ID`` (``slope job``) in a new process session, so a long training never
+slows the app's requests and survives neither more nor less than its own process; with a task
+queue, a worker of the ``training`` queue runs it instead (``services.tasks``). A run records the
+machine it runs on: only that machine can tell whether its process is alive. The job reports progress
 and log lines into its run row and checks for a cancel request between steps. What a job makes is a
 candidate; promotion is one short transaction at its very end. So a job that crashes, is killed,
 or is still running when the app dies leaves the served models and the labels as they were: at
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +24,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 
@@ -58,15 +61,29 @@ def jobs_dir(settings: Settings) -> Path:
     return Path(settings.data_dir) / "jobs"
 
 
-def start_job(db: Database, settings: Settings, spec: JobSpec, actor: str) -> int:
-    """Record a queued run and start its process; returns the run id."""
+class JobQueue(Protocol):
+    def send_job(self, run_id: int) -> None:
+        """Hand the recorded run to a worker."""
+
+
+def start_job(db: Database, settings: Settings, spec: JobSpec, actor: str, queue: JobQueue | None = None) -> int:
+    """Record a queued run and start it: in a process of its own here, or, with a task ``queue``,
+    on the worker that takes it (``slope worker --queues training``). Returns the run id."""
     if settings.demo_mode:
         raise TrainingOff("training is switched off in the public demo")
     fail_orphaned_runs(db, settings)
     try:
-        run_id = run_store.queue_run(db, spec.kind, spec.to_dict(), actor)
+        host = run_store.ON_TASK_QUEUE if queue is not None else None
+        run_id = run_store.queue_run(db, spec.kind, spec.to_dict(), actor, host)
     except RunBusyError as busy:
         raise JobBusyError(str(busy)) from None
+    if queue is not None:
+        try:
+            queue.send_job(run_id)
+        except Exception as exc:
+            run_store.finish_run(db, run_id, RunStatus.FAILED, f"the task queue did not take the job: {exc}")
+            raise
+        return run_id
     folder = jobs_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
     # The job must use the same store and data directory as its caller, whatever the environment.
@@ -85,7 +102,7 @@ def start_job(db: Database, settings: Settings, spec: JobSpec, actor: str) -> in
     except OSError as exc:
         run_store.finish_run(db, run_id, RunStatus.FAILED, f"the job could not start: {exc}")
         raise
-    run_store.set_pid(db, run_id, process.pid)
+    run_store.set_pid(db, run_id, process.pid, socket.gethostname())
     return run_id
 
 
@@ -105,10 +122,10 @@ def wait(db: Database, run_id: int, timeout_s: float, poll_s: float = 0.5) -> Tr
 
 
 def fail_orphaned_runs(db: Database, settings: Settings) -> list[int]:
-    """Runs recorded as queued or running whose process is gone (the app or the machine stopped,
-    the job was killed) become failed; their half-written candidate folders are removed. Returns
-    the ids marked failed."""
-    failed = run_store.fail_orphans(db, _alive, STARTING_S)
+    """Runs of this machine recorded as queued or running whose process is gone (the app or the
+    machine stopped, the job was killed) become failed; their half-written candidate folders are
+    removed. Returns the ids marked failed."""
+    failed = run_store.fail_orphans(db, _alive, STARTING_S, socket.gethostname())
     if failed:
         discard_half_written(settings.data_dir)
     return failed
@@ -151,7 +168,7 @@ class JobContext:
 
 def run_job(db: Database, settings: Settings, run_id: int) -> str:
     """Run a recorded job in this process; returns its final status."""
-    kind, values, actor = run_store.take_run(db, run_id, os.getpid())
+    kind, values, actor = run_store.take_run(db, run_id, os.getpid(), socket.gethostname())
     context = JobContext(db, settings, run_id, actor)
     module, function = JOBS[kind].split(":")
     job: Callable[[JobSpec, JobContext], str | None] = getattr(importlib.import_module(module), function)

@@ -109,7 +109,7 @@ def run_chunk(db: Database, settings: Settings, inspector: Callable[[], Inspecto
     if isinstance(claim, str):
         return claim
     blobs = blobs_for(settings.data_dir)
-    sources = [PhotoSource(p["name"], p["key"], functools.partial(_staged, blobs, p["key"])) for p in claim.photos]
+    sources = [PhotoSource(p["name"], p["key"], functools.partial(blobs.read, p["key"])) for p in claim.photos]
 
     def after_photo(done: int, total: int, name: str) -> None:
         # Every photo: the worker reports it is alive, and learns whether to go on.
@@ -169,10 +169,6 @@ def queued_survey(db: Database, queued_id: int) -> tuple[QueuedSurveyState, list
 
 def _staging(queued_id: int) -> str:
     return f"staged/{queued_id}"
-
-
-def _staged(blobs: Blobs, key: str) -> bytes:
-    return blobs.path(key).read_bytes()
 
 
 def _tidy(db: Database, blobs: Blobs, queued_id: int) -> None:

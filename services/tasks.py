@@ -25,10 +25,13 @@ from celery import Celery
 
 from core.settings import Settings
 from lifecycle.server import ModelServer
+from services.errors import ServiceError
+from services.jobs import fail_orphaned_runs, run_job
 from services.survey_queue import run_chunk, take_back_silent
 from storage.db import Database
 
 app = Celery("slope_inspect", set_as_current=False)
+SURVEYS, TRAINING = "surveys", "training"  # the two queues: a worker takes from those it is given
 LOG = logging.getLogger(__name__)
 
 
@@ -59,6 +62,8 @@ def configure(settings: Settings) -> Celery:
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
+        task_default_queue=SURVEYS,
+        task_routes={"slope.run_job": {"queue": TRAINING}},
         # Redis re-delivers a task left unacknowledged past the visibility time (its worker died);
         # the live workers look for such tasks this often.
         broker_transport_options={
@@ -70,14 +75,29 @@ def configure(settings: Settings) -> Celery:
     return app
 
 
+class QueueDown(ServiceError, ConnectionError):
+    title = "Queued surveys"
+
+
 class CeleryQueue:
-    """``services.survey_queue.TaskQueue`` on Celery."""
+    """``services.survey_queue.TaskQueue`` on Celery. Made only when the broker answers, so a
+    survey is never half queued for a broker that is down."""
 
     def __init__(self, settings: Settings) -> None:
-        configure(settings)
+        try:
+            with configure(settings).connection_for_write() as connection:
+                connection.ensure_connection(max_retries=2, interval_start=0.2, interval_step=0.5)
+        except Exception as exc:
+            raise QueueDown(
+                f"The task queue does not answer ({type(exc).__name__}): nothing was queued. Try again in a moment."
+            ) from None
 
     def send_chunk(self, chunk_id: int, delay_s: float = 0.0) -> None:
         inspect_chunk.apply_async((chunk_id,), countdown=delay_s or None)
+
+    def send_job(self, run_id: int) -> None:
+        """``services.jobs.JobQueue``: a training run for the ``training`` queue's workers."""
+        run_training.apply_async((run_id,))
 
 
 @app.task(name="slope.inspect_chunk")
@@ -87,6 +107,18 @@ def inspect_chunk(chunk_id: int) -> None:
     outcome = run_chunk(_worker.db, _worker.settings, _worker.server.inspector, chunk_id, _worker.name)
     if outcome == "busy":  # another worker holds it and reports: ask again once it could have gone silent
         _worker.queue.send_chunk(chunk_id, _worker.settings.task_silent_s)
+
+
+# Acknowledged when taken, not when done: a training run is not run twice. One whose worker dies
+# stays "running" until that machine's next start (``fail_orphaned_runs``) marks it failed.
+@app.task(name="slope.run_job", acks_late=False)
+def run_training(run_id: int) -> None:
+    if _worker is None:
+        raise RuntimeError("run_training runs in `slope worker`")
+    try:
+        run_job(_worker.db, _worker.settings, run_id)
+    except RuntimeError as not_queued:  # cancelled while it waited, or taken already: nothing to do
+        LOG.warning("training run %s not run: %s", run_id, not_queued)
 
 
 def _watch(worker: _Worker) -> None:
@@ -100,14 +132,17 @@ def _watch(worker: _Worker) -> None:
             LOG.exception("looking for silent workers failed")
 
 
-def run_worker(settings: Settings, db: Database, name: str | None = None, loglevel: str = "INFO") -> None:
-    """Load the served models, then take tasks until stopped (Ctrl-C or SIGTERM: the task in
-    hand ends first)."""
+def run_worker(
+    settings: Settings, db: Database, name: str | None = None, queues: str = f"{SURVEYS},{TRAINING}"
+) -> None:
+    """Load the served models, then take tasks from ``queues`` until stopped (Ctrl-C or SIGTERM:
+    the task in hand ends first)."""
     global _worker
+    fail_orphaned_runs(db, settings)  # a training run this machine was running when it stopped
     server = ModelServer(settings, db)
     server.inspector()  # loaded now: the first chunk is not slower than the rest
     name = name or f"worker{os.getpid()}@{socket.gethostname()}"
     _worker = _Worker(db, settings, server, name, CeleryQueue(settings))
     threading.Thread(target=_watch, args=(_worker,), name="silent-workers", daemon=True).start()
-    options = ["--pool=solo", f"--hostname={name}", "--without-gossip", "--without-mingle", f"--loglevel={loglevel}"]
-    configure(settings).worker_main(["worker", *options])
+    options = ["--pool=solo", f"--hostname={name}", "--without-gossip", "--without-mingle", f"--queues={queues}"]
+    configure(settings).worker_main(["worker", *options, "--loglevel=INFO"])

@@ -1,6 +1,8 @@
 """Where the store keeps its photo files: the data folder (the default) or an S3-compatible bucket,
 chosen by one URL setting (``SLOPE_OBJECT_STORE``), so app processes on several machines can share
-the photos as they share a PostgreSQL database.
+the photos as they share a PostgreSQL database. The bucket also holds the photos of queued surveys
+(``staged/``) and every model version put on record (``models/<kind>/<version>/``): a version
+trained on one machine is fetched and served on the others.
 
 Keys are the content-addressed paths the database records (``images/ab/<sha256>.jpg``): the same
 bytes always get the same key, and a key's bytes never change, so a local copy of an object never
@@ -37,8 +39,22 @@ class Blobs(Protocol):
     def path(self, key: str) -> Path:
         """A local file holding the key's bytes."""
 
+    def read(self, key: str) -> bytes:
+        """The key's bytes, kept in no local copy (what is read once: a queued photo)."""
+
     def clear(self, prefix: str) -> None:
         """Every key under ``prefix`` gone."""
+
+    def put_folder(self, key: str, folder: Path) -> None:
+        """A model folder's files under ``key`` (where other machines fetch it from)."""
+
+    def folder(self, key: str) -> Path | None:
+        """A local folder holding the files under ``key``; None when there are none."""
+
+
+def model_key(kind: str, version: str) -> str:
+    """Where a model version's folder is kept in the object store."""
+    return f"models/{kind}/{version}"
 
 
 def write_atomically(target: Path, data: bytes) -> None:
@@ -76,8 +92,18 @@ class LocalBlobs:
     def path(self, key: str) -> Path:
         return self.root / key
 
+    def read(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
     def clear(self, prefix: str) -> None:
         shutil.rmtree(self.root / prefix, ignore_errors=True)
+
+    # One machine: a model folder is on its disk where it was published, nothing to share.
+    def put_folder(self, key: str, folder: Path) -> None:
+        pass
+
+    def folder(self, key: str) -> Path | None:
+        return None
 
 
 class S3Blobs:
@@ -118,15 +144,39 @@ class S3Blobs:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
         (self.cache / key).unlink(missing_ok=True)
 
+    def read(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
     def path(self, key: str) -> Path:
         local = self.cache / key
         if not local.is_file():  # a key's bytes never change: a copy once fetched stays right
-            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+            body = self.read(key)
             write_atomically(local, body)
         return local
 
+    def put_folder(self, key: str, folder: Path) -> None:
+        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+            self.client.upload_file(str(path), self.bucket, self._key(f"{key}/{path.relative_to(folder).as_posix()}"))
+
+    def folder(self, key: str) -> Path | None:
+        local, done = self.cache / key, self.cache / key / ".complete"
+        if done.is_file():  # a version's files never change: fetched once, complete
+            return local
+        keys = [item["Key"] for page in self._pages(f"{key}/") for item in page.get("Contents", [])]
+        if not keys:
+            return None
+        for name in keys:
+            target = local / name[len(self._key(key)) + 1 :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.client.download_file(self.bucket, name, str(target))
+        done.touch()
+        return local
+
+    def _pages(self, prefix: str):
+        return self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix))
+
     def clear(self, prefix: str) -> None:
-        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix))
+        pages = self._pages(prefix)
         for page in pages:
             keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
             if keys:

@@ -242,6 +242,9 @@ class TrainingRun(Base):
     # Jobs run in a process of their own (services.jobs): its pid tells a live job from one that
     # died with the app; progress is the latest {"step", "total", ...} it reported.
     pid: Mapped[int | None] = mapped_column(Integer)
+    # The machine that pid is on: another machine's job (app replicas share the store) is its own
+    # to judge, this one cannot see its process.
+    host: Mapped[str | None] = mapped_column(String(255))
     progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str] = mapped_column(String(80), default="")

