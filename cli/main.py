@@ -43,19 +43,28 @@ def parser(argv: list[str]) -> argparse.ArgumentParser:
         train.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     models.add_commands(commands)
     queue.add_commands(commands)
-    worker = commands.add_parser("worker", help="take queued survey chunks from the broker (SLOPE_BROKER_URL)")
+    worker = commands.add_parser(
+        "worker", help="take survey chunks and training jobs from the broker (SLOPE_BROKER_URL)"
+    )
     worker.add_argument("--name", default=None, help="how the worker is shown (default: worker<pid>@host)")
     worker.add_argument(
         "--threads", type=int, default=None, help="CPU threads for the models (default: SLOPE_MODEL_THREADS)"
     )
     worker.add_argument(
-        "--queues", default="surveys,training", help="what to take: surveys (chunks), training (jobs), or both"
+        "--queues", type=_queues, default="surveys,training", help="surveys (chunks), training (jobs), or both"
     )
     worker.set_defaults(run=run_worker)
     job = commands.add_parser("job", help="run one recorded training job (what the job runner starts)")
     job.add_argument("run_id", type=int)
     job.set_defaults(run=run_job)
     return top
+
+
+def _queues(text: str) -> str:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names or set(names) - {"surveys", "training"}:
+        raise argparse.ArgumentTypeError(f"{text!r}: give surveys, training, or surveys,training")
+    return ",".join(names)
 
 
 def run_worker(args: argparse.Namespace, inspector=None) -> int:

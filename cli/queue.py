@@ -80,9 +80,11 @@ def status_command(args: argparse.Namespace, inspector=None) -> int:
 
 
 def _line(state) -> str:
+    from core.taxonomy import counted
+
     counts = ", ".join(f"{n} {status}" for status, n in sorted(state.chunks.items())) or "no chunks"
     return (
-        f"{state.id}: {state.survey or '(no survey)'} by {state.created_by}, {state.photos} photos, "
+        f"{state.id}: {state.survey or '(no survey)'} by {state.created_by}, {counted(state.photos, 'photo')}, "
         f"{state.inspected} inspected, {state.failed} failed; chunks: {counts}"
         + (" (cancel asked)" if state.cancel_requested else "")
     )

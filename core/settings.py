@@ -88,8 +88,9 @@ class Settings:
     broker_url: str = field(
         default="",
         metadata={
-            "help": "Task queue broker (redis://HOST:PORT/DB): named surveys run on `slope worker` processes, in "
-            "chunks, followed and cancelled from any app replica; empty runs everything in the app's process."
+            "help": "Task queue broker (redis://HOST:PORT/DB): queued surveys (in chunks) and the Train tab's jobs "
+            "run on `slope worker` processes, followed and cancelled from any app replica; empty runs everything "
+            "in the app's machine."
         },
     )
     chunk_photos: int = field(

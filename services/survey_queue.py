@@ -76,7 +76,7 @@ def queue_survey(
     if name is not None:
         record_survey(db, name, user, site, date)
     sources, problems = expand_sources(paths, max_bytes=settings.max_upload_bytes, max_photos=max_photos)
-    queued_id = queue_store.add_queued_survey(db, name, user, conf, 0, [])
+    queued_id = queue_store.add_queued_survey(db, name, user, conf)
     blobs, chunk, chunks, photos = blobs_for(settings.data_dir), [], 0, 0
 
     def send(chunk: list[dict[str, str]], position: int) -> None:

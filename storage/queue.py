@@ -63,11 +63,10 @@ class QueuedSurveyState:
         return not self.staged or any(self.chunks.get(status, 0) for status in OPEN_CHUNKS)
 
 
-def add_queued_survey(
-    db: Database, survey: str | None, user: str, conf: float | None, photos: int, problems: list[str]
-) -> int:
+def add_queued_survey(db: Database, survey: str | None, user: str, conf: float | None) -> int:
+    """A queued survey whose photos are about to be staged (``staged`` says when they all are)."""
     with db.write() as session:
-        row = m.QueuedSurvey(survey=survey, created_by=user, conf=conf, photos=photos, problems=problems)
+        row = m.QueuedSurvey(survey=survey, created_by=user, conf=conf, photos=0, problems=[])
         session.add(row)
         session.flush()
         return row.id

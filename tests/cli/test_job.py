@@ -25,3 +25,9 @@ def test_slope_worker_without_a_broker_says_what_to_set(tmp_path, monkeypatch, c
     monkeypatch.delenv("SLOPE_BROKER_URL", raising=False)
     assert main(["worker"]) == 2
     assert "set SLOPE_BROKER_URL" in capsys.readouterr().err
+
+
+def test_slope_worker_takes_only_the_queues_there_are(capsys):
+    with pytest.raises(SystemExit):
+        main(["worker", "--queues", "surveys,gpu"])
+    assert "give surveys, training, or surveys,training" in capsys.readouterr().err
