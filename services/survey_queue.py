@@ -15,8 +15,9 @@ which chunk is to run.
 from __future__ import annotations
 
 import functools
+import tempfile
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +30,7 @@ from services.errors import ServiceError, plain_reason
 from services.inspection import LoadLimits, inspect_batch
 from services.sinks import StoreSink
 from services.survey import record_survey, survey_date, survey_text
+from services.survey_report import write_survey_report
 from storage import queue as queue_store
 from storage.blobs import Blobs, blobs_for
 from storage.db import Database
@@ -40,6 +42,9 @@ from storage.users import user_role
 class TaskQueue(Protocol):
     def send_chunk(self, chunk_id: int, delay_s: float = 0.0) -> None:
         """Hand the chunk to a worker (after ``delay_s``)."""
+
+    def send_report(self, queued_id: int) -> None:
+        """Have a worker make the survey's report."""
 
 
 class CancelRefused(ServiceError, PermissionError):
@@ -157,6 +162,51 @@ def cancel_queued_survey(db: Database, settings: Settings, queued_id: int, user:
     stopped = queue_store.request_cancel(db, queued_id, now())
     _tidy(db, blobs_for(settings.data_dir), queued_id)
     return stopped
+
+
+class NoReport(ServiceError, ValueError):
+    title = "Queued surveys"
+
+
+PENDING = "(being made since)"  # the report's key, with a time, while a worker makes it
+REPORT_RETRY_S = 120  # asked for again after this long, the worker is asked again (it may have died)
+
+
+def ask_for_report(db: Database, settings: Settings, queue: TaskQueue, queued_id: int) -> tuple[Path, Path] | None:
+    """The survey's report (HTML page, CSV) once a worker has made it; until then a worker is
+    asked to make it (None: ask again in a moment). A survey still running, or with no name (its
+    photos are filed under none), has no report."""
+    state, _ = queue_store.queued_survey(db, queued_id)
+    if state.survey is None:
+        raise NoReport("This survey has no name: its photos are in the Review tab, with no survey report.")
+    if state.open:
+        raise NoReport("The survey is still running: its report comes once every chunk is done.")
+    if state.report is not None and state.report.startswith(PENDING):
+        since = datetime.fromisoformat(state.report.removeprefix(PENDING).strip())
+        if now() - since < timedelta(seconds=REPORT_RETRY_S):
+            return None
+    elif state.report is not None:
+        blobs = blobs_for(settings.data_dir)
+        return blobs.path(f"{state.report}/report.html"), blobs.path(f"{state.report}/findings.csv")
+    queue_store.set_report(db, queued_id, f"{PENDING} {now().isoformat()}")
+    queue.send_report(queued_id)
+    return None
+
+
+def make_report(db: Database, settings: Settings, queued_id: int) -> str:
+    """On a worker: the survey's HTML report and CSV from the store, put in the object store
+    (``reports/<id>/``) where every replica finds them; returns that key."""
+    state, _ = queue_store.queued_survey(db, queued_id)
+    blobs = blobs_for(settings.data_dir)
+    # A new key for every report (a key's bytes never change: replicas keep local copies).
+    key = f"reports/{queued_id}/{now().strftime('%Y%m%dT%H%M%S%f')}"
+    with tempfile.TemporaryDirectory() as out:
+        files = write_survey_report(db, settings.data_dir, state.survey, out)
+        blobs.clear(f"reports/{queued_id}")  # the last report of this survey
+        blobs.put(f"{key}/report.html", files.html.read_bytes())
+        blobs.put(f"{key}/findings.csv", files.csv.read_bytes())
+    queue_store.set_report(db, queued_id, key)
+    return key
 
 
 def queued_surveys(db: Database, limit: int = 20) -> list[QueuedSurveyState]:

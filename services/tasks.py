@@ -7,9 +7,11 @@ went silent (it reports after every photo) and send its chunk again; Redis also 
 on once the visibility time runs out, the backstop when no worker is left to notice. Every task
 is idempotent (see ``services.survey_queue``), so a task run twice stores its photos once.
 
-``slope worker`` starts one worker process: it loads the served models once, checks the
-registry before every chunk (a promotion reaches the next chunk, as it reaches the app's next
-request) and runs one task at a time (``--pool solo``): start one worker per core.
+The tasks: a queued survey's chunk of photos and its report (queue ``surveys``), a fine-tuning
+or quantization job (queue ``training``). ``slope worker`` starts one worker process: it loads
+the served models once, checks the registry before every chunk (a promotion reaches the next
+chunk, as it reaches the app's next request) and runs one task at a time (``--pool solo``):
+start one worker per core.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from core.settings import Settings
 from lifecycle.server import ModelServer
 from services.errors import ServiceError
 from services.jobs import fail_orphaned_runs, run_job
-from services.survey_queue import run_chunk, take_back_silent
+from services.survey_queue import make_report, run_chunk, take_back_silent
 from storage.db import Database
 
 app = Celery("slope_inspect", set_as_current=False)
@@ -95,6 +97,9 @@ class CeleryQueue:
     def send_chunk(self, chunk_id: int, delay_s: float = 0.0) -> None:
         inspect_chunk.apply_async((chunk_id,), countdown=delay_s or None)
 
+    def send_report(self, queued_id: int) -> None:
+        survey_report.apply_async((queued_id,))
+
     def send_job(self, run_id: int) -> None:
         """``services.jobs.JobQueue``: a training run for the ``training`` queue's workers."""
         run_training.apply_async((run_id,))
@@ -107,6 +112,13 @@ def inspect_chunk(chunk_id: int) -> None:
     outcome = run_chunk(_worker.db, _worker.settings, _worker.server.inspector, chunk_id, _worker.name)
     if outcome == "busy":  # another worker holds it and reports: ask again once it could have gone silent
         _worker.queue.send_chunk(chunk_id, _worker.settings.task_silent_s)
+
+
+@app.task(name="slope.survey_report")
+def survey_report(queued_id: int) -> None:
+    if _worker is None:
+        raise RuntimeError("survey_report runs in `slope worker`")
+    make_report(_worker.db, _worker.settings, queued_id)
 
 
 # Acknowledged when taken, not when done: a training run is not run twice. One whose worker dies

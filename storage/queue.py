@@ -57,6 +57,7 @@ class QueuedSurveyState:
     inspected: int
     failed: int
     staged: bool  # every chunk is queued (more may come while photos are being staged)
+    report: str | None  # where its latest report is in the object store
 
     @property
     def open(self) -> bool:
@@ -152,6 +153,11 @@ def take_back_silent(db: Database, now: datetime, silent_s: float) -> list[int]:
         return [chunk.id for chunk in silent]
 
 
+def set_report(db: Database, queued_id: int, key: str) -> None:
+    with db.write() as session:
+        session.get(m.QueuedSurvey, queued_id).report = key
+
+
 def request_cancel(db: Database, queued_id: int, now: datetime) -> int:
     """Stop a queued survey: chunks not yet taken are cancelled now, a running one stops after
     its current photo. Returns how many chunks were still to run."""
@@ -213,4 +219,5 @@ def _state(row: m.QueuedSurvey, chunks: list[ChunkState]) -> QueuedSurveyState:
         sum(c.inspected for c in chunks),
         sum(c.failed for c in chunks),
         row.staged_at is not None,
+        row.report,
     )

@@ -9,7 +9,13 @@ import gradio as gr
 from core.settings import Settings
 from core.statuses import ChunkStatus
 from core.taxonomy import counted
-from services.survey_queue import cancel_queued_survey, queue_survey, queued_survey, queued_surveys
+from services.survey_queue import (
+    ask_for_report,
+    cancel_queued_survey,
+    queue_survey,
+    queued_survey,
+    queued_surveys,
+)
 from services.tasks import CeleryQueue
 from storage.db import Database
 from storage.queue import ChunkState, QueuedSurveyState
@@ -91,7 +97,12 @@ def build_queue_tab(settings: Settings, db: Database) -> None:
     chosen = gr.State(None)  # the queued survey whose chunks show
     chunks_title = gr.Markdown("Click a queued survey for its chunks.")
     chunks = gr.Dataframe(headers=CHUNK_HEADERS, label="Chunks", interactive=False, wrap=True, elem_id="queue-chunks")
-    cancel_button = gr.Button("Cancel this survey", variant="stop", size="sm")
+    with gr.Row():
+        report_button = gr.Button("Report of this survey", size="sm")
+        cancel_button = gr.Button("Cancel this survey", variant="stop", size="sm")
+    with gr.Row():
+        html_report = gr.File(label="Report (HTML)", elem_id="queue-html-report")
+        csv_report = gr.File(label="Findings (CSV)", elem_id="queue-csv-report")
     timer = gr.Timer(2.0)
 
     def shown(queued_id: int | None, request: gr.Request) -> tuple:
@@ -137,12 +148,27 @@ def build_queue_tab(settings: Settings, db: Database) -> None:
             stopped = cancel_queued_survey(db, settings, queued_id, user)
         return f"Survey {queued_id} cancelled: {stopped} chunks stopped (photos already inspected stay stored)."
 
+    def report(queued_id: int | None, request: gr.Request):
+        require(request, db, "inspector")
+        if queued_id is None:
+            raise gr.Error("Click a queued survey first.", title="Queued surveys")
+        with refusals_shown():
+            files = ask_for_report(db, settings, CeleryQueue(settings), queued_id)
+        if files is None:
+            return (
+                f"A worker is making the report of survey {queued_id}: press the button again in a moment.",
+                None,
+                None,
+            )
+        return f"The report of survey {queued_id}.", str(files[0]), str(files[1])
+
     outputs = [surveys, chunks_title, chunks]
     timer.tick(shown, inputs=[chosen], outputs=outputs, show_progress="hidden", api_name=False)
     queue_button.click(queue, [files, survey, site, date], [message, chosen, files], api_name="queue_survey").then(
         shown, [chosen], outputs, api_name=False
     )
     surveys.select(pick, [surveys], [chosen], api_name=False).then(shown, [chosen], outputs, api_name=False)
+    report_button.click(report, [chosen], [message, html_report, csv_report], api_name="queued_survey_report")
     cancel_button.click(cancel, [chosen], [message], api_name="cancel_queued_survey").then(
         shown, [chosen], outputs, api_name=False
     )

@@ -6,6 +6,7 @@ chunk."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -108,6 +109,18 @@ def test_two_replicas_share_queued_surveys_and_promotions(cluster, val_images, t
         expect(surveys).to_contain_text("flight two")
         # (survey 1 shows "2 cancelled"; Gradio keeps a hidden copy of the table, so no row locator)
         expect(surveys).to_contain_text("2 done", timeout=120_000)
+        # Its report: made by the worker on the first press, handed out by replica B after.
+        surveys.locator("span.text", has_text="flight two").first.click()
+        expect(admin_page.get_by_text("Survey 2 (flight two): Done")).to_be_visible()
+        admin_page.get_by_role("button", name="Report of this survey").click()
+        expect(admin_page.locator("#queue-message")).to_contain_text("A worker is making the report of survey 2")
+        html = admin_page.locator("#queue-html-report")
+        deadline = time.monotonic() + 60
+        while not re.search(r"report\s*\.html", html.inner_text()):  # the name shows as "report" ".html"
+            assert time.monotonic() < deadline, "no report in 60 s"
+            admin_page.wait_for_timeout(1000)
+            admin_page.get_by_role("button", name="Report of this survey").click()
+        expect(admin_page.locator("#queue-csv-report")).to_contain_text(re.compile(r"findings\s*\.csv"))
         admin_page.screenshot(path=str(tmp_path / "queued-surveys.png"), full_page=True)
 
         # Replica B's next inspection, in its Inspect tab, runs on the promoted model too.

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.statuses import ChunkStatus
-from services.survey_queue import queue_survey, queued_survey
+from services.survey_queue import ask_for_report, queue_survey, queued_survey
 from services.tasks import CeleryQueue
 from storage import models as m
 from storage.users import add_user
@@ -58,6 +58,15 @@ def test_two_workers_share_a_survey_of_45_photos_and_store_each_once(cluster, va
     inspections, photos, labels, predictions = _stored(cluster)
     assert (inspections, photos) == (45, 45)
     assert labels == predictions  # one pending label per prediction: none doubled
+
+    # Its report, made by a worker into the object store
+    queue = CeleryQueue(cluster.settings)
+    assert ask_for_report(cluster.db, cluster.settings, queue, state.id) is None
+    deadline = time.monotonic() + 120
+    while (files := ask_for_report(cluster.db, cluster.settings, queue, state.id)) is None:
+        assert time.monotonic() < deadline, "no report in 120 s"
+        time.sleep(0.5)
+    assert "val on two workers" in files[0].read_text() and len(files[1].read_text().splitlines()) > 45
 
 
 def test_a_worker_killed_mid_survey_loses_and_doubles_nothing(cluster, val_images):

@@ -18,7 +18,10 @@ from services.inspection import PhotoOutcome
 from services.sinks import StoreSink
 from services.survey_queue import (
     CancelRefused,
+    NoReport,
+    ask_for_report,
     cancel_queued_survey,
+    make_report,
     queue_survey,
     queued_survey,
     run_chunk,
@@ -35,9 +38,13 @@ class ListQueue:
 
     def __init__(self) -> None:
         self.sent: list[int] = []
+        self.reports: list[int] = []
 
     def send_chunk(self, chunk_id: int, delay_s: float = 0.0) -> None:
         self.sent.append(chunk_id)
+
+    def send_report(self, queued_id: int) -> None:
+        self.reports.append(queued_id)
 
 
 @pytest.fixture
@@ -169,3 +176,28 @@ def test_a_bad_survey_date_is_refused_before_anything_is_queued(store, val_image
     with pytest.raises(ValueError, match="not a date like"):
         queue_survey(db, settings, queue, [_photos(val_images, tmp_path, 2)], "north", "ines", date="yesterday")
     assert queue.sent == [] and _count(db, m.QueuedSurvey) == 0
+
+
+def test_a_finished_survey_s_report_is_made_by_a_worker_and_kept_in_the_object_store(
+    store, val_images, tmp_path, inspector
+):
+    db, settings = store
+    queue = ListQueue()
+    state = queue_survey(db, settings, queue, [_photos(val_images, tmp_path, 5)], "north", "ines", site="A3")
+    with pytest.raises(NoReport, match="still running"):
+        ask_for_report(db, settings, queue, state.id)
+    for chunk in queue.sent:
+        run_chunk(db, settings, lambda: inspector, chunk, "w1")
+    assert ask_for_report(db, settings, queue, state.id) is None  # asked of a worker
+    assert ask_for_report(db, settings, queue, state.id) is None  # being made: not asked twice
+    assert queue.reports == [state.id]
+    key = make_report(db, settings, state.id)  # what the worker does
+    html, csv = ask_for_report(db, settings, queue, state.id)
+    assert key.startswith(f"reports/{state.id}/") and html.parent == csv.parent
+    assert "north" in html.read_text() and "A3" in html.read_text()
+    assert len(csv.read_text().splitlines()) > 1  # a header and the findings
+    assert make_report(db, settings, state.id) != key and not html.exists()  # a new report replaces it
+
+    unnamed = queue_survey(db, settings, queue, [val_images[6]], None, "ines")
+    with pytest.raises(NoReport, match="no name"):
+        ask_for_report(db, settings, queue, unnamed.id)
