@@ -38,7 +38,6 @@ from ui.dashboard_tab import build_dashboard_tab  # noqa: E402
 from ui.errors import plain_errors  # noqa: E402
 from ui.first_run import build_first_run  # noqa: E402
 from ui.inspect_tab import build_inspect_tab  # noqa: E402
-from ui.queue_tab import build_queue_tab  # noqa: E402
 from ui.review_tab import build_review_tab  # noqa: E402
 from ui.scratch import gradio_cache_policy, keep_pruning  # noqa: E402
 from ui.train_tab import build_train_tab  # noqa: E402
@@ -102,6 +101,8 @@ def build_app(settings: Settings, server: ModelServer, db: Database | None = Non
                     build_review_tab(db, settings.data_dir, settings.max_new_boxes)
                 by_role.append((gr.Markdown(visible=False), review, "reviewer"))
         if db is not None and settings.broker_url and not settings.demo_mode:
+            from ui.queue_tab import build_queue_tab  # with a broker only: Celery is not loaded without
+
             with gr.Tab("Queued surveys"):
                 with gr.Column() as queued:
                     build_queue_tab(settings, db)

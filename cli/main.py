@@ -69,17 +69,21 @@ def _queues(text: str) -> str:
 
 def run_worker(args: argparse.Namespace, inspector=None) -> int:
     from core.offline import prepare_offline
+
+    prepare_offline()  # before the model libraries are imported
     from core.settings import Settings
+    from services.tasks import NoQueue, configure
+    from services.tasks import run_worker as take_tasks
     from storage.db import Database
 
     settings = Settings.from_env()
-    if not settings.broker_url:
-        print("error: no task queue: set SLOPE_BROKER_URL (e.g. redis://127.0.0.1:6379/0)", file=sys.stderr)
+    try:
+        configure(settings)  # refused before the store is opened or the models load
+    except NoQueue as refused:
+        print(f"error: {refused.message}", file=sys.stderr)
         return 2
-    prepare_offline()
     if args.threads:  # one worker per core: each keeps to its own
         settings = dataclasses.replace(settings, model_threads=args.threads)
-    from services.tasks import run_worker as take_tasks
 
     take_tasks(settings, Database.from_settings(settings), args.name, args.queues)
     return 0

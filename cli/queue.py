@@ -30,10 +30,7 @@ def queue_command(args: argparse.Namespace, settings: Settings, db: Database) ->
     from services.survey_queue import queue_survey
     from services.tasks import CeleryQueue
 
-    if not settings.broker_url:
-        print("error: no task queue: set SLOPE_BROKER_URL (e.g. redis://127.0.0.1:6379/0)", file=sys.stderr)
-        return 2
-    try:
+    try:  # no broker, or one that does not answer: refused before anything is stored
         queue, user = CeleryQueue(settings), getpass.getuser()
         state = queue_survey(db, settings, queue, args.paths, args.name, user, site=args.site, date=args.date)
     except (ServiceError, ValueError) as refused:

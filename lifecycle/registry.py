@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from core.model_card import ModelCard, read_card
-from core.settings import Settings
 from core.statuses import ModelStatus
 from storage import registry as rows
 from storage.blobs import blobs_for, model_key
@@ -31,7 +30,7 @@ def record(db: Database, folder: str | Path, quantization: str | None = None) ->
     if card is None:
         raise FileNotFoundError(f"{folder} has no card.json: only a published model folder is recorded")
     # Into the object store first, then on record: a version on record can be fetched anywhere.
-    blobs_for(Settings.from_env().data_dir).put_folder(model_key(card.kind, card.version), Path(folder))
+    blobs_for().put_folder(model_key(card.kind, card.version), Path(folder))
     rows.record_version(db, card, folder, ModelStatus.CANDIDATE, quantization)
     return card
 

@@ -100,6 +100,18 @@ def record_survey(
         raise SurveyOwned(str(refused)) from None
 
 
+def checked_survey(
+    db: Database | None, name: str | None, user: str, site: str | None, date: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """A survey's name, site and date as stored: a malformed one is refused (``ValueError``)
+    before any photo is stored or inspected; a named survey is recorded, or completed, in ``db``."""
+    date = survey_date(date)
+    name, site = survey_text(name, "survey name"), survey_text(site, "site")
+    if db is not None and name is not None:
+        site, date = record_survey(db, name, user, site, date)
+    return name, site, date
+
+
 def run_survey(
     db: Database | None,
     settings: Settings,
@@ -120,10 +132,7 @@ def run_survey(
     under a survey); with a ``db`` each is stored for review and a photo already inspected by
     these models is read back, not inspected again. Extra ``sinks`` (drawings) see every photo
     too; with ``report_to``, the CSV and HTML report are written into that folder."""
-    date = survey_date(date)  # refused before anything is stored or inspected
-    name, site = survey_text(name, "survey name") if name is not None else None, survey_text(site, "site")
-    if db is not None and name is not None:
-        site, date = record_survey(db, name, user, site, date)
+    name, site, date = checked_survey(db, name, user, site, date)
     sources, problems = expand_sources(paths, max_bytes=settings.max_upload_bytes, max_photos=max_photos)
     collected = CollectSink()
     every = [collected, *sinks]

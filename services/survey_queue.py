@@ -29,7 +29,7 @@ from core.statuses import ChunkStatus
 from services.errors import ServiceError, plain_reason
 from services.inspection import LoadLimits, inspect_batch
 from services.sinks import StoreSink
-from services.survey import record_survey, survey_date, survey_text
+from services.survey import checked_survey
 from services.survey_report import write_survey_report
 from storage import queue as queue_store
 from storage.blobs import Blobs, blobs_for
@@ -76,10 +76,7 @@ def queue_survey(
     """Stage every photo under ``paths`` in the object store and queue them in chunks of
     ``settings.chunk_photos``, each as soon as it is full. Sources that cannot be read are named
     in the survey's problems; the rest are queued."""
-    date = survey_date(date)
-    name, site = survey_text(name, "survey name"), survey_text(site, "site")
-    if name is not None:
-        record_survey(db, name, user, site, date)
+    name, _, _ = checked_survey(db, name, user, site, date)
     sources, problems = expand_sources(paths, max_bytes=settings.max_upload_bytes, max_photos=max_photos)
     queued_id = queue_store.add_queued_survey(db, name, user, conf)
     blobs, chunk, chunks, photos = blobs_for(settings.data_dir), [], 0, 0

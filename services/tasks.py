@@ -51,9 +51,13 @@ class _Worker:
 _worker: _Worker | None = None
 
 
+class NoQueue(ServiceError, ValueError):
+    title = "Queued surveys"
+
+
 def configure(settings: Settings) -> Celery:
     if not settings.broker_url:
-        raise ValueError("no task queue: set SLOPE_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
+        raise NoQueue("no task queue: set SLOPE_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
     visibility = settings.task_visibility_s
     app.conf.update(
         broker_url=settings.broker_url,
@@ -86,8 +90,9 @@ class CeleryQueue:
     survey is never half queued for a broker that is down."""
 
     def __init__(self, settings: Settings) -> None:
+        queue = configure(settings)  # no broker configured: NoQueue, as it says
         try:
-            with configure(settings).connection_for_write() as connection:
+            with queue.connection_for_write() as connection:
                 connection.ensure_connection(max_retries=2, interval_start=0.2, interval_step=0.5)
         except Exception as exc:
             raise QueueDown(

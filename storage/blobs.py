@@ -184,12 +184,14 @@ class S3Blobs:
         shutil.rmtree(self.cache / prefix, ignore_errors=True)
 
 
-def blobs_for(data_dir: str | Path) -> Blobs:
-    """The photo files of the store whose data folder is ``data_dir``: the folder itself, or the
-    bucket ``SLOPE_OBJECT_STORE`` names (read from the environment, like every setting)."""
+def blobs_for(data_dir: str | Path | None = None) -> Blobs:
+    """The files of the store whose data folder is ``data_dir`` (None: this process's,
+    ``SLOPE_DATA_DIR``): the folder itself, or the bucket ``SLOPE_OBJECT_STORE`` names (read from
+    the environment, like every setting)."""
     from core.settings import Settings
 
-    return _blobs(Settings.from_env().object_store, str(Path(data_dir).resolve()))
+    settings = Settings.from_env()
+    return _blobs(settings.object_store, str(Path(settings.data_dir if data_dir is None else data_dir).resolve()))
 
 
 @functools.lru_cache(maxsize=8)

@@ -4,6 +4,7 @@ inspected by the same models is not inspected again); what a user uploaded; a su
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,12 +43,15 @@ def save_inspection(
     Idempotent: the same photo by the same model versions stored again (two workers handed the
     same chunk) returns the stored inspection's id and adds nothing.
     """
+    store = functools.partial(
+        _save_inspection, db, data_dir, data, original_name, inspection, user, survey, captured_at
+    )
     try:
-        return _save_inspection(db, data_dir, data, original_name, inspection, user, survey, captured_at)
+        return store()
     except IntegrityError:
         # Another writer stored the same new photo first (PostgreSQL: this one waited on the
         # photo's unique row, then collided). Once more: the photo is found stored now.
-        return _save_inspection(db, data_dir, data, original_name, inspection, user, survey, captured_at)
+        return store()
 
 
 def _save_inspection(

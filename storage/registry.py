@@ -15,7 +15,6 @@ from pathlib import Path
 from sqlalchemy import select
 
 from core.model_card import ModelCard
-from core.settings import Settings
 from core.statuses import ModelStatus
 from storage import models as m
 from storage.blobs import blobs_for, model_key
@@ -124,7 +123,7 @@ def serve(db: Database, kind: str, name: str, actor: str, reason: str) -> m.Mode
 
 def model_folder(kind: str, name: str) -> Path | None:
     """The version's folder fetched from the object store (another machine published it), or None."""
-    return blobs_for(Settings.from_env().data_dir).folder(model_key(kind, name))
+    return blobs_for().folder(model_key(kind, name))
 
 
 def previously_served(db: Database, kind: str) -> m.ModelVersion | None:

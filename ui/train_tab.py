@@ -18,7 +18,6 @@ from lifecycle.server import ModelServer
 from services import jobs
 from services.errors import ServiceError
 from services.job_spec import DETECTOR_JOB, JobSpec
-from services.tasks import CeleryQueue
 from storage.db import Database
 from storage.labels import labels_fingerprint
 from training.condition.finetune_settings import FinetuneSettings
@@ -176,7 +175,11 @@ def start(
         else:
             spec = JobSpec(kind, detector={"hours": float(hours)}, **given)
         # With a task queue the job runs on a worker of the training queue, else in a process here.
-        queue = CeleryQueue(settings) if settings.broker_url else None
+        queue = None
+        if settings.broker_url:
+            from services.tasks import CeleryQueue  # Celery is loaded only where there is a broker
+
+            queue = CeleryQueue(settings)
         run_id = jobs.start_job(db, settings, spec, actor, queue)
     except (ServiceError, ValueError) as exc:
         return f"Not started: {getattr(exc, 'message', exc)}"
