@@ -2,30 +2,41 @@
 
     python bench/app_load.py [--users 8] [--each 5] [--sequential 10] [--max-seconds 600]
 
-Starts the app in this process on loopback (a fresh store, one account, the login as ``app.py``
-sets it up), then, on the 45 val photos of ``../shared/data/slopes`` taken in turn:
+Serves the app as ``python app.py`` does, in its own process on loopback (a fresh store with an
+inspector's and a reviewer's account, so the real login), and talks to it as its page does
+(``bench/web_client.py``: kept-alive connections, the event stream read as it comes). The clients
+share the machine's cores with the server, as the earlier figures did. Every request sends a photo
+the app has not seen (a stored result would be shown, not made): the val photos, then train
+photos, each used once.
 
 1. the models alone (``Inspector.inspect`` on decoded photos, one after the other): ms per photo
    and photos/s, the baseline of every ratio;
-2. one photo per request through ``gradio_client``, one request after the other: ms per request,
-   and its ratio to the models' time for a photo;
-3. ``--users`` clients at once, each sending ``--each`` single-photo requests: photos/s (and its
-   ratio to the models alone), p50 and p95 of a request; beside them a reviewer opening the review
-   queue over and over, p50 and p95 of that, against the same with nothing else running;
-4. a zip of 45 train photos (none sent before) in one request, its answers as they stream: seconds to the first answer
-   that shows a photo, to the one that shows every photo, and to the one with the reports.
+2. Gradio's own cost: an endpoint that does nothing, in a small app in the bench's process,
+   called one after the other, through the page's protocol and through ``gradio_client``;
+3. one photo per request, one request after the other: ms from sending the photo to the answer
+   that shows it and to the one with its reports, and their ratios to the models' time for a
+   photo; the same through ``gradio_client`` beside it (what the earlier figures were taken with:
+   its reader polls every 50 ms);
+4. ``--users`` clients at once, each sending ``--each`` single-photo requests: photos/s (and its
+   ratio to the models alone), p50 and p95 of a request (shown, and with its reports); beside
+   them a reviewer opening the review queue every half second, p50 and p95 of that, against the
+   same with nothing else running;
+5. a zip of 45 train photos in one request, its answers as they stream: seconds to the first
+   answer that shows a photo, to the one that shows every photo, and to the one with the reports.
 
 Every request has a timeout and the run stops at ``--max-seconds``; requests that fail are counted
 and said. The clients do not download the answers' files (drawings, reports), as a browser shows
-a drawing once and fetches a report only when asked; ``gradio_client`` would fetch every file of
-every answer, a streamed answer's drawings again at each answer. No figure is compared with a
-threshold here: the note reads them.
+a drawing once and fetches a report only when asked. No figure is compared with a threshold here:
+the note reads them.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -38,22 +49,36 @@ from core.offline import prepare_offline  # noqa: E402
 
 prepare_offline()
 
+import gradio as gr  # noqa: E402
+import httpx  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 
-from app import build_app, launch  # noqa: E402
+from bench.web_client import WebClient  # noqa: E402
 from core.images import load_image  # noqa: E402
 from core.settings import PROJECT_ROOT, Settings  # noqa: E402
 from lifecycle.server import ModelServer, register_configured_models  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.users import add_user  # noqa: E402
-from ui.web_guard import login_check  # noqa: E402
 
 SLOPES = PROJECT_ROOT.parent / "shared" / "data" / "slopes"
 PHOTOS = sorted((SLOPES / "val" / "images").glob("*.jpg"))
-# The zip's photos: 45 the other measurements never sent (a stored result would be shown, not made).
-SURVEY = sorted((SLOPES / "train" / "images").glob("*.jpg"))[: len(PHOTOS)]
+TRAIN = sorted((SLOPES / "train" / "images").glob("*.jpg"))
+SURVEY = TRAIN[: len(PHOTOS)]  # the zip's photos
 ACCOUNT = ("bench", "bench-password-1")
 REVIEWER = ("bench-reviewer", "bench-password-2")
+
+
+class Photos:
+    """Photos never sent before, one at a time, from any thread: the val photos, then the train
+    photos the zip does not use."""
+
+    def __init__(self) -> None:
+        self._left = iter([*PHOTOS, *TRAIN[len(SURVEY) :]])
+        self._lock = threading.Lock()
+
+    def next(self) -> Path:
+        with self._lock:
+            return next(self._left)
 
 
 def models_alone(server: ModelServer) -> float:
@@ -67,30 +92,75 @@ def models_alone(server: ModelServer) -> float:
     return (time.perf_counter() - started) / len(images)
 
 
-def inspect_once(client: Client, photo: Path) -> float:
+def gradio_floor(count: int = 20) -> tuple[float, float]:
+    """Median seconds of an endpoint that does nothing (after two warm-ups), through the page's
+    protocol and through gradio_client."""
+    with gr.Blocks() as noop:
+        text = gr.Textbox()
+        gr.Button().click(lambda x: x, text, text, api_name="noop")
+    noop.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        web, script = WebClient(noop.local_url), Client(noop.local_url, verbose=False, download_files=False)
+        times = {"web": [], "script": []}
+        calls = {"web": lambda: web.call("noop", "a"), "script": lambda: script.predict("a", api_name="/noop")}
+        for _ in range(count + 2):
+            for name, call in calls.items():
+                started = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - started)
+        web.close()
+    finally:
+        noop.close()
+    return statistics.median(times["web"][2:]), statistics.median(times["script"][2:])
+
+
+def inspect_once(client: WebClient, photo: Path) -> tuple[float, float]:
+    """Seconds from sending the photo to the first answer that shows it, and to the last answer
+    (its reports)."""
+    started = time.perf_counter()
+    shown = None
+    for gallery, *_ in client.answers("inspect", [client.upload(photo)], 0.25, "", "", ""):
+        if gallery and shown is None:
+            shown = time.perf_counter() - started
+    done = time.perf_counter() - started
+    return shown if shown is not None else done, done
+
+
+def inspect_by_script(client: Client, photo: Path) -> float:
     started = time.perf_counter()
     client.predict([handle_file(str(photo))], 0.25, "", "", "", api_name="/inspect")
     return time.perf_counter() - started
 
 
-def sequential(url: str, count: int) -> list[float]:
-    client = Client(url, auth=ACCOUNT, verbose=False, download_files=False)
-    inspect_once(client, PHOTOS[0])  # warm-up
-    return [inspect_once(client, PHOTOS[i % len(PHOTOS)]) for i in range(count)]
+def sequential(url: str, count: int, photos: Photos) -> tuple[list[tuple[float, float]], list[float]]:
+    """Seconds of ``count`` single-photo requests in a row through the page's protocol, and of
+    as many through gradio_client, taken in turn (after a warm-up of each)."""
+    web = WebClient(url, auth=ACCOUNT)
+    script = Client(url, auth=ACCOUNT, verbose=False, download_files=False)
+    inspect_once(web, photos.next())
+    inspect_by_script(script, photos.next())
+    web_times, script_times = [], []
+    for _ in range(count):
+        web_times.append(inspect_once(web, photos.next()))
+        script_times.append(inspect_by_script(script, photos.next()))
+    web.close()
+    return web_times, script_times
 
 
-def open_queue(client: Client) -> float:
+def open_queue(client: WebClient) -> float:
     started = time.perf_counter()
-    client.predict(api_name="/review_open")  # every filter at its default: the photos to review
+    client.call("review_open")  # every filter at its default: the photos to review
     return time.perf_counter() - started
 
 
-def reviewing(url: str, until: threading.Event, times: list[float]) -> threading.Thread:
-    """A reviewer opening the review queue again and again until ``until`` is set."""
-    client = Client(url, auth=REVIEWER, verbose=False, download_files=False)
+def reviewing(url: str, until: threading.Event, times: list[float], pause_s: float = 0.5) -> threading.Thread:
+    """A reviewer opening the review queue, then again ``pause_s`` after each answer, until
+    ``until`` is set (a person reads before the next click; back to back, this client alone
+    would keep a core busy)."""
+    client = WebClient(url, auth=REVIEWER)
 
     def loop() -> None:
-        while not until.is_set():
+        while not until.wait(pause_s):
             times.append(open_queue(client))
 
     thread = threading.Thread(target=loop, daemon=True)
@@ -99,23 +169,24 @@ def reviewing(url: str, until: threading.Event, times: list[float]) -> threading
 
 
 def concurrent(
-    url: str, users: int, each: int, deadline: float, review_times: list[float]
-) -> tuple[list[float], int, float]:
-    """(request times, failures, wall seconds) of ``users`` clients sending ``each`` requests,
+    url: str, users: int, each: int, deadline: float, review_times: list[float], photos: Photos
+) -> tuple[list[tuple[float, float]], int, float]:
+    """((shown, answered) seconds of each request, failures, wall seconds) of ``users`` clients
+    sending ``each`` requests,
     while a reviewer opens the review queue (its times into ``review_times``)."""
-    times: list[float] = []
+    times: list[tuple[float, float]] = []
     failures = [0]
     lock = threading.Lock()
-    clients = [Client(url, auth=ACCOUNT, verbose=False, download_files=False) for _ in range(users)]
+    clients = [WebClient(url, auth=ACCOUNT) for _ in range(users)]
     done = threading.Event()
     reviewer = reviewing(url, done, review_times)
 
     def user(k: int) -> None:
-        for n in range(each):
+        for _ in range(each):
             if time.monotonic() > deadline:
                 return
             try:
-                took = inspect_once(clients[k], PHOTOS[(k * each + n) % len(PHOTOS)])
+                took = inspect_once(clients[k], photos.next())
             except Exception:  # counted: a bench reports failures, it does not stop on them
                 with lock:
                     failures[0] += 1
@@ -144,15 +215,12 @@ def zip_stream(url: str, folder: Path) -> tuple[float | None, float | None, floa
     with zipfile.ZipFile(survey, "w") as archive:
         for photo in SURVEY:
             archive.write(photo, photo.name)
-    client = Client(url, auth=ACCOUNT, verbose=False, download_files=False)
+    client = WebClient(url, auth=ACCOUNT)
     started = time.perf_counter()
     first = every = reports = None
     answers = 0
-    job = client.submit([handle_file(str(survey))], 0.25, "", "", "", api_name="/inspect")
-
-    def seen(answer: tuple) -> None:
-        nonlocal first, every, reports, answers
-        gallery, csv_file, took = answer[0], answer[3], time.perf_counter() - started
+    for gallery, _summary, _table, csv_file, *_ in client.answers("inspect", [client.upload(survey)], 0.25, "", "", ""):
+        took = time.perf_counter() - started
         answers += 1
         if gallery and first is None:
             first = took
@@ -160,55 +228,85 @@ def zip_stream(url: str, folder: Path) -> tuple[float | None, float | None, floa
             every = took
         if csv_file and reports is None:
             reports = took
-
-    for answer in job:  # a streamed answer, as it comes
-        seen(answer)
-    if not answers:  # an endpoint that answers once
-        seen(job.result())
+    client.close()
     return first, every, reports, answers
+
+
+def serve_app(env: dict[str, str], log: Path) -> tuple[str, subprocess.Popen]:
+    """``python app.py`` on a free loopback port, as it is served: its own process, its own
+    interpreter lock (clients in the bench's process would contend for the server's)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**env, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1"}
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=out)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return url, process
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    process.kill()
+    raise SystemExit(f"The app did not start; its log:\n{log.read_text()[-3000:]}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--each", type=int, default=5, help="single-photo requests per user")
-    parser.add_argument("--sequential", type=int, default=10, help="requests one after the other")
+    parser.add_argument("--sequential", type=int, default=10, help="requests one after the other, per client")
     parser.add_argument("--max-seconds", type=float, default=600.0)
     args = parser.parse_args()
     deadline = time.monotonic() + args.max_seconds
+    photos = Photos()
 
     with tempfile.TemporaryDirectory(prefix="app-load-") as work:
-        settings = Settings.from_env(data_dir=str(Path(work) / "data"))  # SLOPE_INSPECT_CONCURRENCY too
+        env = {**os.environ, "SLOPE_DATA_DIR": str(Path(work) / "data")}  # SLOPE_INSPECT_CONCURRENCY too
+        settings = Settings.from_env(env)
         db = Database.from_settings(settings)
         register_configured_models(db, settings)
         add_user(db, ACCOUNT[0], "inspector", ACCOUNT[1])
         add_user(db, REVIEWER[0], "reviewer", REVIEWER[1])
-        server = ModelServer(settings, db)
-        per_photo = models_alone(server)
-        demo = build_app(settings, server, db)
-        launch(demo, settings, auth=login_check(db), prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+        per_photo = models_alone(ModelServer(settings, db))
+        floor_web, floor_script = gradio_floor()
+        url, app = serve_app(env, Path(work) / "app.log")
         try:
-            one = sequential(demo.local_url, args.sequential)
-            reviewer = Client(demo.local_url, auth=REVIEWER, verbose=False, download_files=False)
+            one, one_script = sequential(url, args.sequential, photos)
+            reviewer = WebClient(url, auth=REVIEWER)
             review_idle = [open_queue(reviewer) for _ in range(10)]
             review_busy: list[float] = []
-            times, failed, wall = concurrent(demo.local_url, args.users, args.each, deadline, review_busy)
-            first, every, reports, answers = zip_stream(demo.local_url, Path(work))
+            times, failed, wall = concurrent(url, args.users, args.each, deadline, review_busy, photos)
+            first, every, reports, answers = zip_stream(url, Path(work))
         finally:
-            demo.close()
+            app.terminate()
+            app.wait(timeout=30)
 
-    print(f"models alone: {1000 * per_photo:.0f} ms a photo, {1 / per_photo:.1f} photos/s ({len(PHOTOS)} val photos)")
-    median = statistics.median(one)
+    ms = 1000 * per_photo
+    print(f"models alone: {ms:.0f} ms a photo, {1 / per_photo:.1f} photos/s ({len(PHOTOS)} val photos)")
     print(
-        f"one photo per request, {len(one)} in a row: median {1000 * median:.0f} ms "
-        f"({median / per_photo:.1f}x the models' {1000 * per_photo:.0f} ms)"
+        f"an endpoint that does nothing: {1000 * floor_web:.0f} ms as the page calls it, "
+        f"{1000 * floor_script:.0f} ms through gradio_client"
+    )
+    shown, full = statistics.median(s for s, _ in one), statistics.median(f for _, f in one)
+    print(
+        f"one photo per request, {len(one)} in a row: shown after {1000 * shown:.0f} ms ({shown / per_photo:.1f}x "
+        f"the models' {ms:.0f} ms; the target 2x + 50 ms is {2 * ms + 50:.0f} ms), its reports after "
+        f"{1000 * full:.0f} ms ({full / per_photo:.1f}x); through gradio_client, "
+        f"{1000 * statistics.median(one_script):.0f} ms"
     )
     if times:
         rate = len(times) / wall
-        cuts = statistics.quantiles(times, n=20) if len(times) > 1 else [times[0]] * 19
+
+        def p50_p95(values: list[float]) -> str:
+            cuts = statistics.quantiles(values, n=20) if len(values) > 1 else [values[0]] * 19
+            return f"p50 {1000 * statistics.median(values):.0f} ms, p95 {1000 * cuts[18]:.0f} ms"
+
         print(
             f"{args.users} users x {args.each}: {rate:.1f} photos/s ({rate * per_photo:.2f}x the models alone), "
-            f"p50 {1000 * statistics.median(times):.0f} ms, p95 {1000 * cuts[18]:.0f} ms, {failed} failed"
+            f"shown {p50_p95([s for s, _ in times])}, reports {p50_p95([f for _, f in times])}, {failed} failed"
         )
     else:
         print(f"{args.users} users x {args.each}: no request finished ({failed} failed)")

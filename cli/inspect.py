@@ -120,7 +120,8 @@ def survey_command(args: argparse.Namespace, inspector: Inspector | None) -> int
         inspector = ModelServer(settings, db).inspector()
 
     def progress(done: int, total: int, name: str) -> None:
-        print(f"photo {done} of {total}: {name}", file=sys.stderr, flush=True)
+        if done:  # 0: the total, announced before the first photo
+            print(f"photo {done} of {total}: {name}", file=sys.stderr, flush=True)
 
     try:
         run = run_survey(

@@ -114,11 +114,12 @@ class Settings:
         default=100, metadata={"help": "Review: the most boxes one save may add (more is refused, nothing saved)."}
     )
     inspect_concurrency: int = field(
-        default=1,
+        default_factory=lambda: min(2, os.cpu_count() or 1),
         metadata={
-            "help": "Inspect requests served at once: while one runs the models (one photo at a time), another "
-            "draws, stores and writes its reports. On 2 cores two at once served no more photos/s (bench/app_load.py) "
-            "and slowed the review queue: raise it where there are more cores, or the models run on a GPU."
+            "help": "Inspect requests served at once (default: 2, or 1 on one core): while one runs the models (one "
+            "photo at a time), another draws, stores and writes its reports. On 2 cores 8 users got 6.9-7.4 "
+            "photos/s with 2 against 5.9-6.9 with 1 (bench/app_load.py, three runs each). More may pay where there "
+            "are more cores or the models run on a GPU."
         },
     )
     auto_promote: bool = field(

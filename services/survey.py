@@ -131,18 +131,22 @@ def run_survey(
     """Inspect every photo under ``paths`` (files, folders, zips) as survey ``name`` (None: not
     under a survey); with a ``db`` each is stored for review and a photo already inspected by
     these models is read back, not inspected again. Extra ``sinks`` (drawings) see every photo
-    too; with ``report_to``, the CSV and HTML report are written into that folder."""
+    first; with ``report_to``, the CSV and HTML report are written into that folder.
+    ``progress(done, total, name)`` is called after each photo, and with 0 done before the first."""
     name, site, date = checked_survey(db, name, user, site, date)
     sources, problems = expand_sources(paths, max_bytes=settings.max_upload_bytes, max_photos=max_photos)
     collected = CollectSink()
-    every = [collected, *sinks]
+    # The caller's sinks first: what a page shows of a photo need not wait for it to be stored.
+    every = [*sinks, collected]
     if db is not None:
-        every.insert(0, StoreSink(db, settings.data_dir, user, name))
+        every.append(StoreSink(db, settings.data_dir, user, name))
     writer = None
     if report_to is not None:
         meta = ReportMeta(user, datetime.now(UTC).isoformat(timespec="seconds"), name, site, date)
         writer = ReportWriter(report_to, meta)
         every.append(ReportSink(writer))
+    if progress is not None and sources:
+        progress(0, len(sources), "")  # the total, before the first photo takes its time
     batch = inspect_batch(
         sources,
         inspector,

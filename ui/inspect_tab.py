@@ -68,17 +68,20 @@ class InspectResult:
 
 class _ShownSink(RenderSink):
     """The drawings, and the inspection of each, as the batch makes them: the page shows every
-    photo as soon as it is inspected (read from the handler's thread while the batch runs)."""
+    photo as soon as it is drawn, before it is stored and put in the reports (read from the
+    handler's thread while the batch runs; ``drawn`` is set at each)."""
 
-    def __init__(self) -> None:
+    def __init__(self, drawn: threading.Event) -> None:
         super().__init__()
         self.shown: list[tuple[str, Inspection]] = []  # in step with ``drawings``
+        self.drawn = drawn
 
     def add(self, outcome: PhotoOutcome) -> None:
         before = len(self.drawings)
         super().add(outcome)
         if len(self.drawings) > before:
             self.shown.append((outcome.name, outcome.inspection))
+            self.drawn.set()
 
 
 def inspect_uploads(*args, **kwargs) -> InspectResult:
@@ -111,10 +114,10 @@ def inspect_uploads_live(
     if not paths:
         yield InspectResult([], [], "Upload one or more slope photos (JPEG, PNG, WebP, BMP, TIFF) or a zip.", None)
         return
-    shown = _ShownSink()
+    moved = threading.Event()  # a photo is drawn or done, or the batch is
+    shown = _ShownSink(moved)
     out = scratch_folder("inspection-report", lifetime_s(settings))
     counts = [0, 0]  # photos done, photos in all: the batch's progress
-    moved = threading.Event()  # a photo is done, or the batch is
 
     def progress(done: int, total: int, _name: str) -> None:
         counts[:] = [done, total]
@@ -143,14 +146,14 @@ def inspect_uploads_live(
         moved.wait(every_s)
         moved.clear()
         done, total = counts
-        # One photo gets one answer (its report takes milliseconds); from two on, each answer shows
-        # the photos done so far, and every photo shows at once while the reports are written.
-        all_done = done == total
-        fresh = total > 1 and len(shown.shown) > said and not batch.done()
-        if fresh and (all_done or time.monotonic() - last >= every_s):
-            said, last = len(shown.shown), time.monotonic()
+        # Each answer shows the photos drawn so far (the first at once, one photo too: storing it
+        # and writing its report took 40 of its 135 ms), every photo at once when the last is done.
+        all_done = done == total > 0
+        drawn = len(shown.shown)
+        if drawn > said and not batch.done() and (all_done or time.monotonic() - last >= every_s):
+            said, last = drawn, time.monotonic()
             gallery += _drawn(shown, len(gallery), out)
-            note = "writing the reports" if all_done else f"photo {done} of {total} inspected"
+            note = "writing the reports" if all_done else f"photo {drawn} of {total} inspected"
             yield _result(shown, gallery, f"{summarize(dict(shown.shown))}\n\n*Working: {note}...*")
     run = batch.result()  # its failure, raised here, in the page's thread
     gallery += _drawn(shown, len(gallery), out)

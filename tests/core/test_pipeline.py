@@ -102,9 +102,12 @@ def test_requests_served_at_once_get_the_answers_of_one_at_a_time(inspector, val
     assert most[0] == 1  # ultralytics' predictor is not safe to share between threads: never two at once
 
 
-def test_inspect_concurrency_is_at_least_one():
+def test_inspect_concurrency_is_at_least_one_and_set_from_the_machine(monkeypatch):
     from core.settings import Settings
 
     assert Settings.from_env({"SLOPE_INSPECT_CONCURRENCY": "3"}).inspect_concurrency == 3
+    for cores, served in ((1, 1), (2, 2), (16, 2), (None, 1)):
+        monkeypatch.setattr("os.cpu_count", lambda cores=cores: cores)
+        assert Settings().inspect_concurrency == served
     with pytest.raises(ValueError, match="inspect_concurrency must be at least 1"):
         Settings(inspect_concurrency=0)

@@ -10,13 +10,16 @@ from ui import scratch
 
 def test_a_new_folder_deletes_the_expired_ones_and_keeps_the_rest(tmp_path, monkeypatch):
     monkeypatch.setattr(scratch, "SCRATCH_DIR", tmp_path / "downloads")
+    monkeypatch.setattr(scratch, "_pruned_at", {})
     old = scratch.scratch_folder("inspection-report")
     (old / "findings.csv").write_text("image\n")
     recent = scratch.scratch_folder("analysis")
     day_and_a_bit = time.time() - scratch.LIFETIME_S - 60
     os.utime(old, (day_and_a_bit, day_and_a_bit))
+    assert scratch.scratch_folder("analysis") and old.exists()  # pruned less than a minute ago
+    scratch._pruned_at.clear()  # a minute later
     new = scratch.scratch_folder("inspection-report")
-    assert sorted(p.name for p in (tmp_path / "downloads").iterdir()) == sorted([recent.name, new.name])
+    assert not old.exists() and recent.exists() and new.exists()
     assert new.name.startswith("inspection-report-") and new.parent == tmp_path / "downloads"
     # the demo's hour-long lifetime removes the same folder an hour after it was made
     hour_and_a_bit = time.time() - scratch.DEMO_LIFETIME_S - 60
