@@ -16,6 +16,10 @@ from pathlib import Path
 from core.offline import prepare_offline
 
 prepare_offline()  # before gradio and ultralytics read their environment
+# Gradio's queue rebuilds a pandas table of its last 10,000 events after every event, for the
+# latencies on the API page: 5-13 ms of CPU an event (two per Inspect on the page, and every timer
+# tick), most of the queue's own cost under load. Every 500 events is fresh enough for that page.
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "500")
 
 import gradio as gr  # noqa: E402
 

@@ -6,6 +6,7 @@ Each sink takes every ``PhotoOutcome`` of a batch in order and ignores what it h
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -83,7 +84,19 @@ class RenderSink:
             image = image.copy()
             image.thumbnail((DRAWING_SIDE, DRAWING_SIDE), Image.LANCZOS)  # render() scales the boxes
         caption = f"{outcome.name}: {len(outcome.inspection.findings)} objects"
-        self.drawings.append((render(image, outcome.inspection), caption))
+        drawing = render(image, outcome.inspection)
+        _last_drawn.pair = (outcome, drawing)
+        self.drawings.append((drawing, caption))
+
+
+# The last outcome a RenderSink drew on this thread (batches run on several), and its drawing: a
+# ReportSink after it in the same batch shows that drawing rather than drawing the photo again.
+_last_drawn = threading.local()
+
+
+def _drawn_already(outcome: PhotoOutcome) -> Image.Image | None:
+    pair = getattr(_last_drawn, "pair", None)
+    return pair[1] if pair is not None and pair[0] is outcome else None
 
 
 class JsonSink:
@@ -117,5 +130,11 @@ class ReportSink:
         if outcome.inspection is not None and outcome.inspection.inspected_at:  # taken from the store
             meta = replace(self.writer.meta, inspected_at=outcome.inspection.inspected_at)
         self.writer.add(
-            outcome.name, outcome.inspection, outcome.image, error=outcome.error, position=position, meta=meta
+            outcome.name,
+            outcome.inspection,
+            outcome.image,
+            error=outcome.error,
+            position=position,
+            meta=meta,
+            drawing=_drawn_already(outcome),
         )

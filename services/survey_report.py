@@ -60,13 +60,15 @@ class ReportWriter:
         error: str | None = None,
         position: tuple[float, float] | None = None,
         meta: ReportMeta | None = None,
+        drawing: Image.Image | None = None,
     ) -> None:
         """One photo: its rows (under ``meta``, else the report's) when inspected, and its place
-        in the page; a photo without ``inspection`` is listed with its ``error``."""
+        in the page; a photo without ``inspection`` is listed with its ``error``. ``drawing``: the
+        photo drawn already (for a gallery, which keeps it too), shown instead of drawing it again."""
         if image is not None and max(image.size) > REPORT_SIDE:
             image = image.copy()  # the caller's photo stays whole (it is drawn for the gallery too)
             image.thumbnail((REPORT_SIDE, REPORT_SIDE))
-        self.photos.append(ReportPhoto(name, image, inspection, error, position))
+        self.photos.append(ReportPhoto(name, image, inspection, error, position, drawing))
         if inspection is None:
             return
         self.findings += len(inspection.findings)

@@ -356,6 +356,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
         inputs=[state],
         outputs=[gallery],
         api_name=False,
+        queue=False,  # a plain request: nothing to wait for, no event stream to open
     )
 
     def my_uploads(request: gr.Request) -> tuple[list[list], list[tuple[int, str]]]:

@@ -167,3 +167,31 @@ def test_a_result_taken_from_the_store_reports_when_it_was_made(inspector, val_i
         times = {row["inspected_at"] for row in csv.DictReader(f)}
     assert times == {stored.inspected_at} and stored.inspected_at.startswith("20")
     assert stored.inspected_at != meta.inspected_at
+
+
+def test_the_report_shows_the_gallery_drawing_instead_of_drawing_again(inspector, sources, tmp_path, monkeypatch):
+    import core.render
+    import services.sinks
+
+    drawn = []
+
+    def counted(image, inspection):
+        drawn.append(inspection)
+        return real(image, inspection)
+
+    real = core.render.render
+    monkeypatch.setattr(core.render, "render", counted)  # what the report draws with
+    monkeypatch.setattr(services.sinks, "render", counted)  # what the gallery draws with
+    gallery = RenderSink()
+    writer = ReportWriter(tmp_path / "report", ReportMeta("ines", "2026-11-23T10:00:00+00:00"))
+    inspect_batch(sources, inspector, [gallery, ReportSink(writer)])
+    writer.finish({})
+    assert len(drawn) == 3  # the three readable photos, once each
+    shown = [p.drawing for p in writer.photos if p.inspection is not None]
+    assert shown == [drawing for drawing, _ in gallery.drawings]
+    # without a gallery before it, the report draws each photo itself
+    drawn.clear()
+    alone = ReportWriter(tmp_path / "alone", ReportMeta("ines", "2026-11-23T10:00:00+00:00"))
+    inspect_batch(sources, inspector, [ReportSink(alone)])
+    alone.finish({})
+    assert len(drawn) == 3 and all(p.drawing is None for p in alone.photos)
