@@ -147,7 +147,7 @@ def inspect_uploads_live(
         moved.clear()
         done, total = counts
         # Each answer shows the photos drawn so far (the first at once, one photo too: storing it
-        # and writing its report took 40 of its 135 ms), every photo at once when the last is done.
+        # and writing its report took about 35 of its 150 ms), every photo at once when the last is done.
         all_done = done == total > 0
         drawn = len(shown.shown)
         if drawn > said and not batch.done() and (all_done or time.monotonic() - last >= every_s):

@@ -35,7 +35,7 @@ def made_private(folder: Path) -> Path:
 
 # Inside Gradio's own cache folder (still one per OS user, private): a file handed back from there is
 # served as it is, where Gradio hashes and copies any other into that cache at every answer (each
-# drawing again at each answer of a streamed batch; 5% of the server's CPU with 8 users inspecting).
+# drawing again at each answer of a streamed batch; 5% of the server's sampled time, 8 users inspecting).
 SCRATCH_DIR = Path(get_upload_folder()) / f"slope-inspection-downloads-{getpass.getuser()}"
 LIFETIME_S = 24 * 3600  # a report downloaded the day it was made still works
 DEMO_LIFETIME_S = 3600  # a demo visitor's photos and results are gone within the hour
