@@ -4,7 +4,9 @@ The app (or a CLI) calls ``start_job``: it records a queued run and starts
 ``python -m cli job RUN_ID`` (``slope job``) in a new process session, so a long training never
 slows the app's requests and survives neither more nor less than its own process; with a task
 queue, a worker of the ``training`` queue runs it instead (``services.tasks``). A run records the
-machine it runs on: only that machine can tell whether its process is alive. The job reports progress
+machine it runs on: only that machine can tell whether its process is alive; the others go by
+the beat the running job writes every ``BEAT_S`` (a job whose machine is gone would otherwise
+block every later job, since jobs go one at a time). The job reports progress
 and log lines into its run row and checks for a cancel request between steps. What a job makes is a
 candidate; promotion is one short transaction at its very end. So a job that crashes, is killed,
 or is still running when the app dies leaves the served models and the labels as they were: at
@@ -19,6 +21,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -50,6 +53,8 @@ JOBS = {
 ACTIVE = ACTIVE_RUNS
 CANCEL_POLL_S = 1.0
 STARTING_S = 60  # a queued run without a pid yet is being started, not orphaned
+BEAT_S = 10.0  # a running job says it is alive this often (a thread of its own: long steps too)
+SILENT_S = 120.0  # another machine's running job silent this long is gone (its worker died)
 
 
 class JobBusyError(ServiceError, RuntimeError):
@@ -122,10 +127,11 @@ def wait(db: Database, run_id: int, timeout_s: float, poll_s: float = 0.5) -> Tr
 
 
 def fail_orphaned_runs(db: Database, settings: Settings) -> list[int]:
-    """Runs of this machine recorded as queued or running whose process is gone (the app or the
-    machine stopped, the job was killed) become failed; their half-written candidate folders are
-    removed. Returns the ids marked failed."""
-    failed = run_store.fail_orphans(db, _alive, STARTING_S, socket.gethostname())
+    """Runs recorded as queued or running whose job is gone become failed: on this machine, its
+    process is gone (the app or the machine stopped, the job was killed); on another, it has not
+    said it is alive for ``SILENT_S`` (a training worker killed, its machine gone). Their
+    half-written candidate folders here are removed. Returns the ids marked failed."""
+    failed = run_store.fail_orphans(db, _alive, STARTING_S, socket.gethostname(), SILENT_S)
     if failed:
         discard_half_written(settings.data_dir)
     return failed
@@ -173,6 +179,9 @@ def run_job(db: Database, settings: Settings, run_id: int) -> str:
     module, function = JOBS[kind].split(":")
     job: Callable[[JobSpec, JobContext], str | None] = getattr(importlib.import_module(module), function)
     status, error, produced = RunStatus.SUCCEEDED, None, None
+    ended = threading.Event()
+    beating = threading.Thread(target=_beat, args=(db, run_id, ended), name=f"run-{run_id}-beat", daemon=True)
+    beating.start()
     try:
         produced = job(JobSpec.from_dict(kind, values), context)
     except TrainingCancelled:
@@ -180,5 +189,18 @@ def run_job(db: Database, settings: Settings, run_id: int) -> str:
     except Exception as exc:  # any failure ends the run as failed, with its reason
         status, error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"
         traceback.print_exc()
+    finally:
+        ended.set()
+        beating.join(timeout=30)
     run_store.finish_run(db, run_id, status, error, produced)
     return status
+
+
+def _beat(db: Database, run_id: int, ended: threading.Event) -> None:
+    """Say the run is alive every ``BEAT_S`` until ``ended``; a beat the store refuses (busy) is
+    only late, so it is skipped, never raised."""
+    while not ended.wait(BEAT_S):
+        try:
+            run_store.beat(db, run_id)
+        except Exception:  # noqa: BLE001 - the next beat tries again; the job must not stop for it
+            traceback.print_exc()

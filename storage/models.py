@@ -245,6 +245,9 @@ class TrainingRun(Base):
     # The machine that pid is on: another machine's job (app replicas share the store) is its own
     # to judge, this one cannot see its process.
     host: Mapped[str | None] = mapped_column(String(255))
+    # When the running job last said it is alive (every few seconds): how any machine tells a job
+    # whose machine is gone from a slow one.
+    beat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str] = mapped_column(String(80), default="")

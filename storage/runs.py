@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.statuses import ACTIVE_RUNS, RunStatus
 from storage import models as m
@@ -70,22 +70,41 @@ def request_cancel(db: Database, run_id: int) -> None:
             run.status, run.finished_at = RunStatus.CANCELLED, m.utcnow()
 
 
-def fail_orphans(db: Database, alive: Callable[[int], bool], starting_s: float, host: str) -> list[int]:
-    """Active runs of machine ``host`` whose process is gone become failed; returns their ids. A
-    run queued less than ``starting_s`` ago without a pid is being started; a live one leaves
-    every run alone; another machine's run is that machine's to judge."""
+def fail_orphans(
+    db: Database, alive: Callable[[int], bool], starting_s: float, host: str, silent_s: float
+) -> list[int]:
+    """Active runs whose job is gone become failed; returns their ids. On machine ``host`` a run
+    is gone when its process is; a run of another machine only when it has not said it is alive
+    (``beat``) for ``silent_s``, since its process cannot be seen from here. A run queued less
+    than ``starting_s`` ago without a pid is being started; a live one leaves every run alone."""
     failed = []
+    now = m.utcnow()
     with db.write() as session:
         for run in session.scalars(select(m.TrainingRun).where(m.TrainingRun.status.in_(ACTIVE_RUNS))):
             if run.host is not None and run.host != host:
-                return []  # jobs go one at a time: that machine's job is the active one
-            just_queued = run.pid is None and (m.utcnow() - m.as_utc(run.created_at)).total_seconds() < starting_s
+                last = run.beat_at or run.started_at
+                if run.status != RunStatus.RUNNING or last is None or (now - m.as_utc(last)).total_seconds() < silent_s:
+                    return []  # jobs go one at a time: that machine's job is the active one
+                run.status, run.finished_at = RunStatus.FAILED, now
+                run.error = (
+                    f"the job on {run.host} stopped saying it is alive (nothing for over {silent_s:g} s): its "
+                    "worker or machine stopped"
+                )
+                failed.append(run.id)
+                continue
+            just_queued = run.pid is None and (now - m.as_utc(run.created_at)).total_seconds() < starting_s
             if just_queued or (run.pid is not None and alive(run.pid)):
                 return []
-            run.status, run.finished_at = RunStatus.FAILED, m.utcnow()
+            run.status, run.finished_at = RunStatus.FAILED, now
             run.error = "the job's process ended without reporting (killed, or the app or machine stopped)"
             failed.append(run.id)
     return failed
+
+
+def beat(db: Database, run_id: int) -> None:
+    """The running job is alive (``fail_orphans`` reads it from other machines)."""
+    with db.write() as session:
+        session.execute(update(m.TrainingRun).where(m.TrainingRun.id == run_id).values(beat_at=m.utcnow()))
 
 
 def take_run(db: Database, run_id: int, pid: int, host: str) -> tuple[str, dict[str, Any], str]:
@@ -96,6 +115,7 @@ def take_run(db: Database, run_id: int, pid: int, host: str) -> tuple[str, dict[
         if run is None or run.status != RunStatus.QUEUED:
             raise RuntimeError(f"training run {run_id} is not queued")
         run.status, run.started_at, run.pid, run.host = RunStatus.RUNNING, m.utcnow(), pid, host
+        run.beat_at = run.started_at
         return run.kind, dict(run.settings), run.created_by
 
 

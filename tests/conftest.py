@@ -135,6 +135,9 @@ def s3_endpoint(tmp_path_factory):
     ports = {name: _free_port(taken) for name in ("master", "volume", "filer", "s3")}
     command = [WEED, "server", "-s3", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
     command += [f"-{name}.port={port}" for name, port in ports.items()]
+    # Its Iceberg and Lance catalogs listen on fixed ports (8181, 9101): off, so two servers on one
+    # machine (two test runs) do not collide.
+    command += ["-s3.port.iceberg=0", "-s3.port.lance=0"]
     log = (folder / "weed.log").open("w")
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{ports['s3']}"

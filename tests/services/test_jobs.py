@@ -5,6 +5,7 @@ import os
 import signal
 import socket
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -154,6 +155,43 @@ def test_a_job_of_another_machine_is_left_to_that_machine(store):
     with db.write() as session:  # the same run on this machine, its process gone: failed
         session.get(m.TrainingRun, run_id).host = socket.gethostname()
     assert jobs.fail_orphaned_runs(db, settings) == [run_id]
+
+
+def test_a_job_whose_machine_stopped_saying_it_is_alive_is_failed_from_any_machine(store):
+    """A training worker killed with its machine leaves its run 'running', and jobs go one at a
+    time: once its beat is older than ``SILENT_S``, any machine fails it and the next job starts."""
+    settings, db = store
+    run_id = run_store.queue_run(db, "condition", {}, "ada")
+    run_store.take_run(db, run_id, 999_999, "a-worker-that-is-gone")
+    run_store.beat(db, run_id)
+    assert jobs.fail_orphaned_runs(db, settings) == []  # it said so just now
+    with db.write() as session:  # ... and then nothing for longer than SILENT_S
+        session.get(m.TrainingRun, run_id).beat_at = m.utcnow() - timedelta(seconds=jobs.SILENT_S + 5)
+    assert jobs.fail_orphaned_runs(db, settings) == [run_id]
+    run = jobs.get_run(db, run_id)
+    assert run.status == "failed" and "a-worker-that-is-gone stopped saying it is alive" in run.error
+    nxt = jobs.start_job(db, settings, JobSpec("condition", data="/nowhere"), "ada")  # not blocked
+    assert jobs.wait(db, nxt, timeout_s=120).status == "failed"  # (no data there: it fails, and ends)
+
+
+BEATS_SEEN: list = []
+
+
+def _a_second_of_work(spec, context):
+    """A job (``JOBS`` entry in the test below) that reads its run's beat every 0.1 s for a second."""
+    for _ in range(10):
+        BEATS_SEEN.append(jobs.get_run(context.db, context.run_id).beat_at)
+        time.sleep(0.1)
+
+
+def test_a_running_job_says_it_is_alive_while_it_runs(store, monkeypatch):
+    settings, db = store
+    monkeypatch.setattr(jobs, "BEAT_S", 0.2)
+    monkeypatch.setitem(jobs.JOBS, "condition", f"{__name__}:_a_second_of_work")
+    BEATS_SEEN.clear()
+    run_id = run_store.queue_run(db, "condition", {}, "ada")
+    assert jobs.run_job(db, settings, run_id) == "succeeded"
+    assert len(set(BEATS_SEEN)) >= 3  # taken, then a beat every 0.2 s during the second it ran
 
 
 def test_unknown_kinds_and_bad_settings_are_refused_before_anything_is_recorded():
