@@ -82,7 +82,7 @@ def queue_survey(
     blobs, chunk, chunks, photos = blobs_for(settings.data_dir), [], 0, 0
 
     def send(chunk: list[dict[str, str]], position: int) -> None:
-        queue.send_chunk(queue_store.add_chunk(db, queued_id, position, chunk))
+        queue.send_chunk(queue_store.add_chunk(db, queued_id, position, chunk, now()))
 
     for number, source in enumerate(sources):
         try:
@@ -144,11 +144,27 @@ def run_chunk(db: Database, settings: Settings, inspector: Callable[[], Inspecto
 def take_back_silent(db: Database, settings: Settings, queue: TaskQueue) -> list[int]:
     """Hand on the chunks whose worker went silent (``settings.task_silent_s`` without a word
     after a photo): sooner than the broker's visibility time, which must outlast a whole chunk.
-    Every worker calls it now and then; returns the chunks sent again."""
+    Every worker calls it now and then; returns the chunks sent again. Surveys whose taking in
+    was cut off are ended too (``end_cut_off``)."""
     chunk_ids = queue_store.take_back_silent(db, now(), settings.task_silent_s)
     for chunk_id in chunk_ids:
         queue.send_chunk(chunk_id)
+    end_cut_off(db, settings)
     return chunk_ids
+
+
+TAKING_IN_SILENT_S = 600  # staging a chunk's photos takes seconds: 10 minutes without one is a cut
+
+
+def end_cut_off(db: Database, settings: Settings) -> list[int]:
+    """Surveys whose photos stopped being taken in (the app taking them in died mid-upload) for
+    ``TAKING_IN_SILENT_S``: ended with what they queued and a problem saying so, their staged
+    photos removed once their chunks have run. Returns their ids."""
+    ended = queue_store.end_cut_off(db, now(), TAKING_IN_SILENT_S)
+    blobs = blobs_for(settings.data_dir)
+    for queued_id in ended:
+        _tidy(db, blobs, queued_id)
+    return ended
 
 
 def cancel_queued_survey(db: Database, settings: Settings, queued_id: int, user: str) -> int:

@@ -270,6 +270,8 @@ class QueuedSurvey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Chunks are queued as their photos are staged; this is set once the last one is.
     staged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the last chunk was queued while staging: long silent, the upload was cut off.
+    taking_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Where its latest report (made by a worker) is kept in the object store: report.html, findings.csv
     report: Mapped[str | None] = mapped_column(String(500))
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from core.statuses import OPEN_CHUNKS, ChunkStatus
+from core.taxonomy import counted
 from storage import models as m
 from storage.db import Database, as_utc
 from storage.errors import NotFoundError
@@ -80,13 +81,38 @@ def staged(db: Database, queued_id: int, photos: int, problems: list[str], now: 
         row.photos, row.problems, row.staged_at = photos, problems, now
 
 
-def add_chunk(db: Database, queued_id: int, position: int, photos: list[dict[str, str]]) -> int:
+def add_chunk(db: Database, queued_id: int, position: int, photos: list[dict[str, str]], now: datetime) -> int:
     """One more chunk of a queued survey; its id (what its task carries)."""
     with db.write() as session:
         row = m.SurveyChunk(queued_survey_id=queued_id, position=position, photos=photos)
         session.add(row)
+        session.get(m.QueuedSurvey, queued_id).taking_in_at = now
         session.flush()
         return row.id
+
+
+def end_cut_off(db: Database, now: datetime, silent_s: float) -> list[int]:
+    """Surveys still taking in their photos that queued nothing for ``silent_s`` (the app taking
+    them in died, the upload was cut off) are ended as staged with what they queued, and a
+    problem saying so; returns their ids. Their queued chunks run as usual."""
+    cutoff = now - timedelta(seconds=silent_s)
+    with db.write() as session:
+        stalled = session.scalars(
+            select(m.QueuedSurvey)
+            .where(m.QueuedSurvey.staged_at.is_(None))
+            .where(func.coalesce(m.QueuedSurvey.taking_in_at, m.QueuedSurvey.created_at) < cutoff)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for queued in stalled:
+            chunks = session.scalars(select(m.SurveyChunk.photos).where(m.SurveyChunk.queued_survey_id == queued.id))
+            queued.photos = sum(len(photos) for photos in chunks)
+            queued.problems = [
+                *queued.problems,
+                f"Taking in the photos stopped after {counted(queued.photos, 'photo')} (the upload was cut off): "
+                "any after them were never queued; hand them in again.",
+            ]
+            queued.staged_at = now
+        return [queued.id for queued in stalled]
 
 
 def claim_chunk(db: Database, chunk_id: int, worker: str, now: datetime, silent_s: float) -> Claim | str:

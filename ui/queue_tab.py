@@ -34,7 +34,7 @@ def state_word(state: QueuedSurveyState) -> str:
         return "Cancelling" if state.cancel_requested else ("Running" if state.chunks.get("running") else "Queued")
     if state.chunks.get("cancelled"):
         return "Cancelled"
-    return "Done, with problems" if state.failed or state.chunks.get("failed") else "Done"
+    return "Done, with problems" if state.failed or state.chunks.get("failed") or state.problems else "Done"
 
 
 def survey_rows(states: list[QueuedSurveyState]) -> list[list]:
@@ -114,7 +114,10 @@ def build_queue_tab(settings: Settings, db: Database) -> None:
         if queued_id is None:
             return rows, "Click a queued survey for its chunks.", []
         state, parts = queued_survey(db, queued_id)
-        return rows, f"**Survey {state.id}** ({state.survey or 'no name'}): {state_word(state)}", chunk_rows(parts)
+        title = f"**Survey {state.id}** ({state.survey or 'no name'}): {state_word(state)}"
+        if state.problems:  # sources refused, or the taking in cut off (services.survey_queue.end_cut_off)
+            title += "\n\nNot queued:" + "".join(f"\n- {p}" for p in state.problems[:20])
+        return rows, title, chunk_rows(parts)
 
     def queue(paths: list[str] | None, name: str, site_name: str, when: str, request: gr.Request):
         user = require(request, db, "inspector").username

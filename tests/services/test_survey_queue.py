@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -127,6 +128,47 @@ def test_a_chunk_whose_worker_went_silent_is_handed_on_and_its_stored_photos_are
     assert queue_store.beat(db, chunk, "dead", datetime.now(UTC)) == "lost"
     assert not queue_store.finish_chunk(db, chunk, "dead", ChunkStatus.FAILED, datetime.now(UTC))
     assert queued_survey(db, queue_store.queued_surveys(db)[0].id)[1][0].status == "done"
+
+
+def test_a_survey_whose_taking_in_was_cut_off_is_ended_and_its_staged_photos_go(
+    store, val_images, inspector, monkeypatch
+):
+    """The app taking in a survey died after its first chunk: the survey no longer shows 'Taking
+    in the photos' for ever; it ends with what was queued and says the rest never was."""
+    import services.survey_queue as survey_queue
+    from ui.queue_tab import state_word
+
+    db, settings = store
+    queue = ListQueue()
+
+    def the_app_stops():
+        raise KeyboardInterrupt("the app was stopped")
+
+    sources = [PhotoSource(p.name, p.name, p.read_bytes) for p in val_images[:5]]
+    sources.append(PhotoSource("sixth.jpg", "sixth.jpg", the_app_stops))
+    monkeypatch.setattr(survey_queue, "expand_sources", lambda paths, **kwargs: (sources, []))
+    with pytest.raises(KeyboardInterrupt):
+        queue_survey(db, settings, queue, ["flight"], "north", "ines")
+    queued = queue_store.queued_surveys(db)[0]
+    assert not queued.staged and queued.chunks == {"queued": 1} and len(queue.sent) == 1
+    assert survey_queue.end_cut_off(db, settings) == []  # it queued a chunk just now
+    with db.write() as session:
+        row = session.get(m.QueuedSurvey, queued.id)
+        row.taking_in_at = row.taking_in_at - timedelta(seconds=survey_queue.TAKING_IN_SILENT_S + 1)
+    assert take_back_silent(db, settings, queue) == []  # the workers' watcher ends it
+    state, _ = queued_survey(db, queued.id)
+    assert state.staged and state.photos == 4
+    assert state.problems == [
+        "Taking in the photos stopped after 4 photos (the upload was cut off): any after them were never queued; "
+        "hand them in again."
+    ]
+    assert survey_queue.end_cut_off(db, settings) == []  # ended once
+    staged = Path(settings.data_dir) / "staged" / str(queued.id)
+    assert len(list(staged.iterdir())) == 5  # the fifth was staged, never queued
+    assert run_chunk(db, settings, lambda: inspector, queue.sent[0], "w1") == "done"
+    assert queued_survey(db, queued.id)[0].chunks == {"done": 1} and not staged.exists()
+    assert state_word(queued) == "Taking in the photos"  # as the tab showed it before
+    assert state_word(queued_survey(db, queued.id)[0]) == "Done, with problems"
 
 
 def _open(data):
