@@ -144,12 +144,10 @@ def run_chunk(db: Database, settings: Settings, inspector: Callable[[], Inspecto
 def take_back_silent(db: Database, settings: Settings, queue: TaskQueue) -> list[int]:
     """Hand on the chunks whose worker went silent (``settings.task_silent_s`` without a word
     after a photo): sooner than the broker's visibility time, which must outlast a whole chunk.
-    Every worker calls it now and then; returns the chunks sent again. Surveys whose taking in
-    was cut off are ended too (``end_cut_off``)."""
+    Every worker calls it now and then; returns the chunks sent again."""
     chunk_ids = queue_store.take_back_silent(db, now(), settings.task_silent_s)
     for chunk_id in chunk_ids:
         queue.send_chunk(chunk_id)
-    end_cut_off(db, settings)
     return chunk_ids
 
 
@@ -159,7 +157,8 @@ TAKING_IN_SILENT_S = 600  # staging a chunk's photos takes seconds: 10 minutes w
 def end_cut_off(db: Database, settings: Settings) -> list[int]:
     """Surveys whose photos stopped being taken in (the app taking them in died mid-upload) for
     ``TAKING_IN_SILENT_S``: ended with what they queued and a problem saying so, their staged
-    photos removed once their chunks have run. Returns their ids."""
+    photos removed once their chunks have run. Every worker calls it now and then, beside
+    ``take_back_silent``; returns their ids."""
     ended = queue_store.end_cut_off(db, now(), TAKING_IN_SILENT_S)
     blobs = blobs_for(settings.data_dir)
     for queued_id in ended:

@@ -29,7 +29,7 @@ from core.settings import Settings
 from lifecycle.server import ModelServer
 from services.errors import ServiceError
 from services.jobs import fail_orphaned_runs, run_job
-from services.survey_queue import make_report, run_chunk, take_back_silent
+from services.survey_queue import end_cut_off, make_report, run_chunk, take_back_silent
 from storage.db import Database
 
 app = Celery("slope_inspect", set_as_current=False)
@@ -127,7 +127,7 @@ def survey_report(queued_id: int) -> None:
 
 
 # Acknowledged when taken, not when done: a training run is not run twice. One whose worker dies
-# stays "running" until that machine's next start (``fail_orphaned_runs``) marks it failed.
+# stops beating; the next job start on any machine (``fail_orphaned_runs``) then marks it failed.
 @app.task(name="slope.run_job", acks_late=False)
 def run_training(run_id: int) -> None:
     if _worker is None:
@@ -139,12 +139,14 @@ def run_training(run_id: int) -> None:
 
 
 def _watch(worker: _Worker) -> None:
-    """Hand on the chunks of silent workers, twice in every silent period, for as long as this
-    worker lives (a daemon thread: it ends with the process)."""
+    """Hand on the chunks of silent workers and end the surveys whose taking in was cut off,
+    twice in every silent period, for as long as this worker lives (a daemon thread: it ends
+    with the process)."""
     while True:
         time.sleep(worker.settings.task_silent_s / 2)
         try:
             take_back_silent(worker.db, worker.settings, worker.queue)
+            end_cut_off(worker.db, worker.settings)
         except Exception:  # the store or broker away for a moment: look again next time
             LOG.exception("looking for silent workers failed")
 

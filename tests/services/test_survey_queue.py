@@ -155,7 +155,8 @@ def test_a_survey_whose_taking_in_was_cut_off_is_ended_and_its_staged_photos_go(
     with db.write() as session:
         row = session.get(m.QueuedSurvey, queued.id)
         row.taking_in_at = row.taking_in_at - timedelta(seconds=survey_queue.TAKING_IN_SILENT_S + 1)
-    assert take_back_silent(db, settings, queue) == []  # the workers' watcher ends it
+    assert take_back_silent(db, settings, queue) == []  # no chunk of it went silent
+    assert survey_queue.end_cut_off(db, settings) == [queued.id]  # the workers' watcher ends it
     state, _ = queued_survey(db, queued.id)
     assert state.staged and state.photos == 4
     assert state.problems == [
