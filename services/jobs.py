@@ -70,6 +70,9 @@ class JobQueue(Protocol):
     def send_job(self, run_id: int) -> None:
         """Hand the recorded run to a worker."""
 
+    def jobs_waiting(self) -> int:
+        """How many training tasks the broker holds for a worker to take."""
+
 
 def start_job(db: Database, settings: Settings, spec: JobSpec, actor: str, queue: JobQueue | None = None) -> int:
     """Record a queued run and start it: in a process of its own here, or, with a task ``queue``,
@@ -109,6 +112,19 @@ def start_job(db: Database, settings: Settings, spec: JobSpec, actor: str, queue
         raise
     run_store.set_pid(db, run_id, process.pid, socket.gethostname())
     return run_id
+
+
+def send_again_lost_jobs(db: Database, queue: JobQueue) -> list[int]:
+    """Send again a run queued for a worker whose task the broker lost (Redis restarted without
+    its data): still queued ``STARTING_S`` after it was sent while the broker holds no training
+    task. A run sent twice runs once (``take_run`` refuses a run already taken); returns those
+    sent again."""
+    if queue.jobs_waiting():
+        return []
+    run_ids = run_store.waiting_on_task_queue(db, STARTING_S)
+    for run_id in run_ids:
+        queue.send_job(run_id)
+    return run_ids
 
 
 get_run = run_store.get_run

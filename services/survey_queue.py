@@ -46,6 +46,9 @@ class TaskQueue(Protocol):
     def send_report(self, queued_id: int) -> None:
         """Have a worker make the survey's report."""
 
+    def chunks_waiting(self) -> int:
+        """How many chunk tasks the broker holds for a worker to take."""
+
 
 class CancelRefused(ServiceError, PermissionError):
     title = "Queued surveys"
@@ -146,6 +149,19 @@ def take_back_silent(db: Database, settings: Settings, queue: TaskQueue) -> list
     after a photo): sooner than the broker's visibility time, which must outlast a whole chunk.
     Every worker calls it now and then; returns the chunks sent again."""
     chunk_ids = queue_store.take_back_silent(db, now(), settings.task_silent_s)
+    for chunk_id in chunk_ids:
+        queue.send_chunk(chunk_id)
+    return chunk_ids
+
+
+def send_again_lost(db: Database, settings: Settings, queue: TaskQueue) -> list[int]:
+    """Send again the queued chunks whose tasks the broker lost (Redis restarted without its
+    data): queued for over ``settings.task_silent_s`` since they were sent while the broker holds
+    no chunk at all. A chunk sent twice is run once (``claim_chunk``). Every worker calls it now
+    and then, beside ``take_back_silent``; returns the chunks sent again."""
+    if queue.chunks_waiting():  # a backlog: the workers have not come to them yet
+        return []
+    chunk_ids = queue_store.take_back_lost(db, now(), settings.task_silent_s)
     for chunk_id in chunk_ids:
         queue.send_chunk(chunk_id)
     return chunk_ids

@@ -4,8 +4,10 @@ run their background work on Redis-backed queues.
 A task is acknowledged when it ends, not when a worker takes it (``task_acks_late``), and a
 worker holds only the task it runs (prefetch 1). When a worker dies, the others notice that it
 went silent (it reports after every photo) and send its chunk again; Redis also hands the task
-on once the visibility time runs out, the backstop when no worker is left to notice. Every task
-is idempotent (see ``services.survey_queue``), so a task run twice stores its photos once.
+on once the visibility time runs out, the backstop when no worker is left to notice. A task the
+broker lost (Redis restarted without its data) is sent again once the broker holds no task of its
+kind while its chunk or run still waits. Every task is idempotent (see ``services.survey_queue``),
+so a task run twice stores its photos once.
 
 The tasks: a queued survey's chunk of photos and its report (queue ``surveys``), a fine-tuning
 or quantization job (queue ``training``). ``slope worker`` starts one worker process: it loads
@@ -28,8 +30,8 @@ from celery import Celery
 from core.settings import Settings
 from lifecycle.server import ModelServer
 from services.errors import ServiceError
-from services.jobs import fail_orphaned_runs, run_job
-from services.survey_queue import end_cut_off, make_report, run_chunk, take_back_silent
+from services.jobs import fail_orphaned_runs, run_job, send_again_lost_jobs
+from services.survey_queue import end_cut_off, make_report, run_chunk, send_again_lost, take_back_silent
 from storage.db import Database
 
 app = Celery("slope_inspect", set_as_current=False)
@@ -109,6 +111,18 @@ class CeleryQueue:
         """``services.jobs.JobQueue``: a training run for the ``training`` queue's workers."""
         run_training.apply_async((run_id,))
 
+    def chunks_waiting(self) -> int:
+        return _waiting(SURVEYS)
+
+    def jobs_waiting(self) -> int:
+        return _waiting(TRAINING)
+
+
+def _waiting(queue: str) -> int:
+    """The tasks the broker holds in ``queue`` (not those a worker has taken)."""
+    with app.connection_for_read() as connection:
+        return connection.default_channel.queue_declare(queue=queue, durable=True).message_count
+
 
 @app.task(name="slope.inspect_chunk")
 def inspect_chunk(chunk_id: int) -> None:
@@ -139,16 +153,18 @@ def run_training(run_id: int) -> None:
 
 
 def _watch(worker: _Worker) -> None:
-    """Hand on the chunks of silent workers and end the surveys whose taking in was cut off,
-    twice in every silent period, for as long as this worker lives (a daemon thread: it ends
-    with the process)."""
+    """Hand on the chunks of silent workers, send again the tasks the broker lost, and end the
+    surveys whose taking in was cut off, twice in every silent period, for as long as this worker
+    lives (a daemon thread: it ends with the process)."""
     while True:
         time.sleep(worker.settings.task_silent_s / 2)
         try:
             take_back_silent(worker.db, worker.settings, worker.queue)
+            send_again_lost(worker.db, worker.settings, worker.queue)
+            send_again_lost_jobs(worker.db, worker.queue)
             end_cut_off(worker.db, worker.settings)
         except Exception:  # the store or broker away for a moment: look again next time
-            LOG.exception("looking for silent workers failed")
+            LOG.exception("looking for silent workers and lost tasks failed")
 
 
 def run_worker(

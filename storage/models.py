@@ -278,7 +278,8 @@ class QueuedSurvey(Base):
 
 class SurveyChunk(Base):
     """Some photos of a queued survey: one task. A worker that takes it writes its name and beats
-    (``heartbeat_at``) after each photo, so a chunk whose worker died is told from a slow one."""
+    (``heartbeat_at``) after each photo, so a chunk whose worker died is told from a slow one;
+    ``sent_at`` is when it was last handed to the broker (a task the broker lost is sent again)."""
 
     __tablename__ = "survey_chunks"
     __table_args__ = (
@@ -300,3 +301,4 @@ class SurveyChunk(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from core.statuses import OPEN_CHUNKS, ChunkStatus
 from core.taxonomy import counted
@@ -84,7 +84,7 @@ def staged(db: Database, queued_id: int, photos: int, problems: list[str], now: 
 def add_chunk(db: Database, queued_id: int, position: int, photos: list[dict[str, str]], now: datetime) -> int:
     """One more chunk of a queued survey; its id (what its task carries)."""
     with db.write() as session:
-        row = m.SurveyChunk(queued_survey_id=queued_id, position=position, photos=photos)
+        row = m.SurveyChunk(queued_survey_id=queued_id, position=position, photos=photos, sent_at=now)
         session.add(row)
         session.get(m.QueuedSurvey, queued_id).taking_in_at = now
         session.flush()
@@ -175,8 +175,26 @@ def take_back_silent(db: Database, now: datetime, silent_s: float) -> list[int]:
             .with_for_update(skip_locked=True)
         ).all()
         for chunk in silent:
-            chunk.status = ChunkStatus.QUEUED
+            chunk.status, chunk.sent_at = ChunkStatus.QUEUED, now
         return [chunk.id for chunk in silent]
+
+
+def take_back_lost(db: Database, now: datetime, after_s: float) -> list[int]:
+    """Queued chunks handed to the broker over ``after_s`` ago and never taken: asked only when
+    the broker holds no chunk at all, so their tasks were lost (Redis restarted without its
+    data). Marked sent again now, in one locked pass, so two workers looking at once send each
+    once; returns their ids, to be sent."""
+    with db.write() as session:
+        lost = session.scalars(
+            select(m.SurveyChunk)
+            .where(m.SurveyChunk.status == ChunkStatus.QUEUED)
+            .where(or_(m.SurveyChunk.sent_at.is_(None), m.SurveyChunk.sent_at < now - timedelta(seconds=after_s)))
+            .order_by(m.SurveyChunk.id)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for chunk in lost:
+            chunk.sent_at = now
+        return [chunk.id for chunk in lost]
 
 
 def set_report(db: Database, queued_id: int, key: str) -> None:

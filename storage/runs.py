@@ -4,6 +4,7 @@ cancelled), its progress, the tail of its log and a cancel request. One run is a
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -35,6 +36,19 @@ def queue_run(db: Database, kind: str, settings: dict[str, Any], actor: str, hos
         session.add(run)
         session.flush()
         return run.id
+
+
+def waiting_on_task_queue(db: Database, older_than_s: float) -> list[int]:
+    """Runs queued for a worker over ``older_than_s`` ago and still not taken."""
+    since = m.utcnow() - timedelta(seconds=older_than_s)
+    with db.read() as session:
+        return list(
+            session.scalars(
+                select(m.TrainingRun.id)
+                .where(m.TrainingRun.status == RunStatus.QUEUED, m.TrainingRun.host == ON_TASK_QUEUE)
+                .where(m.TrainingRun.created_at < since)
+            )
+        )
 
 
 def set_pid(db: Database, run_id: int, pid: int, host: str) -> None:

@@ -1,5 +1,6 @@
 """A survey of the 45 val photos on two ``slope worker`` processes over Redis and PostgreSQL:
-every photo stored once, and once more when a worker is killed (``kill -9``) mid-survey."""
+every photo stored once, and once more when a worker is killed (``kill -9``) mid-survey; a
+survey whose tasks Redis lost still runs."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+import redis
 from sqlalchemy import func, select
 
 from core.statuses import ChunkStatus
@@ -92,3 +94,16 @@ def test_a_worker_killed_mid_survey_loses_and_doubles_nothing(cluster, val_image
     inspections, photos, labels, predictions = _stored(cluster)
     assert (inspections, photos) == (45, 45)
     assert labels == predictions
+
+
+def test_a_survey_whose_tasks_the_broker_lost_still_runs(cluster, val_images):
+    """Redis restarted without its data after the survey was queued: no task is left to run its
+    chunks. The worker's watcher finds them queued with nothing in the broker, and sends them again."""
+    state = _queue_val(cluster, val_images[:6], "val lost by the broker")
+    assert state.chunks == {"queued": 2}
+    redis.Redis.from_url(cluster.settings.broker_url).flushdb()  # every task gone
+    cluster.start_worker("w1")
+    state, chunks = _wait_finished(cluster, state.id)
+    assert state.chunks == {"done": 2} and (state.inspected, state.failed) == (6, 0)
+    assert [c.attempts for c in chunks] == [1, 1]
+    assert _stored(cluster)[:2] == (6, 6)

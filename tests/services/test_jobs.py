@@ -174,6 +174,43 @@ def test_a_job_whose_machine_stopped_saying_it_is_alive_is_failed_from_any_machi
     assert jobs.wait(db, nxt, timeout_s=120).status == "failed"  # (no data there: it fails, and ends)
 
 
+class JobList:
+    """A task queue that only remembers the runs it was handed."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+        self.waiting = 0  # the training tasks the broker would say it holds
+
+    def send_job(self, run_id: int) -> None:
+        self.sent.append(run_id)
+
+    def jobs_waiting(self) -> int:
+        return self.waiting
+
+
+def test_a_run_whose_task_the_broker_lost_is_sent_again_and_runs_once(store, monkeypatch):
+    """Redis restarted without its data: the run queued for a worker would wait for ever, and
+    block every later job. Once it has waited ``STARTING_S`` with no training task in the broker,
+    it is sent again; a second copy of its task finds it taken and does nothing."""
+    settings, db = store
+    queue = JobList()
+    run_id = jobs.start_job(db, settings, JobSpec("condition", data="/nowhere"), "ada", queue=queue)
+    queue.sent.clear()
+    assert jobs.send_again_lost_jobs(db, queue) == []  # just sent: a worker may be taking it
+    with db.write() as session:
+        row = session.get(m.TrainingRun, run_id)
+        row.created_at = row.created_at - timedelta(seconds=jobs.STARTING_S + 1)
+    queue.waiting = 1
+    assert jobs.send_again_lost_jobs(db, queue) == []  # its task is in the broker: no training worker yet
+    queue.waiting = 0
+    assert jobs.send_again_lost_jobs(db, queue) == [run_id] == queue.sent
+    monkeypatch.setitem(jobs.JOBS, "condition", f"{__name__}:_a_second_of_work")
+    assert jobs.run_job(db, settings, run_id) == "succeeded"
+    with pytest.raises(RuntimeError, match="not queued"):  # the lost task, had it come back after all
+        jobs.run_job(db, settings, run_id)
+    assert jobs.send_again_lost_jobs(db, queue) == []
+
+
 BEATS_SEEN: list = []
 
 

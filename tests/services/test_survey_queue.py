@@ -26,6 +26,7 @@ from services.survey_queue import (
     queue_survey,
     queued_survey,
     run_chunk,
+    send_again_lost,
     take_back_silent,
 )
 from storage import models as m
@@ -40,6 +41,10 @@ class ListQueue:
     def __init__(self) -> None:
         self.sent: list[int] = []
         self.reports: list[int] = []
+        self.waiting = 0  # the chunk tasks the broker would say it holds
+
+    def chunks_waiting(self) -> int:
+        return self.waiting
 
     def send_chunk(self, chunk_id: int, delay_s: float = 0.0) -> None:
         self.sent.append(chunk_id)
@@ -128,6 +133,33 @@ def test_a_chunk_whose_worker_went_silent_is_handed_on_and_its_stored_photos_are
     assert queue_store.beat(db, chunk, "dead", datetime.now(UTC)) == "lost"
     assert not queue_store.finish_chunk(db, chunk, "dead", ChunkStatus.FAILED, datetime.now(UTC))
     assert queued_survey(db, queue_store.queued_surveys(db)[0].id)[1][0].status == "done"
+
+
+def test_chunks_whose_tasks_the_broker_lost_are_sent_again_once_and_only_when_it_holds_none(
+    store, val_images, tmp_path, inspector
+):
+    """Redis restarted without its data: the queued chunks' tasks are gone, and nothing would
+    ever run them. The workers' watcher sends them again, once, and only when the broker holds
+    no chunk task at all (with a backlog, the workers simply have not come to them yet)."""
+    db, settings = store
+    queue = ListQueue()
+    state = queue_survey(db, settings, queue, [_photos(val_images, tmp_path, 10)], "north", "ines")
+    first, *lost = queue.sent
+    assert not isinstance(queue_store.claim_chunk(db, first, "w1", datetime.now(UTC), 30), str)  # one was taken
+    other = queue_survey(db, settings, queue, [val_images[12]], None, "ines")
+    cancel_queued_survey(db, settings, other.id, "ines")
+    queue.sent.clear()
+    assert send_again_lost(db, settings, queue) == []  # sent just now: a worker may be taking them
+    with db.write() as session:
+        for chunk in session.scalars(select(m.SurveyChunk)):
+            chunk.sent_at = chunk.sent_at - timedelta(seconds=settings.task_silent_s + 1)
+    queue.waiting = 5
+    assert send_again_lost(db, settings, queue) == []  # a backlog: not lost, only waiting
+    queue.waiting = 0
+    assert send_again_lost(db, settings, queue) == lost == queue.sent  # not the running or cancelled ones
+    assert send_again_lost(db, settings, queue) == []  # sent again once
+    assert [run_chunk(db, settings, lambda: inspector, c, "w2") for c in lost] == ["done", "done"]
+    assert queued_survey(db, state.id)[0].chunks == {"running": 1, "done": 2}
 
 
 def test_a_survey_whose_taking_in_was_cut_off_is_ended_and_its_staged_photos_go(
