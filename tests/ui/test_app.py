@@ -156,9 +156,9 @@ def test_a_survey_zip_may_be_larger_than_a_photo(store, inspector, val_images, t
         demo.close()
 
 
-def test_the_app_has_gradio_delete_uploads_and_results_after_a_day(store, inspector):
+def test_the_app_has_gradio_delete_uploads_and_results_within_a_day(store, inspector):
     settings, db = store
-    assert build_app(settings, ModelServer(settings, db, inspector), db).delete_cache == (4 * 3600, 24 * 3600)
+    assert build_app(settings, ModelServer(settings, db, inspector), db).delete_cache == (2 * 3600, 18 * 3600)
 
 
 def test_nothing_uploaded_gets_a_hint(client):
