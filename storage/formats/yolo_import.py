@@ -11,9 +11,10 @@ An image whose bytes the store already holds keeps its labels: each object of th
 matched one-to-one to an existing label of the same object type by box overlap (boxes of the
 same object drawn by different people differ, so equality is not required; see
 ``MATCH_MIN_IOU`` and ``WEAK_MATCH_MIN_IOU``). A matched object gives its condition to the
-label (unless a person set a different one: a conflict, listed in the report); an object with
-no counterpart is added. Importing the same folder twice therefore changes nothing the second
-time.
+label (unless a person set a different one: a conflict, listed in the report); a model's pending
+label, which no person saw, takes the object's box as well, since only the folder's box was
+drawn by a person. An object with no counterpart is added. Importing the same folder twice
+therefore changes nothing the second time.
 
 Provenance: the store has no column for where a condition came from. A label whose condition
 was set by an import carries author ``import`` (``IMPORT_AUTHOR``), and its history holds a
@@ -84,6 +85,7 @@ class ImportReport:
     labels_added: int = 0  # all new labels, on new images and on images already stored
     added_unmatched: int = 0  # of labels_added: objects with no counterpart on an image that had labels
     conditions_set: int = 0  # existing labels that got (or had confirmed) the imported condition
+    pending_reviewed: int = 0  # of those matched: a model's pending labels, now the folder's box and condition
     unchanged: int = 0  # matched labels that already had everything the folder says
     left_deleted: int = 0  # objects matching a label a person deleted: not brought back
     conflicts: list[ImportConflict] = field(default_factory=list)
@@ -98,7 +100,7 @@ class ImportReport:
 
     @property
     def changed_nothing(self) -> bool:
-        return not (self.images_added or self.labels_added or self.conditions_set)
+        return not (self.images_added or self.labels_added or self.conditions_set or self.pending_reviewed)
 
     def summary(self) -> str:
         median = ""
@@ -109,6 +111,7 @@ class ImportReport:
             f"images added: {self.images_added}, already present: {self.images_already_present}, "
             f"labels added: {self.labels_added}, skipped files: {len(self.skipped)}",
             f"matched to existing labels: {self.matched}{median}; conditions set: {self.conditions_set}, "
+            f"model labels replaced by the folder's: {self.pending_reviewed}, "
             f"unchanged: {self.unchanged}, conflicts: {len(self.conflicts)}, "
             f"added as unmatched: {self.added_unmatched}, left deleted: {self.left_deleted}",
             "per split: " + ", ".join(f"{k} {v}" for k, v in sorted(self.per_split.items())),
@@ -222,7 +225,7 @@ def _merge(
     left, free = _unpaired(left, free, weak)
     for i, label, iou in strong + weak:
         report.match_ious.append(iou)
-        _apply_condition(session, name, objects[i], label, report)
+        _apply_object(session, name, objects[i], label, report)
 
     # 2. Another type on the same spot: adding it would put two labels on one object, and which
     #    type is right is for a person to decide.
@@ -311,23 +314,33 @@ def _unpaired(objects: list[int], labels: list[m.Label], pairs: list[_Pair]) -> 
     return [i for i in objects if i not in paired_objects], [x for x in labels if id(x) not in paired_labels]
 
 
-def _apply_condition(session: Session, name: str, obj: LabelledBox, label: m.Label, report: ImportReport) -> None:
-    """Give a matched label the object's condition, unless a person set a different one."""
-    if obj.condition is None or (label.condition == obj.condition and label.status != LabelStatus.PENDING):
+def _apply_object(session: Session, name: str, obj: LabelledBox, label: m.Label, report: ImportReport) -> None:
+    """Give a matched label what the folder says of its object. A pending label is a model's box
+    no person saw: it takes the person's object whole, box and condition (none from a 4-class
+    folder: nobody judged one), and is accepted if that is what the model said, else corrected.
+    A reviewed label keeps its box (a person's too) and takes the object's condition, unless a
+    person set a different one."""
+    pending = label.status == LabelStatus.PENDING
+    if pending:
+        changes = {"box": obj.box, "condition": obj.condition}
+        same = label.condition == obj.condition and np.allclose(
+            [label.x1, label.y1, label.x2, label.y2], obj.box, atol=0.5
+        )
+        changes["status"] = LabelStatus.ACCEPTED if same else LabelStatus.CORRECTED
+    elif obj.condition is None or label.condition == obj.condition:
         report.unchanged += 1  # nothing to add: a 4-class object, or the condition is already there
         return
-    if label.condition not in (None, obj.condition) and label.author not in MACHINE_AUTHORS:
+    elif label.condition is not None and label.author not in MACHINE_AUTHORS:
         report.conflicts.append(_conflict(name, obj, label, "condition set by a person"))
         return
-    # An imported condition is a person's review: a pending label becomes accepted, while a box a
-    # reviewer corrected or drew keeps saying so.
-    status = LabelStatus.ACCEPTED if label.status in (LabelStatus.PENDING, LabelStatus.ACCEPTED) else label.status
+    else:  # an imported condition is a person's review; the label's status says what happened to its box
+        changes = {"condition": obj.condition}
     # A reviewer's concurrent edit wins (the versioned update then writes nothing).
-    changes = {"condition": obj.condition, "status": status}
     if not write_versioned(session, label, label.version, changes, IMPORT_AUTHOR, IMPORT_CONDITION_ACTION):
         report.conflicts.append(_conflict(name, obj, label, "changed by someone during the import"))
         return
-    report.conditions_set += 1
+    report.conditions_set += obj.condition is not None
+    report.pending_reviewed += pending
 
 
 def _conflict(name: str, obj: LabelledBox, label: m.Label, reason: str) -> ImportConflict:

@@ -153,28 +153,80 @@ def test_object_with_no_counterpart_is_added_on_first_import(db, data_dir, four,
     assert count_events(db, "import") == 20  # 19 from the 4-class import, 1 added now
 
 
-def test_pending_model_labels_take_the_imported_condition(db, data_dir, nine):
-    """Labels an inspection opened (author model, pending) get the human condition and are accepted."""
-    classes = read_class_map(nine)
-    stem = STEMS[0]
-    photo = nine / "val" / "images" / f"{stem}.jpg"
-    rows = parse_label_file((nine / "val" / "labels" / f"{stem}.txt").read_text(), len(classes))
+def _model_labels(db, data_dir, folder, model_box, model_condition):
+    """The first STEMS photo of ``folder`` as an inspection left it: one pending label (author
+    model) per object of the folder, at ``model_box(box in pixels)`` with ``model_condition``."""
+    classes = read_class_map(folder)
+    photo = folder / "val" / "images" / f"{STEMS[0]}.jpg"
+    rows = parse_label_file((folder / "val" / "labels" / f"{STEMS[0]}.txt").read_text(), len(classes))
     size = load_image(photo.read_bytes()).size
+    people = []
     with db.write() as s:
         image, _ = images_store.add_image(s, data_dir, photo.read_bytes(), photo.name, size, "inspector")
         for cls, box in rows:
-            object_type, _ = classes[cls]
-            wrong = "damaged" if object_type != "vegetation" else "normal"
-            shifted = np.clip(box * np.array(size * 2) + 2, 0, size * 2)  # the model's box is a few pixels off
-            model_box = LabelledBox(tuple(shifted), object_type, wrong)
-            labels_store.new_label(s, image.id, model_box, LabelStatus.PENDING, "model", "ann", "create", 0.3)
+            object_type, condition = classes[cls]
+            people.append((object_type, condition, tuple(box * np.array(size * 2))))
+            model = LabelledBox(model_box(box * np.array(size * 2), size), object_type, model_condition(object_type))
+            labels_store.new_label(s, image.id, model, LabelStatus.PENDING, "model", "ann", "create", 0.3)
+    return image.id, people
+
+
+def test_pending_model_labels_take_the_imported_box_and_condition(db, data_dir, nine):
+    """Labels an inspection opened (author model, pending) were never seen by a person: they take
+    the folder's box and condition, and say they were corrected (the model's box was a few pixels
+    off, or its condition wrong); only the folder's box was drawn by a person."""
+
+    def shifted(box, size):
+        return tuple(np.clip(box + 2, 0, size * 2))
+
+    image_id, people = _model_labels(
+        db, data_dir, nine, shifted, lambda t: "damaged" if t != "vegetation" else "normal"
+    )
     report = import_yolo_folder(db, data_dir, nine)
-    # 5 pending labels matched (vegetation had its condition already: accepted all the same); the
-    # two other photos are new.
-    assert (report.conditions_set, report.added_unmatched, report.labels_added, report.conflicts) == (5, 0, 15, [])
-    labels = [x for x in live_labels(db) if x.image_id == image.id]
-    assert sorted((x.object_type, x.condition) for x in labels) == sorted(classes[c] for c, _ in rows)
-    assert {(x.status, x.author, x.version) for x in labels} == {("accepted", IMPORT_AUTHOR, 2)}
+    # 5 pending labels matched (vegetation had its condition already); the two other photos are new.
+    assert (report.conditions_set, report.pending_reviewed, report.added_unmatched, report.labels_added) == (
+        5, 5, 0, 15
+    )  # fmt: skip
+    assert report.conflicts == []
+    labels = [x for x in live_labels(db) if x.image_id == image_id]
+    assert_objects(labels, people)
+    assert {(x.status, x.author, x.version) for x in labels} == {("corrected", IMPORT_AUTHOR, 2)}
+    assert import_yolo_folder(db, data_dir, nine).changed_nothing
+
+
+def test_a_pending_label_the_folder_agrees_with_is_accepted(db, data_dir, nine):
+    conditions = iter(condition for _, condition, _ in sorted_rows(nine))
+    image_id, _ = _model_labels(db, data_dir, nine, lambda box, size: tuple(box), lambda t: next(conditions))
+    assert import_yolo_folder(db, data_dir, nine).pending_reviewed == 5
+    assert {x.status for x in live_labels(db) if x.image_id == image_id} == {"accepted"}  # kept as the model had it
+
+
+def test_a_box_only_folder_gives_pending_labels_its_boxes_and_leaves_their_condition_unjudged(db, data_dir, four):
+    """A 4-class folder says where the objects are, nothing of their condition: the model's
+    condition is not accepted along with the person's box."""
+    image_id, people = _model_labels(
+        db, data_dir, four, lambda box, size: tuple(np.clip(box + 3, 0, size * 2)), lambda t: "normal"
+    )
+    report = import_yolo_folder(db, data_dir, four)
+    assert (report.pending_reviewed, report.conditions_set) == (len(people), 0)
+    labels = [x for x in live_labels(db) if x.image_id == image_id]
+    assert_objects(labels, [(object_type, None, box) for object_type, _, box in people])
+    assert {x.status for x in labels} == {"corrected"}
+
+
+def assert_objects(labels, objects):
+    """``labels`` are ``objects`` ((object_type, condition, box in pixels)), in some order."""
+    stored = sorted((x.object_type, x.condition or "", x.x1, x.y1, x.x2, x.y2) for x in labels)
+    wanted = sorted((t, c or "", *box) for t, c, box in objects)
+    assert [row[:2] for row in stored] == [row[:2] for row in wanted]
+    assert np.allclose([row[2:] for row in stored], [row[2:] for row in wanted])
+
+
+def sorted_rows(folder):
+    """(object_type, condition, box) of the first STEMS photo's objects, in file order."""
+    classes = read_class_map(folder)
+    rows = parse_label_file((folder / "val" / "labels" / f"{STEMS[0]}.txt").read_text(), len(classes))
+    return [(*classes[cls], box) for cls, box in rows]
 
 
 def test_nine_class_import_into_an_empty_store(db, data_dir, nine):
