@@ -1,5 +1,6 @@
 """Reviewed labels as a download: the store's export (``storage.formats.export``) of one survey or
-of everything, zipped, for reviewers and admins in the app (``slope export`` writes the folder)."""
+of everything, zipped (the photos a person finished: none with a label still pending), for
+reviewers and admins in the app (``slope export`` writes the folder)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from core.taxonomy import counted
 from services.errors import ServiceError
 from storage.db import Database
-from storage.formats.export import reviewed_images, write_export
+from storage.formats.export import photos_in_review, reviewed_images, write_export
 
 # What a person picks -> the export format and the words for it.
 FORMATS = {
@@ -29,17 +30,21 @@ def export_zip(
     fmt = FORMATS.get(choice)
     if fmt is None:
         raise ServiceError(f"Pick a format: {', '.join(FORMATS)}.")
-    photos = reviewed_images(db, data_dir, survey)
+    photos = reviewed_images(db, data_dir, survey, whole_photos=True)
     where = f"survey {survey}" if survey else "the whole store"
+    unfinished = photos_in_review(db, survey)
+    left_out = f" {counted(unfinished, 'photo')} still in review (a label pending) left out." if unfinished else ""
     if not photos:
-        raise ServiceError(f"Nothing to export: no reviewed label in {where} yet.")
+        raise ServiceError(f"Nothing to export: no photo in {where} is reviewed to the end yet.{left_out}")
     work = Path(tempfile.mkdtemp(prefix="export-", dir=folder))
     name = f"reviewed-labels-{fmt}" + (f"-{_safe(survey)}" if survey else "")
     write_export(photos, fmt, work / name)  # the photos read above, not read again
     archive = Path(shutil.make_archive(str(work / name), "zip", root_dir=work, base_dir=name))
     shutil.rmtree(work / name, ignore_errors=True)
     objects = sum(len(photo.objects) for photo in photos)
-    return archive, f"Exported {counted(len(photos), 'photo')} with {counted(objects, 'reviewed label')} of {where}."
+    return archive, (
+        f"Exported {counted(len(photos), 'photo')} with {counted(objects, 'reviewed label')} of {where}.{left_out}"
+    )
 
 
 def _safe(name: str) -> str:

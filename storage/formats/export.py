@@ -1,6 +1,7 @@
 """Export reviewed labels: YOLO (4 object types or the 9 classes), COCO JSON, Hugging Face dataset.
 
-Only reviewed labels (accepted, corrected, added) are exported. An image keeps the split it was
+Only reviewed labels (accepted, corrected, added) are exported, of the photos with no label left
+pending (a person finished them: see ``reviewed_images``). An image keeps the split it was
 imported with; other images get one from their content hash, so splits are stable across
 exports. Output folders are written beside the target and renamed into place.
 """
@@ -13,9 +14,9 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from core.statuses import REVIEWED
+from core.statuses import REVIEWED, LabelStatus
 from core.taxonomy import CLASS_NAMES, OBJECT_TYPES, class_name
 from core.types import LabelledBox, LabelledPhoto
 from storage import models as m
@@ -31,16 +32,25 @@ def stable_split(sha256: str) -> str:
     return "val" if int(sha256[:8], 16) / 0xFFFFFFFF < VAL_FRACTION else "train"
 
 
-def reviewed_images(db: Database, data_dir: str | Path, survey: str | None = None) -> list[LabelledPhoto]:
+def reviewed_images(
+    db: Database, data_dir: str | Path, survey: str | None = None, *, whole_photos: bool
+) -> list[LabelledPhoto]:
     """Every image (of ``survey``, if named) with at least one reviewed label, and its reviewed
     labels, in id order. Each photo's name is unique: its sha256 prefix and original suffix (the
-    export's file name)."""
+    export's file name).
+
+    ``whole_photos``: only photos with no label still pending. Boxes are ground truth for a whole
+    photo (an object left out is background to a detector, and a detection of it a false
+    positive), so box data takes only photos a person finished; a condition is judged per object,
+    so condition crops may come from a photo half reviewed."""
     query = (
         select(m.Image, m.Label)
         .join(m.Label, m.Label.image_id == m.Image.id)
         .where(m.Label.status.in_(REVIEWED))
         .order_by(m.Image.id, m.Label.id)
     )
+    if whole_photos:
+        query = query.where(m.Image.id.not_in(_in_review()))
     if survey is not None:
         query = query.where(m.Image.id.in_(survey_members(survey)))
     with db.read() as session:
@@ -70,10 +80,27 @@ def reviewed_images(db: Database, data_dir: str | Path, survey: str | None = Non
     ]
 
 
+def _in_review():
+    """The ids of the photos with a label no person has looked at yet."""
+    return select(m.Label.image_id).where(m.Label.status == LabelStatus.PENDING)
+
+
+def photos_in_review(db: Database, survey: str | None = None) -> int:
+    """Photos (of ``survey``, if named) with a reviewed label and a pending one: left out of box
+    exports until a person finishes them."""
+    query = select(func.count(func.distinct(m.Label.image_id))).where(
+        m.Label.status.in_(REVIEWED), m.Label.image_id.in_(_in_review())
+    )
+    if survey is not None:
+        query = query.where(m.Label.image_id.in_(survey_members(survey)))
+    with db.read() as session:
+        return session.scalar(query)
+
+
 def export(db: Database, data_dir: str | Path, fmt: str, out: str | Path, survey: str | None = None) -> dict:
-    """Write the export (of ``survey``'s photos, if named) to ``out`` (replaced if present);
-    returns counts."""
-    return write_export(reviewed_images(db, data_dir, survey), fmt, out)
+    """Write the export (of ``survey``'s finished photos, if named) to ``out`` (replaced if
+    present); returns counts."""
+    return write_export(reviewed_images(db, data_dir, survey, whole_photos=True), fmt, out)
 
 
 def write_export(images: list[LabelledPhoto], fmt: str, out: str | Path) -> dict:

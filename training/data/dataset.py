@@ -51,11 +51,16 @@ def from_yolo_folder(folder: str | Path, split: str | None = None) -> list[Label
     return photos
 
 
-def from_database(db: Database, data_dir: str | Path, split: str | None = None) -> list[LabelledPhoto]:
-    """The reviewed labels in the store (accepted, corrected, added), with their splits."""
+def from_database(
+    db: Database, data_dir: str | Path, split: str | None = None, *, whole_photos: bool = False
+) -> list[LabelledPhoto]:
+    """The reviewed labels in the store (accepted, corrected, added), with their splits: of every
+    photo, for condition crops, or (``whole_photos``) only of those with no label left pending,
+    for anything that scores boxes."""
     from storage.formats.export import reviewed_images
 
-    return [photo for photo in reviewed_images(db, data_dir) if split is None or photo.split == split]
+    photos = reviewed_images(db, data_dir, whole_photos=whole_photos)
+    return [photo for photo in photos if split is None or photo.split == split]
 
 
 def load(data: str, split: str | None, settings: Settings | None = None) -> tuple[list[LabelledPhoto], str]:
@@ -66,5 +71,6 @@ def load(data: str, split: str | None, settings: Settings | None = None) -> tupl
 
         settings = settings or Settings.from_env()
         db = Database.from_settings(settings)
-        return from_database(db, settings.data_dir, split), "reviewed labels in the store (real, human-reviewed)"
+        photos = from_database(db, settings.data_dir, split, whole_photos=True)  # detection is scored too
+        return photos, "reviewed photos in the store (real, human-reviewed)"
     return from_yolo_folder(data, split), f"imported YOLO folder {data} (real photos, human boxes)"
