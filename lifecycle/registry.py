@@ -50,12 +50,15 @@ def _why(reason: str) -> str:
     return reason
 
 
-def promote(db: Database, kind: str, name: str, *, actor: str, reason: str) -> ModelVersion:
+def promote(
+    db: Database, kind: str, name: str, *, actor: str, reason: str, replacing: str | None = None
+) -> ModelVersion:
     """Serve the ``kind`` version ``name`` from the next request on; the one served until now is
     retired. Recorded as an event (who, when, from, to, why, the version's gate report).
     ``NotFoundError`` for an unknown version, ``FileNotFoundError`` when its folder is gone,
-    ``ValueError`` without a reason."""
-    return rows.serve(db, kind, name, actor, _why(reason))
+    ``ValueError`` without a reason; with ``replacing`` (the version ``name`` was compared with),
+    ``ServedChanged`` when another one is served by now."""
+    return rows.serve(db, kind, name, actor, _why(reason), replacing)
 
 
 def rollback(db: Database, kind: str, *, actor: str, reason: str) -> ModelVersion:

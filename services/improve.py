@@ -12,15 +12,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from core.statuses import ModelStatus
 from lifecycle import registry
 from lifecycle.gate import TOO_FEW, GateDecision
 from lifecycle.server import ModelServer
 from services.job_spec import JobSpec
 from services.jobs import JobContext
+from storage.errors import ServedChanged
 
 
-def _served(context: JobContext):
-    return ModelServer(context.settings, context.db).served()
+def _served(context: JobContext, kind: str) -> tuple[str, str | None]:
+    """The served ``kind`` model's folder and its version's name (None when the registry has
+    none): the name is what the candidate is compared with, and replaces only if still served."""
+    version = registry.served_version(context.db, kind)
+    folder = getattr(ModelServer(context.settings, context.db).served(), kind)
+    return folder, version.name if version is not None else None
 
 
 def _photos(data: str, context: JobContext):
@@ -40,7 +46,7 @@ def improve_condition(job: JobSpec, context: JobContext) -> str | None:
     from training.eval.gate import held_out_answers, judge_conditions
 
     rule = job.gate_rule()
-    served_folder = _served(context).condition
+    served_folder, compared = _served(context, "condition")
     photos, source = _photos(job.data, context)
     # Crops as the served model was trained and serves them (its card's margin). Rare conditions
     # are balanced by class weights in the loss by default; oversampling instead is a setting,
@@ -64,7 +70,7 @@ def improve_condition(job: JobSpec, context: JobContext) -> str | None:
             decision = judge_conditions(answers, rule, f"real objects, each held out once in {rule.folds} folds")
     for line in decision.reasons:
         context.log(line)
-    return _conclude(context, "condition", card.version, decision, job)
+    return _conclude(context, "condition", card.version, decision, job, compared)
 
 
 def _finetune(
@@ -155,18 +161,29 @@ def _gate_figures(decision: GateDecision) -> dict[str, Any]:
     return figures
 
 
-def _conclude(context: JobContext, kind: str, version: str, decision: GateDecision, job: JobSpec) -> str:
+def _conclude(
+    context: JobContext, kind: str, version: str, decision: GateDecision, job: JobSpec, compared: str | None
+) -> str:
     """Record the verdict; promote only a passed candidate, and only when the job was asked to."""
-    return _record(context, kind, version, decision.passed, _gate_figures(decision), job)
+    return _record(context, kind, version, decision.passed, _gate_figures(decision), job, compared)
 
 
-def _record(context: JobContext, kind: str, version: str, passed: bool, figures: dict, job: JobSpec) -> str:
+def _record(
+    context: JobContext, kind: str, version: str, passed: bool, figures: dict, job: JobSpec, compared: str | None
+) -> str:
+    """``compared``: the version the candidate was measured against. A job may replace only that
+    one: if a person served another while it ran (jobs take hours), nothing says the candidate
+    beats it, so it waits for a person instead."""
     judged = figures.get("gate_verdict") != TOO_FEW
-    registry.judge(context.db, kind, version, passed, figures, judged=judged)
+    registry.judge(context.db, kind, version, passed, {**figures, "compared_with": compared}, judged=judged)
     if passed and job.promote:
         reason = f"job {context.run_id} asked to serve what passes its gate: {figures['gate']}"
-        registry.promote(context.db, kind, version, actor=context.actor, reason=reason)
-        context.log(f"{kind} {version} promoted: served from the next request on")
+        try:
+            registry.promote(context.db, kind, version, actor=context.actor, reason=reason, replacing=compared)
+        except ServedChanged as changed:
+            context.log(f"{kind} {version} passed its gate against {compared}, but {changed}: it waits for a person")
+        else:
+            context.log(f"{kind} {version} promoted: served from the next request on")
     elif passed:
         context.log(f"{kind} {version} passed the gate; it waits for a person to serve it (Train tab)")
     elif not judged:
@@ -188,9 +205,9 @@ def quantize_version(job: JobSpec, context: JobContext) -> str | None:
         record = registry.find_version(context.db, job.version)
         if record.kind != "condition":
             raise ValueError(f"{record.name} is a {record.kind} model: only condition models are quantized")
-        served_folder = record.folder
+        served_folder, parent, rejected = record.folder, record.name, record.status == ModelStatus.REJECTED
     else:
-        served_folder = _served(context).condition
+        (served_folder, parent), rejected = _served(context, "condition"), False
     photos, source = _photos(job.data, context)
     dataset = build_condition_dataset(photos, job.dataset_settings(crop_margin=card_crop_margin(served_folder)))
     min_retention = DEFAULT_MIN_RETENTION if job.min_retention is None else job.min_retention
@@ -203,11 +220,14 @@ def quantize_version(job: JobSpec, context: JobContext) -> str | None:
         min_retention=min_retention,
     )
     card = registry.record(context.db, result.folder, quantization=job.quantization)
-    verdict = "Passed" if result.servable else "Failed"
+    verdict = "Passed" if result.servable and not rejected else "Failed"
     line = f"{verdict}: keeps {result.retention:.1%} of the accuracy (needs {min_retention:.0%})"
+    if rejected:  # a copy of a model its gate turned down is no better than it
+        line += f", but {parent} was rejected by its gate"
     context.log(line)
     figures = {"accuracy_retention": result.retention, "size_bytes": card.metrics["size_bytes"], "gate": line}
-    return _record(context, "condition", card.version, result.servable, figures, job)
+    # Measured against its parent only: it may replace the served model only if that is its parent.
+    return _record(context, "condition", card.version, verdict == "Passed", figures, job, parent)
 
 
 def improve_detector(job: JobSpec, context: JobContext) -> str | None:
@@ -223,7 +243,7 @@ def improve_detector(job: JobSpec, context: JobContext) -> str | None:
     from training.eval.gate import gate_detector
 
     rule = job.gate_rule()
-    served_folder = _served(context).detector
+    served_folder, compared = _served(context, "detector")
     with tempfile.TemporaryDirectory(prefix="reviewed-boxes-") as work:
         data = Path(work) / "yolo"
         counts = export(context.db, context.settings.data_dir, "yolo", data)
@@ -252,4 +272,4 @@ def improve_detector(job: JobSpec, context: JobContext) -> str | None:
     card = registry.record(context.db, folder)
     for line in decision.reasons:
         context.log(line)
-    return _conclude(context, "detector", card.version, decision, job)
+    return _conclude(context, "detector", card.version, decision, job, compared)

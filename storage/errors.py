@@ -1,5 +1,5 @@
-"""What the storage functions raise for a caller to handle: a stale edit, a missing row and a
-store that stayed busy."""
+"""What the storage functions raise for a caller to handle: a stale edit (or promotion), a
+missing row and a store that stayed busy."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ class ConflictError(RuntimeError):
 
 class NotFoundError(LookupError):
     pass
+
+
+class ServedChanged(ConflictError):
+    """Another version is served than the one the caller compared against; nothing changed."""
 
 
 class StoreBusy(RuntimeError):

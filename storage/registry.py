@@ -19,7 +19,7 @@ from core.statuses import ModelStatus
 from storage import models as m
 from storage.blobs import blobs_for, model_key
 from storage.db import Database
-from storage.errors import NotFoundError
+from storage.errors import NotFoundError, ServedChanged
 
 
 def headline_metrics(card: ModelCard) -> dict:
@@ -95,23 +95,32 @@ def versions(db: Database, kind: str | None = None) -> list[m.ModelVersion]:
 
 def served_version(db: Database, kind: str) -> m.ModelVersion | None:
     with db.read() as session:
-        return session.scalar(
-            select(m.ModelVersion)
-            .where(m.ModelVersion.kind == kind, m.ModelVersion.status == ModelStatus.SERVED)
-            .order_by(m.ModelVersion.id.desc())
-        )
+        return session.scalar(_served(kind))
 
 
-def serve(db: Database, kind: str, name: str, actor: str, reason: str) -> m.ModelVersion:
+def _served(kind: str):
+    return (
+        select(m.ModelVersion)
+        .where(m.ModelVersion.kind == kind, m.ModelVersion.status == ModelStatus.SERVED)
+        .order_by(m.ModelVersion.id.desc())
+    )
+
+
+def serve(db: Database, kind: str, name: str, actor: str, reason: str, replacing: str | None = None) -> m.ModelVersion:
     """Serve ``name`` from the next request on, recording who and why on its row and as an
     event ("rolled back" to a version that served before, else "promoted"); the version served
-    until now is retired (one transaction)."""
+    until now is retired (one transaction). With ``replacing``, only if that version is the one
+    served still (``ServedChanged`` otherwise): what ``name`` was compared with."""
     with db.write() as session:
         row = session.scalar(select(m.ModelVersion).where(m.ModelVersion.kind == kind, m.ModelVersion.name == name))
         if row is None:
             raise NotFoundError(f"no {kind} version named {name!r} on record")
         if not Path(row.folder).exists() and model_folder(kind, name) is None:
             raise FileNotFoundError(f"{kind} version {name!r}: its folder {row.folder} is gone")
+        if replacing is not None:
+            current = session.scalar(_served(kind).with_for_update())
+            if current is None or current.name != replacing:
+                raise ServedChanged(f"{current.name if current else 'nothing'} is served now, not {replacing}")
         action = "rolled back" if row.served_at is not None else "promoted"
         before = _retire_served(session, kind)
         row.status, row.served_at = ModelStatus.SERVED, m.utcnow()

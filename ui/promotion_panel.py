@@ -59,6 +59,14 @@ def preview(db: Database, choice: str | None) -> str:
     lines = [
         f"**You are about to {change} `{name}` for every inspector**, in place of "
         f"`{served.name if served else 'nothing'}` (from the next request on).",
+    ]
+    compared = row.metrics.get("compared_with")
+    if compared and served is not None and compared != served.name:
+        lines += [
+            "",
+            f"**Its gate compared it with `{compared}`, not with `{served.name}`**: nothing below says it is better.",
+        ]
+    lines += [
         "",
         "Its gate report:",
         "",

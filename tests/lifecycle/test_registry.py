@@ -11,7 +11,7 @@ from core.statuses import ModelStatus
 from lifecycle import registry
 from lifecycle.server import CONFIGURATION, register_configured_models
 from storage.db import Database
-from storage.errors import NotFoundError
+from storage.errors import NotFoundError, ServedChanged
 
 
 @pytest.fixture
@@ -115,3 +115,23 @@ def test_nothing_to_roll_back_to_and_unknown_versions_are_refused(store):
         registry.rollback(db, "detector", actor="ada", reason="why not")
     with pytest.raises(NotFoundError, match="no condition version named 'nope'"):
         registry.promote(db, "condition", "nope", actor="ada", reason="why not")
+
+
+def test_a_promotion_replacing_a_named_version_is_refused_once_another_serves(store, tmp_path):
+    """What a job uses: its candidate replaces only the version it was compared with; the admin's
+    preview says so too when another serves by now."""
+    from ui.promotion_panel import preview
+
+    settings, db = store
+    shipped = registry.served_version(db, "condition")
+    for name in ("condition-tiny-c", "condition-tiny-d"):
+        registry.record(db, published(settings, tmp_path, name))
+    registry.judge(db, "condition", "condition-tiny-d", True, {"gate": "Passed", "compared_with": shipped.name})
+    registry.promote(db, "condition", "condition-tiny-c", actor="ada", reason="by hand", replacing=shipped.name)
+    events = len(registry.events(db))
+    with pytest.raises(ServedChanged, match=f"condition-tiny-c is served now, not {shipped.name}"):
+        registry.promote(db, "condition", "condition-tiny-d", actor="job", reason="passed", replacing=shipped.name)
+    assert registry.served_version(db, "condition").name == "condition-tiny-c"
+    assert len(registry.events(db)) == events  # nothing recorded for the refused one
+    warning = f"compared it with `{shipped.name}`, not with `condition-tiny-c`"
+    assert warning in preview(db, "condition condition-tiny-d")

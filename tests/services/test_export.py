@@ -69,5 +69,6 @@ def test_a_photo_still_in_review_is_left_out_and_said_so(reviewed, tmp_path):
         export_zip(db, data_dir, next(iter(FORMATS)), "south", tmp_path)
     _, line = export_zip(db, data_dir, next(iter(FORMATS)), None, tmp_path)
     assert line == (
-        "Exported 1 photo with 3 reviewed labels of the whole store. 1 photo still in review (a label pending) left out."
+        "Exported 1 photo with 3 reviewed labels of the whole store. "
+        "1 photo still in review (a label pending) left out."
     )

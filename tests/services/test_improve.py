@@ -12,7 +12,7 @@ from core.statuses import ModelStatus, RunStatus
 from lifecycle import registry as lifecycle_registry
 from lifecycle.gate import FAILED, PASSED, TOO_FEW, Evidence, GateRule, decide
 from lifecycle.server import register_configured_models
-from services.improve import _conclude, improve_condition, improve_detector
+from services.improve import _conclude, improve_condition, improve_detector, quantize_version
 from services.job_spec import JobSpec
 from services.jobs import JobContext
 from storage import models as m
@@ -104,7 +104,7 @@ def test_a_passed_candidate_waits_for_a_person_unless_the_job_may_promote(review
     evidence = Evidence("60 held-out real objects on 20 photos", 20)
     decision = decide(GateRule(min_per_condition=0, min_per_type=0), evidence, 0.7, 0.5, lambda sample: 0.2)
     assert decision.passed
-    _conclude(context, "condition", "condition-better", decision, JobSpec("condition", promote=promote))
+    _conclude(context, "condition", "condition-better", decision, JobSpec("condition", promote=promote), shipped.name)
     served = registry.served_version(db, "condition")
     if promote:
         assert (served.name, served.served_by) == ("condition-better", "ada")  # who started the job
@@ -115,6 +115,40 @@ def test_a_passed_candidate_waits_for_a_person_unless_the_job_may_promote(review
     else:
         assert served.name == shipped.name
         assert "waits for a person to serve it" in db_log(db, context)
+
+
+def test_a_job_never_replaces_a_version_its_candidate_was_not_compared_with(reviewed_store, tmp_path):
+    """A person served another version while the job ran (jobs take hours): the candidate beat
+    only the one served when it started, so it waits for a person rather than replacing this one."""
+    settings, db, context = reviewed_store
+    shipped = registry.served_version(db, "condition")
+    for name in ("condition-by-a-person", "condition-better"):
+        shutil.copytree(shipped.folder, tmp_path / name)
+        read_card(tmp_path / name).replace(version=name, parent=shipped.name).write(tmp_path / name)
+        lifecycle_registry.record(db, tmp_path / name)
+    lifecycle_registry.promote(db, "condition", "condition-by-a-person", actor="root", reason="served by hand")
+    decision = decide(
+        GateRule(min_per_condition=0, min_per_type=0), Evidence("60 objects", 20), 0.7, 0.5, lambda s: 0.2
+    )
+    _conclude(context, "condition", "condition-better", decision, JobSpec("condition", promote=True), shipped.name)
+    assert registry.served_version(db, "condition").name == "condition-by-a-person"
+    better = registry.find_version(db, "condition-better")
+    assert (better.status, better.metrics["compared_with"]) == (ModelStatus.CANDIDATE, shipped.name)
+    assert f"passed its gate against {shipped.name}, but condition-by-a-person is served now" in db_log(db, context)
+
+
+def test_a_quantized_copy_of_a_rejected_version_is_rejected_and_not_served(reviewed_store, tmp_path):
+    settings, db, context = reviewed_store
+    shipped = registry.served_version(db, "condition")
+    shutil.copytree(shipped.folder, tmp_path / "condition-worse")
+    read_card(tmp_path / "condition-worse").replace(version="condition-worse").write(tmp_path / "condition-worse")
+    lifecycle_registry.record(db, tmp_path / "condition-worse")
+    lifecycle_registry.judge(db, "condition", "condition-worse", False, {"gate": "Failed: worse than the served"})
+    job = JobSpec("quantize", version="condition-worse", quantization="int8", promote=True)
+    copy = registry.find_version(db, quantize_version(job, context))
+    assert (copy.status, copy.metrics["compared_with"]) == (ModelStatus.REJECTED, "condition-worse")
+    assert copy.metrics["gate"].endswith("but condition-worse was rejected by its gate")
+    assert registry.served_version(db, "condition").name == shipped.name
 
 
 def test_a_detector_job_with_too_few_held_out_photos_is_refused_before_training(reviewed_store):
