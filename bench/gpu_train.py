@@ -12,7 +12,7 @@ once (``bench/gpu_run.sh`` starts them and packs what comes back):
   scratch), ultralytics' default augmentation, on a wall-clock schedule (ultralytics' time mode
   fits the epochs and the learning rate to ``--minutes``), keeping the LAST epoch: the schedule
   is fixed in advance and val chooses nothing. ``slope train build-detector --from-run DIR
-  --last-epoch`` then publishes it here, measured on val and exported to ONNX on the CPU.
+  --weights last.pt`` then publishes it here, measured on val and exported to ONNX on the CPU.
 - ``condition-fold``: one fold of ``slope train crossval --recipe build`` (the shipped model's
   recipe, the teacher and the Qwen2-VL trained on the GPU) with the type prior, the probe and the
   fine-tuned CNN (the teacher alone) on the same fold; ``report`` joins the folds.

@@ -4,7 +4,7 @@ build and fine-tune commands are generated from their settings dataclasses
 (``slope train COMMAND --help`` lists them all):
 
     slope train build-detector [--architecture efficientnet-lite0|yolo11n|YAML] [--hours H] [--epochs N]
-        [--init-from WEIGHTS] [--registry DIR] [--resume RUN | --from-run RUN [--last-epoch]]
+        [--init-from WEIGHTS] [--registry DIR] [--resume RUN | --from-run RUN] [--weights last.pt]
     slope train build-condition [--steps N] [--distil-steps N] [--distilled DIR | --keep-distilled DIR]
     slope train finetune [--kind condition|detector] [--method lora|full] [--steps N] [--hours H]
         [--data db|FOLDER (conditions)] [--margin M --min-per-condition N ...] [--promote] [--json]
@@ -44,11 +44,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         metavar="DIR",
         default=None,
         help="publish this finished ultralytics run folder (weights/best.pt, results.csv) instead of training",
-    )
-    det.add_argument(
-        "--last-epoch",
-        action="store_true",
-        help="with --from-run: publish the schedule's last epoch (weights/last.pt), not the one val liked best",
     )
     det.set_defaults(run=build_detector, parser=det)
 
@@ -142,7 +137,7 @@ def build_detector(args: argparse.Namespace, inspector=None) -> int:
         if args.from_run is None:
             folder = train_detector(settings)
         else:
-            folder = publish_finished_run(args.from_run, settings, "last.pt" if args.last_epoch else "best.pt")
+            folder = publish_finished_run(args.from_run, settings)
     except DetectorRunInterrupted as stopped:
         # The same options: publishing validates and exports at --imgsz and cards --init-from.
         run = shlex.quote(str(stopped.run))

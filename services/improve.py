@@ -263,6 +263,9 @@ def improve_detector(job: JobSpec, context: JobContext) -> str | None:
                 data_name="the reviewed boxes in the store",
                 init_from=weights,
                 registry=_registry(context),
+                # The schedule's last epoch: an epoch chosen on the held-out photos would look
+                # better on them, where the gate judges it, than it is.
+                weights="last.pt",
                 **job.detector_settings(),
             ),
             progress=lambda step, total, values: context.progress(step, total, values),

@@ -100,6 +100,13 @@ class DetectorTrainSettings:
             "schedule and time budget; epochs stays the cap. Long trainings can span several sessions."
         },
     )
+    weights: str = field(
+        default="best.pt",
+        metadata={
+            "help": "The epoch published: best.pt (val's best) or last.pt (the schedule's end). last.pt "
+            "where val then judges the candidate (a job's gate): an epoch val chose looks better on it than it is."
+        },
+    )
     fine_tune_lr0: float = field(
         default=0.0002,
         metadata={
@@ -121,6 +128,8 @@ class DetectorTrainSettings:
                 raise ValueError(f"{self.resume} is not a run folder to resume: it has no weights/last.pt")
         if not (self.data_dir / "data.yaml").is_file():
             raise ValueError(f"{self.data_dir} has no data.yaml")
+        if self.weights not in WEIGHTS:
+            raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}, got {self.weights!r}")
         if self.hours <= 0 or self.epochs <= 0 or self.fine_tune_lr0 <= 0:
             raise ValueError(
                 "hours, epochs and fine_tune_lr0 must be positive, "
@@ -189,7 +198,7 @@ def _train(
     version = new_version("detector", settings.architecture.removesuffix(".yaml"))
     started = time.time()
     run, recipe = train_run(work, settings, progress, should_stop)
-    return publish_run(run, staging, settings, version, time.time() - started, recipe)
+    return publish_run(run, staging, settings, version, time.time() - started, recipe, settings.weights)
 
 
 def train_run(
@@ -339,17 +348,17 @@ def _lineage(settings: DetectorTrainSettings, parent: str | None) -> tuple[str, 
     return f"ultralytics {settings.architecture} ({start})", start
 
 
-def publish_finished_run(run: Path, settings: DetectorTrainSettings, weights: str = "best.pt") -> Path:
+def publish_finished_run(run: Path, settings: DetectorTrainSettings) -> Path:
     """A run trained outside this trainer (resumed after an interruption, or on a GPU machine) as
     a new candidate, through the same validation, export and card. ``settings.architecture``
-    must name what the run trained; its own ``args.yaml`` stays the record of its schedule.
-    ``weights``: as ``publish_run``'s."""
+    must name what the run trained; its own ``args.yaml`` stays the record of its schedule;
+    ``settings.weights`` which epoch is published."""
     run = Path(run)
     staging = staging_folder(settings.registry, "detector")
     try:
         version = new_version("detector", settings.architecture.removesuffix(".yaml"))
         recipe = {"run": f"published from its run folder (args.yaml: {_schedule(run)})"}
-        return publish_run(run, staging, settings, version, _run_seconds(run), recipe, weights)
+        return publish_run(run, staging, settings, version, _run_seconds(run), recipe, settings.weights)
     except BaseException:
         discard(staging)
         raise

@@ -216,8 +216,9 @@ def test_a_run_is_published_from_its_last_epoch_when_asked(tiny_data, tmp_path):
     with pytest.raises(FileNotFoundError, match="best.pt"):
         publish_finished_run(run, settings)
     with pytest.raises(ValueError, match="weights must be one of"):
-        publish_finished_run(run, settings, "epoch7.pt")
-    card = read_card(publish_finished_run(run, settings, "last.pt"))
+        DetectorTrainSettings(data_dir=tiny_data, weights="epoch7.pt")
+    settings = DetectorTrainSettings(data_dir=tiny_data, registry=tmp_path / "registry", weights="last.pt")
+    card = read_card(publish_finished_run(run, settings))
     assert "last epoch of a schedule fixed in advance" in card.metrics_data
     assert "best val" not in card.metrics_data
 
