@@ -6,7 +6,7 @@ or a redo is itself a save whose events name the save they revert (``reverts``).
 photo's saves newest first:
 
 - undo reverts the newest save (or redo) not already undone; undos met on the way mark the save
-  they reverted as undone, and a model's or an import's creations are never undone;
+  they reverted as undone, and a model's or an import's labels and conditions are never undone;
 - redo reverts the newest undo not already redone, as long as no new save came after it (a new
   action ends what there is to redo, as in any editor).
 
@@ -30,7 +30,7 @@ from core.statuses import LabelStatus
 from storage import models as m
 from storage.db import Database
 from storage.errors import ConflictError
-from storage.labels import snapshot, write_versioned
+from storage.labels import NEVER_UNDONE, snapshot, write_versioned
 from storage.review import box_numbers
 
 UNDO, REDO = "undo", "redo"
@@ -127,8 +127,8 @@ def next_undo(events: list[PhotoEvent]) -> SaveAction | None:
         if action.events[0].save_id is None and old_undos.get(action.events[0].label_id):
             old_undos[action.events[0].label_id] -= 1
             continue
-        if all(e.action == "create" for e in action.events):
-            continue  # the model's own labels: there is nothing before them
+        if all(e.action in NEVER_UNDONE for e in action.events):
+            continue
         return action
     return None
 

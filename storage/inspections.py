@@ -23,7 +23,7 @@ from storage.blobs import blobs_for
 from storage.db import Database, as_utc
 from storage.errors import NotFoundError
 from storage.images import add_image, survey_members
-from storage.labels import new_label
+from storage.labels import CREATE, new_label
 
 
 def save_inspection(
@@ -122,7 +122,7 @@ def _save_inspection(
                     LabelStatus.PENDING,
                     author="model",
                     actor=user,
-                    action="create",
+                    action=CREATE,
                     certainty=finding.review_certainty,
                     prediction_id=prediction.id,
                 )

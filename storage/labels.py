@@ -15,6 +15,13 @@ from core.types import LabelledBox
 from storage import models as m
 from storage.db import Database
 
+# The label events' actions no undo reverts (``storage.history``): a model's labels (nothing
+# before them) and what an import wrote (a folder of people's labels, not a reviewer's save on
+# this photo: undo would delete them one by one, as the person pressing it, and importing again
+# would not bring them back).
+CREATE, IMPORT, IMPORT_CONDITION = "create", "import", "import-condition"
+NEVER_UNDONE = (CREATE, IMPORT, IMPORT_CONDITION)
+
 
 def labels_fingerprint(db: Database) -> tuple:
     """Changes whenever any label is added or edited (count, newest id, latest edit): one cheap

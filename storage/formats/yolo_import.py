@@ -40,7 +40,7 @@ from core.yolo_labels import parse_label_file, read_class_map
 from storage import models as m
 from storage.db import Database
 from storage.images import add_image
-from storage.labels import new_label, write_versioned
+from storage.labels import IMPORT, IMPORT_CONDITION, new_label, write_versioned
 
 IMPORT_AUTHOR = "import"
 # Authors that are not a person: a condition they set gives way to an imported (human) one.
@@ -52,7 +52,6 @@ MATCH_MIN_IOU = 0.5
 # drawn vegetation). Such a pair still matches when neither box overlaps anything else of its type
 # that much; adding it instead would put the object on the photo twice.
 WEAK_MATCH_MIN_IOU = 0.25
-IMPORT_CONDITION_ACTION = "import-condition"
 
 
 @dataclass(frozen=True)
@@ -247,7 +246,7 @@ def _merge(
             LabelStatus.ACCEPTED,
             author=IMPORT_AUTHOR,
             actor=IMPORT_AUTHOR,
-            action="import",
+            action=IMPORT,
         )
         report.labels_added += 1
         report.added_unmatched += bool(existing)
@@ -336,7 +335,7 @@ def _apply_object(session: Session, name: str, obj: LabelledBox, label: m.Label,
     else:  # an imported condition is a person's review; the label's status says what happened to its box
         changes = {"condition": obj.condition}
     # A reviewer's concurrent edit wins (the versioned update then writes nothing).
-    if not write_versioned(session, label, label.version, changes, IMPORT_AUTHOR, IMPORT_CONDITION_ACTION):
+    if not write_versioned(session, label, label.version, changes, IMPORT_AUTHOR, IMPORT_CONDITION):
         report.conflicts.append(_conflict(name, obj, label, "changed by someone during the import"))
         return
     report.conditions_set += obj.condition is not None

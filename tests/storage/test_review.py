@@ -11,6 +11,7 @@ from storage import errors as errors_store
 from storage import history as history_store
 from storage import models as m
 from storage import review as review_store
+from storage.labels import IMPORT, IMPORT_CONDITION, new_label, write_versioned
 from storage.review import LabelChange
 from tests.storage.helpers import label_events, save, stored_label
 
@@ -140,6 +141,24 @@ def test_a_stale_version_is_a_conflict_and_writes_nothing(db, data_dir):
     stored = stored_label(db, label.label_id)
     assert (stored.status, stored.condition, stored.author) == ("accepted", "normal", "first")
     assert [e.actor for e in label_events(db, label.label_id)] == ["ines", "first"]
+
+
+def test_undo_never_reverts_what_an_import_wrote(db, data_dir):
+    """An import's labels and conditions are people's labels from a folder, not a reviewer's
+    save: undo deleting them (as the person pressing it) would lose them for good, since an
+    import never brings back a label a person deleted."""
+    image = save(db, data_dir)
+    i = first_label(db, image).label_id
+    with db.write() as s:
+        label = s.get(m.Label, i)
+        write_versioned(s, label, 1, {"condition": "blocked", "status": "accepted"}, "import", IMPORT_CONDITION)
+        drawn = LabelledBox((150, 150, 190, 190), "toe_drain", "normal")
+        added = new_label(s, image, drawn, "accepted", author="import", actor="import", action=IMPORT).id
+    assert history_store.undo_last(db, image, "rita") is None
+    review_store.save_photo(db, image, "rita", [LabelChange(i, 2, condition="normal")])
+    assert history_store.undo_last(db, image, "rita").events[0].action == "relabel"
+    assert (stored_label(db, i).condition, stored_label(db, added).status) == ("blocked", "accepted")
+    assert history_store.undo_last(db, image, "rita") is None
 
 
 def test_an_undo_whose_label_changed_since_is_a_conflict_and_writes_nothing(db, data_dir):
