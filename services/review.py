@@ -227,7 +227,9 @@ def diff_editor(
 
 
 def _differs(a: Box, b: Box) -> bool:
-    return any(abs(x - y) > BOX_MATCH_PX for x, y in zip(a, b, strict=True))
+    """Moved by more than ``BOX_MATCH_PX``; a coordinate that is not a number differs (it is
+    refused when saved, never read as "not moved")."""
+    return any(not abs(x - y) <= BOX_MATCH_PX for x, y in zip(a, b, strict=True))
 
 
 MAX_NEW_BOXES = 100  # per save, unless told (Settings.max_new_boxes): more is a client flooding the store

@@ -4,6 +4,7 @@ update; a stale label comes back as a conflict), its history and undo."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -296,8 +297,11 @@ def save_photo(
             label = session.get(m.Label, change.label_id)
             if label is None or label.image_id != image_id:
                 raise NotFoundError(f"label {change.label_id} is not on image {image_id}")
+            if change.box is not None and not all(math.isfinite(v) for v in change.box):
+                raise ValueError("a box came with coordinates that are not numbers; reload the photo")
             as_seen = change.seen == (label.object_type, label.condition)
-            reviewed_as_seen = label.status != LabelStatus.PENDING and as_seen
+            # Deleted is not reviewed as seen: their "keep it" meets a "remove it", a conflict to show.
+            reviewed_as_seen = label.status in REVIEWED and as_seen
             if label.version != change.version and change.accept_only and reviewed_as_seen:
                 continue  # someone else reviewed it as it was: nothing of ours is lost
             if label.version != change.version:

@@ -240,6 +240,28 @@ def test_a_stale_confirm_of_a_condition_someone_changed_is_a_conflict(db, photos
     assert again.conflicts == [] and stored_label(db, toe.label_id).author == "bob"
 
 
+def test_a_stale_accept_of_a_label_someone_deleted_is_a_conflict_not_dropped(db, photos):
+    """'Keep it' against 'remove it': the reviewer is told, rather than 'Nothing changed'."""
+    mine = review.start(db, Filters()).photo
+    theirs = review.start(db, Filters()).photo
+    drain = mine.labels[0].label_id
+    review.save(db, "bob", theirs, review.as_loaded(theirs), delete=(drain,))
+    outcome = review.save(db, "rita", mine, review.as_loaded(mine), accept=(drain,))
+    assert [c.label_id for c in outcome.conflicts] == [drain] and "bob changed it" in outcome.message
+    assert stored_label(db, drain).status == "deleted"
+
+
+def test_a_box_moved_to_coordinates_that_are_not_numbers_is_refused(db, photos):
+    photo = review.start(db, Filters()).photo
+    drain = photo.labels[0].label_id
+    boxes = [
+        EditorBox(b.label_id, (float("nan"), *b.box[1:])) if b.label_id == drain else b for b in review.as_loaded(photo)
+    ]
+    outcome = review.save(db, "rita", photo, boxes, accept=(drain,))
+    assert outcome.message == "Nothing saved: a box came with coordinates that are not numbers; reload the photo."
+    assert stored_label(db, drain).status == "pending"
+
+
 def test_one_save_may_add_at_most_max_new_boxes(db, photos):
     photo = review.start(db, Filters()).photo
     flood = [EditorBox(None, (1.0 + i % 500, 1.0, 5.0 + i % 500, 5.0), "toe_drain", "normal") for i in range(101)]
