@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.statuses import ModelStatus
+from core.taxonomy import counted
 from lifecycle import registry
 from lifecycle.gate import TOO_FEW, GateDecision
 from lifecycle.server import ModelServer
@@ -54,8 +55,9 @@ def improve_condition(job: JobSpec, context: JobContext) -> str | None:
     dataset_settings = job.dataset_settings(crop_margin=card_crop_margin(served_folder), oversample=False)
     dataset = build_condition_dataset(photos, dataset_settings)
     context.log(
-        f"{len(dataset.train)} train examples ({dataset.train_counts}), {len(dataset.held_out)} held-out real objects "
-        f"on {len(dataset.held_out_photos)} photos ({dataset.held_out_counts}); {dataset.provenance}"
+        f"{counted(len(dataset.train), 'train example')} ({_per_condition(dataset.train_counts)}), "
+        f"{len(dataset.held_out)} held-out real objects on {counted(len(dataset.held_out_photos), 'photo')} "
+        f"({_per_condition(dataset.held_out_counts)}); {dataset.provenance}"
     )
     folder = _finetune(job, context, served_folder, dataset, source, show_progress=True)
     card = registry.record(context.db, folder)
@@ -71,6 +73,11 @@ def improve_condition(job: JobSpec, context: JobContext) -> str | None:
     for line in decision.reasons:
         context.log(line)
     return _conclude(context, "condition", card.version, decision, job, compared)
+
+
+def _per_condition(counts: dict[str, int]) -> str:
+    """'normal 4, blocked 3, damaged 7': a count per condition, as a person reads it."""
+    return ", ".join(f"{condition} {n}" for condition, n in counts.items())
 
 
 def _finetune(
@@ -90,7 +97,7 @@ def _finetune(
         data_hash=dataset.data_hash,
         data_provenance=f"{source}: {dataset.provenance}",
         held_out_description=f"{len(dataset.held_out)} held-out real objects on "
-        f"{len(dataset.held_out_photos)} photos of {source} (split by photo, held_out_hash "
+        f"{counted(len(dataset.held_out_photos), 'photo')} of {source} (split by photo, held_out_hash "
         f"{dataset.held_out_hash[:19]})",
         progress=(lambda step, total, values: context.progress(step, total, values)) if show_progress else None,
         should_stop=context.should_stop,
@@ -215,7 +222,8 @@ def quantize_version(job: JobSpec, context: JobContext) -> str | None:
         served_folder,
         job.quantization,
         dataset.held_out,
-        f"{len(dataset.held_out)} held-out real objects on {len(dataset.held_out_photos)} photos of {source}",
+        f"{len(dataset.held_out)} held-out real objects on "
+        f"{counted(len(dataset.held_out_photos), 'photo')} of {source}",
         registry=_registry(context),
         min_retention=min_retention,
     )

@@ -79,6 +79,13 @@ class Outcome:
     message: str
     conflicts: list[review_store.Conflict] = field(default_factory=list)
     changed: list[int] = field(default_factory=list)
+    left_pending: int = 0  # labels outside the queue's filters that an accept-the-rest left pending
+
+    def moved_on(self, name: str) -> str:
+        """What the save did, said once the page shows the next photo (``name``: the saved one)."""
+        done = f"saved {counted(len(self.changed), 'label change')}" if self.changed else "nothing left to save"
+        rest = f"; {counted(self.left_pending, 'label')} outside the filters left pending" if self.left_pending else ""
+        return f"{name}: {done}{rest}."
 
 
 # ---------------------------------------------------------------- queue and navigation
@@ -334,7 +341,15 @@ def save(
     message = _message(result, fresh)
     if left_pending:
         message += f" {counted(left_pending, 'label')} outside the filters left pending."
-    return Outcome(fresh, message, result.conflicts, result.changed)
+    return Outcome(fresh, message, result.conflicts, result.changed, left_pending)
+
+
+def undecided(photo: PhotoView | None) -> list[int]:
+    """The labels a reviewer drew on ``photo`` and gave no condition yet: Save & next stays on
+    the photo until they have one (a drawn box is a person's; its condition should be too)."""
+    if photo is None:
+        return []
+    return [lb.label_id for lb in photo.labels if lb.status == LabelStatus.ADDED and lb.condition is None]
 
 
 def _message(result: review_store.SaveResult, fresh: PhotoView) -> str:
@@ -389,11 +404,31 @@ def label_text(object_type: str, condition: str | None) -> str:
     return f"{object_word(object_type)} · {condition or '?'}"
 
 
+# A label event's action as the history table says it (stored as the key; "move+relabel" for both).
+ACTION_WORDS = {
+    "create": "found by the model",
+    "accept": "accepted",
+    "move": "box moved or resized",
+    "relabel": "relabelled",
+    "delete": "deleted",
+    "add": "drawn",
+    "undo": "undo",
+    "redo": "redo",
+    "import": "imported",
+    "import-condition": "condition imported",
+}
+
+
+def action_words(action: str) -> str:
+    return ", ".join(ACTION_WORDS.get(part, part) for part in action.split("+"))
+
+
 def describe_state(state: dict | None) -> str:
+    """'slope drain · normal, pending; box x 136–149, y 43–206 px'."""
     if not state:
         return ""
-    box = ", ".join(f"{v:.0f}" for v in state["box"])
-    return f"{label_text(state['object_type'], state['condition'])} [{box}] {state['status']}"
+    x1, y1, x2, y2 = (f"{v:.0f}" for v in state["box"])
+    return f"{label_text(state['object_type'], state['condition'])}, {state['status']}; box x {x1}–{x2}, y {y1}–{y2} px"
 
 
 def history_rows(db: Database, image_id: int, limit: int = 50) -> list[list[str]]:
@@ -402,7 +437,7 @@ def history_rows(db: Database, image_id: int, limit: int = 50) -> list[list[str]
             e.at.strftime("%Y-%m-%d %H:%M:%S"),
             e.actor,
             f"#{e.box_number}",
-            e.action,
+            action_words(e.action),
             describe_state(e.before),
             describe_state(e.after),
         ]

@@ -50,6 +50,7 @@ class ReportWriter:
             csv.writer(f).writerow(REPORT_COLUMNS)
         self.photos: list[ReportPhoto] = []
         self.findings = 0
+        self.inspected: list[str] = []  # when each photo was inspected (ISO), as its rows say
 
     def add(
         self,
@@ -72,13 +73,17 @@ class ReportWriter:
         if inspection is None:
             return
         self.findings += len(inspection.findings)
+        self.inspected.append((meta or self.meta).inspected_at)
         with self.csv.open("a", newline="") as f:
             csv.writer(f).writerows(report_rows(name, inspection, meta or self.meta))
 
     def finish(self, models: dict[str, dict[str, Any]]) -> ReportFiles:
         """The page, titled after the survey (if any); ``models`` as ``model_info`` gives them."""
         title = "Slope drainage inspection" + (f": {self.meta.survey}" if self.meta.survey else "")
-        html = write_html_report(self.out / "report.html", self.photos, title=title, meta=self.meta, models=models)
+        # The page's "Inspected" agrees with the rows: the last photo's time (a photo shown from
+        # the store keeps the time it was inspected, not the time of this report).
+        meta = replace(self.meta, inspected_at=max(self.inspected, key=_moment)) if self.inspected else self.meta
+        html = write_html_report(self.out / "report.html", self.photos, title=title, meta=meta, models=models)
         return ReportFiles(html, self.csv, len(self.photos), self.findings)
 
 
@@ -95,10 +100,10 @@ def write_survey_report(db: Database, data_dir: str | Path, survey: str, out: st
 
 def open_upload(
     db: Database, data_dir: str | Path, image_id: int, user: str, out: str | Path
-) -> tuple[Image.Image | None, ReportFiles]:
+) -> tuple[Image.Image | None, ReportFiles, Inspection | None]:
     """One photo ``user`` uploaded, from its stored inspection ("My uploads"): the photo drawn
-    with its findings (None when never inspected or unreadable) and its report files in ``out``.
-    ``NotFoundError`` for a photo that is not theirs."""
+    with its findings (None when never inspected or unreadable), its report files in ``out``,
+    and the inspection (None when never inspected). ``NotFoundError`` for a photo that is not theirs."""
     photo = uploaded_photo(db, data_dir, image_id, user)
     files = _write(db, [photo], ReportMeta(user, _iso(photo.inspected_at), None, None, None), out)
     drawing = None
@@ -107,7 +112,7 @@ def open_upload(
             drawing = render(load_image(read_image_bytes(photo.path, photo.name, DEFAULT_MAX_BYTES)), photo.inspection)
         except ImageLoadError:
             pass  # the report says the stored file is gone
-    return drawing, files
+    return drawing, files, photo.inspection
 
 
 def _write(db: Database, stored: list[SurveyPhoto], whole: ReportMeta, out: str | Path) -> ReportFiles:
@@ -127,6 +132,10 @@ def _write(db: Database, stored: list[SurveyPhoto], whole: ReportMeta, out: str 
         if photo.inspection is not None:
             versions.update(photo.inspection.models)
     return writer.finish(model_info({kind: _folder(db, name) for kind, name in versions.items()}))
+
+
+def _moment(iso: str) -> datetime:
+    return as_utc(datetime.fromisoformat(iso))
 
 
 def _iso(moment: datetime | None) -> str:

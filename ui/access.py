@@ -24,7 +24,7 @@ def username_of(request: gr.Request | None) -> str | None:
 
 
 def shown(error: ServiceError) -> gr.Error:
-    return gr.Error(error.message, title=error.title)
+    return gr.Error(error.message, title=error.title, print_exception=False)
 
 
 @contextmanager

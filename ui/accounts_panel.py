@@ -6,8 +6,9 @@ from __future__ import annotations
 import gradio as gr
 
 from services import accounts
+from services.errors import ServiceError
 from storage.db import Database
-from ui.access import guard, refusals_shown
+from ui.access import guard
 
 HEADERS = ["Name", "Role", "State", "Since"]
 
@@ -38,20 +39,26 @@ def build_accounts_panel(db: Database) -> None:
         admin(request)
         return listed()
 
+    def done(action) -> tuple:
+        """The table, the names and what ``action()`` says, a refusal included: written in the
+        panel's message, where raising it would mark the table and the list as failed too."""
+        try:
+            return listed(action())
+        except ServiceError as refused:
+            return listed(f"**{refused.message}**")
+
     def change(**what):
         def handler(username, chosen_role, new_password, request: gr.Request):
             user = admin(request)
             values = {"role": chosen_role, "password": new_password}
             change = {key: values.get(key, value) for key, value in what.items()}
-            with refusals_shown():
-                return listed(accounts.change_account(db, user.username, username, **change))
+            return done(lambda: accounts.change_account(db, user.username, username, **change))
 
         return handler
 
     def add_handler(username, chosen_role, new_password, request: gr.Request):
         admin(request)
-        with refusals_shown():
-            return listed(accounts.add_account(db, username, chosen_role, new_password))
+        return done(lambda: accounts.add_account(db, username, chosen_role, new_password))
 
     outputs = [table, name, message]
     inputs = [name, role, password]

@@ -24,7 +24,7 @@ def plain(exc: BaseException) -> gr.Error:
     if isinstance(exc, gr.Error):
         return exc
     if isinstance(exc, ServiceError):  # written for the person, whether or not the handler caught it
-        return gr.Error(exc.message, title=exc.title)
+        return gr.Error(exc.message, title=exc.title, print_exception=False)
     reason = plain_reason(exc)
     return gr.Error(reason[0].upper() + reason[1:] + ".", title="Server error", print_exception=False)
 

@@ -308,7 +308,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
             when = survey_date(date_text)
             survey_name, site_name = survey_text(survey_name, "survey name"), survey_text(site_name, "site")
         except ValueError as exc:
-            raise gr.Error(str(exc), title="Survey") from None
+            raise gr.Error(str(exc), title="Survey", print_exception=False) from None
         with refusals_shown():  # e.g. another inspector's survey: its site and date are theirs
             # Each photo shows as soon as it is inspected; the reports come with the last answer.
             for result in inspect_uploads_live(
@@ -370,18 +370,23 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
         return rows, [(u.image_id, u.name) for u in uploads]
 
     def open_mine(uploads: list[tuple[int, str]], event: gr.SelectData, request: gr.Request):
+        """The photo, its summary, table, reports and kept result: all of one photo, so its box
+        numbers and its rows agree (the page no longer shows the last inspection's)."""
         user = require(request, db, "inspector")
         if not 0 <= event.index[0] < len(uploads):
-            return gr.update(), gr.update(), gr.update()
+            return (gr.update(),) * 6
         image_id, name = uploads[event.index[0]]
         out = scratch_folder("upload-report", lifetime_s(settings))
         with refusals_shown():
-            drawing, files = open_upload(db, settings.data_dir, image_id, user.username, out)
+            drawing, files, inspection = open_upload(db, settings.data_dir, image_id, user.username, out)
         shown = saved_drawings([(drawing, short_name(name))], out) if drawing is not None else []
-        return shown, str(files.csv), str(files.html)
+        rows = table_rows(name, inspection) if inspection is not None else []
+        summary = summarize({name: inspection}) if inspection is not None else f"{name} was stored, never inspected."
+        kept = InspectResult([], rows, summary, str(files.csv), str(files.html), [name], [name] * len(rows))
+        return shown, summary, rows, str(files.csv), str(files.html), kept
 
     mine_button.click(my_uploads, outputs=[mine, mine_ids], api_name="my_uploads")
-    mine.select(open_mine, [mine_ids], [gallery, report, html_report], api_name=False)
+    mine.select(open_mine, [mine_ids], [gallery, summary, table, report, html_report, state], api_name=False)
     gallery.select(only_photo, inputs=[state], outputs=[table], api_name=False)
     show_all.click(every_photo, inputs=[state], outputs=[table], api_name=False)
     # Results belong to the files they came from: new files clear them before anything is read.

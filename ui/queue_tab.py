@@ -122,9 +122,13 @@ def build_queue_tab(settings: Settings, db: Database) -> None:
     def queue(paths: list[str] | None, name: str, site_name: str, when: str, request: gr.Request):
         user = require(request, db, "inspector").username
         if not paths:
-            raise gr.Error("Choose the survey's photos (or zips) first.", title="Queued surveys")
+            raise gr.Error("Choose the survey's photos (or zips) first.", title="Queued surveys", print_exception=False)
         if not (name or "").strip():
-            raise gr.Error("A queued survey needs a name: its photos are filed under it.", title="Queued surveys")
+            raise gr.Error(
+                "A queued survey needs a name: its photos are filed under it.",
+                title="Queued surveys",
+                print_exception=False,
+            )
         try:
             with refusals_shown():
                 state = queue_survey(
@@ -132,7 +136,7 @@ def build_queue_tab(settings: Settings, db: Database) -> None:
                     max_photos=MAX_QUEUED_PHOTOS,
                 )  # fmt: skip
         except ValueError as exc:
-            raise gr.Error(str(exc), title="Queued surveys") from None
+            raise gr.Error(str(exc), title="Queued surveys", print_exception=False) from None
         problems = "".join(f"\n- {p}" for p in state.problems[:20])
         chunks = sum(state.chunks.values())
         text = f"Queued survey {state.id}: {counted(state.photos, 'photo')} in {counted(chunks, 'chunk')}."
@@ -146,7 +150,7 @@ def build_queue_tab(settings: Settings, db: Database) -> None:
     def cancel(queued_id: int | None, request: gr.Request) -> str:
         user = require(request, db, "inspector").username
         if queued_id is None:
-            raise gr.Error("Click the queued survey to cancel first.", title="Queued surveys")
+            raise gr.Error("Click the queued survey to cancel first.", title="Queued surveys", print_exception=False)
         with refusals_shown():
             stopped = cancel_queued_survey(db, settings, queued_id, user)
         return f"Survey {queued_id} cancelled: {stopped} chunks stopped (photos already inspected stay stored)."
@@ -154,7 +158,7 @@ def build_queue_tab(settings: Settings, db: Database) -> None:
     def report(queued_id: int | None, request: gr.Request):
         require(request, db, "inspector")
         if queued_id is None:
-            raise gr.Error("Click a queued survey first.", title="Queued surveys")
+            raise gr.Error("Click a queued survey first.", title="Queued surveys", print_exception=False)
         with refusals_shown():
             files = ask_for_report(db, settings, CeleryQueue(settings), queued_id)
         if files is None:

@@ -148,7 +148,7 @@ def _filters(survey: str | None, object_type: str | None, condition: str | None,
     try:
         return review.Filters(value(survey), value(object_type), value(condition), status or "to review")
     except ValueError as exc:
-        raise gr.Error(str(exc)) from exc
+        raise gr.Error(str(exc), print_exception=False) from exc
 
 
 def build_review_tab(db: Database, data_dir: str | Path, max_new_boxes: int = review.MAX_NEW_BOXES) -> None:
@@ -273,7 +273,7 @@ def build_review_tab(db: Database, data_dir: str | Path, max_new_boxes: int = re
 
     def current(session: review.ReviewSession | None) -> review.ReviewSession:
         if session is None or session.photo is None:
-            raise gr.Error("Open the queue first: no photo is shown.")
+            raise gr.Error("Open the queue first: no photo is shown.", print_exception=False)
         return session
 
     def saver(action: str):
@@ -316,11 +316,20 @@ def build_review_tab(db: Database, data_dir: str | Path, max_new_boxes: int = re
                 filters=session.filters,
                 max_new_boxes=max_new_boxes,
             )
-            session.photo = outcome.photo
-            if action == "save_next" and not outcome.conflicts and not outcome.message.startswith("Nothing saved"):
-                session = review.next_photo(db, session)
-                selected = None
-            return render(db, data_dir, session, outcome.message, selected)
+            session.photo, message = outcome.photo, outcome.message
+            undecided = review.undecided(outcome.photo)
+            drawn_now = [i for i in undecided if i in outcome.changed]
+            if drawn_now:  # the message asks for their condition: the keys must act on them
+                selected = drawn_now[0]
+            saved = not outcome.conflicts and not message.startswith("Nothing saved")
+            if action == "save_next" and saved and undecided:
+                selected = undecided[0]
+                message += " Not moved on: a box drawn here has no condition yet (1 normal, 2 blocked, 3 damaged)."
+            elif action == "save_next" and saved:
+                name = outcome.photo.original_name
+                session, selected = review.next_photo(db, session), None
+                message = outcome.moved_on(name)
+            return render(db, data_dir, session, message, selected)
 
         return handler
 
@@ -328,7 +337,7 @@ def build_review_tab(db: Database, data_dir: str | Path, max_new_boxes: int = re
         def handler(session, request: gr.Request):
             require(request, db, ROLE)
             if session is None:
-                raise gr.Error("Open the queue first: no photo is shown.")
+                raise gr.Error("Open the queue first: no photo is shown.", print_exception=False)
             session = review.next_photo(db, session) if step > 0 else review.previous_photo(db, session)
             return render(db, data_dir, session, "")
 

@@ -1,6 +1,7 @@
 """The one batch path: every source reaches every sink; one bad photo or sink fails nothing else."""
 
 import csv
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -150,7 +151,7 @@ def test_a_photo_shown_from_the_store_joins_each_survey_it_is_handed_in_under(in
 
 def test_a_result_taken_from_the_store_reports_when_it_was_made(inspector, val_images, tmp_path):
     """The CSV's inspected_at of a photo shown from the store is the stored inspection's time,
-    not the time of the run that showed it again."""
+    not the time of the run that showed it again, and the HTML page's "Inspected" agrees."""
     from storage.inspections import stored_inspection
 
     db = Database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
@@ -167,6 +168,9 @@ def test_a_result_taken_from_the_store_reports_when_it_was_made(inspector, val_i
         times = {row["inspected_at"] for row in csv.DictReader(f)}
     assert times == {stored.inspected_at} and stored.inspected_at.startswith("20")
     assert stored.inspected_at != meta.inspected_at
+    page = (tmp_path / "report" / "report.html").read_text()
+    when = datetime.fromisoformat(stored.inspected_at).astimezone(UTC)
+    assert f"{when:%Y-%m-%d %H:%M} UTC" in page and "2030-01-01" not in page
 
 
 def test_the_report_shows_the_gallery_drawing_instead_of_drawing_again(inspector, sources, tmp_path, monkeypatch):

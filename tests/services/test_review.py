@@ -93,12 +93,20 @@ def test_save_applies_moves_relabels_deletes_new_boxes_and_accepts_the_rest(db, 
     assert events(db, toe)[-1] == ("delete", "rita")
     assert events(db, veg)[-1] == ("accept", "rita")
     history = review.history_rows(db, a)
-    assert {row[3] for row in history} == {"create", "move+relabel", "delete", "accept", "add"}
+    assert {row[3] for row in history} == {
+        "found by the model",
+        "box moved or resized, relabelled",
+        "deleted",
+        "accepted",
+        "drawn",
+    }
+    drawn = next(row for row in history if row[3] == "drawn")
+    assert drawn[4] == "" and drawn[5] == "rock toe · damaged, added; box x 50–150, y 400–470 px"
     assert review.counts(db, Filters(survey="north"))["to_review"] == 0
     # Box numbers: the inspection's order; the deleted toe drain keeps #2, the new box is #4.
     numbered = {lb.object_type: outcome.photo.number(lb.label_id) for lb in outcome.photo.labels}
     assert numbered == {"slope_drain": 1, "vegetation": 3, "rock_toe": 4}
-    assert ("#2", "delete") in {(row[2], row[3]) for row in history}
+    assert ("#2", "deleted") in {(row[2], row[3]) for row in history}
 
 
 def test_box_numbers_start_at_one_on_each_photo(db, photos):

@@ -1,5 +1,6 @@
 """Surveys: named, stored for review, resumable (what is done is not inspected again)."""
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
@@ -192,8 +193,9 @@ def test_my_uploads_open_as_the_stored_drawing_and_report_for_their_uploader_onl
     db = Database.from_settings(settings)
     run = run_survey(db, settings, inspector, val_images[:1], None, "ines", conf=0.4)
     (upload,) = uploads_of(db, "ines")
-    drawing, files = open_upload(db, settings.data_dir, upload.image_id, "ines", tmp_path / "mine")
+    drawing, files, stored = open_upload(db, settings.data_dir, upload.image_id, "ines", tmp_path / "mine")
     (inspection,) = run.inspections.values()
+    assert np.allclose([f.box_xyxy for f in stored.findings], [f.box_xyxy for f in inspection.findings], atol=0.01)
     assert drawing is not None and min(drawing.size) >= min(inspection.width, inspection.height)
     rows = [row for row in csv.DictReader(files.csv.open()) if row["object"]]
     assert len(rows) == len(inspection.findings) and {row["inspector"] for row in rows} == {"ines"}

@@ -109,5 +109,12 @@ def test_an_admin_disables_an_account_in_the_app(tmp_path):
         page.get_by_role("button", name="Disable").click()
         expect(page.get_by_text("rita is disabled: it can no longer log in")).to_be_visible()
         expect(page.get_by_role("row", name="rita reviewer disabled")).to_be_visible()
+        # A refusal is said in the panel; the table and the list stay (they showed "Error" badges)
+        page.get_by_label("New account's name").fill("tom")
+        page.get_by_label("New password (8 characters or more)").fill("short")
+        page.get_by_role("button", name="Add account (with the role and password above)").click()
+        expect(page.get_by_text("Not added: password must have at least 8 characters")).to_be_visible()
+        expect(page.get_by_role("row", name="rita reviewer disabled")).to_be_visible()
+        expect(page.locator("#accounts-name input")).to_have_value("rita")
     assert authenticate(db, "rita", "rita-pass-1") is None
     db.dispose()

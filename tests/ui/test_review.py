@@ -143,6 +143,33 @@ def test_each_review_action_writes_the_database_and_its_events(app, store):
     assert out[0] is None and "queue is empty" in out[2]
 
 
+def test_a_box_drawn_without_a_condition_is_selected_and_keeps_save_and_next_on_its_photo(app, store):
+    """The page asks for the drawn box's condition: the condition keys must act on that box, and
+    Save & next must not leave the photo with it unjudged; once judged, the message on the next
+    photo says what was saved on the last one."""
+    _, db = store
+    client = login(app, "rita")
+    editor, _, info, pick, *_ = client.predict("(any)", "(any)", "(any)", "to review", api_name="/review_open")
+    drain = pick["value"]
+    boxes = [*editor["boxes"], {"xmin": 20, "ymin": 300, "xmax": 120, "ymax": 420, "label": "toe drain · ?"}]
+    out = client.predict(editor_payload(editor, boxes), drain, "slope_drain", "normal", api_name="/review_save")
+    with db.read() as s:
+        drawn = s.scalars(select(m.Label).where(m.Label.status == "added")).one().id
+    assert out[3]["value"] == drawn and out[-1] == "Saved 1 label change. Choose a condition for #4."
+    out = client.predict(editor_payload(out[0]), drawn, "toe_drain", None, api_name="/review_save_next")
+    assert "p0.jpg" in out[2] and out[3]["value"] == drawn and label(db, drain).status == "accepted"
+    assert out[-1] == (
+        "Saved 3 label changes. Choose a condition for #4. "
+        "Not moved on: a box drawn here has no condition yet (1 normal, 2 blocked, 3 damaged)."
+    )
+    out = client.predict(editor_payload(out[0]), drawn, "toe_drain", None, api_name="/review_blocked")
+    assert label(db, drawn).condition == "blocked"
+    boxes = [*out[0]["boxes"]]
+    boxes[0] = {**boxes[0], "xmax": boxes[0]["xmax"] + 10}  # and one more change before moving on
+    out = client.predict(editor_payload(out[0], boxes), drawn, "toe_drain", "blocked", api_name="/review_save_next")
+    assert "p1.jpg" in out[2] and out[-1] == "p0.jpg: saved 1 label change."
+
+
 def test_the_labels_own_condition_button_confirms_it_and_a_turned_photo_saves_nothing(app, store):
     _, db = store
     client = login(app, "rita")

@@ -139,6 +139,7 @@ def test_a_click_on_one_of_my_uploads_shows_its_findings_and_report(app, val_ima
 
     demo, _, _ = app
     login(demo, "ines").predict([handle_file(str(val_images[3]))], 0.25, "", "", "", api_name="/inspect")
+    other = val_images[4].name
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -147,10 +148,18 @@ def test_a_click_on_one_of_my_uploads_shows_its_findings_and_report(app, val_ima
         page.get_by_label("username").fill("ines")
         page.get_by_label("password").fill(PASSWORDS["ines"])
         page.get_by_role("button", name="Login").click()
+        # Another photo inspected in the page first: what a click in My uploads must replace.
+        page.locator("input[type=file]").first.set_input_files(str(val_images[4]))
+        page.get_by_role("button", name="Inspect", exact=True).click()
+        expect(page.locator("#inspect-table")).to_contain_text(other[:12])
         page.get_by_role("button", name="My uploads").click()
         page.get_by_role("button", name="Show the photos I uploaded").click()
         mine = page.locator("#my-uploads")
         mine.locator("span.text", has_text=val_images[3].name[:12]).first.click()
         expect(page.locator("#inspect-html-report")).to_contain_text(re.compile(r"report\s*\.html"))
         expect(page.locator("#inspect-gallery img").first).to_be_visible()
+        # The summary and the table are that photo's, not the last inspection's.
+        table = page.locator("#inspect-table")
+        expect(table).to_contain_text(val_images[3].name[:12])
+        expect(table).not_to_contain_text(other[:12])
         browser.close()

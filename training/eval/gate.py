@@ -19,7 +19,7 @@ import supervision as sv
 from core.conditions import ConditionModel
 from core.detector import Detector
 from core.images import load_image
-from core.taxonomy import ALLOWED_CONDITIONS, CLASS_NAMES, CONDITIONS, class_name
+from core.taxonomy import ALLOWED_CONDITIONS, CLASS_NAMES, CONDITIONS, class_name, counted
 from core.types import LabelledPhoto
 from lifecycle.gate import Evidence, GateDecision, GateRule, decide
 from training.baselines.type_prior import type_prior_baseline
@@ -83,7 +83,7 @@ def evidence(photos: Sequence[str], truth: Sequence[Pair], what: str) -> Evidenc
     with conditions ``truth``."""
     by_condition, by_type = Counter(c for _, c in truth), Counter(t for t, _ in truth)
     return Evidence(
-        f"{len(truth)} {what} on {len(set(photos))} photos",
+        f"{len(truth)} {what} on {counted(len(set(photos)), 'photo')}",
         len(set(photos)),
         {c: by_condition.get(c, 0) for c in CONDITIONS},
         {t: by_type.get(t, 0) for t, allowed in ALLOWED_CONDITIONS.items() if len(allowed) > 1},
