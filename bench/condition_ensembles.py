@@ -63,7 +63,7 @@ def main() -> None:
             scores[name].append((report.accuracy, report.macro_f1, report.normal_vs_problem))
         print(f"fold {k}: {len(objects)} objects", flush=True)
     print(f"\nMeans over {args.folds} folds by photo of {args.data} (held-out photos of each fold):\n")
-    print("| model | accuracy | macro-F1 | normal vs problem |")
+    print("| Model | accuracy | macro-F1 | normal vs problem |")
     print("| --- | --- | --- | --- |")
     for name, rows in scores.items():
         means = [statistics.mean(row[i] for row in rows) for i in range(3)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,3 +214,12 @@ def model_version(source: str | Path) -> str:
         return card.version
     path = Path(source)
     return path.name if path.exists() else str(source)
+
+
+_DATA_FOLDER = re.compile(r"(?:\.\./)+shared/data/([\w-]+)")
+
+
+def readable_data(text: str) -> str:
+    """A card's words with the project's data folders (``../shared/data/slopes``, kept in the card
+    for provenance) named as datasets ("the slopes dataset"): a page shows no server path."""
+    return _DATA_FOLDER.sub(lambda found: f"the {found.group(1)} dataset", text)

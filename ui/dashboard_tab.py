@@ -7,7 +7,7 @@ import re
 
 import gradio as gr
 
-from core.model_card import ModelCard, model_version, read_card
+from core.model_card import ModelCard, model_version, read_card, readable_data
 from core.settings import PROJECT_ROOT, Settings
 from core.taxonomy import object_word
 from lifecycle.server import ModelServer, ServedFolders
@@ -76,7 +76,7 @@ def served_models_markdown(folders: ServedFolders) -> str:
         lines.append(
             f"\n**Condition model** `{model_version(folders.condition)}`: no metrics recorded with this checkpoint."
         )
-    return "\n".join(lines)
+    return readable_data("\n".join(lines))
 
 
 def _training_text(card: ModelCard) -> str:

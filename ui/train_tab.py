@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from core.model_card import model_version
+from core.model_card import model_version, readable_data
 from core.settings import Settings
 from lifecycle import registry
 from lifecycle.gate import GateRule
@@ -217,7 +217,8 @@ def _figures(metrics: dict) -> str:
     figures = ", ".join(
         f"{FIGURE_NAMES.get(k, k.replace('_', ' '))} {v:.3f}" for k, v in metrics.items() if isinstance(v, float)
     )
-    return f"{figures} ({metrics['measured_on']})" if figures and metrics.get("measured_on") else figures
+    measured = readable_data(str(metrics.get("measured_on") or ""))
+    return f"{figures} ({measured})" if figures and measured else figures
 
 
 NOT_ADMIN = "### Training\nLog in with an admin account to train, promote or roll back models."

@@ -23,6 +23,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from PIL import Image
 
+from core.model_card import readable_data
 from core.report.narrative import label, narrative
 from core.report.rows import UNCERTAIN_MARGIN, ReportMeta, Tally, condition_text, is_uncertain, short_name
 from core.taxonomy import (
@@ -253,7 +254,7 @@ def _models(models: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             "kind": kind.capitalize(),
-            "rows": [(name, str(card[key])) for key, name in MODEL_FIELDS.items() if card.get(key)],
+            "rows": [(name, readable_data(str(card[key]))) for key, name in MODEL_FIELDS.items() if card.get(key)],
         }
         for kind, card in models.items()
     ]

@@ -1,6 +1,6 @@
 """The README every model folder carries, written from its card."""
 
-from core.model_card import README_FILE, ModelCard, read_card
+from core.model_card import README_FILE, ModelCard, read_card, readable_data
 from core.settings import PROJECT_ROOT
 
 
@@ -41,3 +41,23 @@ def test_the_shipped_models_carry_a_readme_matching_their_card():
     # The shipped condition model says how it did across folds, beside both baselines.
     assert "## Cross-validation" in text and card.crossval.strip() in text
     assert "type prior" in card.crossval and "EfficientNet-Lite0 probe" in card.crossval
+
+
+def test_pages_name_the_shipped_cards_data_as_datasets_never_as_server_paths():
+    """A card keeps where its data lay (provenance); the dashboard, the Train tab and the HTML
+    report say which dataset, not a folder of the server."""
+    from core.report.html import html_report, model_info
+    from core.report.rows import ReportMeta
+    from core.settings import Settings
+    from lifecycle.server import ServedFolders
+    from ui.dashboard_tab import served_models_markdown
+
+    assert readable_data("45 val photos of ../shared/data/slopes (human boxes)") == (
+        "45 val photos of the slopes dataset (human boxes)"
+    )
+    settings = Settings()
+    page = served_models_markdown(ServedFolders(settings.detector_model, settings.condition_model))
+    report = html_report([], "t", ReportMeta("ines", ""), model_info({"detector": settings.detector_model}))
+    for shown in (page, report):
+        assert "shared/data" not in shown and "the slopes dataset" in shown
+    assert "| Model | accuracy |" in page  # the cross-validation table's header

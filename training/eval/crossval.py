@@ -83,7 +83,7 @@ class CrossValReport:
             f"{len(self.folds)}-fold cross-validation by photo on {self.data}; parent `{self.parent}`, "
             f"fine-tuning method `{self.method}`; real held-out objects of every photo once.",
             "",
-            "| model | accuracy | macro-F1 | normal vs problem | recall: normal | blocked | damaged |",
+            "| Model | accuracy | macro-F1 | normal vs problem | recall: normal | blocked | damaged |",
             "| --- | --- | --- | --- | --- | --- | --- |",
         ]
         summary = self.summary()

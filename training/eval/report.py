@@ -85,7 +85,7 @@ def evaluation_markdown(report: EvaluationReport, plots: list[str] | tuple[str, 
             "ImageNet EfficientNet-Lite0 features of a tight and a wide crop of the object, its type and "
             "where it is on the photo.",
             "",
-            "| model | accuracy | macro-F1 | normal vs problem | blocked recall | damaged recall |",
+            "| Model | accuracy | macro-F1 | normal vs problem | blocked recall | damaged recall |",
             "| --- | --- | --- | --- | --- | --- |",
         ]
         for c in (r.conditions, *r.baselines):
