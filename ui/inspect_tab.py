@@ -274,8 +274,8 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
         elem_id="inspect-table-key",
     )
     show_all = gr.Button("Show the findings of every photo", size="sm")
-    with gr.Accordion("My uploads", open=False):
-        mine_button = gr.Button("Show the photos I uploaded", size="sm")
+    with gr.Accordion("My uploads", open=False) as mine_panel:
+        mine_button = gr.Button("Refresh the list", size="sm")
         mine = gr.Dataframe(
             headers=UPLOAD_HEADERS,
             label="Click a photo for its findings, drawn, and its report (from the store)",
@@ -386,6 +386,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
         return shown, summary, rows, str(files.csv), str(files.html), kept
 
     mine_button.click(my_uploads, outputs=[mine, mine_ids], api_name="my_uploads")
+    mine_panel.expand(my_uploads, outputs=[mine, mine_ids], api_name=False)  # listed when opened
     mine.select(open_mine, [mine_ids], [gallery, summary, table, report, html_report, state], api_name=False)
     gallery.select(only_photo, inputs=[state], outputs=[table], api_name=False)
     show_all.click(every_photo, inputs=[state], outputs=[table], api_name=False)

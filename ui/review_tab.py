@@ -91,7 +91,6 @@ def render(
         f"**{photo.original_name}** ({photo.width}×{photo.height})"
         + (f" · survey {photo.survey}" if photo.survey else "")
         + _place(review.place(db, session), c["photos_to_review"] if session.filters.status == "to review" else None)
-        + f" · image id {photo.image_id}"
     )
     choices = [
         (
