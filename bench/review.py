@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.storage import fill, timed  # noqa: E402
-from services import review  # noqa: E402
+from services import review, review_text  # noqa: E402
 from services.review import EditorBox, Filters, LabelEdit  # noqa: E402
 from storage import review as review_store  # noqa: E402
 from storage.db import Database  # noqa: E402
@@ -78,7 +78,7 @@ def main() -> None:
                     review.save(db, "bench", photo, review.as_loaded(photo), accept=(label.label_id,))
                     review.undo_last(db, "bench", review.reload(db, s).photo)
                     review.redo_last(db, "bench", review.reload(db, s).photo)
-                review.history_rows(db, photo.image_id)  # the tab shows the history after each action
+                review_text.history_rows(db, photo.image_id)  # the tab shows the history after each action
 
             return run
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from core.spatial import ObjectContext
 from core.statuses import LabelStatus
 from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES, counted, object_word
 from core.types import Box, LabelledBox
 from services.errors import ServiceError
+from services.review_text import label_text
 from storage import errors as errors_store
 from storage import history as history_store
 from storage import review as review_store
@@ -344,12 +344,30 @@ def save(
     return Outcome(fresh, message, result.conflicts, result.changed, left_pending)
 
 
-def undecided(photo: PhotoView | None) -> list[int]:
-    """The labels a reviewer drew on ``photo`` and gave no condition yet: Save & next stays on
-    the photo until they have one (a drawn box is a person's; its condition should be too)."""
-    if photo is None:
-        return []
-    return [lb.label_id for lb in photo.labels if lb.status == LabelStatus.ADDED and lb.condition is None]
+@dataclass(frozen=True)
+class Step:
+    """What the page does after a save: the label to select, the message, whether to move on."""
+
+    selected: int | None
+    message: str
+    move_on: bool = False
+
+
+def after_save(outcome: Outcome, selected: int | None, save_and_next: bool) -> Step:
+    """A box drawn in this save without a condition is selected (the message asks for it: the
+    condition keys must act on it). Save & next moves on once the save went through, unless a
+    box drawn on the photo has no condition yet (a drawn box is a person's; its condition should
+    be too); on the next photo the message names the photo it saved."""
+    undecided = [lb.label_id for lb in outcome.photo.labels if lb.status == LabelStatus.ADDED and lb.condition is None]
+    drawn_now = [i for i in undecided if i in outcome.changed]
+    selected = drawn_now[0] if drawn_now else selected
+    saved = not outcome.conflicts and not outcome.message.startswith("Nothing saved")
+    if not (save_and_next and saved):
+        return Step(selected, outcome.message)
+    if undecided:
+        stay = " Not moved on: a box drawn here has no condition yet (1 normal, 2 blocked, 3 damaged)."
+        return Step(undecided[0], outcome.message + stay)
+    return Step(None, outcome.moved_on(outcome.photo.original_name), move_on=True)
 
 
 def _message(result: review_store.SaveResult, fresh: PhotoView) -> str:
@@ -394,66 +412,3 @@ def _revert(db: Database, actor: str, photo: PhotoView, revert, words: tuple[str
     boxes = ", ".join(f"#{n}" for n in action.boxes)
     changed = sorted({e.label_id for e in action.events})
     return Outcome(fresh, f"{done} {action.actor}'s {action.kind} of {boxes}.", changed=changed)
-
-
-# ---------------------------------------------------------------- presentation helpers
-
-
-def label_text(object_type: str, condition: str | None) -> str:
-    """'slope drain · blocked': how a reviewer reads a label (``?``: condition unknown)."""
-    return f"{object_word(object_type)} · {condition or '?'}"
-
-
-# A label event's action as the history table says it (stored as the key; "move+relabel" for both).
-ACTION_WORDS = {
-    "create": "found by the model",
-    "accept": "accepted",
-    "move": "box moved or resized",
-    "relabel": "relabelled",
-    "delete": "deleted",
-    "add": "drawn",
-    "undo": "undo",
-    "redo": "redo",
-    "import": "imported",
-    "import-condition": "condition imported",
-}
-
-
-def action_words(action: str) -> str:
-    return ", ".join(ACTION_WORDS.get(part, part) for part in action.split("+"))
-
-
-def describe_state(state: dict | None) -> str:
-    """'slope drain · normal, pending; box x 136–149, y 43–206 px'."""
-    if not state:
-        return ""
-    x1, y1, x2, y2 = (f"{v:.0f}" for v in state["box"])
-    return f"{label_text(state['object_type'], state['condition'])}, {state['status']}; box x {x1}–{x2}, y {y1}–{y2} px"
-
-
-def history_rows(db: Database, image_id: int, limit: int = 50) -> list[list[str]]:
-    return [
-        [
-            e.at.strftime("%Y-%m-%d %H:%M:%S"),
-            e.actor,
-            f"#{e.box_number}",
-            action_words(e.action),
-            describe_state(e.before),
-            describe_state(e.after),
-        ]
-        for e in history_store.photo_history(db, image_id, limit)
-    ]
-
-
-def relations_text(relations: dict | None) -> str:
-    """Where the object is, in the words its prompt used ('bottom-center of the photo, at the
-    foot of a slope drain')."""
-    if not relations:
-        return ""
-    return ObjectContext.from_dict(relations).describe()
-
-
-def probs_text(probs: dict[str, float] | None) -> str:
-    if not probs:
-        return "(person's label)"
-    return ", ".join(f"{k} {v:.2f}" for k, v in sorted(probs.items(), key=lambda kv: -kv[1]))

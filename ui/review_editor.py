@@ -16,12 +16,13 @@ from PIL import Image, ImageColor, ImageOps
 
 from core.taxonomy import ALLOWED_CONDITIONS, CONDITION_COLOURS, CONDITIONS, OBJECT_TYPES, parse_class_name
 from services import review
+from services.review_text import label_text
 from storage.blobs import blobs_for
 from storage.review import PhotoView
 from ui.scratch import made_private, private_folder
 from ui.styles import style_js
 
-CLASS_LABELS = [review.label_text(t, c) for t in OBJECT_TYPES for c in (*ALLOWED_CONDITIONS[t], None)]
+CLASS_LABELS = [label_text(t, c) for t in OBJECT_TYPES for c in (*ALLOWED_CONDITIONS[t], None)]
 # What a box drawn just now is called until it is saved: it then takes the class the reviewer
 # chose before drawing (the Review tab's "New boxes are"), with no dialog for every box.
 NEW_BOX_LABEL = "new box"
@@ -280,7 +281,7 @@ def editor_value(photo: PhotoView | None, data_dir: str | Path) -> dict | None:
                 "ymin": label.box[1] * scale + band,
                 "xmax": label.box[2] * scale,
                 "ymax": label.box[3] * scale + band,
-                "label": f"#{photo.number(label.label_id)} {review.label_text(label.object_type, label.condition)}",
+                "label": f"#{photo.number(label.label_id)} {label_text(label.object_type, label.condition)}",
                 "color": _rgb(label.condition),
             }
             # Smallest first: the editor grabs the first box under a click, and a drain inside a

@@ -16,7 +16,7 @@ import gradio as gr
 from gradio_image_annotation import image_annotator
 
 from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES, object_word
-from services import review
+from services import review, review_text
 from storage.db import Database
 from storage.images import survey_names
 from storage.review import PhotoView
@@ -48,7 +48,7 @@ OVERVIEW_HEADERS = ["Photo", "To review", "Reviewed", "Labels", "Least certainty
 HISTORY_HEADERS = ["When (UTC)", "Who", "Box", "Action", "Before", "After"]
 
 
-DEFAULT_NEW_CLASS = review.label_text("slope_drain", None)
+DEFAULT_NEW_CLASS = review_text.label_text("slope_drain", None)
 
 
 def _selected(photo: PhotoView | None, wanted: int | None) -> int | None:
@@ -94,7 +94,7 @@ def render(
     )
     choices = [
         (
-            f"#{photo.number(lb.label_id)} {review.label_text(lb.object_type, lb.condition)} "
+            f"#{photo.number(lb.label_id)} {review_text.label_text(lb.object_type, lb.condition)} "
             f"({lb.status}, {lb.certainty:.2f})",
             lb.label_id,
         )
@@ -107,8 +107,8 @@ def render(
             lb.condition or "?",
             lb.status,
             round(lb.certainty, 3),
-            review.probs_text(lb.condition_probs),
-            review.relations_text(lb.relations),
+            review_text.probs_text(lb.condition_probs),
+            review_text.relations_text(lb.relations),
         ]
         for lb in photo.labels
     ]
@@ -124,7 +124,7 @@ def render(
             value=label.condition if label else None,
         ),
         rows,
-        review.history_rows(db, photo.image_id),
+        review_text.history_rows(db, photo.image_id),
         message,
     )
 
@@ -315,20 +315,11 @@ def build_review_tab(db: Database, data_dir: str | Path, max_new_boxes: int = re
                 filters=session.filters,
                 max_new_boxes=max_new_boxes,
             )
-            session.photo, message = outcome.photo, outcome.message
-            undecided = review.undecided(outcome.photo)
-            drawn_now = [i for i in undecided if i in outcome.changed]
-            if drawn_now:  # the message asks for their condition: the keys must act on them
-                selected = drawn_now[0]
-            saved = not outcome.conflicts and not message.startswith("Nothing saved")
-            if action == "save_next" and saved and undecided:
-                selected = undecided[0]
-                message += " Not moved on: a box drawn here has no condition yet (1 normal, 2 blocked, 3 damaged)."
-            elif action == "save_next" and saved:
-                name = outcome.photo.original_name
-                session, selected = review.next_photo(db, session), None
-                message = outcome.moved_on(name)
-            return render(db, data_dir, session, message, selected)
+            session.photo = outcome.photo
+            step = review.after_save(outcome, selected, action == "save_next")
+            if step.move_on:
+                session = review.next_photo(db, session)
+            return render(db, data_dir, session, step.message, step.selected)
 
         return handler
 

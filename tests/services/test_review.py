@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from core.spatial import ObjectContext, Relation
 from core.types import Finding, Inspection
-from services import review
+from services import review, review_text
 from services.review import EditorBox, Filters, LabelEdit
 from storage import inspections as inspections_store
 from storage import models as m
@@ -92,7 +92,7 @@ def test_save_applies_moves_relabels_deletes_new_boxes_and_accepts_the_rest(db, 
     assert events(db, drain) == [("create", "ines"), ("move+relabel", "rita")]
     assert events(db, toe)[-1] == ("delete", "rita")
     assert events(db, veg)[-1] == ("accept", "rita")
-    history = review.history_rows(db, a)
+    history = review_text.history_rows(db, a)
     assert {row[3] for row in history} == {
         "found by the model",
         "box moved or resized, relabelled",

@@ -100,12 +100,8 @@ class DetectorTrainSettings:
             "schedule and time budget; epochs stays the cap. Long trainings can span several sessions."
         },
     )
-    weights: str = field(
-        default="best.pt",
-        metadata={
-            "help": "The epoch published: best.pt (val's best) or last.pt (the schedule's end). last.pt "
-            "where val then judges the candidate (a job's gate): an epoch val chose looks better on it than it is."
-        },
+    weights: str = field(  # last.pt where val judges the candidate after (a job's gate): val chose no epoch
+        default="best.pt", metadata={"help": "The epoch published: best.pt (val's best) or last.pt (the last)."}
     )
     fine_tune_lr0: float = field(
         default=0.0002,
