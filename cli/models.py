@@ -12,7 +12,9 @@ import argparse
 import json
 import sys
 
-ACTOR = "cli"  # who promotions from the command line are recorded as (jobs started there too)
+ACTOR = (
+    "cli"  # who promotions from the command line are recorded as: services.jobs.OPERATOR, unimported (a fast --help)
+)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

@@ -228,7 +228,7 @@ def _follow_job(kind: str, job: dict, as_json: bool) -> int:
     except ValueError as exc:
         print(f"slope: {exc}", file=sys.stderr)
         return 2
-    run_id = jobs.start_job(db, settings, spec, actor="cli")
+    run_id = jobs.start_job(db, settings, spec, actor=jobs.OPERATOR)
     log_file = jobs.jobs_dir(settings) / f"{run_id}.log"
     print(f"job {run_id} started ({kind}); its log: {log_file}", file=sys.stderr)
     # Follow the job's file rather than its run row, which keeps only the log's last characters.

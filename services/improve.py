@@ -17,8 +17,9 @@ from core.taxonomy import counted
 from lifecycle import registry
 from lifecycle.gate import TOO_FEW, GateDecision
 from lifecycle.server import ModelServer
+from services.auth import refusal
 from services.job_spec import JobSpec
-from services.jobs import JobContext
+from services.jobs import OPERATOR, JobContext
 from storage.errors import ServedChanged
 
 
@@ -183,7 +184,11 @@ def _record(
     beats it, so it waits for a person instead."""
     judged = figures.get("gate_verdict") != TOO_FEW
     registry.judge(context.db, kind, version, passed, {**figures, "compared_with": compared}, judged=judged)
-    if passed and job.promote:
+    # Whoever started it must still be an admin when it ends (hours later): a disabled account serves nothing.
+    refused = refusal(context.actor, context.db, "admin") if context.actor != OPERATOR else None
+    if passed and job.promote and refused:
+        context.log(f"{kind} {version} passed its gate, not served: {refused} It waits for a person.")
+    elif passed and job.promote:
         reason = f"job {context.run_id} asked to serve what passes its gate: {figures['gate']}"
         try:
             registry.promote(context.db, kind, version, actor=context.actor, reason=reason, replacing=compared)

@@ -53,6 +53,7 @@ JOBS = {
 ACTIVE = ACTIVE_RUNS
 CANCEL_POLL_S = 1.0
 STARTING_S = 60  # a queued run without a pid yet is being started, not orphaned
+OPERATOR = "cli"  # who a job started on the command line runs as: the machine's operator, not an account
 BEAT_S = 10.0  # a running job says it is alive this often (a thread of its own: long steps too)
 SILENT_S = 120.0  # another machine's running job silent this long is gone (its worker died)
 

@@ -19,6 +19,7 @@ from storage import models as m
 from storage import registry
 from storage.db import Database
 from storage.formats.yolo_import import import_yolo_folder
+from storage.users import add_user, update_user
 
 pytestmark = pytest.mark.slow  # real training, subprocesses or a browser: `pytest -m "not slow"` skips them
 
@@ -42,6 +43,7 @@ def reviewed_store(tmp_path):
             (folder / split / "labels" / label).write_text((source / split / "labels" / label).read_text())
     (folder / "data.yaml").write_text((source / "data.yaml").read_text())
     import_yolo_folder(db, settings.data_dir, folder)
+    add_user(db, "ada", "admin", "a long password")  # who starts the jobs
     with db.write() as session:
         run = m.TrainingRun(kind="condition", status=RunStatus.RUNNING, settings={}, log="", created_by="ada")
         session.add(run)
@@ -135,6 +137,23 @@ def test_a_job_never_replaces_a_version_its_candidate_was_not_compared_with(revi
     better = registry.find_version(db, "condition-better")
     assert (better.status, better.metrics["compared_with"]) == (ModelStatus.CANDIDATE, shipped.name)
     assert f"passed its gate against {shipped.name}, but condition-by-a-person is served now" in db_log(db, context)
+
+
+def test_a_job_whose_starter_is_no_longer_an_admin_serves_nothing(reviewed_store, tmp_path):
+    """An admin started a job that may promote, and was disabled while it ran: it passes, waits."""
+    settings, db, context = reviewed_store
+    add_user(db, "root", "admin", "a long password")  # the store keeps an enabled admin
+    update_user(db, "ada", disabled=True)
+    shipped = registry.served_version(db, "condition")
+    shutil.copytree(shipped.folder, tmp_path / "condition-better")
+    read_card(tmp_path / "condition-better").replace(version="condition-better").write(tmp_path / "condition-better")
+    lifecycle_registry.record(db, tmp_path / "condition-better")
+    decision = decide(
+        GateRule(min_per_condition=0, min_per_type=0), Evidence("60 objects", 20), 0.7, 0.5, lambda s: 0.2
+    )
+    _conclude(context, "condition", "condition-better", decision, JobSpec("condition", promote=True), shipped.name)
+    assert registry.served_version(db, "condition").name == shipped.name
+    assert "condition-better passed its gate, not served: Account 'ada' is disabled" in db_log(db, context)
 
 
 def test_a_quantized_copy_of_a_rejected_version_is_rejected_and_not_served(reviewed_store, tmp_path):
