@@ -216,7 +216,8 @@ def model_version(source: str | Path) -> str:
     return path.name if path.exists() else str(source)
 
 
-_DATA_FOLDER = re.compile(r"(?:\.\./)+shared/data/([\w-]+)")
+# "imported YOLO folder ../shared/data/slopes" and "../shared/data/slopes" alike.
+_DATA_FOLDER = re.compile(r"(?:(?:imported )?YOLO folder )?(?:\.\./)+shared/data/([\w-]+)")
 
 
 def readable_data(text: str) -> str:

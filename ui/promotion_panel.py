@@ -15,7 +15,7 @@ from storage.db import Database
 from storage.errors import NotFoundError
 
 EVENT_HEADERS = ["When (UTC)", "Model", "Change", "From", "To", "By", "Why", "Gate verdict"]
-EVENT_WIDTHS = ["10%", "8%", "9%", "15%", "15%", "10%", "14%", "19%"]  # "configured", "configuration" whole
+EVENT_WIDTHS = ["10%", "8%", "9%", "15%", "15%", "12%", "12%", "19%"]  # "configured", "configuration" whole
 NO_REPORT = (
     "This version has no gate report: nothing measured it against the served model on held-out reviewed "
     "photos (a shipped default, or a model built by hand)."

@@ -55,9 +55,12 @@ def test_pages_name_the_shipped_cards_data_as_datasets_never_as_server_paths():
     assert readable_data("45 val photos of ../shared/data/slopes (human boxes)") == (
         "45 val photos of the slopes dataset (human boxes)"
     )
+    assert readable_data("5-fold CV on imported YOLO folder ../shared/data/slope-conditions") == (
+        "5-fold CV on the slope-conditions dataset"
+    )
     settings = Settings()
     page = served_models_markdown(ServedFolders(settings.detector_model, settings.condition_model))
     report = html_report([], "t", ReportMeta("ines", ""), model_info({"detector": settings.detector_model}))
     for shown in (page, report):
-        assert "shared/data" not in shown and "the slopes dataset" in shown
+        assert "shared/data" not in shown and "the slopes dataset" in shown and "YOLO folder the" not in shown
     assert "| Model | accuracy |" in page  # the cross-validation table's header

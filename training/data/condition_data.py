@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from core.conditions import condition_prompt
-from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS
+from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, counted
 from core.types import LabelledPhoto
 from lifecycle.folders import data_hash
 from training.data.examples import ConditionExample, ObjectCrop, crops_from_photos
@@ -331,14 +331,14 @@ def build_condition_dataset(
     train = real_train + repeats + synthesized
 
     provenance = (
-        f"train: {len(real_train)} real labelled objects from {len(train_photos)} photos"
+        f"train: {len(real_train)} real labelled objects from {counted(len(train_photos), 'photo')}"
         + (f", + {len(repeats)} repeats of rare conditions (oversampled per object type)" if repeats else "")
         + (
             f", + {len(synthesized)} examples with conditions SYNTHESIZED on real normal crops"
             if synthesized
             else ", no synthesized examples"
         )
-        + f"; held-out: {len(held_out)} real labelled objects from {len(held_out_photos)} photos"
+        + f"; held-out: {len(held_out)} real labelled objects from {counted(len(held_out_photos), 'photo')}"
         " (no synthesized or repeated examples)"
     )
     return ConditionDataset(
