@@ -78,7 +78,9 @@ class Inspection:
     findings: tuple[Finding, ...]
     models: dict[str, str]  # {"detector": version, "condition": version}
     timings_ms: dict[str, float] = field(default_factory=dict)
-    inspected_at: str | None = None  # ISO 8601 when taken from the store; None: made just now
+    # ISO 8601 (seconds, UTC): when the batch that made it made it, or as the store recorded it.
+    # One time for the page, the store and both reports of a photo.
+    inspected_at: str | None = None
 
     def detections(self) -> sv.Detections:
         """The findings as ``sv.Detections``: ``class_id`` is the object type's index in

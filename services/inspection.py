@@ -9,7 +9,8 @@ the batch goes on.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Protocol
 
 from PIL import Image
@@ -134,4 +135,5 @@ def _inspect_one(
         return PhotoOutcome(
             source, data=data, image=image, error=f"{source.name}: inspection failed: {plain_reason(exc)}"
         )
-    return PhotoOutcome(source, data, image, inspection)
+    made_at = datetime.now(UTC).isoformat(timespec="seconds")  # the page's, the store's and the reports' time
+    return PhotoOutcome(source, data, image, replace(inspection, inspected_at=made_at))

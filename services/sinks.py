@@ -127,7 +127,7 @@ class ReportSink:
     def add(self, outcome: PhotoOutcome) -> None:
         position = gps_position(outcome.data) if outcome.data is not None else None
         meta = None
-        if outcome.inspection is not None and outcome.inspection.inspected_at:  # taken from the store
+        if outcome.inspection is not None and outcome.inspection.inspected_at:  # made now, or read from the store
             meta = replace(self.writer.meta, inspected_at=outcome.inspection.inspected_at)
         self.writer.add(
             outcome.name,

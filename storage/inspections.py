@@ -94,6 +94,8 @@ def _save_inspection(
             condition_version=models[1],
             timings_ms=dict(inspection.timings_ms),
             created_by=user,
+            # when it was made, as its reports say (else now)
+            **({"created_at": datetime.fromisoformat(inspection.inspected_at)} if inspection.inspected_at else {}),
         )
         session.add(row)
         session.flush()

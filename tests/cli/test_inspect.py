@@ -51,7 +51,7 @@ def test_json_output_for_images_folders_zips_and_bad_files(val_images, tmp_path,
     assert "not a recognised image" in errors["notes.txt"]
     assert "truncated or corrupt" in errors["broken.jpg"]
     for entry in ok:
-        assert set(entry) == {"image", "width", "height", "findings", "timings_ms", "models"}
+        assert set(entry) == {"image", "width", "height", "findings", "timings_ms", "models", "inspected_at"}
         assert set(entry["models"]) == {"detector", "condition"}
         for finding in entry["findings"]:
             assert finding["confidence"] >= 0.2

@@ -158,8 +158,12 @@ def test_a_result_taken_from_the_store_reports_when_it_was_made(inspector, val_i
     db.upgrade()
     sources, _ = expand_sources([val_images[0]], max_bytes=50_000_000)
     previous = lambda data, models: stored_inspection(db, data, models)  # noqa: E731
-    inspect_batch(sources, inspector, [StoreSink(db, tmp_path, "ines")], previous=previous)
+    first = ReportWriter(tmp_path / "first", ReportMeta("ines", "2020-01-01T00:00:00+00:00"))  # the batch's start
+    inspect_batch(sources, inspector, [StoreSink(db, tmp_path, "ines"), ReportSink(first)], previous=previous)
+    first.finish({})
     stored = stored_inspection(db, val_images[0].read_bytes(), inspector.models)
+    with (tmp_path / "first" / "findings.csv").open(newline="") as f:
+        assert {row["inspected_at"] for row in csv.DictReader(f)} == {stored.inspected_at}  # the store's own time
     meta = ReportMeta("ines", "2030-01-01T00:00:00+00:00")  # the later run
     writer = ReportWriter(tmp_path / "report", meta)
     inspect_batch(sources, inspector, [ReportSink(writer)], previous=previous)
