@@ -73,7 +73,8 @@ class ReportWriter:
         if inspection is None:
             return
         self.findings += len(inspection.findings)
-        self.inspected.append((meta or self.meta).inspected_at)
+        if (meta or self.meta).inspected_at:
+            self.inspected.append((meta or self.meta).inspected_at)
         with self.csv.open("a", newline="") as f:
             csv.writer(f).writerows(report_rows(name, inspection, meta or self.meta))
 
