@@ -25,6 +25,7 @@ from storage.db import Database
 from storage.inspections import uploads_of
 from ui.access import OPEN_ACCOUNT, refusals_shown, require
 from ui.scratch import lifetime_s, scratch_folder
+from ui.styles import style_js
 from ui.zero_gpu import on_zero_gpu
 
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
@@ -52,6 +53,11 @@ _ONE_AT_A_TIME = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inspect-b
 TABLE_WIDTHS = ["236px", "48px", "104px", "140px", "80px", "80px", "84px", "96px", "330px"]  # 1198 px
 
 
+# Gradio's gallery preview blurs the thumbnail grid behind it (backdrop-filter): where the photo
+# does not fill the frame, the first thumbnail showed through as a smudge beside it.
+NO_BLUR_JS = style_js(
+    "slope-inspect-no-blur", "#inspect-gallery .preview { backdrop-filter: none !important; background: white; }"
+)
 UPLOAD_HEADERS = ["Photo", "Survey", "Uploaded (UTC)", "Objects", "To review"]
 
 
@@ -227,11 +233,15 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
     with gr.Row():
         with gr.Column(scale=1):
             files = gr.File(
-                label=f"Slope photos (up to {_size(settings.max_upload_bytes)} each) or a zip of a survey "
-                f"(up to {_size(settings.largest_upload)})",
+                label="Slope photos, or a survey zip",  # short: a long label hid under the icons on a tablet
                 file_count="multiple",
                 file_types=["image", ".zip", ".tif", ".tiff", ".webp"],
                 type="filepath",
+            )
+            gr.Markdown(
+                f"Up to {_size(settings.max_upload_bytes)} a photo (JPEG, PNG, WebP, BMP, TIFF), "
+                f"{_size(settings.largest_upload)} a zip.",
+                elem_id="inspect-limits",
             )
             conf = gr.Slider(0.05, 0.95, value=settings.detector_conf, step=0.05, label="Detector confidence threshold")
             with gr.Row():
@@ -290,6 +300,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
             label="Report (HTML: annotated photos, findings, a narrative per photo)", elem_id="inspect-html-report"
         )
     gr.Markdown(DATA_CREDIT_MD)
+    gr.HTML("", js_on_load=NO_BLUR_JS, padding=False)
     state = gr.State(None)  # the last InspectResult without its images: what the table filters
     batches = ThreadPoolExecutor(max_workers=settings.inspect_concurrency, thread_name_prefix="inspect-batch")
 
