@@ -251,7 +251,8 @@ def as_loaded(photo: PhotoView) -> list[EditorBox]:
 def in_scope(label: review_store.PhotoLabel, filters: Filters) -> bool:
     """Whether a label is one the queue's filters put in front of the reviewer (type and
     condition; the survey and status choose photos, not labels)."""
-    return filters.object_type in (None, label.object_type) and filters.condition in (None, label.condition)
+    condition = label.condition or review_store.UNKNOWN
+    return filters.object_type in (None, label.object_type) and filters.condition in (None, condition)
 
 
 def save(

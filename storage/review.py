@@ -110,13 +110,20 @@ def _status_filter(query, statuses: tuple[str, ...] | None):
     return query.where(m.Label.status.in_(statuses))
 
 
+UNKNOWN = "unknown"  # the condition filter for labels no condition was chosen for (drawn or imported so)
+
+
+def _condition_is(column, condition: str):
+    return column.is_(None) if condition == UNKNOWN else column == condition
+
+
 def _label_filters(query, survey: str | None, object_type: str | None, condition: str | None):
     if survey is not None:
         query = query.where(m.Label.image_id.in_(survey_members(survey)))
     if object_type is not None:
         query = query.where(m.Label.object_type == object_type)
     if condition is not None:
-        query = query.where(m.Label.condition == condition)
+        query = query.where(_condition_is(m.Label.condition, condition))
     return query
 
 
@@ -187,7 +194,7 @@ def _photo_keys(survey: str | None, object_type: str | None, condition: str | No
     if object_type is not None:
         inner = inner.where(earlier.object_type == object_type)
     if condition is not None:
-        inner = inner.where(earlier.condition == condition)
+        inner = inner.where(_condition_is(earlier.condition, condition))
     query = select(m.Label.image_id, m.Label.certainty, m.Label.id)
     query = _label_filters(_status_filter(query, statuses), survey, object_type, condition)
     return query.where(~inner.exists())
@@ -205,7 +212,7 @@ def review_counts(
     if object_type is not None:
         pending = pending.where(m.Label.object_type == object_type)
     if condition is not None:
-        pending = pending.where(m.Label.condition == condition)
+        pending = pending.where(_condition_is(m.Label.condition, condition))
     photos = select(func.count()).select_from(m.Image).where(pending.exists())
     if survey is not None:
         photos = photos.where(m.Image.id.in_(survey_members(survey)))

@@ -19,7 +19,7 @@ from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES, object_w
 from services import review, review_text
 from storage.db import Database
 from storage.images import survey_names
-from storage.review import PhotoView
+from storage.review import UNKNOWN, PhotoView
 from ui.access import refusals_shown, require
 from ui.export_panel import build_export_panel
 from ui.review_editor import (
@@ -163,7 +163,8 @@ def build_review_tab(db: Database, data_dir: str | Path, max_new_boxes: int = re
             [ANY, *survey_names(db)], value=ANY, label="Survey", allow_custom_value=True, elem_id="review-survey"
         )
         object_type = gr.Dropdown([(ANY, ANY), *TYPE_CHOICES], value=ANY, label="Object type")
-        condition = gr.Dropdown([ANY, *CONDITIONS], value=ANY, label="Condition")
+        # "unknown": labels drawn or imported with no condition chosen, reviewed or not
+        condition = gr.Dropdown([ANY, *CONDITIONS, UNKNOWN], value=ANY, label="Condition")
         status = gr.Dropdown(list(review.STATUS_CHOICES), value="to review", label="Status")
         load = gr.Button("Open queue", variant="primary", elem_id="review-load")
     counts = gr.Markdown(elem_id="review-counts")

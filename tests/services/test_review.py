@@ -270,6 +270,21 @@ def test_a_box_moved_to_coordinates_that_are_not_numbers_is_refused(db, photos):
     assert stored_label(db, drain).status == "pending"
 
 
+def test_labels_without_a_condition_are_found_by_the_unknown_filter_reviewed_or_not(db, photos):
+    """A box drawn with no condition is reviewed (a person drew it) yet unjudged: the queue's
+    condition filter "unknown" finds its photo, so it is not lost once the photo leaves the queue."""
+    a, _ = photos
+    photo = review.start(db, Filters(survey="north")).photo
+    drawn = EditorBox(None, (20.0, 300.0, 120.0, 420.0), "toe_drain", None)
+    review.save(db, "rita", photo, [*review.as_loaded(photo), drawn], accept_rest=True)
+    unknown = Filters(condition="unknown", status="reviewed")
+    found = review.start(db, unknown).photo
+    assert found.image_id == a and [lb.object_type for lb in found.labels if lb.condition is None] == ["toe_drain"]
+    assert review.counts(db, unknown)["reviewed"] == 1
+    assert review.start(db, Filters(condition="unknown")).photo is None  # nothing pending is unknown
+    assert [row.image_id for row in review.overview(db, unknown)] == [a]
+
+
 def test_one_save_may_add_at_most_max_new_boxes(db, photos):
     photo = review.start(db, Filters()).photo
     flood = [EditorBox(None, (1.0 + i % 500, 1.0, 5.0 + i % 500, 5.0), "toe_drain", "normal") for i in range(101)]
