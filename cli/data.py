@@ -78,7 +78,11 @@ def export_command(args: argparse.Namespace, inspector=None) -> int:
         print(f"slope export: {args.out} is a file: give a folder to write the export into", file=sys.stderr)
         return 2
     db, settings = _store()
-    print(json.dumps(export(db, settings.data_dir, args.format, args.out), indent=2))
+    try:
+        print(json.dumps(export(db, settings.data_dir, args.format, args.out), indent=2))
+    except ValueError as refused:  # e.g. a folder that is not an earlier export: left as it is
+        print(f"slope export: {refused}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -103,22 +103,32 @@ def export(db: Database, data_dir: str | Path, fmt: str, out: str | Path, survey
     return write_export(reviewed_images(db, data_dir, survey, whole_photos=True), fmt, out)
 
 
+MARKER = ".slope-export"  # in every export folder: only such a folder (or an empty one) is replaced
+
+
 def write_export(images: list[LabelledPhoto], fmt: str, out: str | Path) -> dict:
-    """Write photos already read (``reviewed_images``) as an export to ``out``; returns counts."""
+    """Write photos already read (``reviewed_images``) as an export to ``out``; returns counts.
+    ``out`` is replaced only if it is an earlier export or empty: any other folder (a data folder,
+    the store's own) is refused, never deleted. A photo whose stored file is gone is left out
+    and counted; the rest are exported."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out)
+    if out.exists() and not (out.is_dir() and ((out / MARKER).is_file() or not any(out.iterdir()))):
+        raise ValueError(f"{out.name} exists and is not an earlier export: choose a new folder for the export")
+    present = [image for image in images if Path(image.path).is_file()]
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
-        counts = {"yolo": _yolo, "yolo9": _yolo9, "coco": _coco, "hf": _hf}[fmt](images, staging)
+        counts = {"yolo": _yolo, "yolo9": _yolo9, "coco": _coco, "hf": _hf}[fmt](present, staging)
+        (staging / MARKER).write_text("written by slope export; the next export to this folder replaces it\n")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)
-    return counts
+    return {**counts, "left_out_file_missing": len(images) - len(present)}
 
 
 def _yolo_rows(image: LabelledPhoto, class_of) -> tuple[list[str], int]:
@@ -164,13 +174,12 @@ def _yolo(images: list[LabelledPhoto], out: Path) -> dict:
 
 
 def _yolo9(images: list[LabelledPhoto], out: Path) -> dict:
-    # An object whose condition nobody has reviewed cannot be put in a 9-class file: left out, counted.
-    return _write_yolo(
-        images,
-        out,
-        CLASS_NAMES,
-        lambda o: None if o.condition is None else CLASS_NAMES.index(class_name(o.object_type, o.condition)),
-    )
+    # An object whose condition nobody has reviewed cannot be put in a 9-class file, and its photo
+    # without it would teach that the object is background: such photos are left out, counted.
+    judged = [image for image in images if all(o.condition is not None for o in image.objects)]
+    counts = _write_yolo(judged, out, CLASS_NAMES, lambda o: CLASS_NAMES.index(class_name(o.object_type, o.condition)))
+    unjudged = sum(o.condition is None for image in images for o in image.objects)
+    return {**counts, "left_out_no_condition": unjudged, "photos_left_out_no_condition": len(images) - len(judged)}
 
 
 def _coco(images: list[LabelledPhoto], out: Path) -> dict:

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -101,7 +102,13 @@ def test_nine_class_names_polygons_and_mixed_files(db, data_dir, tmp_path):
     assert polygon[0] == pytest.approx(0.1 * width, abs=0.2) and polygon[2] == pytest.approx(0.3 * width, abs=0.2)
 
     counts = export(db, data_dir, "yolo9", tmp_path / "y9")
-    assert counts == {"images": 2, "objects": 3, "left_out_no_condition": 0}
+    assert counts == {
+        "images": 2,
+        "objects": 3,
+        "left_out_no_condition": 0,
+        "photos_left_out_no_condition": 0,
+        "left_out_file_missing": 0,
+    }
     coco_counts = export(db, data_dir, "coco", tmp_path / "coco")
     split = next(iter(coco_counts))
     document = json.loads((tmp_path / "coco" / split / "_annotations.coco.json").read_text())
@@ -159,3 +166,23 @@ def test_a_killed_import_leaves_a_consistent_database_that_a_second_import_compl
         assert s.scalar(select(func.count()).select_from(m.Image)) == 337
         assert s.scalar(select(func.count()).select_from(m.Label)) == 1441
     db.dispose()
+
+
+def test_an_export_replaces_only_an_earlier_export_and_leaves_out_what_it_cannot_export(db, data_dir, tmp_path):
+    """`slope export --format yolo data` once deleted the store it was pointed at; a photo whose
+    file is gone failed the whole export; a 9-class export kept photos whose objects had no
+    condition, with those objects left out (background to a detector)."""
+    import_yolo_folder(db, data_dir, DATA_DIR)  # 4 classes: no conditions
+    mine = tmp_path / "documents"
+    mine.mkdir()
+    (mine / "thesis.docx").write_text("years of work")
+    for taken in (mine, Path(data_dir)):
+        with pytest.raises(ValueError, match="exists and is not an earlier export"):
+            export(db, data_dir, "yolo", taken)
+    assert (mine / "thesis.docx").is_file() and any(Path(data_dir).rglob("*.jpg"))
+    first = export(db, data_dir, "yolo", tmp_path / "out")
+    (next(Path(data_dir).rglob("*.jpg"))).unlink()  # a stored photo lost
+    again = export(db, data_dir, "yolo", tmp_path / "out")  # an earlier export: replaced
+    assert (again["images"], again["left_out_file_missing"]) == (first["images"] - 1, 1)
+    nine = export(db, data_dir, "yolo9", tmp_path / "nine")
+    assert nine["images"] == 0 and nine["photos_left_out_no_condition"] == first["images"] - 1
