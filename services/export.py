@@ -38,12 +38,17 @@ def export_zip(
         raise ServiceError(f"Nothing to export: no photo in {where} is reviewed to the end yet.{left_out}")
     work = Path(tempfile.mkdtemp(prefix="export-", dir=folder))
     name = f"reviewed-labels-{fmt}" + (f"-{_safe(survey)}" if survey else "")
-    write_export(photos, fmt, work / name)  # the photos read above, not read again
-    archive = Path(shutil.make_archive(str(work / name), "zip", root_dir=work, base_dir=name))
-    shutil.rmtree(work / name, ignore_errors=True)
-    objects = sum(len(photo.objects) for photo in photos)
+    try:
+        missing = write_export(photos, fmt, work / name)["left_out_file_missing"]  # the photos read above
+        archive = Path(shutil.make_archive(str(work / name), "zip", root_dir=work, base_dir=name))
+    finally:
+        shutil.rmtree(work / name, ignore_errors=True)
+    objects = sum(len(photo.objects) for photo in photos if Path(photo.path).is_file())  # as exported
+    if missing:
+        left_out += f" {counted(missing, 'photo')} left out: their stored files are gone."
     return archive, (
-        f"Exported {counted(len(photos), 'photo')} with {counted(objects, 'reviewed label')} of {where}.{left_out}"
+        f"Exported {counted(len(photos) - missing, 'photo')} with {counted(objects, 'reviewed label')} of "
+        f"{where}.{left_out}"
     )
 
 
