@@ -36,6 +36,8 @@ def _photos(data: str, context: JobContext):
 
     if data == "db":
         return from_database(context.db, context.settings.data_dir), "reviewed labels in the store"
+    if not (Path(data) / "data.yaml").is_file():
+        raise ValueError(f"{data} is not a YOLO folder (it has no data.yaml)")
     return from_yolo_folder(data), f"YOLO folder {data}"
 
 

@@ -37,7 +37,7 @@ from lifecycle.folders import (
     TrainingCancelled,  # a job asked to stop raises it: the run is 'cancelled'
     discard_half_written,
 )
-from services.errors import ServiceError, TrainingOff
+from services.errors import ServiceError, TrainingOff, plain_reason
 from services.job_spec import JobSpec
 from storage import runs as run_store
 from storage.db import Database
@@ -204,7 +204,9 @@ def run_job(db: Database, settings: Settings, run_id: int) -> str:
     except TrainingCancelled:
         status = RunStatus.CANCELLED
     except Exception as exc:  # any failure ends the run as failed, with its reason
-        status, error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"
+        # A refusal written for a person as it is; anything else as a sentence and an id (its
+        # text may carry a server path or SQL: it goes to the log and the job's own log file).
+        status, error = RunStatus.FAILED, str(exc) if isinstance(exc, ServiceError | ValueError) else plain_reason(exc)
         traceback.print_exc()
     finally:
         ended.set()

@@ -211,6 +211,22 @@ def test_a_run_whose_task_the_broker_lost_is_sent_again_and_runs_once(store, mon
     assert jobs.send_again_lost_jobs(db, queue) == []
 
 
+def _a_lost_file(spec, context):
+    raise FileNotFoundError(2, "No such file or directory", "/srv/slope/data/images/3a/3a13.jpg")
+
+
+def test_an_unforeseen_failure_is_a_sentence_not_its_text_and_a_refusal_stays_as_written(store, monkeypatch):
+    """The Train tab shows a run's error: a server path or SQL must not reach it."""
+    settings, db = store
+    monkeypatch.setitem(jobs.JOBS, "condition", f"{__name__}:_a_lost_file")
+    run_id = run_store.queue_run(db, "condition", {}, "ada")
+    assert jobs.run_job(db, settings, run_id) == "failed"
+    error = jobs.get_run(db, run_id).error
+    assert error.startswith("something went wrong on the server (error ") and "/srv" not in error
+    run_id = jobs.start_job(db, settings, JobSpec("condition", data="/nowhere"), "ada")
+    assert jobs.wait(db, run_id, timeout_s=120).error == "/nowhere is not a YOLO folder (it has no data.yaml)"
+
+
 BEATS_SEEN: list = []
 
 
