@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.images import stored_suffix
@@ -24,11 +25,17 @@ def image_file_path(data: bytes, sha: str) -> Path:
 
 
 def get_or_create_survey(session: Session, name: str, **fields: Any) -> m.Survey:
+    """The survey ``name``, made with ``fields`` if new. Two writers making the same new survey at
+    once (PostgreSQL lets both look before either inserts): the second's insert collides, is
+    rolled back to its savepoint, and it takes the first's survey instead of failing its upload."""
     survey = session.scalar(select(m.Survey).where(m.Survey.name == name))
     if survey is None:
-        survey = m.Survey(name=name, **fields)
-        session.add(survey)
-        session.flush()
+        try:
+            with session.begin_nested():
+                survey = m.Survey(name=name, **fields)
+                session.add(survey)
+        except IntegrityError:
+            survey = session.scalar(select(m.Survey).where(m.Survey.name == name))
     return survey
 
 

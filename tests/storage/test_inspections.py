@@ -55,3 +55,32 @@ def test_two_writers_storing_the_same_new_photo_at_once_store_one_inspection(db,
         thread.join(60)
     assert failures == []
     assert (count(db, m.Image), count(db, m.Inspection), count(db, m.Label)) == (1, 1, 4)
+
+
+def test_two_inspectors_starting_the_same_new_survey_at_once_both_get_it(db, db_url):
+    """On PostgreSQL both look before either inserts; the second's insert collided and failed its
+    whole upload. Now it takes the survey the first made (run 10 times, two writers each)."""
+    from storage.db import Database
+    from storage.images import complete_survey
+
+    second = Database(db_url)
+    failures = []
+    for attempt in range(10):
+        barrier = threading.Barrier(2)
+
+        def start(store, who, name=f"north {attempt}", barrier=barrier):
+            barrier.wait()
+            try:
+                complete_survey(store, name, who, None, None)
+            except Exception as exc:  # noqa: BLE001 - any failure is what this test looks for
+                failures.append(repr(exc)[:200])
+
+        racers = [threading.Thread(target=start, args=(store, who)) for store, who in ((db, "ines"), (second, "olu"))]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join()
+    second.dispose()
+    assert failures == []
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(m.Survey)) == 10
