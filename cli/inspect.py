@@ -45,7 +45,7 @@ class PrintSink:
 def add_commands(commands: argparse._SubParsersAction) -> None:
     inspect = commands.add_parser("inspect", help="inspect slope photos")
     inspect.add_argument("paths", nargs="+", metavar="PATH", help=PATHS_HELP)
-    inspect.add_argument("--conf", type=float, default=None, help="detector confidence threshold")
+    inspect.add_argument("--conf", type=_threshold, default=None, help="detector confidence threshold (0 to 1)")
     inspect.add_argument("--json", action="store_true", help="print one JSON list")
     inspect.set_defaults(run=inspect_command)
     survey = commands.add_parser("survey", help="inspect a survey into the store (resumable)")
@@ -158,3 +158,14 @@ def report_command(args: argparse.Namespace, inspector: Inspector | None = None)
         return 1
     print(f"{files.photos} photos, {files.findings} findings: {files.html}, {files.csv}")
     return 0
+
+
+def _threshold(text: str) -> float:
+    """``--conf``: a number from 0 to 1 (NaN, inf and the rest are refused here, by name)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1")
+    return value

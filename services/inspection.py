@@ -19,7 +19,7 @@ from core.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageLoadError, l
 from core.pipeline import Inspector
 from core.sources import PhotoSource
 from core.types import Inspection
-from services.errors import plain_reason
+from services.errors import ServiceError, plain_reason
 from storage.errors import StoreBusy
 
 # progress(done, total, name of the photo just finished)
@@ -67,6 +67,19 @@ class LoadLimits:
     max_bytes: int = DEFAULT_MAX_BYTES
 
 
+class BadThreshold(ServiceError, ValueError):
+    title = "Detector confidence threshold"
+
+
+def checked_threshold(conf: float | None) -> float | None:
+    """``conf`` if it is a threshold (a number from 0 to 1, or None: the served model's own);
+    ``BadThreshold`` otherwise (NaN passed every range check the models make, then failed each
+    photo with a vague server error)."""
+    if conf is not None and not (isinstance(conf, int | float) and 0 <= conf <= 1):
+        raise BadThreshold(f"The detector confidence threshold must be a number from 0 to 1, not {conf!r}.")
+    return conf
+
+
 def inspect_batch(
     sources: Sequence[PhotoSource],
     inspector: Inspector,
@@ -80,6 +93,7 @@ def inspect_batch(
     """Load, inspect and hand on every source, all with one ``inspector``: a promotion reaches
     the next batch, never the middle of one. ``previous(data, models)`` may return a stored
     inspection of the same bytes by the same model versions: that photo is not inspected again."""
+    checked_threshold(conf)  # before any photo: a bad one would fail every photo alike
     sinks = list(sinks)
     result = BatchResult()
     # A sink that found the store busy (after waiting for it) is not asked again in this batch:

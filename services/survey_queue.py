@@ -27,7 +27,7 @@ from core.settings import Settings
 from core.sources import PhotoSource, expand_sources
 from core.statuses import ChunkStatus
 from services.errors import ServiceError, plain_reason
-from services.inspection import LoadLimits, inspect_batch
+from services.inspection import LoadLimits, checked_threshold, inspect_batch
 from services.sinks import StoreSink
 from services.survey import checked_survey
 from services.survey_report import write_survey_report
@@ -80,6 +80,7 @@ def queue_survey(
     ``settings.chunk_photos``, each as soon as it is full. Sources that cannot be read are named
     in the survey's problems; the rest are queued."""
     name, _, _ = checked_survey(db, name, user, site, date)
+    checked_threshold(conf)
     sources, problems = expand_sources(paths, max_bytes=settings.max_upload_bytes, max_photos=max_photos)
     queued_id = queue_store.add_queued_survey(db, name, user, conf)
     blobs, chunk, chunks, photos = blobs_for(settings.data_dir), [], 0, 0

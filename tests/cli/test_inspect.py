@@ -104,3 +104,20 @@ def test_the_cli_serves_what_the_store_records_as_served(val_images, tmp_path, s
     assert main(["inspect", str(val_images[0]), "--json"]) == 0
     [entry] = json.loads(capsys.readouterr().out)
     assert entry["models"]["condition"] == "condition-tiny-promoted"
+
+
+@pytest.mark.parametrize("conf", ["nan", "-1", "1.5", "inf", "high"])
+def test_a_threshold_that_is_not_a_number_from_0_to_1_is_refused_by_name(val_images, capsys, conf):
+    """NaN passed every range check and failed each photo with a vague server error."""
+    with pytest.raises(SystemExit) as refused:
+        main(["inspect", str(val_images[3]), "--conf", conf])
+    assert refused.value.code == 2 and f"'{conf}' is not a number from 0 to 1" in capsys.readouterr().err
+
+
+def test_the_use_cases_refuse_such_a_threshold_before_any_photo(val_images, inspector):
+    from core.sources import expand_sources
+    from services.inspection import BadThreshold, inspect_batch
+
+    sources, _ = expand_sources([val_images[3]], max_bytes=50_000_000)
+    with pytest.raises(BadThreshold, match="must be a number from 0 to 1, not nan"):
+        inspect_batch(sources, inspector, [], conf=float("nan"))
