@@ -20,6 +20,7 @@ from services.tasks import CeleryQueue
 from storage.db import Database
 from storage.queue import ChunkState, QueuedSurveyState
 from ui.access import refusals_shown, require
+from ui.markdown import as_text
 
 SURVEY_HEADERS = ["No.", "Survey", "Queued by", "Queued (UTC)", "Photos", "Inspected", "Failed", "Chunks", "State"]
 CHUNK_HEADERS = ["Chunk", "Photos", "State", "Worker", "Attempts", "Inspected", "Failed", "Problems"]
@@ -114,9 +115,9 @@ def build_queue_tab(settings: Settings, db: Database) -> None:
         if queued_id is None:
             return rows, "Click a queued survey for its chunks.", []
         state, parts = queued_survey(db, queued_id)
-        title = f"**Survey {state.id}** ({state.survey or 'no name'}): {state_word(state)}"
+        title = f"**Survey {state.id}** ({as_text(state.survey or 'no name')}): {state_word(state)}"
         if state.problems:  # sources refused, or the taking in cut off (services.survey_queue.end_cut_off)
-            title += "\n\nNot queued:" + "".join(f"\n- {p}" for p in state.problems[:20])
+            title += "\n\nNot queued:" + "".join(f"\n- {as_text(p)}" for p in state.problems[:20])
         return rows, title, chunk_rows(parts)
 
     def queue(paths: list[str] | None, name: str, site_name: str, when: str, request: gr.Request):

@@ -22,6 +22,7 @@ from storage.images import survey_names
 from storage.review import UNKNOWN, PhotoView
 from ui.access import refusals_shown, require
 from ui.export_panel import build_export_panel
+from ui.markdown import as_text
 from ui.review_editor import (
     CLASS_LABELS,
     DRAG_ON_NEW_PHOTO_JS,
@@ -88,8 +89,8 @@ def render(
     chosen = _selected(photo, selected)
     label = next((lb for lb in photo.labels if lb.label_id == chosen), None)
     info = (
-        f"**{photo.original_name}** ({photo.width}×{photo.height})"
-        + (f" · survey {photo.survey}" if photo.survey else "")
+        f"**{as_text(photo.original_name)}** ({photo.width}×{photo.height})"
+        + (f" · survey {as_text(photo.survey)}" if photo.survey else "")
         + _place(review.place(db, session), c["photos_to_review"] if session.filters.status == "to review" else None)
     )
     choices = [
