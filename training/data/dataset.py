@@ -26,6 +26,10 @@ DATA_CREDIT = (
 )
 
 
+ORIENTATION = 0x0112  # the EXIF tag; values 5 to 8 turn the photo a quarter, so it is upright sideways
+TURNED = (5, 6, 7, 8)
+
+
 def from_yolo_folder(folder: str | Path, split: str | None = None) -> list[LabelledPhoto]:
     """Photos of one split (or all) of a YOLO folder, with 4- or 9-class names mapped."""
     folder = Path(folder)
@@ -39,6 +43,8 @@ def from_yolo_folder(folder: str | Path, split: str | None = None) -> list[Label
         for path in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
             with Image.open(path) as image:  # header only: size without decoding
                 width, height = image.size
+                if image.getexif().get(ORIENTATION) in TURNED:  # labels, models and crops see it upright
+                    width, height = height, width
             label = folder / name / "labels" / f"{path.stem}.txt"
             rows = parse_label_file(label.read_text(encoding="utf-8-sig"), classes) if label.is_file() else []
             scale = np.array([width, height, width, height], dtype=np.float64)
