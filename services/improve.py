@@ -187,10 +187,11 @@ def _record(
     judged = figures.get("gate_verdict") != TOO_FEW
     registry.judge(context.db, kind, version, passed, {**figures, "compared_with": compared}, judged=judged)
     # Whoever started it must still be an admin when it ends (hours later): a disabled account serves nothing.
-    refused = refusal(context.actor, context.db, "admin") if context.actor != OPERATOR else None
-    if passed and job.promote and refused:
+    promoting = passed and job.promote
+    refused = refusal(context.actor, context.db, "admin") if promoting and context.actor != OPERATOR else None
+    if refused:
         context.log(f"{kind} {version} passed its gate, not served: {refused} It waits for a person.")
-    elif passed and job.promote:
+    elif promoting:
         reason = f"job {context.run_id} asked to serve what passes its gate: {figures['gate']}"
         try:
             registry.promote(context.db, kind, version, actor=context.actor, reason=reason, replacing=compared)

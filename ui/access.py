@@ -23,8 +23,14 @@ def username_of(request: gr.Request | None) -> str | None:
     return getattr(request, "username", None) if request is not None else None
 
 
+def refused(message: str, title: str = "Error") -> gr.Error:
+    """A refusal written for the person, as Gradio shows it: no traceback in the server log (the
+    person's mistake is not the server's failure, and the log keeps those for real ones)."""
+    return gr.Error(message, title=title, print_exception=False)
+
+
 def shown(error: ServiceError) -> gr.Error:
-    return gr.Error(error.message, title=error.title, print_exception=False)
+    return refused(error.message, error.title)
 
 
 @contextmanager

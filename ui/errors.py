@@ -16,6 +16,7 @@ from collections.abc import Callable
 import gradio as gr
 
 from services.errors import ServiceError, plain_reason
+from ui.access import shown
 
 
 def plain(exc: BaseException) -> gr.Error:
@@ -24,7 +25,7 @@ def plain(exc: BaseException) -> gr.Error:
     if isinstance(exc, gr.Error):
         return exc
     if isinstance(exc, ServiceError):  # written for the person, whether or not the handler caught it
-        return gr.Error(exc.message, title=exc.title, print_exception=False)
+        return shown(exc)
     reason = plain_reason(exc)
     return gr.Error(reason[0].upper() + reason[1:] + ".", title="Server error", print_exception=False)
 

@@ -23,7 +23,7 @@ from services.survey import run_survey, survey_date, survey_text
 from services.survey_report import open_upload
 from storage.db import Database
 from storage.inspections import uploads_of
-from ui.access import OPEN_ACCOUNT, refusals_shown, require
+from ui.access import OPEN_ACCOUNT, refusals_shown, refused, require
 from ui.scratch import lifetime_s, scratch_folder
 from ui.styles import style_js
 from ui.zero_gpu import on_zero_gpu
@@ -319,7 +319,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
             when = survey_date(date_text)
             survey_name, site_name = survey_text(survey_name, "survey name"), survey_text(site_name, "site")
         except ValueError as exc:
-            raise gr.Error(str(exc), title="Survey", print_exception=False) from None
+            raise refused(str(exc), "Survey") from None
         with refusals_shown():  # e.g. another inspector's survey: its site and date are theirs
             # Each photo shows as soon as it is inspected; the reports come with the last answer.
             for result in inspect_uploads_live(

@@ -19,7 +19,7 @@ from services.survey_queue import (
 from services.tasks import CeleryQueue
 from storage.db import Database
 from storage.queue import ChunkState, QueuedSurveyState
-from ui.access import refusals_shown, require
+from ui.access import refusals_shown, refused, require
 from ui.markdown import as_text
 
 SURVEY_HEADERS = ["No.", "Survey", "Queued by", "Queued (UTC)", "Photos", "Inspected", "Failed", "Chunks", "State"]
@@ -123,13 +123,9 @@ def build_queue_tab(settings: Settings, db: Database) -> None:
     def queue(paths: list[str] | None, name: str, site_name: str, when: str, request: gr.Request):
         user = require(request, db, "inspector").username
         if not paths:
-            raise gr.Error("Choose the survey's photos (or zips) first.", title="Queued surveys", print_exception=False)
+            raise refused("Choose the survey's photos (or zips) first.", "Queued surveys")
         if not (name or "").strip():
-            raise gr.Error(
-                "A queued survey needs a name: its photos are filed under it.",
-                title="Queued surveys",
-                print_exception=False,
-            )
+            raise refused("A queued survey needs a name: its photos are filed under it.", "Queued surveys")
         try:
             with refusals_shown():
                 state = queue_survey(
@@ -137,7 +133,7 @@ def build_queue_tab(settings: Settings, db: Database) -> None:
                     max_photos=MAX_QUEUED_PHOTOS,
                 )  # fmt: skip
         except ValueError as exc:
-            raise gr.Error(str(exc), title="Queued surveys", print_exception=False) from None
+            raise refused(str(exc), "Queued surveys") from None
         problems = "".join(f"\n- {p}" for p in state.problems[:20])
         chunks = sum(state.chunks.values())
         text = f"Queued survey {state.id}: {counted(state.photos, 'photo')} in {counted(chunks, 'chunk')}."
@@ -151,7 +147,7 @@ def build_queue_tab(settings: Settings, db: Database) -> None:
     def cancel(queued_id: int | None, request: gr.Request) -> str:
         user = require(request, db, "inspector").username
         if queued_id is None:
-            raise gr.Error("Click the queued survey to cancel first.", title="Queued surveys", print_exception=False)
+            raise refused("Click the queued survey to cancel first.", "Queued surveys")
         with refusals_shown():
             stopped = cancel_queued_survey(db, settings, queued_id, user)
         return f"Survey {queued_id} cancelled: {stopped} chunks stopped (photos already inspected stay stored)."
@@ -159,7 +155,7 @@ def build_queue_tab(settings: Settings, db: Database) -> None:
     def report(queued_id: int | None, request: gr.Request):
         require(request, db, "inspector")
         if queued_id is None:
-            raise gr.Error("Click a queued survey first.", title="Queued surveys", print_exception=False)
+            raise refused("Click a queued survey first.", "Queued surveys")
         with refusals_shown():
             files = ask_for_report(db, settings, CeleryQueue(settings), queued_id)
         if files is None:

@@ -20,7 +20,7 @@ from services import review, review_text
 from storage.db import Database
 from storage.images import survey_names
 from storage.review import UNKNOWN, PhotoView
-from ui.access import refusals_shown, require
+from ui.access import refusals_shown, refused, require
 from ui.export_panel import build_export_panel
 from ui.markdown import as_text
 from ui.review_editor import (
@@ -148,7 +148,7 @@ def _filters(survey: str | None, object_type: str | None, condition: str | None,
     try:
         return review.Filters(value(survey), value(object_type), value(condition), status or "to review")
     except ValueError as exc:
-        raise gr.Error(str(exc), print_exception=False) from exc
+        raise refused(str(exc)) from exc
 
 
 def build_review_tab(db: Database, data_dir: str | Path, max_new_boxes: int = review.MAX_NEW_BOXES) -> None:
@@ -274,7 +274,7 @@ def build_review_tab(db: Database, data_dir: str | Path, max_new_boxes: int = re
 
     def current(session: review.ReviewSession | None) -> review.ReviewSession:
         if session is None or session.photo is None:
-            raise gr.Error("Open the queue first: no photo is shown.", print_exception=False)
+            raise refused("Open the queue first: no photo is shown.")
         return session
 
     def saver(action: str):
@@ -329,7 +329,7 @@ def build_review_tab(db: Database, data_dir: str | Path, max_new_boxes: int = re
         def handler(session, request: gr.Request):
             require(request, db, ROLE)
             if session is None:
-                raise gr.Error("Open the queue first: no photo is shown.", print_exception=False)
+                raise refused("Open the queue first: no photo is shown.")
             session = review.next_photo(db, session) if step > 0 else review.previous_photo(db, session)
             return render(db, data_dir, session, "")
 
