@@ -171,7 +171,11 @@ def _photos(args: argparse.Namespace):
     from training.data.dataset import load
 
     settings = Settings.from_env()
-    photos, provenance = load(args.data, args.split, settings)
+    try:
+        photos, provenance = load(args.data, args.split, settings)
+    except (ValueError, FileNotFoundError) as exc:  # a folder with no photo fit to read, or no such split
+        print(f"error: {exc}", file=sys.stderr)
+        return settings, [], ""
     if not photos:
         print(f"no labelled photos in {args.data} (split {args.split})", file=sys.stderr)
     return settings, photos, provenance

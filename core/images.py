@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import sys
 import warnings
 from datetime import datetime
@@ -32,6 +33,7 @@ ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "MPO"})
 # 102 MP (inspecting one of these took 0.9 GB over the process's 1.0 GB; one photo at a time).
 DEFAULT_MAX_PIXELS = 120_000_000
 DEFAULT_MAX_BYTES = 100_000_000
+NO_LIMIT = sys.maxsize  # for readers of stored photos: see load_stored_image
 
 
 class ImageLoadError(ValueError):
@@ -53,28 +55,7 @@ def load_image(
     """
     name = name or ("upload" if isinstance(source, bytes) else Path(source).name)
     data = read_image_bytes(source, name, max_bytes)
-    if not data:
-        raise ImageLoadError(f"{name}: the file is empty")
-    try:
-        with warnings.catch_warnings():
-            # Turn Pillow's decompression-bomb warning into our own pixel-cap error below.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = _unpatched_open()(io.BytesIO(data))
-    except UnidentifiedImageError:
-        raise ImageLoadError(f"{name}: not a recognised image (expected JPEG, PNG, WebP, BMP or TIFF)") from None
-    except Image.DecompressionBombError:
-        raise ImageLoadError(f"{name}: the image has too many pixels") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageLoadError(f"{name}: the image data is truncated or corrupt ({exc})") from None
-    if image.format not in ALLOWED_FORMATS:
-        raise ImageLoadError(f"{name}: {image.format} images are not accepted (use JPEG, PNG, WebP, BMP or TIFF)")
-    width, height = image.size
-    if width * height > max_pixels:
-        raise ImageLoadError(
-            f"{name}: {width}x{height} is {width * height / 1e6:.1f} MP, over the {max_pixels / 1e6:.1f} MP limit"
-        )
-    if width < 8 or height < 8:
-        raise ImageLoadError(f"{name}: {width}x{height} is too small to inspect")
+    image = open_image(data, max_pixels=max_pixels, max_bytes=max_bytes, name=name)
     try:
         image.load()
         image = ImageOps.exif_transpose(image)
@@ -84,14 +65,75 @@ def load_image(
     return image
 
 
+def open_image(
+    source: str | Path | bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    name: str | None = None,
+) -> Image.Image:
+    """The image opened and checked as ``load_image`` checks it before decoding (its size in
+    bytes and in pixels, its format), its pixels not decoded: a path is read only as far as its
+    header (its size and EXIF cost a few kB). ``ImageLoadError`` as ``load_image`` says it. Close
+    it when done (``with``); ``load_image`` is the upright RGB photo."""
+    name = name or ("upload" if isinstance(source, bytes) else Path(source).name)
+    if isinstance(source, bytes):
+        size, stream = len(source), io.BytesIO(source)
+    else:
+        try:
+            size, stream = Path(source).stat().st_size, Path(source)
+        except OSError:
+            raise ImageLoadError(f"{name}: no such file") from None
+    if size > max_bytes:  # refused before it is read
+        raise ImageLoadError(too_big_message(name, size, max_bytes))
+    if not size:
+        raise ImageLoadError(f"{name}: the file is empty")
+    try:
+        with warnings.catch_warnings():
+            # Turn Pillow's decompression-bomb warning into our own pixel-cap error below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = _unpatched_open()(stream)
+    except UnidentifiedImageError:
+        raise ImageLoadError(f"{name}: not a recognised image (expected JPEG, PNG, WebP, BMP or TIFF)") from None
+    except Image.DecompressionBombError:
+        raise ImageLoadError(f"{name}: the image has too many pixels") from None
+    except OSError as exc:
+        if exc.filename is not None:  # the file could not be opened; its text names its place on this machine
+            raise ImageLoadError(f"{name}: the file could not be read ({exc.strerror})") from None
+        raise ImageLoadError(f"{name}: the image data is truncated or corrupt ({exc})") from None
+    except (SyntaxError, ValueError) as exc:
+        raise ImageLoadError(f"{name}: the image data is truncated or corrupt ({exc})") from None
+    width, height = image.size
+    if image.format not in ALLOWED_FORMATS:
+        problem = f"{image.format} images are not accepted (use JPEG, PNG, WebP, BMP or TIFF)"
+    elif width * height > max_pixels:
+        problem = f"{width}x{height} is {width * height / 1e6:.1f} MP, over the {max_pixels / 1e6:.1f} MP limit"
+    elif width < 8 or height < 8:
+        problem = f"{width}x{height} is too small to inspect"
+    else:
+        return image
+    image.close()
+    raise ImageLoadError(f"{name}: {problem}")
+
+
+def load_stored_image(source: str | Path | bytes, *, name: str | None = None) -> Image.Image:
+    """A photo from the store, as ``load_image`` reads it but under no size limit: it passed the
+    limits configured when it was accepted, and a reader that knows only the defaults (where
+    SLOPE_MAX_IMAGE_PIXELS was raised for a big camera), or a limit lowered since, must not make it
+    vanish from its report. Still ``ImageLoadError`` for a file gone missing or damaged."""
+    return load_image(source, max_pixels=NO_LIMIT, max_bytes=NO_LIMIT, name=name)
+
+
 def capture_time(data: bytes) -> datetime | None:
     """When the photo was taken, from its EXIF DateTimeOriginal (or DateTime); None if absent
     or unreadable. Naive: cameras record local time without a zone."""
     try:
-        exif = _unpatched_open()(io.BytesIO(data)).getexif()
+        exif = _read_exif(data)
         raw = exif.get_ifd(0x8769).get(0x9003) or exif.get(0x0132)  # DateTimeOriginal, DateTime
         return datetime.strptime(str(raw).strip("\x00 "), "%Y:%m:%d %H:%M:%S") if raw else None
-    except (OSError, ValueError, SyntaxError):
+    except (OSError, ValueError, SyntaxError, struct.error):
+        return None
+    except Image.DecompressionBombError:  # a header declaring billions of pixels: load_image refuses it
         return None
 
 
@@ -99,13 +141,52 @@ def gps_position(data: bytes) -> tuple[float, float] | None:
     """(latitude, longitude) in decimal degrees from the photo's EXIF GPS block (drones write
     one), or None where absent or unreadable. South and west are negative."""
     try:
-        gps = _unpatched_open()(io.BytesIO(data)).getexif().get_ifd(0x8825)
+        gps = _read_exif(data).get_ifd(0x8825)
         latitude, longitude = _degrees(gps[2], gps.get(1, "N")), _degrees(gps[4], gps.get(3, "E"))
-    except (OSError, ValueError, SyntaxError, KeyError, TypeError, ZeroDivisionError):
+    except (OSError, ValueError, SyntaxError, KeyError, TypeError, ZeroDivisionError, struct.error):
+        return None
+    except Image.DecompressionBombError:  # a header declaring billions of pixels: load_image refuses it
         return None
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180) or (latitude, longitude) == (0.0, 0.0):
         return None  # a camera without a fix writes zeros
     return latitude, longitude
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Pixel data of a PNG or APNG: IDAT, and the animation's frame chunks (their sequence numbers
+# run through fdAT, so a stream without fdAT must lose fcTL/acTL too to stay valid).
+_PNG_PIXEL_CHUNKS = frozenset({b"IDAT", b"fdAT", b"fcTL", b"acTL"})
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _read_exif(data: bytes) -> Image.Exif:
+    """The photo's EXIF, without decoding its pixels. Pillow reads a PNG's chunks after the pixel
+    data (where exiftool and many exporters put eXIf) only by decoding the whole image: 1-2 s for a
+    45 MP photo, at each of capture_time and gps_position. So Pillow is handed the same PNG without
+    its pixel chunks: every metadata chunk in its order, parsed by Pillow as it would parse it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is load_image's to judge
+        if not data.startswith(PNG_SIGNATURE):
+            return _unpatched_open()(io.BytesIO(data)).getexif()
+        image = _unpatched_open()(io.BytesIO(_png_without_pixels(data)))
+    # The base class's reader: PngImageFile's own would decode the (absent) pixels to look for
+    # chunks after them when the PNG has no eXIf; here every chunk was read by open().
+    return Image.Image.getexif(image)
+
+
+def _png_without_pixels(data: bytes) -> bytes:
+    """The PNG's signature and chunks, less its pixel chunks, ending in IEND. A truncated PNG
+    keeps the chunks before the cut: its metadata is read as far as it goes."""
+    chunks, position = [data[:8]], 8
+    while position + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        end = position + 12 + length  # length, type, data, CRC
+        if kind == b"IEND" or end > len(data):
+            break
+        if kind not in _PNG_PIXEL_CHUNKS:
+            chunks.append(data[position:end])
+        position = end
+    return b"".join([*chunks, _PNG_IEND])
 
 
 def _degrees(dms, ref) -> float:
@@ -148,8 +229,13 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         # 16-bit / float greyscale: scale the real range to 8 bits instead of clipping at 255.
-        array = np.asarray(image, dtype=np.float64)
-        low, high = float(array.min()), float(array.max())
+        array = np.array(image, dtype=np.float64)
+        # A float TIFF marks no-data pixels NaN (GIS tools) or inf: one of them in min/max makes
+        # the whole photo black. Scale by the finite pixels and show the others at the bottom.
+        finite = np.isfinite(array)
+        array[~finite] = np.nan  # inf too: nanmin/nanmax skip NaN without a copy of the photo
+        low, high = (float(np.nanmin(array)), float(np.nanmax(array))) if finite.any() else (0.0, 0.0)
+        array[~finite] = low
         scaled = (array - low) * (255.0 / (high - low)) if high > low else np.zeros_like(array)
         return Image.fromarray(scaled.astype(np.uint8), "L").convert("RGB")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):

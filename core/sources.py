@@ -50,7 +50,7 @@ def expand_sources(
             for file in sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path))):
                 name = str(file.relative_to(path.parent))
                 add(name, str(file), functools.partial(read_image_bytes, file, name, max_bytes))
-        elif path.is_file() and zipfile.is_zipfile(path):
+        elif path.is_file() and _starts_as_zip(path) and zipfile.is_zipfile(path):
             problems += _add_zip_members(path, max_bytes, add)
         elif path.suffix.lower() == ".zip" and path.is_file():
             problems.append(f"{path.name}: the zip file could not be read (it is damaged or not a zip)")
@@ -68,6 +68,21 @@ def expand_sources(
 ZIP_MAX_MEMBERS = 5_000
 ZIP_MAX_TOTAL_BYTES = 20_000_000_000
 ZIP_MAX_RATIO = 200  # photos hardly compress: JPEG members are close to 1:1
+
+
+# How a zip's first bytes read: a member's local header, or the end record of an empty zip.
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _starts_as_zip(path: Path) -> bool:
+    """Whether the file starts as a zip. zipfile.is_zipfile alone looks only for the directory at
+    the end, so a JPEG with a zip appended (a polyglot) was taken for a zip of photos and the photo
+    itself never inspected: a file that starts as an image is an image."""
+    try:
+        with path.open("rb") as file:
+            return file.read(4) in ZIP_SIGNATURES
+    except OSError:  # unreadable: reading it as a photo fails with a message naming it
+        return False
 
 
 def _add_zip_members(path: Path, max_bytes: int, add: Callable[[str, str, Callable[[], bytes]], None]) -> list[str]:

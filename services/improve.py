@@ -32,13 +32,16 @@ def _served(context: JobContext, kind: str) -> tuple[str, str | None]:
 
 
 def _photos(data: str, context: JobContext):
-    from training.data.dataset import from_database, from_yolo_folder
+    from training.data.dataset import from_database, read_yolo_folder
 
     if data == "db":
         return from_database(context.db, context.settings.data_dir), "reviewed labels in the store"
     if not (Path(data) / "data.yaml").is_file():
         raise ValueError(f"{data} is not a YOLO folder (it has no data.yaml)")
-    return from_yolo_folder(data), f"YOLO folder {data}"
+    read = read_yolo_folder(data)
+    if read.left_out:  # in the job's log, where the person who started it reads it
+        context.log(read.note())
+    return read.photos, f"YOLO folder {data}"
 
 
 def improve_condition(job: JobSpec, context: JobContext) -> str | None:

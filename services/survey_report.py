@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from core.images import DEFAULT_MAX_BYTES, ImageLoadError, gps_position, load_image, read_image_bytes
+from core.images import NO_LIMIT, ImageLoadError, gps_position, load_stored_image, read_image_bytes
 from core.render import render
 from core.report.html import MAX_WIDTH, ReportPhoto, model_info, write_html_report
 from core.report.rows import REPORT_COLUMNS, ReportMeta, report_rows
@@ -110,7 +110,7 @@ def open_upload(
     drawing = None
     if photo.inspection is not None:
         try:
-            drawing = render(load_image(read_image_bytes(photo.path, photo.name, DEFAULT_MAX_BYTES)), photo.inspection)
+            drawing = render(load_stored_image(photo.path, name=photo.name), photo.inspection)
         except ImageLoadError:
             pass  # the report says the stored file is gone
     return drawing, files, photo.inspection
@@ -122,8 +122,8 @@ def _write(db: Database, stored: list[SurveyPhoto], whole: ReportMeta, out: str 
         # Each row says who inspected that photo and when; the page's header, the whole survey.
         meta = replace(whole, inspector=photo.uploaded_by, inspected_at=_iso(photo.inspected_at))
         try:
-            data = read_image_bytes(photo.path, Path(photo.path).name, DEFAULT_MAX_BYTES)  # once: pixels and GPS
-            image = load_image(data, name=Path(photo.path).name)
+            data = read_image_bytes(photo.path, Path(photo.path).name, NO_LIMIT)  # once: pixels and GPS
+            image = load_stored_image(data, name=Path(photo.path).name)
         except ImageLoadError as exc:  # a stored file gone missing: say so, keep the rest
             writer.add(photo.name, photo.inspection, error=str(exc), meta=meta)
             continue

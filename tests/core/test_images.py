@@ -132,3 +132,59 @@ def test_gps_position_from_exif_and_none_without_it():
     assert gps_position(jpeg({1: "N", 2: (0.0, 0.0, 0.0), 3: "E", 4: (0.0, 0.0, 0.0)})) is None  # no fix
     assert gps_position(jpeg(None)) is None
     assert gps_position(b"not an image") is None
+
+
+def _png_with_exif_after_the_pixels(exif: Image.Exif) -> bytes:
+    """A PNG as exiftool leaves one: its eXIf chunk after IDAT (Pillow writes it before)."""
+    import struct
+
+    data, chunks, position = encode(RGB, "PNG", exif=exif), [], 8
+    while position < len(data):
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        chunks.append((kind, data[position : position + 12 + length]))
+        position += 12 + length
+    order = [b"IHDR", b"IDAT", b"eXIf", b"IEND"]
+    assert sorted(kind for kind, _ in chunks) == sorted(order)
+    return data[:8] + b"".join(chunk for name in order for kind, chunk in chunks if kind == name)
+
+
+def test_a_pngs_exif_after_its_pixels_is_read_without_decoding_them(monkeypatch):
+    """Pillow decodes a PNG to reach chunks after IDAT: 1-2 s a 45 MP photo, at each of
+    capture_time and gps_position. The result is what Pillow reads after decoding."""
+    from datetime import datetime
+
+    from PIL import PngImagePlugin
+
+    from core.images import capture_time, gps_position
+
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2025:06:14 09:30:05"
+    exif[0x8825] = {1: "S", 2: (33.0, 51.0, 36.0), 3: "E", 4: (151.0, 12.0, 36.0)}
+    after = _png_with_exif_after_the_pixels(exif)
+    decoded = Image.open(io.BytesIO(after)).getexif()  # Pillow's own answer, decoding the pixels
+    assert decoded.get_ifd(0x8769)[0x9003] == "2025:06:14 09:30:05"
+
+    def no_decoding(self):
+        raise AssertionError("the PNG's pixels were decoded to read its EXIF")
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_decoding)
+    for png in (after, encode(RGB, "PNG", exif=exif)):  # EXIF after the pixels, and before them
+        assert capture_time(png) == datetime(2025, 6, 14, 9, 30, 5)
+        assert gps_position(png) == pytest.approx((-33.86, 151.21))
+    assert capture_time(encode(RGB, "PNG")) is None and gps_position(encode(RGB, "PNG")) is None
+    assert capture_time(after[: len(after) - 6]) == datetime(2025, 6, 14, 9, 30, 5)  # cut short in IEND
+
+
+@pytest.mark.parametrize("no_data", [np.nan, np.inf, -np.inf])
+def test_a_float_tiffs_no_data_pixel_leaves_the_rest_of_the_photo_as_it_was(no_data):
+    """GIS tools mark no-data pixels of a float TIFF NaN (or inf): one of them made min/max NaN
+    and the whole photo black."""
+    ramp = np.tile(np.linspace(-3.0, 7.0, 40, dtype=np.float32), (30, 1))
+    ramp[10, 20] = 1.5  # a value inside the range: the scaling is the same with or without it
+    clean = np.asarray(load_image(encode(Image.fromarray(ramp), "TIFF")))
+    ramp[10, 20] = no_data
+    with_no_data = np.asarray(load_image(encode(Image.fromarray(ramp), "TIFF")))
+    others = np.ones(ramp.shape, dtype=bool)
+    others[10, 20] = False
+    assert clean[:, -1].min() == 255 and np.array_equal(with_no_data[others], clean[others])
+    assert with_no_data[10, 20].tolist() == [0, 0, 0]  # shown at the bottom of the range

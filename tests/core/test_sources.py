@@ -116,3 +116,18 @@ def test_two_members_of_one_name_are_each_read_once(tmp_path):
     sources, _ = expand_sources([duplicate_names(tmp_path / "d.zip", b"first", b"second")], max_bytes=100)
     assert [s.name for s in sources] == ["d.zip/a.jpg", "d.zip/a.jpg (2)"]
     assert [s.read() for s in sources] == [b"first", b"second"]
+
+
+def test_a_photo_with_a_zip_appended_is_a_photo(tmp_path):
+    """A zip's directory is at its end, so zipfile.is_zipfile takes a JPEG with a zip appended (a
+    polyglot) for a zip, and the photo was never inspected: a file is a zip by its first bytes."""
+    import io
+
+    appended = io.BytesIO()
+    with zipfile.ZipFile(appended, "w") as archive:
+        archive.writestr("x.txt", "hi")
+    photo = b"\xff\xd8\xff\xe0 a JPEG's bytes " + appended.getvalue()
+    (tmp_path / "poly.jpg").write_bytes(photo)
+    assert zipfile.is_zipfile(tmp_path / "poly.jpg")
+    sources, problems = expand_sources([tmp_path / "poly.jpg"], max_bytes=10_000)
+    assert [s.name for s in sources] == ["poly.jpg"] and sources[0].read() == photo and problems == []

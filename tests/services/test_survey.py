@@ -203,3 +203,32 @@ def test_my_uploads_open_as_the_stored_drawing_and_report_for_their_uploader_onl
     with pytest.raises(NotFoundError, match="uploaded by otto"):
         open_upload(db, settings.data_dir, upload.image_id, "otto", tmp_path / "theirs")
     db.dispose()
+
+
+def test_a_stored_photo_is_read_back_for_reports_under_no_size_limit(tmp_path, monkeypatch):
+    """A photo accepted under a raised SLOPE_MAX_IMAGE_PIXELS (a 132 MP camera) was left out of its
+    survey's report and My uploads: they read it under the default limits."""
+    import io
+
+    from PIL import Image
+
+    from core import images
+    from core.types import Inspection
+    from services.survey_report import open_upload, write_survey_report
+    from storage.inspections import save_inspection, uploads_of
+
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    db = Database.from_settings(settings)
+    photo = io.BytesIO()
+    Image.new("RGB", (64, 48), "grey").save(photo, "JPEG")
+    inspection = Inspection(64, 48, (), {"detector": "d", "condition": "c"})
+    save_inspection(db, settings.data_dir, photo.getvalue(), "big.jpg", inspection, "ines", survey="north")
+    # Default limits below this photo stand in for a 132 MP photo over the 120 MP default: one
+    # built for real would take half a GB decoded, twice over (report and drawing).
+    monkeypatch.setitem(images.load_image.__kwdefaults__, "max_pixels", 64 * 48 - 1)
+    page = write_survey_report(db, settings.data_dir, "north", tmp_path / "report").html.read_text()
+    assert "MP limit" not in page and "<img" in page
+    (upload,) = uploads_of(db, "ines")
+    drawing, _, _ = open_upload(db, settings.data_dir, upload.image_id, "ines", tmp_path / "mine")
+    assert drawing is not None
+    db.dispose()

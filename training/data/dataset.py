@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 
-from core.images import IMAGE_SUFFIXES
+from core.images import IMAGE_SUFFIXES, ImageLoadError, open_image
 from core.settings import PROJECT_ROOT
 from core.types import LabelledBox, LabelledPhoto
-from core.yolo_labels import parse_label_file, read_class_map
+from core.yolo_labels import read_class_map
+from storage.formats.yolo_import import read_label_file
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -26,27 +29,57 @@ DATA_CREDIT = (
 )
 
 
+LOG = logging.getLogger(__name__)
 ORIENTATION = 0x0112  # the EXIF tag; values 5 to 8 turn the photo a quarter, so it is upright sideways
 TURNED = (5, 6, 7, 8)
 
 
-def from_yolo_folder(folder: str | Path, split: str | None = None) -> list[LabelledPhoto]:
-    """Photos of one split (or all) of a YOLO folder, with 4- or 9-class names mapped."""
+@dataclass(frozen=True)
+class FolderPhotos:
+    """What a YOLO folder gave: its photos, and the ones left out with the reason why."""
+
+    photos: list[LabelledPhoto]
+    left_out: list[tuple[str, str]]  # (the file at fault, named in the folder; why)
+
+    def note(self, shown: int = 5) -> str:
+        """'' when nothing was left out, else a sentence for a person: how many and which."""
+        if not self.left_out:
+            return ""
+        named = "; ".join(f"{name}: {why}" for name, why in self.left_out[:shown])
+        more = f"; and {len(self.left_out) - shown} more" if len(self.left_out) > shown else ""
+        total = len(self.photos) + len(self.left_out)
+        return f"{len(self.left_out)} of {total} photos left out ({named}{more})"
+
+
+def read_yolo_folder(folder: str | Path, split: str | None = None) -> FolderPhotos:
+    """Photos of one split (or all) of a YOLO folder, with 4- or 9-class names mapped. A photo
+    that cannot be read, or whose label file cannot be trusted (``read_label_file``: a bad line
+    leaves the whole photo out, as its other objects would be taught as background), is left out
+    and listed; ``ValueError`` when that leaves none of the photos."""
     folder = Path(folder)
     classes = read_class_map(folder)
-    photos = []
+    photos, left_out = [], []
     splits = [split] if split else sorted(p.name for p in folder.iterdir() if (p / "images").is_dir())
     for name in splits:
         images = folder / name / "images"
         if not images.is_dir():
-            raise FileNotFoundError(f"{folder} has no split {name!r}")
+            raise FileNotFoundError(f"{folder} has no {name} split")
         for path in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-            with Image.open(path) as image:  # header only: size without decoding
-                width, height = image.size
-                if image.getexif().get(ORIENTATION) in TURNED:  # labels, models and crops see it upright
-                    width, height = height, width
-            label = folder / name / "labels" / f"{path.stem}.txt"
-            rows = parse_label_file(label.read_text(encoding="utf-8-sig"), classes) if label.is_file() else []
+            shown, label = str(path.relative_to(folder)), folder / name / "labels" / f"{path.stem}.txt"
+            try:
+                width, height = _upright_size(path, shown)
+            except ImageLoadError as exc:
+                left_out.append((shown, str(exc).removeprefix(f"{shown}: ")))
+                continue
+            try:
+                rows = read_label_file(label, classes)
+            except ValueError as exc:
+                left_out.append((str(label.relative_to(folder)), str(exc)))
+                continue
+            except OSError as exc:  # its text would name the file's place on this machine
+                why = f"the label file could not be read ({exc.strerror or type(exc).__name__})"
+                left_out.append((str(label.relative_to(folder)), why))
+                continue
             scale = np.array([width, height, width, height], dtype=np.float64)
             objects = tuple(
                 LabelledBox(tuple((box * scale).tolist()), *classes[cls])
@@ -54,7 +87,40 @@ def from_yolo_folder(folder: str | Path, split: str | None = None) -> list[Label
                 if (box[2] - box[0]) * width >= 1 and (box[3] - box[1]) * height >= 1
             )
             photos.append(LabelledPhoto(path.name, path, name, width, height, objects))
-    return photos
+    read = FolderPhotos(photos, left_out)
+    if left_out and not photos:
+        raise ValueError(f"none of the photos of {folder.name} could be read: {read.note()}")
+    return read
+
+
+def from_yolo_folder(folder: str | Path, split: str | None = None) -> list[LabelledPhoto]:
+    """``read_yolo_folder``'s photos; the ones left out are logged as a warning, each file named."""
+    return _warn_left_out(folder, read_yolo_folder(folder, split)).photos
+
+
+def _warn_left_out(folder: str | Path, read: FolderPhotos) -> FolderPhotos:
+    # A warning, not an error: a folder of thousands of photos should not fail for one bad file;
+    # nor silence: the person who made the folder needs to know which files to fix.
+    if read.left_out:
+        every = "".join(f"\n  {name}: {why}" for name, why in read.left_out)
+        total = len(read.photos) + len(read.left_out)
+        LOG.warning("%s: %d of %d photos left out:%s", Path(folder).name, len(read.left_out), total, every)
+    return read
+
+
+def _upright_size(path: Path, name: str) -> tuple[int, int]:
+    """(width, height) as labels, models and crops see the photo, from its header only.
+    ``ImageLoadError`` for what ``load_image`` would refuse before decoding, so a photo kept here
+    does not stop a run later."""
+    try:
+        with open_image(path, name=name) as image:
+            width, height = image.size
+            turned = image.getexif().get(ORIENTATION) in TURNED
+    except ImageLoadError:
+        raise
+    except (OSError, SyntaxError, ValueError, struct.error):  # the EXIF block: cut short or corrupt
+        raise ImageLoadError(f"{name}: the image data is truncated or corrupt") from None
+    return (height, width) if turned else (width, height)  # labels, models and crops see it upright
 
 
 def from_database(
@@ -79,4 +145,6 @@ def load(data: str, split: str | None, settings: Settings | None = None) -> tupl
         db = Database.from_settings(settings)
         photos = from_database(db, settings.data_dir, split, whole_photos=True)  # detection is scored too
         return photos, "reviewed photos in the store (real, human-reviewed)"
-    return from_yolo_folder(data, split), f"imported YOLO folder {data} (real photos, human boxes)"
+    read = _warn_left_out(data, read_yolo_folder(data, split))
+    note = f"; {read.note()}" if read.left_out else ""  # in the report too: its figures leave those out
+    return read.photos, f"imported YOLO folder {data} (real photos, human boxes){note}"
