@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What the tests need from Debian: PostgreSQL (a throwaway server on loopback), Redis (the task
-# queue's broker, on loopback, nothing saved to disk) and Chromium (for the browser test),
+# queue's broker, on loopback, nothing saved to disk), Chromium (for the browser test) and HAProxy
+# (in front of two app replicas, tests/distributed/test_balancer.py),
 # installed when missing. Prints TEST_POSTGRES_URL (the admin URL) and TEST_REDIS_URL.
 # Usage: eval "$(.ci/services.sh)"
 set -euo pipefail
@@ -10,6 +11,7 @@ missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 if [ ${#missing[@]} -gt 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >&2
 fi

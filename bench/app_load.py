@@ -1,6 +1,6 @@
 """The web path against the models: how much the app adds to an inspection, alone and under load.
 
-    python bench/app_load.py [--users 8] [--each 5] [--sequential 10] [--max-seconds 600]
+    python bench/app_load.py [--users 8] [--each 5] [--sequential 10] [--replicas 1,2] [--max-seconds 600]
 
 Serves the app as ``python app.py`` does, in its own process on loopback (a fresh store with an
 inspector's and a reviewer's account, so the real login), and talks to it as its page does
@@ -22,7 +22,11 @@ photos, each used once.
    them a reviewer opening the review queue every half second, p50 and p95 of that, against the
    same with nothing else running;
 5. a zip of 45 train photos in one request, its answers as they stream: seconds to the first
-   answer that shows a photo, to the one that shows every photo, and to the one with the reports.
+   answer that shows a photo, to the one that shows every photo, and to the one with the reports;
+6. step 4 again for each other count in ``--replicas``, served as ``deploy/replicas.sh COUNT``
+   serves it: that many app processes on this machine and one store, each with cores / COUNT model
+   threads, behind HAProxy at one address, which gives each new user a replica in turn and keeps
+   them there (needs Debian's ``haproxy``).
 
 Every request has a timeout and the run stops at ``--max-seconds``; requests that fail are counted
 and said. The clients do not download the answers' files (drawings, reports), as a browser shows
@@ -33,14 +37,16 @@ the note reads them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import socket
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -53,7 +59,7 @@ import gradio as gr  # noqa: E402
 import httpx  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 
-from bench.web_client import WebClient  # noqa: E402
+from bench.web_client import WebClient, free_ports  # noqa: E402
 from core.images import load_image  # noqa: E402
 from core.settings import PROJECT_ROOT, Settings  # noqa: E402
 from lifecycle.server import ModelServer, register_configured_models  # noqa: E402
@@ -132,17 +138,21 @@ def inspect_by_script(client: Client, photo: Path) -> float:
     return time.perf_counter() - started
 
 
-def sequential(url: str, count: int, photos: Photos) -> tuple[list[tuple[float, float]], list[float]]:
+def sequential(
+    url: str, count: int, photos: Photos, by_script: bool = True
+) -> tuple[list[tuple[float, float]], list[float]]:
     """Seconds of ``count`` single-photo requests in a row through the page's protocol, and of
-    as many through gradio_client, taken in turn (after a warm-up of each)."""
+    as many through gradio_client (``by_script``), taken in turn (after a warm-up of each)."""
     web = WebClient(url, auth=ACCOUNT)
-    script = Client(url, auth=ACCOUNT, verbose=False, download_files=False)
+    script = Client(url, auth=ACCOUNT, verbose=False, download_files=False) if by_script else None
     inspect_once(web, photos.next())
-    inspect_by_script(script, photos.next())
     web_times, script_times = [], []
+    if script is not None:
+        inspect_by_script(script, photos.next())
     for _ in range(count):
         web_times.append(inspect_once(web, photos.next()))
-        script_times.append(inspect_by_script(script, photos.next()))
+        if script is not None:
+            script_times.append(inspect_by_script(script, photos.next()))
     web.close()
     return web_times, script_times
 
@@ -172,8 +182,8 @@ def concurrent(
     url: str, users: int, each: int, deadline: float, review_times: list[float], photos: Photos
 ) -> tuple[list[tuple[float, float]], int, float]:
     """((shown, answered) seconds of each request, failures, wall seconds) of ``users`` clients
-    sending ``each`` requests,
-    while a reviewer opens the review queue (its times into ``review_times``)."""
+    sending ``each`` requests, while a reviewer opens the review queue (its times into
+    ``review_times``)."""
     times: list[tuple[float, float]] = []
     failures = [0]
     lock = threading.Lock()
@@ -206,6 +216,14 @@ def concurrent(
     return times, failures[0], wall
 
 
+def users_step(
+    url: str, args: argparse.Namespace, deadline: float, photos: Photos
+) -> tuple[list[tuple[float, float]], int, float, list[float]]:
+    """``concurrent`` with the reviewer's times after its own figures."""
+    review_busy: list[float] = []
+    return (*concurrent(url, args.users, args.each, deadline, review_busy, photos), review_busy)
+
+
 def zip_stream(url: str, folder: Path) -> tuple[float | None, float | None, float | None, int]:
     """(first photo shown, every photo shown, reports given) in seconds from the request, and the
     number of answers, for a zip of the ``SURVEY`` photos."""
@@ -235,9 +253,7 @@ def zip_stream(url: str, folder: Path) -> tuple[float | None, float | None, floa
 def serve_app(env: dict[str, str], log: Path) -> tuple[str, subprocess.Popen]:
     """``python app.py`` on a free loopback port, as it is served: its own process, its own
     interpreter lock (clients in the bench's process would contend for the server's)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_ports(1)
     env = {**env, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1"}
     with log.open("w") as out:
         process = subprocess.Popen([sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=out)
@@ -253,13 +269,65 @@ def serve_app(env: dict[str, str], log: Path) -> tuple[str, subprocess.Popen]:
     raise SystemExit(f"The app did not start; its log:\n{log.read_text()[-3000:]}")
 
 
+def threads_each(count: int) -> int:
+    """The models' threads for each of ``count`` replicas on this machine (as deploy/replicas.sh)."""
+    return max(1, (os.cpu_count() or 1) // count)
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], count: int, work: Path) -> Iterator[str]:
+    """The app's address: ``python app.py`` for 1, ``deploy/replicas.sh COUNT`` (that many app
+    processes behind HAProxy, at one address) for more; stopped on leaving."""
+    if count == 1:
+        url, app = serve_app(env, work / "app.log")
+        try:
+            yield url
+        finally:
+            app.terminate()
+            app.wait(timeout=30)
+        return
+    listen = f"127.0.0.1:{free_ports(count + 1)}"  # the replicas take the ports after it
+    log = work / f"replicas-{count}.log"
+    with log.open("w") as out:
+        script = subprocess.Popen(
+            ["bash", "deploy/replicas.sh", str(count)],
+            cwd=PROJECT_ROOT,
+            env={**env, "SLOPE_LISTEN": listen, "PYTHON": sys.executable},
+            stdout=out,
+            stderr=out,
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while "replicas, " not in log.read_text():
+            if script.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"deploy/replicas.sh did not start; its log:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        url = f"http://{listen}/"
+        for _ in range(100):  # HAProxy starts after the line
+            try:
+                if httpx.get(url, timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        script.terminate()  # it stops its replicas and HAProxy
+        script.wait(timeout=60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--each", type=int, default=5, help="single-photo requests per user")
     parser.add_argument("--sequential", type=int, default=10, help="requests one after the other, per client")
+    parser.add_argument(
+        "--replicas",
+        default="1,2",
+        help="app processes on this machine for the users' step, comma-separated counts (1: as `python app.py`)",
+    )
     parser.add_argument("--max-seconds", type=float, default=600.0)
     args = parser.parse_args()
+    replicas = sorted({int(n) for n in args.replicas.split(",")} | {1})
     deadline = time.monotonic() + args.max_seconds
     photos = Photos()
 
@@ -272,17 +340,21 @@ def main() -> None:
         add_user(db, REVIEWER[0], "reviewer", REVIEWER[1])
         per_photo = models_alone(ModelServer(settings, db))
         floor_web, floor_script = gradio_floor()
-        url, app = serve_app(env, Path(work) / "app.log")
-        try:
+        under_load: dict[int, tuple[list[tuple[float, float]], int, float, list[float]]] = {}
+        in_a_row: dict[int, list[tuple[float, float]]] = {}
+        with serving(env, 1, Path(work)) as url:
             one, one_script = sequential(url, args.sequential, photos)
             reviewer = WebClient(url, auth=REVIEWER)
             review_idle = [open_queue(reviewer) for _ in range(10)]
-            review_busy: list[float] = []
-            times, failed, wall = concurrent(url, args.users, args.each, deadline, review_busy, photos)
+            under_load[1] = users_step(url, args, deadline, photos)
             first, every, reports, answers = zip_stream(url, Path(work))
-        finally:
-            app.terminate()
-            app.wait(timeout=30)
+        for count in replicas[1:]:
+            if shutil.which("haproxy") is None:
+                print(f"{count} replicas: not measured, HAProxy is not installed (apt-get install haproxy)")
+                continue
+            with serving(env, count, Path(work)) as url:
+                in_a_row[count] = sequential(url, args.sequential, photos, by_script=False)[0]
+                under_load[count] = users_step(url, args, deadline, photos)
 
     ms = 1000 * per_photo
     print(f"models alone: {ms:.0f} ms a photo, {1 / per_photo:.1f} photos/s ({len(PHOTOS)} val photos)")
@@ -297,27 +369,37 @@ def main() -> None:
         f"{1000 * full:.0f} ms ({full / per_photo:.1f}x); through gradio_client, "
         f"{1000 * statistics.median(one_script):.0f} ms"
     )
-    if times:
+    for count, times in in_a_row.items():
+        shown, full = statistics.median(s for s, _ in times), statistics.median(f for _, f in times)
+        print(
+            f"  {count} replicas: shown after {1000 * shown:.0f} ms ({shown / per_photo:.1f}x), its reports after "
+            f"{1000 * full:.0f} ms (the models on {threads_each(count)} thread(s) each)"
+        )
+
+    def p50_p95(values: list[float]) -> str:
+        cuts = statistics.quantiles(values, n=20) if len(values) > 1 else [values[0]] * 19
+        return f"p50 {1000 * statistics.median(values):.0f} ms, p95 {1000 * cuts[18]:.0f} ms"
+
+    idle = statistics.median(review_idle)
+    for count, (times, failed, wall, review_busy) in under_load.items():
+        where = "one app process"
+        if count > 1:
+            where = f"{count} replicas behind HAProxy, {threads_each(count)} model thread(s) each"
+        if not times:
+            print(f"{args.users} users x {args.each}, {where}: no request finished ({failed} failed)")
+            continue
         rate = len(times) / wall
-
-        def p50_p95(values: list[float]) -> str:
-            cuts = statistics.quantiles(values, n=20) if len(values) > 1 else [values[0]] * 19
-            return f"p50 {1000 * statistics.median(values):.0f} ms, p95 {1000 * cuts[18]:.0f} ms"
-
         print(
-            f"{args.users} users x {args.each}: {rate:.1f} photos/s ({rate * per_photo:.2f}x the models alone), "
-            f"shown {p50_p95([s for s, _ in times])}, reports {p50_p95([f for _, f in times])}, {failed} failed"
+            f"{args.users} users x {args.each}, {where}: {rate:.1f} photos/s ({rate * per_photo:.2f}x the models "
+            f"alone), shown {p50_p95([s for s, _ in times])}, reports {p50_p95([f for _, f in times])}, {failed} failed"
         )
-    else:
-        print(f"{args.users} users x {args.each}: no request finished ({failed} failed)")
-
-    if review_busy:
-        busy, idle = statistics.median(review_busy), statistics.median(review_idle)
-        print(
-            f"a reviewer opening the queue: median {1000 * idle:.0f} ms alone, {1000 * busy:.0f} ms beside the "
-            f"{args.users} users ({busy / idle:.1f}x; {len(review_busy)} opened, "
-            f"the slowest {1000 * max(review_busy):.0f} ms)"
-        )
+        if review_busy:
+            busy = statistics.median(review_busy)
+            print(
+                f"  a reviewer opening the queue: median {1000 * idle:.0f} ms alone, {1000 * busy:.0f} ms beside the "
+                f"{args.users} users ({busy / idle:.1f}x; {len(review_busy)} opened, the slowest "
+                f"{1000 * max(review_busy):.0f} ms)"
+            )
 
     def seconds(value: float | None) -> str:
         return f"{value:.1f} s" if value is not None else "never"

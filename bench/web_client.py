@@ -14,6 +14,8 @@ when asked.
 from __future__ import annotations
 
 import json
+import random
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,3 +85,18 @@ class WebClient:
 
     def close(self) -> None:
         self.http.close()
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` free loopback ports in a row, below the range the system hands out
+    for outgoing connections (from 32768 on Linux): a port picked there can be taken by a client's
+    connection before the server that was meant to have it binds it."""
+    for start in random.sample(range(20_000, 32_000 - count), 200):
+        try:
+            for port in range(start, start + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+            return start
+        except OSError:
+            continue
+    raise OSError(f"no {count} free ports in a row on 127.0.0.1")
