@@ -1,6 +1,6 @@
 """``slope import``, ``slope export``, ``slope users``: labels and people in the store.
 
-slope import DIR [--survey NAME]
+slope import DIR --by ACCOUNT [--survey NAME]
 slope export --format yolo|yolo9|coco|hf OUT
 slope users add NAME --role inspector|reviewer|admin [--password-stdin]
 slope users list | role NAME ROLE | disable NAME | enable NAME | passwd NAME [--password-stdin]
@@ -22,6 +22,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "matched to their labels by box overlap and give them their conditions (nothing is doubled)",
     )
     imp.add_argument("folder")
+    imp.add_argument(
+        "--by",
+        required=True,
+        metavar="ACCOUNT",
+        help="the reviewer or admin account vouching for the folder's labels (the labels' history names it)",
+    )
     imp.add_argument("--survey", default=None)
     imp.set_defaults(run=import_command)
     exp = commands.add_parser("export", help="export reviewed labels")
@@ -59,11 +65,16 @@ def _store():
 
 
 def import_command(args: argparse.Namespace, inspector=None) -> int:
+    from services.auth import refusal
     from storage.formats.yolo_import import import_yolo_folder
 
     db, settings = _store()
+    # Imported labels are ground truth (accepted): someone who may review answers for them.
+    if refused := refusal(args.by, db, "reviewer"):
+        print(f"slope import: {refused}", file=sys.stderr)
+        return 2
     try:
-        report = import_yolo_folder(db, settings.data_dir, args.folder, survey=args.survey)
+        report = import_yolo_folder(db, settings.data_dir, args.folder, survey=args.survey, by=args.by)
     except (FileNotFoundError, ValueError) as exc:  # no data.yaml, or one without class names
         print(f"slope import: {exc}", file=sys.stderr)
         return 2

@@ -120,7 +120,9 @@ def load_stored_image(source: str | Path | bytes, *, name: str | None = None) ->
     """A photo from the store, as ``load_image`` reads it but under no size limit: it passed the
     limits configured when it was accepted, and a reader that knows only the defaults (where
     SLOPE_MAX_IMAGE_PIXELS was raised for a big camera), or a limit lowered since, must not make it
-    vanish from its report. Still ``ImageLoadError`` for a file gone missing or damaged."""
+    vanish from its report. Still ``ImageLoadError`` for a file gone missing or damaged, and for
+    one over Pillow's own ceiling (twice ``PIL.Image.MAX_IMAGE_PIXELS``, ~179 MP), which no
+    setting here raises."""
     return load_image(source, max_pixels=NO_LIMIT, max_bytes=NO_LIMIT, name=name)
 
 
@@ -177,16 +179,16 @@ def _read_exif(data: bytes) -> Image.Exif:
 def _png_without_pixels(data: bytes) -> bytes:
     """The PNG's signature and chunks, less its pixel chunks, ending in IEND. A truncated PNG
     keeps the chunks before the cut: its metadata is read as far as it goes."""
-    chunks, position = [data[:8]], 8
+    kept, position = bytearray(data[:8]), 8  # one buffer: a file of millions of tiny chunks stays small
     while position + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[position : position + 8])
         end = position + 12 + length  # length, type, data, CRC
         if kind == b"IEND" or end > len(data):
             break
         if kind not in _PNG_PIXEL_CHUNKS:
-            chunks.append(data[position:end])
+            kept += data[position:end]
         position = end
-    return b"".join([*chunks, _PNG_IEND])
+    return bytes(kept + _PNG_IEND)
 
 
 def _degrees(dms, ref) -> float:

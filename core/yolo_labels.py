@@ -50,11 +50,11 @@ def parse_label_file(text: str, classes: int | Collection[int]) -> list[tuple[in
         try:
             cls, coords = int(values[0]), np.array([float(v) for v in values[1:]])
         except ValueError:
-            raise ValueError(f"line {number} is not numbers: {line!r}") from None
+            raise ValueError(f"line {number} is not numbers: {_shown(line)}") from None
         if cls not in known:
             raise ValueError(f"line {number}: class {cls} is not one of data.yaml's class numbers")
         if not all(math.isfinite(v) for v in coords):
-            raise ValueError(f"line {number} has a coordinate that is not a finite number: {line!r}")
+            raise ValueError(f"line {number} has a coordinate that is not a finite number: {_shown(line)}")
         if len(coords) == 4:
             cx, cy, w, h = coords
             box = np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
@@ -64,3 +64,9 @@ def parse_label_file(text: str, classes: int | Collection[int]) -> list[tuple[in
             raise ValueError(f"line {number} has {len(coords)} coordinates: neither a box nor a polygon")
         rows.append((cls, np.clip(box, 0.0, 1.0)))
     return rows
+
+
+def _shown(line: str, most: int = 60) -> str:
+    """A label line as a message quotes it: in quotes, cut short (a 10 MB line is one line)."""
+    line = line.strip()
+    return f'"{line[:most]}..."' if len(line) > most else f'"{line}"'

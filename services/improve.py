@@ -267,7 +267,7 @@ def improve_detector(job: JobSpec, context: JobContext) -> str | None:
         data = Path(work) / "yolo"
         counts = export(context.db, context.settings.data_dir, "yolo", data)
         context.log(f"reviewed boxes exported: {counts}")
-        held_out = from_yolo_folder(data, "val") if (data / "val").is_dir() else []
+        held_out = from_yolo_folder(data, "val", stored=True) if (data / "val").is_dir() else []
         if len(held_out) < max(rule.min_photos, 1):
             raise ValueError(
                 f"too few to judge: {len(held_out)} held-out reviewed photos, the gate needs {rule.min_photos} "

@@ -102,9 +102,12 @@ def write_versioned(
     action: str,
     save_id: str | None = None,
     reverts: str | None = None,
+    author: str | None = None,
 ) -> bool:
     """The one versioned update: write ``changes`` (any of object_type, condition, status, box)
     over ``label`` only if it is still at ``version``, bump the version and append the event.
+    The label's author becomes ``actor``, or ``author`` where the two differ (an import: the
+    folder's annotators are the labels' source, the person who ran it the event's actor).
     The version in the WHERE clause makes a concurrent writer (PostgreSQL takes the lock at this
     UPDATE) match no row instead of overwriting: then nothing is written and this returns False."""
     before = snapshot(label)
@@ -123,7 +126,7 @@ def write_versioned(
             y1=y1,
             x2=x2,
             y2=y2,
-            author=actor,
+            author=author or actor,
             updated_at=m.utcnow(),
             version=version + 1,
         )

@@ -24,6 +24,7 @@ from core.settings import PROJECT_ROOT, Settings
 from lifecycle.server import register_configured_models
 from storage import models as m
 from storage.db import Database
+from storage.users import add_user
 from tests import bad_zips
 
 SLOPES = PROJECT_ROOT.parent / "shared" / "data" / "slopes"
@@ -253,8 +254,9 @@ def test_slope_import_says_what_is_wrong_and_imports_the_rest(
     monkeypatch.setenv("SLOPE_DATA_DIR", str(tmp_path / "data"))
     settings = Settings.from_env()
     register_configured_models(Database.from_settings(settings), settings)
+    add_user(Database.from_settings(settings), "rita", "reviewer", "a long password")
     case.change(yolo_folder, val_images[2].read_bytes())
-    code = main(["import", str(yolo_folder)])
+    code = main(["import", str(yolo_folder), "--by", "rita"])
     out, err = capsys.readouterr()
     assert code == case.code
     assert case.message in out + err, out + err

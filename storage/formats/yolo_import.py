@@ -21,8 +21,9 @@ skipped whole and listed in the report with the reason; the other photos are imp
 
 Provenance: the store has no column for where a condition came from. A label whose condition
 was set by an import carries author ``import`` (``IMPORT_AUTHOR``), and its history holds a
-``LabelEvent`` with actor ``import`` and action ``import-condition`` (before and after), or
-action ``import`` for a label the import created.
+``LabelEvent`` with action ``import-condition`` (before and after), or action ``import`` for a
+label the import created; its actor is the account that ran the import (``by``; ``import`` when
+none was named), so the history says who vouched for the folder.
 """
 
 from __future__ import annotations
@@ -137,10 +138,10 @@ class ImportReport:
 
 
 def import_yolo_folder(
-    db: Database, data_dir: str | Path, folder: str | Path, survey: str | None = None
+    db: Database, data_dir: str | Path, folder: str | Path, survey: str | None = None, by: str = IMPORT_AUTHOR
 ) -> ImportReport:
-    """Import every image of a YOLO folder with its objects; see the module docstring for how
-    objects merge into labels already stored."""
+    """Import every image of a YOLO folder with its objects, ``by`` an account (the history's
+    actor); see the module docstring for how objects merge into labels already stored."""
     folder = Path(folder)
     if not (folder / "data.yaml").is_file():
         raise FileNotFoundError(f"{folder} has no data.yaml: not a YOLO export folder")
@@ -154,7 +155,7 @@ def import_yolo_folder(
                 if image_path.is_file() and not image_path.name.startswith("."):
                     report.skipped.append((str(image_path.relative_to(folder)), "not an image file name"))
                 continue
-            _import_one(db, data_dir, folder, split, image_path, classes, survey, report, seen)
+            _import_one(db, data_dir, folder, split, image_path, classes, survey, report, seen, by)
         report.skipped += _labels_without_image(folder, split_dir)
     return report
 
@@ -214,6 +215,7 @@ def _import_one(
     survey: str | None,
     report: ImportReport,
     seen: dict[int, str],
+    by: str,
 ) -> None:
     name = str(image_path.relative_to(folder))
     label_path = image_path.parent.parent / "labels" / f"{image_path.stem}.txt"
@@ -249,7 +251,7 @@ def _import_one(
         seen[row.id] = name
         report.per_split[split] = report.per_split.get(split, 0) + 1
         existing = list(session.scalars(select(m.Label).where(m.Label.image_id == row.id).order_by(m.Label.id)))
-        _merge(session, row.id, name, objects, existing, report)
+        _merge(session, row.id, name, objects, existing, report, by)
 
 
 def _merge(
@@ -259,6 +261,7 @@ def _merge(
     objects: list[LabelledBox],
     existing: list[m.Label],
     report: ImportReport,
+    by: str,
 ) -> None:
     live = [label for label in existing if label.status != LabelStatus.DELETED]
     deleted = [label for label in existing if label.status == LabelStatus.DELETED]
@@ -272,7 +275,7 @@ def _merge(
     left, free = _unpaired(left, free, weak)
     for i, label, iou in strong + weak:
         report.match_ious.append(iou)
-        _apply_object(session, name, objects[i], label, report)
+        _apply_object(session, name, objects[i], label, report, by)
 
     # 2. Another type on the same spot: adding it would put two labels on one object, and which
     #    type is right is for a person to decide.
@@ -293,7 +296,7 @@ def _merge(
             objects[i],
             LabelStatus.ACCEPTED,
             author=IMPORT_AUTHOR,
-            actor=IMPORT_AUTHOR,
+            actor=by,
             action=IMPORT,
         )
         report.labels_added += 1
@@ -361,7 +364,7 @@ def _unpaired(objects: list[int], labels: list[m.Label], pairs: list[_Pair]) -> 
     return [i for i in objects if i not in paired_objects], [x for x in labels if id(x) not in paired_labels]
 
 
-def _apply_object(session: Session, name: str, obj: LabelledBox, label: m.Label, report: ImportReport) -> None:
+def _apply_object(session: Session, name: str, obj: LabelledBox, label: m.Label, report: ImportReport, by: str) -> None:
     """Give a matched label what the folder says of its object. A pending label is a model's box
     no person saw: it takes the person's object whole, box and condition (none from a 4-class
     folder: nobody judged one), and is accepted if that is what the model said, else corrected.
@@ -383,7 +386,7 @@ def _apply_object(session: Session, name: str, obj: LabelledBox, label: m.Label,
     else:  # an imported condition is a person's review; the label's status says what happened to its box
         changes = {"condition": obj.condition}
     # A reviewer's concurrent edit wins (the versioned update then writes nothing).
-    if not write_versioned(session, label, label.version, changes, IMPORT_AUTHOR, IMPORT_CONDITION):
+    if not write_versioned(session, label, label.version, changes, by, IMPORT_CONDITION, author=IMPORT_AUTHOR):
         report.conflicts.append(_conflict(name, obj, label, "changed by someone during the import"))
         return
     report.conditions_set += obj.condition is not None

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.images import IMAGE_SUFFIXES, ImageLoadError, open_image
+from core.images import IMAGE_SUFFIXES, NO_LIMIT, ImageLoadError, open_image
 from core.settings import PROJECT_ROOT
 from core.types import LabelledBox, LabelledPhoto
 from core.yolo_labels import read_class_map
@@ -51,11 +51,12 @@ class FolderPhotos:
         return f"{len(self.left_out)} of {total} photos left out ({named}{more})"
 
 
-def read_yolo_folder(folder: str | Path, split: str | None = None) -> FolderPhotos:
+def read_yolo_folder(folder: str | Path, split: str | None = None, stored: bool = False) -> FolderPhotos:
     """Photos of one split (or all) of a YOLO folder, with 4- or 9-class names mapped. A photo
     that cannot be read, or whose label file cannot be trusted (``read_label_file``: a bad line
     leaves the whole photo out, as its other objects would be taught as background), is left out
-    and listed; ``ValueError`` when that leaves none of the photos."""
+    and listed; ``ValueError`` when that leaves none of the photos. ``stored``: an export of the
+    store, whose photos passed the configured limits once (``load_stored_image``), read under none."""
     folder = Path(folder)
     classes = read_class_map(folder)
     photos, left_out = [], []
@@ -67,7 +68,7 @@ def read_yolo_folder(folder: str | Path, split: str | None = None) -> FolderPhot
         for path in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
             shown, label = str(path.relative_to(folder)), folder / name / "labels" / f"{path.stem}.txt"
             try:
-                width, height = _upright_size(path, shown)
+                width, height = _upright_size(path, shown, stored)
             except ImageLoadError as exc:
                 left_out.append((shown, str(exc).removeprefix(f"{shown}: ")))
                 continue
@@ -93,9 +94,9 @@ def read_yolo_folder(folder: str | Path, split: str | None = None) -> FolderPhot
     return read
 
 
-def from_yolo_folder(folder: str | Path, split: str | None = None) -> list[LabelledPhoto]:
+def from_yolo_folder(folder: str | Path, split: str | None = None, stored: bool = False) -> list[LabelledPhoto]:
     """``read_yolo_folder``'s photos; the ones left out are logged as a warning, each file named."""
-    return _warn_left_out(folder, read_yolo_folder(folder, split)).photos
+    return _warn_left_out(folder, read_yolo_folder(folder, split, stored)).photos
 
 
 def _warn_left_out(folder: str | Path, read: FolderPhotos) -> FolderPhotos:
@@ -108,12 +109,13 @@ def _warn_left_out(folder: str | Path, read: FolderPhotos) -> FolderPhotos:
     return read
 
 
-def _upright_size(path: Path, name: str) -> tuple[int, int]:
+def _upright_size(path: Path, name: str, stored: bool) -> tuple[int, int]:
     """(width, height) as labels, models and crops see the photo, from its header only.
     ``ImageLoadError`` for what ``load_image`` would refuse before decoding, so a photo kept here
     does not stop a run later."""
     try:
-        with open_image(path, name=name) as image:
+        unlimited = {"max_pixels": NO_LIMIT, "max_bytes": NO_LIMIT} if stored else {}
+        with open_image(path, name=name, **unlimited) as image:
             width, height = image.size
             turned = image.getexif().get(ORIENTATION) in TURNED
     except ImageLoadError:

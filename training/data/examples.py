@@ -27,12 +27,12 @@ from core.conditions import (
     squashed,
     tempered_softmax,
 )
-from core.images import load_image
+from core.images import load_stored_image
 from core.spatial import ObjectContext, relations
 from core.taxonomy import ALLOWED_CONDITIONS, CLASS_NAMES, CONDITIONS, OBJECT_TYPES, class_name
 from core.types import LabelledBox, LabelledPhoto
-from training.eval.metrics import classification_report, confusion_matrix, expected_calibration_error
 from training.data.synthesize import synthesize
+from training.eval.metrics import classification_report, confusion_matrix, expected_calibration_error
 
 if TYPE_CHECKING:
     import torch
@@ -71,7 +71,7 @@ def objects_with_a_choice(photos: Sequence[LabelledPhoto]) -> Iterator[tuple[Ima
     condition (vegetation has none to choose): the objects a condition model is asked about,
     in the photos' order. Each photo is read once."""
     for photo in photos:
-        image = load_image(photo.path)
+        image = load_stored_image(photo.path)
         contexts = relations(photo.boxes, photo.object_types, image.size)
         for labelled, context in zip(photo.objects, contexts, strict=True):
             if len(ALLOWED_CONDITIONS[labelled.object_type]) > 1:

@@ -23,7 +23,7 @@ import supervision as sv
 
 from core.conditions import ConditionModel, condition_prompt
 from core.detector import Detector
-from core.images import load_image
+from core.images import load_stored_image
 from core.pipeline import Inspector
 from core.spatial import all_pair_relations
 from core.taxonomy import ALLOWED_CONDITIONS, OBJECT_TYPES
@@ -224,7 +224,7 @@ def by_object_type(detections: sv.Detections) -> sv.Detections:
 def evaluate_detector(detector: Detector, photos: Sequence[LabelledPhoto]) -> DetectorReport:
     """AP per object type (``metrics.MAP_METHOD``), and precision/recall at the detector's own
     threshold."""
-    predictions = [by_object_type(detector.detect(load_image(p.path), conf=AP_CONF)) for p in photos]
+    predictions = [by_object_type(detector.detect(load_stored_image(p.path), conf=AP_CONF)) for p in photos]
     truths = [p.detections() for p in photos]
     metrics = detection_metrics(predictions, truths, OBJECT_TYPES, detector.conf)
     return DetectorReport(
@@ -281,7 +281,7 @@ def evaluate_pipeline(inspector: Inspector, photos: Sequence[LabelledPhoto]) -> 
     per_relation: dict[str, list[int]] = {}
     condition_hits, condition_known = 0, 0
     for photo in photos:
-        image = load_image(photo.path)
+        image = load_stored_image(photo.path)
         inspection = inspector.inspect(image)
         pred, truth = inspection.detections(), photo.detections()
         matches = match_greedy(pred, truth, MATCH_IOU)

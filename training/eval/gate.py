@@ -18,7 +18,7 @@ import supervision as sv
 
 from core.conditions import ConditionModel
 from core.detector import Detector
-from core.images import load_image
+from core.images import load_stored_image
 from core.taxonomy import ALLOWED_CONDITIONS, CLASS_NAMES, CONDITIONS, class_name, counted
 from core.types import LabelledPhoto
 from lifecycle.gate import Evidence, GateDecision, GateRule, decide
@@ -147,7 +147,7 @@ def gate(
 
 
 def _predictions(detector: Detector, photos: Sequence[LabelledPhoto]) -> list[sv.Detections]:
-    return [by_object_type(detector.detect(load_image(p.path), conf=AP_CONF)) for p in photos]
+    return [by_object_type(detector.detect(load_stored_image(p.path), conf=AP_CONF)) for p in photos]
 
 
 def gate_detector(

@@ -80,9 +80,9 @@ def count_events(db, action: str) -> int:
 def test_nine_class_import_sets_conditions_on_four_class_labels_once(db, data_dir, four, nine):
     objects = nine_objects(nine)
     assert len(objects) == 20
-    import_yolo_folder(db, data_dir, four)
+    import_yolo_folder(db, data_dir, four, by="ada")
 
-    report = import_yolo_folder(db, data_dir, nine)
+    report = import_yolo_folder(db, data_dir, nine, by="rita")
     assert (report.images_added, report.images_already_present) == (0, 3)
     assert (report.matched, report.conditions_set, report.labels_added, report.conflicts) == (20, 20, 0, [])
     assert min(report.match_ious) < 0.5  # the weakly overlapping drain matched, not doubled
@@ -91,10 +91,12 @@ def test_nine_class_import_sets_conditions_on_four_class_labels_once(db, data_di
     assert sorted((x.object_type, x.condition) for x in labels) == sorted(objects)
     assert {(x.author, x.status, x.version) for x in labels} == {(IMPORT_AUTHOR, "accepted", 2)}
     assert count_events(db, "import-condition") == 20
-    event = label_events(db, labels[0].id)[-1]
-    assert (event.actor, event.before["condition"], event.after["condition"]) == ("import", None, labels[0].condition)
+    # The history names who ran each import; the labels' author stays the import (their source).
+    first, event = label_events(db, labels[0].id)
+    assert (first.actor, first.action) == ("ada", "import")
+    assert (event.actor, event.before["condition"], event.after["condition"]) == ("rita", None, labels[0].condition)
 
-    again = import_yolo_folder(db, data_dir, nine)
+    again = import_yolo_folder(db, data_dir, nine, by="rita")
     assert (again.conditions_set, again.labels_added, again.unchanged) == (0, 0, 20)
     assert "already imported: nothing changed" in again.summary()
     assert count_events(db, "import-condition") == 20

@@ -16,6 +16,7 @@ from storage import models as m
 from storage.db import Database
 from storage.formats.export import export
 from storage.formats.yolo_import import import_yolo_folder, parse_label_file
+from storage.users import add_user
 from tests.conftest import DATA_DIR
 
 pytestmark = pytest.mark.slow  # real training, subprocesses or a browser: `pytest -m "not slow"` skips them
@@ -138,9 +139,11 @@ def test_a_killed_import_leaves_a_consistent_database_that_a_second_import_compl
     data_dir = tmp_path / "data"
     url = f"sqlite:///{tmp_path / 'kill.sqlite3'}"
     env = {**os.environ, "SLOPE_DATA_DIR": str(data_dir), "DATABASE_URL": url}
-    command = [sys.executable, "-m", "cli", "import", str(DATA_DIR)]
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    command = [sys.executable, "-m", "cli", "import", str(DATA_DIR), "--by", "rita"]
     db = Database(url)
+    db.upgrade()
+    add_user(db, "rita", "reviewer", "a long password")
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline:  # kill it once some images, but not all, are in
         time.sleep(0.2)
