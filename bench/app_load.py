@@ -389,9 +389,12 @@ def main() -> None:
             print(f"{args.users} users x {args.each}, {where}: no request finished ({failed} failed)")
             continue
         rate = len(times) / wall
+        single = under_load[1]
+        versus = f", {rate / (len(single[0]) / single[2]):.2f}x one process" if count > 1 and single[0] else ""
         print(
             f"{args.users} users x {args.each}, {where}: {rate:.1f} photos/s ({rate * per_photo:.2f}x the models "
-            f"alone), shown {p50_p95([s for s, _ in times])}, reports {p50_p95([f for _, f in times])}, {failed} failed"
+            f"alone{versus}), shown {p50_p95([s for s, _ in times])}, reports {p50_p95([f for _, f in times])}, "
+            f"{failed} failed"
         )
         if review_busy:
             busy = statistics.median(review_busy)
