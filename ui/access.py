@@ -3,6 +3,8 @@ and every ``ServiceError`` turned into the ``gr.Error`` a person sees (its messa
 
 from __future__ import annotations
 
+import functools
+import inspect
 import ipaddress
 import threading
 from collections.abc import Callable, Iterator
@@ -16,6 +18,7 @@ from services.auth import OPEN_ACCOUNT, Account  # noqa: F401  (tabs import the 
 from services.errors import NotLoggedIn, ServiceError
 from storage.db import Database
 from storage.users import has_users, user_role
+from ui.markdown import as_text
 from ui.web_guard import login_check
 
 
@@ -42,12 +45,59 @@ def refusals_shown() -> Iterator[None]:
         raise shown(error) from None
 
 
+class AccountRefused(gr.Error):
+    """A refusal of who asks (not logged in, not allowed): raised to the end, for the page and for
+    API clients alike, never written in a tab's message as an action's refusal is (``said_in``)."""
+
+
+def said_in(outputs: int, at: int = -1) -> Callable[[Callable], Callable]:
+    """A decorator for a handler of ``outputs`` outputs (a function or a generator): a refusal of
+    what it was asked (``gr.Error``, ``ServiceError``) is written in its output ``at`` (a Markdown
+    message), the others left as they are; raised, it marked every output with Gradio's red "Error"
+    badge, hiding the photo, the lists and the tables where nothing was wrong. A refusal of who
+    asks (``AccountRefused``) is still raised: an API client must not read it as an answer."""
+
+    def answer(refusal: gr.Error | ServiceError) -> tuple:
+        values = [gr.update()] * outputs
+        values[at] = f"**{as_text(refusal.message)}**"
+        return tuple(values)
+
+    def decorate(handler: Callable) -> Callable:
+        if inspect.isgeneratorfunction(handler):
+
+            @functools.wraps(handler)
+            def generator(*args, **kwargs):
+                try:
+                    yield from handler(*args, **kwargs)
+                except AccountRefused:
+                    raise
+                except (gr.Error, ServiceError) as refusal:
+                    yield answer(refusal)
+
+            return generator
+
+        @functools.wraps(handler)
+        def function(*args, **kwargs):
+            try:
+                return handler(*args, **kwargs)
+            except AccountRefused:
+                raise
+            except (gr.Error, ServiceError) as refusal:
+                return answer(refusal)
+
+        return function
+
+    return decorate
+
+
 def require(request: gr.Request | None, db: Database | None, role: str) -> Account:
-    """The logged-in account if its role is ``role`` or higher; otherwise ``gr.Error`` saying why."""
-    with refusals_shown():
+    """The logged-in account if its role is ``role`` or higher; otherwise ``AccountRefused`` saying why."""
+    try:
         if login_switched_on(request, db):
             raise NotLoggedIn("Accounts exist now, so this app asks for a login: reload the page and log in.")
         return auth.require(username_of(request), db, role)
+    except ServiceError as error:
+        raise AccountRefused(error.message, title=error.title, print_exception=False) from None
 
 
 LOGIN_SWITCH_DELAY_S = 2.0

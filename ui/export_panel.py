@@ -11,7 +11,7 @@ import gradio as gr
 from services.export import FORMATS, export_zip
 from storage.db import Database
 from storage.images import survey_names
-from ui.access import guard, refusals_shown
+from ui.access import guard, refusals_shown, said_in
 from ui.scratch import made_private, private_folder
 
 WHOLE_STORE = "(the whole store)"
@@ -44,7 +44,8 @@ def build_export_panel(db: Database, data_dir: str | Path) -> None:
         return str(archive), line
 
     panel.expand(surveys, None, survey)
-    button.click(run, [survey, fmt], [download, message], api_name="export_reviewed")
+    # A refusal (nothing reviewed to export) in the message: raised, it marked the download "Error".
+    button.click(said_in(2)(run), [survey, fmt], [download, message], api_name="export_reviewed")
 
 
 def _prune(folder: Path, keep: int) -> None:

@@ -25,7 +25,7 @@ from storage.db import Database
 from storage.inspections import uploads_of
 from ui.access import OPEN_ACCOUNT, refusals_shown, refused, require
 from ui.scratch import lifetime_s, scratch_folder
-from ui.styles import style_js
+from ui.styles import fitted_table_css, style_js
 from ui.zero_gpu import on_zero_gpu
 
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
@@ -51,6 +51,15 @@ _ONE_AT_A_TIME = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inspect-b
 # than it needs, each probability a narrow column. In pixels, not shares of the frame: on a phone
 # the table scrolls sideways instead of squeezing its columns to one letter a line.
 TABLE_WIDTHS = ["236px", "48px", "104px", "140px", "80px", "80px", "84px", "96px", "330px"]  # 1198 px
+# A frame narrower than that (a tablet: 960 px at 1024, 704 at 800) scrolled the table sideways,
+# hiding the last columns: there it fits the frame, the position taking what the others leave, and
+# under 900 px the position goes on a line of its own under the rest of its row.
+FITTED_WIDTHS = ["144px", "44px", "90px", "100px", "66px", "72px", "72px", "80px", "auto"]
+TWO_LINE_WIDTHS = ["24.5%", "6.5%", "13.5%", "13%", "9.5%", "10.5%", "10.5%", "12%", "100%"]
+TABLE_FIT_JS = style_js(
+    "slope-inspect-table-fit",
+    fitted_table_css("inspect-table", TABLE_WIDTHS, FITTED_WIDTHS, TWO_LINE_WIDTHS, TABLE_COLUMNS[-1]),
+)
 
 
 # Gradio's gallery preview blurs the thumbnail grid behind it (backdrop-filter): where the photo
@@ -224,6 +233,26 @@ def rows_of_photo(result: InspectResult, index: int | None) -> list[list]:
     return [row for row, name in zip(result.rows, result.row_photos, strict=True) if name == wanted]
 
 
+def survey_fields_checked(_paths, _threshold, survey_name: str, site_name: str, date_text: str) -> list[dict]:
+    """The Inspect event's validator: the survey's name, site and date checked before anything is
+    inspected, a refusal shown on its own field. Raised by the handler, it marked the gallery, the
+    table and the reports "Error", hiding the last results."""
+
+    def checked(check: Callable[[], object]) -> dict:
+        try:
+            check()
+        except ValueError as exc:
+            return gr.validate(False, str(exc))
+        return gr.validate(True, "")
+
+    return [
+        *(gr.validate(True, "") for _ in range(2)),  # the photos and the threshold: the handler's to judge
+        checked(lambda: survey_text(survey_name, "survey name")),
+        checked(lambda: survey_text(site_name, "site")),
+        checked(lambda: survey_date(date_text)),
+    ]
+
+
 def _size(n_bytes: int) -> str:
     return f"{n_bytes / 1e9:g} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:g} MB"
 
@@ -300,7 +329,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
             label="Report (HTML: annotated photos, findings, a narrative per photo)", elem_id="inspect-html-report"
         )
     gr.Markdown(DATA_CREDIT_MD)
-    gr.HTML("", js_on_load=NO_BLUR_JS, padding=False)
+    gr.HTML("", js_on_load=NO_BLUR_JS + TABLE_FIT_JS, padding=False)
     state = gr.State(None)  # the last InspectResult without its images: what the table filters
     batches = ThreadPoolExecutor(max_workers=settings.inspect_concurrency, thread_name_prefix="inspect-batch")
 
@@ -361,6 +390,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
         outputs=[gallery, summary, table, report, html_report, state],
         api_name="inspect",
         concurrency_limit=settings.inspect_concurrency,
+        validator=survey_fields_checked,
     ).then(
         # A separate step, so /inspect's API output stays the plain list of drawings.
         lambda kept: gr.Gallery(selected_index=0 if kept is not None and kept.photos else None),

@@ -15,12 +15,12 @@ from pathlib import Path
 import gradio as gr
 from gradio_image_annotation import image_annotator
 
-from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES, object_word
+from core.taxonomy import ALLOWED_CONDITIONS, CONDITIONS, OBJECT_TYPES, counted, object_word
 from services import review, review_text
 from storage.db import Database
 from storage.images import survey_names
 from storage.review import UNKNOWN, PhotoView
-from ui.access import refusals_shown, refused, require
+from ui.access import refusals_shown, refused, require, said_in
 from ui.export_panel import build_export_panel
 from ui.markdown import as_text
 from ui.review_editor import (
@@ -52,14 +52,16 @@ HISTORY_HEADERS = ["When (UTC)", "Who", "Box", "Action", "Before", "After"]
 DEFAULT_NEW_CLASS = review_text.label_text("slope_drain", None)
 
 
-def _selected(photo: PhotoView | None, wanted: int | None) -> int | None:
+def _selected(photo: PhotoView | None, wanted: int | None, filters: review.Filters) -> int | None:
     if photo is None or not photo.labels:
         return None
-    ids = [label.label_id for label in photo.labels]
-    if wanted in ids:
+    if wanted in [label.label_id for label in photo.labels]:
         return wanted
-    pending = [label.label_id for label in photo.labels if label.status == "pending"]
-    return (pending or ids)[0]  # labels come least certain first
+    # Labels come least certain first: the first pending one the filters show, else the first they
+    # show (a box drawn with no condition is reviewed: "unknown" selected a pending "normal" instead).
+    shown = [label for label in photo.labels if review.in_scope(label, filters)] or photo.labels
+    pending = [label.label_id for label in shown if label.status == "pending"]
+    return (pending or [label.label_id for label in shown])[0]
 
 
 def render(
@@ -69,7 +71,7 @@ def render(
     photo = session.photo
     c = review.counts(db, session.filters)
     counts_md = (
-        f"**To review:** {_count(c['to_review'], 'label')} on {_count(c['photos_to_review'], 'photo')} · "
+        f"**To review:** {counted(c['to_review'], 'label')} on {counted(c['photos_to_review'], 'photo')} · "
         f"**reviewed:** {c['reviewed']} · **total:** {c['total']}"
     )
     if photo is None:
@@ -86,7 +88,7 @@ def render(
             [],
             message or info,
         )
-    chosen = _selected(photo, selected)
+    chosen = _selected(photo, selected, session.filters)
     label = next((lb for lb in photo.labels if lb.label_id == chosen), None)
     info = (
         f"**{as_text(photo.original_name)}** ({photo.width}×{photo.height})"
@@ -135,10 +137,6 @@ def _place(n: int | None, of: int | None) -> str:
     if n is None:
         return " · no longer in the queue (reviewed)"
     return f" · photo {n}" + (f" of {of}" if of else "") + " in the queue"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _filters(survey: str | None, object_type: str | None, condition: str | None, status: str | None) -> review.Filters:
@@ -265,6 +263,7 @@ def build_review_tab(db: Database, data_dir: str | Path, max_new_boxes: int = re
     gr.HTML("", js_on_load=page_js, padding=False)
 
     outputs = [state, editor, counts, info, pick, kind, cond, table, history, message]
+    said = said_in(len(outputs))  # a refusal of an action in the message, the photo and lists kept
 
     def open_queue(s, t, c, st, request: gr.Request):
         require(request, db, ROLE)
@@ -347,9 +346,8 @@ def build_review_tab(db: Database, data_dir: str | Path, max_new_boxes: int = re
 
     def step_label(step: int):
         def handler(session, selected):
-            session = current(session)
-            ids = [lb.label_id for lb in session.photo.labels]
-            if not ids:
+            ids = [lb.label_id for lb in session.photo.labels] if session and session.photo else []
+            if not ids:  # no photo, or none of its labels: nothing to step to
                 return gr.update(), gr.update(), gr.update()
             i = ids.index(selected) if selected in ids else -step
             return show_label(session, ids[(i + step) % len(ids)])
@@ -374,7 +372,7 @@ def build_review_tab(db: Database, data_dir: str | Path, max_new_boxes: int = re
         return gr.update(choices=allowed, value=keep)
 
     filters = [survey, object_type, condition, status]
-    load.click(open_queue, filters, outputs, api_name="review_open")
+    load.click(said(open_queue), filters, outputs, api_name="review_open")
     # Surveys are named on the Inspect tab while this one is open: list them fresh on each look.
     survey.focus(lambda: gr.update(choices=[ANY, *survey_names(db)]), None, survey, api_name="review_surveys")
     action_inputs = [state, editor, pick, kind, cond, new_class]
@@ -388,11 +386,11 @@ def build_review_tab(db: Database, data_dir: str | Path, max_new_boxes: int = re
         (blocked, "blocked"),
         (damaged, "damaged"),
     ]:
-        button.click(saver(action), action_inputs, outputs, api_name=f"review_{action}")
-    nxt.click(move(1), [state], outputs, api_name="review_next")
-    prev.click(move(-1), [state], outputs, api_name="review_previous")
-    undo.click(reverter(review.undo_last), [state], outputs, api_name="review_undo")
-    redo.click(reverter(review.redo_last), [state], outputs, api_name="review_redo")
+        button.click(said(saver(action)), action_inputs, outputs, api_name=f"review_{action}")
+    nxt.click(said(move(1)), [state], outputs, api_name="review_next")
+    prev.click(said(move(-1)), [state], outputs, api_name="review_previous")
+    undo.click(said(reverter(review.undo_last)), [state], outputs, api_name="review_undo")
+    redo.click(said(reverter(review.redo_last)), [state], outputs, api_name="review_redo")
     private = {"api_visibility": "private", "queue": False}
     pick.input(lambda s, v: show_label(s, v), [state, pick], [pick, kind, cond], **private)
     label_next.click(step_label(1), [state, pick], [pick, kind, cond], **private)
@@ -410,7 +408,7 @@ def build_review_tab(db: Database, data_dir: str | Path, max_new_boxes: int = re
         return save_handler(session, value, selected, object_type, picked, new_class, request)
 
     # Not an API endpoint: a client sets a condition with /review_save (a select event needs the page).
-    cond.select(condition_picked, action_inputs, outputs, api_visibility="private")
+    cond.select(said(condition_picked), action_inputs, outputs, api_visibility="private")
 
     def box_clicked(session, click):
         number = str(click or "").partition("@")[0]  # "2@<time>": box 2
@@ -446,5 +444,5 @@ def build_review_tab(db: Database, data_dir: str | Path, max_new_boxes: int = re
     overview_inputs = [state, *filters, search]
     for trigger in (overview_panel.expand, refresh_overview.click, search.submit):
         trigger(overview_rows, overview_inputs, [overview_ids, overview_table], **private)
-    overview_table.select(open_from_overview, [state, overview_ids], outputs, **private)
+    overview_table.select(said(open_from_overview), [state, overview_ids], outputs, **private)
     table.select(row_clicked, [state], [pick, kind, cond], **private)

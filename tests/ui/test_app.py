@@ -4,7 +4,7 @@ import csv
 
 import pytest
 from gradio_client import Client, handle_file
-from gradio_client.exceptions import AppError
+from gradio_client.exceptions import ValidationError
 from sqlalchemy import select
 
 from app import build_app
@@ -83,8 +83,12 @@ def test_a_photo_inspected_before_is_shown_from_the_store_and_the_summary_says_s
 
 
 def test_a_survey_date_that_is_not_a_date_is_refused(client, val_images):
-    with pytest.raises(AppError, match="not a date like 2026-11-23"):
+    # By the event's validator, before the handler: on the page the refusal marks the date field,
+    # not the gallery, the table and the reports.
+    with pytest.raises(ValidationError, match="not a date like 2026-11-23"):
         client.predict([handle_file(str(val_images[0]))], 0.25, "s", "", "20/11/2026", api_name="/inspect")
+    with pytest.raises(ValidationError, match="The site holds a control character"):
+        client.predict([handle_file(str(val_images[0]))], 0.25, "s", "a\tb", "", api_name="/inspect")
 
 
 def test_a_zip_of_a_survey_is_inspected_photo_by_photo(client, val_images, tmp_path):

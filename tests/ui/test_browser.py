@@ -9,10 +9,11 @@ from urllib.parse import urljoin
 import pytest
 
 from app import build_app
-from core.report.rows import short_name
+from core.report.rows import TABLE_COLUMNS, short_name
 from core.settings import Settings
 from lifecycle.server import ModelServer
 from storage.db import Database
+from ui.inspect_tab import TABLE_WIDTHS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -148,6 +149,57 @@ def test_upload_and_inspect_in_a_browser(app_url, val_images):
         page.locator("input[type=file]").first.set_input_files(str(val_images[1]))
         page.get_by_text("photos inspected").first.wait_for(state="detached", timeout=10_000)
         assert gallery_images.count() == 0
+        browser.close()
+
+
+# The findings table's columns in the page: whether anything scrolls sideways, each column's
+# header and first cell (left, right) against the frame's, and texts cut off in their cells.
+TABLE_FIT_JS = """() => {
+  const t = document.querySelector('#inspect-table'), view = t.querySelector('.virtual-table-viewport');
+  const frame = view.getBoundingClientRect();
+  const span = e => { const r = e.getBoundingClientRect(); return [r.left, r.right]; };
+  const shown = e => e.getBoundingClientRect().width > 0;
+  return {sideways: view.scrollWidth - view.clientWidth, frame: [frame.left, frame.right],
+    headers: [...t.querySelectorAll('thead th')].filter(shown)
+      .map(h => [h.querySelector('.header-content').innerText.trim(), ...span(h)]),
+    cells: [...t.querySelector('.virtual-row').children].map(c => [c.innerText.trim(), ...span(c)]),
+    cut: [...t.querySelectorAll('thead th .header-content, .virtual-row .body-cell span')]
+      .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)};
+}"""
+TABLET_SHOT = Path(tempfile.gettempdir()) / "slope-inspect-tablet.png"
+
+
+def test_the_findings_table_reads_on_a_tablet_without_scrolling_sideways(app_url, val_images):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 800, "height": 1000})
+        page.goto(app_url)
+        page.get_by_role("button", name="Inspect", exact=True).wait_for(timeout=30_000)
+        page.locator("input[type=file]").first.set_input_files([str(val_images[0]), str(val_images[4])])
+        page.get_by_role("button", name="Inspect", exact=True).click()
+        page.locator("#inspect-table .virtual-body [role=row]").first.wait_for(timeout=60_000)
+        page.wait_for_timeout(500)
+        # 800 px (a 704 px frame): it scrolled sideways past "Damaged"; 1024 px (960 px frame) too.
+        for width in (800, 1024):
+            page.set_viewport_size({"width": width, "height": 1000})
+            page.wait_for_timeout(500)
+            fit = page.evaluate(TABLE_FIT_JS)
+            left, right = fit["frame"]
+            assert fit["sideways"] <= 0, fit
+            assert all(left - 1 <= x1 and x2 <= right + 1 for _, x1, x2 in fit["headers"] + fit["cells"]), fit
+            assert not fit["cut"], fit
+            assert [h[0] for h in fit["headers"]][:8] == TABLE_COLUMNS[:8], fit  # every column, its header whole
+            assert len(fit["cells"]) == len(TABLE_COLUMNS) and fit["cells"][-1][0], fit  # the position too
+            if width == 800:
+                page.locator("#inspect-table").screenshot(path=str(TABLET_SHOT))
+                print(f"screenshot: {TABLET_SHOT}")
+        # On a desktop the columns keep their set widths.
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        page.wait_for_timeout(500)
+        widths = page.locator("#inspect-table thead th").evaluate_all("hs => hs.map(h => h.offsetWidth)")
+        assert widths == [int(w.removesuffix("px")) for w in TABLE_WIDTHS], widths
         browser.close()
 
 

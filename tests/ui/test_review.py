@@ -170,6 +170,38 @@ def test_a_box_drawn_without_a_condition_is_selected_and_keeps_save_and_next_on_
     assert "p1.jpg" in out[2] and out[-1] == "p0.jpg: saved 1 label change."
 
 
+def test_the_unknown_condition_queue_opens_on_the_box_drawn_without_one(app, store):
+    """Such a box counts as reviewed: the queue of "unknown" finds its photo, and selects it there,
+    not the photo's first pending label (a "normal" one, outside the filter)."""
+    _, db = store
+    client = login(app, "rita")
+    editor, _, _, pick, *_ = client.predict("(any)", "(any)", "(any)", "to review", api_name="/review_open")
+    boxes = [*editor["boxes"], {"xmin": 20, "ymin": 300, "xmax": 120, "ymax": 420, "label": "toe drain · ?"}]
+    client.predict(editor_payload(editor, boxes), pick["value"], None, None, api_name="/review_save")
+    with db.read() as s:
+        drawn = s.scalars(select(m.Label).where(m.Label.status == "added")).one()
+    assert (drawn.condition, label(db, pick["value"]).status) == (None, "pending")
+    for status in ("reviewed", "all"):
+        out = client.predict("(any)", "(any)", "unknown", status, api_name="/review_open")
+        assert "p0.jpg" in out[2] and out[3]["value"] == drawn.id, (status, out[3])
+        assert out[5]["value"] is None  # its condition, left for the reviewer to choose
+    out = client.predict("(any)", "(any)", "unknown", "to review", api_name="/review_open")
+    assert out[-1] == "Nothing to review under these filters."
+
+
+def test_a_refused_action_is_answered_in_the_message_and_an_inspector_is_still_refused(app, store):
+    _, db = store
+    rita = login(app, "rita")
+    for api_name, args in (("/review_save", (None, None, None, None)), ("/review_undo", ()), ("/review_next", ())):
+        out = rita.predict(*args, api_name=api_name)  # no queue open: nothing to act on
+        assert out[-1] == "**Open the queue first: no photo is shown.**", api_name
+    out = rita.predict("(the whole store)", "YOLO (4 object types)", api_name="/export_reviewed")
+    assert out[1].startswith("**Nothing to export: no photo in the whole store is reviewed")  # the download as it was
+    with pytest.raises(Exception, match="ines is an inspector; this action needs a reviewer"):
+        login(app, "ines").predict(None, None, None, None, api_name="/review_save")
+    assert untouched(db)
+
+
 def test_the_labels_own_condition_button_confirms_it_and_a_turned_photo_saves_nothing(app, store):
     _, db = store
     client = login(app, "rita")

@@ -438,3 +438,36 @@ def test_box_labels_can_be_hidden_and_boxes_still_select_and_fit(app_url, store)
         page.wait_for_timeout(300)
         assert page.evaluate("() => window.__tags.length") > 0
         browser.close()
+
+
+# Gradio's red "Error" badges shown on the page's components (the status tracker of each output of
+# an event that raised), by the component's id.
+ERROR_BADGES_JS = """() => [...document.querySelectorAll('.block span.error')]
+  .filter(e => e.offsetParent !== null).map(e => e.closest('.block').id || e.closest('.block').className)"""
+
+
+def test_a_refused_action_is_said_in_the_message_and_marks_nothing_else(app_url, store):
+    """Save (s) and a label key (j) before the queue is open, then Export with nothing reviewed:
+    each refusal is written in its panel's message; raised, it put an "Error" badge on the photo,
+    the label lists, the tables and the download, hiding what they showed."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = logged_in_page(browser, app_url, "rita", PASSWORD)
+        page.get_by_role("tab", name="Review").click()
+        page.locator("#review-load").wait_for()
+        page.locator("#review-save").click()
+        expect(page.locator("#review-message")).to_have_text("Open the queue first: no photo is shown.")
+        page.keyboard.press("j")
+        page.get_by_role("button", name="Export reviewed labels").click()
+        page.locator("#export-run").click()
+        expect(page.locator("#export-message")).to_contain_text("Nothing to export")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(Path(tempfile.gettempdir()) / "slope-review-refused.png"), full_page=True)
+        assert page.evaluate(ERROR_BADGES_JS) == []
+        # The queue opens as ever afterwards, and the message is cleared.
+        page.locator("#review-load").click()
+        expect(page.locator("#review-info")).to_contain_text(f"{next(iter(PHOTOS))}.jpg")
+        expect(page.locator("#review-message")).to_have_text("")
+        browser.close()
