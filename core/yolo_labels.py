@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from core.taxonomy import parse_class_name
+from core.taxonomy import ALLOWED_CONDITIONS, parse_class_name
 
 
 def read_class_map(data_dir: Path) -> dict[int, tuple[str, str | None]]:
     """(object_type, condition) per class index, as ``data.yaml`` numbers them (a ``names`` map
     may skip numbers: ``{0: ..., 5: ...}`` has no class 1). A bare type name means 'normal' when
-    the set has conditional names (the 9-class export), and 'unknown' in a 4-class set.
+    the set has conditional names (the 9-class export), and 'unknown' in a 4-class set, except for
+    a type with one allowed condition (vegetation: normal), which nobody needs to judge.
     ``ValueError`` saying what is wrong with a ``data.yaml`` that is not YAML or has no names."""
     try:
         spec = yaml.safe_load((data_dir / "data.yaml").read_text(encoding="utf-8-sig"))
@@ -34,7 +35,19 @@ def read_class_map(data_dir: Path) -> dict[int, tuple[str, str | None]]:
         raise ValueError("data.yaml has no class names: it needs 'names', a list or a map from class number to name")
     parsed = {k: parse_class_name(str(n)) for k, n in names.items()}
     conditional = any(condition is not None for _, condition in parsed.values())
-    return {k: parse_class_name(str(n), bare_condition="normal" if conditional else None) for k, n in names.items()}
+    classes = {k: parse_class_name(str(n), bare_condition="normal" if conditional else None) for k, n in names.items()}
+    only = {t: allowed[0] for t, allowed in ALLOWED_CONDITIONS.items() if len(allowed) == 1}
+    return {k: (t, only.get(t) if c is None else c) for k, (t, c) in classes.items()}
+
+
+# Split folders named otherwise by some exporters (Roboflow writes valid/): read as these names, so a
+# store and its exports have one val split, which training, the gate and ultralytics look for.
+SPLIT_NAMES = {"valid": "val", "validation": "val"}
+
+
+def split_name(folder_name: str) -> str:
+    """The split a YOLO folder's split folder holds (``valid`` is ``val``)."""
+    return SPLIT_NAMES.get(folder_name, folder_name)
 
 
 def parse_label_file(text: str, classes: int | Collection[int]) -> list[tuple[int, np.ndarray]]:

@@ -20,6 +20,7 @@ from storage.db import Database
 # this photo: undo would delete them one by one, as the person pressing it, and importing again
 # would not bring them back).
 CREATE, IMPORT, IMPORT_CONDITION = "create", "import", "import-condition"
+IMPORT_AUTHOR = "import"  # the author of imported labels and the uploader of imported photos
 NEVER_UNDONE = (CREATE, IMPORT, IMPORT_CONDITION)
 
 

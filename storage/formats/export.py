@@ -1,7 +1,9 @@
 """Export reviewed labels: YOLO (4 object types or the 9 classes), COCO JSON, Hugging Face dataset.
 
 Only reviewed labels (accepted, corrected, added) are exported, of the photos with no label left
-pending (a person finished them: see ``reviewed_images``). An image keeps the split it was
+pending (a person finished them: see ``reviewed_images``), and the photos a person left with
+nothing on them (every label deleted, or imported with an empty label file): a detector learns
+from those what is not an object. An image keeps the split it was
 imported with; other images get one from their content hash, so splits are stable across
 exports. Output folders are written beside the target and renamed into place.
 """
@@ -14,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from core.statuses import REVIEWED, LabelStatus
 from core.taxonomy import CLASS_NAMES, OBJECT_TYPES, class_name
@@ -23,6 +25,7 @@ from storage import models as m
 from storage.blobs import blobs_for
 from storage.db import Database
 from storage.images import survey_members
+from storage.labels import IMPORT_AUTHOR
 
 FORMATS = ("yolo", "yolo9", "coco", "hf")
 VAL_FRACTION = 0.15
@@ -55,6 +58,7 @@ def reviewed_images(
         query = query.where(m.Image.id.in_(survey_members(survey)))
     with db.read() as session:
         rows = session.execute(query).all()
+        empty = session.scalars(_emptied(survey)).all() if whole_photos else []
     images: dict[int, tuple[m.Image, list[LabelledBox]]] = {}
     for image, label in rows:
         objects = images.setdefault(image.id, (image, []))[1]
@@ -66,6 +70,7 @@ def reviewed_images(
             objects.append(LabelledBox(box, label.object_type, label.condition))
         except ValueError:
             continue
+    kept = [(image, objects) for image, objects in images.values() if objects]
     return [
         LabelledPhoto(
             name=f"{image.sha256[:16]}{Path(image.path).suffix}",
@@ -75,9 +80,22 @@ def reviewed_images(
             height=image.height,
             objects=tuple(objects),
         )
-        for image, objects in images.values()
-        if objects
+        for image, objects in sorted(kept + [(image, []) for image in empty], key=lambda pair: pair[0].id)
     ]
+
+
+def _emptied(survey: str | None):
+    """The photos a person left with no object: every label deleted, or imported with none (an
+    empty label file). A photo the model found nothing on and nobody opened is not among them."""
+    live = select(m.Label.image_id).where(m.Label.status != LabelStatus.DELETED)
+    deleted = select(m.Label.image_id).where(m.Label.status == LabelStatus.DELETED)
+    query = select(m.Image).where(
+        m.Image.id.not_in(live),
+        or_(m.Image.id.in_(deleted), and_(m.Image.uploaded_by == IMPORT_AUTHOR, m.Image.id.not_in(deleted))),
+    )
+    if survey is not None:
+        query = query.where(m.Image.id.in_(survey_members(survey)))
+    return query
 
 
 def _in_review():
@@ -159,8 +177,9 @@ def _write_yolo(images: list[LabelledPhoto], out: Path, names: tuple[str, ...], 
         counts["objects"] += len(lines)
         counts["left_out_no_condition"] += left_out
     splits = sorted({i.split for i in images}) or ["train"]
+    # No "path": ultralytics reads a relative one against its working directory, not this file's
+    # folder (a run from elsewhere refused the export, or trained on another folder's photos).
     spec = {
-        "path": ".",
         **{s: f"{s}/images" for s in splits},
         "nc": len(names),
         "names": dict(enumerate(names)),
@@ -227,7 +246,10 @@ def _hf(images: list[LabelledPhoto], out: Path) -> dict:
             "height": datasets.Value("int32"),
             "objects": datasets.Sequence(
                 {
+                    # [x, y, width, height] in pixels from the top-left, as the COCO export and the
+                    # Hugging Face object-detection guides have them
                     "bbox": datasets.Sequence(datasets.Value("float32"), length=4),
+                    "area": datasets.Value("float32"),
                     "object_type": datasets.ClassLabel(names=list(OBJECT_TYPES)),
                     "condition": datasets.Value("string"),
                 }
@@ -245,7 +267,8 @@ def _hf(images: list[LabelledPhoto], out: Path) -> dict:
                 "height": [i.height for i in chosen],
                 "objects": [
                     {
-                        "bbox": [list(o.box) for o in i.objects],
+                        "bbox": [[x1, y1, x2 - x1, y2 - y1] for x1, y1, x2, y2 in (o.box for o in i.objects)],
+                        "area": [(o.box[2] - o.box[0]) * (o.box[3] - o.box[1]) for o in i.objects],
                         "object_type": [OBJECT_TYPES.index(o.object_type) for o in i.objects],
                         "condition": [o.condition for o in i.objects],
                     }

@@ -41,13 +41,12 @@ from sqlalchemy.orm import Session
 from core.images import DEFAULT_MAX_BYTES, IMAGE_SUFFIXES, ImageLoadError, load_image, read_image_bytes
 from core.statuses import LabelStatus
 from core.types import Box, LabelledBox
-from core.yolo_labels import parse_label_file, read_class_map
+from core.yolo_labels import parse_label_file, read_class_map, split_name
 from storage import models as m
 from storage.db import Database
 from storage.images import add_image
-from storage.labels import IMPORT, IMPORT_CONDITION, new_label, write_versioned
+from storage.labels import IMPORT, IMPORT_AUTHOR, IMPORT_CONDITION, new_label, write_versioned
 
-IMPORT_AUTHOR = "import"
 # Authors that are not a person: a condition they set gives way to an imported (human) one.
 MACHINE_AUTHORS = (IMPORT_AUTHOR, "model")
 # Boxes of one object drawn separately overlap at a median IoU of 0.84 on the real 9-class vs
@@ -149,7 +148,7 @@ def import_yolo_folder(
     report = ImportReport()
     seen: dict[int, str] = {}  # image id -> the file of this folder whose labels it got
     for split_dir in sorted(p for p in folder.iterdir() if (p / "images").is_dir()):
-        split = split_dir.name
+        split = split_name(split_dir.name)
         for image_path in sorted((split_dir / "images").iterdir()):
             if image_path.name.startswith(".") or image_path.suffix.lower() not in IMAGE_SUFFIXES:
                 if image_path.is_file() and not image_path.name.startswith("."):

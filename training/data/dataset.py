@@ -13,7 +13,7 @@ import numpy as np
 from core.images import IMAGE_SUFFIXES, NO_LIMIT, ImageLoadError, open_image
 from core.settings import PROJECT_ROOT
 from core.types import LabelledBox, LabelledPhoto
-from core.yolo_labels import read_class_map
+from core.yolo_labels import read_class_map, split_name
 from storage.formats.yolo_import import read_label_file
 
 if TYPE_CHECKING:
@@ -60,13 +60,14 @@ def read_yolo_folder(folder: str | Path, split: str | None = None, stored: bool 
     folder = Path(folder)
     classes = read_class_map(folder)
     photos, left_out = [], []
-    splits = [split] if split else sorted(p.name for p in folder.iterdir() if (p / "images").is_dir())
-    for name in splits:
-        images = folder / name / "images"
-        if not images.is_dir():
-            raise FileNotFoundError(f"{folder} has no {name} split")
+    folders = sorted(p.name for p in folder.iterdir() if (p / "images").is_dir())
+    chosen = [f for f in folders if split is None or split_name(f) == split]
+    if split is not None and not chosen:
+        raise FileNotFoundError(f"{folder} has no {split} split")
+    for directory in chosen:
+        name, images = split_name(directory), folder / directory / "images"
         for path in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-            shown, label = str(path.relative_to(folder)), folder / name / "labels" / f"{path.stem}.txt"
+            shown, label = str(path.relative_to(folder)), folder / directory / "labels" / f"{path.stem}.txt"
             try:
                 width, height = _upright_size(path, shown, stored)
             except ImageLoadError as exc:

@@ -291,7 +291,8 @@ def evaluate_pipeline(inspector: Inspector, photos: Sequence[LabelledPhoto]) -> 
         matched += len(pairs)
         for i, j in pairs.items():
             known = photo.objects[j].condition
-            if known is not None:
+            # Only objects with a condition to choose (vegetation is always normal: right for free).
+            if known is not None and len(ALLOWED_CONDITIONS[photo.objects[j].object_type]) > 1:
                 condition_known += 1
                 condition_hits += inspection.findings[i].condition == known
         # relations among matched objects only, in truth indices

@@ -67,6 +67,12 @@ def nine_objects(nine: Path) -> list[tuple[str, str]]:
     ]
 
 
+def judged(objects) -> int:
+    """How many of ``objects`` ((object_type, ...)) have a condition to judge: vegetation has one
+    allowed condition (normal), which a 4-class folder gives it already."""
+    return sum(len(ALLOWED_CONDITIONS[t]) > 1 for t, *_ in objects)
+
+
 def live_labels(db) -> list[m.Label]:
     with db.read() as s:
         return list(s.scalars(select(m.Label).where(m.Label.status != LabelStatus.DELETED).order_by(m.Label.id)))
@@ -79,27 +85,30 @@ def count_events(db, action: str) -> int:
 
 def test_nine_class_import_sets_conditions_on_four_class_labels_once(db, data_dir, four, nine):
     objects = nine_objects(nine)
-    assert len(objects) == 20
+    assert (len(objects), judged(objects)) == (20, 12)  # 8 vegetation: normal already
     import_yolo_folder(db, data_dir, four, by="ada")
 
     report = import_yolo_folder(db, data_dir, nine, by="rita")
     assert (report.images_added, report.images_already_present) == (0, 3)
-    assert (report.matched, report.conditions_set, report.labels_added, report.conflicts) == (20, 20, 0, [])
+    assert (report.matched, report.conditions_set, report.labels_added, report.conflicts) == (20, 12, 0, [])
+    assert report.unchanged == 8
     assert min(report.match_ious) < 0.5  # the weakly overlapping drain matched, not doubled
     labels = live_labels(db)
     assert len(labels) == 20  # no duplicates
     assert sorted((x.object_type, x.condition) for x in labels) == sorted(objects)
-    assert {(x.author, x.status, x.version) for x in labels} == {(IMPORT_AUTHOR, "accepted", 2)}
-    assert count_events(db, "import-condition") == 20
+    versions = {(x.author, x.status, x.version) for x in labels if x.object_type != "vegetation"}
+    assert versions == {(IMPORT_AUTHOR, "accepted", 2)}
+    assert count_events(db, "import-condition") == 12
     # The history names who ran each import; the labels' author stays the import (their source).
-    first, event = label_events(db, labels[0].id)
+    drain = next(x for x in labels if x.object_type != "vegetation")
+    first, event = label_events(db, drain.id)
     assert (first.actor, first.action) == ("ada", "import")
-    assert (event.actor, event.before["condition"], event.after["condition"]) == ("rita", None, labels[0].condition)
+    assert (event.actor, event.before["condition"], event.after["condition"]) == ("rita", None, drain.condition)
 
     again = import_yolo_folder(db, data_dir, nine, by="rita")
     assert (again.conditions_set, again.labels_added, again.unchanged) == (0, 0, 20)
     assert "already imported: nothing changed" in again.summary()
-    assert count_events(db, "import-condition") == 20
+    assert count_events(db, "import-condition") == 12
     assert [(x.id, x.version) for x in live_labels(db)] == [(x.id, x.version) for x in labels]
 
 
@@ -134,7 +143,7 @@ def test_a_reviewers_different_condition_is_a_conflict_and_is_kept(db, data_dir,
     assert (conflict.label_id, conflict.author) == (drain.id, "reviewer-ann")
     assert (conflict.existing, conflict.imported) == (("slope_drain", other), ("slope_drain", imported))
     assert f"label {drain.id} is slope_drain/{other} (by reviewer-ann)" in report.summary()
-    assert (report.conditions_set, report.labels_added) == (19, 0)
+    assert (report.conditions_set, report.labels_added) == (judged(nine_objects(nine)) - 1, 0)
     kept = stored_label(db, drain.id)
     assert (kept.condition, kept.status, kept.author, kept.version) == (other, "corrected", "reviewer-ann", 2)
     assert len(live_labels(db)) == 20
@@ -149,7 +158,9 @@ def test_object_with_no_counterpart_is_added_on_first_import(db, data_dir, four,
     first.write_text("\n".join(rows[1:]) + "\n")
     import_yolo_folder(db, data_dir, four)
     report = import_yolo_folder(db, data_dir, nine)
-    assert (report.matched, report.conditions_set, report.labels_added, report.added_unmatched) == (19, 19, 1, 1)
+    added = nine_objects(nine)[0]  # the object the 4-class copy lost (no vegetation: it had a condition to set)
+    assert judged([added]) == 1
+    assert (report.matched, report.conditions_set, report.labels_added, report.added_unmatched) == (19, 11, 1, 1)
     labels = live_labels(db)
     assert len(labels) == 20 and all(x.condition is not None for x in labels)
     assert count_events(db, "import") == 20  # 19 from the 4-class import, 1 added now
@@ -210,9 +221,10 @@ def test_a_box_only_folder_gives_pending_labels_its_boxes_and_leaves_their_condi
         db, data_dir, four, lambda box, size: tuple(np.clip(box + 3, 0, size * 2)), lambda t: "normal"
     )
     report = import_yolo_folder(db, data_dir, four)
-    assert (report.pending_reviewed, report.conditions_set) == (len(people), 0)
+    vegetation = sum(t == "vegetation" for t, _, _ in people)  # normal: its only condition
+    assert (report.pending_reviewed, report.conditions_set) == (len(people), vegetation)
     labels = [x for x in live_labels(db) if x.image_id == image_id]
-    assert_objects(labels, [(object_type, None, box) for object_type, _, box in people])
+    assert_objects(labels, [(t, "normal" if t == "vegetation" else None, box) for t, _, box in people])
     assert {x.status for x in labels} == {"corrected"}
 
 
@@ -260,11 +272,11 @@ def test_ambiguous_weak_overlap_is_added_and_another_type_on_the_same_box_is_a_c
     report = import_yolo_folder(db, data_dir, nine)
     assert (report.matched, report.labels_added) == (0, 1)
     [conflict] = report.conflicts
-    assert (conflict.existing, conflict.imported) == (("vegetation", None), ("rock_toe", "damaged"))
+    assert (conflict.existing, conflict.imported) == (("vegetation", "normal"), ("rock_toe", "damaged"))
     assert conflict.reason == "object type differs"
     assert sorted((x.object_type, x.condition or "") for x in live_labels(db)) == [
         ("slope_drain", ""),
         ("slope_drain", ""),
         ("slope_drain", "normal"),
-        ("vegetation", ""),
+        ("vegetation", "normal"),
     ]

@@ -1,13 +1,20 @@
 """The export's reading of the store: reviewed labels as labelled photos, one bad label never
 failing the whole export."""
 
+import shutil
+
+import yaml
+from PIL import Image
 from sqlalchemy import update
 
 from storage import models as m
 from storage import review as review_store
-from storage.formats.export import photos_in_review, reviewed_images
+from storage.formats.export import export, photos_in_review, reviewed_images
+from storage.formats.yolo_import import import_yolo_folder
 from storage.review import LabelChange
+from tests.conftest import VAL_IMAGES
 from tests.storage.helpers import save
+from training.data.dataset import from_yolo_folder
 
 
 def test_a_legacy_label_past_its_photo_is_clipped_and_an_empty_one_dropped(db, data_dir):
@@ -37,3 +44,47 @@ def test_box_data_takes_only_photos_a_person_finished(db, data_dir):
     review_store.save_photo(db, image, "rita", accept[1:])
     (photo,) = reviewed_images(db, data_dir, whole_photos=True)
     assert len(photo.objects) == len(labels) and photos_in_review(db) == 0
+
+
+def test_a_photo_a_person_left_with_nothing_on_it_is_exported_as_background(db, data_dir, tmp_path):
+    """A photo whose every model box a reviewer deleted, or imported with an empty label file,
+    shows a detector what is not an object; a photo nobody opened is no such evidence."""
+    cleared, unopened = save(db, data_dir, b"photo-1"), save(db, data_dir, b"photo-2")
+    labels = review_store.photo_view(db, cleared).labels
+    review_store.save_photo(db, cleared, "rita", [LabelChange(x.label_id, x.version, delete=True) for x in labels])
+    assert review_store.photo_view(db, unopened).labels  # the model's boxes, pending: nobody opened it
+    folder = tmp_path / "imported" / "train"
+    (folder / "images").mkdir(parents=True)
+    (folder / "labels").mkdir()
+    (folder.parent / "data.yaml").write_text("names: [rock_toe, slope_drain, toe_drain, vegetation]\n")
+    shutil.copyfile(VAL_IMAGES[0], folder / "images" / "empty.jpg")
+    (folder / "labels" / "empty.txt").write_text("")
+    import_yolo_folder(db, data_dir, folder.parent, by="rita")
+
+    photos = reviewed_images(db, data_dir, whole_photos=True)
+    assert [photo.objects for photo in photos] == [(), ()]
+    assert (photos[1].width, photos[1].height) == Image.open(VAL_IMAGES[0]).size  # the imported one, after
+    assert reviewed_images(db, data_dir, whole_photos=False) == []  # no object: no condition crop
+    counts = export(db, data_dir, "yolo", tmp_path / "out")
+    assert counts["images"] == 2
+    assert sorted(p.read_text() for p in (tmp_path / "out").rglob("labels/*.txt")) == ["", ""]
+    assert "path" not in yaml.safe_load((tmp_path / "out" / "data.yaml").read_text())  # ultralytics: cwd-relative
+
+
+def test_a_roboflow_valid_split_is_the_val_split(db, data_dir, tmp_path):
+    folder = tmp_path / "roboflow"
+    for split in ("train", "valid"):
+        (folder / split / "images").mkdir(parents=True)
+        (folder / split / "labels").mkdir()
+    (folder / "data.yaml").write_text("names: [rock_toe, slope_drain, toe_drain, vegetation]\n")
+    for k, split in enumerate(("train", "valid")):
+        shutil.copyfile(VAL_IMAGES[k], folder / split / "images" / f"{k}.jpg")
+        (folder / split / "labels" / f"{k}.txt").write_text("3 0.5 0.5 0.2 0.2\n")
+    assert {photo.split for photo in from_yolo_folder(folder)} == {"train", "val"}
+    assert len(from_yolo_folder(folder, "val")) == 1
+    report = import_yolo_folder(db, data_dir, folder, by="rita")
+    assert report.per_split == {"train": 1, "val": 1}
+    photos = reviewed_images(db, data_dir, whole_photos=True)
+    assert sorted(photo.split for photo in photos) == ["train", "val"]
+    # vegetation has one allowed condition: a 4-class folder's vegetation is normal, not unknown
+    assert {o.condition for photo in photos for o in photo.objects} == {"normal"}

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from core.settings import PROJECT_ROOT
 from storage import models as m
 from storage.db import Database
-from storage.formats.export import export
+from storage.formats.export import export, reviewed_images
 from storage.formats.yolo_import import import_yolo_folder, parse_label_file
 from storage.users import add_user
 from tests.conftest import DATA_DIR
@@ -46,7 +46,9 @@ def test_slopes_import_export_reimport_gives_the_same_labels(db, data_dir, tmp_p
         "a box under 1 px was left out: [0.6117, 0.4235, 0.6144, 0.4261]"
     ]
     original = label_set(db)
-    assert len(original) == 1441 and {c for *_, c, _ in original} == {None}  # 4-class data: no condition
+    # 4-class data: no condition, but vegetation's only one (normal)
+    assert len(original) == 1441
+    assert {(t == "vegetation", c) for _, t, c, _ in original} == {(False, None), (True, "normal")}
 
     again = import_yolo_folder(db, data_dir, DATA_DIR)
     assert (again.images_added, again.labels_added) == (0, 0)
@@ -129,9 +131,13 @@ def test_hf_export_loads_back(db, data_dir, tmp_path):
     export(db, data_dir, "hf", tmp_path / "hf")
     loaded = datasets.load_from_disk(str(tmp_path / "hf"))
     assert set(loaded) == {"train", "val"}
-    assert len(loaded["train"]) + len(loaded["val"]) == 334  # images with at least one label
-    row = loaded["val"][0]
+    # every photo with a label, and the 3 whose label file is empty (background to a detector)
+    assert len(loaded["train"]) + len(loaded["val"]) == 334 + 3
+    row = next(r for r in loaded["val"] if r["objects"]["bbox"])
     assert row["image"].size == (row["width"], row["height"])
+    for (x, y, w, h), area in zip(row["objects"]["bbox"], row["objects"]["area"], strict=True):  # COCO's [x, y, w, h]
+        assert w > 0 and h > 0 and x + w <= row["width"] + 0.01 and y + h <= row["height"] + 0.01
+        assert area == pytest.approx(w * h, rel=1e-4)
     assert sum(len(d["objects"]["bbox"]) for d in (loaded["train"], loaded["val"]) for d in d) == 1441
 
 
@@ -188,4 +194,9 @@ def test_an_export_replaces_only_an_earlier_export_and_leaves_out_what_it_cannot
     again = export(db, data_dir, "yolo", tmp_path / "out")  # an earlier export: replaced
     assert (again["images"], again["left_out_file_missing"]) == (first["images"] - 1, 1)
     nine = export(db, data_dir, "yolo9", tmp_path / "nine")
-    assert nine["images"] == 0 and nine["photos_left_out_no_condition"] == first["images"] - 1
+    # Kept: photos with nothing to judge (only vegetation, or nothing on them); the rest left out.
+    exported = [p for p in reviewed_images(db, data_dir, whole_photos=True) if Path(p.path).is_file()]
+    nothing_to_judge = [p for p in exported if all(o.condition is not None for o in p.objects)]
+    assert 0 < nine["images"] == len(nothing_to_judge) < len(exported)
+    assert nine["photos_left_out_no_condition"] == len(exported) - len(nothing_to_judge)
+    assert len(exported) == again["images"]

@@ -21,7 +21,8 @@ def test_analysis_counts_match_the_label_files():
         "toe_drain": rows.count("2"),
         "vegetation": rows.count("3"),
     }
-    assert result["conditions"] == {"unknown": 174}
+    # 4 classes: no condition, but vegetation's only one (normal)
+    assert result["conditions"] == {"normal": rows.count("3"), "unknown": 174 - rows.count("3")}
     assert result["imbalance_ratio_object_types"] == max(rows.count(c) for c in "0123") / min(
         rows.count(c) for c in "0123"
     )
