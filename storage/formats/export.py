@@ -10,14 +10,17 @@ exports. Output folders are written beside the target and renamed into place.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import tempfile
 from pathlib import Path
 
 import yaml
+from PIL import ImageOps
 from sqlalchemy import and_, func, or_, select
 
+from core.images import NO_LIMIT, ImageLoadError, open_image
 from core.statuses import REVIEWED, LabelStatus
 from core.taxonomy import CLASS_NAMES, OBJECT_TYPES, class_name
 from core.types import LabelledBox, LabelledPhoto
@@ -28,6 +31,7 @@ from storage.images import survey_members
 from storage.labels import IMPORT_AUTHOR
 
 FORMATS = ("yolo", "yolo9", "coco", "hf")
+ORIENTATION = 0x0112  # the EXIF tag
 VAL_FRACTION = 0.15
 
 
@@ -149,6 +153,29 @@ def write_export(images: list[LabelledPhoto], fmt: str, out: str | Path) -> dict
     return {**counts, "left_out_file_missing": len(images) - len(present)}
 
 
+def _upright_bytes(path: Path) -> bytes:
+    """The photo's file, or, for one stored sideways (EXIF orientation 2-8), its pixels turned
+    upright with no orientation tag: boxes are kept in the upright frame (as the app shows the
+    photo), and a reader of the raw pixels (COCO tools, torchvision) would put them on the
+    wrong spot of the file as stored."""
+    data = Path(path).read_bytes()
+    try:
+        image = open_image(data, max_pixels=NO_LIMIT, max_bytes=NO_LIMIT)  # stored: it passed the limits once
+    except ImageLoadError:
+        return data  # not for this export to judge: written as stored
+    with image:
+        if image.getexif().get(ORIENTATION, 1) == 1:
+            return data
+        upright, kind = ImageOps.exif_transpose(image), image.format
+    out = io.BytesIO()
+    upright.save(out, format=kind, **({"quality": 95} if kind == "JPEG" else {}))
+    return out.getvalue()
+
+
+def _copy_upright(path: Path, target: Path) -> None:
+    target.write_bytes(_upright_bytes(path))
+
+
 def _yolo_rows(image: LabelledPhoto, class_of) -> tuple[list[str], int]:
     lines, left_out = [], 0
     for o in image.objects:
@@ -169,7 +196,7 @@ def _write_yolo(images: list[LabelledPhoto], out: Path, names: tuple[str, ...], 
         lines, left_out = _yolo_rows(image, class_of)
         (out / image.split / "images").mkdir(parents=True, exist_ok=True)
         (out / image.split / "labels").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(image.path, out / image.split / "images" / image.name)
+        _copy_upright(image.path, out / image.split / "images" / image.name)
         (out / image.split / "labels" / f"{Path(image.name).stem}.txt").write_text(
             "\n".join(lines) + "\n" * bool(lines)
         )
@@ -213,7 +240,7 @@ def _coco(images: list[LabelledPhoto], out: Path) -> dict:
             "annotations": [],
         }
         for image_id, image in enumerate(chosen, 1):
-            shutil.copyfile(image.path, out / split / image.name)
+            _copy_upright(image.path, out / split / image.name)
             document["images"].append(
                 {"id": image_id, "file_name": image.name, "width": image.width, "height": image.height}
             )
@@ -261,7 +288,7 @@ def _hf(images: list[LabelledPhoto], out: Path) -> dict:
         chosen = [i for i in images if i.split == split]
         splits[split] = datasets.Dataset.from_dict(
             {
-                "image": [{"bytes": i.path.read_bytes(), "path": i.name} for i in chosen],
+                "image": [{"bytes": _upright_bytes(i.path), "path": i.name} for i in chosen],
                 "image_id": [Path(i.name).stem for i in chosen],
                 "width": [i.width for i in chosen],
                 "height": [i.height for i in chosen],

@@ -1,8 +1,10 @@
 """The export's reading of the store: reviewed labels as labelled photos, one bad label never
 failing the whole export."""
 
+import json
 import shutil
 
+import numpy as np
 import yaml
 from PIL import Image
 from sqlalchemy import update
@@ -88,3 +90,29 @@ def test_a_roboflow_valid_split_is_the_val_split(db, data_dir, tmp_path):
     assert sorted(photo.split for photo in photos) == ["train", "val"]
     # vegetation has one allowed condition: a 4-class folder's vegetation is normal, not unknown
     assert {o.condition for photo in photos for o in photo.objects} == {"normal"}
+
+
+def test_a_photo_stored_sideways_is_exported_upright_as_its_boxes_are(db, data_dir, tmp_path):
+    """COCO tools and torchvision read a file's pixels as stored: a photo kept sideways with an
+    EXIF orientation tag would have the export's upright boxes on the wrong spot."""
+    upright = Image.open(VAL_IMAGES[0]).convert("RGB").crop((0, 0, 312, 240))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned a quarter: a viewer turns it back upright
+    folder = tmp_path / "sideways" / "train"
+    (folder / "images").mkdir(parents=True)
+    (folder / "labels").mkdir()
+    (folder.parent / "data.yaml").write_text("names: [rock_toe, slope_drain, toe_drain, vegetation]\n")
+    upright.transpose(Image.Transpose.ROTATE_90).save(folder / "images" / "turned.jpg", exif=exif, quality=95)
+    (folder / "labels" / "turned.txt").write_text("0 0.25 0.5 0.3 0.4\n")  # in the upright frame, as labelled
+    import_yolo_folder(db, data_dir, folder.parent, by="rita")
+
+    export(db, data_dir, "coco", tmp_path / "coco")
+    (document,) = [json.loads(p.read_text()) for p in (tmp_path / "coco").rglob("*.json")]
+    (entry,) = document["images"]
+    (annotation,) = document["annotations"]
+    with Image.open(next((tmp_path / "coco").rglob(entry["file_name"]))) as exported:
+        assert exported.size == (entry["width"], entry["height"]) == (312, 240)
+        assert exported.getexif().get(0x0112, 1) == 1
+        x, y, w, h = (round(v) for v in annotation["bbox"])
+        shown = np.asarray(exported.convert("RGB"), dtype=float)[y : y + h, x : x + w]
+    assert np.abs(shown - np.asarray(upright, dtype=float)[y : y + h, x : x + w]).mean() < 8  # the same pixels
