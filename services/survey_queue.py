@@ -197,15 +197,26 @@ class NoReport(ServiceError, ValueError):
     title = "Queued surveys"
 
 
+class ReportRefused(ServiceError, PermissionError):
+    title = "Queued surveys"
+
+
 PENDING = "(being made since)"  # the report's key, with a time, while a worker makes it
 REPORT_RETRY_S = 120  # asked for again after this long, the worker is asked again (it may have died)
 
 
-def ask_for_report(db: Database, settings: Settings, queue: TaskQueue, queued_id: int) -> tuple[Path, Path] | None:
+def ask_for_report(
+    db: Database, settings: Settings, queue: TaskQueue, queued_id: int, user: str
+) -> tuple[Path, Path] | None:
     """The survey's report (HTML page, CSV) once a worker has made it; until then a worker is
     asked to make it (None: ask again in a moment). A survey still running, or with no name (its
-    photos are filed under none), has no report."""
+    photos are filed under none), has no report. Only whoever queued it, a reviewer or an admin
+    may have it: it holds the photos and findings, as My uploads shows an inspector only theirs."""
     state, _ = queue_store.queued_survey(db, queued_id)
+    if state.created_by != user and user_role(db, user) not in ("reviewer", "admin"):
+        raise ReportRefused(
+            f"This queued survey is {state.created_by}'s: only they, a reviewer or an admin may see its report."
+        )
     if state.survey is None:
         raise NoReport("This survey has no name: its photos are in the Review tab, with no survey report.")
     if state.open:

@@ -153,11 +153,11 @@ def build_queue_tab(settings: Settings, db: Database) -> None:
         return f"Survey {queued_id} cancelled: {stopped} chunks stopped (photos already inspected stay stored)."
 
     def report(queued_id: int | None, request: gr.Request):
-        require(request, db, "inspector")
+        user = require(request, db, "inspector").username
         if queued_id is None:
             raise refused("Click a queued survey first.", "Queued surveys")
         with refusals_shown():
-            files = ask_for_report(db, settings, CeleryQueue(settings), queued_id)
+            files = ask_for_report(db, settings, CeleryQueue(settings), queued_id, user)
         if files is None:
             return (
                 f"A worker is making the report of survey {queued_id}: press the button again in a moment.",

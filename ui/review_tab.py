@@ -20,7 +20,7 @@ from services import review, review_text
 from storage.db import Database
 from storage.images import survey_names
 from storage.review import UNKNOWN, PhotoView
-from ui.access import refusals_shown, refused, require, said_in
+from ui.access import refusal, refusals_shown, refused, require, said_in
 from ui.export_panel import build_export_panel
 from ui.markdown import as_text
 from ui.review_editor import (
@@ -57,8 +57,7 @@ def _selected(photo: PhotoView | None, wanted: int | None, filters: review.Filte
         return None
     if wanted in [label.label_id for label in photo.labels]:
         return wanted
-    # Labels come least certain first: the first pending one the filters show, else the first they
-    # show (a box drawn with no condition is reviewed: "unknown" selected a pending "normal" instead).
+    # Least certain first: the first pending label the filters show, else the first they show.
     shown = [label for label in photo.labels if review.in_scope(label, filters)] or photo.labels
     pending = [label.label_id for label in shown if label.status == "pending"]
     return (pending or [label.label_id for label in shown])[0]
@@ -373,8 +372,11 @@ def build_review_tab(db: Database, data_dir: str | Path, max_new_boxes: int = re
 
     filters = [survey, object_type, condition, status]
     load.click(said(open_queue), filters, outputs, api_name="review_open")
-    # Surveys are named on the Inspect tab while this one is open: list them fresh on each look.
-    survey.focus(lambda: gr.update(choices=[ANY, *survey_names(db)]), None, survey, api_name="review_surveys")
+
+    def survey_choices(request: gr.Request):  # listed fresh on each look; every name: reviewers only
+        return gr.update() if refusal(request, db, ROLE) else gr.update(choices=[ANY, *survey_names(db)])
+
+    survey.focus(survey_choices, None, survey, api_name="review_surveys")
     action_inputs = [state, editor, pick, kind, cond, new_class]
     for button, action in [
         (save, "save"),

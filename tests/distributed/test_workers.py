@@ -63,9 +63,9 @@ def test_two_workers_share_a_survey_of_45_photos_and_store_each_once(cluster, va
 
     # Its report, made by a worker into the object store
     queue = CeleryQueue(cluster.settings)
-    assert ask_for_report(cluster.db, cluster.settings, queue, state.id) is None
+    assert ask_for_report(cluster.db, cluster.settings, queue, state.id, "ines") is None
     deadline = time.monotonic() + 120
-    while (files := ask_for_report(cluster.db, cluster.settings, queue, state.id)) is None:
+    while (files := ask_for_report(cluster.db, cluster.settings, queue, state.id, "ines")) is None:
         assert time.monotonic() < deadline, "no report in 120 s"
         time.sleep(0.5)
     assert "val on two workers" in files[0].read_text() and len(files[1].read_text().splitlines()) > 45

@@ -20,6 +20,7 @@ from services.sinks import StoreSink
 from services.survey_queue import (
     CancelRefused,
     NoReport,
+    ReportRefused,
     ask_for_report,
     cancel_queued_survey,
     make_report,
@@ -260,19 +261,26 @@ def test_a_finished_survey_s_report_is_made_by_a_worker_and_kept_in_the_object_s
     queue = ListQueue()
     state = queue_survey(db, settings, queue, [_photos(val_images, tmp_path, 5)], "north", "ines", site="A3")
     with pytest.raises(NoReport, match="still running"):
-        ask_for_report(db, settings, queue, state.id)
+        ask_for_report(db, settings, queue, state.id, "ines")
     for chunk in queue.sent:
         run_chunk(db, settings, lambda: inspector, chunk, "w1")
-    assert ask_for_report(db, settings, queue, state.id) is None  # asked of a worker
-    assert ask_for_report(db, settings, queue, state.id) is None  # being made: not asked twice
+    assert ask_for_report(db, settings, queue, state.id, "ines") is None  # asked of a worker
+    assert ask_for_report(db, settings, queue, state.id, "ines") is None  # being made: not asked twice
     assert queue.reports == [state.id]
     key = make_report(db, settings, state.id)  # what the worker does
-    html, csv = ask_for_report(db, settings, queue, state.id)
+    html, csv = ask_for_report(db, settings, queue, state.id, "ines")
     assert key.startswith(f"reports/{state.id}/") and html.parent == csv.parent
     assert "north" in html.read_text() and "A3" in html.read_text()
     assert len(csv.read_text().splitlines()) > 1  # a header and the findings
     assert make_report(db, settings, state.id) != key and not html.exists()  # a new report replaces it
 
+    # Another inspector may not have it (its photos and findings); a reviewer may.
+    add_user(db, "ivan", "inspector", "a long password")
+    add_user(db, "rita", "reviewer", "a long password")
+    with pytest.raises(ReportRefused, match="only they, a reviewer or an admin"):
+        ask_for_report(db, settings, queue, state.id, "ivan")
+    assert ask_for_report(db, settings, queue, state.id, "rita") is not None  # the newest report
+
     unnamed = queue_survey(db, settings, queue, [val_images[6]], None, "ines")
     with pytest.raises(NoReport, match="no name"):
-        ask_for_report(db, settings, queue, unnamed.id)
+        ask_for_report(db, settings, queue, unnamed.id, "ines")

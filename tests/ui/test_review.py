@@ -200,6 +200,9 @@ def test_a_refused_action_is_answered_in_the_message_and_an_inspector_is_still_r
     with pytest.raises(Exception, match="ines is an inspector; this action needs a reviewer"):
         login(app, "ines").predict(None, None, None, None, api_name="/review_save")
     assert untouched(db)
+    # Every survey's name is for those who review: an inspector's list is left as it was.
+    assert "north" in str(rita.predict(api_name="/review_surveys"))
+    assert "north" not in str(login(app, "ines").predict(api_name="/review_surveys"))
 
 
 def test_the_labels_own_condition_button_confirms_it_and_a_turned_photo_saves_nothing(app, store):
