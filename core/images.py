@@ -34,6 +34,7 @@ ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "MPO"})
 DEFAULT_MAX_PIXELS = 120_000_000
 DEFAULT_MAX_BYTES = 100_000_000
 NO_LIMIT = sys.maxsize  # for readers of stored photos: see load_stored_image
+EXIF_ORIENTATION = 0x0112  # the tag: 1 upright as stored, 2-8 mirrored or turned (5-8 a quarter)
 
 
 class ImageLoadError(ValueError):

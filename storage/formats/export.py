@@ -20,7 +20,7 @@ import yaml
 from PIL import ImageOps
 from sqlalchemy import and_, func, or_, select
 
-from core.images import NO_LIMIT, ImageLoadError, open_image
+from core.images import EXIF_ORIENTATION, NO_LIMIT, ImageLoadError, open_image
 from core.statuses import REVIEWED, LabelStatus
 from core.taxonomy import CLASS_NAMES, OBJECT_TYPES, class_name
 from core.types import LabelledBox, LabelledPhoto
@@ -31,7 +31,6 @@ from storage.images import survey_members
 from storage.labels import IMPORT_AUTHOR
 
 FORMATS = ("yolo", "yolo9", "coco", "hf")
-ORIENTATION = 0x0112  # the EXIF tag
 VAL_FRACTION = 0.15
 
 
@@ -164,7 +163,7 @@ def _upright_bytes(path: Path) -> bytes:
     except ImageLoadError:
         return data  # not for this export to judge: written as stored
     with image:
-        if image.getexif().get(ORIENTATION, 1) == 1:
+        if image.getexif().get(EXIF_ORIENTATION, 1) == 1:
             return data
         upright, kind = ImageOps.exif_transpose(image), image.format
     out = io.BytesIO()

@@ -29,7 +29,6 @@ none was named), so the history says who vouched for the folder.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +40,7 @@ from sqlalchemy.orm import Session
 from core.images import DEFAULT_MAX_BYTES, IMAGE_SUFFIXES, ImageLoadError, load_image, read_image_bytes
 from core.statuses import LabelStatus
 from core.types import Box, LabelledBox
-from core.yolo_labels import parse_label_file, read_class_map, split_name
+from core.yolo_labels import read_class_map, read_label_file, split_name
 from storage import models as m
 from storage.db import Database
 from storage.images import add_image
@@ -56,13 +55,6 @@ MATCH_MIN_IOU = 0.5
 # drawn vegetation). Such a pair still matches when neither box overlaps anything else of its type
 # that much; adding it instead would put the object on the photo twice.
 WEAK_MATCH_MIN_IOU = 0.25
-# A label line is a few dozen characters per object (a polygon a few thousand): 10 MB is over a
-# hundred thousand objects on one photo. A larger file is not a label file, and is refused before
-# it is read into memory.
-MAX_LABEL_BYTES = 10_000_000
-# Exporters round, and some let a box drawn to the photo's edge end a little past it: that much is
-# clipped to the edge. More is a label of another photo, or in pixels instead of fractions.
-EDGE_SLACK = 0.01
 
 
 @dataclass(frozen=True)
@@ -165,43 +157,6 @@ def _labels_without_image(folder: Path, split_dir: Path) -> list[tuple[str, str]
     labels = split_dir / "labels"
     orphans = sorted(p for p in labels.glob("*.txt") if p.stem not in stems) if labels.is_dir() else []
     return [(str(p.relative_to(folder)), "a label file without its image: not imported") for p in orphans]
-
-
-def read_label_file(path: Path, classes: Collection[int]) -> list[tuple[int, np.ndarray]]:
-    """(class index, normalized xyxy) per row of a photo's label file; none when it has none.
-    ``ValueError`` saying why the file cannot be trusted: over ``MAX_LABEL_BYTES``, not UTF-8, or
-    a line that is not a box or polygon of a class data.yaml names, inside the photo. The import
-    and training take a photo with all its objects or not at all: an object left out of a photo
-    that is kept would be taught as background."""
-    if not path.is_file():
-        return []
-    with path.open("rb") as file:
-        data = file.read(MAX_LABEL_BYTES + 1)  # no more: a huge file is refused without being loaded
-    if len(data) > MAX_LABEL_BYTES:
-        size = path.stat().st_size / 1e6
-        raise ValueError(f"the label file is {size:.1f} MB, over the {MAX_LABEL_BYTES / 1e6:g} MB limit")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValueError("the label file is not UTF-8 text") from None
-    rows = parse_label_file(text, classes)  # classes, numbers, NaN and infinity; it clips to the photo
-    for number, line in enumerate(text.splitlines(), 1):
-        if problem := _outside_photo([float(v) for v in line.split()[1:]]):
-            raise ValueError(f"line {number} {problem}")
-    return rows
-
-
-def _outside_photo(coords: list[float]) -> str | None:
-    """Why a parsed row (box ``cx cy w h`` or polygon) is not inside the photo, or None.
-    Clipping such a row would make a box of something else."""
-    if any(not -EDGE_SLACK <= v <= 1 + EDGE_SLACK for v in coords):
-        return "has a coordinate outside 0 to 1 (they are fractions of the photo's width and height)"
-    if len(coords) != 4:  # a negative width or height is outside 0 to 1 as well
-        return None
-    cx, cy, w, h = coords
-    if min(cx - w / 2, cy - h / 2) < -EDGE_SLACK or max(cx + w / 2, cy + h / 2) > 1 + EDGE_SLACK:
-        return "has a box that reaches past the photo's edge"
-    return None
 
 
 def _import_one(

@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.images import IMAGE_SUFFIXES, NO_LIMIT, ImageLoadError, open_image
+from core.images import EXIF_ORIENTATION, IMAGE_SUFFIXES, NO_LIMIT, ImageLoadError, open_image
 from core.settings import PROJECT_ROOT
 from core.types import LabelledBox, LabelledPhoto
-from core.yolo_labels import read_class_map, split_name
-from storage.formats.yolo_import import read_label_file
+from core.yolo_labels import read_class_map, read_label_file, split_name
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -30,8 +29,7 @@ DATA_CREDIT = (
 
 
 LOG = logging.getLogger(__name__)
-ORIENTATION = 0x0112  # the EXIF tag; values 5 to 8 turn the photo a quarter, so it is upright sideways
-TURNED = (5, 6, 7, 8)
+TURNED = (5, 6, 7, 8)  # EXIF orientations that turn the photo a quarter: it is stored sideways
 
 
 @dataclass(frozen=True)
@@ -118,7 +116,7 @@ def _upright_size(path: Path, name: str, stored: bool) -> tuple[int, int]:
         unlimited = {"max_pixels": NO_LIMIT, "max_bytes": NO_LIMIT} if stored else {}
         with open_image(path, name=name, **unlimited) as image:
             width, height = image.size
-            turned = image.getexif().get(ORIENTATION) in TURNED
+            turned = image.getexif().get(EXIF_ORIENTATION) in TURNED
     except ImageLoadError:
         raise
     except (OSError, SyntaxError, ValueError, struct.error):  # the EXIF block: cut short or corrupt

@@ -12,10 +12,11 @@ import yaml
 from sqlalchemy import func, select
 
 from core.settings import PROJECT_ROOT
+from core.yolo_labels import parse_label_file
 from storage import models as m
 from storage.db import Database
 from storage.formats.export import export, reviewed_images
-from storage.formats.yolo_import import import_yolo_folder, parse_label_file
+from storage.formats.yolo_import import import_yolo_folder
 from storage.users import add_user
 from tests.conftest import DATA_DIR
 
