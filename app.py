@@ -8,9 +8,7 @@ Settings come from the environment (see ``core/settings.py``), e.g.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import tempfile
 from pathlib import Path
 
 from core.offline import prepare_offline
@@ -33,7 +31,7 @@ from services.auth import (  # noqa: E402
     ensure_first_admin,
     ignored_admin_variables,
 )
-from services.demo import keep_resetting, reset_demo_store  # noqa: E402
+from services.demo import keep_resetting, private_store, reset_demo_store  # noqa: E402
 from services.jobs import fail_orphaned_runs  # noqa: E402
 from storage.db import Database, start_up_problem  # noqa: E402
 from storage.users import has_users  # noqa: E402
@@ -135,22 +133,22 @@ def build_app(settings: Settings, server: ModelServer, db: Database | None = Non
     return plain_errors(demo)
 
 
-def writable_settings(settings: Settings) -> Settings:
-    """In demo mode, a data directory that cannot be written (a read-only checkout) becomes a
-    temporary one: the demo's data is thrown away anyway. Outside demo mode it is an error."""
+def store_settings(settings: Settings) -> Settings:
+    """The public demo gets a private temporary store (``services.demo.private_store``); elsewhere
+    the data directory must be writable."""
+    if settings.demo_mode:
+        private, said = private_store(settings)
+        print(said)
+        return private
     folder = Path(settings.data_dir)
     probe = folder if folder.exists() else folder.parent
-    if os.access(probe, os.W_OK):
-        return settings
-    if not settings.demo_mode:
+    if not os.access(probe, os.W_OK):
         raise SystemExit(f"The data directory {folder} cannot be written; set SLOPE_DATA_DIR to a writable folder.")
-    temporary = tempfile.mkdtemp(prefix="slope-demo-")
-    print(f"Demo mode: {folder} cannot be written; using {temporary} for this run.")
-    return dataclasses.replace(settings, data_dir=temporary)
+    return settings
 
 
 def main() -> None:
-    settings = writable_settings(Settings.from_env())
+    settings = store_settings(Settings.from_env())
     if problem := start_up_problem(settings):
         raise SystemExit(f"Not started: {problem}")
     db = Database.from_settings(settings)  # creates or upgrades the schema

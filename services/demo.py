@@ -5,19 +5,26 @@ In demo mode
 - the review store holds only the example gallery's photos, inspected by the served models, and
   is wiped and seeded again at start and every ``demo_reset_minutes``: a correction lasts until
   the next reset and never outlives it;
-- training is off (no Train tab, and the job service refuses to start one).
+- training is off (no Train tab, and the job service refuses to start one);
+- the store is a private temporary one, made at every start (``private_store``): a reset deletes
+  every photo, so a demo pointed at a real store (``SLOPE_DATA_DIR``, ``DATABASE_URL``) would
+  delete its photos, and its anonymous "demo" reviews would count as ground truth there.
 """
 
 from __future__ import annotations
 
+import atexit
+import dataclasses
 import logging
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from core.images import DEFAULT_MAX_BYTES
 from core.pipeline import Inspector
-from core.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT, Settings
 from core.sources import expand_sources
 from services.inspection import inspect_batch
 from services.sinks import StoreSink
@@ -27,6 +34,19 @@ from storage.images import delete_all_photos
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
 DEMO_UPLOADER = "demo"
 log = logging.getLogger(__name__)
+
+
+def private_store(settings: Settings) -> tuple[Settings, str]:
+    """``settings`` with a new temporary store of their own (SQLite and photo files in a temporary
+    folder, deleted when the process exits), and a sentence saying so. The configured store is not
+    named in it: a database URL may carry a password."""
+    folder = tempfile.mkdtemp(prefix="slope-demo-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    private = dataclasses.replace(settings, data_dir=folder, database_url="", object_store="")
+    return private, (
+        f"Demo mode: the review store is a temporary one in {folder}, deleted at exit; the configured "
+        "data directory, database and object store are not used."
+    )
 
 
 def reset_demo_store(db: Database, data_dir: str | Path, inspector: Inspector, examples: Path = EXAMPLES_DIR) -> int:

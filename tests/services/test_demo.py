@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from core.settings import PROJECT_ROOT, Settings
 from services import jobs
-from services.demo import EXAMPLES_DIR, reset_demo_store
+from services.demo import EXAMPLES_DIR, private_store, reset_demo_store
 from services.job_spec import JobSpec
 from storage import models as m
 from storage.db import Database
@@ -73,11 +73,30 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def test_the_demo_gets_a_private_store_of_its_own(tmp_path):
+    configured = Settings(
+        data_dir=str(tmp_path / "real"),
+        demo_mode=True,
+        database_url="postgresql://u:secret@db/x",
+        object_store="s3://b",
+    )
+    private, said = private_store(configured)
+    assert Path(private.data_dir).is_dir() and not Path(private.data_dir).is_relative_to(tmp_path)
+    assert (private.database_url, private.object_store) == ("", "")
+    assert "secret" not in said and str(tmp_path) not in said
+    assert private_store(configured)[0].data_dir != private.data_dir  # one per start
+
+
 @pytest.mark.slow  # a subprocess loads the models
-def test_the_app_starts_in_demo_mode_from_a_read_only_checkout():
+def test_the_app_starts_in_demo_mode_from_a_read_only_checkout(tmp_path):
     """A copy of the checkout that cannot be written (file modes; for root, who ignores them, a
     read-only bind mount in a private mount namespace): the app answers, and nothing is written
-    into the copy."""
+    into the copy. A real store named by SLOPE_DATA_DIR keeps its photos: the demo's resets
+    delete every photo of the store they run on."""
+    real = Settings(data_dir=str(tmp_path / "real"))
+    real_db = Database.from_settings(real)
+    with real_db.write() as session:
+        session.add(m.Survey(name="north-embankment"))
     parent = Path(tempfile.mkdtemp(prefix="readonly-checkout-"))
     checkout = parent / "main"
     ignore = shutil.ignore_patterns(".venv", "data", "runs", ".git", "__pycache__", ".pytest_cache", ".ultralytics")
@@ -90,6 +109,7 @@ def test_the_app_starts_in_demo_mode_from_a_read_only_checkout():
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLOPE_") and k != "DATABASE_URL"}
     env.update(
         SLOPE_DEMO_MODE="1",
+        SLOPE_DATA_DIR=real.data_dir,
         GRADIO_SERVER_PORT=str(port),
         GRADIO_SERVER_NAME="127.0.0.1",
         HOME="/tmp",
@@ -121,4 +141,5 @@ def test_the_app_starts_in_demo_mode_from_a_read_only_checkout():
         after = sorted(str(p.relative_to(checkout)) for p in checkout.rglob("*"))
         shutil.rmtree(parent, ignore_errors=True)
     assert after == before
-    assert b"Demo mode" in output
+    assert b"Demo mode: the review store is a temporary one" in output
+    assert _count(real_db, m.Survey) == 1
