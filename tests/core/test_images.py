@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.images import ImageLoadError, load_image
+from core.images import ImageLoadError, load_image, open_image
 
 
 def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -73,6 +73,23 @@ def test_bad_inputs_get_a_clear_error(data, kwargs, message):
     with pytest.raises(ImageLoadError, match=message) as info:
         load_image(data, name="photo.jpg", **kwargs)
     assert str(info.value).startswith("photo.jpg:")
+
+
+NOISE = Image.fromarray(np.random.default_rng(0).integers(0, 256, (150, 200, 3), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_a_photo_cut_short_after_its_header_gets_a_clear_error(fmt):
+    """An upload cut off in transfer reads its header whole (size, format): only decoding its
+    pixels finds it, and the message must still say what is wrong, for that photo alone."""
+    whole = encode(NOISE, fmt)
+    cut = whole[: len(whole) * 2 // 3]
+    with open_image(cut) as header:
+        assert header.size == (200, 150)
+    with pytest.raises(ImageLoadError) as info:
+        load_image(cut, name="photo.jpg")
+    assert str(info.value).startswith("photo.jpg: the image data is truncated or corrupt (")
+    assert load_image(whole).size == (200, 150)
 
 
 def test_missing_file_and_huge_pixel_count_from_a_path(tmp_path):

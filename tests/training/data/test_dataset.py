@@ -1,6 +1,7 @@
 """Reading a YOLO folder for training and evaluation: boxes in the upright frame, as the import,
 the models and the crops see the photo."""
 
+import io
 import logging
 import shutil
 from pathlib import Path
@@ -10,6 +11,7 @@ from PIL import Image
 
 from tests.conftest import DATA_DIR
 from training.data.dataset import from_yolo_folder, load, read_yolo_folder
+from training.data.examples import crops_from_photos
 
 
 def test_a_photo_stored_turned_with_exif_orientation_gives_its_boxes_in_the_upright_frame(tmp_path):
@@ -57,8 +59,24 @@ def _sparse(relative: str, size: int):
     return change
 
 
+def _cut(relative: str, fmt: str):
+    """A real photo as ``fmt`` cut off halfway through its pixel data: its header reads whole
+    (size, EXIF), so only decoding the pixels finds it."""
+
+    def change(folder: Path) -> None:
+        buffer = io.BytesIO()
+        Image.open(folder / "train" / "images" / "0.jpg").save(buffer, format=fmt)
+        (folder / relative).write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+        with Image.open(folder / relative) as header:
+            assert header.size == Image.open(folder / "train" / "images" / "0.jpg").size
+
+    return change
+
+
 BAD_FILES = [
     ("text named .jpg", lambda f: (f / "train/images/notes.jpg").write_text("notes"), "train/images/notes.jpg"),
+    ("JPEG cut short", _cut("train/images/cut.jpg", "JPEG"), "train/images/cut.jpg"),
+    ("PNG cut short", _cut("train/images/cut.png", "PNG"), "train/images/cut.png"),
     ("photo over the size limit", _sparse("train/images/huge.jpg", 200_000_000), "train/images/huge.jpg"),
     ("label with nan", _label("0 nan 0.5 0.3 0.3\n"), "train/labels/1.txt"),
     ("label with inf", _label("0 0.5 0.5 0.3 0.3\n1 0.5 inf 0.3 0.3\n"), "train/labels/1.txt"),
@@ -147,3 +165,18 @@ def test_load_says_in_the_provenance_which_photos_its_figures_leave_out(tmp_path
         "(train/images/notes.jpg: not a recognised image (expected JPEG, PNG, WebP, BMP or TIFF))"
     )
     assert "train/images/notes.jpg" in caplog.text
+
+
+@pytest.mark.parametrize("stored", [False, True], ids=["folder", "export of the store"])
+def test_a_photo_cut_short_is_left_out_with_its_reason_and_a_run_on_the_rest_goes_through(tmp_path, stored):
+    """A photo whose header reads but whose data is cut off was kept, and failed the first run
+    that decoded it (evaluate, the gate, the condition crops) for every photo."""
+    folder = _folder(tmp_path)
+    _cut("train/images/cut.jpg", "JPEG")(folder)
+    (folder / "train" / "labels" / "cut.txt").write_text("0 0.5 0.5 0.3 0.3\n")
+    read = read_yolo_folder(folder, stored=stored)
+    assert [p.name for p in read.photos] == ["0.jpg", "1.jpg", "2.jpg"]
+    ((name, why),) = read.left_out
+    assert name == "train/images/cut.jpg"
+    assert why.startswith("the image data is truncated or corrupt (image file is truncated")
+    assert len(crops_from_photos(read.photos, 0.1)) == 3  # the pixels of every photo kept decode

@@ -8,7 +8,7 @@ import pytest
 
 from core.taxonomy import OBJECT_TYPES
 from tests.training.conftest import small_val_images
-from training.data.dataset import from_yolo_folder
+from training.data.dataset import from_yolo_folder, load
 from training.data.examples import REAL_CONDITIONS, ConditionExample, condition_examples
 from training.eval.evaluate import (
     ConditionReport,
@@ -143,6 +143,18 @@ def test_optional_parts_are_left_out_of_the_json(report):
 def test_evaluate_refuses_no_photos(inspector):
     with pytest.raises(ValueError, match="no labelled photos"):
         evaluate(inspector, [], "nothing", "val")
+
+
+def test_a_photo_cut_short_in_the_folder_is_left_out_of_the_evaluation_by_name(inspector, small_val):
+    """`slope train evaluate` on a folder with one photo cut off after its header failed whole
+    at the first decode (the condition crops), for that one photo."""
+    whole = small_val_images()[0].read_bytes()
+    (small_val / "val" / "images" / "cut.jpg").write_bytes(whole[: len(whole) // 2])
+    (small_val / "val" / "labels" / "cut.txt").write_text("0 0.5 0.5 0.3 0.3\n")
+    photos, provenance = load(str(small_val), "val")
+    report = evaluate(inspector, photos, provenance, "val")
+    assert report.photos == 3
+    assert "1 of 4 photos left out (val/images/cut.jpg: the image data is truncated or corrupt (" in report.provenance
 
 
 def test_condition_examples_use_real_conditions_when_every_scored_object_has_one(photos):
