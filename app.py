@@ -43,7 +43,7 @@ from ui.inspect_tab import build_inspect_tab  # noqa: E402
 from ui.review_tab import build_review_tab  # noqa: E402
 from ui.scratch import gradio_cache_policy, keep_pruning  # noqa: E402
 from ui.train_tab import build_train_tab  # noqa: E402
-from ui.web_guard import MIDDLEWARE, login_check  # noqa: E402
+from ui.web_guard import login_check, middleware  # noqa: E402
 
 TITLE = "Slope drainage inspection"
 # Gradio's login page answers every refusal "Incorrect Credentials": the rule is said up front.
@@ -175,14 +175,15 @@ def main() -> None:
     elif login["auth"] is None:
         print(FIRST_RUN_HINT)
     keep_pruning(settings)
-    launch(build_app(settings, server, db), settings, **login)
+    launch(build_app(settings, server, db), settings, db, **login)
 
 
-def launch(demo: gr.Blocks, settings: Settings, **options) -> None:
+def launch(demo: gr.Blocks, settings: Settings, db: Database | None, **options) -> None:
     """Serve ``demo`` as the app is served: behind the web guard (the caller's address for login
-    throttling, no API description on the login page, logout ending the session), uploads up to
-    the survey zip's cap. ``options``: more of ``launch``'s (the login, a test's loopback port)."""
-    demo.launch(max_file_size=settings.largest_upload, app_kwargs={"middleware": MIDDLEWARE}, **options)
+    throttling, no API description on the login page, logout ending the session, sessions checked
+    against the accounts in ``db``, downloads to their owner only), uploads up to the survey zip's
+    cap. ``options``: more of ``launch``'s (the login, a test's loopback port)."""
+    demo.launch(max_file_size=settings.largest_upload, app_kwargs={"middleware": middleware(db)}, **options)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,15 @@ from datetime import timedelta
 
 from services.errors import NotAllowed, NotLoggedIn, ServiceError, TooManyFailures
 from storage.db import Database
-from storage.users import add_user, authenticate, has_users, recent_failures, record_failure, user_role
+from storage.users import (
+    add_user,
+    authenticate,
+    credential_stamp,
+    has_users,
+    recent_failures,
+    record_failure,
+    user_role,
+)
 
 ROLE_RANK: dict[str, int] = {"inspector": 1, "reviewer": 2, "admin": 3}
 ADMIN_USER_ENV = "SLOPE_ADMIN_USER"
@@ -101,6 +109,14 @@ def log_in(db: Database, username: str, password: str, address: str = "") -> boo
         return True
     record_failure(db, username, address)
     return False
+
+
+def session_stamp(db: Database, username: str) -> str | None:
+    """What a login session of ``username`` stays valid under: it changes when the account's
+    password is set (a leaked password reset cuts off the sessions made with it), and is None
+    once the account is disabled or gone. A hash made again with newer parameters at a login
+    changes it too: the account's other sessions then log in again, once."""
+    return credential_stamp(db, username)
 
 
 def auth_function(db: Database, address: Callable[[], str] = lambda: "") -> Callable[[str, str], bool]:

@@ -101,6 +101,14 @@ def recent_failures(db: Database, username: str, address: str, window: timedelta
         return session.scalar(by_name) or 0, session.scalar(by_address) or 0
 
 
+def credential_stamp(db: Database, username: str) -> str | None:
+    """A digest of the account's password hash (it changes when the password is set, or its hash
+    is made again with newer parameters); None where no such account exists or it is disabled."""
+    with db.read() as session:
+        hashed = session.scalar(select(m.User.password_hash).where(m.User.username == username, ~m.User.disabled))
+    return None if hashed is None else hashlib.sha256(hashed.encode()).hexdigest()
+
+
 def user_role(db: Database, username: str) -> str | None:
     """The account's role, or None where no such account exists or it is disabled."""
     with db.read() as session:

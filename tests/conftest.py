@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -67,12 +68,23 @@ def val_images() -> list[Path]:
     return VAL_IMAGES
 
 
+@pytest.fixture(scope="session")
+def _test_downloads(tmp_path_factory) -> Iterator[Path]:
+    """A folder of this test run's own, where the app's is: in Gradio's cache, whose files it
+    serves as they are (a file elsewhere is served from a copy, where no owner check applies)."""
+    from gradio.utils import get_upload_folder
+
+    folder = Path(get_upload_folder()) / f"slope-test-downloads-{tmp_path_factory.getbasetemp().name}"
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
-def _downloads_in_a_test_folder(tmp_path_factory, monkeypatch):
+def _downloads_in_a_test_folder(_test_downloads, monkeypatch):
     """Reports and plots the app hands to browsers go to a test folder, not the machine's."""
     from ui import scratch
 
-    monkeypatch.setattr(scratch, "SCRATCH_DIR", tmp_path_factory.getbasetemp() / "downloads")
+    monkeypatch.setattr(scratch, "SCRATCH_DIR", _test_downloads)
 
 
 # The task queue's broker: real Redis (TEST_REDIS_URL, started by .ci/services.sh). Tests that need

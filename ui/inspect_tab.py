@@ -23,7 +23,7 @@ from services.survey import run_survey, survey_date, survey_text
 from services.survey_report import open_upload
 from storage.db import Database
 from storage.inspections import uploads_of
-from ui.access import OPEN_ACCOUNT, refusals_shown, refused, require
+from ui.access import OPEN_ACCOUNT, download_owner, refusals_shown, refused, require
 from ui.scratch import lifetime_s, scratch_folder
 from ui.styles import fitted_table_css, style_js
 from ui.zero_gpu import on_zero_gpu
@@ -119,19 +119,20 @@ def inspect_uploads_live(
     date: str | None = None,
     every_s: float = 0.4,
     batches: Executor = _ONE_AT_A_TIME,
+    owner: str | None = None,
 ) -> Iterator[InspectResult]:
     """Inspect every uploaded photo through the survey use case (``services.survey.run_survey``),
     answering as it goes: a result with the photos inspected so far (at most every ``every_s``
     seconds), one with every photo while the reports are written, then the whole result with the
     reports. Bad files become lines in the summary, not failures. With a ``db``, each inspection is
     stored for review, under ``survey`` (with its site and date) when named. The batch runs on a
-    thread of ``batches``."""
+    thread of ``batches``; its drawings and reports go to ``owner`` only (``ui.scratch``)."""
     if not paths:
         yield InspectResult([], [], "Upload one or more slope photos (JPEG, PNG, WebP, BMP, TIFF) or a zip.", None)
         return
     moved = threading.Event()  # a photo is drawn or done, or the batch is
     shown = _ShownSink(moved)
-    out = scratch_folder("inspection-report", lifetime_s(settings))
+    out = scratch_folder("inspection-report", lifetime_s(settings), owner)
     counts = [0, 0]  # photos done, photos in all: the batch's progress
 
     def progress(done: int, total: int, _name: str) -> None:
@@ -362,6 +363,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
                 site=site_name,
                 date=when,
                 batches=batches,
+                owner=download_owner(request),
             ):
                 kept = InspectResult(
                     [],
@@ -417,7 +419,7 @@ def build_inspect_tab(get_inspector: Callable[[], Inspector], settings: Settings
         if not 0 <= event.index[0] < len(uploads):
             return (gr.update(),) * 6
         image_id, name = uploads[event.index[0]]
-        out = scratch_folder("upload-report", lifetime_s(settings))
+        out = scratch_folder("upload-report", lifetime_s(settings), download_owner(request))
         with refusals_shown():
             drawing, files, inspection = open_upload(db, settings.data_dir, image_id, user.username, out)
         shown = saved_drawings([(drawing, short_name(name))], out) if drawing is not None else []

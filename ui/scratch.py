@@ -6,11 +6,17 @@ and a busy day makes ten times more, on every request). Gradio's own cleanup del
 that, the files it handed out (uploads, and what handlers return) and forgets them. Without
 this, a server that runs for months fills its temporary folder with every upload and report, and
 the public demo would keep visitors' photos.
+
+A request folder holding one person's results (their photos drawn, their reports) names its
+owner in a file; ``ui.web_guard`` hands its files to that owner only. Their address is hard to
+guess, but it is shown, copied and kept (browser history, a pasted link), and before this every
+logged-in account, and every demo visitor, could fetch any of them by address.
 """
 
 from __future__ import annotations
 
 import getpass
+import hashlib
 import shutil
 import tempfile
 import threading
@@ -59,10 +65,34 @@ def gradio_cache_policy(settings: Settings) -> tuple[int, int]:
     return lifetime // 12, lifetime * 3 // 4
 
 
-def scratch_folder(prefix: str, lifetime: int = LIFETIME_S) -> Path:
-    """A new folder for one request's files; folders older than ``lifetime`` seconds are deleted
-    first, if no request did in the last ``PRUNE_EVERY_S`` (those of every request: the shortest
-    lifetime asked for wins)."""
+OWNER_FILE = ".owner"
+# The browser's own id, set by ``ui.web_guard`` on the page: a secure cookie (a Space's page is
+# shown in another site's frame) and a plain one (an app on plain HTTP, where browsers drop the
+# secure one).
+BROWSER_COOKIES = ("slope-browser", "slope-browser-plain")
+
+
+def owner_key(account: str | None, browser: str | None) -> str | None:
+    """Who may fetch a request folder's files: the account, where each person logs in as their
+    own, else the browser (the public demo's visitors share one account; an app with no accounts
+    has none). None where neither is known (an API client keeping no cookies): nobody owns it."""
+    who = f"account:{account}" if account else f"browser:{browser}" if browser else None
+    return hashlib.sha256(who.encode()).hexdigest() if who else None
+
+
+def owner_of(path: Path) -> str | None:
+    """The owner key of the request folder holding ``path`` (None: not in one, or unowned)."""
+    try:
+        folder = path.resolve().relative_to(SCRATCH_DIR.resolve()).parts[0]
+        return (SCRATCH_DIR / folder / OWNER_FILE).read_text().strip() or None
+    except (ValueError, IndexError, OSError):
+        return None
+
+
+def scratch_folder(prefix: str, lifetime: int = LIFETIME_S, owner: str | None = None) -> Path:
+    """A new folder for one request's files, whose files only ``owner`` (``owner_key``) may
+    fetch; folders older than ``lifetime`` seconds are deleted first, if no request did in the
+    last ``PRUNE_EVERY_S`` (those of every request: the shortest lifetime asked for wins)."""
     with _pruning:
         due = time.monotonic() - _pruned_at.get(lifetime, float("-inf")) >= PRUNE_EVERY_S
         if due:
@@ -70,7 +100,10 @@ def scratch_folder(prefix: str, lifetime: int = LIFETIME_S) -> Path:
     if due:
         prune(lifetime)
     made_private(SCRATCH_DIR)
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=SCRATCH_DIR))
+    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=SCRATCH_DIR))
+    if owner is not None:
+        (folder / OWNER_FILE).write_text(owner)
+    return folder
 
 
 def prune(lifetime: int) -> None:

@@ -1,7 +1,9 @@
 """What the web server does before Gradio sees a request: it knows the caller's address (login
 throttling counts failures per address, and Gradio passes its login check only a name and a
-password), it keeps the login page from carrying the app's API description, and a logout ends
-the browser's session whichever of its cookies came.
+password), it keeps the login page from carrying the app's API description, a logout ends
+the browser's session whichever of its cookies came, a session ends once its account is disabled
+or its password set (``ui.sessions``), and a request folder's files go to their owner only
+(``ui.scratch``: the account, or the browser, whose id it gives each page in a cookie).
 
 Gradio renders its API description (every endpoint, and component values such as survey names)
 into every page, the login page included, while ``/gradio_api/info`` itself asks for a login:
@@ -13,9 +15,11 @@ other cookie stayed valid.
 from __future__ import annotations
 
 import contextvars
+import os
 import re
+import secrets
 from collections.abc import Callable
-from http.cookies import SimpleCookie
+from pathlib import Path
 
 from fastapi import HTTPException
 from starlette.middleware import Middleware
@@ -23,10 +27,14 @@ from starlette.middleware import Middleware
 from services import auth
 from services.errors import TooManyFailures
 from storage.db import Database
+from ui.scratch import BROWSER_COOKIES, owner_key, owner_of
+from ui.sessions import Sessions, login_tokens, request_cookies
 
 CLIENT_ADDRESS: contextvars.ContextVar[str] = contextvars.ContextVar("client_address", default="")
 LOGIN_PAGE = re.compile(rb'"auth_required":\s*true')
 API_INFO = re.compile(rb"window\.gradio_api_info = .*?;</script>", re.DOTALL)
+FILE_ROUTE = re.compile(r"/file[=/](.+)$")  # Gradio's /file=PATH and its older /file/PATH
+NOT_FOUND = (b"text/plain; charset=utf-8", b"No such file.")  # said alike whether it exists or not
 
 
 def login_check(db: Database) -> Callable[[str, str], bool]:
@@ -44,21 +52,32 @@ def login_check(db: Database) -> Callable[[str, str], bool]:
 
 
 class WebGuard:
-    """ASGI middleware: sets ``CLIENT_ADDRESS``; empties the API description of a login page."""
+    """ASGI middleware: sets ``CLIENT_ADDRESS``; ends the sessions of changed accounts; hands a
+    request folder's files to their owner only; gives a browser its id; empties the API
+    description of a login page."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, db: Database | None = None) -> None:
         self.app = app
+        self.sessions = Sessions(db) if db is not None else None
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         CLIENT_ADDRESS.set((scope.get("client") or ("",))[0] or "")
+        cookies = request_cookies(scope)
+        gradio = scope.get("app")
+        account = self.sessions.account(gradio, cookies) if self.sessions is not None else None
         if scope.get("path", "").endswith("/logout"):
-            _end_session(scope)
+            _end_session(gradio, cookies)
+        fetched = FILE_ROUTE.search(scope.get("path", ""))
+        if fetched and not _may_fetch(fetched.group(1), gradio, account, cookies):
+            await _not_found(send)
+            return
         if scope.get("method") != "GET":
             await self.app(scope, receive, send)
             return
+        browser = None if any(cookies.get(name) for name in BROWSER_COOKIES) else secrets.token_urlsafe(18)
         start: dict = {}
         body = bytearray()
 
@@ -81,23 +100,49 @@ class WebGuard:
             if LOGIN_PAGE.search(page):
                 page = API_INFO.sub(b"window.gradio_api_info = {};</script>", page, count=1)
             headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-            await send({**start, "headers": [*headers, (b"content-length", str(len(page)).encode())]})
+            headers += [(b"content-length", str(len(page)).encode()), *_browser_cookies(browser)]
+            await send({**start, "headers": headers})
             await send({"type": "http.response.body", "body": page})
 
         await self.app(scope, receive, held)
 
 
-def _end_session(scope) -> None:
+def _may_fetch(raw_path: str, gradio, account: str | None, cookies: dict[str, str]) -> bool:
+    """Whether the file at ``raw_path`` may go to this request: anything not in an owned request
+    folder, as Gradio decides; an owned one's files to their owner only."""
+    owner = owner_of(Path(os.path.abspath(raw_path)))
+    if owner is None:
+        return True
+    shared = getattr(gradio, "auth_dependency", None) is not None  # the public demo: one account for all
+    browser = next((cookies[name] for name in BROWSER_COOKIES if cookies.get(name)), None)
+    return owner == owner_key(None if shared else account, browser)
+
+
+async def _not_found(send) -> None:
+    content_type, text = NOT_FOUND
+    headers = [(b"content-type", content_type), (b"content-length", str(len(text)).encode())]
+    await send({"type": "http.response.start", "status": 404, "headers": headers})
+    await send({"type": "http.response.body", "body": text})
+
+
+def _browser_cookies(browser: str | None) -> list[tuple[bytes, bytes]]:
+    """The Set-Cookie headers giving a page's browser its id (none where it has one)."""
+    if browser is None:
+        return []
+    secure, plain = BROWSER_COOKIES
+    return [
+        (b"set-cookie", f"{secure}={browser}; Path=/; HttpOnly; Secure; SameSite=None".encode()),
+        (b"set-cookie", f"{plain}={browser}; Path=/; HttpOnly; SameSite=Lax".encode()),
+    ]
+
+
+def _end_session(gradio, cookies: dict[str, str]) -> None:
     """Forget every login token this request's cookies carry (Gradio then clears the cookies)."""
-    tokens = getattr(scope.get("app"), "tokens", None)
-    header = dict(scope.get("headers") or []).get(b"cookie", b"").decode("latin-1")
-    if tokens is None or not header:
-        return
-    cookies = SimpleCookie()
-    cookies.load(header)
-    for name, morsel in cookies.items():
-        if name.startswith("access-token-"):
-            tokens.pop(morsel.value, None)
+    tokens = getattr(gradio, "tokens", None)
+    for token in login_tokens(gradio, cookies) if tokens is not None else []:
+        tokens.pop(token, None)
 
 
-MIDDLEWARE = [Middleware(WebGuard)]
+def middleware(db: Database | None) -> list[Middleware]:
+    """``app_kwargs={"middleware": ...}`` of ``launch``: the web guard, checking sessions against ``db``."""
+    return [Middleware(WebGuard, db=db)]

@@ -8,7 +8,7 @@ from urllib.parse import urljoin
 
 import pytest
 
-from app import build_app
+from app import build_app, launch
 from core.report.rows import TABLE_COLUMNS, short_name
 from core.settings import Settings
 from lifecycle.server import ModelServer
@@ -55,7 +55,7 @@ def app_url(inspector, tmp_path_factory):
     settings = Settings(data_dir=str(tmp_path_factory.mktemp("browser-data")))
     db = Database.from_settings(settings)
     demo = build_app(settings, ModelServer(settings, db, inspector), db)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    launch(demo, settings, db, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)  # as app.py serves it
     yield demo.local_url
     demo.close()
 
@@ -135,6 +135,15 @@ def test_upload_and_inspect_in_a_browser(app_url, val_images):
         link = page.locator("#inspect-html-report a").first
         link.wait_for(timeout=30_000)
         html = page.request.get(urljoin(app_url, link.get_attribute("href"))).text()  # served as a download
+        # The report and the drawn photos are this browser's: another one (the app has no accounts
+        # here) is told there is no such file, even with their addresses.
+        drawn = page.locator("#inspect-gallery img").first.get_attribute("src")
+        assert page.request.get(urljoin(app_url, drawn)).ok
+        other = browser.new_context()
+        other.new_page().goto(app_url)  # a page of its own: it has a browser id too
+        for address in (link.get_attribute("href"), drawn):
+            assert other.request.get(urljoin(app_url, address)).status == 404, address
+        other.close()
         report = browser.new_page(viewport={"width": 1200, "height": 900})
         report.set_content(html)  # self-contained: nothing else to load
         report.get_by_role("heading", name="Summary").wait_for(timeout=30_000)

@@ -10,8 +10,8 @@ from core.settings import Settings
 from lifecycle.server import ModelServer, register_configured_models
 from services import auth
 from storage.db import Database
-from storage.users import add_user
-from ui.web_guard import login_check
+from storage.users import add_user, update_user
+from ui.web_guard import LOGIN_PAGE, login_check
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def app_url(tmp_path, inspector):
 
         session.add(m.Survey(name="north-embankment-secret"))
     demo = build_app(settings, ModelServer(settings, db, inspector), db)
-    launch(demo, settings, auth=login_check(db), prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    launch(demo, settings, db, auth=login_check(db), prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     yield demo.local_url.rstrip("/"), db
     demo.close()
 
@@ -93,3 +93,54 @@ def test_an_unforeseen_failure_reads_as_a_plain_sentence_with_an_id(app_url, cap
     assert "SQL" not in message and "model_events" not in message and "/tmp" not in message
     error_id = message.split("(error ", 1)[1].split(":", 1)[0]
     assert any(error_id in record.getMessage() and record.exc_info for record in caplog.records)
+
+
+def _logged_in(url: str, name: str, password: str) -> httpx.Client:
+    client = httpx.Client()
+    assert client.post(url + "/login", data={"username": name, "password": password}).is_success
+    assert client.get(url + "/gradio_api/info").status_code == 200
+    return client
+
+
+def test_a_session_ends_once_its_account_is_disabled_or_its_password_set(app_url, monkeypatch):
+    from ui import sessions
+
+    monkeypatch.setattr(sessions, "RECHECK_S", 0.0)  # each request sees the account as it is now
+    url, db = app_url
+    add_user(db, "bob", "inspector", "bob-password-123")
+    ada, bob = _logged_in(url, "ada", "ada-password-123"), _logged_in(url, "bob", "bob-password-123")
+    # Bob's password leaked and was reset: the session made with it is over, his new login works.
+    update_user(db, "bob", password="bob-new-password")
+    assert bob.get(url + "/gradio_api/info").status_code == 401
+    assert LOGIN_PAGE.search(bob.get(url + "/").content)  # the page asks for a login again
+    bob = _logged_in(url, "bob", "bob-new-password")
+    # Disabled: every session of his ends at its next request; an enabled account's goes on.
+    update_user(db, "bob", disabled=True)
+    assert bob.get(url + "/gradio_api/info").status_code == 401
+    assert ada.get(url + "/gradio_api/info").status_code == 200
+    update_user(db, "bob", disabled=False)
+    assert bob.get(url + "/gradio_api/info").status_code == 401  # enabling him again does not revive it
+
+
+def test_a_request_folders_files_go_to_their_owner_only(app_url):
+    from ui.scratch import owner_key, scratch_folder
+
+    url, db = app_url
+    add_user(db, "bob", "inspector", "bob-password-123")
+    ada, bob = _logged_in(url, "ada", "ada-password-123"), _logged_in(url, "bob", "bob-password-123")
+    mine = scratch_folder("inspection-report", owner=owner_key("bob", None)) / "report.html"
+    mine.write_text("<p>north embankment findings</p>")
+    shared = scratch_folder("dashboard") / "plot.txt"  # nobody's: the served models' plots
+    shared.write_text("plot")
+    for route in (
+        f"/gradio_api/file={mine}",
+        f"/gradio_api/file/{mine}",
+        f"/gradio_api/file={mine.parent}/../{mine.parent.name}/report.html",
+    ):
+        assert bob.get(url + route).status_code == 200, route
+        answer = ada.get(url + route)  # an admin too: it is Bob's, fetched by Bob's browser
+        assert answer.status_code == 404 and "embankment" not in answer.text, route
+        assert ada.head(url + route).status_code == 404
+    assert ada.get(url + f"/gradio_api/file={shared}").text == "plot"
+    with httpx.Client() as nobody:
+        assert nobody.get(url + f"/gradio_api/file={mine}").status_code in (401, 404)
