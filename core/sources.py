@@ -50,7 +50,7 @@ def expand_sources(
             for file in sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path))):
                 name = str(file.relative_to(path.parent))
                 add(name, str(file), functools.partial(read_image_bytes, file, name, max_bytes))
-        elif path.is_file() and _starts_as_zip(path) and zipfile.is_zipfile(path):
+        elif path.is_file() and _is_zip(path):
             problems += _add_zip_members(path, max_bytes, add)
         elif path.suffix.lower() == ".zip" and path.is_file():
             problems.append(f"{path.name}: the zip file could not be read (it is damaged or not a zip)")
@@ -74,15 +74,17 @@ ZIP_MAX_RATIO = 200  # photos hardly compress: JPEG members are close to 1:1
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 
 
-def _starts_as_zip(path: Path) -> bool:
-    """Whether the file starts as a zip. zipfile.is_zipfile alone looks only for the directory at
-    the end, so a JPEG with a zip appended (a polyglot) was taken for a zip of photos and the photo
-    itself never inspected: a file that starts as an image is an image."""
+def _is_zip(path: Path) -> bool:
+    """Whether to open the file as a zip of photos: one that starts as a zip, or one named .zip
+    with bytes before its first member (a self-extracting survey archive renamed). zipfile.is_zipfile
+    alone looks only for the directory at the end, so a JPEG with a zip appended (a polyglot) was
+    taken for a zip of photos and the photo itself never inspected: a photo is a photo."""
     try:
         with path.open("rb") as file:
-            return file.read(4) in ZIP_SIGNATURES
+            starts_as_zip = file.read(4) in ZIP_SIGNATURES
     except OSError:  # unreadable: reading it as a photo fails with a message naming it
         return False
+    return (starts_as_zip or path.suffix.lower() == ".zip") and zipfile.is_zipfile(path)
 
 
 def _add_zip_members(path: Path, max_bytes: int, add: Callable[[str, str, Callable[[], bytes]], None]) -> list[str]:

@@ -131,3 +131,17 @@ def test_a_photo_with_a_zip_appended_is_a_photo(tmp_path):
     assert zipfile.is_zipfile(tmp_path / "poly.jpg")
     sources, problems = expand_sources([tmp_path / "poly.jpg"], max_bytes=10_000)
     assert [s.name for s in sources] == ["poly.jpg"] and sources[0].read() == photo and problems == []
+
+
+def test_a_zip_named_zip_with_bytes_before_it_is_opened(tmp_path, val_images):
+    """A self-extracting archive renamed .zip: a program's bytes, then the members (zipfile reads
+    member offsets from the end). Named .zip, it is what the person said it is."""
+    import io
+
+    archive_bytes = io.BytesIO()
+    with zipfile.ZipFile(archive_bytes, "w") as archive:
+        archive.writestr("survey/a.jpg", val_images[0].read_bytes())
+    (tmp_path / "survey.zip").write_bytes(b"MZ a stub program " + archive_bytes.getvalue())
+    sources, problems = expand_sources([tmp_path / "survey.zip"], max_bytes=10_000_000)
+    assert problems == [] and [s.name for s in sources] == ["survey.zip/survey/a.jpg"]
+    assert sources[0].read() == val_images[0].read_bytes()
