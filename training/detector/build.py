@@ -21,7 +21,6 @@ from pathlib import Path
 
 import yaml
 
-from core.images import IMAGE_SUFFIXES
 from core.model_card import ModelCard, model_version, read_card
 from core.offline import prepare_offline
 from core.taxonomy import OBJECT_TYPES
@@ -134,13 +133,23 @@ class DetectorTrainSettings:
 
 
 def _data_yaml(data_dir: Path, work: Path) -> Path:
-    """A copy of data.yaml with an absolute path, so the source folder is only read."""
+    """A copy of data.yaml in ``work`` whose train and val splits are lists of the photos the
+    folder reader keeps (``from_yolo_folder``, which leaves out a bad photo or label file and says
+    why): ultralytics then trains and selects on the very photos the card counts and the gate
+    measures (it read the whole folder, and dropped or read differently what it could not use).
+    The source folder is only read."""
     spec = yaml.safe_load((data_dir / "data.yaml").read_text())
     names = spec["names"]
     names = [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
     if tuple(names) != OBJECT_TYPES:
         raise ValueError(f"{data_dir}: classes {names} are not the object types {OBJECT_TYPES}")
     spec["path"] = str(data_dir.resolve())
+    for split in ("train", "val"):
+        listed = work / f"{split}.txt"
+        # Absolute, not resolved: ultralytics finds each label file from the photo's path
+        # (.../images/x.jpg -> .../labels/x.txt), which a symlink's target would not give.
+        listed.write_text("".join(f"{photo.path.absolute()}\n" for photo in from_yolo_folder(data_dir, split)))
+        spec[split] = str(listed)
     out = work / "data.yaml"
     out.write_text(yaml.safe_dump(spec))
     return out
@@ -376,8 +385,7 @@ def _run_seconds(run: Path) -> float:
 
 
 def _val_photos(data_dir: Path) -> int:
-    images = data_dir / "val" / "images"
-    return sum(p.suffix.lower() in IMAGE_SUFFIXES for p in images.iterdir()) if images.is_dir() else 0
+    return len(from_yolo_folder(data_dir, "val"))
 
 
 def _results_rows(results_csv: Path) -> list[dict[str, str]]:

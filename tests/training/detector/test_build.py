@@ -2,8 +2,10 @@
 
 import dataclasses
 import shutil
+from pathlib import Path
 
 import pytest
+import yaml
 
 import training.detector.build as detector_training
 from core.detector import Detector
@@ -236,3 +238,15 @@ def test_ultralytics_keeps_the_epoch_with_the_best_map50_95_as_best_pt():
     metric = Metric()
     metric.mean_results = lambda: [0.9, 0.8, 0.7, 0.25]  # precision, recall, mAP50, mAP50-95
     assert metric.fitness() == pytest.approx(0.25)
+
+
+def test_ultralytics_is_given_the_photos_the_folder_reader_keeps(tiny_data, tmp_path):
+    """A bad label file leaves its photo out of the card's counts and the gate: ultralytics reads
+    the same photos, from lists, not the whole folder."""
+    bad = sorted((tiny_data / "train" / "labels").glob("*.txt"))[0]
+    bad.write_text("0 0.5 0.5 nan 0.2\n")
+    data_yaml = detector_training._data_yaml(tiny_data, tmp_path)
+    spec = yaml.safe_load(data_yaml.read_text())
+    train = Path(spec["train"]).read_text().splitlines()
+    assert len(train) == 1 and bad.stem not in train[0] and Path(train[0]).is_file()
+    assert len(Path(spec["val"]).read_text().splitlines()) == detector_training._val_photos(tiny_data) == 1
