@@ -58,39 +58,53 @@ TURNED = (
 
 # gradio_image_annotation 0.5.6 draws a box's label in a tag that starts at the box's left edge
 # (Box.render: a white fillRect 20 px high, a strokeRect over it, then fillText 5 px in), so the
-# tag of a box near the right edge of a photo that fills the editor ran off the canvas. This shifts
-# such a tag left onto the canvas, in the review editor only; a later version of the component
-# that draws tags otherwise is left as it draws them.
+# tag of a box near the right edge of a photo that fills the editor ran off the canvas, and the
+# tags of boxes whose tops lie close together (drains side by side) were drawn over each other,
+# unreadable. This shifts such a tag left onto the canvas, and down, a tag's height at a time,
+# clear of the tags already drawn in the frame (the editor clears its canvas for each frame), in
+# the review editor only; a later version of the component that draws tags otherwise is left as
+# it draws them.
 LABEL_TAG_JS = """
 if (!window.__slopeReviewTags) {
   window.__slopeReviewTags = true;
   const P = CanvasRenderingContext2D.prototype;
-  const fillRect = P.fillRect, strokeRect = P.strokeRect, fillText = P.fillText;
-  let shift = 0, pending = 0;  // the open tag's shift, for its stroke and its text
+  const fillRect = P.fillRect, strokeRect = P.strokeRect, fillText = P.fillText, clearRect = P.clearRect;
+  let shift = 0, down = 0, pending = 0;  // the open tag's shifts, for its stroke and its text
+  let placed = [];  // the tags of this frame: [x, y, w, h]
   const hidden = () => window.__slopeHideTags === true;  // "Box labels" unticked: tags not drawn
+  const inEditor = (ctx) => ctx.canvas.closest?.("#review-editor");
+  const clash = (x, y, w, h) => placed.some(([a, b, c, d]) => x < a + c && a < x + w && y < b + d && b < y + h);
+  P.clearRect = function (...args) {
+    if (inEditor(this)) placed = [];
+    return clearRect.apply(this, args);
+  };
   P.fillRect = function (x, y, w, h) {
     pending = 0;
-    if (h === 20 && this.fillStyle === "#ffffff" && this.canvas.closest?.("#review-editor")) {
+    if (h === 20 && this.fillStyle === "#ffffff" && inEditor(this)) {
       shift = Math.max(-x, Math.min(0, this.canvas.width - (x + w)));
-      pending = 2;
       x += shift;
+      down = 0;  // at most 12 tags down, and never off the canvas's foot
+      for (let i = 0; i < 12 && clash(x, y + down, w, h) && y + down + 2 * h < this.canvas.height; i++) down += h + 1;
+      y += down;
+      pending = 2;
       if (hidden()) return;
+      placed.push([x, y, w, h]);
     }
     return fillRect.call(this, x, y, w, h);
   };
   P.strokeRect = function (x, y, w, h) {
     if (pending === 2 && h === 20) {
-      pending = 1; x += shift;
+      pending = 1; x += shift; y += down;
       if (hidden()) return;
     } else pending = 0;
     return strokeRect.call(this, x, y, w, h);
   };
-  P.fillText = function (text, x, ...rest) {
+  P.fillText = function (text, x, y, ...rest) {
     const tag = pending === 1;
-    if (tag) x += shift;
+    if (tag) { x += shift; y += down; }
     pending = 0;
     if (tag && hidden()) return;
-    return fillText.call(this, text, x, ...rest);
+    return fillText.call(this, text, x, y, ...rest);
   };
 }
 """

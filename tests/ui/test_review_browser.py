@@ -270,7 +270,7 @@ RECORD_TAGS_JS = """
 window.__tags = [];
 const fillRect = CanvasRenderingContext2D.prototype.fillRect;
 CanvasRenderingContext2D.prototype.fillRect = function (x, y, w, h) {
-  if (h === 20 && this.fillStyle === "#ffffff") window.__tags.push({x, w, canvas: this.canvas.width});
+  if (h === 20 && this.fillStyle === "#ffffff") window.__tags.push({x, y, w, h, canvas: this.canvas.width});
   return fillRect.call(this, x, y, w, h);
 };
 """
@@ -304,6 +304,53 @@ def test_the_label_of_a_box_at_the_right_edge_stays_on_the_canvas(tmp_path):
         db.dispose()
     assert all(0 <= t["x"] and t["x"] + t["w"] <= t["canvas"] + 0.5 for t in tags), tags
     assert any(abs(t["x"] + t["w"] - t["canvas"]) < 0.5 for t in tags), tags  # the right-edge drain's
+
+
+def test_the_labels_of_boxes_side_by_side_do_not_cover_each_other(tmp_path):
+    """Six drains side by side with their tops level (a drone photo of a long slope): the
+    editor drew their tags, each wider than the gap between two drains, over each other; each is
+    now drawn clear of the others."""
+    from playwright.sync_api import sync_playwright
+
+    stem = "Lagoon2and3_B0_41_V_jpg.rf.3f8247dc7ef6c2365d9413310fd73694"
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    db = Database.from_settings(settings)
+    add_user(db, "rita", "reviewer", PASSWORD)
+    export = export_of(tmp_path, [stem])
+    drains = "".join(f"1 {0.1 + 0.08 * i:.2f} 0.5 0.04 0.5\n" for i in range(6))  # class 1: slope drain
+    (export / "val" / "labels" / f"{stem}.txt").write_text(drains)
+    import_yolo_folder(db, settings.data_dir, export)
+    with db.write() as s:
+        s.execute(update(m.Label).values(status="pending", condition="normal"))
+    boxes = len(photo_of(db, stem).labels)
+    try:
+        with launched(settings, db) as url, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = logged_in_page(browser, url, "rita", PASSWORD, RECORD_TAGS_JS)
+            page.get_by_role("tab", name="Review").click()
+            page.locator("#review-load").click()
+            page.wait_for_function(f"() => window.__tags.length >= {boxes}")
+            page.wait_for_timeout(500)
+            page.evaluate("window.__tags = []")  # one whole frame: the space key redraws the photo
+            page.locator("#review-editor .annotator-container").press(" ")
+            page.wait_for_function(f"() => window.__tags.length >= {boxes}")
+            tags = page.evaluate("window.__tags")[:boxes]
+            page.locator("#review-editor").screenshot(
+                path=str(Path(tempfile.gettempdir()) / "slope-review-crowded.png")
+            )
+            browser.close()
+    finally:
+        db.dispose()
+    covered = [
+        (a, b)
+        for i, a in enumerate(tags)
+        for b in tags[i + 1 :]
+        if a["x"] < b["x"] + b["w"]
+        and b["x"] < a["x"] + a["w"]
+        and a["y"] < b["y"] + b["h"]
+        and b["y"] < a["y"] + a["h"]
+    ]
+    assert boxes == 6 and not covered, covered
 
 
 def test_a_click_on_a_box_selects_it_and_a_filtered_queue_accepts_only_what_it_shows(app_url, store):
