@@ -139,5 +139,40 @@ def test_replicas_behind_one_address_keep_each_user_on_one_and_survive_one_dying
     assert clients[0].http.cookies.get("SLOPE_REPLICA") != replicas[0]
     survivor = next(c for c, r in zip(clients, replicas, strict=True) if r != replicas[0])
     assert _inspect(survivor, val_images[8]).startswith("1 photo inspected")
-    for client in clients:
+
+    # The dead replica is started again, and serves its users again once they log in.
+    killed = processes[replicas[0]]
+    deadline = time.monotonic() + STARTED_S
+    while len(re.findall(rf"replica {replicas[0]}: process (\d+)", log.read_text())) < 2:
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.5)
+    assert f"replica {replicas[0]} (process {killed}) stopped with status 137; starting it again" in log.read_text()
+    while True:  # new clients are shared out in turn: one lands on it once HAProxy finds it answering
+        again = WebClient(url, auth=ACCOUNT)
+        if again.http.cookies.get("SLOPE_REPLICA") == replicas[0]:
+            break
+        again.close()
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(1)
+    assert _inspect(again, val_images[9]).startswith("1 photo inspected")
+    assert again.http.cookies.get("SLOPE_REPLICA") == replicas[0]
+    for client in [*clients, again]:
         client.close()
+
+
+def test_a_replica_that_keeps_failing_is_given_up(tmp_path):
+    """A replica that stops at once every time (here: no Python at all) is started again at most
+    5 times in 10 minutes, then given up; with none left the script ends, failing."""
+    port = free_ports(3)
+    env = {
+        **os.environ,
+        "SLOPE_DATA_DIR": str(tmp_path / "data"),
+        "PYTHON": "false",
+        "SLOPE_LISTEN": f"127.0.0.1:{port}",
+    }
+    script = subprocess.run(
+        ["bash", "deploy/replicas.sh", "1"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert script.returncode == 1
+    assert script.stderr.count("replica app-1: process") == 5, script.stderr
+    assert "replica app-1 stopped 5 times in 10 minutes: not started again" in script.stderr
