@@ -9,8 +9,8 @@ under (``services.auth.session_stamp``).
 
 from __future__ import annotations
 
+import asyncio
 import math
-import threading
 import time
 from http.cookies import CookieError, SimpleCookie
 
@@ -40,50 +40,42 @@ def login_tokens(app, cookies: dict[str, str]) -> list[str]:
 
 
 class Sessions:
-    """The logged-in account of each request, with the tokens of changed accounts forgotten."""
+    """The logged-in account of each request, with the tokens of changed accounts forgotten.
+    Used on the web server's event loop only (the web guard), so it needs no lock."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._logged_in_under: dict[str, str] = {}  # token -> the account's stamp when first seen
         self._looked_up: dict[str, tuple[float, str | None]] = {}  # name -> (when, its stamp then)
-        self._lock = threading.Lock()
 
-    def account(self, app, cookies: dict[str, str]) -> str | None:
+    async def account(self, app, cookies: dict[str, str]) -> str | None:
         """The account the request is logged in as (None: none, or a session just ended)."""
         tokens = getattr(app, "tokens", None)
         if tokens is None:
             return None
-        with self._lock:  # the stamps of sessions that logged out go: memory stays bounded
-            if len(self._logged_in_under) > 2 * len(tokens) + 100:
-                self._logged_in_under = {t: s for t, s in self._logged_in_under.items() if t in tokens}
+        if len(self._logged_in_under) > 2 * len(tokens) + 100:  # sessions logged out: memory stays bounded
+            self._logged_in_under = {t: s for t, s in self._logged_in_under.items() if t in tokens}
         for token in login_tokens(app, cookies):
             name = tokens.get(token)
             if name is None:
                 continue
-            if self._still_valid(token, name):
+            if await self._still_valid(token, name):
                 return name
             tokens.pop(token, None)  # Gradio now answers this browser as logged out
         return None
 
-    def _still_valid(self, token: str, name: str) -> bool:
-        with self._lock:
-            first_seen = token not in self._logged_in_under
+    async def _still_valid(self, token: str, name: str) -> bool:
+        first_seen = token not in self._logged_in_under
+        when, stamp = self._looked_up.get(name, (-math.inf, None))
         # A token seen for the first time is a login just made: its stamp is read fresh, never
         # from a look-up older than a password change that came before the login.
-        stamp = self._stamp(name, fresh=first_seen)
-        with self._lock:
-            under = self._logged_in_under.setdefault(token, stamp) if stamp is not None else None
-            if stamp is None or stamp != under:
-                self._logged_in_under.pop(token, None)
-                return False
+        if first_seen or time.monotonic() - when > RECHECK_S:
+            # On a worker thread: the event loop answers every request of the server, and the
+            # store may make a look-up wait (for a pooled connection, a busy disk).
+            stamp = await asyncio.to_thread(auth.session_stamp, self.db, name)
+            self._looked_up[name] = (time.monotonic(), stamp)
+        under = self._logged_in_under.setdefault(token, stamp) if stamp is not None else None
+        if stamp is None or stamp != under:
+            self._logged_in_under.pop(token, None)
+            return False
         return True
-
-    def _stamp(self, name: str, fresh: bool) -> str | None:
-        now = time.monotonic()
-        with self._lock:
-            when, stamp = self._looked_up.get(name, (-math.inf, None))
-        if fresh or now - when > RECHECK_S:
-            stamp = auth.session_stamp(self.db, name)
-            with self._lock:
-                self._looked_up[name] = (now, stamp)
-        return stamp

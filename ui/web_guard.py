@@ -67,7 +67,7 @@ class WebGuard:
         CLIENT_ADDRESS.set((scope.get("client") or ("",))[0] or "")
         cookies = request_cookies(scope)
         gradio = scope.get("app")
-        account = self.sessions.account(gradio, cookies) if self.sessions is not None else None
+        account = await self.sessions.account(gradio, cookies) if self.sessions is not None else None
         if scope.get("path", "").endswith("/logout"):
             _end_session(gradio, cookies)
         fetched = FILE_ROUTE.search(scope.get("path", ""))
