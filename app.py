@@ -9,6 +9,7 @@ Settings come from the environment (see ``core/settings.py``), e.g.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 from core.offline import prepare_offline
@@ -139,6 +140,9 @@ def store_settings(settings: Settings) -> Settings:
     if settings.demo_mode:
         private, said = private_store(settings)
         print(said)
+        # A platform stops the app with SIGTERM, which skips the exit handlers that delete the
+        # store: it closes the server as Ctrl-C does (the demo runs no training to wait for).
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         return private
     folder = Path(settings.data_dir)
     probe = folder if folder.exists() else folder.parent

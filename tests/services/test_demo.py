@@ -2,6 +2,7 @@
 starts from a read-only checkout."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -143,3 +144,6 @@ def test_the_app_starts_in_demo_mode_from_a_read_only_checkout(tmp_path):
     assert after == before
     assert b"Demo mode: the review store is a temporary one" in output
     assert _count(real_db, m.Survey) == 1
+    # Stopped with SIGTERM, as a platform stops it: the temporary store is deleted.
+    temporary = re.search(rb"temporary one in (\S+), deleted at exit", output)
+    assert temporary and not Path(temporary.group(1).decode()).exists(), output.decode(errors="replace")[-2000:]
