@@ -62,6 +62,34 @@ DEMO_NOTICE = (
     "Training is switched off."
 )
 
+# A session ends when its account is disabled or its password set (``ui/sessions.py``): the
+# server then answers the page's next action 401, which Gradio shows only as red "Error" badges on
+# the outputs. Any 401 from the app's API says so at the top of the page, with the way back.
+SESSION_ENDED_JS = """
+if (!window.__slopeSessionWatch) {
+  window.__slopeSessionWatch = true;
+  const ended = () => {
+    if (document.getElementById("session-ended")) return;
+    const note = document.createElement("div");
+    note.id = "session-ended";
+    note.setAttribute("role", "alert");
+    note.style.cssText = "position:fixed;top:0;left:0;right:0;z-index:1000;padding:12px 16px;" +
+      "background:#fef3c7;color:#78350f;border-bottom:1px solid #f59e0b;text-align:center;font-size:15px;";
+    note.innerHTML = "<b>Your session has ended</b>: you were logged out, or an admin changed your account " +
+      "(disabled it or set its password). Nothing more is saved from this page. " +
+      "<a href='./' target='_self' style='color:inherit;font-weight:600'>Reload the page</a> to log in again.";
+    document.body.prepend(note);
+  };
+  const fetched = window.fetch;
+  window.fetch = async (...args) => {
+    const answer = await fetched(...args);
+    const url = String(args[0]?.url ?? args[0]);
+    if (answer.status === 401 && url.includes("/gradio_api/")) ended();
+    return answer;
+  };
+}
+"""
+
 
 def _drop_gradio_asset_lines() -> None:
     """Gradio 6.31 prints a line for every custom-component file a page loads ("id=..,
@@ -88,7 +116,7 @@ def build_app(settings: Settings, server: ModelServer, db: Database | None = Non
             f"# {TITLE}\nDetects rock toes, slope drains, toe drains and vegetation on slope photos "
             "and judges each object's condition (normal / blocked / damaged)."
         )
-        account = gr.HTML("", elem_id="account-line", padding=False)
+        account = gr.HTML("", elem_id="account-line", padding=False, js_on_load=SESSION_ENDED_JS)
         first_run, first_run_shown = build_first_run(db) if db is not None else (None, None)
         if settings.demo_mode:
             gr.Markdown(DEMO_NOTICE.format(minutes=f"{settings.demo_reset_minutes:g}"))

@@ -15,9 +15,11 @@ other cookie stayed valid.
 from __future__ import annotations
 
 import contextvars
+import json
 import os
 import re
 import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from starlette.middleware import Middleware
 from services import auth
 from services.errors import TooManyFailures
 from storage.db import Database
-from ui.scratch import BROWSER_COOKIES, owner_key, owner_of
+from ui.scratch import BROWSER_COOKIES, LIFETIME_S, owner_key, owner_of
 from ui.sessions import Sessions, login_tokens, request_cookies
 
 CLIENT_ADDRESS: contextvars.ContextVar[str] = contextvars.ContextVar("client_address", default="")
@@ -59,6 +61,7 @@ class WebGuard:
     def __init__(self, app, db: Database | None = None) -> None:
         self.app = app
         self.sessions = Sessions(db) if db is not None else None
+        self.uploads = UploadOwners()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -68,11 +71,16 @@ class WebGuard:
         cookies = request_cookies(scope)
         gradio = scope.get("app")
         account = await self.sessions.account(gradio, cookies) if self.sessions is not None else None
-        if scope.get("path", "").endswith("/logout"):
+        path = scope.get("path", "")
+        if path.endswith("/logout"):
             _end_session(gradio, cookies)
-        fetched = FILE_ROUTE.search(scope.get("path", ""))
-        if fetched and not _may_fetch(fetched.group(1), gradio, account, cookies):
+        requester = _requester(gradio, account, cookies)
+        fetched = FILE_ROUTE.search(path)
+        if fetched and not self._may_fetch(Path(os.path.abspath(fetched.group(1))), gradio, account, requester):
             await _not_found(send)
+            return
+        if scope.get("method") == "POST" and path.endswith("/upload") and requester is not None:
+            await self.app(scope, receive, self.uploads.recording(send, requester))
             return
         if scope.get("method") != "GET":
             await self.app(scope, receive, send)
@@ -106,16 +114,69 @@ class WebGuard:
 
         await self.app(scope, receive, held)
 
+    def _may_fetch(self, file: Path, gradio, account: str | None, requester: str | None) -> bool:
+        """Whether ``file`` may go to this request: a request folder's files and an upload to
+        their owners only; anything else as Gradio decides. A request of nobody logged in, where
+        a login is asked for, is left to Gradio, which answers it 401 (log in)."""
+        if account is None and getattr(gradio, "auth", None) is not None:
+            return True
+        owner, uploaders = owner_of(file), self.uploads.owners(file)
+        if owner is None and uploaders is None:
+            return True
+        return requester is not None and (requester == owner or requester in (uploaders or ()))
 
-def _may_fetch(raw_path: str, gradio, account: str | None, cookies: dict[str, str]) -> bool:
-    """Whether the file at ``raw_path`` may go to this request: anything not in an owned request
-    folder, as Gradio decides; an owned one's files to their owner only."""
-    owner = owner_of(Path(os.path.abspath(raw_path)))
-    if owner is None:
-        return True
+
+def _requester(gradio, account: str | None, cookies: dict[str, str]) -> str | None:
+    """The request's owner key (``ui.scratch.owner_key``)."""
     shared = getattr(gradio, "auth_dependency", None) is not None  # the public demo: one account for all
     browser = next((cookies[name] for name in BROWSER_COOKIES if cookies.get(name)), None)
-    return owner == owner_key(None if shared else account, browser)
+    return owner_key(None if shared else account, browser)
+
+
+class UploadOwners:
+    """Who uploaded each file Gradio keeps, from the paths its upload route answers: a photo's
+    copy in Gradio's folder (shown as a link in the upload box) is named by a hash of its content,
+    so the same photo uploaded by two people is one file, of both. Kept in this process's memory
+    (a browser stays on one replica) for a day, Gradio's own lifetime of an upload at most; a file
+    uploaded before a restart is left to Gradio."""
+
+    def __init__(self) -> None:
+        self._owners: dict[str, tuple[float, set[str]]] = {}  # path -> (when last uploaded, owner keys)
+        self._prune_at = 1000
+
+    def owners(self, file: Path) -> set[str] | None:
+        held = self._owners.get(str(file))
+        return held[1] if held is not None else None
+
+    def recording(self, send, owner: str):
+        """``send`` passing the upload route's answer on as it is, recording its files as ``owner``'s."""
+        status, body = [0], bytearray()
+
+        async def recorded(message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message.get("status", 0)
+            elif status[0] == 200:
+                body.extend(message.get("body", b""))
+                if not message.get("more_body"):
+                    self._record(bytes(body), owner)
+            await send(message)
+
+        return recorded
+
+    def _record(self, answer: bytes, owner: str) -> None:
+        try:
+            paths = json.loads(answer)
+        except ValueError:
+            return
+        now = time.time()
+        for path in paths if isinstance(paths, list) else []:
+            if isinstance(path, str):
+                path = os.path.abspath(path)
+                owners = self._owners.get(path, (now, set()))[1]
+                self._owners[path] = (now, owners | {owner})
+        if len(self._owners) >= self._prune_at:  # now and then, those older than a day go
+            self._owners = {p: held for p, held in self._owners.items() if now - held[0] < LIFETIME_S}
+            self._prune_at = max(1000, 2 * len(self._owners))
 
 
 async def _not_found(send) -> None:

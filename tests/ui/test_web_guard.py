@@ -2,6 +2,9 @@
 login page carries no API description, guessing is cut off with a reason, the address is the
 caller's, a logout ends the session, and a failure nobody foresaw reads as a plain sentence."""
 
+import tempfile
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -142,5 +145,45 @@ def test_a_request_folders_files_go_to_their_owner_only(app_url):
         assert answer.status_code == 404 and "embankment" not in answer.text, route
         assert ada.head(url + route).status_code == 404
     assert ada.get(url + f"/gradio_api/file={shared}").text == "plot"
+    # A photo uploaded (shown as a link in the upload box) is its uploader's: the same photo
+    # uploaded by another account is theirs too.
+    photo = {"files": ("slope.jpg", b"\xff\xd8 a photo's bytes", "image/jpeg")}
+    [uploaded] = bob.post(url + "/gradio_api/upload", files=photo).json()
+    assert bob.get(url + f"/gradio_api/file={uploaded}").status_code == 200
+    assert ada.get(url + f"/gradio_api/file={uploaded}").status_code == 404
+    assert ada.post(url + "/gradio_api/upload", files=photo).json() == [uploaded]
+    assert ada.get(url + f"/gradio_api/file={uploaded}").status_code == 200
     with httpx.Client() as nobody:
         assert nobody.get(url + f"/gradio_api/file={mine}").status_code in (401, 404)
+
+
+@pytest.mark.slow  # a real browser
+def test_a_page_whose_session_ended_says_so_and_how_to_log_in_again(app_url, monkeypatch):
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.ui.test_browser import CHROMIUM, CHROMIUM_ARGS
+    from ui import sessions
+
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed")
+    monkeypatch.setattr(sessions, "RECHECK_S", 0.0)
+    url, db = app_url
+    add_user(db, "bob", "inspector", "bob-password-123")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.set_default_timeout(60_000)
+        page.goto(url)
+        page.get_by_label("username").fill("bob")
+        page.get_by_label("password").fill("bob-password-123")
+        page.get_by_role("button", name="Login").click()
+        expect(page.locator("#account-line")).to_contain_text("Logged in as bob")
+        page.wait_for_timeout(1000)  # the page's own requests after loading
+        assert page.locator("#session-ended").count() == 0
+        update_user(db, "bob", disabled=True)
+        page.get_by_role("button", name="My uploads").click()  # opening it lists them: refused now
+        expect(page.locator("#session-ended")).to_contain_text("Your session has ended")
+        page.screenshot(path=str(Path(tempfile.gettempdir()) / "slope-session-ended.png"))
+        page.locator("#session-ended a").click()  # the way back: the login page
+        expect(page.get_by_label("username")).to_be_visible()
+        browser.close()
