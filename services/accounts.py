@@ -49,5 +49,7 @@ def change_account(
     if role is not None:
         return f"{username} is now {role}."
     if disabled is not None:
-        return f"{username} is {'disabled: it can no longer log in, and its open pages are logged out' if disabled else 'enabled again'}."
+        if disabled:
+            return f"{username} is disabled: it can no longer log in, and its open pages are logged out."
+        return f"{username} is enabled again."
     return f"{username}'s password is set: pages logged in with the old one are logged out."

@@ -31,7 +31,8 @@ def test_an_admin_adds_changes_disables_and_resets_accounts(people):
     assert "disabled: it can no longer log in" in accounts.change_account(db, "ada", "rita", disabled=True)
     assert authenticate(db, "rita", "rita-pass-1") is None
     accounts.change_account(db, "ada", "rita", disabled=False)
-    assert accounts.change_account(db, "ada", "rita", password="fresh-pass-9") == "rita's password is set: pages logged in with the old one are logged out."
+    said = accounts.change_account(db, "ada", "rita", password="fresh-pass-9")
+    assert said == "rita's password is set: pages logged in with the old one are logged out."
     assert authenticate(db, "rita", "fresh-pass-9") is not None
 
 
