@@ -133,11 +133,8 @@ class DetectorTrainSettings:
 
 
 def _data_yaml(data_dir: Path, work: Path) -> Path:
-    """A copy of data.yaml in ``work`` whose train and val splits are lists of the photos the
-    folder reader keeps (``from_yolo_folder``, which leaves out a bad photo or label file and says
-    why): ultralytics then trains and selects on the very photos the card counts and the gate
-    measures (it read the whole folder, and dropped or read differently what it could not use).
-    The source folder is only read."""
+    """A copy of data.yaml in ``work`` listing, as train and val, the photos ``from_yolo_folder``
+    keeps: ultralytics trains on the photos the card counts and the gate measures."""
     spec = yaml.safe_load((data_dir / "data.yaml").read_text())
     names = spec["names"]
     names = [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
@@ -146,8 +143,7 @@ def _data_yaml(data_dir: Path, work: Path) -> Path:
     spec["path"] = str(data_dir.resolve())
     for split in ("train", "val"):
         listed = work / f"{split}.txt"
-        # Absolute, not resolved: ultralytics finds each label file from the photo's path
-        # (.../images/x.jpg -> .../labels/x.txt), which a symlink's target would not give.
+        # Not resolved: ultralytics finds .../labels/x.txt from .../images/x.jpg, not from a link's target.
         listed.write_text("".join(f"{photo.path.absolute()}\n" for photo in from_yolo_folder(data_dir, split)))
         spec[split] = str(listed)
     out = work / "data.yaml"
@@ -308,6 +304,7 @@ def publish_run(
     architecture, start = _lineage(settings, parent)
     epochs_run = int(history[-1]["epoch"])
     train_photos = from_yolo_folder(settings.data_dir, "train")
+    val_photos = len(from_yolo_folder(settings.data_dir, "val"))  # those the metrics were measured on
     source = settings.data_name or shown_path(settings.data_dir)
     card = ModelCard(
         kind="detector",
@@ -315,7 +312,7 @@ def publish_run(
         architecture=architecture,
         parent=parent,
         created=now_iso(),
-        data=f"{source} (train {len(train_photos)} photos; val {_val_photos(settings.data_dir)} for selection)",
+        data=f"{source} (train {len(train_photos)} photos; val {val_photos} for selection)",
         data_hash=data_hash(train_photos),
         data_provenance=DATA_PROVENANCE,
         data_credit=DATA_CREDIT,
@@ -328,7 +325,7 @@ def publish_run(
         },
         history=history,
         metrics=metrics,
-        metrics_data=f"{MAP_METHOD} on the {_val_photos(settings.data_dir)} real val photos of {source} "
+        metrics_data=f"{MAP_METHOD} on the {val_photos} real val photos of {source} "
         "(human boxes), detected as served (precision and recall at the serving threshold; the history is "
         f"ultralytics' own val per epoch){WEIGHTS[weights]}",
     )
@@ -382,10 +379,6 @@ def _run_seconds(run: Path) -> float:
     the sum of each session's last value."""
     times = [float(row["time"]) for row in _results_rows(run / "results.csv") if row.get("time")]
     return sum(a for a, b in zip(times, [*times[1:], 0.0], strict=False) if b < a)
-
-
-def _val_photos(data_dir: Path) -> int:
-    return len(from_yolo_folder(data_dir, "val"))
 
 
 def _results_rows(results_csv: Path) -> list[dict[str, str]]:
