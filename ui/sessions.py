@@ -4,7 +4,7 @@ nothing of the account again, so a disabled account, or one whose leaked passwor
 kept reading through its old session (the page, its downloads). Each request's token is checked
 here against the account as it is now, in the store every replica shares: a token is forgotten
 once its account is disabled or gone, or once its password differs from the one it logged in
-under (``services.auth.session_stamp``).
+with (``services.auth.session_stamp``), as the guard reads it at the login's answer.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from http.cookies import CookieError, SimpleCookie
+
+from starlette.requests import Request
 
 from services import auth
 from storage.db import Database
@@ -23,13 +24,9 @@ RECHECK_S = 2.0
 
 
 def request_cookies(scope) -> dict[str, str]:
-    header = dict(scope.get("headers") or []).get(b"cookie", b"").decode("latin-1")
-    cookies = SimpleCookie()
-    try:
-        cookies.load(header)
-    except CookieError:  # a malformed header: as if it carried none
-        return {}
-    return {name: morsel.value for name, morsel in cookies.items()}
+    """The request's cookies read exactly as Gradio reads them (Starlette's lenient parser, every
+    Cookie header): a stricter reader would miss a token Gradio then accepts."""
+    return dict(Request(scope).cookies)
 
 
 def login_tokens(app, cookies: dict[str, str]) -> list[str]:
@@ -39,43 +36,63 @@ def login_tokens(app, cookies: dict[str, str]) -> list[str]:
     return [cookies[name] for name in names if cookies.get(name)]
 
 
+def gradio_token(app, cookies: dict[str, str]) -> str | None:
+    """The one token Gradio logs the request in with (its ``get_current_user``)."""
+    cookie_id = getattr(app, "cookie_id", None)
+    return cookies.get(f"access-token-{cookie_id}") or cookies.get(f"access-token-unsecure-{cookie_id}")
+
+
 class Sessions:
     """The logged-in account of each request, with the tokens of changed accounts forgotten.
-    Used on the web server's event loop only (the web guard), so it needs no lock."""
+    Each token is tied to its account's stamp as its login answers (``tying``): one never tied
+    is not honoured. Used on the web server's event loop only (the web guard)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._logged_in_under: dict[str, str] = {}  # token -> the account's stamp when first seen
-        self._looked_up: dict[str, tuple[float, str | None]] = {}  # name -> (when, its stamp then)
+        self._logged_in_under: dict[str, str] = {}  # token -> the account's stamp at its login
+        self._looked_up: dict[str, tuple[float, str | None]] = {}  # name -> (when asked, its stamp)
+
+    def tying(self, send, app):
+        """``send`` for Gradio's login route: a token its answer sets is tied to the account's
+        stamp as it is now, just after the password was checked (not at the token's first use:
+        a token kept unused across a password reset would then be tied to the new password)."""
+
+        async def tied(message) -> None:
+            if message["type"] == "http.response.start" and message.get("status") == 200:
+                for key, value in message.get("headers") or []:
+                    name, _, rest = value.decode("latin-1").partition("=")
+                    token = rest.split(";", 1)[0]
+                    user = getattr(app, "tokens", {}).get(token)
+                    if key.lower() == b"set-cookie" and name == f"access-token-{app.cookie_id}" and user:
+                        stamp = await self._stamp(user, fresh=True)
+                        if stamp is not None:
+                            self._logged_in_under[token] = stamp
+            await send(message)
+
+        return tied
 
     async def account(self, app, cookies: dict[str, str]) -> str | None:
         """The account the request is logged in as (None: none, or a session just ended)."""
         tokens = getattr(app, "tokens", None)
-        if tokens is None:
+        token = gradio_token(app, cookies)
+        if tokens is None or token is None or (name := tokens.get(token)) is None:
             return None
         if len(self._logged_in_under) > 2 * len(tokens) + 100:  # sessions logged out: memory stays bounded
             self._logged_in_under = {t: s for t, s in self._logged_in_under.items() if t in tokens}
-        for token in login_tokens(app, cookies):
-            name = tokens.get(token)
-            if name is None:
-                continue
-            if await self._still_valid(token, name):
-                return name
-            tokens.pop(token, None)  # Gradio now answers this browser as logged out
+        under = self._logged_in_under.get(token)
+        if under is not None and await self._stamp(name) == under:
+            return name
+        self._logged_in_under.pop(token, None)
+        tokens.pop(token, None)  # Gradio now answers this browser as logged out
         return None
 
-    async def _still_valid(self, token: str, name: str) -> bool:
-        first_seen = token not in self._logged_in_under
+    async def _stamp(self, name: str, fresh: bool = False) -> str | None:
         when, stamp = self._looked_up.get(name, (-math.inf, None))
-        # A token seen for the first time is a login just made: its stamp is read fresh, never
-        # from a look-up older than a password change that came before the login.
-        if first_seen or time.monotonic() - when > RECHECK_S:
+        if fresh or time.monotonic() - when > RECHECK_S:
+            asked = time.monotonic()
             # On a worker thread: the event loop answers every request of the server, and the
             # store may make a look-up wait (for a pooled connection, a busy disk).
             stamp = await asyncio.to_thread(auth.session_stamp, self.db, name)
-            self._looked_up[name] = (time.monotonic(), stamp)
-        under = self._logged_in_under.setdefault(token, stamp) if stamp is not None else None
-        if stamp is None or stamp != under:
-            self._logged_in_under.pop(token, None)
-            return False
-        return True
+            if asked > self._looked_up.get(name, (-math.inf, None))[0]:  # a slower, older look-up loses
+                self._looked_up[name] = (asked, stamp)
+        return stamp

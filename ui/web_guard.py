@@ -79,6 +79,9 @@ class WebGuard:
         if fetched and not self._may_fetch(Path(os.path.abspath(fetched.group(1))), gradio, account, requester):
             await _not_found(send)
             return
+        if scope.get("method") == "POST" and path.endswith("/login") and self.sessions is not None:
+            await self.app(scope, receive, self.sessions.tying(send, gradio))
+            return
         if scope.get("method") == "POST" and path.endswith("/upload") and requester is not None:
             await self.app(scope, receive, self.uploads.recording(send, requester))
             return
@@ -145,7 +148,7 @@ class UploadOwners:
         self._prune_at = 1000
 
     def owners(self, file: Path) -> set[str] | None:
-        held = self._owners.get(str(file))
+        held = self._owners.get(str(file.resolve()))
         return held[1] if held is not None else None
 
     def recording(self, send, owner: str):
@@ -171,7 +174,7 @@ class UploadOwners:
         now = time.time()
         for path in paths if isinstance(paths, list) else []:
             if isinstance(path, str):
-                path = os.path.abspath(path)
+                path = str(Path(path).resolve())
                 owners = self._owners.get(path, (now, set()))[1]
                 self._owners[path] = (now, owners | {owner})
         if len(self._owners) >= self._prune_at:  # now and then, those older than a day go
