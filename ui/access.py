@@ -19,7 +19,7 @@ from services.errors import NotLoggedIn, ServiceError
 from storage.db import Database
 from storage.users import has_users, user_role
 from ui.markdown import as_text
-from ui.scratch import BROWSER_COOKIES, owner_key
+from ui.scratch import requester_key
 from ui.web_guard import login_check
 
 
@@ -110,13 +110,9 @@ def _server(request: gr.Request | None):
 
 
 def download_owner(request: gr.Request | None) -> str | None:
-    """Who may fetch the files a request writes (``ui.scratch.owner_key``): its account, or its
-    browser in the public demo (every visitor is the demo account) and in an app with no accounts."""
-    server = _server(request)
-    shared = server is not None and server.auth_dependency is not None
+    """Who may fetch the files a request writes (``ui.scratch.requester_key``)."""
     cookies = getattr(getattr(request, "request", None), "cookies", None) or {}
-    browser = next((cookies[name] for name in BROWSER_COOKIES if cookies.get(name)), None)
-    return owner_key(None if shared else username_of(request), browser)
+    return requester_key(_server(request), username_of(request), cookies)
 
 
 def login_switched_on(request: gr.Request | None, db: Database | None) -> bool:

@@ -80,6 +80,14 @@ def owner_key(account: str | None, browser: str | None) -> str | None:
     return hashlib.sha256(who.encode()).hexdigest() if who else None
 
 
+def requester_key(server, account: str | None, cookies: dict[str, str]) -> str | None:
+    """The owner key (``owner_key``) of whoever asks the Gradio ``server``: its account, except in
+    the public demo, where every visitor is one account and the browser tells them apart."""
+    shared = getattr(server, "auth_dependency", None) is not None
+    browser = next((cookies[name] for name in BROWSER_COOKIES if cookies.get(name)), None)
+    return owner_key(None if shared else account, browser)
+
+
 def owner_of(path: Path) -> str | None:
     """The owner key of the request folder holding ``path`` (None: not in one, or unowned)."""
     try:

@@ -37,9 +37,9 @@ def login_tokens(app, cookies: dict[str, str]) -> list[str]:
 
 
 def gradio_token(app, cookies: dict[str, str]) -> str | None:
-    """The one token Gradio logs the request in with (its ``get_current_user``)."""
-    cookie_id = getattr(app, "cookie_id", None)
-    return cookies.get(f"access-token-{cookie_id}") or cookies.get(f"access-token-unsecure-{cookie_id}")
+    """The one token Gradio logs the request in with (its ``get_current_user``: the secure
+    cookie's, else the plain one's)."""
+    return next(iter(login_tokens(app, cookies)), None)
 
 
 class Sessions:
@@ -60,10 +60,12 @@ class Sessions:
         async def tied(message) -> None:
             if message["type"] == "http.response.start" and message.get("status") == 200:
                 for key, value in message.get("headers") or []:
+                    if key.lower() != b"set-cookie":
+                        continue
                     name, _, rest = value.decode("latin-1").partition("=")
                     token = rest.split(";", 1)[0]
                     user = getattr(app, "tokens", {}).get(token)
-                    if key.lower() == b"set-cookie" and name == f"access-token-{app.cookie_id}" and user:
+                    if name == f"access-token-{app.cookie_id}" and user:
                         stamp = await self._stamp(user, fresh=True)
                         if stamp is not None:
                             self._logged_in_under[token] = stamp

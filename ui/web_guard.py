@@ -29,7 +29,7 @@ from starlette.middleware import Middleware
 from services import auth
 from services.errors import TooManyFailures
 from storage.db import Database
-from ui.scratch import BROWSER_COOKIES, LIFETIME_S, owner_key, owner_of
+from ui.scratch import BROWSER_COOKIES, LIFETIME_S, owner_of, requester_key
 from ui.sessions import Sessions, login_tokens, request_cookies
 
 CLIENT_ADDRESS: contextvars.ContextVar[str] = contextvars.ContextVar("client_address", default="")
@@ -74,7 +74,7 @@ class WebGuard:
         path = scope.get("path", "")
         if path.endswith("/logout"):
             _end_session(gradio, cookies)
-        requester = _requester(gradio, account, cookies)
+        requester = requester_key(gradio, account, cookies)
         fetched = FILE_ROUTE.search(path)
         if fetched and not self._may_fetch(Path(os.path.abspath(fetched.group(1))), gradio, account, requester):
             await _not_found(send)
@@ -127,13 +127,6 @@ class WebGuard:
         if owner is None and uploaders is None:
             return True
         return requester is not None and (requester == owner or requester in (uploaders or ()))
-
-
-def _requester(gradio, account: str | None, cookies: dict[str, str]) -> str | None:
-    """The request's owner key (``ui.scratch.owner_key``)."""
-    shared = getattr(gradio, "auth_dependency", None) is not None  # the public demo: one account for all
-    browser = next((cookies[name] for name in BROWSER_COOKIES if cookies.get(name)), None)
-    return owner_key(None if shared else account, browser)
 
 
 class UploadOwners:

@@ -276,6 +276,26 @@ CanvasRenderingContext2D.prototype.fillRect = function (x, y, w, h) {
 """
 
 
+def one_photo_store(tmp_path: Path, export: Path) -> tuple[Settings, Database]:
+    """A store of ``export``'s photos, every label pending as a model's guess, and a reviewer."""
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    db = Database.from_settings(settings)
+    add_user(db, "rita", "reviewer", PASSWORD)
+    import_yolo_folder(db, settings.data_dir, export)
+    with db.write() as s:
+        s.execute(update(m.Label).values(status="pending", condition="normal"))
+    return settings, db
+
+
+def queue_with_tags_recorded(p, url: str):
+    """(browser, page): the reviewer's queue opened, each label tag the editor draws recorded."""
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = logged_in_page(browser, url, "rita", PASSWORD, RECORD_TAGS_JS)
+    page.get_by_role("tab", name="Review").click()
+    page.locator("#review-load").click()
+    return browser, page
+
+
 def test_the_label_of_a_box_at_the_right_edge_stays_on_the_canvas(tmp_path):
     """A slope drain along the right edge of a 16:9 photo (a val photo un-stretched to 1280x720):
     the editor would start its label tag at the box's left edge and run it off the canvas; the
@@ -283,18 +303,10 @@ def test_the_label_of_a_box_at_the_right_edge_stays_on_the_canvas(tmp_path):
     from playwright.sync_api import sync_playwright
 
     stem = "0dee010601754d46_jpg.rf.e16b913cf7114fb8846515a6dcbbe137"  # a drain from 96% of the width
-    settings = Settings(data_dir=str(tmp_path / "data"))
-    db = Database.from_settings(settings)
-    add_user(db, "rita", "reviewer", PASSWORD)
-    import_yolo_folder(db, settings.data_dir, export_of(tmp_path, [stem], size=(1280, 720)))
-    with db.write() as s:
-        s.execute(update(m.Label).values(status="pending", condition="normal"))
+    settings, db = one_photo_store(tmp_path, export_of(tmp_path, [stem], size=(1280, 720)))
     try:
         with launched(settings, db) as url, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = logged_in_page(browser, url, "rita", PASSWORD, RECORD_TAGS_JS)
-            page.get_by_role("tab", name="Review").click()
-            page.locator("#review-load").click()
+            browser, page = queue_with_tags_recorded(p, url)
             page.wait_for_function("() => window.__tags.length >= 3")  # the photo's 3 boxes
             page.wait_for_timeout(500)
             tags = page.evaluate("window.__tags")
@@ -313,22 +325,14 @@ def test_the_labels_of_boxes_side_by_side_do_not_cover_each_other(tmp_path):
     from playwright.sync_api import sync_playwright
 
     stem = "Lagoon2and3_B0_41_V_jpg.rf.3f8247dc7ef6c2365d9413310fd73694"
-    settings = Settings(data_dir=str(tmp_path / "data"))
-    db = Database.from_settings(settings)
-    add_user(db, "rita", "reviewer", PASSWORD)
     export = export_of(tmp_path, [stem])
     drains = "".join(f"1 {0.1 + 0.08 * i:.2f} 0.5 0.04 0.5\n" for i in range(6))  # class 1: slope drain
     (export / "val" / "labels" / f"{stem}.txt").write_text(drains)
-    import_yolo_folder(db, settings.data_dir, export)
-    with db.write() as s:
-        s.execute(update(m.Label).values(status="pending", condition="normal"))
+    settings, db = one_photo_store(tmp_path, export)
     boxes = len(photo_of(db, stem).labels)
     try:
         with launched(settings, db) as url, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = logged_in_page(browser, url, "rita", PASSWORD, RECORD_TAGS_JS)
-            page.get_by_role("tab", name="Review").click()
-            page.locator("#review-load").click()
+            browser, page = queue_with_tags_recorded(p, url)
             page.wait_for_function(f"() => window.__tags.length >= {boxes}")
             page.wait_for_timeout(500)
             page.evaluate("window.__tags = []")  # one whole frame: the space key redraws the photo
